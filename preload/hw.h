@@ -1,0 +1,77 @@
+/* hw.h: internal header of libheapwatch.so: visibility, context markers, branch hints, the
+ * per-thread state and the process-wide state every module shares.
+ *
+ * Context tiers (see ../shared/STYLE.md section 4); each function is marked on its prototype:
+ *   HW_SIGSAFE  may run in a signal handler: no allocation, no stdio, no locks
+ *   HW_HOOKSAFE may run inside an interposed allocator call: no libc allocation, no stdio,
+ *               only the shim's own short locks
+ *   (unmarked)  guarded: runs with the per-thread guard set, so anything it allocates goes
+ *               to the real allocator unrecorded. */
+#ifndef HW_H
+#define HW_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HW_EXPORT __attribute__((visibility("default")))
+#define HW_LIKELY(x) __builtin_expect(!!(x), 1)
+#define HW_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define HW_SIGSAFE
+#define HW_HOOKSAFE
+#define HW_NOINLINE __attribute__((noinline))
+#define HW_COLD __attribute__((noinline, cold))
+/* Initial-exec TLS never calls __tls_get_addr, whose slow path mallocs (gperftools PR #1080). */
+#define HW_TLS __thread __attribute__((tls_model("initial-exec")))
+/* Internal corruption only; the shim otherwise degrades and never aborts. */
+#define HW_ASSERT(c) do { if (HW_UNLIKELY(!(c))) __builtin_trap(); } while (0)
+
+#define HW_MAX_DEPTH 128
+
+/* Per-thread state, kept small: initial-exec TLS comes out of glibc's static TLS surplus. */
+struct hw_thread {
+    int guard;                  /* > 0: inside the shim, allocations pass through unrecorded */
+    uint32_t index;             /* 1-based thread index (0 = not registered yet) */
+    int64_t until_sample;       /* bytes left before the next sampled allocation */
+    uint64_t rng;               /* xorshift64* state, 0 = not seeded */
+    uint32_t seq_next, seq_end; /* block of allocation sequence numbers owned by this thread */
+};
+extern HW_TLS struct hw_thread hw_self;
+
+static inline void hw_guard_enter(void) { hw_self.guard++; }
+static inline void hw_guard_leave(void) { hw_self.guard--; }
+
+/* Process-wide state. */
+enum hw_state { HW_UNINIT = 0, HW_INITIALIZING, HW_ACTIVE, HW_INERT };
+extern _Atomic int hw_state;
+extern uint64_t hw_sample_rate;  /* copy of the option, read on the hot path */
+extern uintptr_t hw_self_text_lo, hw_self_text_hi;  /* our own code, to drop our frames */
+
+/* init.c: initialise on the first hook call; returns true when recording is active. */
+bool hw_init_slow(void) HW_HOOKSAFE;
+static inline bool hw_active(void)
+{
+    int s = atomic_load_explicit(&hw_state, memory_order_acquire);
+    if (HW_LIKELY(s == HW_ACTIVE))
+        return true;
+    return s == HW_UNINIT ? hw_init_slow() : false;
+}
+
+/* threads.c: register the calling thread (index, tid) on its first recorded allocation. */
+uint32_t hw_thread_register_slow(void) HW_HOOKSAFE;
+static inline uint32_t hw_thread_index(void)
+{
+    return HW_LIKELY(hw_self.index) ? hw_self.index : hw_thread_register_slow();
+}
+/* Kernel tid of thread index i (0 if unknown). */
+int hw_thread_tid(uint32_t index) HW_SIGSAFE;
+/* Next allocation sequence number; per-thread blocks keep the global counter uncontended. */
+uint32_t hw_seq_next_slow(void) HW_HOOKSAFE;
+static inline uint32_t hw_seq_next(void)
+{
+    return HW_LIKELY(hw_self.seq_next != hw_self.seq_end) ? hw_self.seq_next++ : hw_seq_next_slow();
+}
+void hw_threads_init(void) HW_HOOKSAFE;
+
+#endif

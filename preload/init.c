@@ -1,0 +1,147 @@
+/* This file implements the shim's life cycle.
+ *
+ * The first interposed call initialises recording (hw_init_slow): it may come long before our
+ * constructor, from ld.so or another library's initialiser (NOTES-shim.md 0.1), so this part
+ * only resolves the real allocator, parses options and maps the tables. The constructor then
+ * opens the database and starts the triggers; the destructor takes the exit snapshot. Our
+ * destructor runs after the program's atexit handlers and static destructors; frees that come
+ * later (other libraries' destructors) are simply not in any snapshot. The shim's state is
+ * never freed at exit, so late calls stay safe.
+ *
+ * Inert cases: secure-exec (setuid) programs, HEAPWATCH_CHILDREN=0 in an exec'd child, and
+ * failure to map the tables: every call is forwarded untouched. */
+#define _GNU_SOURCE
+#include "hw.h"
+
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <link.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <unistd.h>
+#include "depot.h"
+#include "livetable.h"
+#include "options.h"
+#include "real.h"
+#include "snapshot.h"
+#include "sys.h"
+#include "unwind.h"
+
+_Atomic int hw_state;
+uint64_t hw_sample_rate;
+uintptr_t hw_self_text_lo, hw_self_text_hi;
+
+extern char **__environ;
+
+/* The initial environment when libc's is not set up yet: /proc/self/environ, split in place. */
+static char **early_environ(void)
+{
+    static char buf[64 * 1024];
+    static char *vec[1024];
+    int fd = open("/proc/self/environ", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    size_t n = 0;
+    ssize_t r;
+    while (n + 1 < sizeof buf && (r = read(fd, buf + n, sizeof buf - 1 - n)) > 0)
+        n += (size_t)r;
+    close(fd);
+    buf[n] = '\0';
+    size_t k = 0;
+    for (size_t i = 0; i < n && k + 1 < sizeof vec / sizeof vec[0]; i += strlen(buf + i) + 1)
+        vec[k++] = buf + i;
+    vec[k] = NULL;
+    return vec;
+}
+
+static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    uintptr_t me = (uintptr_t)arg;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *p = &info->dlpi_phdr[i];
+        uintptr_t lo = info->dlpi_addr + p->p_vaddr, hi = lo + p->p_memsz;
+        if (p->p_type == PT_LOAD && (p->p_flags & PF_X) && me >= lo && me < hi) {
+            hw_self_text_lo = lo;
+            hw_self_text_hi = hi;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Whether this process must stay inert. */
+static bool must_stay_inert(void)
+{
+    if (getauxval(AT_SECURE))
+        return true;
+    if (!hw_opt.children && hw_opt.root_pid && hw_opt.root_pid != (uint64_t)getpid())
+        return true;
+    return false;
+}
+
+bool hw_init_slow(void)
+{
+    int expected = HW_UNINIT;
+    if (!atomic_compare_exchange_strong(&hw_state, &expected, HW_INITIALIZING))
+        return atomic_load(&hw_state) == HW_ACTIVE;
+    hw_guard_enter();
+    hw_real_resolve();
+    hw_options_parse(__environ ? __environ : early_environ());
+    int next = HW_INERT;
+    if (!must_stay_inert()) {
+        hw_threads_init();
+        if (hw_livetable_init() && hw_depot_init()) {
+            hw_sample_rate = hw_opt.sample_rate;
+            hw_unwind_init();
+            dl_iterate_phdr(find_self, (void *)(uintptr_t)&hw_init_slow);
+            next = HW_ACTIVE;
+        } else {
+            hw_log("cannot map its tables; recording is off");
+        }
+    }
+    atomic_store_explicit(&hw_state, next, memory_order_release);
+    hw_guard_leave();
+    return next == HW_ACTIVE;
+}
+
+static void fork_prepare(void) { hw_guard_enter(); hw_snapshot_atfork_prepare(); }
+static void fork_parent(void) { hw_snapshot_atfork_parent(); hw_guard_leave(); }
+static void fork_child(void)
+{
+    hw_snapshot_atfork_child();
+    hw_guard_leave();
+}
+
+__attribute__((constructor)) static void hw_constructor(void)
+{
+    if (!hw_active())
+        return;
+    hw_guard_enter();
+    if (!hw_opt.children && !hw_opt.root_pid) {
+        char pid[32];
+        snprintf(pid, sizeof pid, "%d", getpid());
+        setenv("HEAPWATCH_ROOT_PID", pid, 1);  /* exec'd children see it and stay inert */
+    }
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+    hw_guard_leave();
+    hw_snapshot_start();
+}
+
+__attribute__((destructor)) static void hw_destructor(void)
+{
+    if (atomic_load(&hw_state) == HW_ACTIVE)
+        hw_snapshot_at_exit();
+}
+
+/* ---- public API ------------------------------------------------------------------------------- */
+
+HW_EXPORT int heapwatch_snapshot(const char *label)
+{
+    if (!hw_active())
+        return -1;
+    return hw_snapshot_take("api", label) > 0 ? 0 : -1;
+}

@@ -1,0 +1,275 @@
+/* This file implements the interposed allocator entry points: the malloc family and the C++
+ * operator new/delete family (all 20 symbols libstdc++ exports: plain, array, sized, aligned,
+ * nothrow). Each forwards to the real allocator and records around it (record.c); nothing
+ * else lives here.
+ *
+ * Fast path (every hook): the real allocator is resolved, the thread is not inside the shim
+ * (guard == 0) and recording is active; otherwise the call is forwarded untouched. While the
+ * real functions are being resolved, allocations come from the bootstrap pool (real.c).
+ *
+ * operator new is implemented over the real malloc (so a C++ allocation is recorded once, at
+ * the caller's frame); only when that fails does it defer to the real operator new, which
+ * runs the new_handler and throws std::bad_alloc. This file is built with -fexceptions so
+ * the exception unwinds through our frame and the guard cleanup runs.
+ * Context: HOOKSAFE. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+#include "hw.h"
+#include "livetable.h"
+#include "real.h"
+#include "record.h"
+
+/* True when the real allocator can be called; false while it is being resolved. */
+static inline bool real_ready(void)
+{
+    if (HW_LIKELY(hw_real.malloc != NULL))
+        return true;
+    hw_real_resolve();
+    return hw_real.malloc != NULL;
+}
+
+static inline bool recording(void)
+{
+    return HW_LIKELY(!hw_self.guard) && hw_active();
+}
+
+HW_EXPORT void *malloc(size_t size)
+{
+    if (HW_UNLIKELY(!real_ready()))
+        return hw_pool_alloc(size, 16);
+    if (!recording())
+        return hw_real.malloc(size);
+    void *p = hw_real.malloc(size);
+    if (HW_LIKELY(p != NULL))
+        hw_record_alloc(p, size);
+    return p;
+}
+
+HW_EXPORT void free(void *p)
+{
+    if (HW_UNLIKELY(!p || hw_pool_owns(p)))
+        return;
+    if (HW_UNLIKELY(!real_ready()))
+        return;  /* cannot happen: a non-pool block implies a resolved allocator */
+    if (recording())
+        hw_record_free(p);
+    hw_real.free(p);
+}
+
+HW_EXPORT void *calloc(size_t n, size_t size)
+{
+    if (HW_UNLIKELY(!real_ready())) {
+        size_t total;
+        if (__builtin_mul_overflow(n, size, &total)) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        return hw_pool_alloc(total, 16);  /* pool memory is never reused: already zero */
+    }
+    if (!recording())
+        return hw_real.calloc(n, size);
+    void *p = hw_real.calloc(n, size);
+    if (HW_LIKELY(p != NULL))
+        hw_record_alloc(p, n * size);
+    return p;
+}
+
+/* realloc of a bootstrap-pool block: move it to the real heap, never free the pool slot. */
+static void *realloc_from_pool(void *old, size_t size)
+{
+    void *p = malloc(size);
+    if (p) {
+        size_t have = hw_pool_size(old);
+        memcpy(p, old, have < size ? have : size);
+    }
+    return p;
+}
+
+HW_EXPORT void *realloc(void *old, size_t size)
+{
+    if (HW_UNLIKELY(!real_ready())) {
+        void *p = hw_pool_alloc(size, 16);
+        if (p && old)
+            memcpy(p, old, hw_pool_size(old) < size ? hw_pool_size(old) : size);
+        return p;
+    }
+    if (old && hw_pool_owns(old))
+        return realloc_from_pool(old, size);
+    if (!old)
+        return malloc(size);
+    if (!recording())
+        return hw_real.realloc(old, size);
+    /* Take the old entry out first (another thread could be handed `old` as soon as the real
+     * realloc releases it), put it back if the real realloc fails. realloc(p, 0) frees. */
+    struct hw_live_entry e;
+    bool tracked = hw_livetable_remove((uintptr_t)old, &e);
+    void *p = hw_real.realloc(old, size);
+    if (!p && size) {
+        if (tracked)
+            hw_livetable_insert(&e);
+        return NULL;
+    }
+    if (tracked)
+        hw_record_free_entry(&e);
+    if (p)
+        hw_record_alloc(p, size);
+    return p;
+}
+
+HW_EXPORT void *reallocarray(void *old, size_t n, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(n, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return realloc(old, total);
+}
+
+/* Shared body of the aligned allocators; `alloc` is the real function to call. */
+#define ALIGNED_BODY(align, size, call)                                   \
+    if (HW_UNLIKELY(!real_ready()))                                       \
+        return hw_pool_alloc(size, align);                                \
+    if (!recording())                                                     \
+        return call;                                                      \
+    void *p = call;                                                       \
+    if (HW_LIKELY(p != NULL))                                             \
+        hw_record_alloc(p, size);                                         \
+    return p
+
+HW_EXPORT void *memalign(size_t align, size_t size)
+{
+    ALIGNED_BODY(align, size, hw_real.memalign(align, size));
+}
+
+HW_EXPORT void *aligned_alloc(size_t align, size_t size)
+{
+    ALIGNED_BODY(align, size, hw_real.aligned_alloc(align, size));
+}
+
+HW_EXPORT void *valloc(size_t size)
+{
+    ALIGNED_BODY(4096, size, hw_real.valloc(size));
+}
+
+HW_EXPORT void *pvalloc(size_t size)
+{
+    ALIGNED_BODY(4096, size, hw_real.pvalloc(size));
+}
+
+HW_EXPORT int posix_memalign(void **out, size_t align, size_t size)
+{
+    if (HW_UNLIKELY(!real_ready())) {
+        if (align % sizeof(void *) || (align & (align - 1)))
+            return EINVAL;
+        *out = hw_pool_alloc(size, align);
+        return *out ? 0 : ENOMEM;
+    }
+    int rc = hw_real.posix_memalign ? hw_real.posix_memalign(out, align, size) : ENOSYS;
+    if (rc == 0 && recording())
+        hw_record_alloc(*out, size);
+    return rc;
+}
+
+HW_EXPORT size_t malloc_usable_size(void *p)
+{
+    if (!p)
+        return 0;
+    if (hw_pool_owns(p))
+        return hw_pool_size(p);
+    return real_ready() && hw_real.malloc_usable_size ? hw_real.malloc_usable_size(p) : 0;
+}
+
+/* ---- C++ operators ---------------------------------------------------------------------- */
+
+static void guard_cleanup(int *unused)
+{
+    (void)unused;
+    hw_guard_leave();
+}
+
+/* The allocation failed: let the real operator (libstdc++, tcmalloc...) run the new_handler
+ * and throw or return NULL, then record what it eventually returns. */
+static HW_COLD void *new_slow(const char *symbol, size_t size, size_t align, bool nothrow)
+{
+    void *p;
+    {
+        __attribute__((cleanup(guard_cleanup))) int guard = (hw_guard_enter(), 0);
+        (void)guard;
+        void *fn = dlsym(RTLD_NEXT, symbol);
+        if (!fn)
+            return NULL;
+        if (align) {
+            static const char nt;
+            p = nothrow ? ((void *(*)(size_t, size_t, const void *))fn)(size, align, &nt)
+                        : ((void *(*)(size_t, size_t))fn)(size, align);
+        } else {
+            static const char nt;
+            p = nothrow ? ((void *(*)(size_t, const void *))fn)(size, &nt)
+                        : ((void *(*)(size_t))fn)(size);
+        }
+    }
+    if (p && recording())
+        hw_record_alloc(p, size);
+    return p;
+}
+
+static inline void *new_fast(size_t size)
+{
+    if (HW_UNLIKELY(!real_ready()))
+        return hw_pool_alloc(size, 16);
+    void *p = hw_real.malloc(size ? size : 1);
+    if (HW_LIKELY(p != NULL) && recording())
+        hw_record_alloc(p, size);
+    return p;
+}
+
+static inline void *new_aligned_fast(size_t size, size_t align)
+{
+    if (HW_UNLIKELY(!real_ready()))
+        return hw_pool_alloc(size, align);
+    size_t rounded = (size + align - 1) & ~(align - 1);
+    void *p = hw_real.aligned_alloc(align, rounded ? rounded : align);
+    if (HW_LIKELY(p != NULL) && recording())
+        hw_record_alloc(p, size);
+    return p;
+}
+
+static inline void delete_any(void *p)
+{
+    free(p);
+}
+
+#define NEW(sym, ...) HW_EXPORT void *sym(__VA_ARGS__)
+NEW(_Znwm, size_t n) { void *p = new_fast(n); return p ? p : new_slow("_Znwm", n, 0, false); }
+NEW(_Znam, size_t n) { void *p = new_fast(n); return p ? p : new_slow("_Znam", n, 0, false); }
+NEW(_ZnwmRKSt9nothrow_t, size_t n, const void *nt)
+{ (void)nt; void *p = new_fast(n); return p ? p : new_slow("_ZnwmRKSt9nothrow_t", n, 0, true); }
+NEW(_ZnamRKSt9nothrow_t, size_t n, const void *nt)
+{ (void)nt; void *p = new_fast(n); return p ? p : new_slow("_ZnamRKSt9nothrow_t", n, 0, true); }
+NEW(_ZnwmSt11align_val_t, size_t n, size_t a)
+{ void *p = new_aligned_fast(n, a); return p ? p : new_slow("_ZnwmSt11align_val_t", n, a, false); }
+NEW(_ZnamSt11align_val_t, size_t n, size_t a)
+{ void *p = new_aligned_fast(n, a); return p ? p : new_slow("_ZnamSt11align_val_t", n, a, false); }
+NEW(_ZnwmSt11align_val_tRKSt9nothrow_t, size_t n, size_t a, const void *nt)
+{ (void)nt; void *p = new_aligned_fast(n, a); return p ? p : new_slow("_ZnwmSt11align_val_tRKSt9nothrow_t", n, a, true); }
+NEW(_ZnamSt11align_val_tRKSt9nothrow_t, size_t n, size_t a, const void *nt)
+{ (void)nt; void *p = new_aligned_fast(n, a); return p ? p : new_slow("_ZnamSt11align_val_tRKSt9nothrow_t", n, a, true); }
+
+#define DELETE(sym, ...) HW_EXPORT void sym(void *p, ##__VA_ARGS__)
+DELETE(_ZdlPv) { delete_any(p); }
+DELETE(_ZdaPv) { delete_any(p); }
+DELETE(_ZdlPvm, size_t n) { (void)n; delete_any(p); }
+DELETE(_ZdaPvm, size_t n) { (void)n; delete_any(p); }
+DELETE(_ZdlPvRKSt9nothrow_t, const void *nt) { (void)nt; delete_any(p); }
+DELETE(_ZdaPvRKSt9nothrow_t, const void *nt) { (void)nt; delete_any(p); }
+DELETE(_ZdlPvSt11align_val_t, size_t a) { (void)a; delete_any(p); }
+DELETE(_ZdaPvSt11align_val_t, size_t a) { (void)a; delete_any(p); }
+DELETE(_ZdlPvmSt11align_val_t, size_t n, size_t a) { (void)n; (void)a; delete_any(p); }
+DELETE(_ZdaPvmSt11align_val_t, size_t n, size_t a) { (void)n; (void)a; delete_any(p); }
+DELETE(_ZdlPvSt11align_val_tRKSt9nothrow_t, size_t a, const void *nt) { (void)a; (void)nt; delete_any(p); }
+DELETE(_ZdaPvSt11align_val_tRKSt9nothrow_t, size_t a, const void *nt) { (void)a; (void)nt; delete_any(p); }

@@ -1,0 +1,191 @@
+/* This file implements the live-object table.
+ *
+ * Design notes (invariants):
+ *  1. A block lives in shard (hash(addr) >> SHIFT); within it, linear probing from
+ *     hash(addr) & mask. Deletion shifts later entries of the same cluster backwards, so there
+ *     are no tombstones and probe chains stay short.
+ *  2. A shard's lock protects its slots, count and bytes; nothing else. Shards grow at 3/4
+ *     load into a fresh mapping of twice the size (growth is the cold path).
+ *  3. free() must remove the entry *before* the real free, or another thread could receive the
+ *     same address from malloc and insert it first (heaptrack's free hook makes the same point).
+ *  4. Memory: 24-byte entries at 3/8..3/4 load = 32..64 bytes a block (64 right after a
+ *     growth, ~45 on average); see hw_livetable_footprint.
+ * Context: HOOKSAFE -- runs inside malloc/free; no libc allocation, no stdio. */
+#define _GNU_SOURCE
+#include "livetable.h"
+
+#include <string.h>
+#include "spin.h"
+#include "sys.h"
+
+#define SHARD_BITS 7
+#define NSHARDS (1u << SHARD_BITS)
+#define INITIAL_SLOTS 1024
+
+struct shard {
+    _Atomic int lock;
+    uint32_t mask;  /* slots - 1 */
+    uint64_t count;
+    uint64_t bytes;
+    struct hw_live_entry *slots;
+} __attribute__((aligned(64)));
+
+static struct shard shards[NSHARDS];
+
+static inline uint64_t hash_addr(uintptr_t a)
+{
+    uint64_t h = (uint64_t)a >> 4;
+    h ^= h >> 29;
+    h *= 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 32;
+    return h;
+}
+
+static inline struct shard *shard_of(uint64_t h)
+{
+    return &shards[h >> (64 - SHARD_BITS)];
+}
+
+bool hw_livetable_init(void)
+{
+    for (unsigned i = 0; i < NSHARDS; i++) {
+        shards[i].slots = hw_map(INITIAL_SLOTS * sizeof(struct hw_live_entry));
+        if (!shards[i].slots)
+            return false;
+        shards[i].mask = INITIAL_SLOTS - 1;
+    }
+    return true;
+}
+
+static void place(struct hw_live_entry *slots, uint32_t mask, const struct hw_live_entry *e)
+{
+    uint32_t i = (uint32_t)hash_addr(e->addr) & mask;
+    while (slots[i].addr)
+        i = (i + 1) & mask;
+    slots[i] = *e;
+}
+
+/* Double the shard's capacity; called with its lock held. */
+static HW_COLD bool grow(struct shard *s)
+{
+    uint32_t old_slots = s->mask + 1, new_slots = old_slots * 2;
+    if (new_slots < old_slots)
+        return false;
+    struct hw_live_entry *n = hw_map((size_t)new_slots * sizeof *n);
+    if (!n)
+        return false;
+    for (uint32_t i = 0; i < old_slots; i++)
+        if (s->slots[i].addr)
+            place(n, new_slots - 1, &s->slots[i]);
+    hw_unmap(s->slots, (size_t)old_slots * sizeof *n);
+    s->slots = n;
+    s->mask = new_slots - 1;
+    return true;
+}
+
+bool hw_livetable_insert(const struct hw_live_entry *e)
+{
+    uint64_t h = hash_addr(e->addr);
+    struct shard *s = shard_of(h);
+    hw_spin_lock(&s->lock);
+    if (HW_UNLIKELY((s->count + 1) * 4 > (uint64_t)(s->mask + 1) * 3) && !grow(s)) {
+        hw_spin_unlock(&s->lock);
+        return false;
+    }
+    uint32_t i = (uint32_t)h & s->mask;
+    while (s->slots[i].addr && s->slots[i].addr != e->addr)
+        i = (i + 1) & s->mask;
+    if (!s->slots[i].addr) {
+        s->count++;
+    } else {
+        s->bytes -= s->slots[i].size;  /* stale entry of a block freed behind our back */
+    }
+    s->slots[i] = *e;
+    s->bytes += e->size;
+    hw_spin_unlock(&s->lock);
+    return true;
+}
+
+bool hw_livetable_remove(uintptr_t addr, struct hw_live_entry *out)
+{
+    uint64_t h = hash_addr(addr);
+    struct shard *s = shard_of(h);
+    hw_spin_lock(&s->lock);
+    uint32_t mask = s->mask, i = (uint32_t)h & mask;
+    struct hw_live_entry *slots = s->slots;
+    while (slots[i].addr != addr) {
+        if (!slots[i].addr) {
+            hw_spin_unlock(&s->lock);
+            return false;
+        }
+        i = (i + 1) & mask;
+    }
+    *out = slots[i];
+    s->count--;
+    s->bytes -= out->size;
+    /* Backward-shift deletion: pull later entries of the cluster into the hole when their
+     * home slot is not cyclically between the hole and their position. */
+    uint32_t hole = i;
+    for (uint32_t j = (i + 1) & mask; slots[j].addr; j = (j + 1) & mask) {
+        uint32_t home = (uint32_t)hash_addr(slots[j].addr) & mask;
+        bool movable = hole <= j ? (home <= hole || home > j) : (home <= hole && home > j);
+        if (movable) {
+            slots[hole] = slots[j];
+            hole = j;
+        }
+    }
+    slots[hole].addr = 0;
+    hw_spin_unlock(&s->lock);
+    return true;
+}
+
+void hw_livetable_visit(bool (*fn)(const struct hw_live_entry *, void *), void *arg)
+{
+    for (unsigned k = 0; k < NSHARDS; k++) {
+        struct shard *s = &shards[k];
+        hw_spin_lock(&s->lock);
+        for (uint32_t i = 0; i <= s->mask; i++) {
+            if (s->slots[i].addr && !fn(&s->slots[i], arg)) {
+                hw_spin_unlock(&s->lock);
+                return;
+            }
+        }
+        hw_spin_unlock(&s->lock);
+    }
+}
+
+void hw_livetable_totals(uint64_t *objects, uint64_t *bytes)
+{
+    uint64_t o = 0, b = 0;
+    for (unsigned k = 0; k < NSHARDS; k++) {
+        o += __atomic_load_n(&shards[k].count, __ATOMIC_RELAXED);
+        b += __atomic_load_n(&shards[k].bytes, __ATOMIC_RELAXED);
+    }
+    *objects = o;
+    *bytes = b;
+}
+
+uint64_t hw_livetable_footprint(void)
+{
+    uint64_t f = 0;
+    for (unsigned k = 0; k < NSHARDS; k++)
+        f += (uint64_t)(shards[k].mask + 1) * sizeof(struct hw_live_entry);
+    return f;
+}
+
+void hw_livetable_lock_all(void)
+{
+    for (unsigned k = 0; k < NSHARDS; k++)
+        hw_spin_lock(&shards[k].lock);
+}
+
+void hw_livetable_unlock_all(void)
+{
+    for (unsigned k = 0; k < NSHARDS; k++)
+        hw_spin_unlock(&shards[k].lock);
+}
+
+void hw_livetable_reset_locks(void)
+{
+    hw_livetable_unlock_all();
+}

@@ -1,0 +1,40 @@
+/* livetable.h: every live heap block the shim has seen, sampled or not.
+ *
+ * A sharded open-addressing hash table from block address to {size, stack, sequence, thread},
+ * 24 bytes an entry, living in anonymous mappings (never the real malloc). Inserts and
+ * removals take one shard's spin lock for a few dozen nanoseconds. Snapshots copy it out
+ * shard by shard; hw_livetable_lock_all/unlock_all hold it still (fork, stop-the-world). */
+#ifndef HW_LIVETABLE_H
+#define HW_LIVETABLE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "hw.h"
+
+struct hw_live_entry {
+    uintptr_t addr;           /* 0 = empty slot */
+    uint64_t size : 40;       /* requested size */
+    uint64_t thread : 24;     /* allocating thread's index (threads.c) */
+    uint32_t stack;           /* stack id, 0 = not sampled */
+    uint32_t seq;             /* allocation sequence number */
+};
+_Static_assert(sizeof(struct hw_live_entry) == 24, "live entry must stay compact");
+
+/* Set up the shards; false if memory could not be mapped. */
+bool hw_livetable_init(void) HW_HOOKSAFE;
+/* Record a new block. Returns false only if the table could not grow (block then untracked). */
+bool hw_livetable_insert(const struct hw_live_entry *e) HW_HOOKSAFE;
+/* Remove the block at addr, copying its entry to *out. False if it was not tracked. */
+bool hw_livetable_remove(uintptr_t addr, struct hw_live_entry *out) HW_HOOKSAFE;
+/* Visit every entry, one shard locked at a time; fn returns false to stop. */
+void hw_livetable_visit(bool (*fn)(const struct hw_live_entry *, void *), void *arg);
+/* Number of entries and total bytes of tracked live blocks (approximate while threads run). */
+void hw_livetable_totals(uint64_t *objects, uint64_t *bytes) HW_SIGSAFE;
+/* Metadata bytes currently mapped by the table. */
+uint64_t hw_livetable_footprint(void) HW_SIGSAFE;
+void hw_livetable_lock_all(void) HW_HOOKSAFE;
+void hw_livetable_unlock_all(void) HW_HOOKSAFE;
+/* After fork, in the child: locks were taken by lock_all in the parent; just release them. */
+void hw_livetable_reset_locks(void) HW_SIGSAFE;
+
+#endif

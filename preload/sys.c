@@ -1,0 +1,166 @@
+/* This file implements the shim's allocation-free utilities: a small printf-like formatter,
+ * a write loop, stderr logging, anonymous mappings and mmap-backed vectors.
+ * Context: SIGSAFE -- no allocation, no stdio, no locks. */
+#define _GNU_SOURCE
+#include "sys.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+struct out {
+    char *buf;
+    size_t size, len;
+};
+
+static void put(struct out *o, char c)
+{
+    if (o->len + 1 < o->size)
+        o->buf[o->len] = c;
+    o->len++;
+}
+
+static void put_str(struct out *o, const char *s)
+{
+    if (!s)
+        s = "(null)";
+    while (*s)
+        put(o, *s++);
+}
+
+static void put_uint(struct out *o, unsigned long long v, unsigned base)
+{
+    char tmp[32];
+    int n = 0;
+    do {
+        tmp[n++] = "0123456789abcdef"[v % base];
+        v /= base;
+    } while (v);
+    while (n)
+        put(o, tmp[--n]);
+}
+
+size_t hw_vfmt(char *buf, size_t size, const char *fmt, va_list ap)
+{
+    struct out o = { buf, size, 0 };
+    for (const char *f = fmt; *f; f++) {
+        if (*f != '%') {
+            put(&o, *f);
+            continue;
+        }
+        f++;
+        int longs = 0, sz = 0;
+        while (*f == 'l') { longs++; f++; }
+        if (*f == 'z') { sz = 1; f++; }
+        switch (*f) {
+        case 's': put_str(&o, va_arg(ap, const char *)); break;
+        case 'c': put(&o, (char)va_arg(ap, int)); break;
+        case '%': put(&o, '%'); break;
+        case 'p': put_str(&o, "0x"); put_uint(&o, (uintptr_t)va_arg(ap, void *), 16); break;
+        case 'd': {
+            long long v = sz ? (long long)va_arg(ap, ssize_t) : longs >= 2 ? va_arg(ap, long long)
+                        : longs ? va_arg(ap, long) : va_arg(ap, int);
+            if (v < 0) { put(&o, '-'); put_uint(&o, -(unsigned long long)v, 10); }
+            else put_uint(&o, (unsigned long long)v, 10);
+            break;
+        }
+        case 'u': case 'x': {
+            unsigned long long v = sz ? va_arg(ap, size_t) : longs >= 2 ? va_arg(ap, unsigned long long)
+                                 : longs ? va_arg(ap, unsigned long) : va_arg(ap, unsigned);
+            put_uint(&o, v, *f == 'x' ? 16 : 10);
+            break;
+        }
+        case '\0': f--; break;
+        default: put(&o, '%'); put(&o, *f); break;
+        }
+    }
+    if (size)
+        buf[o.len < size ? o.len : size - 1] = '\0';
+    return o.len < size ? o.len : (size ? size - 1 : 0);
+}
+
+size_t hw_fmt(char *buf, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    size_t n = hw_vfmt(buf, size, fmt, ap);
+    va_end(ap);
+    return n;
+}
+
+void hw_write_all(int fd, const void *buf, size_t len)
+{
+    int saved = errno;
+    const char *p = buf;
+    while (len) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        p += n;
+        len -= (size_t)n;
+    }
+    errno = saved;
+}
+
+void hw_log(const char *fmt, ...)
+{
+    char buf[1024];
+    size_t n = hw_fmt(buf, sizeof buf, "heapwatch: ");
+    va_list ap;
+    va_start(ap, fmt);
+    n += hw_vfmt(buf + n, sizeof buf - n - 1, fmt, ap);
+    va_end(ap);
+    buf[n++] = '\n';
+    hw_write_all(2, buf, n);
+}
+
+void *hw_map(size_t len)
+{
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void hw_unmap(void *p, size_t len)
+{
+    if (p)
+        munmap(p, len);
+}
+
+void *hw_vec_push(struct hw_vec *v)
+{
+    if (v->nr == v->alloc) {
+        size_t alloc = v->alloc ? v->alloc * 2 : (1u << 16) / v->elem + 1;
+        void *p = v->data ? mremap(v->data, v->alloc * v->elem, alloc * v->elem, MREMAP_MAYMOVE)
+                          : mmap(NULL, alloc * v->elem, PROT_READ | PROT_WRITE,
+                                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (p == MAP_FAILED)
+            return NULL;
+        v->data = p;
+        v->alloc = alloc;
+    }
+    return v->data + v->elem * v->nr++;
+}
+
+void hw_vec_clear(struct hw_vec *v) { v->nr = 0; }
+
+void hw_vec_release(struct hw_vec *v)
+{
+    if (v->data)
+        munmap(v->data, v->alloc * v->elem);
+    v->data = NULL;
+    v->nr = v->alloc = 0;
+}
+
+uint64_t hw_now_ns(int clock)
+{
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int hw_gettid(void) { return (int)syscall(SYS_gettid); }

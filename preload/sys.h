@@ -1,0 +1,38 @@
+/* sys.h: allocation-free formatting, logging and memory mapping for the shim.
+ * Everything here is HW_SIGSAFE unless said otherwise. */
+#ifndef HW_SYS_H
+#define HW_SYS_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "hw.h"
+
+/* Format into buf (always NUL-terminated, truncating). Supports %s %d %u %ld %lu %lld %llu
+ * %zu %zd %x %lx %llx %p %c %%; no widths. Returns the length written. */
+size_t hw_fmt(char *buf, size_t size, const char *fmt, ...) HW_SIGSAFE
+    __attribute__((format(printf, 3, 4)));
+size_t hw_vfmt(char *buf, size_t size, const char *fmt, va_list ap) HW_SIGSAFE;
+/* write(2) until done or a real error; keeps errno. */
+void hw_write_all(int fd, const void *buf, size_t len) HW_SIGSAFE;
+/* "heapwatch: <message>\n" on stderr, no allocation. */
+void hw_log(const char *fmt, ...) HW_SIGSAFE __attribute__((format(printf, 1, 2)));
+
+/* Anonymous private mapping (NORESERVE); NULL on failure. */
+void *hw_map(size_t len) HW_SIGSAFE;
+void hw_unmap(void *p, size_t len) HW_SIGSAFE;
+
+/* A growable vector of fixed-size elements in its own mapping (never the real malloc). */
+struct hw_vec {
+    char *data;
+    size_t elem, nr, alloc;
+};
+/* Append one element; returns its address or NULL when the mapping cannot grow. */
+void *hw_vec_push(struct hw_vec *v) HW_SIGSAFE;
+void hw_vec_clear(struct hw_vec *v) HW_SIGSAFE;
+void hw_vec_release(struct hw_vec *v) HW_SIGSAFE;
+
+uint64_t hw_now_ns(int clock) HW_SIGSAFE;
+int hw_gettid(void) HW_SIGSAFE;
+
+#endif
