@@ -33,6 +33,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <gelf.h>
 #include <libdwarf/dwarf.h>
 #include <libdwarf/libdwarf.h>
@@ -123,10 +124,9 @@ static uint64_t pool_hash(const char *s, size_t len)
 static void pool_grow(struct strpool *p)
 {
 	size_t alloc = p->alloc ? p->alloc * 2 : 1024;
-	const char **slots = calloc(alloc, sizeof(*slots));
+	const char **slots = sym_xrealloc(NULL, alloc * sizeof(*slots));
 
-	if (!slots)
-		slots = sym_xrealloc(NULL, 0); /* dies with the message */
+	memset(slots, 0, alloc * sizeof(*slots));
 	for (size_t i = 0; i < p->alloc; i++) {
 		const char *s = p->slots[i];
 		size_t j;
@@ -300,6 +300,7 @@ struct sym_elfsym {
 struct sym_module {
 	const char *path;
 	bool ok;		/* opened; false caches a failure */
+	const char *error;	/* why not ok */
 	bool syms_from_dynsym;
 	Dwarf_Debug dbg;	/* NULL without DWARF */
 	const char *debug_file;
@@ -375,10 +376,12 @@ static void elf_read_syms(struct sym_module *m, Elf *elf, Elf_Scn *scn, bool dyn
 		    !sym.st_value)
 			continue;
 		name = elf_strptr(elf, sh.sh_link, sym.st_name);
-		if (!name || !*name)
+		if (!name || !*name || *name == '@')
 			continue;
 		SYM_GROW(m->syms, m->syms_nr, m->syms_alloc);
-		m->syms[m->syms_nr] = (struct sym_elfsym){ pool_intern(&m->pool, name), NULL };
+		/* .symtab spells versioned symbols "regexec@@GLIBC_2.3.4": keep the name only. */
+		m->syms[m->syms_nr] = (struct sym_elfsym){
+			pool_intern_n(&m->pool, name, strcspn(name, "@")), NULL };
 		span_add(&m->symspans, sym.st_value, sym.st_value + sym.st_size,
 			 (uint32_t)m->syms_nr, sym_rank(&sym, name));
 		m->syms_nr++;
@@ -476,20 +479,16 @@ static const char *elf_name(struct sym_module *m, uint64_t addr)
 	struct sym_elfsym *sym;
 
 	if (j < 0) {
-		size_t ub = span_upper(&m->symspans, addr);
-		uint64_t lo;
+		size_t ub = span_upper(&m->symspans, addr), i;
 
-		if (!ub)
-			return NULL;
-		j = (long)ub - 1;
-		lo = m->symspans.v[j].lo;
-		for (size_t i = 0; i < m->xsecs_nr; i++) {
-			if (addr >= m->xsecs[i].lo && addr < m->xsecs[i].hi) {
-				if (lo < m->xsecs[i].lo)
-					return NULL;
+		for (i = 0; i < m->xsecs_nr; i++)
+			if (addr >= m->xsecs[i].lo && addr < m->xsecs[i].hi)
 				break;
-			}
-		}
+		if (!ub || i == m->xsecs_nr || m->symspans.v[ub - 1].lo < m->xsecs[i].lo)
+			return NULL;
+		/* Aliases at one address are sorted best rank first. */
+		for (j = (long)ub - 1; j > 0 && m->symspans.v[j - 1].lo == m->symspans.v[j].lo; j--)
+			;
 	}
 	sym = &m->syms[m->symspans.v[j].idx];
 	if (!sym->name) {
@@ -658,7 +657,7 @@ static void ranges_read_debug_ranges(struct cu_ctx *c, Dwarf_Die die, Dwarf_Attr
 			break;
 		if (r[i].dwr_type == DW_RANGES_ADDRESS_SELECTION)
 			base = r[i].dwr_addr2;
-		else if (addr_is_real(base) || r[i].dwr_addr1)
+		else
 			range_add(c, base + r[i].dwr_addr1, base + r[i].dwr_addr2);
 	}
 	dwarf_ranges_dealloc(c->dbg, r, n);
@@ -708,6 +707,17 @@ static bool die_udata(Dwarf_Debug dbg, Dwarf_Die die, Dwarf_Half at, Dwarf_Unsig
 	}
 	res = dwarf_formudata(attr, val, &err);
 	drop_err(dbg, &err);
+	if (res != DW_DLV_OK) {
+		/* This libdwarf reads DW_FORM_implicit_const (gcc 12 uses it for call_file and
+		 * call_line) only as signed. */
+		Dwarf_Signed sval = 0;
+
+		res = dwarf_formsdata(attr, &sval, &err);
+		drop_err(dbg, &err);
+		if (res == DW_DLV_OK && sval < 0)
+			res = DW_DLV_NO_ENTRY;
+		*val = (Dwarf_Unsigned)sval;
+	}
 	dwarf_dealloc(dbg, attr, DW_DLA_ATTR);
 	return res == DW_DLV_OK;
 }
@@ -833,11 +843,10 @@ static void row_add(struct cu_ctx *c, uint64_t addr, const char *file, uint32_t 
 /* Append the CU's line rows, dropping sequences of discarded code (design note 3). */
 static void cu_read_lines(struct cu_ctx *c, Dwarf_Line_Context ctx)
 {
-	struct sym_module *m = c->m;
 	Dwarf_Line *lines = NULL;
 	Dwarf_Signed n = 0;
 	Dwarf_Error err = NULL;
-	size_t seq_start = m->rows_nr;
+	size_t seq_start = 0;
 	bool seq_real = true, seq_open = false;
 
 	if (dwarf_srclines_from_linecontext(ctx, &lines, &n, &err) != DW_DLV_OK) {
@@ -862,9 +871,14 @@ static void cu_read_lines(struct cu_ctx *c, Dwarf_Line_Context ctx)
 		drop_err(c->dbg, &err);
 		if (!seq_open) {
 			seq_open = true;
-			seq_start = m->rows_nr;
 			seq_real = addr_is_real(addr);
+			seq_start = c->m->rows_nr;
 		}
+		/* Rows at the end address of their sequence cover no bytes; kept, they would win
+		 * over the end row and claim the padding after the sequence. */
+		while (end && seq_real && c->m->rows_nr > seq_start &&
+		       c->m->rows[c->m->rows_nr - 1].addr == addr)
+			c->m->rows_nr--;
 		if (seq_real)
 			row_add(c, addr, cu_file(c, fileno), (uint32_t)line, end);
 		if (end)
@@ -1137,8 +1151,10 @@ static struct sym_module *module_open(struct symbolizer *s, const char *path,
 	m->path = pool_intern(&m->pool, path);
 	SYM_GROW(s->mods, s->nr, s->alloc);
 	s->mods[s->nr++] = s->last = m;
-	if (elf_scan(m, path, true, s->err, sizeof(s->err)))
+	if (elf_scan(m, path, true, s->err, sizeof(s->err))) {
+		m->error = pool_intern(&m->pool, s->err);
 		return m;	/* cached failure */
+	}
 	m->ok = true;
 	dwarf_open_module(m, build_id_hex);
 	if (m->dbg) {
@@ -1204,8 +1220,7 @@ int sym_lookup(struct symbolizer *s, const char *path, const char *build_id_hex,
 	if (!m)
 		m = module_open(s, path, build_id_hex);
 	if (!m->ok) {
-		if (!s->err[0])
-			snprintf(s->err, sizeof(s->err), "cannot open '%s'", path);
+		snprintf(s->err, sizeof(s->err), "%s", m->error);
 		return -1;
 	}
 	if (max < 1)

@@ -1,0 +1,16 @@
+/* cmd.h: the heapwatch subcommands.
+ *
+ * To add a subcommand: 1. write cmd_<name>.c with its usage string and options;
+ * 2. declare cmd_<name> here; 3. add it to the table in main.c; 4. document it in README.md;
+ * 5. add a tests/tNNNN-*.sh that runs it. Each returns the process exit status. */
+#ifndef HW_CMD_H
+#define HW_CMD_H
+
+int cmd_run(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
+int cmd_top(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
+int cmd_growth(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+
+#endif

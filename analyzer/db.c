@@ -1,0 +1,217 @@
+/* This file implements opening and validating databases and resolving snapshot names.
+ * A database is accepted only if SQLite reads it, meta.format says heapwatch and its
+ * user_version is one this analyzer knows; everything else gets one message and exit 3. */
+#define _GNU_SOURCE
+#include "db.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "../schema/schema.h"
+#include "usage.h"
+
+static void die_db(struct hwdb *db, const char *what)
+{
+    die(EXIT_INPUT, "cannot read '%s': %s%s%s", db->path, sqlite3_errmsg(db->sql), what ? ": " : "", what ? what : "");
+}
+
+sqlite3_stmt *db_prepare(struct hwdb *db, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db->sql, sql, -1, &st, NULL) != SQLITE_OK)
+        die_db(db, NULL);
+    return st;
+}
+
+bool db_step(struct hwdb *db, sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        return true;
+    if (rc != SQLITE_DONE)
+        die_db(db, NULL);
+    return false;
+}
+
+static char *column_text(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return xstrdup(t ? (const char *)t : "");
+}
+
+static void validate(struct hwdb *db)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db->sql, "SELECT value FROM meta WHERE key = 'format'", -1, &st, NULL) != SQLITE_OK) {
+        int code = sqlite3_errcode(db->sql);
+        if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT)
+            die(EXIT_INPUT, "cannot read '%s': not a database (corrupt or another kind of file)", db->path);
+        die(EXIT_INPUT, "cannot read '%s': not a heapwatch database (%s)", db->path, sqlite3_errmsg(db->sql));
+    }
+    bool ok = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) &&
+              !strcmp((const char *)sqlite3_column_text(st, 0), HW_DB_FORMAT);
+    sqlite3_finalize(st);
+    if (!ok)
+        die(EXIT_INPUT, "cannot read '%s': not a heapwatch database", db->path);
+    st = db_prepare(db, "PRAGMA user_version");
+    int version = db_step(db, st) ? sqlite3_column_int(st, 0) : 0;
+    sqlite3_finalize(st);
+    if (version > HW_SCHEMA_VERSION)
+        die(EXIT_INPUT, "cannot read '%s': schema version %d is newer than this heapwatch understands (%d); upgrade heapwatch",
+            db->path, version, HW_SCHEMA_VERSION);
+    if (version < 1)
+        die(EXIT_INPUT, "cannot read '%s': unknown schema version %d", db->path, version);
+    st = db_prepare(db, "SELECT pid, sample_rate, cmdline, exe FROM process");
+    if (!db_step(db, st))
+        die(EXIT_INPUT, "cannot read '%s': the process record is missing (incomplete database)", db->path);
+    db->pid = sqlite3_column_int(st, 0);
+    db->sample_rate = sqlite3_column_int64(st, 1);
+    db->cmdline = column_text(st, 2);
+    db->exe = column_text(st, 3);
+    sqlite3_finalize(st);
+}
+
+struct hwdb *db_open(const char *path)
+{
+    struct stat sb;
+    if (stat(path, &sb) < 0)
+        die(EXIT_INPUT, "cannot open '%s': %s", path, strerror(errno));
+    if (!S_ISREG(sb.st_mode))
+        die(EXIT_INPUT, "cannot open '%s': not a regular file", path);
+    if (access(path, R_OK) < 0)
+        die(EXIT_INPUT, "cannot open '%s': %s", path, strerror(errno));
+    struct hwdb *db = xcalloc(1, sizeof *db);
+    db->path = xstrdup(path);
+    /* Read-write when possible, for the symbol cache; a live process may be writing too,
+     * which WAL allows. */
+    db->writable = access(path, W_OK) == 0;
+    int flags = db->writable ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY;
+    if (sqlite3_open_v2(path, &db->sql, flags, NULL) != SQLITE_OK)
+        die(EXIT_INPUT, "cannot open '%s': %s", path, db->sql ? sqlite3_errmsg(db->sql) : "out of memory");
+    sqlite3_busy_timeout(db->sql, 10000);
+    validate(db);
+    return db;
+}
+
+void db_close(struct hwdb *db)
+{
+    if (!db)
+        return;
+    sqlite3_close(db->sql);
+    free(db->path);
+    free(db->cmdline);
+    free(db->exe);
+    free(db);
+}
+
+char *db_default_path(void)
+{
+    DIR *d = opendir(".");
+    if (!d)
+        die(EXIT_INPUT, "cannot list the current directory: %s", strerror(errno));
+    char *best = NULL;
+    struct timespec best_time = { 0, 0 };
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (strncmp(e->d_name, "heapwatch.", 10) || len < 13 || strcmp(e->d_name + len - 3, ".db"))
+            continue;
+        struct stat sb;
+        if (stat(e->d_name, &sb) < 0 || !S_ISREG(sb.st_mode))
+            continue;
+        if (!best || sb.st_mtim.tv_sec > best_time.tv_sec ||
+            (sb.st_mtim.tv_sec == best_time.tv_sec && sb.st_mtim.tv_nsec > best_time.tv_nsec)) {
+            free(best);
+            best = xstrdup(e->d_name);
+            best_time = sb.st_mtim;
+        }
+    }
+    closedir(d);
+    if (!best)
+        die(EXIT_INPUT, "no heapwatch.*.db in the current directory; name a database");
+    return best;
+}
+
+int64_t *db_snapshot_ids(struct hwdb *db, size_t *nr)
+{
+    sqlite3_stmt *st = db_prepare(db, "SELECT id FROM snapshot ORDER BY id");
+    int64_t *ids = NULL;
+    size_t n = 0, alloc = 0;
+    while (db_step(db, st)) {
+        ALLOC_GROW(ids, n + 1, alloc);
+        ids[n++] = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+    *nr = n;
+    return ids;
+}
+
+int64_t db_resolve_snapshot(struct hwdb *db, const char *id)
+{
+    size_t n;
+    int64_t *ids = db_snapshot_ids(db, &n), result = 0;
+    char *end;
+    if (!n)
+        die(EXIT_INPUT, "'%s' has no snapshots yet", db->path);
+    if (!strcmp(id, "latest")) {
+        result = ids[n - 1];
+    } else if (!strcmp(id, "first")) {
+        result = ids[0];
+    } else {
+        errno = 0;
+        long long v = strtoll(id, &end, 10);
+        if (!*id || *end || errno)
+            die(EXIT_USAGE, "bad snapshot '%s': expected a number, 'first', 'latest' or -N", id);
+        if (v < 0) {
+            if ((size_t)-v >= n)
+                die(EXIT_INPUT, "no snapshot %s in '%s': it has %zu snapshot%s", id, db->path, n, n == 1 ? "" : "s");
+            result = ids[n - 1 + (size_t)v];
+        } else {
+            for (size_t i = 0; i < n; i++)
+                if (ids[i] == v)
+                    result = v;
+            if (!result)
+                die(EXIT_INPUT, "no snapshot %lld in '%s' (it has %lld to %lld)", v, db->path,
+                    (long long)ids[0], (long long)ids[n - 1]);
+        }
+    }
+    free(ids);
+    return result;
+}
+
+struct hwdb *db_open_snapshot_spec(const char *spec, int64_t *snap)
+{
+    static struct hwdb *cache[8];
+    static size_t cached;
+    const char *colon = strrchr(spec, ':');
+    struct stat sb;
+    char *path;
+    const char *id;
+    if (colon) {
+        path = strndup(spec, (size_t)(colon - spec));
+        id = colon + 1;
+    } else if (stat(spec, &sb) == 0 && S_ISREG(sb.st_mode)) {
+        path = xstrdup(spec);  /* a database alone names its latest snapshot */
+        id = "latest";
+    } else {
+        path = db_default_path();
+        id = spec;
+    }
+    if (!*id)
+        id = "latest";
+    struct hwdb *db = NULL;
+    for (size_t i = 0; i < cached; i++)
+        if (!strcmp(cache[i]->path, path))
+            db = cache[i];
+    if (!db) {
+        db = db_open(path);
+        if (cached < 8)
+            cache[cached++] = db;
+    }
+    free(path);
+    *snap = db_resolve_snapshot(db, id);
+    return db;
+}

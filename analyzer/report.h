@@ -1,0 +1,47 @@
+/* report.h: aggregating a profile into rows (pprof's flat and cum) and rendering sizes.
+ * Rows are keyed by the strings they show, so rows from two databases line up in a diff. */
+#ifndef HW_REPORT_H
+#define HW_REPORT_H
+
+#include <stdbool.h>
+#include "hmap.h"
+#include "json.h"
+#include "profile.h"
+
+enum report_by { BY_FUNCTION, BY_LINE, BY_STACK };
+
+struct row {
+    uint64_t key;
+    const char *function, *file;   /* the row's frame (BY_FUNCTION: file of its first sighting) */
+    int line;
+    const struct sample *sample;   /* BY_STACK: the stack shown */
+    int64_t flat[NV], cum[NV];
+};
+
+struct rows {
+    struct row *v;
+    size_t nr, alloc;
+    struct hmap index;   /* key -> row index + 1 */
+};
+
+/* Parse "function" | "line" | "stack"; -1 if unknown. */
+int report_by_parse(const char *s);
+extern const char *const report_by_names[];
+/* Add p's samples into rows (call again with another profile to sum). */
+void report_aggregate(const struct profile *p, enum report_by by, struct rows *rows);
+/* The row with key, or NULL. */
+struct row *report_find(struct rows *rows, uint64_t key);
+/* Sort by |value[idx]| of flat (or cum) descending, then by name. */
+void report_sort(struct rows *rows, int idx, bool by_cum);
+void report_rows_release(struct rows *rows);
+
+/* "12.5MiB", "512B", "3.0k objects" style rendering into buf. */
+const char *fmt_value(char *buf, size_t size, int64_t v, int idx);
+/* The row's display name: "func file:line", "func", or the stack "a < b < c". */
+const char *row_name(const struct row *r, enum report_by by, char *buf, size_t size);
+/* Emit the row's identity fields (function, file, line or frames) into an open JSON object. */
+void row_json_identity(struct json *j, const struct row *r, enum report_by by);
+/* Emit {"alloc_objects":..,..} for a values array. */
+void values_json(struct json *j, const int64_t v[NV]);
+
+#endif

@@ -1,0 +1,233 @@
+/* This file implements symbolization for one database: runtime PCs are mapped to their module
+ * (module table), turned into link-time addresses (pc - load_bias - 1: every stored PC is a
+ * return address) and resolved with symbolize.c. Results are kept per PC and, when the
+ * database is writable, stored in the cache_frame table so the next report starts warm.
+ * The cache is the analyzer's own and may be dropped at any time. */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "profile.h"
+#include "symbolize.h"
+#include "usage.h"
+
+#define MAX_INLINE 32
+
+struct symcache {
+    struct hwdb *db;
+    struct symbolizer *sym;
+    struct strpool strings;
+    struct module_info *mods;   /* sorted by start */
+    size_t nr_mods;
+    struct hmap by_pc;          /* pc -> struct location */
+    struct location **locs;
+    size_t nr_locs, alloc_locs;
+    size_t first_new;           /* locations from here on are not in cache_frame yet */
+    const char *missing_debug;  /* a module without debug info, for one warning */
+};
+
+static int cmp_module(const void *a, const void *b)
+{
+    const struct module_info *x = a, *y = b;
+    return x->start < y->start ? -1 : x->start > y->start;
+}
+
+static void load_modules(struct symcache *sc)
+{
+    size_t alloc = 0;
+    sqlite3_stmt *st = db_prepare(sc->db, "SELECT id, path, build_id, load_bias, text_start, text_end FROM module");
+    while (db_step(sc->db, st)) {
+        ALLOC_GROW(sc->mods, sc->nr_mods + 1, alloc);
+        struct module_info *m = &sc->mods[sc->nr_mods++];
+        m->id = sqlite3_column_int64(st, 0);
+        m->path = strpool_intern(&sc->strings, (const char *)sqlite3_column_text(st, 1));
+        m->build_id = strpool_intern(&sc->strings, (const char *)sqlite3_column_text(st, 2));
+        m->bias = (uint64_t)sqlite3_column_int64(st, 3);
+        m->start = (uint64_t)sqlite3_column_int64(st, 4);
+        m->end = (uint64_t)sqlite3_column_int64(st, 5);
+    }
+    sqlite3_finalize(st);
+    qsort(sc->mods, sc->nr_mods, sizeof *sc->mods, cmp_module);
+}
+
+static struct module_info *module_of(struct symcache *sc, uint64_t pc)
+{
+    size_t lo = 0, hi = sc->nr_mods;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (sc->mods[mid].start <= pc)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    /* The last module starting at or below pc; several may (a library reloaded elsewhere). */
+    for (size_t i = lo; i-- > 0;)
+        if (pc < sc->mods[i].end)
+            return &sc->mods[i];
+    return NULL;
+}
+
+static struct location *new_location(struct symcache *sc, uint64_t pc, int nframes)
+{
+    struct location *l = xcalloc(1, sizeof *l);
+    l->pc = pc;
+    l->nframes = nframes;
+    l->frames = xcalloc((size_t)nframes, sizeof *l->frames);
+    ALLOC_GROW(sc->locs, sc->nr_locs + 1, sc->alloc_locs);
+    sc->locs[sc->nr_locs++] = l;
+    l->id = (uint32_t)sc->nr_locs;
+    hmap_put(&sc->by_pc, pc, l);
+    return l;
+}
+
+/* Cached rows come ordered by (pc, idx); consecutive rows of one pc form one location. */
+static void load_cache(struct symcache *sc)
+{
+    if (sc->db->writable)
+        sqlite3_exec(sc->db->sql, "CREATE TABLE IF NOT EXISTS cache_frame(pc INTEGER, idx INTEGER,"
+                     " function TEXT, file TEXT, line INTEGER, PRIMARY KEY(pc, idx)) WITHOUT ROWID", NULL, NULL, NULL);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(sc->db->sql, "SELECT pc, idx, function, file, line FROM cache_frame ORDER BY pc, idx",
+                           -1, &st, NULL) != SQLITE_OK)
+        return;  /* no cache yet (read-only database) */
+    struct frame tmp[MAX_INLINE];
+    int n = 0;
+    uint64_t cur = 0;
+    bool have = false;
+    for (;;) {
+        bool row = db_step(sc->db, st);
+        uint64_t pc = row ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+        if (have && (!row || pc != cur)) {
+            struct location *l = new_location(sc, cur, n);
+            l->module = module_of(sc, cur);
+            memcpy(l->frames, tmp, (size_t)n * sizeof *tmp);
+            n = 0;
+        }
+        if (!row)
+            break;
+        cur = pc;
+        have = true;
+        if (n < MAX_INLINE) {
+            tmp[n].function = strpool_intern(&sc->strings, (const char *)sqlite3_column_text(st, 2));
+            tmp[n].file = strpool_intern(&sc->strings, (const char *)sqlite3_column_text(st, 3));
+            tmp[n].line = sqlite3_column_int(st, 4);
+            if (!tmp[n].function)
+                tmp[n].function = strpool_intern(&sc->strings, "??");
+            n++;
+        }
+    }
+    sqlite3_finalize(st);
+    sc->first_new = sc->nr_locs;
+}
+
+struct symcache *symcache_open(struct hwdb *db)
+{
+    struct symcache *sc = xcalloc(1, sizeof *sc);
+    sc->db = db;
+    sc->sym = sym_new();
+    load_modules(sc);
+    load_cache(sc);
+    return sc;
+}
+
+struct location *symcache_location(struct symcache *sc, uint64_t pc)
+{
+    struct location *l = hmap_get(&sc->by_pc, pc);
+    if (l)
+        return l;
+    struct module_info *m = module_of(sc, pc);
+    struct sym_frame out[MAX_INLINE];
+    int n = -1;
+    if (m && strcmp(m->path, "[vdso]"))
+        n = sym_lookup(sc->sym, m->path, m->build_id, pc - m->bias - 1, out, MAX_INLINE);
+    if (n < 1) {
+        /* Unknown: name it after its module and offset, as pprof does. */
+        char name[512];
+        if (m) {
+            const char *base = strrchr(m->path, '/');
+            snprintf(name, sizeof name, "%s+0x%llx", base ? base + 1 : m->path, (unsigned long long)(pc - m->bias));
+        } else {
+            snprintf(name, sizeof name, "0x%llx", (unsigned long long)pc);
+        }
+        l = new_location(sc, pc, 1);
+        l->frames[0].function = strpool_intern(&sc->strings, name);
+    } else {
+        l = new_location(sc, pc, n);
+        for (int i = 0; i < n; i++) {
+            l->frames[i].function = strpool_intern(&sc->strings, out[i].function ? out[i].function : "??");
+            l->frames[i].file = strpool_intern(&sc->strings, out[i].file);
+            l->frames[i].line = out[i].line;
+        }
+        /* System libraries rarely have debug info installed; only the program's own are worth a warning. */
+        bool system = !strncmp(m->path, "/lib", 4) || !strncmp(m->path, "/usr/lib", 8);
+        if (!sc->missing_debug && !system && !out[0].file && !sym_has_debug_info(sc->sym, m->path))
+            sc->missing_debug = m->path;
+    }
+    l->module = m;
+    return l;
+}
+
+struct location **symcache_locations(struct symcache *sc, size_t *nr)
+{
+    *nr = sc->nr_locs;
+    return sc->locs;
+}
+
+struct module_info *symcache_modules(struct symcache *sc, size_t *nr)
+{
+    *nr = sc->nr_mods;
+    return sc->mods;
+}
+
+bool symcache_missing_debug(struct symcache *sc, const char **example)
+{
+    *example = sc->missing_debug;
+    return sc->missing_debug != NULL;
+}
+
+static void store_cache(struct symcache *sc)
+{
+    if (!sc->db->writable || sc->first_new == sc->nr_locs)
+        return;
+    sqlite3_stmt *st;
+    if (sqlite3_exec(sc->db->sql, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return;  /* the traced process is writing: the cache can wait */
+    if (sqlite3_prepare_v2(sc->db->sql, "INSERT OR REPLACE INTO cache_frame VALUES (?,?,?,?,?)", -1, &st, NULL) != SQLITE_OK) {
+        sqlite3_exec(sc->db->sql, "ROLLBACK", NULL, NULL, NULL);
+        return;
+    }
+    for (size_t i = sc->first_new; i < sc->nr_locs; i++) {
+        struct location *l = sc->locs[i];
+        for (int k = 0; k < l->nframes; k++) {
+            sqlite3_bind_int64(st, 1, (int64_t)l->pc);
+            sqlite3_bind_int(st, 2, k);
+            sqlite3_bind_text(st, 3, l->frames[k].function, -1, SQLITE_STATIC);
+            if (l->frames[k].file)
+                sqlite3_bind_text(st, 4, l->frames[k].file, -1, SQLITE_STATIC);
+            else
+                sqlite3_bind_null(st, 4);
+            sqlite3_bind_int(st, 5, l->frames[k].line);
+            sqlite3_step(st);
+            sqlite3_reset(st);
+        }
+    }
+    sqlite3_finalize(st);
+    sqlite3_exec(sc->db->sql, "COMMIT", NULL, NULL, NULL);
+}
+
+void symcache_close(struct symcache *sc)
+{
+    if (!sc)
+        return;
+    store_cache(sc);
+    for (size_t i = 0; i < sc->nr_locs; i++) {
+        free(sc->locs[i]->frames);
+        free(sc->locs[i]);
+    }
+    free(sc->locs);
+    free(sc->mods);
+    hmap_clear(&sc->by_pc);
+    strpool_clear(&sc->strings);
+    sym_free(sc->sym);
+    free(sc);
+}
