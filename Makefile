@@ -24,7 +24,7 @@ HOOKSAFE_SRCS := preload/interpose.c preload/livetable.c preload/depot.c preload
                  preload/real.c preload/sys.c preload/options.c preload/threads.c
 
 DEPS_PKGS := gcc g++ make libunwind-dev libdwarf-dev libelf-dev libsqlite3-dev zlib1g-dev \
-             sqlite3 golang-go heaptrack valgrind python3 git perl clang
+             sqlite3 golang-go heaptrack valgrind python3 git perl clang jq
 
 all: libheapwatch.so heapwatch
 

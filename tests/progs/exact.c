@@ -9,7 +9,7 @@
 #include "heapwatch.h"
 
 #define N 100
-static void *keep[16][N];
+void *keep[16][N];  /* external linkage: allocations cannot be elided */
 
 __attribute__((noinline)) static void use_malloc(void)
 {

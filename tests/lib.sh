@@ -1,0 +1,48 @@
+# lib.sh: shared helpers of the end-to-end tests (TAP output for prove).
+# Each test script: `. ./lib.sh`, then plan N, then ok/check_* calls; it runs in tests/.
+set -u
+TOP=$(cd .. && pwd)
+HW="$TOP/heapwatch"
+SHIM="$TOP/libheapwatch.so"
+BIN="$PWD/progs/bin"
+OUT="$PWD/out/$(basename "$0" .sh)"
+rm -rf "$OUT" && mkdir -p "$OUT"
+export HOME="${HOME:-/root}"
+unset HEAPWATCH_OUT HEAPWATCH_SAMPLE_RATE HEAPWATCH_INTERVAL HEAPWATCH_SIGNAL HEAPWATCH_SEED
+_n=0
+_failed=0
+
+plan() { echo "1..$1"; }
+
+# ok COND_STATUS DESCRIPTION: pass when the status is 0.
+ok() {
+    _n=$((_n + 1))
+    if [ "$1" -eq 0 ]; then echo "ok $_n - $2"; else echo "not ok $_n - $2"; _failed=$((_failed + 1)); fi
+}
+
+# is GOT EXPECTED DESCRIPTION
+is() {
+    _n=$((_n + 1))
+    if [ "$1" = "$2" ]; then echo "ok $_n - $3"
+    else echo "not ok $_n - $3"; echo "#   got:      '$1'"; echo "#   expected: '$2'"; _failed=$((_failed + 1)); fi
+}
+
+diag() { echo "# $*"; }
+
+# run_shim DB ENV... -- CMD...: run CMD under the shim writing DB; stdout to $OUT/stdout,
+# stderr to $OUT/stderr; returns CMD's status.
+run_shim() {
+    db=$1; shift
+    envs=""
+    while [ "$1" != "--" ]; do envs="$envs $1"; shift; done
+    shift
+    rm -f "$db" "$db-wal" "$db-shm"
+    env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$db" $envs "$@" >"$OUT/stdout" 2>"$OUT/stderr"
+}
+
+# jqr FILTER FILE: raw jq output
+jqr() { jq -r "$1" "$2"; }
+
+done_testing() {
+    [ "$_failed" -eq 0 ]
+}
