@@ -88,7 +88,7 @@ int main(int argc, char **argv)
     for (long i = 0; i < nobj; i++)
         free(objs[i]);
     free(objs);
-    printf("w_bigheap: allocs=%ld live_bytes=%llu snapshot=%d checksum=%016llx\n", allocs,
-           live_bytes, snap, (unsigned long long)sum);
+    printf("w_bigheap: allocs=%ld objects=%ld live_bytes=%llu snapshot=%d checksum=%016llx\n",
+           allocs, nobj, live_bytes, snap, (unsigned long long)sum);
     return 0;
 }
