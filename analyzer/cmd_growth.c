@@ -34,33 +34,37 @@ struct series {
     struct trend t, per_snap;
 };
 
+/* Range of y[from..n). */
+static void range(const double *y, size_t from, size_t n, double *lo, double *hi)
+{
+    *lo = *hi = y[from];
+    for (size_t i = from + 1; i < n; i++) {
+        *lo = y[i] < *lo ? y[i] : *lo;
+        *hi = y[i] > *hi ? y[i] : *hi;
+    }
+}
+
 static const char *classify(const double *x, const double *y, size_t n, const struct trend *t)
 {
-    double lo = y[0], hi = y[0];
-    for (size_t i = 1; i < n; i++) {
-        lo = y[i] < lo ? y[i] : lo;
-        hi = y[i] > hi ? y[i] : hi;
-    }
+    double lo, hi;
+    range(y, 0, n, &lo, &hi);
     if (hi == lo)
         return "stable";
     if (t->p < ALPHA && t->slope < 0)
         return "shrinking";
-    if (!(t->p < ALPHA && t->slope > 0 && y[n - 1] > y[0]))
-        return "churn";
+    /* The later half: still rising, or levelled off near the top? */
     size_t half = n / 2;
-    if (n - half >= 3) {
-        struct trend late;
-        trend_fit(x + half, y + half, n - half, &late);
-        double late_lo = y[half], late_hi = y[half];
-        for (size_t i = half; i < n; i++) {
-            late_lo = y[i] < late_lo ? y[i] : late_lo;
-            late_hi = y[i] > late_hi ? y[i] : late_hi;
-        }
-        /* Levelled off: no trend late, and the late wobble is small against the rise. */
-        if (!(late.p < ALPHA && late.slope > 0) && (late_hi - late_lo) <= 0.25 * (hi - lo))
-            return "plateau";
-    }
-    return "growing";
+    struct trend late;
+    trend_fit(x + half, y + half, n - half, &late);
+    double late_lo, late_hi;
+    range(y, half, n, &late_lo, &late_hi);
+    bool late_rising = late.p < ALPHA && late.slope > 0;
+    bool late_flat = !late_rising && late_hi - late_lo <= 0.25 * (hi - lo) && late_lo >= lo + 0.75 * (hi - lo);
+    if (t->p < ALPHA && t->slope > 0 && y[n - 1] > y[0] && !late_flat)
+        return "growing";
+    if (y[n - 1] > y[0] && late_flat)
+        return "plateau";
+    return "churn";
 }
 
 static int class_rank(const char *c)

@@ -21,6 +21,39 @@ void die_usage(const char *usage, const char *fmt, ...)
     exit(EXIT_USAGE);
 }
 
+/* "-2" names a snapshot, not an option. getopt would reject it and permutes argv, so hide such
+ * operands behind a marker while it runs and put them back where it left them. */
+struct hidden_operand {
+    char *marker, *orig;
+};
+static char marker_text[64][2];
+
+static size_t hide_negative_operands(int argc, char **argv, struct hidden_operand *h)
+{
+    size_t n = 0;
+    for (int i = 1; i < argc && n < 64; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--"))
+            break;
+        if (a[0] == '-' && a[1] >= '0' && a[1] <= '9' && !a[1 + strspn(a + 1, "0123456789")]) {
+            marker_text[n][0] = '\x01';
+            h[n].marker = marker_text[n];
+            h[n].orig = argv[i];
+            argv[i] = h[n].marker;
+            n++;
+        }
+    }
+    return n;
+}
+
+static void restore_operands(int argc, char **argv, const struct hidden_operand *h, size_t n)
+{
+    for (int i = 1; i < argc; i++)
+        for (size_t k = 0; k < n; k++)
+            if (argv[i] == h[k].marker)
+                argv[i] = h[k].orig;
+}
+
 int report_opts_parse(struct report_opts *o, int argc, char **argv, const char *usage)
 {
     static const struct option longopts[] = {
@@ -39,9 +72,11 @@ int report_opts_parse(struct report_opts *o, int argc, char **argv, const char *
     o->by = BY_LINE;
     bool nodecount_set = false;
     int c;
-    optind = 1;
+    struct hidden_operand hidden[64];
+    size_t nhidden = hide_negative_operands(argc, argv, hidden);
+    optind = 0;  /* glibc: full reinitialisation */
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "n:", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":n:", longopts, NULL)) != -1) {
         switch (c) {
         case 'j': o->json = true; break;
         case 'c': o->cum = true; break;
@@ -69,10 +104,13 @@ int report_opts_parse(struct report_opts *o, int argc, char **argv, const char *
         case 'h':
             puts(usage);
             exit(0);
+        case ':':
+            die_usage(usage, "option '%s' needs a value", argv[optind - 1]);
         default:
             die_usage(usage, "unknown option '%s'", argv[optind - 1]);
         }
     }
+    restore_operands(argc, argv, hidden, nhidden);
     if (!nodecount_set)
         o->nodecount = o->json ? SIZE_MAX : 20;
     return optind;

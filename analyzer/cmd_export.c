@@ -1,0 +1,351 @@
+/* This file implements `heapwatch export`: one snapshot written out for other tools, as a
+ * gzip'd pprof profile (pprof.c), as folded stacks for Brendan Gregg's flamegraph.pl (the
+ * stackcollapse format: "outer;...;inner VALUE", one line per distinct stack, sorted), or as
+ * JSON holding every sample with its frames (innermost first, like pprof) and its four values.
+ *
+ * To add a format: write a renderer with the signature of struct format's fn, add it to
+ * formats[] and to help_export, and cover it in a tests/t6*.sh script. */
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "cmd.h"
+#include "json.h"
+#include "options.h"
+#include "pprof.h"
+#include "profile.h"
+#include "report.h"
+#include "usage.h"
+
+/* The short usage follows usage errors; --help adds the option list. */
+#define USAGE_SHORT                                                                                  \
+    "usage: heapwatch export [SNAP] --format pprof|folded|json [-o FILE] [--sample-index NAME]\n"     \
+    "  SNAP is [DB:]ID (ID: number, first, latest, -N; DB: newest heapwatch.*.db here); default latest"
+static const char usage_export[] = USAGE_SHORT;
+static const char help_export[] =
+    USAGE_SHORT "\n"
+    "  --format pprof       gzip'd profile.proto for `go tool pprof` (needs -o on a terminal)\n"
+    "  --format folded      \"outer;...;inner VALUE\" lines for flamegraph.pl\n"
+    "  --format json        every sample with its frames and its four values\n"
+    "  -o, --output FILE    write to FILE instead of standard output\n"
+    "  --sample-index NAME  inuse_space (default), inuse_objects, alloc_space or alloc_objects:\n"
+    "                       the value of folded lines, pprof's default sample type";
+
+struct export_opts {
+    const char *output;   /* NULL or "-": standard output */
+    int index;            /* sample index */
+};
+
+struct format {
+    const char *name;
+    /* Render p to out; output errors are checked by the caller. pprof writes its file itself. */
+    void (*fn)(const struct profile *p, FILE *out, const struct export_opts *o);
+};
+
+/* ---- folded ---- */
+
+struct folded {
+    char *stack;
+    int64_t v;
+};
+
+/* Append a function name; ';' separates frames, so a name keeps none. */
+static void put_name(FILE *f, const char *name)
+{
+    for (const char *s = name ? name : "??"; *s; s++)
+        fputc(*s == ';' ? ':' : *s == '\n' ? ' ' : *s, f);
+}
+
+/* "outer;...;inner" for one sample: locations reversed, each one's inlined frames expanded. */
+static char *fold_stack(const struct sample *s)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        die(EXIT_SYSTEM, "out of memory folding a stack");
+    bool first = true;
+    for (int i = s->depth; i-- > 0;) {
+        const struct location *l = s->locs[i];
+        if (!l->nframes) {
+            fprintf(f, "%s0x%llx", first ? "" : ";", (unsigned long long)l->pc);
+            first = false;
+        }
+        for (int k = l->nframes; k-- > 0;) {
+            if (!first)
+                fputc(';', f);
+            put_name(f, l->frames[k].function);
+            first = false;
+        }
+    }
+    if (first)
+        fputs("[unknown]", f);
+    if (fclose(f))
+        die(EXIT_SYSTEM, "out of memory folding a stack");
+    return buf;
+}
+
+static int cmp_folded(const void *a, const void *b)
+{
+    return strcmp(((const struct folded *)a)->stack, ((const struct folded *)b)->stack);
+}
+
+/* Stacks that fold to the same names (different PCs, same functions) become one line. */
+static void render_folded(const struct profile *p, FILE *out, const struct export_opts *o)
+{
+    struct folded *v = xcalloc(p->nr, sizeof *v);
+    size_t nr = 0;
+    for (size_t i = 0; i < p->nr; i++) {
+        if (!p->samples[i].v[o->index])
+            continue;
+        v[nr].stack = fold_stack(&p->samples[i]);
+        v[nr++].v = p->samples[i].v[o->index];
+    }
+    qsort(v, nr, sizeof *v, cmp_folded);
+    for (size_t i = 0; i < nr;) {
+        size_t j = i;
+        int64_t sum = 0;
+        for (; j < nr && !strcmp(v[j].stack, v[i].stack); j++)
+            sum += v[j].v;
+        if (sum)
+            fprintf(out, "%s %lld\n", v[i].stack, (long long)sum);
+        i = j;
+    }
+    for (size_t i = 0; i < nr; i++)
+        free(v[i].stack);
+    free(v);
+}
+
+/* ---- json ---- */
+
+static void frame_json(struct json *j, const struct location *l, int k)
+{
+    char pc[32];
+    const struct frame *f = &l->frames[k];
+    snprintf(pc, sizeof pc, "0x%llx", (unsigned long long)l->pc);
+    json_begin_object(j);
+    json_key(j, "function");
+    json_str(j, f->function);
+    json_key(j, "file");
+    json_str(j, f->file);
+    json_key(j, "line");
+    json_int(j, f->line);
+    json_key(j, "pc");
+    json_str(j, pc);
+    json_key(j, "module");
+    json_str(j, l->module ? l->module->path : NULL);
+    json_key(j, "inlined");   /* inlined into the next frame, at the same pc */
+    json_bool(j, k + 1 < l->nframes);
+    json_end_object(j);
+}
+
+static void sample_json(struct json *j, const struct sample *s)
+{
+    json_begin_object(j);
+    json_key(j, "stack_id");
+    json_int(j, s->stack_id);
+    json_key(j, "values");
+    values_json(j, s->v);
+    json_key(j, "frames");
+    json_begin_array(j);
+    for (int i = 0; i < s->depth; i++)
+        for (int k = 0; k < s->locs[i]->nframes; k++)
+            frame_json(j, s->locs[i], k);
+    json_end_array(j);
+    json_end_object(j);
+}
+
+static void render_json(const struct profile *p, FILE *out, const struct export_opts *o)
+{
+    struct json j;
+    (void)o;
+    json_init(&j, out);
+    json_begin_object(&j);
+    json_key(&j, "db");
+    json_str(&j, p->db ? p->db->path : NULL);
+    json_key(&j, "snapshot");
+    json_int(&j, p->snapshot);
+    json_key(&j, "label");
+    json_str(&j, p->label);
+    json_key(&j, "trigger");
+    json_str(&j, p->trigger);
+    json_key(&j, "time_ns");
+    json_int(&j, p->time_ns);
+    json_key(&j, "sample_rate");
+    json_int(&j, p->sample_rate);
+    json_key(&j, "sample_types");
+    json_begin_array(&j);
+    for (int i = 0; i < NV; i++) {
+        json_begin_object(&j);
+        json_key(&j, "type");
+        json_str(&j, value_names[i]);
+        json_key(&j, "unit");
+        json_str(&j, value_units[i]);
+        json_end_object(&j);
+    }
+    json_end_array(&j);
+    json_key(&j, "total");
+    values_json(&j, p->total);
+    json_key(&j, "samples");
+    json_begin_array(&j);
+    for (size_t i = 0; i < p->nr; i++) {
+        const struct sample *s = &p->samples[i];
+        if (s->v[0] || s->v[1] || s->v[2] || s->v[3])
+            sample_json(&j, s);
+    }
+    json_end_array(&j);
+    json_end_object(&j);
+    json_finish(&j);
+}
+
+static const struct format formats[] = {
+    { "pprof", NULL },
+    { "folded", render_folded },
+    { "json", render_json },
+};
+
+/* ---- command ---- */
+
+static const struct format *find_format(const char *name)
+{
+    for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++)
+        if (!strcmp(formats[i].name, name))
+            return &formats[i];
+    return NULL;
+}
+
+static bool takes_value(const char *arg)
+{
+    static const char *const opts[] = { "-o", "--output", "--format", "--sample-index", "--sample_index" };
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
+        if (!strcmp(arg, opts[i]))
+            return true;
+    return false;
+}
+
+/* getopt would read the snapshot "-2" (two before the latest) as options: take the first
+ * such operand out of argv before parsing. Returns it, or NULL. */
+static const char *pull_relative_snap(int *argc, char **argv)
+{
+    for (int i = 1; i < *argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--"))
+            break;
+        if (takes_value(a)) {
+            i++;
+            continue;
+        }
+        if (a[0] == '-' && isdigit((unsigned char)a[1]) && !a[1 + strspn(a + 1, "0123456789")]) {
+            memmove(&argv[i], &argv[i + 1], (size_t)(*argc - i) * sizeof *argv);
+            (*argc)--;
+            return a;
+        }
+    }
+    return NULL;
+}
+
+/* Parse options; returns the snapshot spec (default "latest") and sets *fmt. */
+static const char *parse(int argc, char **argv, struct export_opts *o, const struct format **fmt)
+{
+    static const struct option longopts[] = {
+        { "format", required_argument, NULL, 'f' },
+        { "output", required_argument, NULL, 'o' },
+        { "sample-index", required_argument, NULL, 'i' },
+        { "sample_index", required_argument, NULL, 'i' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *spec = pull_relative_snap(&argc, argv);
+    int c;
+    memset(o, 0, sizeof *o);
+    o->index = V_INUSE_SPACE;
+    *fmt = NULL;
+    optind = 0;   /* glibc: full reinitialization, main may have parsed its own options */
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":o:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'f':
+            if (!(*fmt = find_format(optarg)))
+                die_usage(usage_export, "unknown format '%s' (pprof, folded or json)", optarg);
+            break;
+        case 'o':
+            o->output = optarg;
+            break;
+        case 'i':
+            if ((o->index = value_index(optarg)) < 0)
+                die_usage(usage_export, "unknown sample index '%s'", optarg);
+            break;
+        case 'h':
+            puts(help_export);
+            exit(0);
+        case ':':
+            die_usage(usage_export, "option '%s' needs a value", argv[optind - 1]);
+        default:
+            die_usage(usage_export, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (!*fmt)
+        die_usage(usage_export, "missing --format (pprof, folded or json)");
+    if (optind < argc && spec)
+        die_usage(usage_export, "too many arguments");
+    if (optind < argc)
+        spec = argv[optind++];
+    if (optind < argc)
+        die_usage(usage_export, "too many arguments");
+    return spec ? spec : "latest";
+}
+
+static bool to_stdout(const struct export_opts *o)
+{
+    return !o->output || !strcmp(o->output, "-");
+}
+
+/* Render a text format to -o FILE or stdout; dies (4) when the output cannot be written. */
+static void write_text(const struct format *fmt, const struct profile *p, const struct export_opts *o)
+{
+    FILE *out = to_stdout(o) ? stdout : fopen(o->output, "w");
+    if (!out)
+        die(EXIT_SYSTEM, "cannot write '%s': %s", o->output, strerror(errno));
+    fmt->fn(p, out, o);
+    if (out == stdout) {
+        if (fflush(out) || ferror(out))
+            die(EXIT_SYSTEM, "cannot write to standard output: %s", strerror(errno));
+    } else {
+        bool failed = ferror(out);
+        int saved = errno;
+        if (fclose(out)) {
+            failed = true;
+            saved = errno;
+        }
+        if (failed)
+            die(EXIT_SYSTEM, "cannot write '%s': %s", o->output, strerror(saved));
+    }
+}
+
+int cmd_export(int argc, char **argv)
+{
+    struct export_opts o;
+    const struct format *fmt;
+    const char *spec = parse(argc, argv, &o, &fmt);
+    bool pprof = !fmt->fn;
+    if (pprof && to_stdout(&o) && isatty(STDOUT_FILENO))
+        die(EXIT_USAGE, "not writing a binary pprof profile to a terminal: use -o FILE");
+    int64_t snap;
+    struct hwdb *db = db_open_snapshot_spec(spec, &snap);
+    struct symcache *sc = symcache_open(db);
+    struct profile p;
+    profile_load(&p, db, sc, snap);
+    int status = 0;
+    if (pprof)
+        status = pprof_write_index(&p, to_stdout(&o) ? "-" : o.output, o.index) ? EXIT_SYSTEM : 0;
+    else
+        write_text(fmt, &p, &o);
+    warn_missing_debug(sc);
+    profile_release(&p);
+    symcache_close(sc);
+    return status;
+}
