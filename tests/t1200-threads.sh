@@ -1,0 +1,23 @@
+#!/bin/sh
+# Threads: 8 threads allocate and free concurrently, with cross-thread frees. No object may be
+# lost: after the join, inuse is exactly zero and alloc counts every allocation.
+. ./lib.sh
+plan 12
+
+for opt in O0 O2; do
+    db="$OUT/threads-$opt.db"
+    run_shim "$db" HEAPWATCH_SAMPLE_RATE=1 -- "$BIN/threads-$opt"
+    ok $? "threads -$opt runs under the shim"
+    is "$(cat "$OUT/stdout")" "$("$BIN/threads-$opt")" "threads -$opt: output unchanged"
+    requested=$(sed -n 's/.*done, \([0-9]*\) bytes requested/\1/p' "$OUT/stdout")
+    "$HW" top "$db:1" --by function --json > "$OUT/t.json"
+    is "$(jq '[.rows[] | select(.function == "worker") | .flat.alloc_space] | add' "$OUT/t.json")" "$requested" \
+       "threads -$opt: alloc_space is exactly the bytes the threads requested"
+    is "$(jq '[.rows[] | select(.function == "worker") | .flat.alloc_objects] | add' "$OUT/t.json")" 400000 \
+       "threads -$opt: exactly 8*200*250 allocations at the worker site"
+    is "$(jq '[.rows[] | select(.function == "worker") | .flat.inuse_objects, .flat.inuse_space] | add' "$OUT/t.json")" 0 \
+       "threads -$opt: inuse at the worker site is exactly zero after the join"
+    "$HW" ls "$db" --json > "$OUT/ls.json"
+    is "$(jq '.snapshots[0] | .live_bytes == .inuse_space' "$OUT/ls.json")" true \
+       "threads -$opt: the live table agrees with the counters"
+done

@@ -1,0 +1,37 @@
+#!/bin/sh
+# fork and exec: each child gets its own database, with the right content; the parent's
+# database is not disturbed; exit statuses are unchanged.
+. ./lib.sh
+plan 11
+
+dir="$OUT/db"
+mkdir -p "$dir"
+env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$dir/hw.%p.db" HEAPWATCH_SAMPLE_RATE=1 "$BIN/forker-O2" >"$OUT/stdout" 2>"$OUT/stderr"
+ok $? "forker runs under the shim"
+native=$("$BIN/forker-O2" | sed 's/[0-9][0-9]*/N/g')
+is "$(sed 's/[0-9][0-9]*/N/g' "$OUT/stdout")" "$native" "output unchanged (pids masked)"
+is "$(grep -c . "$OUT/stderr")" 0 "nothing on stderr"
+is "$(ls "$dir"/hw.*.db | wc -l)" 3 "three databases: parent, fork child, exec child"
+
+# find each database by its process record
+for f in "$dir"/hw.*.db; do
+    "$HW" ls "$f" --json > "$f.json"
+done
+parent=$(for f in "$dir"/hw.*.db; do jq -r 'select(.cmdline | endswith("forker-O2")) | .db' "$f.json"; done | head -n 1)
+execd=$(for f in "$dir"/hw.*.db; do jq -r 'select(.cmdline | endswith(" child")) | .db' "$f.json"; done)
+forked=$(for f in "$dir"/hw.*.db; do [ "$f" != "$parent" ] && [ "$f" != "$execd" ] && echo "$f"; done)
+
+sum_at() {  # DB SIZE: inuse bytes of blocks of that size at the exit snapshot (alloc_n's rows)
+    "$HW" top "$1" --by function --json | jq '[.rows[] | select(.function == "alloc_n") | .flat.inuse_space] | add // 0'
+}
+is "$(sum_at "$parent")" $((10 * 1000 + 5 * 3000)) "parent: its own 10+5 blocks, not the children's"
+is "$(sum_at "$forked")" $((10 * 1000 + 7 * 2000)) "fork child: the inherited 10 blocks plus its own 7"
+is "$(sum_at "$execd")" $((3 * 5000)) "exec child: only its own 3 blocks"
+is "$(jq -r '.snapshots[-1].trigger' "$forked.json")" exit "fork child: exit snapshot taken"
+is "$(sqlite3 "$forked" 'select forked_from from process')" "$(jq .pid "$parent.json")" "fork child: records its parent"
+is "$(sqlite3 "$execd" 'select forked_from is null from process')" 1 "exec child: a process of its own"
+
+# HEAPWATCH_CHILDREN=0: exec'd children are not traced (forked ones still are)
+rm -rf "$dir" && mkdir -p "$dir"
+env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$dir/hw.%p.db" HEAPWATCH_CHILDREN=0 "$BIN/forker-O2" >/dev/null 2>&1
+is "$(ls "$dir"/hw.*.db | wc -l)" 2 "HEAPWATCH_CHILDREN=0: parent and fork child only"
