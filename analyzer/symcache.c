@@ -140,6 +140,8 @@ struct location *symcache_location(struct symcache *sc, uint64_t pc)
     int n = -1;
     if (m && strcmp(m->path, "[vdso]"))
         n = sym_lookup(sc->sym, m->path, m->build_id, pc - m->bias - 1, out, MAX_INLINE);
+    if (n == 1 && !out[0].file && (!out[0].function || !strcmp(out[0].function, "??")))
+        n = 0;
     if (n < 1) {
         /* Unknown: name it after its module and offset, as pprof does. */
         char name[512];
@@ -151,6 +153,9 @@ struct location *symcache_location(struct symcache *sc, uint64_t pc)
         }
         l = new_location(sc, pc, 1);
         l->frames[0].function = strpool_intern(&sc->strings, name);
+        bool system = m && (!strncmp(m->path, "/lib", 4) || !strncmp(m->path, "/usr/lib", 8));
+        if (m && !system && !sc->missing_debug && strcmp(m->path, "[vdso]"))
+            sc->missing_debug = m->path;
     } else {
         l = new_location(sc, pc, n);
         for (int i = 0; i < n; i++) {

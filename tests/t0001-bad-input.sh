@@ -1,0 +1,96 @@
+#!/bin/sh
+# Bad input gets one clear message and a non-zero exit (analyzer) or a warning and the default
+# (shim); the traced program is never affected; committed snapshots are never lost.
+. ./lib.sh
+plan 36
+
+prog="$BIN/demo_service-O2"   # prints the same with and without the shim
+expected_out=$("$prog" 2)
+
+# --- the shim: garbage settings -----------------------------------------------------------
+for setting in HEAPWATCH_SAMPLE_RATE=lots HEAPWATCH_SIGNAL=SIGBOGUS HEAPWATCH_INTERVAL=-5 \
+               HEAPWATCH_STACK_DEPTH=100000 HEAPWATCH_AT_EXIT=maybe HEAPWATCH_COLOUR=1; do
+    name=${setting%%=*}
+    run_shim "$OUT/bad.db" "$setting" -- "$prog" 2
+    rc=$?
+    ok $([ $rc -eq 0 ] && [ "$(cat "$OUT/stdout")" = "$expected_out" ] && echo 0 || echo 1) \
+       "$setting: the program runs unchanged"
+    is "$(grep -c "^heapwatch: .*$name" "$OUT/stderr")" 1 "$setting: one warning naming the variable"
+done
+is "$(sqlite3 "$OUT/bad.db" 'select count(*) from snapshot')" 3 "the database is still written with defaults"
+
+# --- the shim: unwritable or unsafe output --------------------------------------------------
+run_shim "$OUT/no/such/dir/x.db" -- "$prog" 2
+is "$?:$(cat "$OUT/stdout")" "0:$expected_out" "unwritable path: program unaffected"
+is "$(grep -c "^heapwatch: cannot create '.*no/such/dir/x.db'" "$OUT/stderr")" 1 "unwritable path: one clear message"
+ln -sf /etc/passwd "$OUT/link.db"
+env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$OUT/link.db" "$prog" 2 >"$OUT/stdout" 2>"$OUT/stderr"
+is "$?:$(cat "$OUT/stdout")" "0:$expected_out" "symlink as output: program unaffected"
+ok $([ -L "$OUT/link.db" ] && grep -q "cannot create" "$OUT/stderr" && echo 0 || echo 1) "symlink as output: refused, not followed"
+run_shim "$OUT/exists.db" -- "$prog" 2
+env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$OUT/exists.db" "$prog" 2 >/dev/null 2>"$OUT/stderr"
+ok $(grep -q "File exists" "$OUT/stderr" && echo 0 || echo 1) "an existing database is never overwritten"
+is "$(sqlite3 "$OUT/exists.db" 'select count(*) from snapshot')" 3 "...and keeps its snapshots"
+
+# --- the shim: exit status and signals are preserved ----------------------------------------
+env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$OUT/st.db" sh -c 'exit 7' 2>/dev/null
+is $? 7 "exit status preserved"
+env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$OUT/sig.db" sh -c 'kill -TERM $$' 2>/dev/null
+is $? 143 "death by signal preserved"
+
+# --- the analyzer: databases ----------------------------------------------------------------
+db="$OUT/good.db"
+run_shim "$db" HEAPWATCH_SAMPLE_RATE=1 -- "$BIN/exact-O2"
+"$HW" top "$OUT/missing.db:1" >/dev/null 2>"$OUT/err"; rc=$?
+is "$rc:$(wc -l < "$OUT/err")" "3:1" "missing database: exit 3, one line"
+head -c 4096 /dev/urandom > "$OUT/garbage.db"
+"$HW" ls "$OUT/garbage.db" >/dev/null 2>"$OUT/err"; rc=$?
+is "$rc:$(grep -c 'not a database\|not a heapwatch database' "$OUT/err")" "3:1" "random bytes: exit 3, clear message"
+sqlite3 "$OUT/foreign.db" 'create table t(x); insert into t values (1);'
+"$HW" ls "$OUT/foreign.db" >/dev/null 2>"$OUT/err"; rc=$?
+is "$rc:$(grep -c "^heapwatch: error: cannot read '$OUT/foreign.db': not a heapwatch database" "$OUT/err")" "3:1" "foreign SQLite database: exit 3, one clear line"
+cp "$db" "$OUT/newer.db"
+sqlite3 "$OUT/newer.db" 'PRAGMA user_version = 99'
+"$HW" ls "$OUT/newer.db" >/dev/null 2>"$OUT/err"; rc=$?
+is "$rc:$(grep -c 'schema version 99 is newer' "$OUT/err")" "3:1" "newer schema: exit 3, says so"
+head -c 2048 "$db" > "$OUT/truncated.db"
+"$HW" ls "$OUT/truncated.db" >/dev/null 2>"$OUT/err"; rc=$?
+is "$rc:$(wc -l < "$OUT/err")" "3:1" "truncated database: exit 3, one line"
+
+# --- the analyzer: snapshot names and usage --------------------------------------------------
+"$HW" top "$db:42" >/dev/null 2>"$OUT/err"; rc=$?
+is "$rc:$(cat "$OUT/err")" "3:heapwatch: error: no snapshot 42 in '$db' (it has 1 to 2)" "unknown snapshot id: exit 3"
+"$HW" top "$db:-5" >/dev/null 2>"$OUT/err"
+is $? 3 "relative id beyond the first: exit 3"
+"$HW" top "$db:abc" >/dev/null 2>"$OUT/err"
+is $? 2 "malformed snapshot id: exit 2"
+"$HW" frobnicate >/dev/null 2>&1
+is $? 2 "unknown command: exit 2"
+"$HW" top --no-such-option "$db" >/dev/null 2>&1
+is $? 2 "unknown option: exit 2"
+"$HW" top "$db" --sample-index bogus >/dev/null 2>&1
+is $? 2 "unknown sample index: exit 2"
+"$HW" top "$db" > /dev/full 2>/dev/null
+is $? 4 "stdout write failure: exit 4"
+(cd "$OUT" && mkdir -p empty && cd empty && "$HW" ls >/dev/null 2>"$OUT/err"); rc=$?
+is "$rc:$(grep -c 'no heapwatch.*db in the current directory' "$OUT/err")" "3:1" "no database around: exit 3, says what to do"
+
+# --- a binary without debug information: function names, one warning ------------------------
+gcc -O2 -I"$TOP/include" progs/exact.c -o "$OUT/nodebug" && strip "$OUT/nodebug"
+run_shim "$OUT/nodebug.db" HEAPWATCH_SAMPLE_RATE=1 -- "$OUT/nodebug"
+"$HW" top "$OUT/nodebug.db:1" >"$OUT/top.txt" 2>"$OUT/err"; rc=$?
+is "$rc:$(grep -c "warning: no debug information for '.*nodebug'" "$OUT/err")" "0:1" "stripped binary: report works, one warning"
+ok $(grep -q "nodebug+0x" "$OUT/top.txt" && echo 0 || echo 1) "stripped binary: frames named module+offset"
+
+# --- committed snapshots survive a kill -9 mid-run -----------------------------------------
+rm -f "$OUT/killed.db"*
+env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$OUT/killed.db" HEAPWATCH_SAMPLE_RATE=1 "$BIN/demo_service-O2" 1 wait >/dev/null 2>&1 &
+pid=$!
+n=0
+while [ $n -lt 100 ] && [ ! -s "$OUT/killed.db" ]; do sleep 0.1; n=$((n + 1)); done
+for i in 1 2 3; do
+    kill -USR2 $pid; sleep 0.3
+done
+kill -KILL $pid; wait $pid 2>/dev/null
+is "$("$HW" ls "$OUT/killed.db" --json | jq '[.snapshots[] | select(.trigger == "signal")] | length')" 3 \
+   "killed with SIGKILL: the 3 committed snapshots are readable"
