@@ -159,7 +159,10 @@ struct location *symcache_location(struct symcache *sc, uint64_t pc)
     } else {
         l = new_location(sc, pc, n);
         for (int i = 0; i < n; i++) {
-            l->frames[i].function = strpool_intern(&sc->strings, out[i].function ? out[i].function : "??");
+            const char *fn = out[i].function ? out[i].function : "??";
+            if (!strncmp(fn, "__GI_", 5) && fn[5])
+                fn += 5;  /* glibc's internal alias of a public function */
+            l->frames[i].function = strpool_intern(&sc->strings, fn);
             l->frames[i].file = strpool_intern(&sc->strings, out[i].file);
             l->frames[i].line = out[i].line;
         }
