@@ -96,10 +96,42 @@ struct hwdb *db_open(const char *path)
     return db;
 }
 
+const struct stack_tree *db_stack_tree(struct hwdb *db, uint64_t need)
+{
+    struct stack_tree *t = &db->tree;
+    if (need <= t->nr && t->pc)
+        return t;
+    sqlite3_stmt *st = db_prepare(db, "SELECT coalesce(max(id), 0) FROM stack");
+    uint64_t max = db_step(db, st) ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    if (need > max)
+        die(EXIT_INPUT, "cannot read '%s': stack %llu is missing (corrupt database)", db->path, (unsigned long long)need);
+    t->pc = xrealloc(t->pc, (max + 1) * sizeof *t->pc);
+    t->parent = xrealloc(t->parent, (max + 1) * sizeof *t->parent);
+    st = db_prepare(db, "SELECT id, parent, pc FROM stack WHERE id > ? ORDER BY id");
+    sqlite3_bind_int64(st, 1, (int64_t)t->nr);
+    for (uint64_t id = t->nr + 1; id <= max; id++) {
+        t->pc[id] = 0;
+        t->parent[id] = 0;
+    }
+    while (db_step(db, st)) {
+        uint64_t id = (uint64_t)sqlite3_column_int64(st, 0), parent = (uint64_t)sqlite3_column_int64(st, 1);
+        if (id > max || parent >= id)
+            die(EXIT_INPUT, "cannot read '%s': malformed stack %llu (corrupt database)", db->path, (unsigned long long)id);
+        t->pc[id] = (uint64_t)sqlite3_column_int64(st, 2);
+        t->parent[id] = (uint32_t)parent;
+    }
+    sqlite3_finalize(st);
+    t->nr = max;
+    return t;
+}
+
 void db_close(struct hwdb *db)
 {
     if (!db)
         return;
+    free(db->tree.pc);
+    free(db->tree.parent);
     sqlite3_close(db->sql);
     free(db->path);
     free(db->cmdline);

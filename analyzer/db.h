@@ -11,8 +11,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The stack tree (schema table stack): frames by node id, index 0 unused. */
+struct stack_tree {
+    uint64_t *pc;
+    uint32_t *parent;
+    size_t nr;   /* highest id loaded */
+};
+
 struct hwdb {
     sqlite3 *sql;
+    struct stack_tree tree;
     char *path;
     bool writable;          /* analyzer caches can be stored */
     int64_t sample_rate;
@@ -33,6 +41,9 @@ struct hwdb *db_open_snapshot_spec(const char *spec, int64_t *snap);
 int64_t db_resolve_snapshot(struct hwdb *db, const char *id);
 /* All snapshot ids in order. */
 int64_t *db_snapshot_ids(struct hwdb *db, size_t *nr);
+
+/* The stack tree, loaded (or extended) so that it holds node `need`; dies if it cannot. */
+const struct stack_tree *db_stack_tree(struct hwdb *db, uint64_t need);
 
 /* Prepared statement helpers that die with exit code 3 on SQL errors (a corrupt file). */
 sqlite3_stmt *db_prepare(struct hwdb *db, const char *sql);

@@ -41,17 +41,13 @@ static bool is_allocator_frame(const char *fn)
     return !strncmp(fn, "operator new", 12) || !strncmp(fn, "__libc_", 7) || !strncmp(fn, "_int_", 5);
 }
 
-static void add_sample(struct profile *p, int64_t stack_id, const void *blob, int bytes, const int64_t v[NV])
+static void add_sample(struct profile *p, int64_t stack_id, const int64_t v[NV])
 {
-    int depth = bytes / 8;
+    const struct stack_tree *t = db_stack_tree(p->db, (uint64_t)stack_id);
     struct location *locs[256];
-    if (depth > 256)
-        depth = 256;
-    for (int i = 0; i < depth; i++) {
-        uint64_t pc;
-        memcpy(&pc, (const char *)blob + 8 * i, 8);
-        locs[i] = symcache_location(p->sc, pc);
-    }
+    int depth = 0;
+    for (uint64_t id = (uint64_t)stack_id; id && depth < 256; id = t->parent[id])
+        locs[depth++] = symcache_location(p->sc, t->pc[id]);
     int skip = 0;
     while (skip + 1 < depth && is_allocator_frame(locs[skip]->frames[locs[skip]->nframes - 1].function))
         skip++;
@@ -81,15 +77,17 @@ void profile_load(struct profile *p, struct hwdb *db, struct symcache *sc, int64
     p->label = xstrdup((const char *)sqlite3_column_text(st, 1));
     p->trigger = xstrdup((const char *)sqlite3_column_text(st, 2));
     sqlite3_finalize(st);
-    st = db_prepare(db, "SELECT c.stack_id, c.alloc_objects, c.alloc_bytes, c.alloc_objects - c.free_objects,"
-                        " c.alloc_bytes - c.free_bytes, s.pcs FROM snapshot_stack c JOIN stack s ON s.id = c.stack_id"
-                        " WHERE c.snapshot_id = ? ORDER BY c.stack_id");
+    st = db_prepare(db, "SELECT stack_id, alloc_objects, alloc_bytes, alloc_objects - free_objects,"
+                        " alloc_bytes - free_bytes FROM snapshot_stack WHERE snapshot_id = ? ORDER BY stack_id");
     sqlite3_bind_int64(st, 1, snap);
     while (db_step(db, st)) {
         int64_t v[NV];
         for (int i = 0; i < NV; i++)
             v[i] = sqlite3_column_int64(st, 1 + i);
-        add_sample(p, sqlite3_column_int64(st, 0), sqlite3_column_blob(st, 5), sqlite3_column_bytes(st, 5), v);
+        int64_t stack = sqlite3_column_int64(st, 0);
+        if (stack <= 0)
+            die(EXIT_INPUT, "cannot read '%s': bad stack id %lld (corrupt database)", db->path, (long long)stack);
+        add_sample(p, stack, v);
     }
     sqlite3_finalize(st);
 }

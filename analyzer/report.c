@@ -76,10 +76,32 @@ static void add(int64_t *dst, const int64_t *v)
         dst[i] += v[i];
 }
 
+/* A set of keys seen on the current stack, cleared in O(1) by bumping a generation. */
+struct seen_set {
+    uint64_t *keys;
+    uint32_t *gen;
+    uint32_t cur, mask;
+};
+
+/* Insert key; true if it was already there. */
+static bool seen_add(struct seen_set *s, uint64_t key)
+{
+    for (uint32_t i = (uint32_t)(key ^ key >> 29) & s->mask;; i = (i + 1) & s->mask) {
+        if (s->gen[i] != s->cur) {
+            s->gen[i] = s->cur;
+            s->keys[i] = key;
+            return false;
+        }
+        if (s->keys[i] == key)
+            return true;
+    }
+}
+
 void report_aggregate(const struct profile *p, enum report_by by, struct rows *rows)
 {
-    uint64_t *seen = NULL;
-    size_t alloc = 0;
+    struct seen_set seen = { .mask = 16383, .cur = 0 };
+    seen.keys = xcalloc(seen.mask + 1, sizeof *seen.keys);
+    seen.gen = xcalloc(seen.mask + 1, sizeof *seen.gen);
     for (size_t i = 0; i < p->nr; i++) {
         const struct sample *s = &p->samples[i];
         if (!s->depth)
@@ -90,7 +112,7 @@ void report_aggregate(const struct profile *p, enum report_by by, struct rows *r
             add(r->cum, s->v);
             continue;
         }
-        size_t nseen = 0;
+        seen.cur++;  /* at most 256 locations x 32 frames = 8192 keys: half full at worst */
         for (int d = 0; d < s->depth; d++) {
             const struct location *l = s->locs[d];
             for (int k = 0; k < l->nframes; k++) {
@@ -98,18 +120,13 @@ void report_aggregate(const struct profile *p, enum report_by by, struct rows *r
                 struct row *r = get_row(rows, key, &l->frames[k], NULL);
                 if (d == 0 && k == 0)
                     add(r->flat, s->v);
-                bool dup = false;
-                for (size_t q = 0; q < nseen && !dup; q++)
-                    dup = seen[q] == key;
-                if (dup)
-                    continue;
-                ALLOC_GROW(seen, nseen + 1, alloc);
-                seen[nseen++] = key;
-                add(r->cum, s->v);
+                if (!seen_add(&seen, key))
+                    add(r->cum, s->v);
             }
         }
     }
-    free(seen);
+    free(seen.keys);
+    free(seen.gen);
 }
 
 static int sort_idx;

@@ -1,14 +1,17 @@
 /* This file implements the stack depot.
  *
  * Design notes (invariants):
- *  1. The index is a fixed open-addressing array of (hash, id) pairs reserved up front
- *     (NORESERVE: only touched pages cost memory). A slot is published by storing its id and
- *     then its hash with release order; readers load the hash with acquire order, so a reader
- *     that sees a hash also sees its id and the stack record behind it.
- *  2. Records are appended to a bump arena and never move or die: ids are stable for the
- *     life of the process, which is what the database's stack table needs.
- *  3. A hash match is confirmed by comparing the PCs, so two stacks never share an id.
- *  4. Only insertion takes the mutex (a spin lock: the depot is used inside malloc).
+ *  1. Nodes (pc, parent, counters slot) live in an append-only array reserved up front
+ *     (NORESERVE: only the used prefix costs memory); node ids never change.
+ *  2. The tree's edge index (parent, pc) -> node is an open-addressing table that doubles
+ *     when 3/4 full; it is only touched under the depot lock.
+ *  3. The fast path is a direct-mapped cache from the 64-bit hash of the whole stack to its
+ *     id, read without locks seqlock-style: a writer clears the hash, stores the id, then
+ *     publishes the hash; a reader accepts the id only if the hash is the same before and
+ *     after reading it. Two distinct stacks of one process sharing a 64-bit hash would be
+ *     merged; with n stacks that happens with probability about n^2 / 2^65.
+ *  4. Counter slots are created under the lock for ids handed out by hw_depot_put and are
+ *     published with release order through the node's slot index.
  * Context: HOOKSAFE. */
 #define _GNU_SOURCE
 #include "depot.h"
@@ -17,26 +20,45 @@
 #include "spin.h"
 #include "sys.h"
 
-#define INDEX_BITS 21
-#define INDEX_SLOTS (1u << INDEX_BITS)
-#define MAX_STACKS (INDEX_SLOTS / 2)
-#define ARENA_BYTES (1ull << 33)  /* reserved, touched as used */
+#define MAX_NODES (1u << 26)
+#define MAX_COUNTERS (1u << 24)
+#define CACHE_BITS 18
+#define CACHE_SLOTS (1u << CACHE_BITS)
 
-static _Atomic uint64_t *index_hash;
-static uint32_t *index_id;
-static struct hw_stack **by_id;
-static char *arena;
-static uint64_t arena_used;
-static _Atomic uint32_t nr_stacks;
+struct node {
+    uintptr_t pc;
+    uint32_t parent;
+    _Atomic uint32_t counters;  /* 1-based slot in counters[], 0 = none */
+};
+
+struct edge {
+    uintptr_t pc;
+    uint32_t parent;
+    uint32_t node;  /* 0 = empty */
+};
+
+struct cache_slot {
+    _Atomic uint64_t hash;
+    _Atomic uint32_t id;
+};
+
+static struct node *nodes;                 /* index = node id */
+static _Atomic uint32_t nr_nodes;
+static struct hw_stack_counters *counters; /* index = slot - 1 */
+static _Atomic uint32_t nr_counters;
+static struct edge *edges;
+static uint32_t edge_mask, nr_edges;
+static struct cache_slot *cache;
 static _Atomic int lock;
 
 bool hw_depot_init(void)
 {
-    index_hash = hw_map(INDEX_SLOTS * sizeof *index_hash);
-    index_id = hw_map(INDEX_SLOTS * sizeof *index_id);
-    by_id = hw_map((MAX_STACKS + 1) * sizeof *by_id);
-    arena = hw_map(ARENA_BYTES);
-    return index_hash && index_id && by_id && arena;
+    nodes = hw_map((size_t)MAX_NODES * sizeof *nodes);
+    counters = hw_map((size_t)MAX_COUNTERS * sizeof *counters);
+    cache = hw_map(CACHE_SLOTS * sizeof *cache);
+    edge_mask = (1u << 12) - 1;
+    edges = hw_map((edge_mask + 1) * sizeof *edges);
+    return nodes && counters && cache && edges;
 }
 
 static inline uint64_t hash_pcs(const uintptr_t *pcs, uint32_t depth)
@@ -47,49 +69,100 @@ static inline uint64_t hash_pcs(const uintptr_t *pcs, uint32_t depth)
         h *= 0xff51afd7ed558ccdull;
         h ^= h >> 33;
     }
-    return h ? h : 1;  /* 0 marks an empty slot */
+    return h ? h : 1;  /* 0 marks an empty cache slot */
 }
 
-static inline bool same(const struct hw_stack *s, const uintptr_t *pcs, uint32_t depth)
+static inline uint32_t edge_hash(uint32_t parent, uintptr_t pc)
 {
-    return s->depth == depth && !memcmp(s->pcs, pcs, depth * sizeof *pcs);
+    uint64_t h = ((uint64_t)pc ^ ((uint64_t)parent << 40) ^ parent) * 0x9e3779b97f4a7c15ull;
+    return (uint32_t)(h >> 32);
 }
 
-/* Probe for hash; returns the id of a matching stack, 0 with *slot = first empty slot. */
-static uint32_t probe(uint64_t h, const uintptr_t *pcs, uint32_t depth, uint32_t *slot)
+/* Double the edge index; under the lock. */
+static HW_COLD bool grow_edges(void)
 {
-    for (uint32_t i = (uint32_t)h & (INDEX_SLOTS - 1);; i = (i + 1) & (INDEX_SLOTS - 1)) {
-        uint64_t k = atomic_load_explicit(&index_hash[i], memory_order_acquire);
-        if (!k) {
-            *slot = i;
-            return 0;
-        }
-        if (k == h && same(by_id[index_id[i]], pcs, depth))
-            return index_id[i];
+    uint32_t slots = (edge_mask + 1) * 2, mask = slots - 1;
+    struct edge *n = hw_map((size_t)slots * sizeof *n);
+    if (!n)
+        return false;
+    for (uint32_t i = 0; i <= edge_mask; i++) {
+        if (!edges[i].node)
+            continue;
+        uint32_t k = edge_hash(edges[i].parent, edges[i].pc) & mask;
+        while (n[k].node)
+            k = (k + 1) & mask;
+        n[k] = edges[i];
     }
+    hw_unmap(edges, (size_t)(edge_mask + 1) * sizeof *edges);
+    edges = n;
+    edge_mask = mask;
+    return true;
 }
+
+/* The child of parent for pc, created if needed; 0 when full. Under the lock. */
+static uint32_t child(uint32_t parent, uintptr_t pc)
+{
+    uint32_t k = edge_hash(parent, pc) & edge_mask;
+    for (; edges[k].node; k = (k + 1) & edge_mask)
+        if (edges[k].parent == parent && edges[k].pc == pc)
+            return edges[k].node;
+    uint32_t id = atomic_load_explicit(&nr_nodes, memory_order_relaxed) + 1;
+    if (id >= MAX_NODES)
+        return 0;
+    if ((nr_edges + 1) * 4 > (edge_mask + 1) * 3) {
+        if (!grow_edges())
+            return 0;
+        return child(parent, pc);
+    }
+    nodes[id].pc = pc;
+    nodes[id].parent = parent;
+    edges[k].pc = pc;
+    edges[k].parent = parent;
+    edges[k].node = id;
+    nr_edges++;
+    atomic_store_explicit(&nr_nodes, id, memory_order_release);
+    return id;
+}
+
+/* The path of the last stack interned (outermost first), under the lock: consecutive new
+ * stacks usually share their outer frames, so only the differing inner frames need the edge
+ * index, whose random accesses miss the cache. */
+static uintptr_t last_pcs[HW_MAX_DEPTH];
+static uint32_t last_ids[HW_MAX_DEPTH], last_depth;
 
 static HW_NOINLINE uint32_t put_slow(uint64_t h, const uintptr_t *pcs, uint32_t depth)
 {
-    uint32_t slot, id;
     hw_spin_lock(&lock);
-    id = probe(h, pcs, depth, &slot);
-    if (id)
-        goto out_unlock;
-    uint32_t n = atomic_load_explicit(&nr_stacks, memory_order_relaxed);
-    size_t need = (sizeof(struct hw_stack) + depth * sizeof *pcs + 15) & ~(size_t)15;
-    if (n + 1 >= MAX_STACKS || arena_used + need > ARENA_BYTES)
-        goto out_unlock;  /* full: the allocation is counted as unsampled */
-    struct hw_stack *s = (struct hw_stack *)(arena + arena_used);
-    arena_used += need;
-    s->hash = h;
-    s->depth = depth;
-    s->id = id = n + 1;
-    memcpy(s->pcs, pcs, depth * sizeof *pcs);
-    by_id[id] = s;
-    index_id[slot] = id;
-    atomic_store_explicit(&nr_stacks, id, memory_order_release);
-    atomic_store_explicit(&index_hash[slot], h, memory_order_release);
+    uint32_t id = 0, k = 0;
+    if (depth > HW_MAX_DEPTH)
+        depth = HW_MAX_DEPTH;
+    while (k < depth && k < last_depth && last_pcs[k] == pcs[depth - 1 - k])
+        id = last_ids[k++];
+    for (; k < depth; k++) {   /* outermost frame first */
+        id = child(id, pcs[depth - 1 - k]);
+        if (!id) {
+            last_depth = 0;
+            goto out_unlock;
+        }
+        last_pcs[k] = pcs[depth - 1 - k];
+        last_ids[k] = id;
+    }
+    last_depth = depth;
+    if (!atomic_load_explicit(&nodes[id].counters, memory_order_relaxed)) {
+        uint32_t slot = atomic_load_explicit(&nr_counters, memory_order_relaxed);
+        if (slot >= MAX_COUNTERS) {
+            id = 0;
+            goto out_unlock;
+        }
+        counters[slot].stack = id;
+        atomic_store_explicit(&nr_counters, slot + 1, memory_order_release);
+        atomic_store_explicit(&nodes[id].counters, slot + 1, memory_order_release);
+    }
+    struct cache_slot *c = &cache[h & (CACHE_SLOTS - 1)];
+    atomic_store_explicit(&c->hash, 0, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    atomic_store_explicit(&c->id, id, memory_order_relaxed);
+    atomic_store_explicit(&c->hash, h, memory_order_release);
 out_unlock:
     hw_spin_unlock(&lock);
     return id;
@@ -97,21 +170,52 @@ out_unlock:
 
 uint32_t hw_depot_put(const uintptr_t *pcs, uint32_t depth)
 {
+    if (!depth)
+        return 0;
     uint64_t h = hash_pcs(pcs, depth);
-    uint32_t slot, id = probe(h, pcs, depth, &slot);
-    return id ? id : put_slow(h, pcs, depth);
+    struct cache_slot *c = &cache[h & (CACHE_SLOTS - 1)];
+    if (atomic_load_explicit(&c->hash, memory_order_acquire) == h) {
+        uint32_t id = atomic_load_explicit(&c->id, memory_order_relaxed);
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&c->hash, memory_order_relaxed) == h)
+            return id;
+    }
+    return put_slow(h, pcs, depth);
 }
 
-struct hw_stack *hw_depot_get(uint32_t id)
+struct hw_stack_counters *hw_depot_counters(uint32_t id)
 {
-    if (!id || id > atomic_load_explicit(&nr_stacks, memory_order_acquire))
+    if (!id || id > atomic_load_explicit(&nr_nodes, memory_order_acquire))
         return NULL;
-    return by_id[id];
+    uint32_t slot = atomic_load_explicit(&nodes[id].counters, memory_order_acquire);
+    return slot ? &counters[slot - 1] : NULL;
+}
+
+uint32_t hw_depot_counters_count(void)
+{
+    return atomic_load_explicit(&nr_counters, memory_order_acquire);
+}
+
+struct hw_stack_counters *hw_depot_counters_at(uint32_t i)
+{
+    return i < hw_depot_counters_count() ? &counters[i] : NULL;
 }
 
 uint32_t hw_depot_count(void)
 {
-    return atomic_load_explicit(&nr_stacks, memory_order_acquire);
+    return atomic_load_explicit(&nr_nodes, memory_order_acquire);
+}
+
+void hw_depot_node(uint32_t id, uintptr_t *pc, uint32_t *parent)
+{
+    *pc = nodes[id].pc;
+    *parent = nodes[id].parent;
+}
+
+uint64_t hw_depot_footprint(void)
+{
+    return (uint64_t)hw_depot_count() * sizeof(struct node) + (uint64_t)hw_depot_counters_count() * sizeof(struct hw_stack_counters) +
+           (uint64_t)(edge_mask + 1) * sizeof(struct edge);
 }
 
 void hw_depot_lock(void) { hw_spin_lock(&lock); }

@@ -1,7 +1,12 @@
-/* depot.h: the stack depot. Interns call stacks into stable 32-bit ids (1, 2, 3 ...) and
- * keeps Go-style cumulative counters per stack: sampled allocations and frees, as raw sample
- * counts and as unbiased estimates (objects in 1/65536 units, bytes rounded).
- * Lookups are lock-free; a new stack takes one mutex. Memory comes from mappings. */
+/* depot.h: the stack depot. Call stacks are interned into a prefix tree of frames (a node is
+ * one return address plus its caller's node), so deep recursive programs with millions of
+ * distinct stacks share their common outer frames, as heaptrack's trace tree does. A stack
+ * id is the id of its innermost node: ids are stable for the process's life and the database
+ * stores the same tree (table stack: id, parent, pc).
+ *
+ * Each stack that allocations were charged to has Go-style cumulative counters: sampled
+ * allocations and frees, as raw sample counts and as unbiased estimates (objects in
+ * 1/HW_WEIGHT_ONE units, bytes rounded). Memory comes from mappings, never malloc. */
 #ifndef HW_DEPOT_H
 #define HW_DEPOT_H
 
@@ -15,23 +20,24 @@ struct hw_stack_counters {
     _Atomic uint64_t alloc_samples, free_samples;
     _Atomic uint64_t alloc_weight, free_weight;  /* objects * HW_WEIGHT_ONE */
     _Atomic uint64_t alloc_bytes, free_bytes;    /* unbiased bytes */
-};
-
-struct hw_stack {
-    uint64_t hash;
-    uint32_t depth;
-    uint32_t id;
-    struct hw_stack_counters c;
-    uintptr_t pcs[];
+    uint32_t stack;                              /* the stack id these belong to */
 };
 
 bool hw_depot_init(void) HW_HOOKSAFE;
-/* Intern pcs[0..depth-1]; returns the id (>= 1), or 0 if the depot is full. */
+/* Intern pcs[0..depth-1] (innermost first); returns the stack id (>= 1), or 0 when the depot
+ * is full. Lock-free when the stack was seen recently; otherwise takes the depot lock. */
 uint32_t hw_depot_put(const uintptr_t *pcs, uint32_t depth) HW_HOOKSAFE;
-/* The stack with that id, or NULL. */
-struct hw_stack *hw_depot_get(uint32_t id) HW_SIGSAFE;
-/* Highest id handed out so far. */
+/* The counters of a stack id returned by hw_depot_put, or NULL. */
+struct hw_stack_counters *hw_depot_counters(uint32_t id) HW_SIGSAFE;
+/* Number of counter sets, and the i-th (0-based) in creation order. */
+uint32_t hw_depot_counters_count(void) HW_SIGSAFE;
+struct hw_stack_counters *hw_depot_counters_at(uint32_t i) HW_SIGSAFE;
+/* Number of tree nodes; node ids are 1..count. */
 uint32_t hw_depot_count(void) HW_SIGSAFE;
+/* The frame of node id: its pc and its caller's node (0 at the outermost frame). */
+void hw_depot_node(uint32_t id, uintptr_t *pc, uint32_t *parent) HW_SIGSAFE;
+/* Bytes of memory the depot has touched (for the bench's per-object accounting). */
+uint64_t hw_depot_footprint(void) HW_SIGSAFE;
 void hw_depot_lock(void) HW_HOOKSAFE;
 void hw_depot_unlock(void) HW_HOOKSAFE;
 

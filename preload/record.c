@@ -91,12 +91,12 @@ static HW_NOINLINE uint32_t capture_and_count(size_t size)
     uint32_t depth = hw_unwind_capture(pcs, (uint32_t)hw_opt.stack_depth);
     hw_guard_leave();
     uint32_t id = hw_depot_put(pcs, depth);
-    struct hw_stack *s = hw_depot_get(id);
-    if (!s)
+    struct hw_stack_counters *c = hw_depot_counters(id);
+    if (!c)
         return 0;
-    atomic_fetch_add_explicit(&s->c.alloc_samples, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&s->c.alloc_weight, hw_sample_weight(size), memory_order_relaxed);
-    atomic_fetch_add_explicit(&s->c.alloc_bytes, weighted_bytes(size), memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->alloc_samples, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->alloc_weight, hw_sample_weight(size), memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->alloc_bytes, weighted_bytes(size), memory_order_relaxed);
     return id;
 }
 
@@ -113,12 +113,12 @@ void hw_record_alloc(void *p, size_t size)
 
 void hw_record_free_entry(const struct hw_live_entry *e)
 {
-    struct hw_stack *s = hw_depot_get(e->stack);
-    if (!s)
+    struct hw_stack_counters *c = hw_depot_counters(e->stack);
+    if (!c)
         return;
-    atomic_fetch_add_explicit(&s->c.free_samples, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&s->c.free_weight, hw_sample_weight(e->size), memory_order_relaxed);
-    atomic_fetch_add_explicit(&s->c.free_bytes, weighted_bytes(e->size), memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->free_samples, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->free_weight, hw_sample_weight(e->size), memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->free_bytes, weighted_bytes(e->size), memory_order_relaxed);
 }
 
 void hw_record_free(void *p)

@@ -111,22 +111,22 @@ static bool collect_object(const struct hw_live_entry *e, void *arg)
 
 static void collect_counters(struct hw_snapshot_data *d)
 {
-    uint32_t n = hw_depot_count();
-    for (uint32_t id = 1; id <= n; id++) {
-        struct hw_stack *s = hw_depot_get(id);
-        if (!s || !atomic_load_explicit(&s->c.alloc_samples, memory_order_relaxed))
+    uint32_t n = hw_depot_counters_count();
+    for (uint32_t i = 0; i < n; i++) {
+        struct hw_stack_counters *c = hw_depot_counters_at(i);
+        if (!atomic_load_explicit(&c->alloc_samples, memory_order_relaxed))
             continue;
         struct hw_stack_row *r = hw_vec_push(&d->stacks);
         if (!r)
             return;
-        r->id = id;
+        r->id = c->stack;
         /* Frees first: a free read after its allocation could make inuse negative. */
-        r->free_samples = atomic_load_explicit(&s->c.free_samples, memory_order_relaxed);
-        r->free_weight = atomic_load_explicit(&s->c.free_weight, memory_order_relaxed);
-        r->free_bytes = atomic_load_explicit(&s->c.free_bytes, memory_order_relaxed);
-        r->alloc_samples = atomic_load_explicit(&s->c.alloc_samples, memory_order_relaxed);
-        r->alloc_weight = atomic_load_explicit(&s->c.alloc_weight, memory_order_relaxed);
-        r->alloc_bytes = atomic_load_explicit(&s->c.alloc_bytes, memory_order_relaxed);
+        r->free_samples = atomic_load_explicit(&c->free_samples, memory_order_relaxed);
+        r->free_weight = atomic_load_explicit(&c->free_weight, memory_order_relaxed);
+        r->free_bytes = atomic_load_explicit(&c->free_bytes, memory_order_relaxed);
+        r->alloc_samples = atomic_load_explicit(&c->alloc_samples, memory_order_relaxed);
+        r->alloc_weight = atomic_load_explicit(&c->alloc_weight, memory_order_relaxed);
+        r->alloc_bytes = atomic_load_explicit(&c->alloc_bytes, memory_order_relaxed);
     }
 }
 

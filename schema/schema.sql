@@ -43,13 +43,14 @@ CREATE TABLE module_segment(
   flags     INTEGER NOT NULL       -- PF_R=4 | PF_W=2 | PF_X=1
 );
 
--- Deduplicated allocation stacks. pcs is depth little-endian u64 values, innermost first; every
--- entry is a return address (the shim's own frames are already removed), so symbolize pc - 1.
--- Stack id 0 is never stored: it means "not sampled".
+-- Allocation stacks as a prefix tree of frames: a row is one frame (a return address: the
+-- shim's own frames are already removed, so symbolize pc - 1) and its caller's row (parent 0 =
+-- outermost frame). A stack id is the id of its innermost frame; its frames are that row and
+-- its parents up to the root. Id 0 is never stored: it means "not sampled".
 CREATE TABLE stack(
-  id    INTEGER PRIMARY KEY,
-  depth INTEGER NOT NULL,
-  pcs   BLOB NOT NULL
+  id     INTEGER PRIMARY KEY,
+  parent INTEGER NOT NULL,
+  pc     INTEGER NOT NULL
 );
 
 CREATE TABLE snapshot(
