@@ -154,6 +154,25 @@ void hw_livetable_visit(bool (*fn)(const struct hw_live_entry *, void *), void *
     }
 }
 
+unsigned hw_livetable_shards(void) { return NSHARDS; }
+
+bool hw_livetable_copy_shard(unsigned k, struct hw_vec *out)
+{
+    struct shard *s = &shards[k];
+    bool ok = true;
+    hw_spin_lock(&s->lock);
+    for (uint32_t i = 0; i <= s->mask && ok; i++) {
+        if (!s->slots[i].addr)
+            continue;
+        struct hw_live_entry *e = hw_vec_push(out);
+        if (e)
+            *e = s->slots[i];
+        ok = e != NULL;
+    }
+    hw_spin_unlock(&s->lock);
+    return ok;
+}
+
 void hw_livetable_totals(uint64_t *objects, uint64_t *bytes)
 {
     uint64_t o = 0, b = 0;

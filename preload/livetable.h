@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "hw.h"
+#include "sys.h"
 
 struct hw_live_entry {
     uintptr_t addr;           /* 0 = empty slot */
@@ -28,6 +29,11 @@ bool hw_livetable_insert(const struct hw_live_entry *e) HW_HOOKSAFE;
 bool hw_livetable_remove(uintptr_t addr, struct hw_live_entry *out) HW_HOOKSAFE;
 /* Visit every entry, one shard locked at a time; fn returns false to stop. */
 void hw_livetable_visit(bool (*fn)(const struct hw_live_entry *, void *), void *arg);
+/* Shards are numbered 0..hw_livetable_shards()-1; copy shard k's entries into out (appended),
+ * holding only that shard's lock. Snapshots stream the table this way, so copying a 3-million
+ * object heap never needs a second 3-million entry array. */
+unsigned hw_livetable_shards(void) HW_SIGSAFE;
+bool hw_livetable_copy_shard(unsigned k, struct hw_vec *out) HW_HOOKSAFE;
 /* Number of entries and total bytes of tracked live blocks (approximate while threads run). */
 void hw_livetable_totals(uint64_t *objects, uint64_t *bytes) HW_SIGSAFE;
 /* Metadata bytes currently mapped by the table. */

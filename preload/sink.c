@@ -357,15 +357,37 @@ static int write_counters(int64_t snap, const struct hw_vec *rows)
     return rc;
 }
 
-static int write_objects(int64_t snap, const struct hw_vec *objs)
+static int write_shard(sqlite3_stmt *st, int64_t snap, struct hw_snapshot_data *d);
+
+/* Stream the live table into the object table one shard at a time, counting as it goes. */
+static int write_objects(int64_t snap, struct hw_snapshot_data *d)
 {
     sqlite3_stmt *st = prepare("INSERT INTO object(snapshot_id, address, size, stack_id, seq, tid)"
                                " VALUES (?,?,?,?,?,?)");
     if (!st)
         return -1;
-    const struct hw_live_entry *e = (const struct hw_live_entry *)objs->data;
     int rc = 0;
-    for (size_t i = 0; i < objs->nr && !rc; i++) {
+    d->live_objects = d->live_bytes = 0;
+    for (unsigned k = 0; k < hw_livetable_shards() && !rc; k++) {
+        hw_vec_clear(&d->objects);
+        if (!hw_livetable_copy_shard(k, &d->objects)) {
+            hw_log("out of memory copying the live table; snapshot abandoned");
+            rc = -1;
+            break;
+        }
+        rc = write_shard(st, snap, d);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int write_shard(sqlite3_stmt *st, int64_t snap, struct hw_snapshot_data *d)
+{
+    const struct hw_live_entry *e = (const struct hw_live_entry *)d->objects.data;
+    int rc = 0;
+    for (size_t i = 0; i < d->objects.nr && !rc; i++) {
+        d->live_objects++;
+        d->live_bytes += e[i].size;
         sqlite3_bind_int64(st, 1, snap);
         sqlite3_bind_int64(st, 2, (int64_t)e[i].addr);
         sqlite3_bind_int64(st, 3, (int64_t)e[i].size);
@@ -374,7 +396,6 @@ static int write_objects(int64_t snap, const struct hw_vec *objs)
         sqlite3_bind_int(st, 6, hw_thread_tid((uint32_t)e[i].thread));
         rc = step_done(st);
     }
-    sqlite3_finalize(st);
     return rc;
 }
 
@@ -384,13 +405,15 @@ int64_t hw_sink_write(struct hw_snapshot_data *d)
         return -1;
     uint64_t t0 = hw_now_ns(CLOCK_MONOTONIC);
     int64_t snap = snapshots_written + 1;
+    if (d->with_objects)
+        d->walk_ns = 0;  /* the walk is the streaming itself: counted in write_ns */
     if (exec("BEGIN") < 0)
         return -1;
     sqlite3_stmt *st = prepare("INSERT INTO snapshot(id, time_ns, label, trigger, threads, live_objects,"
                                " live_bytes, pause_ns, walk_ns, write_ns) VALUES (?,?,?,?,?,?,?,?,?,?)");
     uint32_t upto = stacks_written;
     if (!st || write_stacks(&upto) < 0 || write_modules(snap) < 0 || write_counters(snap, &d->stacks) < 0 ||
-        write_objects(snap, &d->objects) < 0)
+        (d->with_objects && write_objects(snap, d) < 0))
         goto out_rollback;
     sqlite3_bind_int64(st, 1, snap);
     sqlite3_bind_int64(st, 2, (int64_t)d->time_ns);

@@ -14,9 +14,10 @@ struct hw_snapshot_data {
     char label[208];
     uint64_t time_ns, pause_ns, walk_ns;
     int threads;
-    uint64_t live_objects, live_bytes;
+    bool with_objects;           /* stream every live object from the live table */
+    uint64_t live_objects, live_bytes;  /* set by hw_sink_write when with_objects */
     struct hw_vec stacks;        /* struct hw_stack_row */
-    struct hw_vec objects;       /* struct hw_live_entry */
+    struct hw_vec objects;       /* scratch: one shard of struct hw_live_entry at a time */
 };
 
 struct hw_stack_row {

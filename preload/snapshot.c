@@ -97,18 +97,6 @@ static bool ensure_db(void)
 
 /* ---- collection ------------------------------------------------------------------------------ */
 
-static bool collect_object(const struct hw_live_entry *e, void *arg)
-{
-    struct hw_snapshot_data *d = arg;
-    struct hw_live_entry *slot = hw_vec_push(&d->objects);
-    if (!slot)
-        return false;
-    *slot = *e;
-    d->live_objects++;
-    d->live_bytes += e->size;
-    return true;
-}
-
 static void collect_counters(struct hw_snapshot_data *d)
 {
     uint32_t n = hw_depot_counters_count();
@@ -160,9 +148,8 @@ long hw_snapshot_take(const char *trigger, const char *label)
     d->threads = count_threads();
     uint64_t t0 = hw_now_ns(CLOCK_MONOTONIC);
     collect_counters(d);
-    if (hw_opt.objects)
-        hw_livetable_visit(collect_object, d);
-    else
+    d->with_objects = hw_opt.objects;
+    if (!d->with_objects)
         hw_livetable_totals(&d->live_objects, &d->live_bytes);
     d->walk_ns = hw_now_ns(CLOCK_MONOTONIC) - t0;
     d->pause_ns = 0;  /* nothing is stopped at this level; each shard is held only while copied */
