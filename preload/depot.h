@@ -25,7 +25,7 @@ struct hw_stack_counters {
 
 bool hw_depot_init(void) HW_HOOKSAFE;
 /* Intern pcs[0..depth-1] (innermost first); returns the stack id (>= 1), or 0 when the depot
- * is full. Lock-free when the stack was seen recently; otherwise takes the depot lock. */
+ * is full or the stack is empty. Lock-free when the stack was seen recently; otherwise takes the depot lock. */
 uint32_t hw_depot_put(const uintptr_t *pcs, uint32_t depth) HW_HOOKSAFE;
 /* The counters of a stack id returned by hw_depot_put, or NULL. */
 struct hw_stack_counters *hw_depot_counters(uint32_t id) HW_SIGSAFE;

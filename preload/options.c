@@ -17,14 +17,16 @@ struct hw_options hw_opt = {
 
 static bool parse_uint(const char *s, uint64_t *out, bool suffixes)
 {
-    if (!*s)
-        return false;
+    const char *digits = s;
     uint64_t v = 0;
     for (; *s >= '0' && *s <= '9'; s++) {
-        if (v > (UINT64_MAX - 9) / 10)
+        uint64_t d = (uint64_t)(*s - '0');
+        if (v > UINT64_MAX / 10 || (v == UINT64_MAX / 10 && d > UINT64_MAX % 10))
             return false;
-        v = v * 10 + (uint64_t)(*s - '0');
+        v = v * 10 + d;
     }
+    if (s == digits)
+        return false;  /* "K" alone is not a size */
     if (suffixes && *s) {
         int shift = 0;
         switch (*s | 0x20) {
@@ -66,7 +68,8 @@ static bool parse_signal(const char *s, uint64_t *out)
     uint64_t v;
     if (!strcasecmp(s, "off") || !strcasecmp(s, "none")) { *out = 0; return true; }
     if (parse_uint(s, &v, false)) {
-        if (v >= (uint64_t)SIGRTMAX + 1 || v == SIGKILL || v == SIGSTOP)
+        /* 32 and 33 belong to glibc (NPTL); SIGKILL and SIGSTOP cannot be caught. */
+        if (v >= (uint64_t)SIGRTMAX + 1 || v == SIGKILL || v == SIGSTOP || (v > 31 && v < (uint64_t)SIGRTMIN))
             return false;
         *out = v;
         return true;
@@ -77,7 +80,7 @@ static bool parse_signal(const char *s, uint64_t *out)
         uint64_t off = 0;
         if (s[5] && (s[5] != '+' || !parse_uint(s + 6, &off, false)))
             return false;
-        if ((uint64_t)SIGRTMIN + off > (uint64_t)SIGRTMAX)
+        if (off > (uint64_t)(SIGRTMAX - SIGRTMIN))
             return false;
         *out = (uint64_t)SIGRTMIN + off;
         return true;
@@ -155,6 +158,8 @@ void hw_options_parse(char **envp)
 void hw_options_render(char *buf, size_t size)
 {
     size_t n = 0;
+    if (!size)
+        return;
     buf[0] = '\0';
 #define HW_OPT(kind, field, oname, def, help)                                                  \
     if (n < size) {                                                                           \

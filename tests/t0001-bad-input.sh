@@ -2,7 +2,7 @@
 # Bad input gets one clear message and a non-zero exit (analyzer) or a warning and the default
 # (shim); the traced program is never affected; committed snapshots are never lost.
 . ./lib.sh
-plan 36
+plan 37
 
 prog="$BIN/demo_service-O2"   # prints the same with and without the shim
 expected_out=$("$prog" 2)

@@ -1,0 +1,184 @@
+/* This file implements the unit test of analyzer/trend.c: the Theil-Sen slope and intercept
+ * and the Mann-Kendall statistic, z score and p-value, on series whose answers are known:
+ * exact lines (rising, falling, uneven x), constants, a sawtooth, outliers, ties, two points.
+ * Prints TAP. */
+// LINK: analyzer/trend.c analyzer/usage.c
+#define _GNU_SOURCE
+#include <math.h>
+#include <stdlib.h>
+#include "harness.h"
+#include "trend.h"
+
+#define N 64
+static double xs[N], ys[N];
+
+static struct trend fit(size_t n)
+{
+    struct trend t;
+    trend_fit(xs, ys, n, &t);
+    return t;
+}
+
+static bool near(double a, double b, double eps)
+{
+    return fabs(a - b) <= eps * (1 + fabs(b));
+}
+
+/* Mann-Kendall variance without ties: n(n-1)(2n+5)/18. */
+static double var_no_ties(double n)
+{
+    return n * (n - 1) * (2 * n + 5) / 18;
+}
+
+static void test_lines(void)
+{
+    for (int i = 0; i < 20; i++) {
+        xs[i] = i;
+        ys[i] = 3 * i + 7;
+    }
+    struct trend t = fit(20);
+    CHECK(t.slope == 3 && t.intercept == 7, "line 3x+7: slope %g, intercept %g", t.slope, t.intercept);
+    CHECK(t.s == 190, "line: S = n(n-1)/2 = 190 (got %g)", t.s);
+    CHECK(near(t.z, 189 / sqrt(var_no_ties(20)), 1e-12), "line: z = (S-1)/sqrt(var) (got %g)", t.z);
+    CHECK(t.p < 0.01 && t.p > 0, "line: p < 0.01 (p = %g)", t.p);
+
+    /* Uneven x (snapshots are not evenly spaced in time). */
+    for (int i = 0; i < 15; i++) {
+        xs[i] = 1000 + i * i * 2.5;
+        ys[i] = 0.25 * xs[i] - 40;
+    }
+    t = fit(15);
+    CHECK(near(t.slope, 0.25, 1e-12) && near(t.intercept, -40, 1e-9),
+          "uneven x: slope %g, intercept %g", t.slope, t.intercept);
+    CHECK(t.p < 0.01, "uneven x: p = %g", t.p);
+
+    for (int i = 0; i < 12; i++) {
+        xs[i] = i * 10;
+        ys[i] = 100 - 5 * xs[i];
+    }
+    t = fit(12);
+    CHECK(t.slope == -5 && t.intercept == 100, "falling line: slope %g, intercept %g", t.slope,
+          t.intercept);
+    CHECK(t.s == -66 && t.z < 0, "falling line: S = -66, negative z (S %g, z %g)", t.s, t.z);
+    CHECK(near(t.z, -65 / sqrt(var_no_ties(12)), 1e-12) && t.p < 0.01,
+          "falling line: z %g, p %g", t.z, t.p);
+
+    /* Real byte counts: large values, small slope. */
+    for (int i = 0; i < 30; i++) {
+        xs[i] = 1.7e9 + i * 60;          /* unix time, one snapshot a minute */
+        ys[i] = 5e8 + i * 60 * 1024.0;   /* +1 KiB a second */
+    }
+    t = fit(30);
+    CHECK(near(t.slope, 1024, 1e-9) && t.p < 1e-6, "big numbers: slope %g bytes/s, p %g", t.slope, t.p);
+}
+
+static void test_no_trend(void)
+{
+    for (int i = 0; i < 10; i++) {
+        xs[i] = i;
+        ys[i] = 4096;
+    }
+    struct trend t = fit(10);
+    CHECK(t.slope == 0 && t.intercept == 4096, "constant: slope 0, intercept 4096");
+    CHECK(t.s == 0 && t.z == 0 && t.p == 1, "constant: S 0, z 0, p = 1 (p = %g)", t.p);
+
+    /* Sawtooth 0,10,20,0,10,20,... over 12 points: rising inside each tooth, but as many
+     * falling as rising pairs across teeth. S = 12, three groups of 4 ties. */
+    for (int i = 0; i < 12; i++) {
+        xs[i] = i;
+        ys[i] = (i % 3) * 10;
+    }
+    t = fit(12);
+    double var = (12.0 * 11 * 29 - 3 * (4.0 * 3 * 13)) / 18;
+    CHECK(t.s == 12 && near(t.z, 11 / sqrt(var), 1e-12), "sawtooth: S = 12, tie-corrected z %g",
+          t.z);
+    CHECK(t.p > 0.05, "sawtooth: no significant trend (p = %g)", t.p);
+    CHECK(fabs(t.slope) < 5, "sawtooth: slope %g well below the teeth's 10/step", t.slope);
+
+    /* Alternating: 0, 1, 0, 1, ... */
+    for (int i = 0; i < 20; i++) {
+        xs[i] = i;
+        ys[i] = i % 2;
+    }
+    t = fit(20);
+    CHECK(t.p > 0.05, "alternating 0/1: no trend (S %g, p %g)", t.s, t.p);
+
+    /* A symmetric hump goes up then down: no monotonic trend. */
+    for (int i = 0; i < 21; i++) {
+        xs[i] = i;
+        ys[i] = 100 - (i - 10) * (i - 10);
+    }
+    t = fit(21);
+    CHECK(t.s == 0 && t.p == 1 && t.slope == 0, "symmetric hump: S %g, p %g, slope %g", t.s, t.p,
+          t.slope);
+}
+
+static void test_robust(void)
+{
+    for (int i = 0; i < 20; i++) {
+        xs[i] = i;
+        ys[i] = 2 * i + 1;
+    }
+    ys[10] = 1e12;
+    struct trend t = fit(20);
+    CHECK(t.slope == 2 && t.intercept == 1, "one huge outlier: slope %g, intercept %g", t.slope,
+          t.intercept);
+    CHECK(t.p < 0.01, "one huge outlier: still a trend (p %g)", t.p);
+
+    ys[10] = 21;
+    ys[3] = -1e12;
+    ys[17] = 1e15;
+    t = fit(20);
+    CHECK(t.slope == 2 && t.intercept == 1, "two outliers, both ways: slope %g", t.slope);
+
+    /* Noise around a line: slope close to the truth. */
+    srand(1);
+    for (int i = 0; i < N; i++) {
+        xs[i] = i;
+        ys[i] = 1000 + 50 * i + (rand() % 201 - 100);
+    }
+    t = fit(N);
+    CHECK(fabs(t.slope - 50) < 5 && t.p < 1e-6, "noisy line: slope %g near 50, p %g", t.slope, t.p);
+}
+
+static void test_small_and_ties(void)
+{
+    xs[0] = 0, xs[1] = 1;
+    ys[0] = 0, ys[1] = 5;
+    struct trend t = fit(2);
+    CHECK(t.slope == 5 && t.intercept == 0 && t.s == 1, "two points: slope 5, S 1");
+    CHECK(t.z == 0 && t.p == 1, "two points: continuity correction gives z 0, p 1 (z %g)", t.z);
+
+    ys[1] = 0;
+    t = fit(2);
+    CHECK(t.slope == 0 && t.s == 0 && t.p == 1, "two equal points: no trend");
+
+    /* Steps with ties: 0,0,1,1,2,2,3,3. S counts only unequal pairs; var removes 4 pairs. */
+    for (int i = 0; i < 8; i++) {
+        xs[i] = i;
+        ys[i] = i / 2;
+    }
+    t = fit(8);
+    double var = (8.0 * 7 * 21 - 4 * (2.0 * 1 * 9)) / 18;
+    CHECK(t.s == 24 && near(t.z, 23 / sqrt(var), 1e-12), "steps with ties: S %g, z %g", t.s, t.z);
+    CHECK(near(t.p, erfc(23 / sqrt(var) / sqrt(2)), 1e-12), "p is the two-sided normal tail (%g)",
+          t.p);
+    CHECK(t.slope == 0.5, "steps of 1 every 2: slope 0.5 (got %g)", t.slope);
+
+    /* Mostly flat with one late rise: few pairs rise, none fall. */
+    for (int i = 0; i < 10; i++) {
+        xs[i] = i;
+        ys[i] = i < 9 ? 7 : 8;
+    }
+    t = fit(10);
+    CHECK(t.s == 9 && t.slope == 0, "flat then one step: S 9, slope 0 (S %g)", t.s);
+}
+
+int main(void)
+{
+    test_lines();
+    test_no_trend();
+    test_robust();
+    test_small_and_ties();
+    return done();
+}
