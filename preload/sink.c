@@ -269,13 +269,15 @@ static int write_modules(int64_t snapshot)
 
 /* ---- open / write / close ----------------------------------------------------------------- */
 
-int hw_sink_open(const char *path, int forked_from)
+int hw_sink_open(const char *path, int forked_from, bool quiet_exists)
 {
     if (sqlite_setup() < 0) {
         hw_log("cannot initialise SQLite; no snapshots will be written");
         return -1;
     }
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == EEXIST && !quiet_exists)
+        return -2;
     if (fd < 0) {
         hw_log("cannot create '%s': %s; no snapshots will be written", path, strerror(errno));
         return -1;

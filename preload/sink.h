@@ -27,8 +27,9 @@ struct hw_stack_row {
 
 /* Create the database at path (already expanded): 0600, never through a symlink, never over
  * an existing file. Writes the schema, the process row and the modules. -1 with one message
- * on stderr on failure. */
-int hw_sink_open(const char *path, int forked_from);
+ * on stderr on failure; -2 without a message if the file exists
+ * and the caller asked to try another name itself (quiet_exists false). */
+int hw_sink_open(const char *path, int forked_from, bool quiet_exists);
 bool hw_sink_is_open(void);
 /* Write one snapshot (new stacks, new modules, counters, objects) in one transaction;
  * returns the snapshot id, or -1 (message on stderr, the database keeps what was committed). */

@@ -47,7 +47,8 @@ static struct hw_snapshot_data data = {
 
 /* ---- path and database ---------------------------------------------------------------------- */
 
-static void expand_path(char *out, size_t size, const char *pattern)
+/* Expand %p, %e and %% of pattern; returns whether the name contains the pid. */
+static bool expand_path(char *out, size_t size, const char *pattern)
 {
     char comm[PATH_MAX] = "", *slash;
     size_t n = 0;
@@ -73,8 +74,11 @@ static void expand_path(char *out, size_t size, const char *pattern)
     }
     out[n < size ? n : size - 1] = '\0';
     /* A fork child must not collide with its parent's file. */
-    if (forked_from && !has_pid && n < size)
+    if (forked_from && !has_pid && n < size) {
         snprintf(out + n, size - n, ".%d", getpid());
+        has_pid = true;
+    }
+    return has_pid;
 }
 
 /* Open this process's database if it is not open yet; false if it cannot be. */
@@ -86,8 +90,18 @@ static bool ensure_db(void)
     if (failed_pid == getpid())
         return false;
     char path[PATH_MAX];
-    expand_path(path, sizeof path, hw_opt.out);
-    if (hw_sink_open(path, forked_from) < 0) {
+    bool has_pid = expand_path(path, sizeof path, hw_opt.out);
+    /* A pid-named file can exist already when a program exec'd another without forking (same
+     * pid): the new image gets name-2.db, name-3.db ... A fixed name is never reused. */
+    int rc = hw_sink_open(path, forked_from, !has_pid);
+    for (int n = 2; rc == -2 && n < 100; n++) {
+        char alt[PATH_MAX];
+        size_t len = strlen(path);
+        bool db = len > 3 && !strcmp(path + len - 3, ".db");
+        snprintf(alt, sizeof alt, "%.*s-%d%s", (int)(db ? len - 3 : len), path, n, db ? ".db" : "");
+        rc = hw_sink_open(alt, forked_from, n == 99);
+    }
+    if (rc < 0) {
         failed_pid = getpid();
         return false;
     }
