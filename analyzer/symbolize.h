@@ -3,6 +3,7 @@
  * C++ names demangled. One struct symbolizer caches every module it opened.
  *
  * Context: analyzer only. Not thread-safe: use one struct symbolizer per thread.
+ * Link with analyzer/usage.c (xmalloc) and -ldwarf -lelf -lstdc++ (__cxa_demangle).
  */
 #ifndef HW_SYMBOLIZE_H
 #define HW_SYMBOLIZE_H
@@ -11,10 +12,10 @@
 #include <stdbool.h>
 
 struct sym_frame {
-	const char *function;   /* demangled; never NULL ("??" when unknown) */
-	const char *file;       /* source path as recorded in DWARF (comp dir joined if relative),
-				 * NULL if unknown */
-	int line;               /* 0 if unknown */
+    const char *function; /* demangled; never NULL ("??" when unknown) */
+    const char *file;     /* source path as recorded in DWARF (comp dir joined if relative),
+                           * NULL if unknown */
+    int line;             /* 0 if unknown */
 };
 
 struct symbolizer;
@@ -34,11 +35,14 @@ void sym_free(struct symbolizer *);
  * be opened at all (sym_error() says why; the failure is cached, so later calls for the same
  * path fail fast). With max < 1 nothing is written and 0 is returned. When the inline chain is
  * deeper than max, the innermost max frames are returned. Strings stay valid until sym_free.
+ * Names: C++ functions by their demangled linkage name ("ns::Widget::poke(int)"), C functions
+ * by their source name (DW_AT_name), else the ELF symbol (versions like "@@GLIBC_2.2.5" cut).
+ * Modules are cached by path: build_id_hex only matters on the first call for a path.
  * The first call for a path reads the whole module (ELF symbols, DWARF line tables and
- * function ranges); later calls are binary searches. Function names are demangled on first use
- * and cached. */
+ * function ranges; ~0.5 s for libc.so.6 with its debug file); later calls are binary searches.
+ * Function names are demangled on first use and cached. */
 int sym_lookup(struct symbolizer *s, const char *path, const char *build_id_hex,
-	       uint64_t addr, struct sym_frame *out, int max);
+               uint64_t addr, struct sym_frame *out, int max);
 
 /* Whether the module has DWARF debug info (after sym_lookup opened it); false if not opened. */
 bool sym_has_debug_info(struct symbolizer *s, const char *path);

@@ -1,7 +1,7 @@
 /* This file implements symbolization for one database: runtime PCs are mapped to their module
  * (module table), turned into link-time addresses (pc - load_bias - 1: every stored PC is a
  * return address) and resolved with symbolize.c. Results are kept per PC and, when the
- * database is writable, stored in the cache_frame table so the next report starts warm.
+ * database is writable, stored in the cache_frame_v2 table so the next report starts warm.
  * The cache is the analyzer's own and may be dropped at any time. */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -22,7 +22,7 @@ struct symcache {
     struct hmap by_pc;          /* pc -> struct location */
     struct location **locs;
     size_t nr_locs, alloc_locs;
-    size_t first_new;           /* locations from here on are not in cache_frame yet */
+    size_t first_new;           /* locations from here on are not in cache_frame_v2 yet */
     const char *missing_debug;  /* a module without debug info, for one warning */
 };
 
@@ -84,10 +84,10 @@ static struct location *new_location(struct symcache *sc, uint64_t pc, int nfram
 static void load_cache(struct symcache *sc)
 {
     if (sc->db->writable)
-        sqlite3_exec(sc->db->sql, "CREATE TABLE IF NOT EXISTS cache_frame(pc INTEGER, idx INTEGER,"
+        sqlite3_exec(sc->db->sql, "CREATE TABLE IF NOT EXISTS cache_frame_v2(pc INTEGER, idx INTEGER,"
                      " function TEXT, file TEXT, line INTEGER, PRIMARY KEY(pc, idx)) WITHOUT ROWID", NULL, NULL, NULL);
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(sc->db->sql, "SELECT pc, idx, function, file, line FROM cache_frame ORDER BY pc, idx",
+    if (sqlite3_prepare_v2(sc->db->sql, "SELECT pc, idx, function, file, line FROM cache_frame_v2 ORDER BY pc, idx",
                            -1, &st, NULL) != SQLITE_OK)
         return;  /* no cache yet (read-only database) */
     struct frame tmp[MAX_INLINE];
@@ -200,7 +200,7 @@ static void store_cache(struct symcache *sc)
     sqlite3_stmt *st;
     if (sqlite3_exec(sc->db->sql, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
         return;  /* the traced process is writing: the cache can wait */
-    if (sqlite3_prepare_v2(sc->db->sql, "INSERT OR REPLACE INTO cache_frame VALUES (?,?,?,?,?)", -1, &st, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(sc->db->sql, "INSERT OR REPLACE INTO cache_frame_v2 VALUES (?,?,?,?,?)", -1, &st, NULL) != SQLITE_OK) {
         sqlite3_exec(sc->db->sql, "ROLLBACK", NULL, NULL, NULL);
         return;
     }
