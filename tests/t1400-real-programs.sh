@@ -217,9 +217,11 @@ is "$bad" 0 "git: every process's database has its exit snapshot"
 j="$OUT/git-top.json"
 top_json git-full "$GIT log --stat" function "$j"
 is "$(rows_add_up "$j")" yes "git log: rows add up to the positive total ($(jq -c .total "$j" 2>/dev/null))"
-f=$(jq -r '[.rows[:5][] | .function // "" | select(test("^[A-Za-z_][A-Za-z0-9_:]*$"))] | length' "$j" 2>/dev/null)
+# Debian's git is stripped and has no debug package installed: a frame is a function name
+# where a symbol covers it, else module+offset (never the name of a symbol that ended before).
+f=$(jq -r '[.rows[:5][] | .function // "" | select(test("^[A-Za-z_][A-Za-z0-9_:]*$") or test("^[^ ]+[+]0x[0-9a-f]+$"))] | length' "$j" 2>/dev/null)
 diag "git log top functions: $(jq -r '[.rows[:6][].function] | join(", ")' "$j" 2>/dev/null)"
-ok "$([ "${f:-0}" -ge 3 ] && echo 0 || echo 1)" "git log: the biggest rows are named functions ($f of 5)"
+ok "$([ "${f:-0}" -eq 5 ] && echo 0 || echo 1)" "git log: the biggest rows are function names or module+offset ($f of 5)"
 
 # ---- 3. heaptrack agrees ----
 
