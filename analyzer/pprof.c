@@ -25,9 +25,6 @@
 #include "hmap.h"
 #include "usage.h"
 
-/* Same order and spelling as value_names/value_units in profile.c (not linked in t-pprof). */
-static const char *const type_names[NV] = { "alloc_objects", "alloc_space", "inuse_objects", "inuse_space" };
-static const char *const type_units[NV] = { "count", "bytes", "count", "bytes" };
 
 /* profile.proto field numbers (NOTES-shim.md section 13). */
 enum {
@@ -310,7 +307,7 @@ static void encode(struct enc *e, const struct profile *p, int sample_index, con
     ALLOC_GROW(e->strs, 1, e->alloc_strs);
     e->strs[e->nr_strs++] = "";   /* index 0, never looked up: str_id maps "" to it */
     for (int i = 0; i < NV; i++)
-        put_value_type(e, PROFILE_SAMPLE_TYPE, type_names[i], type_units[i]);
+        put_value_type(e, PROFILE_SAMPLE_TYPE, value_names[i], value_units[i]);
     for (size_t i = 0; i < p->nr; i++)
         if (!all_zero(&p->samples[i]))
             put_sample(e, &p->samples[i]);
@@ -327,7 +324,7 @@ static void encode(struct enc *e, const struct profile *p, int sample_index, con
     put_value_type(e, PROFILE_PERIOD_TYPE, "space", "bytes");
     put_int(&e->out, PROFILE_PERIOD, p->sample_rate > 1 ? p->sample_rate : 1);
     put_int(&e->out, PROFILE_COMMENT, (int64_t)str_id(e, comment));
-    put_int(&e->out, PROFILE_DEFAULT_SAMPLE_TYPE, (int64_t)str_id(e, type_names[sample_index]));
+    put_int(&e->out, PROFILE_DEFAULT_SAMPLE_TYPE, (int64_t)str_id(e, value_names[sample_index]));
     for (size_t i = 0; i < e->nr_strs; i++)
         put_bytes(&e->out, PROFILE_STRING_TABLE, e->strs[i], strlen(e->strs[i]));
 }

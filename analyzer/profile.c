@@ -9,17 +9,6 @@
 #include <string.h>
 #include "usage.h"
 
-const char *const value_names[NV] = { "alloc_objects", "alloc_space", "inuse_objects", "inuse_space" };
-const char *const value_units[NV] = { "count", "bytes", "count", "bytes" };
-
-int value_index(const char *name)
-{
-    for (int i = 0; i < NV; i++)
-        if (!strcmp(name, value_names[i]))
-            return i;
-    return -1;
-}
-
 /* Functions that only pass an allocation on: a stack starting in them is charged to its caller. */
 static bool is_allocator_frame(const char *fn)
 {

@@ -7,7 +7,7 @@
  *   gcc -std=gnu11 -Wall -Wextra -Werror -Ianalyzer -o build/t-pprof tests/unit/t-pprof.c \
  *       analyzer/pprof.c analyzer/usage.c analyzer/hmap.c -lz && build/t-pprof
  * T_PPROF_KEEP=1 keeps the written profile for a look with `go tool pprof`. */
-// LINK: analyzer/pprof.c analyzer/usage.c analyzer/hmap.c
+// LINK: analyzer/pprof.c analyzer/values.c analyzer/usage.c analyzer/hmap.c
 #define _GNU_SOURCE
 #include <ctype.h>
 #include <stdio.h>

@@ -1,0 +1,16 @@
+/* This file implements the names of Go's four heap sample types, shared by every report and
+ * the pprof encoder (kept apart from profile.c so the encoder's unit test needs no database). */
+#include <string.h>
+#include "profile.h"
+
+const char *const value_names[NV] = { "alloc_objects", "alloc_space", "inuse_objects", "inuse_space" };
+const char *const value_units[NV] = { "count", "bytes", "count", "bytes" };
+
+int value_index(const char *name)
+{
+    for (int i = 0; i < NV; i++)
+        if (!strcmp(name, value_names[i]))
+            return i;
+    return -1;
+}
+
