@@ -6,7 +6,6 @@
  * To add a format: write a renderer with the signature of struct format's fn, add it to
  * formats[] and to help_export, and cover it in a tests/t6*.sh script. */
 #define _GNU_SOURCE
-#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -218,36 +217,6 @@ static const struct format *find_format(const char *name)
     return NULL;
 }
 
-static bool takes_value(const char *arg)
-{
-    static const char *const opts[] = { "-o", "--output", "--format", "--sample-index", "--sample_index" };
-    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
-        if (!strcmp(arg, opts[i]))
-            return true;
-    return false;
-}
-
-/* getopt would read the snapshot "-2" (two before the latest) as options: take the first
- * such operand out of argv before parsing. Returns it, or NULL. */
-static const char *pull_relative_snap(int *argc, char **argv)
-{
-    for (int i = 1; i < *argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--"))
-            break;
-        if (takes_value(a)) {
-            i++;
-            continue;
-        }
-        if (a[0] == '-' && isdigit((unsigned char)a[1]) && !a[1 + strspn(a + 1, "0123456789")]) {
-            memmove(&argv[i], &argv[i + 1], (size_t)(*argc - i) * sizeof *argv);
-            (*argc)--;
-            return a;
-        }
-    }
-    return NULL;
-}
-
 /* Parse options; returns the snapshot spec (default "latest") and sets *fmt. */
 static const char *parse(int argc, char **argv, struct export_opts *o, const struct format **fmt)
 {
@@ -259,14 +228,17 @@ static const char *parse(int argc, char **argv, struct export_opts *o, const str
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    const char *spec = pull_relative_snap(&argc, argv);
+    static const char shortopts[] = ":o:h";
+    const char *spec = NULL;
+    struct negative_operands hidden;
     int c;
     memset(o, 0, sizeof *o);
     o->index = V_INUSE_SPACE;
     *fmt = NULL;
+    negative_operands_hide(&hidden, argc, argv, longopts, shortopts);
     optind = 0;   /* glibc: full reinitialization, main may have parsed its own options */
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":o:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
         switch (c) {
         case 'f':
             if (!(*fmt = find_format(optarg)))
@@ -288,10 +260,9 @@ static const char *parse(int argc, char **argv, struct export_opts *o, const str
             die_usage(usage_export, "unknown option '%s'", argv[optind - 1]);
         }
     }
+    negative_operands_restore(&hidden, argc, argv);
     if (!*fmt)
         die_usage(usage_export, "missing --format (pprof, folded or json)");
-    if (optind < argc && spec)
-        die_usage(usage_export, "too many arguments");
     if (optind < argc)
         spec = argv[optind++];
     if (optind < argc)

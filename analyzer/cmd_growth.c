@@ -88,16 +88,6 @@ static int cmp_series(const void *a, const void *b)
 int cmd_growth(int argc, char **argv)
 {
     struct report_opts o;
-    bool all = false;
-    /* --all is ours; strip it before the shared parser sees it. */
-    int w = 1;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--all"))
-            all = true;
-        else
-            argv[w++] = argv[i];
-    }
-    argc = w;
     int first = report_opts_parse(&o, argc, argv, usage_growth);
     if (argc - first > 1)
         die_usage(usage_growth, "too many arguments");
@@ -171,7 +161,7 @@ int cmd_growth(int argc, char **argv)
     for (size_t k = 0; k < nser; k++) {
         struct series *s = &ser[k];
         growing = growing || !strcmp(s->cls, "growing");
-        if (!all && strcmp(s->cls, "growing") && strcmp(s->cls, "plateau"))
+        if (!o.all && strcmp(s->cls, "growing") && strcmp(s->cls, "plateau"))
             continue;
         if (shown++ >= o.nodecount)
             continue;

@@ -21,37 +21,49 @@ void die_usage(const char *usage, const char *fmt, ...)
     exit(EXIT_USAGE);
 }
 
-/* "-2" names a snapshot, not an option. getopt would reject it and permutes argv, so hide such
- * operands behind a marker while it runs and put them back where it left them. */
-struct hidden_operand {
-    char *marker, *orig;
-};
-static char marker_text[64][2];
-
-static size_t hide_negative_operands(int argc, char **argv, struct hidden_operand *h)
+/* Whether argv element a is an option that consumes the next element as its value. */
+static bool takes_value(const char *a, const struct option *longopts, const char *shortopts)
 {
-    size_t n = 0;
-    for (int i = 1; i < argc && n < 64; i++) {
+    if (a[0] != '-' || !a[1])
+        return false;
+    if (a[1] == '-') {
+        if (strchr(a, '='))
+            return false;
+        for (const struct option *o = longopts; o->name; o++)
+            if (!strcmp(a + 2, o->name))
+                return o->has_arg == required_argument;
+        return false;
+    }
+    const char *c = a[2] ? NULL : strchr(shortopts, a[1]);
+    return c && c[1] == ':';
+}
+
+void negative_operands_hide(struct negative_operands *g, int argc, char **argv,
+                            const struct option *longopts, const char *shortopts)
+{
+    g->nr = 0;
+    for (int i = 1; i < argc && g->nr < 64; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--"))
             break;
+        if (takes_value(a, longopts, shortopts)) {
+            i++;
+            continue;
+        }
         if (a[0] == '-' && a[1] >= '0' && a[1] <= '9' && !a[1 + strspn(a + 1, "0123456789")]) {
-            marker_text[n][0] = '\x01';
-            h[n].marker = marker_text[n];
-            h[n].orig = argv[i];
-            argv[i] = h[n].marker;
-            n++;
+            g->text[g->nr][0] = '\x01';
+            g->orig[g->nr] = argv[i];
+            argv[i] = g->text[g->nr++];
         }
     }
-    return n;
 }
 
-static void restore_operands(int argc, char **argv, const struct hidden_operand *h, size_t n)
+void negative_operands_restore(struct negative_operands *g, int argc, char **argv)
 {
     for (int i = 1; i < argc; i++)
-        for (size_t k = 0; k < n; k++)
-            if (argv[i] == h[k].marker)
-                argv[i] = h[k].orig;
+        for (size_t k = 0; k < g->nr; k++)
+            if (argv[i] == g->text[k])
+                argv[i] = g->orig[k];
 }
 
 int report_opts_parse(struct report_opts *o, int argc, char **argv, const char *usage)
@@ -64,6 +76,7 @@ int report_opts_parse(struct report_opts *o, int argc, char **argv, const char *
         { "cum", no_argument, NULL, 'c' },
         { "nodecount", required_argument, NULL, 'n' },
         { "exit-code", no_argument, NULL, 'e' },
+        { "all", no_argument, NULL, 'a' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -72,8 +85,8 @@ int report_opts_parse(struct report_opts *o, int argc, char **argv, const char *
     o->by = BY_LINE;
     bool nodecount_set = false;
     int c;
-    struct hidden_operand hidden[64];
-    size_t nhidden = hide_negative_operands(argc, argv, hidden);
+    struct negative_operands hidden;
+    negative_operands_hide(&hidden, argc, argv, longopts, ":n:");
     optind = 0;  /* glibc: full reinitialisation */
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":n:", longopts, NULL)) != -1) {
@@ -81,6 +94,7 @@ int report_opts_parse(struct report_opts *o, int argc, char **argv, const char *
         case 'j': o->json = true; break;
         case 'c': o->cum = true; break;
         case 'e': o->exit_code = true; break;
+        case 'a': o->all = true; break;
         case 'i':
             if ((o->index = value_index(optarg)) < 0)
                 die_usage(usage, "unknown sample index '%s'", optarg);
@@ -110,7 +124,7 @@ int report_opts_parse(struct report_opts *o, int argc, char **argv, const char *
             die_usage(usage, "unknown option '%s'", argv[optind - 1]);
         }
     }
-    restore_operands(argc, argv, hidden, nhidden);
+    negative_operands_restore(&hidden, argc, argv);
     if (!nodecount_set)
         o->nodecount = o->json ? SIZE_MAX : 20;
     return optind;

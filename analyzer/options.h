@@ -10,7 +10,7 @@
 #include "report.h"
 
 struct report_opts {
-    bool json, cum, exit_code;
+    bool json, cum, exit_code, all;   /* all: growth lists every class */
     int index;             /* sample index, default inuse_space */
     enum report_by by;     /* default line */
     size_t nodecount;      /* rows shown; default 20 in text, all in JSON */
@@ -19,6 +19,19 @@ struct report_opts {
 /* Parse argv; returns the index of the first operand. Dies (2) on a bad option, printing
  * the usage; exits 0 after printing it for --help. */
 int report_opts_parse(struct report_opts *o, int argc, char **argv, const char *usage);
+/* "-2" names a snapshot (two before the latest), not an option: getopt_long would reject it
+ * and permute argv. Hide such operands behind markers while it runs (values of options that
+ * take one are left alone), then put them back where it left them. */
+struct option;
+struct negative_operands {
+    char text[64][2];
+    char *orig[64];
+    size_t nr;
+};
+void negative_operands_hide(struct negative_operands *g, int argc, char **argv,
+                            const struct option *longopts, const char *shortopts);
+void negative_operands_restore(struct negative_operands *g, int argc, char **argv);
+
 __attribute__((noreturn)) void die_usage(const char *usage, const char *fmt, ...);
 /* "sampled every 512 KiB" / "every allocation recorded". */
 const char *report_rate_text(int64_t rate, char *buf, size_t size);

@@ -228,7 +228,7 @@ static void frame_json(struct json *j, const char *function, const char *file, i
 void row_json_identity(struct json *j, const struct row *r, enum report_by by)
 {
     if (by != BY_STACK) {
-        frame_json(j, r->function, by == BY_LINE ? r->file : r->file, by == BY_LINE ? r->line : 0);
+        frame_json(j, r->function, r->file, by == BY_LINE ? r->line : 0);
         return;
     }
     json_key(j, "frames");

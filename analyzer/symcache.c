@@ -50,6 +50,13 @@ static void load_modules(struct symcache *sc)
     qsort(sc->mods, sc->nr_mods, sizeof *sc->mods, cmp_module);
 }
 
+/* System libraries rarely have debug info installed: only the program's own modules are worth
+ * a "no debug information" warning. */
+static bool worth_debug_warning(const struct module_info *m)
+{
+    return m && strcmp(m->path, "[vdso]") && strncmp(m->path, "/lib", 4) && strncmp(m->path, "/usr/lib", 8);
+}
+
 static struct module_info *module_of(struct symcache *sc, uint64_t pc)
 {
     size_t lo = 0, hi = sc->nr_mods;
@@ -153,8 +160,7 @@ struct location *symcache_location(struct symcache *sc, uint64_t pc)
         }
         l = new_location(sc, pc, 1);
         l->frames[0].function = strpool_intern(&sc->strings, name);
-        bool system = m && (!strncmp(m->path, "/lib", 4) || !strncmp(m->path, "/usr/lib", 8));
-        if (m && !system && !sc->missing_debug && strcmp(m->path, "[vdso]"))
+        if (worth_debug_warning(m) && !sc->missing_debug)
             sc->missing_debug = m->path;
     } else {
         l = new_location(sc, pc, n);
@@ -166,9 +172,7 @@ struct location *symcache_location(struct symcache *sc, uint64_t pc)
             l->frames[i].file = strpool_intern(&sc->strings, out[i].file);
             l->frames[i].line = out[i].line;
         }
-        /* System libraries rarely have debug info installed; only the program's own are worth a warning. */
-        bool system = !strncmp(m->path, "/lib", 4) || !strncmp(m->path, "/usr/lib", 8);
-        if (!sc->missing_debug && !system && !out[0].file && !sym_has_debug_info(sc->sym, m->path))
+        if (!sc->missing_debug && worth_debug_warning(m) && !out[0].file && !sym_has_debug_info(sc->sym, m->path))
             sc->missing_debug = m->path;
     }
     l->module = m;

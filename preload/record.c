@@ -60,12 +60,13 @@ uint64_t hw_sample_weight(uint64_t size)
     return (uint64_t)llround(HW_WEIGHT_ONE / p);
 }
 
-/* Unbiased bytes for one sampled block: size weighted like its object count. */
-static uint64_t weighted_bytes(uint64_t size)
+/* Unbiased bytes for one sampled block of `size` bytes whose weight is `weight`: the same
+ * weight as its object count, so both estimates come from one expm1 per event. */
+static uint64_t weighted_bytes(uint64_t size, uint64_t weight)
 {
     if (hw_sample_rate <= 1)
         return size;
-    return (uint64_t)llround((double)hw_sample_weight(size) * (double)size / HW_WEIGHT_ONE);
+    return (uint64_t)llround((double)weight * (double)size / HW_WEIGHT_ONE);
 }
 
 /* Decide whether this allocation is sampled; keeps the per-thread byte countdown. */
@@ -94,9 +95,10 @@ static HW_NOINLINE uint32_t capture_and_count(size_t size)
     struct hw_stack_counters *c = hw_depot_counters(id);
     if (!c)
         return 0;
+    uint64_t weight = hw_sample_weight(size);
     atomic_fetch_add_explicit(&c->alloc_samples, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&c->alloc_weight, hw_sample_weight(size), memory_order_relaxed);
-    atomic_fetch_add_explicit(&c->alloc_bytes, weighted_bytes(size), memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->alloc_weight, weight, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->alloc_bytes, weighted_bytes(size, weight), memory_order_relaxed);
     return id;
 }
 
@@ -116,9 +118,10 @@ void hw_record_free_entry(const struct hw_live_entry *e)
     struct hw_stack_counters *c = hw_depot_counters(e->stack);
     if (!c)
         return;
+    uint64_t weight = hw_sample_weight(e->size);
     atomic_fetch_add_explicit(&c->free_samples, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&c->free_weight, hw_sample_weight(e->size), memory_order_relaxed);
-    atomic_fetch_add_explicit(&c->free_bytes, weighted_bytes(e->size), memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->free_weight, weight, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->free_bytes, weighted_bytes(e->size, weight), memory_order_relaxed);
 }
 
 void hw_record_free(void *p)

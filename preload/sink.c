@@ -407,8 +407,6 @@ int64_t hw_sink_write(struct hw_snapshot_data *d)
         return -1;
     uint64_t t0 = hw_now_ns(CLOCK_MONOTONIC);
     int64_t snap = snapshots_written + 1;
-    if (d->with_objects)
-        d->walk_ns = 0;  /* the walk is the streaming itself: counted in write_ns */
     if (exec("BEGIN") < 0)
         return -1;
     sqlite3_stmt *st = prepare("INSERT INTO snapshot(id, time_ns, label, trigger, threads, live_objects,"

@@ -62,8 +62,8 @@ CREATE TABLE snapshot(
   live_objects  INTEGER NOT NULL,      -- exact, from the live-object table
   live_bytes    INTEGER NOT NULL,
   pause_ns      INTEGER NOT NULL,      -- time the application was held
-  walk_ns       INTEGER NOT NULL,      -- time to collect counters and objects
-  write_ns      INTEGER NOT NULL       -- time to write this row set (measured before commit)
+  walk_ns       INTEGER NOT NULL,      -- time to collect the per-stack counters
+  write_ns      INTEGER NOT NULL       -- time to stream the live objects and write the rows (before commit)
 );
 
 -- Go-style cumulative per-stack counters at the moment of a snapshot, already unbiased for
