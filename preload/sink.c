@@ -410,7 +410,8 @@ int64_t hw_sink_write(struct hw_snapshot_data *d)
     if (exec("BEGIN") < 0)
         return -1;
     sqlite3_stmt *st = prepare("INSERT INTO snapshot(id, time_ns, label, trigger, threads, live_objects,"
-                               " live_bytes, pause_ns, walk_ns, write_ns) VALUES (?,?,?,?,?,?,?,?,?,?)");
+                               " live_bytes, pause_ns, walk_ns, write_ns, mode, threads_unstopped)"
+                               " VALUES (?,?,?,?,?,?,?,?,?,?,'counters',0)");
     uint32_t upto = stacks_written;
     if (!st || write_stacks(&upto) < 0 || write_modules(snap) < 0 || write_counters(snap, &d->stacks) < 0 ||
         (d->with_objects && write_objects(snap, d) < 0))

@@ -4,7 +4,7 @@
 #ifndef HW_SCHEMA_H
 #define HW_SCHEMA_H
 
-#define HW_SCHEMA_VERSION 1
+#define HW_SCHEMA_VERSION 2
 #define HW_DB_FORMAT "heapwatch"
 #define HW_VERSION "0.1.0"
 

@@ -58,13 +58,71 @@ CREATE TABLE snapshot(
   time_ns       INTEGER NOT NULL,
   label         TEXT,
   trigger       TEXT NOT NULL,         -- 'signal' | 'api' | 'interval' | 'exit'
-  threads       INTEGER NOT NULL,      -- threads in the process at that moment
+  mode          TEXT NOT NULL,         -- how the heap was walked: 'fork' (a child of the stopped
+                                       -- process marked and wrote), 'inplace' (marked while stopped,
+                                       -- written after resuming) or 'counters' (no heap walk:
+                                       -- HEAPWATCH_OBJECTS=0; object, root, edge rows absent)
+  threads       INTEGER NOT NULL,      -- threads of the application at that moment (the shim's not counted)
+  threads_unstopped INTEGER NOT NULL,  -- threads that did not stop in time (their stacks were scanned
+                                       -- whole while they ran; see the thread table)
   live_objects  INTEGER NOT NULL,      -- exact, from the live-object table
   live_bytes    INTEGER NOT NULL,
-  pause_ns      INTEGER NOT NULL,      -- time the application was held
-  walk_ns       INTEGER NOT NULL,      -- time to collect the per-stack counters
-  write_ns      INTEGER NOT NULL       -- time to stream the live objects and write the rows (before commit)
+  -- Reachability totals (NULL when mode = 'counters'); reachable + indirect + leaked = live.
+  reachable_objects INTEGER, reachable_bytes INTEGER,
+  indirect_objects  INTEGER, indirect_bytes  INTEGER,   -- unreachable, but pointed to by another unreachable block
+  leaked_objects    INTEGER, leaked_bytes    INTEGER,   -- unreachable and not indirect: the direct leaks
+  scanned_bytes INTEGER,               -- bytes of roots and reachable objects scanned for pointers
+  pause_ns      INTEGER NOT NULL,      -- time the application was held (signal sent to resumed)
+  walk_ns       INTEGER NOT NULL,      -- counters, roots and mark (in the child for mode 'fork')
+  write_ns      INTEGER NOT NULL       -- writing the rows, before the commit
 );
+
+-- Roots of a snapshot's mark: address ranges scanned for pointers into the heap.
+--   kind 'global'    a writable PT_LOAD segment of a module (.data, .bss; RELRO excluded)
+--   kind 'tls'       a thread's static TLS block and thread descriptor
+--   kind 'dtv'       a thread's dynamic thread vector (points at dlopen'd modules' TLS blocks)
+--   kind 'stack'     a thread's stack from its stack pointer (minus the 128-byte red zone) to its top
+--   kind 'registers' a stopped thread's saved registers (the kernel's signal frame: general,
+--                    SSE/AVX state)
+--   kind 'altstack'  a thread's sigaltstack buffer
+--   kind 'region'    a range registered with heapwatch_register_root()
+CREATE TABLE root(
+  snapshot_id INTEGER NOT NULL,
+  id          INTEGER NOT NULL,        -- 1, 2, ... within the snapshot
+  kind        TEXT NOT NULL,
+  module_id   INTEGER,                 -- for 'global': the module
+  tid         INTEGER,                 -- for per-thread kinds: the thread
+  start       INTEGER NOT NULL,
+  end         INTEGER NOT NULL,
+  PRIMARY KEY(snapshot_id, id)
+) WITHOUT ROWID;
+
+-- Threads of the application at a snapshot. state: 'stopped' (held by the suspend signal),
+-- 'caller' (the thread that asked for the snapshot, scanned from where it asked), 'unstopped'
+-- (did not answer in time: blocked the signal with a raw system call, or stuck; its whole
+-- stack was scanned while it ran).
+CREATE TABLE thread(
+  snapshot_id INTEGER NOT NULL,
+  tid         INTEGER NOT NULL,
+  state       TEXT NOT NULL,
+  sp          INTEGER,                 -- stack pointer where it stopped
+  pc          INTEGER,                 -- program counter where it stopped
+  stack_start INTEGER,                 -- its stack mapping, when known
+  stack_end   INTEGER,
+  PRIMARY KEY(snapshot_id, tid)
+) WITHOUT ROWID;
+
+-- Each stopped thread's unwound frames, innermost first (depth 0 = where it stopped): the
+-- return address (pc) and canonical frame address (cfa), so that stack slots between two cfas
+-- can be named as the locals of the function at pc.
+CREATE TABLE frame(
+  snapshot_id INTEGER NOT NULL,
+  tid         INTEGER NOT NULL,
+  depth       INTEGER NOT NULL,
+  pc          INTEGER NOT NULL,
+  cfa         INTEGER NOT NULL,
+  PRIMARY KEY(snapshot_id, tid, depth)
+) WITHOUT ROWID;
 
 -- Go-style cumulative per-stack counters at the moment of a snapshot, already unbiased for
 -- sampling (each sampled allocation of size s at rate R counts 1/(1-exp(-s/R)) objects and
@@ -89,5 +147,20 @@ CREATE TABLE object(
   stack_id    INTEGER NOT NULL,      -- 0 = allocation not sampled
   seq         INTEGER NOT NULL,      -- allocation sequence number (process-wide, 32 bits)
   tid         INTEGER NOT NULL,      -- kernel thread id of the allocating thread
-  class       INTEGER                -- reachability (later schema); NULL = not computed
+  class       INTEGER,               -- 0 reachable, 1 indirect leak, 2 direct leak; NULL = not marked
+  flags       INTEGER NOT NULL DEFAULT 0  -- 1: reached only through interior pointers (memcheck's
+                                          --    "possibly lost"); 2: heapwatch_ignore()d
+);
+CREATE INDEX object_by_snapshot ON object(snapshot_id, address);
+
+-- Pointers found by the mark, one row per pointer-sized word: from a root (root_id set) or
+-- from a live object (src set, its address), at byte offset within it, to the object whose
+-- [address, address + size) holds the value (dst, that object's address; interior pointers
+-- count). Edges from unreachable objects are recorded too.
+CREATE TABLE edge(
+  snapshot_id INTEGER NOT NULL,
+  src         INTEGER,               -- source object's address, NULL for a root
+  root_id     INTEGER,               -- source root's id, NULL for an object
+  offset      INTEGER NOT NULL,      -- byte offset of the pointer within the source
+  dst         INTEGER NOT NULL       -- target object's address
 );
