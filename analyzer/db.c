@@ -64,6 +64,10 @@ static void validate(struct hwdb *db)
             db->path, version, HW_SCHEMA_VERSION);
     if (version < 1)
         die(EXIT_INPUT, "cannot read '%s': unknown schema version %d", db->path, version);
+    /* Version 1 had no reachability: its snapshot table lacks the columns every report reads. */
+    if (version < HW_SCHEMA_VERSION)
+        die(EXIT_INPUT, "cannot read '%s': written by an older heapwatch (schema %d); this heapwatch reads schema %d",
+            db->path, version, HW_SCHEMA_VERSION);
     st = db_prepare(db, "SELECT pid, sample_rate, cmdline, exe FROM process");
     if (!db_step(db, st))
         die(EXIT_INPUT, "cannot read '%s': the process record is missing (incomplete database)", db->path);
@@ -74,7 +78,7 @@ static void validate(struct hwdb *db)
     sqlite3_finalize(st);
 }
 
-struct hwdb *db_open(const char *path)
+static struct hwdb *open_checked(const char *path, bool readonly)
 {
     struct stat sb;
     if (stat(path, &sb) < 0)
@@ -87,13 +91,116 @@ struct hwdb *db_open(const char *path)
     db->path = xstrdup(path);
     /* Read-write when possible, for the symbol cache; a live process may be writing too,
      * which WAL allows. */
-    db->writable = access(path, W_OK) == 0;
+    db->writable = !readonly && access(path, W_OK) == 0;
     int flags = db->writable ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY;
     if (sqlite3_open_v2(path, &db->sql, flags, NULL) != SQLITE_OK)
         die(EXIT_INPUT, "cannot open '%s': %s", path, db->sql ? sqlite3_errmsg(db->sql) : "out of memory");
     sqlite3_busy_timeout(db->sql, 10000);
     validate(db);
     return db;
+}
+
+struct hwdb *db_open(const char *path)
+{
+    return open_checked(path, false);
+}
+
+struct hwdb *db_open_readonly(const char *path)
+{
+    return open_checked(path, true);
+}
+
+bool db_probe(const char *path, int *pid)
+{
+    sqlite3 *sql = NULL;
+    sqlite3_stmt *st = NULL;
+    bool ok = false;
+    if (sqlite3_open_v2(path, &sql, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+        goto out_close;
+    sqlite3_busy_timeout(sql, 2000);
+    if (sqlite3_prepare_v2(sql, "SELECT (SELECT value FROM meta WHERE key = 'format'), (SELECT pid FROM process)",
+                           -1, &st, NULL) != SQLITE_OK)
+        goto out_close;
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) && sqlite3_column_type(st, 1) == SQLITE_INTEGER &&
+        !strcmp((const char *)sqlite3_column_text(st, 0), HW_DB_FORMAT)) {
+        *pid = sqlite3_column_int(st, 1);
+        ok = true;
+    }
+out_close:
+    sqlite3_finalize(st);
+    sqlite3_close(sql);
+    return ok;
+}
+
+/* Integer column i, or 0 with *known false when it is NULL. */
+static int64_t nullable(sqlite3_stmt *st, int i, bool *known)
+{
+    if (sqlite3_column_type(st, i) == SQLITE_NULL) {
+        *known = false;
+        return 0;
+    }
+    return sqlite3_column_int64(st, i);
+}
+
+bool db_snapshot_info(struct hwdb *db, int64_t id, struct snapshot_info *si)
+{
+    sqlite3_stmt *st = db_prepare(db,
+        "SELECT time_ns, label, trigger, mode, threads, threads_unstopped, live_objects, live_bytes,"
+        " reachable_objects, reachable_bytes, indirect_objects, indirect_bytes, leaked_objects, leaked_bytes,"
+        " scanned_bytes, pause_ns, walk_ns, write_ns FROM snapshot WHERE id = ?");
+    sqlite3_bind_int64(st, 1, id);
+    bool found = db_step(db, st);
+    memset(si, 0, sizeof *si);
+    if (found) {
+        const unsigned char *label = sqlite3_column_text(st, 1);
+        si->id = id;
+        si->time_ns = sqlite3_column_int64(st, 0);
+        si->label = label ? xstrdup((const char *)label) : NULL;
+        si->trigger = column_text(st, 2);
+        si->mode = column_text(st, 3);
+        si->threads = sqlite3_column_int64(st, 4);
+        si->threads_unstopped = sqlite3_column_int64(st, 5);
+        si->live_objects = sqlite3_column_int64(st, 6);
+        si->live_bytes = sqlite3_column_int64(st, 7);
+        si->marked = strcmp(si->mode, "counters") != 0;
+        int64_t *reach[] = { &si->reachable_objects, &si->reachable_bytes, &si->indirect_objects,
+                             &si->indirect_bytes, &si->leaked_objects, &si->leaked_bytes };
+        for (int i = 0; i < 6; i++)
+            *reach[i] = nullable(st, 8 + i, &si->marked);
+        si->has_scanned = true;
+        si->scanned_bytes = nullable(st, 14, &si->has_scanned);
+        si->pause_ns = sqlite3_column_int64(st, 15);
+        si->walk_ns = sqlite3_column_int64(st, 16);
+        si->write_ns = sqlite3_column_int64(st, 17);
+    }
+    sqlite3_finalize(st);
+    return found;
+}
+
+void snapshot_info_release(struct snapshot_info *si)
+{
+    free(si->label);
+    free(si->trigger);
+    free(si->mode);
+    memset(si, 0, sizeof *si);
+}
+
+void db_require_heap_walk(struct hwdb *db, const struct snapshot_info *si)
+{
+    if (si->marked)
+        return;
+    if (!strcmp(si->mode, "counters"))
+        die(EXIT_INPUT, "snapshot %lld was taken without a heap walk (HEAPWATCH_OBJECTS=0)", (long long)si->id);
+    die(EXIT_INPUT, "cannot read '%s': snapshot %lld (mode '%s') has no reachability totals (corrupt database)",
+        db->path, (long long)si->id, si->mode);
+}
+
+int64_t db_max_snapshot(struct hwdb *db)
+{
+    sqlite3_stmt *st = db_prepare(db, "SELECT coalesce(max(id), 0) FROM snapshot");
+    int64_t id = db_step(db, st) ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    return id;
 }
 
 const struct stack_tree *db_stack_tree(struct hwdb *db, uint64_t need)
