@@ -1,7 +1,8 @@
 /* This file implements `heapwatch export`: one snapshot written out for other tools, as a
  * gzip'd pprof profile (pprof.c), as folded stacks for Brendan Gregg's flamegraph.pl (the
  * stackcollapse format: "outer;...;inner VALUE", one line per distinct stack, sorted), or as
- * JSON holding every sample with its frames (innermost first, like pprof) and its four values.
+ * JSON holding every sample with its frames (innermost first, like pprof) and its values (Go's
+ * four heap sample types, then leaked_objects and leaked_space: null when not marked).
  *
  * To add a format: write a renderer with the signature of struct format's fn, add it to
  * formats[] and to help_export, and cover it in a tests/t6*.sh script. */
@@ -29,10 +30,11 @@ static const char help_export[] =
     USAGE_SHORT "\n"
     "  --format pprof       gzip'd profile.proto for `go tool pprof` (needs -o on a terminal)\n"
     "  --format folded      \"outer;...;inner VALUE\" lines for flamegraph.pl\n"
-    "  --format json        every sample with its frames and its four values\n"
+    "  --format json        every sample with its frames and its values\n"
     "  -o, --output FILE    write to FILE instead of standard output\n"
-    "  --sample-index NAME  inuse_space (default), inuse_objects, alloc_space or alloc_objects:\n"
-    "                       the value of folded lines, pprof's default sample type";
+    "  --sample-index NAME  inuse_space (default), inuse_objects, alloc_space, alloc_objects,\n"
+    "                       leaked_space or leaked_objects: the value of folded lines, pprof's\n"
+    "                       default sample type";
 
 struct export_opts {
     const char *output;   /* NULL or "-": standard output */
@@ -142,13 +144,13 @@ static void frame_json(struct json *j, const struct location *l, int k)
     json_end_object(j);
 }
 
-static void sample_json(struct json *j, const struct sample *s)
+static void sample_json(struct json *j, const struct sample *s, bool walked)
 {
     json_begin_object(j);
     json_key(j, "stack_id");
     json_int(j, s->stack_id);
     json_key(j, "values");
-    values_json(j, s->v);
+    values_json_known(j, s->v, walked);
     json_key(j, "frames");
     json_begin_array(j);
     for (int i = 0; i < s->depth; i++)
@@ -176,6 +178,8 @@ static void render_json(const struct profile *p, FILE *out, const struct export_
     json_int(&j, p->time_ns);
     json_key(&j, "sample_rate");
     json_int(&j, p->sample_rate);
+    json_key(&j, "mode");
+    json_str(&j, p->mode);
     json_key(&j, "sample_types");
     json_begin_array(&j);
     for (int i = 0; i < NV; i++) {
@@ -188,13 +192,16 @@ static void render_json(const struct profile *p, FILE *out, const struct export_
     }
     json_end_array(&j);
     json_key(&j, "total");
-    values_json(&j, p->total);
+    values_json_known(&j, p->total, p->marked);
     json_key(&j, "samples");
     json_begin_array(&j);
     for (size_t i = 0; i < p->nr; i++) {
         const struct sample *s = &p->samples[i];
-        if (s->v[0] || s->v[1] || s->v[2] || s->v[3])
-            sample_json(&j, s);
+        bool any = false;
+        for (int k = 0; k < NV; k++)
+            any = any || s->v[k];
+        if (any)
+            sample_json(&j, s, p->marked);
     }
     json_end_array(&j);
     json_end_object(&j);

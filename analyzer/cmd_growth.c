@@ -102,6 +102,7 @@ int cmd_growth(int argc, char **argv)
     struct rows keys = { 0 };
     for (size_t i = 0; i < n; i++) {
         profile_load(&profs[i], db, sc, ids[i]);
+        profile_require_index(&profs[i], o.index);
         x[i] = (double)(profs[i].time_ns - profs[0].time_ns) / 1e9;
         if (i && x[i] <= x[i - 1])
             x[i] = x[i - 1] + 1e-9;  /* keep x strictly increasing */

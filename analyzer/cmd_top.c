@@ -10,7 +10,8 @@
 #include "usage.h"
 
 static const char usage_top[] =
-    "usage: heapwatch top [SNAP] [--sample-index inuse_space|inuse_objects|alloc_space|alloc_objects]\n"
+    "usage: heapwatch top [SNAP] [--sample-index inuse_space|inuse_objects|alloc_space|alloc_objects|\n"
+    "                                            leaked_space|leaked_objects]\n"
     "                     [--by function|line|stack] [--cum] [--nodecount N] [--json]\n"
     "  SNAP is [DB:]ID (ID: number, first, latest, -N; DB: newest heapwatch.*.db here); default latest";
 
@@ -56,17 +57,19 @@ static void print_json(const struct profile *p, struct rows *rows, const struct 
     json_str(&j, value_names[o->index]);
     json_key(&j, "by");
     json_str(&j, report_by_names[o->by]);
+    json_key(&j, "mode");
+    json_str(&j, p->mode);
     json_key(&j, "total");
-    values_json(&j, p->total);
+    values_json_known(&j, p->total, p->marked);
     json_key(&j, "rows");
     json_begin_array(&j);
     for (size_t i = 0; i < rows->nr && i < o->nodecount; i++) {
         json_begin_object(&j);
         row_json_identity(&j, &rows->v[i], o->by);
         json_key(&j, "flat");
-        values_json(&j, rows->v[i].flat);
+        values_json_known(&j, rows->v[i].flat, p->marked);
         json_key(&j, "cum");
-        values_json(&j, rows->v[i].cum);
+        values_json_known(&j, rows->v[i].cum, p->marked);
         json_end_object(&j);
     }
     json_end_array(&j);
@@ -85,6 +88,7 @@ int cmd_top(int argc, char **argv)
     struct symcache *sc = symcache_open(db);
     struct profile p;
     profile_load(&p, db, sc, snap);
+    profile_require_index(&p, o.index);
     struct rows rows = { 0 };
     report_aggregate(&p, o.by, &rows);
     report_sort(&rows, o.index, o.cum);

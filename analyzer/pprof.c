@@ -217,7 +217,7 @@ static bool all_zero(const struct sample *s)
     return true;
 }
 
-/* One Sample: location ids leaf first, the four values, and Go's "bytes" label. */
+/* One Sample: location ids leaf first, its values, and Go's "bytes" label. */
 static void put_sample(struct enc *e, const struct sample *s)
 {
     struct pbuf *b = &e->out;

@@ -1,7 +1,8 @@
 /* This file implements loading one snapshot into the report model: the per-stack counters
- * of that snapshot joined with their stacks, each PC resolved through the symcache. Leading
- * frames of allocator wrappers (strdup, operator new of a library, libc internals) are dropped,
- * as pprof's heap profiles drop runtime.malloc frames, so a row names the code that asked. */
+ * of that snapshot joined with their stacks, each PC resolved through the symcache, plus the
+ * unreachable objects of a marked snapshot counted per stack. Leading frames of allocator
+ * wrappers (strdup, operator new of a library, libc internals) are dropped, as pprof's heap
+ * profiles drop runtime.malloc frames, so a row names the code that asked. */
 #define _GNU_SOURCE
 #include "profile.h"
 
@@ -30,16 +31,38 @@ static bool is_allocator_frame(const char *fn)
     return !strncmp(fn, "operator new", 12) || !strncmp(fn, "__libc_", 7) || !strncmp(fn, "_int_", 5);
 }
 
-static void add_sample(struct profile *p, int64_t stack_id, const int64_t v[NV])
+int profile_wrapper_frames(struct location *const *locs, int depth)
 {
-    const struct stack_tree *t = db_stack_tree(p->db, (uint64_t)stack_id);
-    struct location *locs[256];
-    int depth = 0;
-    for (uint64_t id = (uint64_t)stack_id; id && depth < 256; id = t->parent[id])
-        locs[depth++] = symcache_location(p->sc, t->pc[id]);
     int skip = 0;
     while (skip + 1 < depth && is_allocator_frame(locs[skip]->frames[locs[skip]->nframes - 1].function))
         skip++;
+    return skip;
+}
+
+int profile_stack(struct hwdb *db, struct symcache *sc, int64_t stack_id, struct location **out, int max)
+{
+    if (stack_id <= 0)
+        return 0;
+    const struct stack_tree *t = db_stack_tree(db, (uint64_t)stack_id);
+    int depth = 0;
+    for (uint64_t id = (uint64_t)stack_id; id && depth < max; id = t->parent[id])
+        out[depth++] = symcache_location(sc, t->pc[id]);
+    return depth;
+}
+
+/* The one location of the unsampled objects' pseudo-sample: no module, no address. */
+static struct frame unsampled_frame = { "(unsampled)", NULL, 0 };
+static struct location unsampled_location = { .nframes = 1, .frames = &unsampled_frame };
+
+static void add_sample(struct profile *p, int64_t stack_id, const int64_t v[NV])
+{
+    struct location *locs[PROFILE_MAX_DEPTH];
+    int depth = profile_stack(p->db, p->sc, stack_id, locs, PROFILE_MAX_DEPTH);
+    if (!stack_id) {
+        locs[0] = &unsampled_location;
+        depth = 1;
+    }
+    int skip = profile_wrapper_frames(locs, depth);
     ALLOC_GROW(p->samples, p->nr + 1, p->alloc);
     struct sample *s = &p->samples[p->nr++];
     s->stack_id = stack_id;
@@ -51,6 +74,50 @@ static void add_sample(struct profile *p, int64_t stack_id, const int64_t v[NV])
         p->total[i] += v[i];
 }
 
+static int cmp_stack_id(const void *a, const void *b)
+{
+    const struct sample *x = a, *y = b;
+    return (x->stack_id > y->stack_id) - (x->stack_id < y->stack_id);
+}
+
+/* The sample of stack_id among the first nr (sorted by stack id), or NULL. */
+static struct sample *find_sample(struct profile *p, size_t nr, int64_t stack_id)
+{
+    struct sample key = { .stack_id = stack_id };
+    return nr ? bsearch(&key, p->samples, nr, sizeof *p->samples, cmp_stack_id) : NULL;
+}
+
+/* Unreachable objects per stack, into the leaked values. Skipped when the snapshot's own
+ * totals say there are none: the scan reads every object row of the snapshot. */
+static void load_leaks(struct profile *p, const struct snapshot_info *si)
+{
+    if (!si->marked || si->leaked_objects + si->indirect_objects == 0)
+        return;
+    size_t sampled = p->nr;
+    sqlite3_stmt *st = db_prepare(p->db, "SELECT stack_id, count(*), sum(size) FROM object WHERE snapshot_id = ?"
+                                         " AND class IN (1, 2) AND flags & 2 = 0 GROUP BY stack_id ORDER BY stack_id");
+    sqlite3_bind_int64(st, 1, p->snapshot);
+    while (db_step(p->db, st)) {
+        int64_t stack = sqlite3_column_int64(st, 0), v[NV] = { 0 };
+        v[V_LEAKED_OBJECTS] = sqlite3_column_int64(st, 1);
+        v[V_LEAKED_SPACE] = sqlite3_column_int64(st, 2);
+        if (stack < 0)
+            die(EXIT_INPUT, "cannot read '%s': bad stack id %lld (corrupt database)", p->db->path, (long long)stack);
+        struct sample *s = find_sample(p, sampled, stack);
+        if (!s) {
+            add_sample(p, stack, v);
+            continue;
+        }
+        s->v[V_LEAKED_OBJECTS] += v[V_LEAKED_OBJECTS];
+        s->v[V_LEAKED_SPACE] += v[V_LEAKED_SPACE];
+        p->total[V_LEAKED_OBJECTS] += v[V_LEAKED_OBJECTS];
+        p->total[V_LEAKED_SPACE] += v[V_LEAKED_SPACE];
+    }
+    sqlite3_finalize(st);
+    if (p->nr)
+        qsort(p->samples, p->nr, sizeof *p->samples, cmp_stack_id);
+}
+
 void profile_load(struct profile *p, struct hwdb *db, struct symcache *sc, int64_t snap)
 {
     memset(p, 0, sizeof *p);
@@ -58,15 +125,15 @@ void profile_load(struct profile *p, struct hwdb *db, struct symcache *sc, int64
     p->sc = sc;
     p->snapshot = snap;
     p->sample_rate = db->sample_rate;
-    sqlite3_stmt *st = db_prepare(db, "SELECT time_ns, coalesce(label, ''), trigger FROM snapshot WHERE id = ?");
-    sqlite3_bind_int64(st, 1, snap);
-    if (!db_step(db, st))
+    struct snapshot_info si;
+    if (!db_snapshot_info(db, snap, &si))
         die(EXIT_INPUT, "no snapshot %lld in '%s'", (long long)snap, db->path);
-    p->time_ns = sqlite3_column_int64(st, 0);
-    p->label = xstrdup((const char *)sqlite3_column_text(st, 1));
-    p->trigger = xstrdup((const char *)sqlite3_column_text(st, 2));
-    sqlite3_finalize(st);
-    st = db_prepare(db, "SELECT stack_id, alloc_objects, alloc_bytes, alloc_objects - free_objects,"
+    p->time_ns = si.time_ns;
+    p->label = xstrdup(si.label ? si.label : "");
+    p->trigger = xstrdup(si.trigger);
+    p->mode = xstrdup(si.mode);
+    p->marked = si.marked;
+    sqlite3_stmt *st = db_prepare(db, "SELECT stack_id, alloc_objects, alloc_bytes, alloc_objects - free_objects,"
                         " alloc_bytes - free_bytes FROM snapshot_stack WHERE snapshot_id = ? ORDER BY stack_id");
     sqlite3_bind_int64(st, 1, snap);
     while (db_step(db, st)) {
@@ -79,6 +146,19 @@ void profile_load(struct profile *p, struct hwdb *db, struct symcache *sc, int64
         add_sample(p, stack, v);
     }
     sqlite3_finalize(st);
+    load_leaks(p, &si);
+    snapshot_info_release(&si);
+}
+
+void profile_require_index(const struct profile *p, int index)
+{
+    if (!VALUE_NEEDS_WALK(index) || p->marked)
+        return;
+    struct snapshot_info si;
+    if (!db_snapshot_info(p->db, p->snapshot, &si))
+        die(EXIT_INPUT, "no snapshot %lld in '%s'", (long long)p->snapshot, p->db->path);
+    db_require_heap_walk(p->db, &si);
+    snapshot_info_release(&si);
 }
 
 void profile_release(struct profile *p)
@@ -88,5 +168,6 @@ void profile_release(struct profile *p)
     free(p->samples);
     free(p->label);
     free(p->trigger);
+    free(p->mode);
     memset(p, 0, sizeof *p);
 }

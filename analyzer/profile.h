@@ -1,7 +1,11 @@
 /* profile.h: one snapshot's heap profile, symbolized: the model every report renders.
  *
  * Values are Go's four heap sample types, already unbiased for sampling by the shim:
- * alloc_objects, alloc_space (since start), inuse_objects, inuse_space (at the snapshot). */
+ * alloc_objects, alloc_space (since start), inuse_objects, inuse_space (at the snapshot); then
+ * leaked_objects, leaked_space: the snapshot's unreachable objects (direct and indirect leaks,
+ * heapwatch_ignore()d ones left out), counted exactly from its object rows. Unreachable objects
+ * whose allocation was not sampled form one sample of stack id 0 whose only location is the
+ * pseudo-location "(unsampled)". Both are 0 when the snapshot was not marked. */
 #ifndef HW_PROFILE_H
 #define HW_PROFILE_H
 
@@ -11,7 +15,9 @@
 #include "db.h"
 #include "hmap.h"
 
-enum { V_ALLOC_OBJECTS, V_ALLOC_SPACE, V_INUSE_OBJECTS, V_INUSE_SPACE, NV };
+enum { V_ALLOC_OBJECTS, V_ALLOC_SPACE, V_INUSE_OBJECTS, V_INUSE_SPACE, V_LEAKED_OBJECTS, V_LEAKED_SPACE, NV };
+/* Whether sample type i needs a marked snapshot (leaked_objects, leaked_space). */
+#define VALUE_NEEDS_WALK(i) ((i) >= V_LEAKED_OBJECTS)
 extern const char *const value_names[NV];   /* "alloc_objects" ... */
 extern const char *const value_units[NV];   /* "count" / "bytes" */
 /* Index of a sample type name, or -1. */
@@ -39,7 +45,7 @@ struct location {
 };
 
 struct sample {
-    int64_t stack_id;
+    int64_t stack_id;       /* 0: the unsampled objects' pseudo-sample */
     int depth;
     struct location **locs;   /* leaf first, allocator frames already dropped */
     int64_t v[NV];
@@ -61,7 +67,8 @@ struct profile {
     struct hwdb *db;
     struct symcache *sc;
     int64_t snapshot, time_ns, sample_rate;
-    char *label, *trigger;
+    char *label, *trigger, *mode;
+    bool marked;            /* the leaked values are known (see db.h struct snapshot_info) */
     struct sample *samples;
     size_t nr, alloc;
     int64_t total[NV];
@@ -70,5 +77,15 @@ struct profile {
 /* Load snapshot `snap` of db with stacks symbolized through sc; dies on a corrupt database. */
 void profile_load(struct profile *p, struct hwdb *db, struct symcache *sc, int64_t snap);
 void profile_release(struct profile *p);
+/* Dies (3) when sample type `index` needs a heap walk that snapshot p did not have. */
+void profile_require_index(const struct profile *p, int index);
+
+/* The locations of stack `stack_id` (0: none), leaf first, into out[0..max); returns how many. */
+int profile_stack(struct hwdb *db, struct symcache *sc, int64_t stack_id, struct location **out, int max);
+/* How many leading locations of a stack are allocator wrappers (strdup, getline, operator new
+ * of a library...), to be charged to their caller as pprof drops runtime.malloc. Always leaves
+ * at least one location. */
+int profile_wrapper_frames(struct location *const *locs, int depth);
+#define PROFILE_MAX_DEPTH 256
 
 #endif

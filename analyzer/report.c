@@ -155,7 +155,8 @@ void report_sort(struct rows *rows, int idx, bool by_cum)
 {
     sort_idx = idx;
     sort_cum = by_cum;
-    qsort(rows->v, rows->nr, sizeof *rows->v, cmp_rows);
+    if (rows->nr)   /* v is NULL without rows: qsort's pointer must not be */
+        qsort(rows->v, rows->nr, sizeof *rows->v, cmp_rows);
     hmap_clear(&rows->index);
     for (size_t i = 0; i < rows->nr; i++)
         hmap_put(&rows->index, rows->v[i].key, (void *)(uintptr_t)(i + 1));
@@ -231,9 +232,13 @@ void row_json_identity(struct json *j, const struct row *r, enum report_by by)
         frame_json(j, r->function, r->file, by == BY_LINE ? r->line : 0);
         return;
     }
+    sample_frames_json(j, r->sample);
+}
+
+void sample_frames_json(struct json *j, const struct sample *s)
+{
     json_key(j, "frames");
     json_begin_array(j);
-    const struct sample *s = r->sample;
     for (int d = 0; d < s->depth; d++)
         for (int k = 0; k < s->locs[d]->nframes; k++) {
             const struct frame *f = &s->locs[d]->frames[k];
@@ -244,12 +249,51 @@ void row_json_identity(struct json *j, const struct row *r, enum report_by by)
     json_end_array(j);
 }
 
-void values_json(struct json *j, const int64_t v[NV])
+void values_json_known(struct json *j, const int64_t v[NV], bool walked)
 {
     json_begin_object(j);
     for (int i = 0; i < NV; i++) {
         json_key(j, value_names[i]);
-        json_int(j, v[i]);
+        if (VALUE_NEEDS_WALK(i) && !walked)
+            json_null(j);
+        else
+            json_int(j, v[i]);
     }
     json_end_object(j);
+}
+
+void values_json(struct json *j, const int64_t v[NV])
+{
+    values_json_known(j, v, true);
+}
+
+static void int_or_null(struct json *j, const char *key, int64_t v, bool known)
+{
+    json_key(j, key);
+    if (known)
+        json_int(j, v);
+    else
+        json_null(j);
+}
+
+void snapshot_info_json(struct json *j, const struct snapshot_info *si)
+{
+    json_key(j, "time_ns"); json_int(j, si->time_ns);
+    json_key(j, "label"); json_str(j, si->label);
+    json_key(j, "trigger"); json_str(j, si->trigger);
+    json_key(j, "mode"); json_str(j, si->mode);
+    json_key(j, "threads"); json_int(j, si->threads);
+    json_key(j, "threads_unstopped"); json_int(j, si->threads_unstopped);
+    json_key(j, "live_objects"); json_int(j, si->live_objects);
+    json_key(j, "live_bytes"); json_int(j, si->live_bytes);
+    int_or_null(j, "reachable_objects", si->reachable_objects, si->marked);
+    int_or_null(j, "reachable_bytes", si->reachable_bytes, si->marked);
+    int_or_null(j, "indirect_objects", si->indirect_objects, si->marked);
+    int_or_null(j, "indirect_bytes", si->indirect_bytes, si->marked);
+    int_or_null(j, "leaked_objects", si->leaked_objects, si->marked);
+    int_or_null(j, "leaked_bytes", si->leaked_bytes, si->marked);
+    int_or_null(j, "scanned_bytes", si->scanned_bytes, si->has_scanned);
+    json_key(j, "pause_ns"); json_int(j, si->pause_ns);
+    json_key(j, "walk_ns"); json_int(j, si->walk_ns);
+    json_key(j, "write_ns"); json_int(j, si->write_ns);
 }

@@ -41,7 +41,15 @@ const char *fmt_value(char *buf, size_t size, int64_t v, int idx);
 const char *row_name(const struct row *r, enum report_by by, char *buf, size_t size);
 /* Emit the row's identity fields (function, file, line or frames) into an open JSON object. */
 void row_json_identity(struct json *j, const struct row *r, enum report_by by);
+/* Emit "frames":[{"function":..,"file":..,"line":..},...] for a stack, innermost first and
+ * inlined frames expanded (what `top --by stack --json` shows), into an open JSON object. */
+void sample_frames_json(struct json *j, const struct sample *s);
 /* Emit {"alloc_objects":..,..} for a values array. */
 void values_json(struct json *j, const int64_t v[NV]);
+/* The same, with the heap-walk values (leaked_*) null unless walked. */
+void values_json_known(struct json *j, const int64_t v[NV], bool walked);
+/* Emit a snapshot row's fields ("time_ns", "label", ..., "mode", the reachability totals, null
+ * when the snapshot had no heap walk, ..., "write_ns") into an open JSON object. */
+void snapshot_info_json(struct json *j, const struct snapshot_info *si);
 
 #endif

@@ -47,7 +47,8 @@ static void load_modules(struct symcache *sc)
         m->end = (uint64_t)sqlite3_column_int64(st, 5);
     }
     sqlite3_finalize(st);
-    qsort(sc->mods, sc->nr_mods, sizeof *sc->mods, cmp_module);
+    if (sc->nr_mods)
+        qsort(sc->mods, sc->nr_mods, sizeof *sc->mods, cmp_module);
 }
 
 /* System libraries rarely have debug info installed: only the program's own modules are worth

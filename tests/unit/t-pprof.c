@@ -50,6 +50,7 @@ static struct frame f_main1[] = { { "main", "/src/demo.c", 80 } };
 static struct frame f_main2[] = { { "main", "/src/demo.c", 82 } };
 static struct frame f_foo[] = { { "foo_alloc", "/src/foo.c", 7 } };
 static struct frame f_unknown[] = { { "0xdeadbeef", NULL, 0 } };
+static struct frame f_unsampled[] = { { "(unsampled)", NULL, 0 } };
 
 /* Location ids are all zero on purpose: the encoder must assign its own. */
 static struct location l_inlined = { 0, 0x401010, &mods[0], 3, f_inlined };
@@ -57,17 +58,20 @@ static struct location l_main1 = { 0, 0x402020, &mods[0], 1, f_main1 };
 static struct location l_main2 = { 0, 0x402040, &mods[0], 1, f_main2 };
 static struct location l_foo = { 0, 0x7f0000001234, &mods[1], 1, f_foo };
 static struct location l_unknown = { 0, 0xdeadbeef, NULL, 1, f_unknown };
+static struct location l_unsampled = { 0, 0, NULL, 1, f_unsampled };   /* as profile.c makes it */
 
 static struct location *s1[] = { &l_inlined, &l_main1 };
 static struct location *s2[] = { &l_foo, &l_main2 };
 static struct location *s3[] = { &l_unknown, &l_main1 };
 static struct location *s4[] = { &l_foo, &l_main1 };
+static struct location *s5[] = { &l_unsampled };
 
 static struct sample samples[] = {
-    { 1, 2, s1, { 10, 10240, 4, 4096 } },
-    { 2, 2, s2, { 3, 300, 3, 300 } },
-    { 3, 2, s3, { 0, 0, 0, 0 } },       /* left out */
-    { 4, 2, s4, { 7, 700, 0, 0 } },     /* freed since */
+    { 1, 2, s1, { 10, 10240, 4, 4096, 2, 2048 } },   /* two of the four live blocks leaked */
+    { 2, 2, s2, { 3, 300, 3, 300, 0, 0 } },
+    { 3, 2, s3, { 0, 0, 0, 0, 0, 0 } },       /* left out */
+    { 4, 2, s4, { 7, 700, 0, 0, 0, 0 } },     /* freed since */
+    { 0, 1, s5, { 0, 0, 0, 0, 1, 16 } },      /* a leaked block whose allocation was not sampled */
 };
 
 static void make_profile(struct profile *p)
@@ -212,10 +216,13 @@ static void check_raw(const char *dir, const char *file)
     if (!parsed)
         fprintf(stderr, "# %s\n", raw);
     check(has(out, "PeriodType: space bytes") && has(out, "Period: 524288"), "period type space/bytes, period = sample rate");
-    check(has(out, "alloc_objects/count alloc_space/bytes inuse_objects/count inuse_space/bytes[dflt]"),
-          "four sample types in Go's order, inuse_space the default");
-    check(has(out, "10 10240 4 4096: 1 2") && has(out, "3 300 3 300: 3 4") && has(out, "7 700 0 0: 3 2"),
+    check(has(out, "alloc_objects/count alloc_space/bytes inuse_objects/count inuse_space/bytes[dflt]"
+                   " leaked_objects/count leaked_space/bytes"),
+          "Go's four sample types in Go's order, inuse_space the default, then the two leaked ones");
+    check(has(out, "10 10240 4 4096 2 2048: 1 2") && has(out, "3 300 3 300 0 0: 3 4") && has(out, "7 700 0 0 0 0: 3 2"),
           "sample values and leaf-first location ids");
+    check(has(out, "0 0 0 0 1 16: 5") && has(out, "5: 0x0 (unsampled) :0"),
+          "the unsampled pseudo-location: no address, no mapping");
     check(has(out, "bytes:[1024]") && has(out, "bytes:[100]"), "numeric label bytes = average block size");
     check(!has(out, "0xdeadbeef"), "all-zero sample and its location left out");
     check(ordered(out, "inner_inlined /src/demo.c:12", "middle_inlined /src/demo.c:30") &&
@@ -256,6 +263,19 @@ static void check_raw(const char *dir, const char *file)
     free(raw);
     free(out);
     free(cmd);
+
+    cmd = xasprintf("cd %s && HOME=%s GOCACHE=%s/gocache PPROF_TMPDIR=%s GOFLAGS= "
+                    "go tool pprof -top -sample_index=leaked_space -unit=B -symbolize=none %s 2>&1", dir, dir, dir, dir, file);
+    raw = run(cmd);
+    out = squeeze(raw);
+    check(has(out, "100% of 2064B total") && has(out, "2048B 99.22% 99.22% 2048B 99.22% inner_inlined (inline)") &&
+              has(out, "16B 0.78% 100% 16B 0.78% (unsampled)"),
+          "-top: leaked_space by leaf function, unsampled leaks under (unsampled)");
+    if (!has(out, "(unsampled)"))
+        fprintf(stderr, "# %s\n", raw);
+    free(raw);
+    free(out);
+    free(cmd);
 }
 
 int main(void)
@@ -280,8 +300,8 @@ int main(void)
     decode(raw, len, &d);
     check(d.ok, "top-level fields decode");
     check(d.string0_empty && d.strings > 1, "string table starts with \"\"");
-    check(d.sample_types == 4 && d.samples == 3, "4 sample types, 3 non-zero samples");
-    check(d.mappings == 2 && d.locations == 4 && d.functions == 5, "2 mappings, 4 locations, 5 functions (main once)");
+    check(d.sample_types == 6 && d.samples == 4, "6 sample types, 4 non-zero samples");
+    check(d.mappings == 2 && d.locations == 5 && d.functions == 6, "2 mappings, 5 locations, 6 functions (main once)");
     free(raw);
 
     if (system("command -v go >/dev/null 2>&1") == 0)
