@@ -1,5 +1,8 @@
 /* This file implements `heapwatch diff A B`: what grew and shrank between two snapshots, by
- * site. Each row is B - A of the same key; rows are sorted by the size of the change. */
+ * site. Each row is B - A of the same key; rows are sorted by the size of the change. When
+ * both snapshots had a heap walk, each row also carries the unreachable (leaked) objects and
+ * bytes of its site (flat) in A and in B; otherwise those are null in JSON and left out of
+ * the text. */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +15,8 @@
 static const char usage_diff[] =
     "usage: heapwatch diff SNAP_A SNAP_B [--sample-index NAME] [--by function|line|stack] [--nodecount N]\n"
     "                      [--json] [--exit-code]\n"
-    "  rows are B - A; --exit-code exits 1 when the chosen value grew";
+    "  rows are B - A; --exit-code exits 1 when the chosen value grew; NAME: inuse_space (default),\n"
+    "  inuse_objects, alloc_space, alloc_objects, leaked_space, leaked_objects";
 
 struct side {
     struct hwdb *db;
@@ -21,14 +25,46 @@ struct side {
     struct rows rows;
 };
 
-static void load_side(struct side *s, const char *spec, enum report_by by)
+static void load_side(struct side *s, const char *spec, const struct report_opts *o)
 {
     int64_t snap;
     s->db = db_open_snapshot_spec(spec, &snap);
     s->sc = symcache_open(s->db);
     profile_load(&s->p, s->db, s->sc, snap);
+    profile_require_index(&s->p, o->index);
     memset(&s->rows, 0, sizeof s->rows);
-    report_aggregate(&s->p, by, &s->rows);
+    report_aggregate(&s->p, o->by, &s->rows);
+}
+
+static void side_json(struct json *j, const struct side *s)
+{
+    json_begin_object(j);
+    json_key(j, "db"); json_str(j, s->db->path);
+    json_key(j, "snapshot"); json_int(j, s->p.snapshot);
+    json_key(j, "mode"); json_str(j, s->p.mode);
+    json_key(j, "total"); values_json_known(j, s->p.total, s->p.marked);
+    json_end_object(j);
+}
+
+/* {"leaked_objects":N,"leaked_space":B} of the row with key on one side (0 when absent), or
+ * null when that snapshot had no heap walk. */
+static void side_leaks_json(struct json *j, struct side *s, uint64_t key)
+{
+    if (!s->p.marked) {
+        json_null(j);
+        return;
+    }
+    struct row *r = report_find(&s->rows, key);
+    json_begin_object(j);
+    json_key(j, "leaked_objects"); json_int(j, r ? r->flat[V_LEAKED_OBJECTS] : 0);
+    json_key(j, "leaked_space"); json_int(j, r ? r->flat[V_LEAKED_SPACE] : 0);
+    json_end_object(j);
+}
+
+static int64_t side_leaked_space(struct side *s, uint64_t key)
+{
+    struct row *r = report_find(&s->rows, key);
+    return r ? r->flat[V_LEAKED_SPACE] : 0;
 }
 
 static void release_side(struct side *s)
@@ -70,8 +106,9 @@ int cmd_diff(int argc, char **argv)
     if (argc - first != 2)
         die_usage(usage_diff, "diff needs two snapshots");
     struct side a, b;
-    load_side(&a, argv[first], o.by);
-    load_side(&b, argv[first + 1], o.by);
+    load_side(&a, argv[first], &o);
+    load_side(&b, argv[first + 1], &o);
+    bool walked = a.p.marked && b.p.marked;
     struct rows d;
     build_delta(&a, &b, &d);
     report_sort(&d, o.index, o.cum);
@@ -84,20 +121,12 @@ int cmd_diff(int argc, char **argv)
         json_init(&j, stdout);
         json_begin_object(&j);
         json_key(&j, "a");
-        json_begin_object(&j);
-        json_key(&j, "db"); json_str(&j, a.db->path);
-        json_key(&j, "snapshot"); json_int(&j, a.p.snapshot);
-        json_key(&j, "total"); values_json(&j, a.p.total);
-        json_end_object(&j);
+        side_json(&j, &a);
         json_key(&j, "b");
-        json_begin_object(&j);
-        json_key(&j, "db"); json_str(&j, b.db->path);
-        json_key(&j, "snapshot"); json_int(&j, b.p.snapshot);
-        json_key(&j, "total"); values_json(&j, b.p.total);
-        json_end_object(&j);
+        side_json(&j, &b);
         json_key(&j, "sample_index"); json_str(&j, value_names[o.index]);
         json_key(&j, "by"); json_str(&j, report_by_names[o.by]);
-        json_key(&j, "delta"); values_json(&j, total);
+        json_key(&j, "delta"); values_json_known(&j, total, walked);
         json_key(&j, "rows");
         json_begin_array(&j);
         for (size_t i = 0; i < d.nr && i < o.nodecount; i++) {
@@ -105,8 +134,10 @@ int cmd_diff(int argc, char **argv)
                 continue;
             json_begin_object(&j);
             row_json_identity(&j, &d.v[i], o.by);
-            json_key(&j, "flat"); values_json(&j, d.v[i].flat);
-            json_key(&j, "cum"); values_json(&j, d.v[i].cum);
+            json_key(&j, "flat"); values_json_known(&j, d.v[i].flat, walked);
+            json_key(&j, "cum"); values_json_known(&j, d.v[i].cum, walked);
+            json_key(&j, "a"); side_leaks_json(&j, &a, d.v[i].key);
+            json_key(&j, "b"); side_leaks_json(&j, &b, d.v[i].key);
             json_end_object(&j);
         }
         json_end_array(&j);
@@ -117,7 +148,10 @@ int cmd_diff(int argc, char **argv)
                (long long)b.p.snapshot, value_names[o.index], fmt_value(x, sizeof x, a.p.total[o.index], o.index),
                fmt_value(y, sizeof y, b.p.total[o.index], o.index), total[o.index] >= 0 ? "+" : "",
                fmt_value(z, sizeof z, total[o.index], o.index));
-        printf("%12s %12s  %s\n", "flat delta", "cum delta", report_by_names[o.by]);
+        if (walked)
+            printf("%12s %12s %12s %12s  %s\n", "flat delta", "cum delta", "leaked A", "leaked B", report_by_names[o.by]);
+        else
+            printf("%12s %12s  %s\n", "flat delta", "cum delta", report_by_names[o.by]);
         size_t shown = 0;
         for (size_t i = 0; i < d.nr && shown < o.nodecount; i++) {
             const struct row *r = &d.v[i];
@@ -127,7 +161,14 @@ int cmd_diff(int argc, char **argv)
             char f1[40], f2[40];
             snprintf(f1, sizeof f1, "%s%s", r->flat[o.index] > 0 ? "+" : "", fmt_value(x, sizeof x, r->flat[o.index], o.index));
             snprintf(f2, sizeof f2, "%s%s", r->cum[o.index] > 0 ? "+" : "", fmt_value(y, sizeof y, r->cum[o.index], o.index));
-            printf("%12s %12s  %s\n", f1, f2, row_name(r, o.by, name, sizeof name));
+            if (walked) {
+                char la[32], lb[32];
+                fmt_value(la, sizeof la, side_leaked_space(&a, r->key), V_LEAKED_SPACE);
+                fmt_value(lb, sizeof lb, side_leaked_space(&b, r->key), V_LEAKED_SPACE);
+                printf("%12s %12s %12s %12s  %s\n", f1, f2, la, lb, row_name(r, o.by, name, sizeof name));
+            } else {
+                printf("%12s %12s  %s\n", f1, f2, row_name(r, o.by, name, sizeof name));
+            }
         }
         if (!shown)
             printf("(no change)\n");

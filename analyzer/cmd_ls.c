@@ -1,4 +1,6 @@
-/* This file implements `heapwatch ls`: the snapshots of a database. */
+/* This file implements `heapwatch ls`: the snapshots of a database. In text, "leaked" is
+ * every unreachable byte (direct and indirect leaks, as LeakSanitizer's summary counts them)
+ * and "-" when the snapshot had no heap walk; JSON keeps the snapshot table's columns. */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,8 +22,7 @@ int cmd_ls(int argc, char **argv)
     char *path = first < argc ? strdup(argv[first]) : db_default_path();
     struct hwdb *db = db_open(path);
     sqlite3_stmt *st = db_prepare(db,
-        "SELECT s.id, s.time_ns, s.label, s.trigger, s.threads, s.live_objects, s.live_bytes, s.pause_ns, s.walk_ns,"
-        " s.write_ns, coalesce(sum(c.alloc_objects - c.free_objects), 0), coalesce(sum(c.alloc_bytes - c.free_bytes), 0),"
+        "SELECT s.id, coalesce(sum(c.alloc_objects - c.free_objects), 0), coalesce(sum(c.alloc_bytes - c.free_bytes), 0),"
         " coalesce(sum(c.alloc_objects), 0), coalesce(sum(c.alloc_bytes), 0), p.start_time_ns"
         " FROM snapshot s CROSS JOIN process p LEFT JOIN snapshot_stack c ON c.snapshot_id = s.id"
         " GROUP BY s.id ORDER BY s.id");
@@ -38,41 +39,40 @@ int cmd_ls(int argc, char **argv)
         json_begin_array(&j);
     } else {
         printf("%s: pid %d, %s\n  %s\n", db->path, db->pid, db->cmdline, report_rate_text(db->sample_rate, rate, sizeof rate));
-        printf("%4s %9s %-9s %12s %10s %12s %12s %7s %8s  %s\n", "id", "time", "trigger", "live bytes", "live objs",
-               "inuse (est)", "alloc (est)", "threads", "write ms", "label");
+        printf("%4s %9s %-9s %12s %10s %12s %12s %12s %12s %7s %8s %8s  %s\n", "id", "time", "trigger", "live bytes",
+               "live objs", "inuse (est)", "alloc (est)", "reachable", "leaked", "threads", "pause ms", "write ms", "label");
     }
     while (db_step(db, st)) {
-        int64_t v[14];
-        for (int i = 0; i < 14; i++)
-            v[i] = sqlite3_column_int64(st, i);
-        int64_t start = sqlite3_column_int64(st, 14);
-        const char *label = (const char *)sqlite3_column_text(st, 2);
-        const char *trigger = (const char *)sqlite3_column_text(st, 3);
+        int64_t id = sqlite3_column_int64(st, 0), v[4];
+        for (int i = 0; i < 4; i++)
+            v[i] = sqlite3_column_int64(st, 1 + i);
+        int64_t start = sqlite3_column_int64(st, 5);
+        struct snapshot_info si;
+        if (!db_snapshot_info(db, id, &si))
+            continue;   /* cannot happen inside one read transaction */
         if (o.json) {
             json_begin_object(&j);
-            json_key(&j, "id"); json_int(&j, v[0]);
-            json_key(&j, "time_ns"); json_int(&j, v[1]);
-            json_key(&j, "seconds_since_start"); json_double(&j, (double)(v[1] - start) / 1e9);
-            json_key(&j, "label"); json_str(&j, label);
-            json_key(&j, "trigger"); json_str(&j, trigger);
-            json_key(&j, "threads"); json_int(&j, v[4]);
-            json_key(&j, "live_objects"); json_int(&j, v[5]);
-            json_key(&j, "live_bytes"); json_int(&j, v[6]);
-            json_key(&j, "pause_ns"); json_int(&j, v[7]);
-            json_key(&j, "walk_ns"); json_int(&j, v[8]);
-            json_key(&j, "write_ns"); json_int(&j, v[9]);
-            json_key(&j, "inuse_objects"); json_int(&j, v[10]);
-            json_key(&j, "inuse_space"); json_int(&j, v[11]);
-            json_key(&j, "alloc_objects"); json_int(&j, v[12]);
-            json_key(&j, "alloc_space"); json_int(&j, v[13]);
+            json_key(&j, "id"); json_int(&j, id);
+            json_key(&j, "seconds_since_start"); json_double(&j, (double)(si.time_ns - start) / 1e9);
+            snapshot_info_json(&j, &si);
+            json_key(&j, "inuse_objects"); json_int(&j, v[0]);
+            json_key(&j, "inuse_space"); json_int(&j, v[1]);
+            json_key(&j, "alloc_objects"); json_int(&j, v[2]);
+            json_key(&j, "alloc_space"); json_int(&j, v[3]);
             json_end_object(&j);
         } else {
-            char a[32], b[32], c[32];
-            printf("%4lld %8.2fs %-9s %12s %10lld %12s %12s %7lld %8.1f  %s\n", (long long)v[0], (double)(v[1] - start) / 1e9,
-                   trigger, fmt_value(a, sizeof a, v[6], V_INUSE_SPACE), (long long)v[5],
-                   fmt_value(b, sizeof b, v[11], V_INUSE_SPACE), fmt_value(c, sizeof c, v[13], V_ALLOC_SPACE),
-                   (long long)v[4], (double)v[9] / 1e6, label ? label : "");
+            char a[32], b[32], c[32], d[32] = "-", e[32] = "-";
+            if (si.marked) {
+                fmt_value(d, sizeof d, si.reachable_bytes, V_INUSE_SPACE);
+                fmt_value(e, sizeof e, si.leaked_bytes + si.indirect_bytes, V_INUSE_SPACE);
+            }
+            printf("%4lld %8.2fs %-9s %12s %10lld %12s %12s %12s %12s %7lld %8.1f %8.1f  %s\n", (long long)id,
+                   (double)(si.time_ns - start) / 1e9, si.trigger, fmt_value(a, sizeof a, si.live_bytes, V_INUSE_SPACE),
+                   (long long)si.live_objects, fmt_value(b, sizeof b, v[1], V_INUSE_SPACE),
+                   fmt_value(c, sizeof c, v[3], V_ALLOC_SPACE), d, e, (long long)si.threads, (double)si.pause_ns / 1e6,
+                   (double)si.write_ns / 1e6, si.label ? si.label : "");
         }
+        snapshot_info_release(&si);
     }
     sqlite3_finalize(st);
     if (o.json) {
