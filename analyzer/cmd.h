@@ -12,5 +12,6 @@ int cmd_top(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_growth(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_leaks(int argc, char **argv);
 
 #endif

@@ -19,6 +19,7 @@ static const struct command commands[] = {
     { "top", cmd_top, "who holds (inuse) or allocated (alloc) the most, by function, line or stack" },
     { "diff", cmd_diff, "what grew and shrank between two snapshots" },
     { "growth", cmd_growth, "which sites grow steadily over all snapshots" },
+    { "leaks", cmd_leaks, "unreachable objects by allocation stack, direct and indirect (LeakSanitizer's report)" },
     { "export", cmd_export, "write a snapshot as pprof (gzip'd profile.proto), folded stacks or JSON" },
 };
 
