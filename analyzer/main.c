@@ -15,6 +15,7 @@ struct command {
 
 static const struct command commands[] = {
     { "run", cmd_run, "run a program under the shim: heapwatch run [opts] -- CMD..." },
+    { "snap", cmd_snap, "take a snapshot of a running traced process and wait until it is stored" },
     { "ls", cmd_ls, "list the snapshots of a database" },
     { "top", cmd_top, "who holds (inuse) or allocated (alloc) the most, by function, line or stack" },
     { "diff", cmd_diff, "what grew and shrank between two snapshots" },
