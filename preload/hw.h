@@ -36,11 +36,24 @@ struct hw_thread {
     int64_t until_sample;       /* bytes left before the next sampled allocation */
     uint64_t rng;               /* xorshift64* state, 0 = not seeded */
     uint32_t seq_next, seq_end; /* block of allocation sequence numbers owned by this thread */
+    int in_record;              /* > 0: inside the live table / depot / counters (stw.h) */
+    _Atomic int stop_deferred;  /* the suspend signal came while in_record: park on leaving */
 };
 extern HW_TLS struct hw_thread hw_self;
 
 static inline void hw_guard_enter(void) { hw_self.guard++; }
 static inline void hw_guard_leave(void) { hw_self.guard--; }
+
+/* Brackets around every update of the shim's tables: a stop-the-world never catches a thread
+ * between them (it parks at the closing bracket instead; stw.c). */
+void hw_stw_safepoint(void) HW_SIGSAFE;
+static inline void hw_record_enter(void) { hw_self.in_record++; atomic_signal_fence(memory_order_seq_cst); }
+static inline void hw_record_leave(void)
+{
+    atomic_signal_fence(memory_order_seq_cst);
+    if (--hw_self.in_record == 0 && HW_UNLIKELY(atomic_load_explicit(&hw_self.stop_deferred, memory_order_relaxed)))
+        hw_stw_safepoint();
+}
 
 /* Process-wide state. */
 enum hw_state { HW_UNINIT = 0, HW_INITIALIZING, HW_ACTIVE, HW_INERT };

@@ -26,6 +26,7 @@
 #include "livetable.h"
 #include "options.h"
 #include "real.h"
+#include "roots.h"
 #include "snapshot.h"
 #include "sys.h"
 #include "unwind.h"
@@ -144,4 +145,25 @@ HW_EXPORT int heapwatch_snapshot(const char *label)
     if (!hw_active())
         return -1;
     return hw_snapshot_take("api", label) > 0 ? 0 : -1;
+}
+
+HW_EXPORT int heapwatch_ignore(const void *p)
+{
+    if (!hw_active() || !p)
+        return -1;
+    return hw_livetable_set_ignored((uintptr_t)p) ? 0 : -1;
+}
+
+HW_EXPORT int heapwatch_register_root(const void *p, size_t size)
+{
+    if (!hw_active() || !p || !size)
+        return -1;
+    return hw_roots_register((uintptr_t)p, size) ? 0 : -1;
+}
+
+HW_EXPORT int heapwatch_unregister_root(const void *p, size_t size)
+{
+    if (!hw_active() || !p)
+        return -1;
+    return hw_roots_unregister((uintptr_t)p, size) ? 0 : -1;
 }

@@ -103,20 +103,24 @@ HW_EXPORT void *realloc(void *old, size_t size)
         return malloc(size);
     if (!recording())
         return hw_real.realloc(old, size);
-    /* Take the old entry out first (another thread could be handed `old` as soon as the real
-     * realloc releases it), put it back if the real realloc fails. realloc(p, 0) frees. */
+    /* Take the old entry out (and count its free) first: another thread could be handed `old`
+     * as soon as the real realloc releases it. realloc(p, 0) frees. If the real realloc fails
+     * the old block is recorded again as a new allocation: a rare ENOMEM costs one extra
+     * counted allocation rather than a record section held across the real allocator, where a
+     * stop-the-world would have to wait for an arena lock (stw.h). */
     struct hw_live_entry e;
+    hw_record_enter();
     bool tracked = hw_livetable_remove((uintptr_t)old, &e);
+    if (tracked)
+        hw_record_free_entry(&e);
+    hw_record_leave();
     void *p = hw_real.realloc(old, size);
     if (!p && size) {
         if (tracked)
-            hw_livetable_insert(&e);
-        return NULL;
-    }
-    if (tracked)
-        hw_record_free_entry(&e);
-    if (p)
+            hw_record_alloc(old, e.size);
+    } else if (p) {
         hw_record_alloc(p, size);
+    }
     return p;
 }
 

@@ -173,6 +173,37 @@ bool hw_livetable_copy_shard(unsigned k, struct hw_vec *out)
     return ok;
 }
 
+bool hw_livetable_copy_shard_stopped(unsigned k, struct hw_vec *out)
+{
+    const struct shard *s = &shards[k];
+    for (uint32_t i = 0; i <= s->mask; i++) {
+        if (!s->slots[i].addr)
+            continue;
+        struct hw_live_entry *e = hw_vec_push(out);
+        if (!e)
+            return false;
+        *e = s->slots[i];
+    }
+    return true;
+}
+
+bool hw_livetable_set_ignored(uintptr_t addr)
+{
+    uint64_t h = hash_addr(addr);
+    struct shard *s = shard_of(h);
+    bool found = false;
+    hw_spin_lock(&s->lock);
+    for (uint32_t i = (uint32_t)h & s->mask; s->slots[i].addr; i = (i + 1) & s->mask) {
+        if (s->slots[i].addr == addr) {
+            s->slots[i].ignored = 1;
+            found = true;
+            break;
+        }
+    }
+    hw_spin_unlock(&s->lock);
+    return found;
+}
+
 void hw_livetable_totals(uint64_t *objects, uint64_t *bytes)
 {
     uint64_t o = 0, b = 0;

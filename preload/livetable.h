@@ -15,7 +15,8 @@
 struct hw_live_entry {
     uintptr_t addr;           /* 0 = empty slot */
     uint64_t size : 40;       /* requested size */
-    uint64_t thread : 24;     /* allocating thread's index (threads.c) */
+    uint64_t thread : 23;     /* allocating thread's index (threads.c) */
+    uint64_t ignored : 1;     /* heapwatch_ignore(): never a leak, and its contents are a root */
     uint32_t stack;           /* stack id, 0 = not sampled */
     uint32_t seq;             /* allocation sequence number */
 };
@@ -34,6 +35,11 @@ void hw_livetable_visit(bool (*fn)(const struct hw_live_entry *, void *), void *
  * object heap never needs a second 3-million entry array. */
 unsigned hw_livetable_shards(void) HW_SIGSAFE;
 bool hw_livetable_copy_shard(unsigned k, struct hw_vec *out) HW_HOOKSAFE;
+/* Copy shard k without its lock: for a stopped world (or a fork child of one), where no
+ * thread is inside the table. Context: SIGSAFE. */
+bool hw_livetable_copy_shard_stopped(unsigned k, struct hw_vec *out) HW_SIGSAFE;
+/* Flag the live block that starts at addr as ignored; false if there is none. */
+bool hw_livetable_set_ignored(uintptr_t addr) HW_HOOKSAFE;
 /* Number of entries and total bytes of tracked live blocks (approximate while threads run). */
 void hw_livetable_totals(uint64_t *objects, uint64_t *bytes) HW_SIGSAFE;
 /* Metadata bytes currently mapped by the table. */

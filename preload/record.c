@@ -105,12 +105,15 @@ static HW_NOINLINE uint32_t capture_and_count(size_t size)
 void hw_record_alloc(void *p, size_t size)
 {
     struct hw_live_entry e;
+    hw_record_enter();
     e.addr = (uintptr_t)p;
     e.size = size;
     e.thread = hw_thread_index();
+    e.ignored = 0;
     e.seq = hw_seq_next();
     e.stack = should_sample(size) ? capture_and_count(size) : 0;
     hw_livetable_insert(&e);
+    hw_record_leave();
 }
 
 void hw_record_free_entry(const struct hw_live_entry *e)
@@ -127,6 +130,8 @@ void hw_record_free_entry(const struct hw_live_entry *e)
 void hw_record_free(void *p)
 {
     struct hw_live_entry e;
+    hw_record_enter();
     if (hw_livetable_remove((uintptr_t)p, &e))
         hw_record_free_entry(&e);
+    hw_record_leave();
 }

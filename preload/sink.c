@@ -1,6 +1,7 @@
-/* This file implements the shim's database writer. It runs guarded, on the helper thread or
- * a thread that asked for a snapshot; the private SQLite is configured to allocate straight
- * from the real allocator, so none of its memory ever shows up in the profile.
+/* This file implements the shim's database writer. It runs guarded, on the helper thread, a
+ * thread that asked for a snapshot, or a snapshot's fork child; the private SQLite allocates
+ * from the shim's arena (arena.h), never from the real allocator, whose locks a fork child of
+ * a stopped world may find held, and none of its memory ever shows up in the profile.
  *
  * Durability: WAL with synchronous=NORMAL and one transaction per snapshot, so a snapshot is
  * either whole or absent even if the process is killed mid-write (NOTES-shim.md section 11). */
@@ -21,27 +22,21 @@
 #include "../schema/schema.h"
 #include "depot.h"
 #include "hw.h"
+#include "arena.h"
 #include "livetable.h"
+#include "mark.h"
+#include "roots.h"
 #include "options.h"
 #include "real.h"
 
-static sqlite3 *db;
-static uint32_t stacks_written;
-static int64_t snapshots_written;
+static sqlite3 *db;  /* open only inside hw_sink_create / hw_sink_write */
 
-/* Modules already in the database, by (load bias, path hash). */
-struct known_module {
-    uintptr_t bias;
-    uint64_t path_hash;
-};
-static struct hw_vec known_modules = { .elem = sizeof(struct known_module) };
+/* ---- private SQLite memory: the shim's arena ------------------------------------------------ */
 
-/* ---- private SQLite memory: the real allocator, bypassing our hooks ----------------------- */
-
-static void *sq_malloc(int n) { return hw_real.malloc((size_t)n); }
-static void sq_free(void *p) { hw_real.free(p); }
-static void *sq_realloc(void *p, int n) { return hw_real.realloc(p, (size_t)n); }
-static int sq_size(void *p) { return p && hw_real.malloc_usable_size ? (int)hw_real.malloc_usable_size(p) : 0; }
+static void *sq_malloc(int n) { return hw_arena_alloc((size_t)n); }
+static void sq_free(void *p) { hw_arena_free(p); }
+static void *sq_realloc(void *p, int n) { return hw_arena_realloc(p, (size_t)n); }
+static int sq_size(void *p) { return (int)hw_arena_size(p); }
 static int sq_roundup(int n) { return (n + 15) & ~15; }
 static int sq_init(void *unused) { (void)unused; return SQLITE_OK; }
 static void sq_shutdown(void *unused) { (void)unused; }
@@ -54,10 +49,9 @@ static int sqlite_setup(void)
     static const sqlite3_mem_methods methods = {
         sq_malloc, sq_free, sq_realloc, sq_size, sq_roundup, sq_init, sq_shutdown, NULL
     };
-    if (hw_real.malloc_usable_size)
-        sqlite3_config(SQLITE_CONFIG_MALLOC, &methods);
-    /* Our one connection is only used under snapshot.c's lock: SQLite's own mutexes would
-     * only cost time (they showed as 6% of a full-mode run's exit snapshot). */
+    sqlite3_config(SQLITE_CONFIG_MALLOC, &methods);
+    /* Each connection is used by one thread: SQLite's per-connection mutexes would only cost
+     * time (they showed as 6% of a full-mode run's exit snapshot). */
     sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
     if (sqlite3_initialize() != SQLITE_OK)
         return -1;
@@ -142,14 +136,6 @@ static int write_process(int forked_from)
     return rc;
 }
 
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    while (*s)
-        h = (h ^ (unsigned char)*s++) * 1099511628211ull;
-    return h;
-}
-
 static void build_id_hex(const struct dl_phdr_info *info, char *out, size_t size)
 {
     out[0] = '\0';
@@ -174,7 +160,7 @@ static void build_id_hex(const struct dl_phdr_info *info, char *out, size_t size
 }
 
 struct module_ctx {
-    sqlite3_stmt *mod, *seg;
+    sqlite3_stmt *mod, *seg, *known;
     int64_t snapshot;  /* 0 = at start */
     int rc;
 };
@@ -193,11 +179,12 @@ static int module_cb(struct dl_phdr_info *info, size_t size, void *arg)
     } else {
         snprintf(path, sizeof path, "%s", name);
     }
-    uint64_t ph = hash_str(path);
-    struct known_module *km = (struct known_module *)known_modules.data;
-    for (size_t i = 0; i < known_modules.nr; i++)
-        if (km[i].bias == info->dlpi_addr && km[i].path_hash == ph)
-            return 0;
+    sqlite3_bind_int64(c->known, 1, (int64_t)info->dlpi_addr);
+    sqlite3_bind_text(c->known, 2, path, -1, SQLITE_TRANSIENT);
+    int known = sqlite3_step(c->known);
+    sqlite3_reset(c->known);
+    if (known == SQLITE_ROW)
+        return 0;
     uintptr_t lo = UINTPTR_MAX, hi = 0;
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *p = &info->dlpi_phdr[i];
@@ -242,11 +229,6 @@ static int module_cb(struct dl_phdr_info *info, size_t size, void *arg)
             return 1;
         }
     }
-    struct known_module *slot = hw_vec_push(&known_modules);
-    if (slot) {
-        slot->bias = info->dlpi_addr;
-        slot->path_hash = ph;
-    }
     return 0;
 }
 
@@ -258,23 +240,48 @@ static int write_modules(int64_t snapshot)
     c.mod = prepare("INSERT INTO module(path, build_id, load_bias, text_start, text_end, first_snapshot)"
                     " VALUES (?,?,?,?,?,?)");
     c.seg = prepare("INSERT INTO module_segment(module_id, start, end, flags) VALUES (?,?,?,?)");
-    if (c.mod && c.seg)
+    c.known = prepare("SELECT 1 FROM module WHERE load_bias = ? AND path = ?");
+    if (c.mod && c.seg && c.known)
         dl_iterate_phdr(module_cb, &c);
     else
         c.rc = -1;
     sqlite3_finalize(c.mod);
     sqlite3_finalize(c.seg);
+    sqlite3_finalize(c.known);
     return c.rc;
 }
 
-/* ---- open / write / close ----------------------------------------------------------------- */
+/* ---- create / write ------------------------------------------------------------------------ */
 
-int hw_sink_open(const char *path, int forked_from, bool quiet_exists)
+static int open_db(const char *path)
 {
     if (sqlite_setup() < 0) {
         hw_log("cannot initialise SQLite; no snapshots will be written");
         return -1;
     }
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
+        hw_log("cannot open '%s': %s; no snapshots will be written", path, db ? sqlite3_errmsg(db) : "out of memory");
+        sqlite3_close(db);
+        db = NULL;
+        return -1;
+    }
+    sqlite3_busy_timeout(db, 60000);
+    if (exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-16384") < 0) {
+        sqlite3_close(db);
+        db = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static void close_db(void)
+{
+    sqlite3_close(db);
+    db = NULL;
+}
+
+int hw_sink_create(const char *path, int forked_from, bool quiet_exists)
+{
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0 && errno == EEXIST && !quiet_exists)
         return -2;
@@ -283,45 +290,49 @@ int hw_sink_open(const char *path, int forked_from, bool quiet_exists)
         return -1;
     }
     close(fd);
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
-        hw_log("cannot open '%s': %s; no snapshots will be written", path, db ? sqlite3_errmsg(db) : "out of memory");
-        goto out_close;
-    }
-    sqlite3_busy_timeout(db, 5000);
+    if (open_db(path) < 0)
+        return -1;
     char meta[512];
-    snprintf(meta, sizeof meta,
-             "INSERT INTO meta VALUES ('format','%s'),('schema_version','%d'),('heapwatch_version','%s');"
-             "PRAGMA user_version=%d;",
-             HW_DB_FORMAT, HW_SCHEMA_VERSION, HW_VERSION, HW_SCHEMA_VERSION);
-    if (exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-16384; BEGIN") < 0)
-        goto out_close;
+    hw_fmt(meta, sizeof meta,
+           "INSERT INTO meta VALUES ('format','%s'),('schema_version','%d'),('heapwatch_version','%s');"
+           "PRAGMA user_version=%d;",
+           HW_DB_FORMAT, HW_SCHEMA_VERSION, HW_VERSION, HW_SCHEMA_VERSION);
+    int rc = -1;
+    if (exec("BEGIN") < 0)
+        goto out;
     if (exec(hw_schema_sql) < 0 || exec(meta) < 0 || write_process(forked_from) < 0 || write_modules(0) < 0) {
         exec("ROLLBACK");
-        goto out_close;
+        goto out;
     }
-    if (exec("COMMIT") < 0)
-        goto out_close;
-    stacks_written = 0;
-    snapshots_written = 0;
-    return 0;
-out_close:
-    sqlite3_close(db);
-    db = NULL;
-    return -1;
+    rc = exec("COMMIT");
+out:
+    close_db();
+    return rc;
 }
 
-bool hw_sink_is_open(void) { return db != NULL; }
-
-/* Write stack-tree nodes interned since the last commit, up to *upto (set here). */
-static int write_stacks(uint32_t *upto)
+static int64_t query_int(const char *sql)
 {
-    uint32_t n = *upto = hw_depot_count();
-    if (n <= stacks_written)
+    sqlite3_stmt *st = prepare(sql);
+    int64_t v = -1;
+    if (st && sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* Write stack-tree nodes interned since the last committed snapshot. */
+static int write_stacks(void)
+{
+    int64_t have = query_int("SELECT coalesce(max(id), 0) FROM stack");
+    uint32_t n = hw_depot_count();
+    if (have < 0)
+        return -1;
+    if (n <= (uint64_t)have)
         return 0;
     sqlite3_stmt *st = prepare("INSERT INTO stack(id, parent, pc) VALUES (?,?,?)");
     if (!st)
         return -1;
-    for (uint32_t id = stacks_written + 1; id <= n; id++) {
+    for (uint32_t id = (uint32_t)have + 1; id <= n; id++) {
         uintptr_t pc;
         uint32_t parent;
         hw_depot_node(id, &pc, &parent);
@@ -359,100 +370,206 @@ static int write_counters(int64_t snap, const struct hw_vec *rows)
     return rc;
 }
 
-static int write_shard(sqlite3_stmt *st, int64_t snap, struct hw_snapshot_data *d);
-
-/* Stream the live table into the object table one shard at a time, counting as it goes. */
-static int write_objects(int64_t snap, struct hw_snapshot_data *d)
+static int write_objects(int64_t snap, const struct hw_heap *h)
 {
-    sqlite3_stmt *st = prepare("INSERT INTO object(snapshot_id, address, size, stack_id, seq, tid)"
-                               " VALUES (?,?,?,?,?,?)");
+    sqlite3_stmt *st = prepare("INSERT INTO object(snapshot_id, address, size, stack_id, seq, tid, class, flags)"
+                               " VALUES (?,?,?,?,?,?,?,?)");
     if (!st)
         return -1;
+    const struct hw_live_entry *e = (const struct hw_live_entry *)h->objects.data;
     int rc = 0;
-    d->live_objects = d->live_bytes = 0;
-    for (unsigned k = 0; k < hw_livetable_shards() && !rc; k++) {
-        hw_vec_clear(&d->objects);
-        if (!hw_livetable_copy_shard(k, &d->objects)) {
-            hw_log("out of memory copying the live table; snapshot abandoned");
-            rc = -1;
-            break;
-        }
-        rc = write_shard(st, snap, d);
-    }
-    sqlite3_finalize(st);
-    return rc;
-}
-
-static int write_shard(sqlite3_stmt *st, int64_t snap, struct hw_snapshot_data *d)
-{
-    const struct hw_live_entry *e = (const struct hw_live_entry *)d->objects.data;
-    int rc = 0;
-    for (size_t i = 0; i < d->objects.nr && !rc; i++) {
-        d->live_objects++;
-        d->live_bytes += e[i].size;
+    for (size_t i = 0; i < h->objects.nr && !rc; i++) {
         sqlite3_bind_int64(st, 1, snap);
         sqlite3_bind_int64(st, 2, (int64_t)e[i].addr);
         sqlite3_bind_int64(st, 3, (int64_t)e[i].size);
         sqlite3_bind_int64(st, 4, e[i].stack);
         sqlite3_bind_int64(st, 5, e[i].seq);
         sqlite3_bind_int(st, 6, hw_thread_tid((uint32_t)e[i].thread));
+        sqlite3_bind_int(st, 7, h->cls[i]);
+        sqlite3_bind_int(st, 8, h->flags[i]);
         rc = step_done(st);
     }
+    sqlite3_finalize(st);
     return rc;
 }
 
-int64_t hw_sink_write(struct hw_snapshot_data *d)
+/* The module id of a global root, by load bias (unique among loaded modules; the newest row
+ * wins when a bias was reused after a dlclose). */
+static int64_t module_id_of(sqlite3_stmt *q, uintptr_t bias)
 {
-    if (!db)
+    sqlite3_bind_int64(q, 1, (int64_t)bias);
+    int64_t id = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
+    sqlite3_reset(q);
+    return id;
+}
+
+static int write_roots(int64_t snap, const struct hw_roots *r)
+{
+    sqlite3_stmt *st = prepare("INSERT INTO root(snapshot_id, id, kind, module_id, tid, start, end)"
+                               " VALUES (?,?,?,?,?,?,?)");
+    sqlite3_stmt *q = prepare("SELECT id FROM module WHERE load_bias = ? ORDER BY id DESC LIMIT 1");
+    int rc = st && q ? 0 : -1;
+    const struct hw_root *root = (const struct hw_root *)r->roots.data;
+    uintptr_t last_bias = 1;
+    int64_t last_id = 0;
+    for (size_t i = 0; i < r->roots.nr && !rc; i++) {
+        sqlite3_bind_int64(st, 1, snap);
+        sqlite3_bind_int64(st, 2, (int64_t)i + 1);
+        sqlite3_bind_text(st, 3, hw_root_kind_names[root[i].kind], -1, SQLITE_STATIC);
+        if (root[i].kind == HW_ROOT_GLOBAL) {
+            if (root[i].module_bias != last_bias) {
+                last_bias = root[i].module_bias;
+                last_id = module_id_of(q, last_bias);
+            }
+            if (last_id)
+                sqlite3_bind_int64(st, 4, last_id);
+            else
+                sqlite3_bind_null(st, 4);
+            sqlite3_bind_null(st, 5);
+        } else {
+            sqlite3_bind_null(st, 4);
+            if (root[i].tid)
+                sqlite3_bind_int(st, 5, root[i].tid);
+            else
+                sqlite3_bind_null(st, 5);
+        }
+        sqlite3_bind_int64(st, 6, (int64_t)root[i].lo);
+        sqlite3_bind_int64(st, 7, (int64_t)root[i].hi);
+        rc = step_done(st);
+    }
+    sqlite3_finalize(st);
+    sqlite3_finalize(q);
+    return rc;
+}
+
+static const char *thread_state_name(int state)
+{
+    switch (state) {
+    case HW_T_STOPPED: return "stopped";
+    case HW_T_CALLER: return "caller";
+    default: return "unstopped";
+    }
+}
+
+static int write_threads(int64_t snap, const struct hw_roots *r, const struct hw_vec *frames)
+{
+    sqlite3_stmt *st = prepare("INSERT INTO thread(snapshot_id, tid, state, sp, pc, stack_start, stack_end)"
+                               " VALUES (?,?,?,?,?,?,?)");
+    sqlite3_stmt *fr = prepare("INSERT INTO frame(snapshot_id, tid, depth, pc, cfa) VALUES (?,?,?,?,?)");
+    int rc = st && fr ? 0 : -1;
+    const struct hw_thread_info *t = (const struct hw_thread_info *)r->threads.data;
+    for (size_t i = 0; i < r->threads.nr && !rc; i++) {
+        sqlite3_bind_int64(st, 1, snap);
+        sqlite3_bind_int(st, 2, t[i].tid);
+        sqlite3_bind_text(st, 3, thread_state_name(t[i].state), -1, SQLITE_STATIC);
+        for (int k = 4; k <= 7; k++)
+            sqlite3_bind_null(st, k);
+        if (t[i].sp)
+            sqlite3_bind_int64(st, 4, (int64_t)t[i].sp);
+        if (t[i].pc)
+            sqlite3_bind_int64(st, 5, (int64_t)t[i].pc);
+        if (t[i].stack_hi) {
+            sqlite3_bind_int64(st, 6, (int64_t)t[i].stack_lo);
+            sqlite3_bind_int64(st, 7, (int64_t)t[i].stack_hi);
+        }
+        rc = step_done(st);
+    }
+    const struct hw_frame_row *f = (const struct hw_frame_row *)frames->data;
+    for (size_t i = 0; i < frames->nr && !rc; i++) {
+        sqlite3_bind_int64(fr, 1, snap);
+        sqlite3_bind_int(fr, 2, f[i].tid);
+        sqlite3_bind_int(fr, 3, (int)f[i].depth);
+        sqlite3_bind_int64(fr, 4, (int64_t)f[i].pc);
+        sqlite3_bind_int64(fr, 5, (int64_t)f[i].cfa);
+        rc = step_done(fr);
+    }
+    sqlite3_finalize(st);
+    sqlite3_finalize(fr);
+    return rc;
+}
+
+static int write_edges(int64_t snap, const struct hw_heap *h)
+{
+    sqlite3_stmt *st = prepare("INSERT INTO edge(snapshot_id, src, root_id, offset, dst) VALUES (?,?,?,?,?)");
+    if (!st)
+        return -1;
+    const struct hw_live_entry *o = (const struct hw_live_entry *)h->objects.data;
+    const struct hw_edge *e = (const struct hw_edge *)h->edges.data;
+    int rc = 0;
+    for (size_t i = 0; i < h->edges.nr && !rc; i++) {
+        sqlite3_bind_int64(st, 1, snap);
+        if (e[i].src & HW_EDGE_FROM_ROOT) {
+            sqlite3_bind_null(st, 2);
+            sqlite3_bind_int64(st, 3, (int64_t)(e[i].src & ~HW_EDGE_FROM_ROOT) + 1);
+        } else {
+            sqlite3_bind_int64(st, 2, (int64_t)o[e[i].src].addr);
+            sqlite3_bind_null(st, 3);
+        }
+        sqlite3_bind_int64(st, 4, (int64_t)e[i].offset);
+        sqlite3_bind_int64(st, 5, (int64_t)o[e[i].dst].addr);
+        rc = step_done(st);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static void bind_or_null(sqlite3_stmt *st, int k, bool have, uint64_t v)
+{
+    if (have)
+        sqlite3_bind_int64(st, k, (int64_t)v);
+    else
+        sqlite3_bind_null(st, k);
+}
+
+int64_t hw_sink_write(const char *path, struct hw_snapshot_data *d)
+{
+    if (open_db(path) < 0)
         return -1;
     uint64_t t0 = hw_now_ns(CLOCK_MONOTONIC);
-    int64_t snap = snapshots_written + 1;
-    if (exec("BEGIN") < 0)
-        return -1;
-    sqlite3_stmt *st = prepare("INSERT INTO snapshot(id, time_ns, label, trigger, threads, live_objects,"
-                               " live_bytes, pause_ns, walk_ns, write_ns, mode, threads_unstopped)"
-                               " VALUES (?,?,?,?,?,?,?,?,?,?,'counters',0)");
-    uint32_t upto = stacks_written;
-    if (!st || write_stacks(&upto) < 0 || write_modules(snap) < 0 || write_counters(snap, &d->stacks) < 0 ||
-        (d->with_objects && write_objects(snap, d) < 0))
+    sqlite3_stmt *st = NULL;
+    int64_t snap = -1;
+    /* IMMEDIATE: take the write lock now, so the id read below stays ours. */
+    if (exec("BEGIN IMMEDIATE") < 0)
+        goto out;
+    snap = query_int("SELECT coalesce(max(id), 0) + 1 FROM snapshot");
+    st = prepare("INSERT INTO snapshot(id, time_ns, label, trigger, mode, threads, threads_unstopped,"
+                 " live_objects, live_bytes, reachable_objects, reachable_bytes, indirect_objects,"
+                 " indirect_bytes, leaked_objects, leaked_bytes, scanned_bytes, pause_ns, walk_ns, write_ns)"
+                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    const struct hw_heap *h = d->heap;
+    if (snap <= 0 || !st || write_stacks() < 0 || write_modules(snap) < 0 || write_counters(snap, &d->stacks) < 0)
+        goto out_rollback;
+    if (h && (write_objects(snap, h) < 0 || write_roots(snap, d->roots) < 0 ||
+              write_threads(snap, d->roots, &d->frames) < 0 || write_edges(snap, h) < 0))
         goto out_rollback;
     sqlite3_bind_int64(st, 1, snap);
     sqlite3_bind_int64(st, 2, (int64_t)d->time_ns);
     if (d->label[0])
         sqlite3_bind_text(st, 3, d->label, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, d->trigger, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 5, d->threads);
-    sqlite3_bind_int64(st, 6, (int64_t)d->live_objects);
-    sqlite3_bind_int64(st, 7, (int64_t)d->live_bytes);
-    sqlite3_bind_int64(st, 8, (int64_t)d->pause_ns);
-    sqlite3_bind_int64(st, 9, (int64_t)d->walk_ns);
-    sqlite3_bind_int64(st, 10, (int64_t)(hw_now_ns(CLOCK_MONOTONIC) - t0));
+    sqlite3_bind_text(st, 5, d->mode, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 6, d->threads);
+    sqlite3_bind_int(st, 7, d->threads_unstopped);
+    sqlite3_bind_int64(st, 8, (int64_t)d->live_objects);
+    sqlite3_bind_int64(st, 9, (int64_t)d->live_bytes);
+    for (int c = 0; c < 3; c++) {
+        bind_or_null(st, 10 + 2 * c, h, h ? h->count[c] : 0);
+        bind_or_null(st, 11 + 2 * c, h, h ? h->bytes[c] : 0);
+    }
+    bind_or_null(st, 16, h, h ? h->scanned_bytes : 0);
+    sqlite3_bind_int64(st, 17, (int64_t)d->pause_ns);
+    sqlite3_bind_int64(st, 18, (int64_t)d->walk_ns);
+    sqlite3_bind_int64(st, 19, (int64_t)(hw_now_ns(CLOCK_MONOTONIC) - t0));
     if (step_done(st) < 0)
         goto out_rollback;
-    sqlite3_finalize(st);
     if (exec("COMMIT") < 0)
-        goto out_rollback_nostmt;
-    stacks_written = upto;
-    snapshots_written = snap;
-    return snap;
+        goto out_rollback;
+    goto out;
 out_rollback:
-    sqlite3_finalize(st);
-out_rollback_nostmt:
     exec("ROLLBACK");
-    return -1;
-}
-
-void hw_sink_close(void)
-{
-    if (!db)
-        return;
-    sqlite3_close(db);
-    db = NULL;
-}
-
-void hw_sink_abandon(void)
-{
-    db = NULL;
-    hw_vec_release(&known_modules);
-    stacks_written = 0;
+    snap = -1;
+out:
+    sqlite3_finalize(st);
+    close_db();
+    return snap;
 }

@@ -1,49 +1,78 @@
-/* This file implements profile snapshots and their triggers.
+/* This file implements snapshots and their triggers.
  *
  *   trigger                      who runs it
  *   HEAPWATCH_SIGNAL             handler writes a byte to a pipe (async-signal-safe) -> helper
+ *   heapwatch snap PID           sigqueue of the suspend signal with HW_SNAP_REQUEST -> helper
  *   HEAPWATCH_INTERVAL           helper's poll timeout -> helper
  *   heapwatch_snapshot(label)    the calling thread, synchronously
  *   exit                         the destructor's thread, synchronously (init.c)
  *
- * All of them end in hw_snapshot_take, serialised by one mutex: collect the per-stack
- * counters and the live table into mmap'd vectors (walk), then write them in one transaction
- * (sink.c). The helper thread blocks every signal so it never takes the application's
- * (heaptrack KDE bug 378494) and keeps the guard set for its whole life.
+ * A snapshot with objects (the default) is a heap walk (DESIGN.md, "Snapshots"):
+ *   1. inside a dl_iterate_phdr callback, so that we own the loader lock and no stopped thread
+ *      can hold it (LeakSanitizer does the same), stop the world (stw.c);
+ *   2. 'fork' (default): clone a child process (no atfork handlers, no SIGCHLD: exit signal
+ *      0, so the application's wait() never sees it), resume the application at once; the
+ *      child, a frozen copy of the heap, collects the counters, roots (roots.c) and marks
+ *      (mark.c), then writes the snapshot (sink.c) and exits. The pause is the stop plus the
+ *      clone, whatever the heap's size.
+ *      'inplace' (HEAPWATCH_SNAPSHOT=inplace): collect and mark while stopped, resume, write.
+ * The child never calls the real allocator, whose arena locks a stopped thread may hold: its
+ * work lives in the shim's mappings and its SQLite allocates from the shim's arena.
  *
- * This recording-level snapshot does not stop the world: counters and objects are read while
- * other threads run, shard by shard, so a snapshot taken while threads allocate is consistent
- * per object but not across objects. */
+ * Snapshots are serialised by write_lock; snap_lock is held only around stopping the world,
+ * so that the application's fork() (whose prepare handler takes it) waits for a stop, never
+ * for a write. The helper thread blocks every signal so it never takes the application's
+ * (heaptrack KDE bug 378494) and keeps the guard set for its whole life. */
 #define _GNU_SOURCE
 #include "snapshot.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <link.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "arena.h"
 #include "depot.h"
 #include "livetable.h"
+#include "mark.h"
 #include "options.h"
+#include "roots.h"
 #include "sink.h"
+#include "stw.h"
 #include "sys.h"
+#include "threadhooks.h"
+#include "unwind.h"
+
+#define STOP_TIMEOUT_MS 100      /* a thread that has not parked by then is reported unstopped */
+#define CHILD_TIMEOUT_MS 600000  /* a snapshot child that writes for 10 minutes is stuck */
+#define MAX_FRAMES 64
 
 static pthread_mutex_t snap_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
 static int wake_pipe[2] = { -1, -1 };
 static pthread_t helper;
-static bool helper_running, exited;
-static int db_pid;          /* pid the open database belongs to */
+static int helper_tid;
+static bool helper_running, exited, stw_ready, inplace;
+static int db_pid;          /* pid the database belongs to */
+static int db_fd = -1;      /* kept open read-only: `heapwatch snap PID` finds it in /proc/PID/fd */
+static char db_path[PATH_MAX];
 static int forked_from;     /* parent's pid in a fork child, else 0 */
 static struct hw_snapshot_data data = {
     .stacks = { .elem = sizeof(struct hw_stack_row) },
-    .objects = { .elem = sizeof(struct hw_live_entry) },
+    .frames = { .elem = sizeof(struct hw_frame_row) },
 };
+static struct hw_heap heap;
+static struct hw_roots roots;
 
 /* ---- path and database ---------------------------------------------------------------------- */
 
@@ -81,11 +110,11 @@ static bool expand_path(char *out, size_t size, const char *pattern)
     return has_pid;
 }
 
-/* Open this process's database if it is not open yet; false if it cannot be. */
+/* Create this process's database if it does not exist yet; false if it cannot be. */
 static bool ensure_db(void)
 {
     static int failed_pid;
-    if (hw_sink_is_open() && db_pid == getpid())
+    if (db_pid == getpid())
         return true;
     if (failed_pid == getpid())
         return false;
@@ -93,18 +122,23 @@ static bool ensure_db(void)
     bool has_pid = expand_path(path, sizeof path, hw_opt.out);
     /* A pid-named file can exist already when a program exec'd another without forking (same
      * pid): the new image gets name-2.db, name-3.db ... A fixed name is never reused. */
-    int rc = hw_sink_open(path, forked_from, !has_pid);
+    int rc = hw_sink_create(path, forked_from, !has_pid);
     for (int n = 2; rc == -2 && n < 100; n++) {
-        char alt[PATH_MAX];
         size_t len = strlen(path);
         bool db = len > 3 && !strcmp(path + len - 3, ".db");
+        char alt[PATH_MAX];
         snprintf(alt, sizeof alt, "%.*s-%d%s", (int)(db ? len - 3 : len), path, n, db ? ".db" : "");
-        rc = hw_sink_open(alt, forked_from, n == 99);
+        snprintf(path, sizeof path, "%s", alt);
+        rc = hw_sink_create(path, forked_from, n == 99);
     }
     if (rc < 0) {
         failed_pid = getpid();
         return false;
     }
+    snprintf(db_path, sizeof db_path, "%s", path);
+    if (db_fd >= 0)
+        close(db_fd);
+    db_fd = open(db_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     db_pid = getpid();
     return true;
 }
@@ -145,33 +179,203 @@ static int count_threads(void)
     return t ? atoi(t + 9) : 0;
 }
 
-long hw_snapshot_take(const char *trigger, const char *label)
+/* Roots, marks and frames of the stopped world (or of the fork child's frozen copy of it).
+ * Context: the world is stopped; no allocation. */
+static void walk(struct hw_snapshot_data *d, const struct hw_world *w)
+{
+    uint64_t t0 = hw_now_ns(CLOCK_MONOTONIC);
+    collect_counters(d);
+    hw_livetable_totals(&d->live_objects, &d->live_bytes);
+    d->threads_unstopped = (int)w->unstopped;
+    d->threads = 0;
+    for (uint32_t i = 0; i < w->nr; i++)
+        d->threads += atomic_load(&w->threads[i].state) != HW_T_GONE;
+    hw_roots_collect(&roots, w);
+    heap.record_edges = true;
+    if (hw_heap_load(&heap)) {
+        hw_heap_mark(&heap, &roots);
+        d->heap = &heap;
+        d->roots = &roots;
+        if (heap.incomplete)
+            hw_log("out of memory during a heap walk: some leaks may be reported as reachable");
+    } else {
+        hw_log("out of memory loading the live table: snapshot without a heap walk");
+        d->mode = "counters";
+    }
+    const struct hw_thread_info *t = (const struct hw_thread_info *)roots.threads.data;
+    for (size_t i = 0; i < roots.threads.nr; i++) {
+        if (!t[i].uc)
+            continue;
+        uintptr_t pcs[MAX_FRAMES], cfas[MAX_FRAMES];
+        uint32_t n = hw_unwind_frames(t[i].uc, t[i].signal_frame, pcs, cfas, MAX_FRAMES);
+        for (uint32_t k = 0; k < n; k++) {
+            struct hw_frame_row *f = hw_vec_push(&d->frames);
+            if (f)
+                *f = (struct hw_frame_row){ .tid = t[i].tid, .depth = k, .pc = pcs[k], .cfa = cfas[k] };
+        }
+    }
+    d->walk_ns = hw_now_ns(CLOCK_MONOTONIC) - t0;
+}
+
+struct stop_ctx {
+    struct hw_snapshot_data *d;
+    ucontext_t *caller_uc;
+    struct hw_world world;
+    int to_child[2], from_child[2];
+    pid_t child;
+    uint64_t pause_ns;
+    bool done;
+};
+
+/* The snapshot's fork child. Never returns. */
+static __attribute__((noreturn)) void child_main(struct stop_ctx *c)
+{
+    prctl(PR_SET_NAME, "heapwatch-walk", 0, 0, 0);
+    hw_arena_reset_lock();
+    walk(c->d, &c->world);
+    uint64_t pause = 0;
+    if (read(c->to_child[0], &pause, sizeof pause) == sizeof pause)
+        c->d->pause_ns = pause;
+    int64_t id = hw_sink_write(db_path, c->d);
+    ssize_t r = write(c->from_child[1], &id, sizeof id);
+    (void)r;
+    syscall(SYS_exit_group, id > 0 ? 0 : 1);
+    __builtin_unreachable();
+}
+
+/* Runs inside dl_iterate_phdr: we own the loader lock while the world is stopped. */
+static int stop_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)info;
+    (void)size;
+    struct stop_ctx *c = arg;
+    if (c->done)
+        return 1;
+    c->done = true;
+    uint64_t t0 = hw_now_ns(CLOCK_MONOTONIC);
+    hw_stw_stop(&c->world, helper_tid, c->caller_uc, STOP_TIMEOUT_MS);
+    if (inplace) {
+        walk(c->d, &c->world);
+    } else {
+        /* fork() without atfork handlers and without SIGCHLD (exit signal 0) */
+        c->child = (pid_t)syscall(SYS_clone, 0, NULL, NULL, NULL, 0);
+        if (c->child == 0)
+            child_main(c);
+    }
+    hw_stw_resume(&c->world);
+    c->pause_ns = hw_now_ns(CLOCK_MONOTONIC) - t0;
+    return 1;
+}
+
+/* Wait for the snapshot child's id; -1 if it failed or got stuck. */
+static int64_t await_child(struct stop_ctx *c)
+{
+    int64_t id = -1;
+    struct pollfd pfd = { .fd = c->from_child[0], .events = POLLIN };
+    int rc;
+    while ((rc = poll(&pfd, 1, CHILD_TIMEOUT_MS)) < 0 && errno == EINTR)
+        ;
+    if (rc == 0) {
+        hw_log("the snapshot writer (pid %d) is stuck; killed it", c->child);
+        kill(c->child, SIGKILL);
+    } else if (read(c->from_child[0], &id, sizeof id) != sizeof id) {
+        id = -1;
+    }
+    int status;
+    while (waitpid(c->child, &status, __WALL) < 0 && errno == EINTR)
+        ;
+    return id;
+}
+
+static int64_t take_walked(struct hw_snapshot_data *d, ucontext_t *caller_uc)
+{
+    struct stop_ctx c = { .d = d, .caller_uc = caller_uc, .child = -1,
+                          .to_child = { -1, -1 }, .from_child = { -1, -1 } };
+    if (!inplace && (pipe2(c.to_child, O_CLOEXEC) < 0 || pipe2(c.from_child, O_CLOEXEC) < 0)) {
+        hw_log("cannot create a pipe for the snapshot writer: %s", strerror(errno));
+        return -1;
+    }
+    hw_vec_clear(&d->frames);
+    d->heap = NULL;
+    d->roots = NULL;
+    d->mode = inplace ? "inplace" : "fork";
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_mutex_lock(&snap_lock);
+    pthread_sigmask(SIG_SETMASK, &all, &old);  /* the child must not run the application's handlers */
+    dl_iterate_phdr(stop_cb, &c);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_mutex_unlock(&snap_lock);
+    d->pause_ns = c.pause_ns;
+    int64_t id;
+    if (inplace) {
+        id = hw_sink_write(db_path, d);
+    } else if (c.child < 0) {
+        hw_log("cannot fork the snapshot writer: %s", strerror(errno));
+        id = -1;
+    } else {
+        ssize_t w = write(c.to_child[1], &c.pause_ns, sizeof c.pause_ns);
+        (void)w;
+        close(c.to_child[1]);
+        c.to_child[1] = -1;
+        close(c.from_child[1]);
+        c.from_child[1] = -1;
+        id = await_child(&c);
+    }
+    for (int i = 0; i < 2; i++) {
+        if (c.to_child[i] >= 0)
+            close(c.to_child[i]);
+        if (c.from_child[i] >= 0)
+            close(c.from_child[i]);
+    }
+    return id;
+}
+
+static int64_t take_counters(struct hw_snapshot_data *d)
+{
+    uint64_t t0 = hw_now_ns(CLOCK_MONOTONIC);
+    d->mode = "counters";
+    d->heap = NULL;
+    d->roots = NULL;
+    d->threads = count_threads() - (helper_running ? 1 : 0);
+    d->threads_unstopped = 0;
+    collect_counters(d);
+    hw_livetable_totals(&d->live_objects, &d->live_bytes);
+    d->walk_ns = hw_now_ns(CLOCK_MONOTONIC) - t0;
+    d->pause_ns = 0;  /* nothing is stopped without a heap walk */
+    return hw_sink_write(db_path, d);
+}
+
+/* Take a snapshot. caller_uc: the calling application thread's registers, or NULL when the
+ * helper asks. */
+static long take(const char *trigger, const char *label, ucontext_t *caller_uc)
 {
     long id = -1;
     hw_guard_enter();
-    pthread_mutex_lock(&snap_lock);
+    pthread_mutex_lock(&write_lock);
     if (exited || !ensure_db())
         goto out_unlock;
     struct hw_snapshot_data *d = &data;
     hw_vec_clear(&d->stacks);
-    hw_vec_clear(&d->objects);
     d->trigger = trigger;
     snprintf(d->label, sizeof d->label, "%s", label ? label : "");
     d->time_ns = hw_now_ns(CLOCK_REALTIME);
-    d->live_objects = d->live_bytes = 0;
-    d->threads = count_threads();
-    uint64_t t0 = hw_now_ns(CLOCK_MONOTONIC);
-    collect_counters(d);
-    d->with_objects = hw_opt.objects;
-    if (!d->with_objects)
-        hw_livetable_totals(&d->live_objects, &d->live_bytes);
-    d->walk_ns = hw_now_ns(CLOCK_MONOTONIC) - t0;
-    d->pause_ns = 0;  /* nothing is stopped at this level; each shard is held only while copied */
-    id = (long)hw_sink_write(d);
+    if (hw_opt.objects && stw_ready)
+        id = (long)take_walked(d, caller_uc);
+    else
+        id = (long)take_counters(d);
 out_unlock:
-    pthread_mutex_unlock(&snap_lock);
+    pthread_mutex_unlock(&write_lock);
     hw_guard_leave();
     return id;
+}
+
+long hw_snapshot_take(const char *trigger, const char *label)
+{
+    ucontext_t uc;  /* this frame stays live while the world is stopped: our registers */
+    getcontext(&uc);
+    hw_stw_clean_context(&uc);
+    return take(trigger, label, &uc);
 }
 
 /* ---- triggers -------------------------------------------------------------------------------- */
@@ -190,10 +394,28 @@ static void on_signal(int sig)
     errno = saved;
 }
 
+/* Context: SIGSAFE -- a snapshot request from `heapwatch snap` (stw.c's handler). */
+static void on_request(void)
+{
+    if (wake_pipe[1] >= 0) {
+        char c = 'r';
+        ssize_t r = write(wake_pipe[1], &c, 1);
+        (void)r;
+    }
+}
+
 static void *helper_main(void *unused)
 {
     (void)unused;
     hw_guard_enter();  /* for life: everything this thread allocates is ours */
+    helper_tid = hw_gettid();
+    /* The database is created now, so that `heapwatch snap` finds it; a fork child's waits for
+     * its first snapshot, as most fork children exec at once. */
+    if (!forked_from) {
+        pthread_mutex_lock(&write_lock);
+        ensure_db();
+        pthread_mutex_unlock(&write_lock);
+    }
     uint64_t period = hw_opt.interval * 1000000000ull;
     uint64_t next = period ? hw_now_ns(CLOCK_MONOTONIC) + period : 0;
     for (;;) {
@@ -207,10 +429,10 @@ static void *helper_main(void *unused)
         if (rc > 0) {
             char buf[64];
             ssize_t r = read(wake_pipe[0], buf, sizeof buf);  /* coalesce a burst of signals */
-            (void)r;
-            hw_snapshot_take("signal", NULL);
+            bool requested = r > 0 && memchr(buf, 'r', (size_t)r);
+            take("signal", requested ? "heapwatch snap" : NULL, NULL);
         } else if (rc == 0) {
-            hw_snapshot_take("interval", NULL);
+            take("interval", NULL, NULL);
             next += period;
             uint64_t now = hw_now_ns(CLOCK_MONOTONIC);
             if (next < now)
@@ -264,7 +486,15 @@ static void install_signal(void)
 void hw_snapshot_start(void)
 {
     hw_guard_enter();
-    ensure_db();
+    if (!strcmp(hw_opt.snapshot, "inplace"))
+        inplace = true;
+    else if (strcmp(hw_opt.snapshot, "fork"))
+        hw_log("HEAPWATCH_SNAPSHOT=%s: expected fork or inplace; using fork", hw_opt.snapshot);
+    hw_roots_init();
+    hw_threads_register_stack();  /* the main thread's */
+    stw_ready = hw_stw_init(on_request);
+    if (!stw_ready)
+        hw_log("cannot install the suspend signal %d: snapshots without a heap walk", (int)HW_SUSPEND_SIGNAL);
     start_helper();
     install_signal();
     hw_guard_leave();
@@ -275,19 +505,20 @@ void hw_snapshot_at_exit(void)
     if (hw_opt.at_exit)
         hw_snapshot_take("exit", NULL);
     hw_guard_enter();
-    pthread_mutex_lock(&snap_lock);
+    pthread_mutex_lock(&write_lock);
     exited = true;  /* later triggers (signals during exit, other threads) write nothing */
-    if (db_pid == getpid())
-        hw_sink_close();
-    pthread_mutex_unlock(&snap_lock);
+    pthread_mutex_unlock(&write_lock);
     hw_guard_leave();
 }
 
 /* ---- fork ------------------------------------------------------------------------------------ */
 
+/* Between prepare and parent/child this thread holds the shim's tables: it is a record
+ * section, so a stop-the-world arriving meanwhile waits for it to end (stw.h). */
 void hw_snapshot_atfork_prepare(void)
 {
     pthread_mutex_lock(&snap_lock);
+    hw_record_enter();
     hw_depot_lock();
     hw_livetable_lock_all();
 }
@@ -296,6 +527,7 @@ void hw_snapshot_atfork_parent(void)
 {
     hw_livetable_unlock_all();
     hw_depot_unlock();
+    hw_record_leave();
     pthread_mutex_unlock(&snap_lock);
 }
 
@@ -304,10 +536,17 @@ void hw_snapshot_atfork_child(void)
 {
     hw_livetable_reset_locks();
     hw_depot_unlock();
+    hw_self.in_record = 0;
+    atomic_store(&hw_self.stop_deferred, 0);
+    hw_arena_reset_lock();
     pthread_mutex_init(&snap_lock, NULL);
+    pthread_mutex_init(&write_lock, NULL);  /* the helper may have held it mid-write */
     forked_from = db_pid ? db_pid : getppid();
-    hw_sink_abandon();
     db_pid = 0;
+    if (db_fd >= 0) {
+        close(db_fd);
+        db_fd = -1;
+    }
     if (wake_pipe[0] >= 0) {
         close(wake_pipe[0]);
         close(wake_pipe[1]);

@@ -7,7 +7,7 @@
 
 #include "sys.h"
 
-#define MAX_THREADS (1u << 24)
+#define MAX_THREADS (1u << 23)  /* the live entry keeps 23 bits of thread index */
 #define SEQ_BLOCK 1024
 
 HW_TLS struct hw_thread hw_self;

@@ -1,0 +1,135 @@
+/* This file implements the private allocator of arena.h.
+ *
+ * Each block has a 16-byte header holding its class (or, for a mapped block, its mapping
+ * length). Freed blocks go to a per-class free list and are reused; memory is never returned
+ * for classed blocks (SQLite's footprint is a few MiB and steady across snapshots).
+ * Context: HOOKSAFE. */
+#define _GNU_SOURCE
+#include "arena.h"
+
+#include <stdint.h>
+#include <string.h>
+#include "spin.h"
+#include "sys.h"
+
+#define HEADER 16
+#define MIN_SHIFT 5                       /* smallest block: 32 bytes including the header */
+#define MAX_SHIFT 16                      /* largest classed block: 64 KiB */
+#define NCLASSES (MAX_SHIFT - MIN_SHIFT + 1)
+#define SLAB (1u << 20)
+#define MAPPED_CLASS 0xffu
+
+struct header {
+    size_t len;       /* classed: class index; mapped: total mapping length */
+    size_t cls;       /* class index or MAPPED_CLASS */
+};
+
+struct free_block {
+    struct free_block *next;
+};
+
+static _Atomic int lock;
+static struct free_block *free_lists[NCLASSES];
+static char *slab_cur, *slab_end;
+
+static unsigned class_of(size_t total)
+{
+    unsigned c = 0;
+    while (((size_t)1 << (MIN_SHIFT + c)) < total)
+        c++;
+    return c;
+}
+
+static void *carve(unsigned c)
+{
+    size_t sz = (size_t)1 << (MIN_SHIFT + c);
+    if ((size_t)(slab_end - slab_cur) < sz) {
+        char *s = hw_map(SLAB);
+        if (!s)
+            return NULL;
+        slab_cur = s;  /* the tail of the old slab is abandoned: at most one block's worth */
+        slab_end = s + SLAB;
+    }
+    void *p = slab_cur;
+    slab_cur += sz;
+    return p;
+}
+
+void *hw_arena_alloc(size_t n)
+{
+    size_t total = n + HEADER;
+    if (total < n)
+        return NULL;
+    struct header *h;
+    if (total > ((size_t)1 << MAX_SHIFT)) {
+        size_t len = (total + 4095) & ~(size_t)4095;
+        h = hw_map(len);
+        if (!h)
+            return NULL;
+        h->len = len;
+        h->cls = MAPPED_CLASS;
+        return (char *)h + HEADER;
+    }
+    unsigned c = class_of(total);
+    hw_spin_lock(&lock);
+    struct free_block *f = free_lists[c];
+    if (f) {
+        free_lists[c] = f->next;
+        h = (struct header *)f;
+    } else {
+        h = carve(c);
+    }
+    hw_spin_unlock(&lock);
+    if (!h)
+        return NULL;
+    h->len = c;
+    h->cls = c;
+    return (char *)h + HEADER;
+}
+
+void hw_arena_free(void *p)
+{
+    if (!p)
+        return;
+    struct header *h = (struct header *)((char *)p - HEADER);
+    if (h->cls == MAPPED_CLASS) {
+        hw_unmap(h, h->len);
+        return;
+    }
+    HW_ASSERT(h->cls < NCLASSES);
+    struct free_block *f = (struct free_block *)h;
+    hw_spin_lock(&lock);
+    f->next = free_lists[h->cls];
+    free_lists[h->cls] = f;
+    hw_spin_unlock(&lock);
+}
+
+size_t hw_arena_size(const void *p)
+{
+    if (!p)
+        return 0;
+    const struct header *h = (const struct header *)((const char *)p - HEADER);
+    if (h->cls == MAPPED_CLASS)
+        return h->len - HEADER;
+    return ((size_t)1 << (MIN_SHIFT + h->cls)) - HEADER;
+}
+
+void *hw_arena_realloc(void *p, size_t n)
+{
+    if (!p)
+        return hw_arena_alloc(n);
+    size_t have = hw_arena_size(p);
+    if (n <= have && n >= have / 2)
+        return p;
+    void *q = hw_arena_alloc(n);
+    if (!q)
+        return NULL;
+    memcpy(q, p, n < have ? n : have);
+    hw_arena_free(p);
+    return q;
+}
+
+void hw_arena_reset_lock(void)
+{
+    hw_spin_unlock(&lock);
+}

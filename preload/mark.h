@@ -1,0 +1,45 @@
+/* mark.h: the heap walk of a snapshot: sort the live table, scan the roots conservatively,
+ * flood what they reach, classify the rest (NOTES-shim.md section 9).
+ *
+ * Runs with the world stopped (HEAPWATCH_SNAPSHOT=inplace) or in the snapshot's fork child;
+ * everything lives in the shim's own mappings. Context: SIGSAFE (no allocation, no locks). */
+#ifndef HW_MARK_H
+#define HW_MARK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "livetable.h"
+#include "roots.h"
+#include "sys.h"
+
+enum hw_class { HW_REACHABLE = 0, HW_INDIRECT = 1, HW_LEAKED = 2, HW_UNVISITED = 0xff };
+#define HW_FLAG_INTERIOR_ONLY 1  /* reached, but never through a pointer to its start */
+#define HW_FLAG_IGNORED 2        /* heapwatch_ignore() */
+
+#define HW_EDGE_FROM_ROOT 0x80000000u
+
+struct hw_edge {
+    uint32_t src;      /* object index, or HW_EDGE_FROM_ROOT | root index */
+    uint32_t dst;      /* object index */
+    uint64_t offset;   /* byte offset of the pointer within the source */
+};
+
+struct hw_heap {
+    struct hw_vec objects;  /* struct hw_live_entry, sorted by address */
+    uint8_t *cls, *flags;   /* one each per object */
+    size_t cls_len;         /* bytes mapped for cls and for flags */
+    struct hw_vec edges;    /* struct hw_edge */
+    struct hw_vec work;     /* uint32_t mark stack */
+    uint64_t count[3], bytes[3];  /* per class */
+    uint64_t scanned_bytes;
+    bool record_edges;
+    bool incomplete;        /* ran out of memory somewhere: classes may say reachable too often */
+};
+
+/* Copy the live table (the world is stopped) and sort it. False if out of memory. */
+bool hw_heap_load(struct hw_heap *h);
+/* Mark from the roots and classify every object. */
+void hw_heap_mark(struct hw_heap *h, const struct hw_roots *roots);
+void hw_heap_release(struct hw_heap *h);
+
+#endif

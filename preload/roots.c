@@ -1,0 +1,303 @@
+/* This file implements the root set of roots.h.
+ *
+ * Threads: a stopped thread's stack is scanned from its stack pointer minus the 128-byte red
+ * zone to the top of its stack (registered at thread start, threadhooks.c; otherwise the
+ * mapping that holds the stack pointer). Its registers are the kernel's signal frame, which
+ * lies below that (stw.c). Static TLS and the thread descriptor sit at the thread pointer
+ * (x86-64 glibc: TLS blocks below it, struct pthread above, NOTES-shim.md section 8); for
+ * threads other than the main one they are at the top of the stack mapping, and the stack
+ * range stops where they begin. The DTV is scanned explicitly: the main thread's initial one
+ * is not a heap block. An exited thread is not listed at all, so its stack is not a root.
+ * Context: SIGSAFE except for dl_iterate_phdr (see roots.h). */
+#define _GNU_SOURCE
+#include "roots.h"
+
+#include <dlfcn.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <link.h>
+#include <string.h>
+#include <unistd.h>
+#include "spin.h"
+#include "threadhooks.h"
+
+#define RED_ZONE 128
+#define TCB_SIZE 2496   /* sizeof(struct pthread) in glibc >= 2.32 (LeakSanitizer's figure) */
+#define MAX_REGIONS 1024
+
+const char *const hw_root_kind_names[] = { "global", "tls", "dtv", "stack", "registers", "altstack", "region" };
+
+struct hw_mapping {
+    uintptr_t lo, hi;
+    bool readable;
+};
+
+static size_t static_tls_size = 4096 + TCB_SIZE;
+
+static struct { uintptr_t lo, hi; } regions[MAX_REGIONS];
+static unsigned nr_regions;
+static _Atomic int regions_lock;
+
+void hw_roots_init(void)
+{
+    void (*info)(size_t *, size_t *) = (void (*)(size_t *, size_t *))dlsym(RTLD_DEFAULT, "_dl_get_tls_static_info");
+    size_t size = 0, align = 0;
+    if (info)
+        info(&size, &align);
+    if (size > TCB_SIZE && size < (64u << 20))
+        static_tls_size = size;
+}
+
+bool hw_roots_register(uintptr_t lo, uintptr_t len)
+{
+    bool ok = false;
+    hw_record_enter();
+    hw_spin_lock(&regions_lock);
+    if (nr_regions < MAX_REGIONS && len) {
+        regions[nr_regions].lo = lo;
+        regions[nr_regions].hi = lo + len;
+        nr_regions++;
+        ok = true;
+    }
+    hw_spin_unlock(&regions_lock);
+    hw_record_leave();
+    return ok;
+}
+
+bool hw_roots_unregister(uintptr_t lo, uintptr_t len)
+{
+    bool ok = false;
+    hw_record_enter();
+    hw_spin_lock(&regions_lock);
+    for (unsigned i = 0; i < nr_regions; i++) {
+        if (regions[i].lo == lo && regions[i].hi == lo + len) {
+            regions[i] = regions[--nr_regions];
+            ok = true;
+            break;
+        }
+    }
+    hw_spin_unlock(&regions_lock);
+    hw_record_leave();
+    return ok;
+}
+
+/* ---- /proc/self/maps ------------------------------------------------------------------------ */
+
+static uintptr_t parse_hex(const char **p)
+{
+    uintptr_t v = 0;
+    for (;; (*p)++) {
+        char c = **p;
+        if (c >= '0' && c <= '9')
+            v = v * 16 + (uintptr_t)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v = v * 16 + (uintptr_t)(c - 'a' + 10);
+        else
+            return v;
+    }
+}
+
+static void read_maps(struct hw_vec *maps)
+{
+    static char *buf;
+    static size_t cap;
+    hw_vec_clear(maps);
+    for (;;) {
+        if (!buf) {
+            cap = cap ? cap * 2 : (1u << 20);
+            buf = hw_map(cap);
+            if (!buf)
+                return;
+        }
+        int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return;
+        size_t n = 0;
+        ssize_t r;
+        while (n < cap && (r = read(fd, buf + n, cap - n)) > 0)
+            n += (size_t)r;
+        close(fd);
+        if (n == cap) {  /* did not fit: read it again into a bigger buffer */
+            hw_unmap(buf, cap);
+            buf = NULL;
+            continue;
+        }
+        for (const char *p = buf, *end = buf + n; p < end;) {
+            struct hw_mapping *m = hw_vec_push(maps);
+            if (!m)
+                return;
+            m->lo = parse_hex(&p);
+            p++;
+            m->hi = parse_hex(&p);
+            m->readable = p[1] == 'r';
+            while (p < end && *p != '\n')
+                p++;
+            p++;
+        }
+        return;
+    }
+}
+
+static const struct hw_mapping *mapping_of(const struct hw_vec *maps, uintptr_t a)
+{
+    const struct hw_mapping *m = (const struct hw_mapping *)maps->data;
+    size_t lo = 0, hi = maps->nr;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (a < m[mid].lo)
+            hi = mid;
+        else if (a >= m[mid].hi)
+            lo = mid + 1;
+        else
+            return &m[mid];
+    }
+    return NULL;
+}
+
+/* Add [lo, hi) as roots, split at unreadable holes. */
+static void add_root(struct hw_roots *r, int kind, int tid, uintptr_t lo, uintptr_t hi, uintptr_t bias,
+                     const char *module)
+{
+    lo = (lo + 7) & ~(uintptr_t)7;
+    while (lo < hi) {
+        const struct hw_mapping *m = mapping_of(&r->maps, lo);
+        if (!m) {
+            /* skip to the next mapping that starts within the range */
+            const struct hw_mapping *all = (const struct hw_mapping *)r->maps.data;
+            uintptr_t next = hi;
+            for (size_t i = 0; i < r->maps.nr; i++)
+                if (all[i].lo > lo && all[i].lo < next)
+                    next = all[i].lo;
+            lo = next;
+            continue;
+        }
+        uintptr_t end = m->hi < hi ? m->hi : hi;
+        if (m->readable) {
+            struct hw_root *root = hw_vec_push(&r->roots);
+            if (!root)
+                return;
+            *root = (struct hw_root){ .lo = lo, .hi = end, .kind = kind, .tid = tid,
+                                      .module_bias = bias, .module = module };
+        }
+        lo = end;
+    }
+}
+
+/* ---- globals ---------------------------------------------------------------------------------- */
+
+static int globals_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    struct hw_roots *r = arg;
+    uintptr_t relro_lo = 0, relro_hi = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *p = &info->dlpi_phdr[i];
+        uintptr_t lo = info->dlpi_addr + p->p_vaddr;
+        if (p->p_type == PT_LOAD && (p->p_flags & PF_X) && hw_self_text_lo >= lo && hw_self_text_lo < lo + p->p_memsz)
+            return 0;  /* the shim itself: its state is not the application's */
+        if (p->p_type == PT_GNU_RELRO) {
+            relro_lo = lo;
+            relro_hi = lo + p->p_memsz;
+        }
+    }
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *p = &info->dlpi_phdr[i];
+        if (p->p_type != PT_LOAD || !(p->p_flags & PF_W) || !p->p_memsz)
+            continue;
+        uintptr_t lo = info->dlpi_addr + p->p_vaddr, hi = lo + p->p_memsz;
+        /* RELRO is read-only after relocation: addresses of code and data, never the heap. */
+        if (relro_hi > lo && relro_lo < hi) {
+            if (relro_lo > lo)
+                add_root(r, HW_ROOT_GLOBAL, 0, lo, relro_lo, info->dlpi_addr, info->dlpi_name);
+            lo = relro_hi;
+        }
+        if (lo < hi)
+            add_root(r, HW_ROOT_GLOBAL, 0, lo, hi, info->dlpi_addr, info->dlpi_name);
+    }
+    return 0;
+}
+
+/* ---- threads ---------------------------------------------------------------------------------- */
+
+static void thread_roots(struct hw_roots *r, const struct hw_stopped_thread *t)
+{
+    int state = atomic_load(&t->state);
+    if (state == HW_T_GONE || state == HW_T_SIGNALED)
+        return;
+    uintptr_t lo = 0, hi = 0, tp = t->tp, reg_tp = 0;
+    bool stopped = state != HW_T_UNSTOPPED;
+    bool known = hw_threads_stack_of(t->tid, &lo, &hi, &reg_tp);
+    if (known && stopped && (t->sp < lo || t->sp > hi) && !(t->alt_lo <= t->sp && t->sp < t->alt_hi))
+        known = false;  /* a stale entry of a reused tid */
+    if (!known && stopped) {
+        const struct hw_mapping *m = mapping_of(&r->maps, t->sp);
+        if (m) {
+            lo = m->lo;
+            hi = m->hi;
+        }
+    }
+    if (!tp)
+        tp = reg_tp;
+    struct hw_thread_info *ti = hw_vec_push(&r->threads);
+    if (ti)
+        *ti = (struct hw_thread_info){ .tid = t->tid, .state = state, .sp = stopped ? t->sp : 0,
+                                       .pc = stopped ? t->pc : 0, .stack_lo = lo, .stack_hi = hi,
+                                       .uc = stopped ? t->uc : NULL, .signal_frame = t->regs_hi != 0 };
+    uintptr_t tls_lo = 0, tls_hi = 0;
+    if (tp) {
+        tls_lo = tp + TCB_SIZE - static_tls_size;
+        tls_hi = tp + TCB_SIZE;
+    }
+    if (hi > lo) {
+        uintptr_t from = lo;
+        /* A thread interrupted by the signal may have live data in the red zone below its
+         * stack pointer; one that called getcontext (caller, safepoint) has none there. */
+        uintptr_t red = t->regs_hi ? RED_ZONE : 0;
+        if (stopped && t->sp >= lo && t->sp <= hi)
+            from = t->sp - red > lo ? t->sp - red : lo;
+        uintptr_t to = hi;
+        if (tls_lo > from && tls_lo < to)
+            to = tls_lo;  /* the descriptor and TLS at the top of a thread's stack: kind 'tls' */
+        add_root(r, HW_ROOT_STACK, t->tid, from, to, 0, NULL);
+    }
+    if (t->regs_hi > t->regs_lo)
+        add_root(r, HW_ROOT_REGISTERS, t->tid, t->regs_lo, t->regs_hi, 0, NULL);
+    if (tp) {
+        add_root(r, HW_ROOT_TLS, t->tid, tls_lo, tls_hi, 0, NULL);
+        /* tcbhead_t.dtv at tp+8 points at dtv[1]; dtv[-1].counter is its length; 16-byte slots. */
+        const struct hw_mapping *m = mapping_of(&r->maps, tp + 8);
+        if (m && m->readable) {
+            uintptr_t dtv = *(const uintptr_t *)(tp + 8);
+            const struct hw_mapping *d = mapping_of(&r->maps, dtv - 16);
+            if (d && d->readable && dtv >= d->lo + 16) {
+                uintptr_t len = *(const uintptr_t *)(dtv - 16);
+                if (len < (1u << 20))
+                    add_root(r, HW_ROOT_DTV, t->tid, dtv - 16, dtv + 16 * (len + 1), 0, NULL);
+            }
+        }
+    }
+    if (t->alt_hi > t->alt_lo)
+        add_root(r, HW_ROOT_ALTSTACK, t->tid, t->alt_lo, t->alt_hi, 0, NULL);
+}
+
+void hw_roots_collect(struct hw_roots *r, const struct hw_world *w)
+{
+    r->roots.elem = sizeof(struct hw_root);
+    r->threads.elem = sizeof(struct hw_thread_info);
+    r->maps.elem = sizeof(struct hw_mapping);
+    hw_vec_clear(&r->roots);
+    hw_vec_clear(&r->threads);
+    read_maps(&r->maps);
+    dl_iterate_phdr(globals_cb, r);
+    for (uint32_t i = 0; i < w->nr; i++)
+        thread_roots(r, &w->threads[i]);
+    for (unsigned i = 0; i < nr_regions; i++)  /* the world is stopped: nobody holds the lock */
+        add_root(r, HW_ROOT_REGION, 0, regions[i].lo, regions[i].hi, 0, NULL);
+}
+
+void hw_roots_release(struct hw_roots *r)
+{
+    hw_vec_release(&r->roots);
+    hw_vec_release(&r->threads);
+    hw_vec_release(&r->maps);
+}

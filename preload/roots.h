@@ -1,0 +1,52 @@
+/* roots.h: the root set of a heap walk (NOTES-shim.md section 8): writable segments of every
+ * module but the shim, each thread's static TLS, DTV, stack from its stack pointer, saved
+ * registers and sigaltstack, and the regions registered through heapwatch_register_root().
+ * Every range is clipped to readable mappings, so a wrong guess can never fault.
+ * Context: built while the world is stopped: SIGSAFE apart from dl_iterate_phdr, which the
+ * caller may only use while it owns the loader lock (snapshot.c). */
+#ifndef HW_ROOTS_H
+#define HW_ROOTS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "stw.h"
+#include "sys.h"
+
+enum hw_root_kind { HW_ROOT_GLOBAL, HW_ROOT_TLS, HW_ROOT_DTV, HW_ROOT_STACK, HW_ROOT_REGISTERS,
+                    HW_ROOT_ALTSTACK, HW_ROOT_REGION };
+extern const char *const hw_root_kind_names[];
+
+struct hw_root {
+    uintptr_t lo, hi;
+    int kind;
+    int tid;               /* per-thread kinds */
+    uintptr_t module_bias; /* HW_ROOT_GLOBAL: the module's load bias ... */
+    const char *module;    /* ... and its dlpi_name ("" = the executable) */
+};
+
+/* What the walk learnt about a thread, for the thread table. */
+struct hw_thread_info {
+    int tid;
+    int state;             /* enum hw_thread_state */
+    uintptr_t sp, pc, stack_lo, stack_hi;
+    ucontext_t *uc;        /* for unwinding its frames; NULL if not stopped */
+    bool signal_frame;     /* uc is a kernel signal frame (not getcontext's) */
+};
+
+struct hw_roots {
+    struct hw_vec roots;    /* struct hw_root */
+    struct hw_vec threads;  /* struct hw_thread_info */
+    struct hw_vec maps;     /* scratch: struct hw_mapping */
+};
+
+/* Build the root set of the stopped world w. */
+void hw_roots_collect(struct hw_roots *r, const struct hw_world *w);
+void hw_roots_release(struct hw_roots *r);
+
+/* Look up the static TLS size (call once at start, allocation allowed). */
+void hw_roots_init(void);
+/* heapwatch_register_root / heapwatch_unregister_root. */
+bool hw_roots_register(uintptr_t lo, uintptr_t len);
+bool hw_roots_unregister(uintptr_t lo, uintptr_t len);
+
+#endif

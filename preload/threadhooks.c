@@ -1,0 +1,166 @@
+/* This file implements the thread registry of threadhooks.h and the wrappers that feed it.
+ *
+ * pthread_create is wrapped so that every new thread first records its stack bounds (from
+ * pthread_getattr_np, which allocates and reads /proc: fine at thread start, never possible
+ * with the world stopped); the main thread registers from the constructor. Entries are keyed
+ * by tid and overwritten when a tid is reused; the heap walk checks that a stopped thread's
+ * stack pointer lies within its entry before trusting it, and falls back to the mapping that
+ * holds the stack pointer otherwise (a thread made by clone() directly, or C11 thrd_create,
+ * which calls glibc's pthread_create internally). */
+#define _GNU_SOURCE
+#include "threadhooks.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include "real.h"
+#include "spin.h"
+#include "stw.h"
+#include "sys.h"
+
+#define REG_SIZE (1u << 16)
+
+struct reg_entry {
+    int tid;
+    uintptr_t lo, hi, tp;
+};
+
+static struct reg_entry *reg;
+static _Atomic int reg_lock;
+
+static uint32_t reg_hash(int tid) { return ((uint32_t)tid * 2654435761u) & (REG_SIZE - 1); }
+
+void hw_threads_register_stack(void)
+{
+    if (!reg) {
+        hw_spin_lock(&reg_lock);
+        if (!reg)
+            reg = hw_map(REG_SIZE * sizeof *reg);
+        hw_spin_unlock(&reg_lock);
+        if (!reg)
+            return;
+    }
+    pthread_attr_t attr;
+    void *addr;
+    size_t size;
+    if (pthread_getattr_np(pthread_self(), &attr) != 0)
+        return;
+    int rc = pthread_attr_getstack(&attr, &addr, &size);
+    pthread_attr_destroy(&attr);
+    if (rc != 0)
+        return;
+    int tid = hw_gettid();
+    hw_record_enter();  /* a stop must not catch the table half-written */
+    hw_spin_lock(&reg_lock);
+    uint32_t i = reg_hash(tid), n = 0;
+    while (reg[i].tid && reg[i].tid != tid && n++ < REG_SIZE)
+        i = (i + 1) & (REG_SIZE - 1);
+    if (n < REG_SIZE) {
+        reg[i].lo = (uintptr_t)addr;
+        reg[i].hi = (uintptr_t)addr + size;
+        reg[i].tp = (uintptr_t)pthread_self();
+        reg[i].tid = tid;
+    }
+    hw_spin_unlock(&reg_lock);
+    hw_record_leave();
+}
+
+bool hw_threads_stack_of(int tid, uintptr_t *lo, uintptr_t *hi, uintptr_t *tp)
+{
+    if (!reg)
+        return false;
+    uint32_t i = reg_hash(tid);
+    for (uint32_t n = 0; reg[i].tid && n < REG_SIZE; n++, i = (i + 1) & (REG_SIZE - 1)) {
+        if (reg[i].tid == tid) {
+            *lo = reg[i].lo;
+            *hi = reg[i].hi;
+            *tp = reg[i].tp;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* ---- wrappers ------------------------------------------------------------------------------ */
+
+struct start {
+    void *(*fn)(void *);
+    void *arg;
+};
+
+static void *thread_start(void *p)
+{
+    struct start s = *(struct start *)p;
+    hw_guard_enter();
+    hw_real.free(p);
+    if (atomic_load(&hw_state) == HW_ACTIVE)
+        hw_threads_register_stack();
+    hw_guard_leave();
+    return s.fn(s.arg);
+}
+
+HW_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
+{
+    static int (*real_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+    if (!real_create) {
+        hw_guard_enter();
+        real_create = dlsym(RTLD_NEXT, "pthread_create");
+        hw_guard_leave();
+        if (!real_create)
+            return EAGAIN;
+    }
+    if (!hw_active() || !hw_real.malloc)
+        return real_create(th, attr, fn, arg);
+    struct start *s = hw_real.malloc(sizeof *s);
+    if (!s)
+        return real_create(th, attr, fn, arg);
+    s->fn = fn;
+    s->arg = arg;
+    int rc = real_create(th, attr, thread_start, s);
+    if (rc != 0)
+        hw_real.free(s);
+    return rc;
+}
+
+/* The suspend signal stays deliverable whatever mask the application installs. */
+#define WRAP_MASK(name, ...)                                                              \
+    static int (*real_##name)(int, const sigset_t *, sigset_t *);                           \
+    HW_EXPORT int name(int how, const sigset_t *set, sigset_t *old)                          \
+    {                                                                                       \
+        if (!real_##name) {                                                                 \
+            hw_guard_enter();                                                               \
+            real_##name = dlsym(RTLD_NEXT, #name);                                          \
+            hw_guard_leave();                                                               \
+            if (!real_##name)                                                               \
+                return __VA_ARGS__;                                                         \
+        }                                                                                   \
+        if (set && how != SIG_UNBLOCK && atomic_load(&hw_state) == HW_ACTIVE &&             \
+            sigismember(set, HW_SUSPEND_SIGNAL)) {                                          \
+            sigset_t copy = *set;                                                           \
+            hw_stw_unblock_in(&copy);                                                       \
+            return real_##name(how, &copy, old);                                            \
+        }                                                                                   \
+        return real_##name(how, set, old);                                                  \
+    }
+
+WRAP_MASK(pthread_sigmask, EINVAL)
+WRAP_MASK(sigprocmask, (errno = ENOSYS, -1))
+
+HW_EXPORT int sigsuspend(const sigset_t *set)
+{
+    static int (*real_sigsuspend)(const sigset_t *);
+    if (!real_sigsuspend) {
+        hw_guard_enter();
+        real_sigsuspend = dlsym(RTLD_NEXT, "sigsuspend");
+        hw_guard_leave();
+        if (!real_sigsuspend)
+            return errno = ENOSYS, -1;
+    }
+    if (atomic_load(&hw_state) == HW_ACTIVE && sigismember(set, HW_SUSPEND_SIGNAL)) {
+        sigset_t copy = *set;
+        hw_stw_unblock_in(&copy);
+        return real_sigsuspend(&copy);
+    }
+    return real_sigsuspend(set);
+}
