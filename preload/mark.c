@@ -51,6 +51,8 @@ bool hw_heap_load(struct hw_heap *h)
 {
     h->objects.elem = sizeof(struct hw_live_entry);
     h->edges.elem = sizeof(struct hw_edge);
+    h->root_edges.elem = sizeof(struct hw_edge);
+    hw_vec_clear(&h->root_edges);
     h->work.elem = sizeof(uint32_t);
     hw_vec_clear(&h->objects);
     hw_vec_clear(&h->edges);
@@ -81,29 +83,108 @@ bool hw_heap_load(struct hw_heap *h)
     return true;
 }
 
+/* The lookup index: the address space is cut into 4 GiB regions and those into 64 KiB
+ * granules; for each region that holds blocks, first[g] is the index of the first block at
+ * or after granule g (first[GRANULES] = the first block after the region). A value is then
+ * found with a short forward scan over the few blocks of its granule, in a dense array of
+ * block bounds (one or two cache lines), instead of a search over the whole heap
+ * (NOTES-shim.md 9: lookup cost bounds the mark). 4 MiB of index per 4 GiB region in use. */
+#define REGION_SHIFT 32
+#define GRANULE_SHIFT 12
+#define GRANULES (1u << (REGION_SHIFT - GRANULE_SHIFT))
+#define MAX_REGIONS 64
+
+struct region {
+    uintptr_t base;      /* v >> REGION_SHIFT */
+    uint32_t *first;     /* GRANULES + 1 entries */
+};
+
 struct range_ctx {
     const struct hw_live_entry *o;
+    struct span { uintptr_t lo, hi; } *span;  /* [o[i].addr, end), dense: one cache line per 4 */
     size_t n;
     uintptr_t lo, hi;  /* [first block, end of the last-ending block) */
+    struct region regions[MAX_REGIONS];
+    unsigned nr_regions;
+    uintptr_t max_size; /* largest block: how far back a containing block can start */
 };
+
+static bool build_index(struct range_ctx *c)
+{
+    c->nr_regions = 0;
+    for (size_t i = 0; i < c->n;) {
+        uintptr_t base = c->o[i].addr >> REGION_SHIFT;
+        if (c->nr_regions == MAX_REGIONS)
+            return false;
+        struct region *r = &c->regions[c->nr_regions++];
+        r->base = base;
+        r->first = hw_map((GRANULES + 1) * sizeof *r->first);
+        if (!r->first)
+            return false;
+        size_t j = i;
+        for (uint32_t g = 0; g <= GRANULES; g++) {
+            uintptr_t start = (base << REGION_SHIFT) + ((uintptr_t)g << GRANULE_SHIFT);
+            while (j < c->n && c->o[j].addr < start && (c->o[j].addr >> REGION_SHIFT) == base)
+                j++;
+            r->first[g] = (uint32_t)j;
+        }
+        while (j < c->n && (c->o[j].addr >> REGION_SHIFT) == base)
+            j++;
+        r->first[GRANULES] = (uint32_t)j;
+        i = j;
+    }
+    return true;
+}
+
+static void free_index(struct range_ctx *c)
+{
+    for (unsigned k = 0; k < c->nr_regions; k++)
+        hw_unmap(c->regions[k].first, (GRANULES + 1) * sizeof *c->regions[k].first);
+    c->nr_regions = 0;
+}
+
+static long find_block_slow(const struct range_ctx *c, uintptr_t v)
+{
+    size_t lo = 0, hi = c->n;
+    while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if (c->span[mid].lo <= v)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    /* Blocks bigger than a granule can hold v although a later block starts before it. */
+    for (size_t k = lo + 1; k-- > 0 && c->span[k].lo + c->max_size > v;)
+        if (v >= c->span[k].lo && v < c->span[k].hi)
+            return (long)k;
+    return -1;
+}
 
 /* Index of the block holding address v, or -1. */
 static inline long find_block(const struct range_ctx *c, uintptr_t v)
 {
     if (v < c->lo || v >= c->hi)
         return -1;
-    size_t lo = 0, hi = c->n;
-    while (hi - lo > 1) {
-        size_t mid = (lo + hi) / 2;
-        if (c->o[mid].addr <= v)
-            lo = mid;
-        else
-            hi = mid;
+    uintptr_t base = v >> REGION_SHIFT;
+    const struct region *r = NULL;
+    for (unsigned k = 0; k < c->nr_regions; k++) {
+        if (c->regions[k].base == base) {
+            r = &c->regions[k];
+            break;
+        }
     }
-    const struct hw_live_entry *e = &c->o[lo];
-    if (v < e->addr || v >= e->addr + (e->size ? e->size : 1))
-        return -1;
-    return (long)lo;
+    if (!r)
+        return find_block_slow(c, v);
+    uint32_t g = (uint32_t)((v >> GRANULE_SHIFT) & (GRANULES - 1));
+    size_t i = r->first[g], end = r->first[g + 1];
+    while (i < end && c->span[i].lo <= v)
+        i++;
+    /* i - 1 is the last block starting at or before v (maybe in an earlier granule) */
+    if (i > 0 && v < c->span[i - 1].hi && v >= c->span[i - 1].lo)
+        return (long)(i - 1);
+    if (c->max_size > (1u << GRANULE_SHIFT))
+        return find_block_slow(c, v);
+    return -1;
 }
 
 enum scan_mode { FLOOD, CLASSIFY };
@@ -122,7 +203,7 @@ static void scan(struct hw_heap *h, const struct range_ctx *c, uintptr_t lo, uin
         if (i < 0 || (uint32_t)i == src)
             continue;
         if (h->record_edges) {
-            struct hw_edge *e = hw_vec_push(&h->edges);
+            struct hw_edge *e = hw_vec_push(src & HW_EDGE_FROM_ROOT ? &h->root_edges : &h->edges);
             if (e) {
                 uintptr_t base = src & HW_EDGE_FROM_ROOT ? lo & ~(uintptr_t)7 : c->o[src].addr;
                 *e = (struct hw_edge){ .src = src, .dst = (uint32_t)i, .offset = a - base };
@@ -170,10 +251,27 @@ void hw_heap_mark(struct hw_heap *h, const struct hw_roots *roots)
             uintptr_t end = c.o[i].addr + (c.o[i].size ? c.o[i].size : 1);
             if (end > c.hi)
                 c.hi = end;
+            if (c.o[i].size > c.max_size)
+                c.max_size = c.o[i].size;
         }
     }
+    c.span = hw_map(c.n * sizeof *c.span + 1);
+    if (c.span) {
+        for (size_t i = 0; i < c.n; i++) {
+            c.span[i].lo = c.o[i].addr;
+            c.span[i].hi = c.o[i].addr + (c.o[i].size ? c.o[i].size : 1);
+        }
+        if (!build_index(&c)) {
+            free_index(&c);
+            c.nr_regions = 0;  /* fall back to searching the whole table: slower, same answers */
+        }
+    } else {
+        /* Nothing can be looked up. Claiming leaks would be a lie: call everything reachable. */
+        h->incomplete = true;
+        memset(h->cls, HW_REACHABLE, c.n);
+    }
     const struct hw_root *r = (const struct hw_root *)roots->roots.data;
-    for (size_t k = 0; k < roots->roots.nr; k++) {
+    for (size_t k = 0; k < roots->roots.nr && c.span; k++) {
         scan(h, &c, r[k].lo, r[k].hi, HW_EDGE_FROM_ROOT | (uint32_t)k, FLOOD, 0);
         drain(h, &c, FLOOD, 0);
     }
@@ -197,6 +295,9 @@ void hw_heap_mark(struct hw_heap *h, const struct hw_roots *roots)
         scan(h, &c, c.o[i].addr, c.o[i].addr + c.o[i].size, (uint32_t)i, CLASSIFY, (uint32_t)i);
         drain(h, &c, CLASSIFY, (uint32_t)i);
     }
+    free_index(&c);
+    if (c.span)
+        hw_unmap(c.span, c.n * sizeof *c.span + 1);
     /* Final flags: 1 = reachable only through interior pointers, 2 = ignored. */
     for (size_t i = 0; i < c.n; i++) {
         uint8_t f = h->flags[i];
@@ -211,6 +312,7 @@ void hw_heap_release(struct hw_heap *h)
 {
     hw_vec_release(&h->objects);
     hw_vec_release(&h->edges);
+    hw_vec_release(&h->root_edges);
     hw_vec_release(&h->work);
     if (h->cls)
         hw_unmap(h->cls, 2 * h->cls_len);

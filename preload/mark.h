@@ -28,7 +28,7 @@ struct hw_heap {
     struct hw_vec objects;  /* struct hw_live_entry, sorted by address */
     uint8_t *cls, *flags;   /* one each per object */
     size_t cls_len;         /* bytes mapped for cls and for flags */
-    struct hw_vec edges;    /* struct hw_edge */
+    struct hw_vec root_edges, edges;  /* struct hw_edge: from roots; from blocks */
     struct hw_vec work;     /* uint32_t mark stack */
     uint64_t count[3], bytes[3];  /* per class */
     uint64_t scanned_bytes;

@@ -370,25 +370,117 @@ static int write_counters(int64_t snap, const struct hw_vec *rows)
     return rc;
 }
 
+/* ---- packed blocks and edges (schema.sql: object_chunk, edge_chunk) ------------------------- */
+
+#define OBJECT_CHUNK 65536u
+#define EDGE_CHUNK 262144u
+#define VARINT_MAX 10
+
+static uint8_t *put_varint(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+/* A scratch buffer in our own mapping, big enough for one chunk. */
+static uint8_t *chunk_buffer(size_t need)
+{
+    static uint8_t *buf;
+    static size_t cap;
+    if (cap < need) {
+        if (buf)
+            hw_unmap(buf, cap);
+        buf = hw_map(need);
+        cap = buf ? need : 0;
+    }
+    return buf;
+}
+
 static int write_objects(int64_t snap, const struct hw_heap *h)
 {
-    sqlite3_stmt *st = prepare("INSERT INTO object(snapshot_id, address, size, stack_id, seq, tid, class, flags)"
-                               " VALUES (?,?,?,?,?,?,?,?)");
-    if (!st)
-        return -1;
+    sqlite3_stmt *chunk = prepare("INSERT INTO object_chunk(snapshot_id, first, count, data) VALUES (?,?,?,?)");
+    sqlite3_stmt *row = prepare("INSERT INTO object(snapshot_id, address, size, stack_id, seq, tid, class, flags)"
+                                " VALUES (?,?,?,?,?,?,?,?)");
+    uint8_t *buf = chunk_buffer(OBJECT_CHUNK * 6 * VARINT_MAX);
+    int rc = chunk && row && buf ? 0 : -1;
     const struct hw_live_entry *e = (const struct hw_live_entry *)h->objects.data;
-    int rc = 0;
-    for (size_t i = 0; i < h->objects.nr && !rc; i++) {
-        sqlite3_bind_int64(st, 1, snap);
-        sqlite3_bind_int64(st, 2, (int64_t)e[i].addr);
-        sqlite3_bind_int64(st, 3, (int64_t)e[i].size);
-        sqlite3_bind_int64(st, 4, e[i].stack);
-        sqlite3_bind_int64(st, 5, e[i].seq);
-        sqlite3_bind_int(st, 6, hw_thread_tid((uint32_t)e[i].thread));
-        sqlite3_bind_int(st, 7, h->cls[i]);
-        sqlite3_bind_int(st, 8, h->flags[i]);
-        rc = step_done(st);
+    for (size_t first = 0; first < h->objects.nr && !rc; first += OBJECT_CHUNK) {
+        size_t end = first + OBJECT_CHUNK < h->objects.nr ? first + OBJECT_CHUNK : h->objects.nr;
+        uint8_t *p = buf;
+        uintptr_t prev = 0;
+        for (size_t i = first; i < end && !rc; i++) {
+            int tid = hw_thread_tid((uint32_t)e[i].thread);
+            p = put_varint(p, e[i].addr - prev);
+            prev = e[i].addr;
+            p = put_varint(p, e[i].size);
+            p = put_varint(p, e[i].stack);
+            p = put_varint(p, e[i].seq);
+            p = put_varint(p, (uint64_t)(unsigned)tid);
+            p = put_varint(p, (uint64_t)h->cls[i] | (uint64_t)h->flags[i] << 2);
+            if (h->cls[i] == HW_REACHABLE && !h->flags[i])
+                continue;
+            sqlite3_bind_int64(row, 1, snap);
+            sqlite3_bind_int64(row, 2, (int64_t)e[i].addr);
+            sqlite3_bind_int64(row, 3, (int64_t)e[i].size);
+            sqlite3_bind_int64(row, 4, e[i].stack);
+            sqlite3_bind_int64(row, 5, e[i].seq);
+            sqlite3_bind_int(row, 6, tid);
+            sqlite3_bind_int(row, 7, h->cls[i]);
+            sqlite3_bind_int(row, 8, h->flags[i]);
+            rc = step_done(row);
+        }
+        if (rc)
+            break;
+        sqlite3_bind_int64(chunk, 1, snap);
+        sqlite3_bind_int64(chunk, 2, (int64_t)first);
+        sqlite3_bind_int64(chunk, 3, (int64_t)(end - first));
+        sqlite3_bind_blob(chunk, 4, buf, (int)(p - buf), SQLITE_STATIC);
+        rc = step_done(chunk);
     }
+    sqlite3_finalize(chunk);
+    sqlite3_finalize(row);
+    return rc;
+}
+
+static int write_edge_chunks(sqlite3_stmt *st, int64_t snap, const struct hw_vec *edges, int64_t *chunk_no)
+{
+    const struct hw_edge *e = (const struct hw_edge *)edges->data;
+    uint8_t *buf = chunk_buffer(EDGE_CHUNK * 3 * VARINT_MAX);
+    if (!buf)
+        return -1;
+    for (size_t first = 0; first < edges->nr; first += EDGE_CHUNK) {
+        size_t end = first + EDGE_CHUNK < edges->nr ? first + EDGE_CHUNK : edges->nr;
+        uint8_t *p = buf;
+        for (size_t i = first; i < end; i++) {
+            uint64_t src = e[i].src & HW_EDGE_FROM_ROOT ? 2 * (uint64_t)((e[i].src & ~HW_EDGE_FROM_ROOT) + 1) + 1
+                                                        : 2 * (uint64_t)e[i].src;
+            p = put_varint(p, src);
+            p = put_varint(p, e[i].offset / 8);
+            p = put_varint(p, e[i].dst);
+        }
+        sqlite3_bind_int64(st, 1, snap);
+        sqlite3_bind_int64(st, 2, (*chunk_no)++);
+        sqlite3_bind_int64(st, 3, (int64_t)(end - first));
+        sqlite3_bind_blob(st, 4, buf, (int)(p - buf), SQLITE_STATIC);
+        if (step_done(st) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int write_edges(int64_t snap, const struct hw_heap *h)
+{
+    sqlite3_stmt *st = prepare("INSERT INTO edge_chunk(snapshot_id, chunk, count, data) VALUES (?,?,?,?)");
+    int64_t chunk_no = 0;
+    int rc = st ? 0 : -1;
+    if (!rc)
+        rc = write_edge_chunks(st, snap, &h->root_edges, &chunk_no);
+    if (!rc)
+        rc = write_edge_chunks(st, snap, &h->edges, &chunk_no);
     sqlite3_finalize(st);
     return rc;
 }
@@ -485,31 +577,6 @@ static int write_threads(int64_t snap, const struct hw_roots *r, const struct hw
     }
     sqlite3_finalize(st);
     sqlite3_finalize(fr);
-    return rc;
-}
-
-static int write_edges(int64_t snap, const struct hw_heap *h)
-{
-    sqlite3_stmt *st = prepare("INSERT INTO edge(snapshot_id, src, root_id, offset, dst) VALUES (?,?,?,?,?)");
-    if (!st)
-        return -1;
-    const struct hw_live_entry *o = (const struct hw_live_entry *)h->objects.data;
-    const struct hw_edge *e = (const struct hw_edge *)h->edges.data;
-    int rc = 0;
-    for (size_t i = 0; i < h->edges.nr && !rc; i++) {
-        sqlite3_bind_int64(st, 1, snap);
-        if (e[i].src & HW_EDGE_FROM_ROOT) {
-            sqlite3_bind_null(st, 2);
-            sqlite3_bind_int64(st, 3, (int64_t)(e[i].src & ~HW_EDGE_FROM_ROOT) + 1);
-        } else {
-            sqlite3_bind_int64(st, 2, (int64_t)o[e[i].src].addr);
-            sqlite3_bind_null(st, 3);
-        }
-        sqlite3_bind_int64(st, 4, (int64_t)e[i].offset);
-        sqlite3_bind_int64(st, 5, (int64_t)o[e[i].dst].addr);
-        rc = step_done(st);
-    }
-    sqlite3_finalize(st);
     return rc;
 }
 

@@ -11,7 +11,7 @@
 CREATE TABLE meta(
   key   TEXT PRIMARY KEY,
   value TEXT NOT NULL
-);  -- ('format','heapwatch'), ('schema_version','1'), ('heapwatch_version', ...)
+);  -- ('format','heapwatch'), ('schema_version','2'), ('heapwatch_version', ...)
 
 CREATE TABLE process(
   pid           INTEGER NOT NULL,
@@ -71,7 +71,8 @@ CREATE TABLE snapshot(
   reachable_objects INTEGER, reachable_bytes INTEGER,
   indirect_objects  INTEGER, indirect_bytes  INTEGER,   -- unreachable, but pointed to by another unreachable block
   leaked_objects    INTEGER, leaked_bytes    INTEGER,   -- unreachable and not indirect: the direct leaks
-  scanned_bytes INTEGER,               -- bytes of roots and reachable objects scanned for pointers
+  scanned_bytes INTEGER,               -- bytes of roots and objects scanned for pointers (NULL
+                                       -- exactly when mode = 'counters')
   pause_ns      INTEGER NOT NULL,      -- time the application was held (signal sent to resumed)
   walk_ns       INTEGER NOT NULL,      -- counters, roots and mark (in the child for mode 'fork')
   write_ns      INTEGER NOT NULL       -- writing the rows, before the commit
@@ -139,7 +140,25 @@ CREATE TABLE snapshot_stack(
   PRIMARY KEY(snapshot_id, stack_id)
 ) WITHOUT ROWID;
 
--- Every live heap block at the moment of a snapshot (sampled or not).
+-- Every live heap block at the moment of a walked snapshot, in address order, packed: a heap
+-- of millions of blocks is written in a fraction of a second this way, where one row per block
+-- would take seconds (NOTES-shim.md 11). Block number k of a snapshot is the k-th in address
+-- order (0-based); object_chunk rows hold consecutive runs of them. data is a sequence of
+-- unsigned LEB128 varints, per block:
+--   address - previous block's address (the first block of a chunk: its address)
+--   size, stack_id (0 = not sampled), seq, tid, class | flags << 2
+-- (class and flags as in the object table below).
+CREATE TABLE object_chunk(
+  snapshot_id INTEGER NOT NULL,
+  first       INTEGER NOT NULL,      -- number of the chunk's first block
+  count       INTEGER NOT NULL,
+  data        BLOB NOT NULL,
+  PRIMARY KEY(snapshot_id, first)
+) WITHOUT ROWID;
+
+-- The blocks a report needs one by one, as rows: every block that is not plainly reachable
+-- (class 1 or 2), or carries a flag (reached only through interior pointers, or ignored).
+-- Plainly reachable blocks are in object_chunk only.
 CREATE TABLE object(
   snapshot_id INTEGER NOT NULL,
   address     INTEGER NOT NULL,
@@ -147,20 +166,25 @@ CREATE TABLE object(
   stack_id    INTEGER NOT NULL,      -- 0 = allocation not sampled
   seq         INTEGER NOT NULL,      -- allocation sequence number (process-wide, 32 bits)
   tid         INTEGER NOT NULL,      -- kernel thread id of the allocating thread
-  class       INTEGER,               -- 0 reachable, 1 indirect leak, 2 direct leak; NULL = not marked
+  class       INTEGER NOT NULL,      -- 0 reachable, 1 indirect leak, 2 direct leak
   flags       INTEGER NOT NULL DEFAULT 0  -- 1: reached only through interior pointers (memcheck's
-                                          --    "possibly lost"); 2: heapwatch_ignore()d
+                                          --    "possibly lost"); 2: heapwatch_ignore()d (such a
+                                          --    block and what it reaches are class 0: it is a root)
 );
-CREATE INDEX object_by_snapshot ON object(snapshot_id, address);
+CREATE INDEX object_by_snapshot ON object(snapshot_id, class, stack_id);
 
--- Pointers found by the mark, one row per pointer-sized word: from a root (root_id set) or
--- from a live object (src set, its address), at byte offset within it, to the object whose
--- [address, address + size) holds the value (dst, that object's address; interior pointers
--- count). Edges from unreachable objects are recorded too.
-CREATE TABLE edge(
+-- Pointers found by the mark, packed like object_chunk: one pointer-sized word each, from a
+-- root or from a live block, to the block whose [address, address + size) holds the value
+-- (interior pointers count; pointers out of unreachable blocks are included). data is a
+-- sequence of LEB128 varints, per pointer:
+--   source: 2 * root id + 1 for a root, 2 * block number for a block
+--   offset / 8 (byte offset of the word within the root range or the block; always aligned)
+--   target block number
+-- Edges from roots come first, in root id order; then edges from blocks.
+CREATE TABLE edge_chunk(
   snapshot_id INTEGER NOT NULL,
-  src         INTEGER,               -- source object's address, NULL for a root
-  root_id     INTEGER,               -- source root's id, NULL for an object
-  offset      INTEGER NOT NULL,      -- byte offset of the pointer within the source
-  dst         INTEGER NOT NULL       -- target object's address
-);
+  chunk       INTEGER NOT NULL,      -- 0, 1, 2 ... in order
+  count       INTEGER NOT NULL,
+  data        BLOB NOT NULL,
+  PRIMARY KEY(snapshot_id, chunk)
+) WITHOUT ROWID;
