@@ -1,7 +1,7 @@
 #!/bin/sh
 # demo.sh: what `make demo` shows: a small service with a leak, a growing index, a cache and
 # churn runs under heapwatch; it takes a snapshot after each round of 1000 requests (through
-# heapwatch.h) and two more on SIGUSR2; then the reports.
+# heapwatch.h), one on SIGUSR2 and one with `heapwatch snap`; then the reports, leaks included.
 set -e
 top=$(cd "$(dirname "$0")/.." && pwd)
 hw="$top/heapwatch"
@@ -13,10 +13,12 @@ step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 step "heapwatch run --full -o demo.db -- demo_service 8"
 "$hw" run --full -o demo.db -- "$top/tests/progs/bin/demo_service-O2" 8
 
-step "LD_PRELOAD=libheapwatch.so demo_service 0 wait &   # then kill -USR2 twice, kill -TERM"
+step "LD_PRELOAD=libheapwatch.so demo_service 0 wait &   # then kill -USR2, heapwatch snap, kill -TERM"
 LD_PRELOAD="$top/libheapwatch.so" HEAPWATCH_OUT=signals.db "$top/tests/progs/bin/demo_service-O2" 0 wait >/dev/null &
 pid=$!
-sleep 0.5; kill -USR2 $pid; sleep 0.5; kill -USR2 $pid; sleep 0.3; kill -TERM $pid; wait $pid || true
+sleep 0.5; kill -USR2 $pid; sleep 0.5
+"$hw" snap $pid
+sleep 0.3; kill -TERM $pid; wait $pid || true
 "$hw" ls signals.db
 
 step "heapwatch ls demo.db"
@@ -27,6 +29,8 @@ step "heapwatch top demo.db --sample-index alloc_space --by function   # who all
 "$hw" top demo.db --sample-index alloc_space --by function --nodecount 8
 step "heapwatch diff demo.db:1 demo.db:8 --by function      # what grew"
 "$hw" diff demo.db:1 demo.db:8 --by function --nodecount 6
+step "heapwatch leaks demo.db                               # unreachable blocks, by stack"
+"$hw" leaks demo.db
 step "heapwatch growth demo.db --all --by function         # steady growth vs cache vs churn"
 "$hw" growth demo.db --all --by function
 step "heapwatch export demo.db --format pprof -o heap.pb.gz && go tool pprof -top heap.pb.gz"
