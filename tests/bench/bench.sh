@@ -13,6 +13,18 @@
 # shows FAILED; the others go on. Databases and heaptrack files are deleted after every run.
 # Nothing about timings is asserted: the script exits 0 once it has run.
 #
+# Heap walk (when w_bigheap is among the workloads): from every sampled and full run of
+# w_bigheap, the snapshot labelled "bench" is read from its database before the database is
+# deleted (sqlite3 CLI): mode, pause, walk, write, scanned bytes, live objects, reachability
+# counts and database size. Each rep also runs
+#   inplace    the full configuration with HEAPWATCH_SNAPSHOT=inplace
+#   lsan       w_bigheap built with clang -O2 -fsanitize=leak -DLSAN_BUILD, which times
+#              __lsan_do_recoverable_leak_check() where the others take the snapshot
+#              (skipped with a message when clang or its LeakSanitizer runtime is missing)
+#   membw      this machine's single-thread memory read speed (membw.c)
+# and the report adds a section of medians against the targets: pause <= 50 ms per snapshot,
+# walk+write faster than LeakSanitizer's leak check, scan speed against read bandwidth.
+#
 # Environment:
 #   BENCH_REPS=3        runs per configuration (the median is shown)
 #   BENCH_WORKLOADS     subset, e.g. "w_churn w_cxx" (default: all five)
@@ -20,7 +32,10 @@
 #   BENCH_SCALE         scale argument passed to every workload (default: none, i.e. 1.0)
 #   BENCH_TIMEOUT=180   seconds after which one run is killed and counted as FAILED
 #   BENCH_CFLAGS        extra flags for compiling the workloads
+#   BENCH_HEAPWALK=1    0 skips the heap walk section's extra runs (inplace, lsan, membw)
 # Other HEAPWATCH_* variables in the environment are passed through to the heapwatch runs.
+# make runs this with sh; the script needs bash (arrays, pipefail).
+if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
 set -euo pipefail
 
 if [ $# -ne 2 ]; then
@@ -38,12 +53,16 @@ configs=${BENCH_CONFIGS:-"native sampled full heaptrack"}
 scale=${BENCH_SCALE:-}
 run_timeout=${BENCH_TIMEOUT:-180}
 extra_cflags=${BENCH_CFLAGS:-}
+heapwalk=${BENCH_HEAPWALK:-1}
+case " $workloads " in *" w_bigheap "*) ;; *) heapwalk=0 ;; esac
 
 case $reps in '' | *[!0-9]* | 0) echo "BENCH_REPS must be a positive integer" >&2; exit 2 ;; esac
 case " $configs " in *" native "*) ;; *) configs="native $configs" ;; esac
 
 # Variables this script sets itself must not leak in from the caller.
 unset LD_PRELOAD HEAPWATCH_OUT HEAPWATCH_SAMPLE_RATE
+# The heap walk section reads the snapshots the shim writes; HEAPWATCH_SNAPSHOT (fork or
+# inplace) may still come from the caller for the sampled and full runs.
 
 bin=$build/bench
 rundir=$build/bench/run
@@ -74,6 +93,22 @@ for w in $workloads; do
     esac
 done
 
+# The heap walk section's programs.
+lsan_skip=""
+if [ "$heapwalk" != 0 ]; then
+    gcc -std=gnu11 -O2 -g -Wall -Wextra -Werror -o "$bin/membw" "$here/membw.c"
+    if ! command -v clang >/dev/null 2>&1; then
+        lsan_skip="clang not installed"
+    elif ! clang -std=gnu11 -O2 -g -pthread -Wall -Wextra -Werror -fsanitize=leak -DLSAN_BUILD \
+        -o "$bin/w_bigheap_lsan" "$here/w_bigheap.c" 2>"$logdir/w_bigheap_lsan.build.err"; then
+        lsan_skip="clang -fsanitize=leak build failed (see $logdir/w_bigheap_lsan.build.err)"
+    fi
+    if [ -n "$lsan_skip" ]; then say "LeakSanitizer comparison skipped: $lsan_skip"; fi
+    if ! command -v sqlite3 >/dev/null 2>&1; then
+        say "sqlite3 CLI not installed: the snapshots' figures cannot be read"
+    fi
+fi
+
 have_heaptrack=0
 if command -v heaptrack >/dev/null 2>&1; then have_heaptrack=1; fi
 
@@ -85,8 +120,10 @@ clean_outputs() { # $1: workload
 # why_skip CONFIG: prints a reason if CONFIG cannot run at all on this machine.
 why_skip() {
     case $1 in
-    sampled | full)
+    sampled | full | inplace)
         if [ ! -f "$so" ]; then echo "no such file: $so"; fi ;;
+    lsan)
+        if [ -n "$lsan_skip" ]; then echo "$lsan_skip"; fi ;;
     heaptrack)
         if [ "$have_heaptrack" = 0 ]; then echo "heaptrack not installed"; fi ;;
     esac
@@ -103,6 +140,9 @@ run_one() {
     native) cmd=(env "$bin/$w") ;;
     sampled) cmd=(env "LD_PRELOAD=$so" "HEAPWATCH_OUT=$build/bench-%p.db" "$bin/$w") ;;
     full) cmd=(env "LD_PRELOAD=$so" "HEAPWATCH_OUT=$build/bench-%p.db" HEAPWATCH_SAMPLE_RATE=1 "$bin/$w") ;;
+    inplace) cmd=(env "LD_PRELOAD=$so" "HEAPWATCH_OUT=$build/bench-%p.db" HEAPWATCH_SAMPLE_RATE=1
+        HEAPWATCH_SNAPSHOT=inplace "$bin/$w") ;;
+    lsan) cmd=(env "$bin/${w}_lsan") ;;
     heaptrack)
         # Through sh, to learn the pid of heaptrack's script: a killed script leaves its named
         # pipe /tmp/heaptrack_fifo<pid> behind.
@@ -131,13 +171,25 @@ run_one() {
         esac
     fi
     case $cfg in
-    sampled | full)
+    sampled | full | inplace)
         if [ -z "$reason" ] && grep -q "cannot be preloaded" "$err"; then
             reason="preload refused by ld.so"
         elif [ -z "$reason" ]; then
             local dbs
             dbs=$( (find "$build" -maxdepth 1 -name 'bench-*.db'; find "$rundir" -name '*.db') | wc -l)
             [ "$dbs" -gt 0 ] || echo "nodb" >"$rawdir/$w.$cfg.nodb"
+            if [ "$w" = w_bigheap ] && [ "$heapwalk" != 0 ]; then walk_extract "$cfg"; fi
+        fi
+        ;;
+    lsan)
+        if [ -z "$reason" ]; then
+            local ms
+            ms=$(sed -n 's/^lsan_check_ms=\([0-9.][0-9.]*\).*/\1/p' "$err" | tail -n 1)
+            if [ -n "$ms" ]; then
+                echo "$ms" >>"$rawdir/walk.lsan"
+            else
+                reason="no lsan_check_ms line on stderr"
+            fi
         fi
         ;;
     esac
@@ -155,6 +207,37 @@ run_one() {
     fi
     cat "$tmp" >>"$raw"
     say "  $w/$cfg rep $rep: $(cat "$tmp")"
+}
+
+# walk_extract CONFIG: after a w_bigheap run under the shim, appends the figures of its snapshot
+# labelled "bench" to $rawdir/walk.CONFIG, one line:
+#   pause_ns walk_ns write_ns scanned_bytes live_objects live_bytes reachable_objects
+#   indirect_objects leaked_objects blob_bytes file_bytes mode
+# blob_bytes: length of that snapshot's object_chunk and edge_chunk data; file_bytes: the whole
+# database file, page_count * page_size after a WAL checkpoint. Unknown values are -1.
+walk_extract() {
+    local cfg=$1 db row
+    command -v sqlite3 >/dev/null 2>&1 || return 0
+    db=$(find "$build" -maxdepth 1 -name 'bench-*.db' | head -n 1)
+    if [ -z "$db" ]; then
+        say "  w_bigheap/$cfg: no database to read the snapshot from"
+        return 0
+    fi
+    sqlite3 -batch "$db" 'PRAGMA wal_checkpoint(TRUNCATE);' >/dev/null 2>&1 || true
+    row=$(sqlite3 -batch -noheader -separator ' ' "$db" "
+        SELECT s.pause_ns, s.walk_ns, s.write_ns, ifnull(s.scanned_bytes, -1), s.live_objects,
+               s.live_bytes, ifnull(s.reachable_objects, -1), ifnull(s.indirect_objects, -1),
+               ifnull(s.leaked_objects, -1),
+               (SELECT ifnull(sum(length(data)), 0) FROM object_chunk WHERE snapshot_id = s.id) +
+               (SELECT ifnull(sum(length(data)), 0) FROM edge_chunk WHERE snapshot_id = s.id),
+               (SELECT page_count FROM pragma_page_count()) *
+               (SELECT page_size FROM pragma_page_size()),
+               s.mode
+        FROM snapshot s WHERE s.label = 'bench' ORDER BY s.id DESC LIMIT 1;" 2>&1) || row=""
+    case $row in
+    [0-9]*) echo "$row" >>"$rawdir/walk.$cfg" ;;
+    *) say "  w_bigheap/$cfg: no snapshot labelled bench in $db${row:+: $row}" ;;
+    esac
 }
 
 # median COLUMN FILE
@@ -190,11 +273,121 @@ for w in $workloads; do
             fi
             run_one "$w" "$cfg" "$rep"
         done
+        if [ "$w" = w_bigheap ] && [ "$heapwalk" != 0 ]; then
+            for cfg in inplace lsan; do
+                if [ -f "$rawdir/$w.$cfg.failed" ]; then continue; fi
+                reason=$(why_skip "$cfg")
+                if [ -n "$reason" ]; then
+                    echo "$reason" >"$rawdir/$w.$cfg.failed"
+                    say "  $w/$cfg skipped: $reason"
+                    continue
+                fi
+                run_one "$w" "$cfg" "$rep"
+            done
+            if out=$("$bin/membw" 2>>"$logdir/membw.err"); then
+                printf '%s\n' "$out" |
+                    sed -n 's/.*seq_read_GBps=\([0-9.]*\) rand_read_GBps=\([0-9.]*\) latency_ns=\([0-9.]*\).*/\1 \2 \3/p' \
+                        >>"$rawdir/membw"
+                say "  membw rep $rep: $out"
+            else
+                say "  membw rep $rep FAILED (stderr: $logdir/membw.err)"
+            fi
+        fi
     done
 done
 elapsed=$(($(date +%s) - start))
 
 # ---- report -----------------------------------------------------------------------------------
+# heapwalk_report: the heap walk section (medians of the walk.* raw files).
+heapwalk_report() {
+    local cfg raw n lsan_ms="" seq="" rnd="" lat="" have_membw=0
+    echo
+    echo "w_bigheap heap walk: the snapshot labelled \"bench\" (median of each column over the reps"
+    echo "  that produced one; inplace = full with HEAPWATCH_SNAPSHOT=inplace)"
+    echo "  pause = application held; walk = counters, roots and mark; write = rows before commit"
+    echo "  db B/obj = (bench snapshot's object_chunk + edge_chunk blob bytes) / live objects, and"
+    echo "  (whole database file, page_count*page_size after checkpoint: schema, stacks and the tiny"
+    echo "  exit snapshot included) / live objects: the snapshot's growth lies between the two"
+    printf '  %-8s %-7s %4s %9s %10s %9s %9s %9s %13s %9s %17s %s\n' config mode reps live_objs \
+        scanned_MB pause_ms walk_ms write_ms walk+write_ms scan_GB/s "db B/obj blob/file" \
+        reachable/indirect/leaked
+    if [ -s "$rawdir/walk.lsan" ]; then lsan_ms=$(median 1 "$rawdir/walk.lsan"); fi
+    if [ -s "$rawdir/membw" ]; then
+        seq=$(median 1 "$rawdir/membw") rnd=$(median 2 "$rawdir/membw") lat=$(median 3 "$rawdir/membw")
+        have_membw=1
+    fi
+    local targets=() scans=()
+    for cfg in sampled full inplace; do
+        raw=$rawdir/walk.$cfg
+        if [ ! -s "$raw" ]; then
+            local why="not run"
+            case $cfg in
+            sampled | full) case " $configs " in *" $cfg "*) why="no snapshot read" ;; esac ;;
+            inplace) why="no snapshot read" ;;
+            esac
+            [ -f "$rawdir/w_bigheap.$cfg.failed" ] && why="FAILED: $(cat "$rawdir/w_bigheap.$cfg.failed")"
+            printf '  %-8s (%s)\n' "$cfg" "$why"
+            continue
+        fi
+        n=$(wc -l <"$raw")
+        local pause walk write scanned live reach ind leak blob file mode tot
+        pause=$(median 1 "$raw") walk=$(median 2 "$raw") write=$(median 3 "$raw")
+        scanned=$(median 4 "$raw") live=$(median 5 "$raw") reach=$(median 7 "$raw")
+        ind=$(median 8 "$raw") leak=$(median 9 "$raw") blob=$(median 10 "$raw") file=$(median 11 "$raw")
+        tot=$(awk '{printf "%.0f\n", $2 + $3}' "$raw" >"$raw.tot" && median 1 "$raw.tot")
+        mode=$(awk '{print $12}' "$raw" | sort -u | paste -sd, -)
+        awk -v cfg="$cfg" -v mode="$mode" -v n="$n" -v pause="$pause" -v walk="$walk" \
+            -v write="$write" -v tot="$tot" -v scanned="$scanned" -v live="$live" -v reach="$reach" \
+            -v ind="$ind" -v leak="$leak" -v blob="$blob" -v file="$file" 'BEGIN {
+            scan = (scanned >= 0 && walk > 0) ? sprintf("%.2f", scanned / walk) : "-"
+            db = live > 0 ? sprintf("%.1f/%.1f", blob / live, file / live) : "-"
+            ril = reach < 0 ? "-" : sprintf("%.0f/%.0f/%.0f", reach, ind, leak)
+            printf "  %-8s %-7s %4d %9d %10s %9.1f %9.1f %9.1f %13.1f %9s %17s %s\n", cfg,
+                mode, n, live, (scanned >= 0 ? sprintf("%.1f", scanned / 1e6) : "-"), pause / 1e6,
+                walk / 1e6, write / 1e6, tot / 1e6, scan, db, ril }'
+        targets+=("$(awk -v cfg="$cfg" -v mode="$mode" -v pause="$pause" -v tot="$tot" -v lsan="$lsan_ms" 'BEGIN {
+            p = pause / 1e6
+            s = sprintf("  %-8s pause %8.1f ms <= 50 ms: %-4s", cfg, p, (p <= 50 ? "pass" : "miss"))
+            if (lsan == "")
+                s = s sprintf("   walk+write %8.1f ms < LSan check: (no LSan figure)", tot / 1e6)
+            else
+                s = s sprintf("   walk+write %8.1f ms < LSan check %8.1f ms: %-4s (ratio %.2f)",
+                    tot / 1e6, lsan, (tot / 1e6 < lsan ? "pass" : "miss"), tot / 1e6 / lsan)
+            print s }')")
+        if [ "$have_membw" = 1 ]; then
+            scans+=("$(awk -v cfg="$cfg" -v scanned="$scanned" -v walk="$walk" -v seq="$seq" 'BEGIN {
+                if (scanned < 0 || walk <= 0) { printf "  %-8s no scan figure", cfg; exit }
+                g = scanned / walk
+                printf "  %-8s scan %.2f GB/s = %.1f%% of sequential read bandwidth %.2f GB/s", cfg, g,
+                    (seq > 0 ? g / seq * 100 : 0), seq }')")
+        fi
+    done
+    if [ -n "$lsan_ms" ]; then
+        printf '  %-8s __lsan_do_recoverable_leak_check() of the same heap: %.1f ms (median of %d; %s)\n' \
+            lsan "$lsan_ms" "$(wc -l <"$rawdir/walk.lsan")" \
+            "$(clang --version 2>/dev/null | head -n 1 | sed 's/ *$//') -O2 -fsanitize=leak"
+    elif [ -f "$rawdir/w_bigheap.lsan.failed" ]; then
+        printf '  %-8s (%s)\n' lsan "LeakSanitizer check not measured: $(cat "$rawdir/w_bigheap.lsan.failed")"
+    else
+        printf '  %-8s (LeakSanitizer check not measured)\n' lsan
+    fi
+    echo
+    if [ "$have_membw" = 1 ]; then
+        awk -v seq="$seq" -v rnd="$rnd" -v lat="$lat" -v n="$(wc -l <"$rawdir/membw")" 'BEGIN {
+            printf "memory (membw, 1 thread, 512 MiB, best of 3 per run, median of %d run(s)): sequential read %.2f GB/s,\n", n, seq
+            printf "  random 64-byte lines %.2f GB/s, dependent load latency %.1f ns\n", rnd, lat }'
+    else
+        echo "memory: no membw figure"
+    fi
+    echo "targets: application pause <= 50 ms per snapshot; walk+write faster than LeakSanitizer's check"
+    local line
+    for line in ${targets[@]+"${targets[@]}"}; do echo "$line"; done
+    echo "scan speed = scanned_bytes / walk_ns (walk includes counters and roots, not only the mark;"
+    echo "  GB = 1e9 bytes; the mark runs on one thread, as membw does)"
+    for line in ${scans[@]+"${scans[@]}"}; do echo "$line"; done
+    echo "timings are wall-clock on a shared machine: other processes running at the same time add noise"
+}
+
 report=$bin/results.txt
 {
     echo "heapwatch benchmark  $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
@@ -271,6 +464,7 @@ report=$bin/results.txt
         fi
         ;;
     esac
+    if [ "$heapwalk" != 0 ]; then heapwalk_report; fi
 } | tee "$report"
 say "report saved in $report; stderr of every run in $logdir"
 exit 0
