@@ -61,25 +61,22 @@ void leaks_load(struct leak_report *r, struct hwdb *db, struct symcache *sc, int
     if (!db_snapshot_info(db, snap, &r->info))
         die(EXIT_INPUT, "no snapshot %lld in '%s'", (long long)snap, db->path);
     db_require_heap_walk(db, &r->info);
-    /* Reachable objects collapse into one group per class: only leaks need their stacks. */
-    sqlite3_stmt *st = db_prepare(db,
-        "SELECT class, flags & 2 != 0 AS ignored, CASE WHEN class IN (1, 2) THEN stack_id ELSE 0 END AS stack,"
-        " count(*), sum(size) FROM object WHERE snapshot_id = ? GROUP BY class, ignored, stack ORDER BY class, stack");
-    sqlite3_bind_int64(st, 1, snap);
+    /* The object table holds, as rows, only the blocks that are not plainly reachable (schema:
+     * the rest are packed in object_chunk), so live and reachable totals come from the
+     * snapshot row and the rows give the leaks, grouped by stack. */
     struct leak_totals *t = &r->total;
+    t->live_objects = r->info.live_objects;
+    t->live_bytes = r->info.live_bytes;
+    t->reachable_objects = r->info.reachable_objects;
+    t->reachable_bytes = r->info.reachable_bytes;
+    sqlite3_stmt *st = db_prepare(db,
+        "SELECT class, flags & 2 != 0 AS ignored, stack_id, count(*), sum(size) FROM object"
+        " WHERE snapshot_id = ? AND class != 0 GROUP BY class, ignored, stack_id ORDER BY class, stack_id");
+    sqlite3_bind_int64(st, 1, snap);
     while (db_step(db, st)) {
-        bool unmarked = sqlite3_column_type(st, 0) == SQLITE_NULL;
         int64_t cls = sqlite3_column_int64(st, 0), stack = sqlite3_column_int64(st, 2);
         int64_t objects = sqlite3_column_int64(st, 3), bytes = sqlite3_column_int64(st, 4);
-        t->live_objects += objects;
-        t->live_bytes += bytes;
-        if (unmarked) {
-            t->unmarked_objects += objects;
-            t->unmarked_bytes += bytes;
-        } else if (cls == 0) {
-            t->reachable_objects += objects;
-            t->reachable_bytes += bytes;
-        } else if (cls != 1 && cls != 2) {
+        if (cls != 1 && cls != 2) {
             die(EXIT_INPUT, "cannot read '%s': object class %lld in snapshot %lld (corrupt database)", db->path,
                 (long long)cls, (long long)snap);
         } else if (stack < 0) {

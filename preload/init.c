@@ -28,6 +28,7 @@
 #include "real.h"
 #include "roots.h"
 #include "snapshot.h"
+#include "stw.h"
 #include "sys.h"
 #include "unwind.h"
 
@@ -140,11 +141,18 @@ __attribute__((destructor)) static void hw_destructor(void)
 
 /* ---- public API ------------------------------------------------------------------------------- */
 
-HW_EXPORT int heapwatch_snapshot(const char *label)
+/* The caller's registers are taken first thing, while its callee-saved registers still hold
+ * its values; its stack starts at our frame's saved frame pointer (built with frame
+ * pointers: CFA - 16), so none of the shim's own frames is scanned (LeakSanitizer's
+ * caller_sp). */
+HW_EXPORT __attribute__((noinline)) int heapwatch_snapshot(const char *label)
 {
+    ucontext_t uc;
+    getcontext(&uc);
+    hw_stw_clean_context(&uc);
     if (!hw_active())
         return -1;
-    return hw_snapshot_take("api", label) > 0 ? 0 : -1;
+    return hw_snapshot_take("api", label, &uc, (uintptr_t)__builtin_frame_address(0)) > 0 ? 0 : -1;
 }
 
 HW_EXPORT int heapwatch_ignore(const void *p)

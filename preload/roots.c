@@ -242,7 +242,7 @@ static void thread_roots(struct hw_roots *r, const struct hw_stopped_thread *t)
     if (ti)
         *ti = (struct hw_thread_info){ .tid = t->tid, .state = state, .sp = stopped ? t->sp : 0,
                                        .pc = stopped ? t->pc : 0, .stack_lo = lo, .stack_hi = hi,
-                                       .uc = stopped ? t->uc : NULL, .signal_frame = t->regs_hi != 0 };
+                                       .uc = stopped ? t->uc : NULL, .signal_frame = t->signal_frame };
     uintptr_t tls_lo = 0, tls_hi = 0;
     if (tp) {
         tls_lo = tp + TCB_SIZE - static_tls_size;
@@ -252,7 +252,7 @@ static void thread_roots(struct hw_roots *r, const struct hw_stopped_thread *t)
         uintptr_t from = lo;
         /* A thread interrupted by the signal may have live data in the red zone below its
          * stack pointer; one that called getcontext (caller, safepoint) has none there. */
-        uintptr_t red = t->regs_hi ? RED_ZONE : 0;
+        uintptr_t red = t->signal_frame ? RED_ZONE : 0;
         if (stopped && t->sp >= lo && t->sp <= hi)
             from = t->sp - red > lo ? t->sp - red : lo;
         uintptr_t to = hi;

@@ -220,6 +220,7 @@ static void walk(struct hw_snapshot_data *d, const struct hw_world *w)
 struct stop_ctx {
     struct hw_snapshot_data *d;
     ucontext_t *caller_uc;
+    uintptr_t caller_sp;
     struct hw_world world;
     int to_child[2], from_child[2];
     pid_t child;
@@ -253,7 +254,7 @@ static int stop_cb(struct dl_phdr_info *info, size_t size, void *arg)
         return 1;
     c->done = true;
     uint64_t t0 = hw_now_ns(CLOCK_MONOTONIC);
-    hw_stw_stop(&c->world, helper_tid, c->caller_uc, STOP_TIMEOUT_MS);
+    hw_stw_stop(&c->world, helper_tid, c->caller_uc, c->caller_sp, STOP_TIMEOUT_MS);
     if (inplace) {
         walk(c->d, &c->world);
     } else {
@@ -287,9 +288,9 @@ static int64_t await_child(struct stop_ctx *c)
     return id;
 }
 
-static int64_t take_walked(struct hw_snapshot_data *d, ucontext_t *caller_uc)
+static int64_t take_walked(struct hw_snapshot_data *d, ucontext_t *caller_uc, uintptr_t caller_sp)
 {
-    struct stop_ctx c = { .d = d, .caller_uc = caller_uc, .child = -1,
+    struct stop_ctx c = { .d = d, .caller_uc = caller_uc, .caller_sp = caller_sp, .child = -1,
                           .to_child = { -1, -1 }, .from_child = { -1, -1 } };
     if (!inplace && (pipe2(c.to_child, O_CLOEXEC) < 0 || pipe2(c.from_child, O_CLOEXEC) < 0)) {
         hw_log("cannot create a pipe for the snapshot writer: %s", strerror(errno));
@@ -348,7 +349,7 @@ static int64_t take_counters(struct hw_snapshot_data *d)
 
 /* Take a snapshot. caller_uc: the calling application thread's registers, or NULL when the
  * helper asks. */
-static long take(const char *trigger, const char *label, ucontext_t *caller_uc)
+static long take(const char *trigger, const char *label, ucontext_t *caller_uc, uintptr_t caller_sp)
 {
     long id = -1;
     hw_guard_enter();
@@ -361,7 +362,7 @@ static long take(const char *trigger, const char *label, ucontext_t *caller_uc)
     snprintf(d->label, sizeof d->label, "%s", label ? label : "");
     d->time_ns = hw_now_ns(CLOCK_REALTIME);
     if (hw_opt.objects && stw_ready)
-        id = (long)take_walked(d, caller_uc);
+        id = (long)take_walked(d, caller_uc, caller_sp);
     else
         id = (long)take_counters(d);
 out_unlock:
@@ -370,12 +371,9 @@ out_unlock:
     return id;
 }
 
-long hw_snapshot_take(const char *trigger, const char *label)
+long hw_snapshot_take(const char *trigger, const char *label, ucontext_t *uc, uintptr_t caller_sp)
 {
-    ucontext_t uc;  /* this frame stays live while the world is stopped: our registers */
-    getcontext(&uc);
-    hw_stw_clean_context(&uc);
-    return take(trigger, label, &uc);
+    return take(trigger, label, uc, caller_sp);
 }
 
 /* ---- triggers -------------------------------------------------------------------------------- */
@@ -430,9 +428,9 @@ static void *helper_main(void *unused)
             char buf[64];
             ssize_t r = read(wake_pipe[0], buf, sizeof buf);  /* coalesce a burst of signals */
             bool requested = r > 0 && memchr(buf, 'r', (size_t)r);
-            take("signal", requested ? "heapwatch snap" : NULL, NULL);
+            take("signal", requested ? "heapwatch snap" : NULL, NULL, 0);
         } else if (rc == 0) {
-            take("interval", NULL, NULL);
+            take("interval", NULL, NULL, 0);
             next += period;
             uint64_t now = hw_now_ns(CLOCK_MONOTONIC);
             if (next < now)
@@ -502,8 +500,12 @@ void hw_snapshot_start(void)
 
 void hw_snapshot_at_exit(void)
 {
-    if (hw_opt.at_exit)
-        hw_snapshot_take("exit", NULL);
+    if (hw_opt.at_exit) {
+        ucontext_t uc;
+        getcontext(&uc);
+        hw_stw_clean_context(&uc);
+        hw_snapshot_take("exit", NULL, &uc, (uintptr_t)__builtin_frame_address(0));
+    }
     hw_guard_enter();
     pthread_mutex_lock(&write_lock);
     exited = true;  /* later triggers (signals during exit, other threads) write nothing */

@@ -2,6 +2,9 @@
 #ifndef HW_SNAPSHOT_H
 #define HW_SNAPSHOT_H
 
+#include <stdint.h>
+#include <ucontext.h>
+
 #include <stdbool.h>
 #include "hw.h"
 
@@ -9,7 +12,11 @@
  * constructor (or a fork child's first need). */
 void hw_snapshot_start(void);
 /* Take one snapshot now on the calling thread; returns the snapshot id or -1. Guarded. */
-long hw_snapshot_take(const char *trigger, const char *label);
+/* Take a snapshot from an application thread (API, exit). uc holds the thread's registers,
+ * taken with getcontext (then hw_stw_clean_context) at the shim's entry point, and caller_sp
+ * is where the application's own stack begins: the shim's frames below are not roots, so a
+ * stale pointer left in them cannot hide a leak. Both stay valid until it returns. */
+long hw_snapshot_take(const char *trigger, const char *label, ucontext_t *uc, uintptr_t caller_sp);
 /* At exit: the final snapshot (if enabled), then close the database. */
 void hw_snapshot_at_exit(void);
 /* fork handlers. */

@@ -90,6 +90,7 @@ static void park(ucontext_t *uc, uintptr_t regs_lo, uintptr_t regs_hi)
     t->pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
     t->regs_lo = regs_lo;
     t->regs_hi = regs_hi;
+    t->signal_frame = regs_hi != 0;
     t->tp = (uintptr_t)pthread_self();
     stack_t ss;
     if (sigaltstack(NULL, &ss) == 0 && !(ss.ss_flags & SS_DISABLE) && ss.ss_size) {
@@ -235,7 +236,7 @@ static uint32_t count_waiting(void)
     return waiting;
 }
 
-void hw_stw_stop(struct hw_world *w, int except_tid, ucontext_t *caller_uc, int timeout_ms)
+void hw_stw_stop(struct hw_world *w, int except_tid, ucontext_t *caller_uc, uintptr_t caller_sp, int timeout_ms)
 {
     for (uint32_t i = 0; i < world.nr; i++) {
         uint32_t h = tid_hash(world.slots[i].tid);
@@ -249,7 +250,10 @@ void hw_stw_stop(struct hw_world *w, int except_tid, ucontext_t *caller_uc, int 
     if (me) {
         atomic_store(&me->state, HW_T_CALLER);
         me->uc = caller_uc;
-        me->sp = (uintptr_t)caller_uc->uc_mcontext.gregs[REG_RSP];
+        me->sp = caller_sp;
+        /* its registers: the context, which lies in the shim's frames below caller_sp */
+        me->regs_lo = (uintptr_t)caller_uc;
+        me->regs_hi = (uintptr_t)(caller_uc + 1);
         me->pc = (uintptr_t)caller_uc->uc_mcontext.gregs[REG_RIP];
         me->tp = (uintptr_t)pthread_self();
         stack_t ss;

@@ -40,6 +40,8 @@ struct hw_stopped_thread {
     uintptr_t tp;                /* thread pointer (pthread_self) */
     uintptr_t alt_lo, alt_hi;    /* sigaltstack buffer, 0 if none */
     ucontext_t *uc;              /* saved context, valid while stopped */
+    bool signal_frame;           /* stopped by the signal: uc is the kernel's frame, and the
+                                  * 128-byte red zone below sp may hold live data */
 };
 
 struct hw_world {
@@ -53,11 +55,12 @@ struct hw_world {
 bool hw_stw_init(void (*request_fn)(void));
 /* Stop every thread but the caller and `except_tid` (the shim's helper, which blocks all
  * signals). When the caller is an application thread, caller_uc holds its registers (from
- * getcontext in a frame that stays live) and it is listed as HW_T_CALLER; NULL when the
+ * getcontext in a frame that stays live), caller_sp is where its own stack starts (the
+ * shim's frames below it are not scanned) and it is listed as HW_T_CALLER; NULL when the
  * caller is the shim's helper, which is not part of the application. Waits at
  * most timeout_ms for threads that do not park. Never fails: threads that could not be
  * stopped are reported as HW_T_UNSTOPPED. */
-void hw_stw_stop(struct hw_world *w, int except_tid, ucontext_t *caller_uc, int timeout_ms);
+void hw_stw_stop(struct hw_world *w, int except_tid, ucontext_t *caller_uc, uintptr_t caller_sp, int timeout_ms);
 void hw_stw_resume(struct hw_world *w) HW_SIGSAFE;
 
 /* Remove the suspend signal from a mask the application is about to install, so that no
