@@ -26,6 +26,7 @@
 #include "livetable.h"
 #include "options.h"
 #include "real.h"
+#include "record.h"
 #include "roots.h"
 #include "snapshot.h"
 #include "stw.h"
@@ -97,6 +98,7 @@ bool hw_init_slow(void)
     if (!must_stay_inert()) {
         hw_threads_init();
         if (hw_livetable_init() && hw_depot_init()) {
+            hw_record_init();
             hw_sample_rate = hw_opt.sample_rate;
             hw_unwind_init();
             dl_iterate_phdr(find_self, (void *)(uintptr_t)&hw_init_slow);

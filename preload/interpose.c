@@ -110,9 +110,7 @@ HW_EXPORT void *realloc(void *old, size_t size)
      * stop-the-world would have to wait for an arena lock (stw.h). */
     struct hw_live_entry e;
     hw_record_enter();
-    bool tracked = hw_livetable_remove((uintptr_t)old, &e);
-    if (tracked)
-        hw_record_free_entry(&e);
+    bool tracked = hw_livetable_remove((uintptr_t)old, &e);  /* counts the free */
     hw_record_leave();
     void *p = hw_real.realloc(old, size);
     if (!p && size) {

@@ -31,6 +31,13 @@ struct shard {
 } __attribute__((aligned(64)));
 
 static struct shard shards[NSHARDS];
+static void (*count_alloc)(const struct hw_live_entry *), (*count_free)(const struct hw_live_entry *);
+
+void hw_livetable_set_counters(void (*alloc)(const struct hw_live_entry *), void (*freed)(const struct hw_live_entry *))
+{
+    count_alloc = alloc;
+    count_free = freed;
+}
 
 static inline uint64_t hash_addr(uintptr_t a)
 {
@@ -102,6 +109,8 @@ bool hw_livetable_insert(const struct hw_live_entry *e)
     }
     s->slots[i] = *e;
     s->bytes += e->size;
+    if (count_alloc && e->stack)
+        count_alloc(e);
     hw_spin_unlock(&s->lock);
     return true;
 }
@@ -123,6 +132,8 @@ bool hw_livetable_remove(uintptr_t addr, struct hw_live_entry *out)
     *out = slots[i];
     s->count--;
     s->bytes -= out->size;
+    if (count_free && out->stack)
+        count_free(out);
     /* Backward-shift deletion: pull later entries of the cluster into the hole when their
      * home slot is not cyclically between the hole and their position. */
     uint32_t hole = i;

@@ -24,6 +24,10 @@ _Static_assert(sizeof(struct hw_live_entry) == 24, "live entry must stay compact
 
 /* Set up the shards; false if memory could not be mapped. */
 bool hw_livetable_init(void) HW_HOOKSAFE;
+/* Counters kept with the table (record.c): called with the shard's lock held, so that a
+ * block's entry and its counts change together for whoever holds every lock (fork). */
+void hw_livetable_set_counters(void (*alloc)(const struct hw_live_entry *),
+                               void (*freed)(const struct hw_live_entry *)) HW_HOOKSAFE;
 /* Record a new block. Returns false only if the table could not grow (block then untracked). */
 bool hw_livetable_insert(const struct hw_live_entry *e) HW_HOOKSAFE;
 /* Remove the block at addr, copying its entry to *out. False if it was not tracked. */

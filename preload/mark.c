@@ -72,6 +72,14 @@ bool hw_heap_load(struct hw_heap *h)
         return false;
     radix_sort((struct hw_live_entry *)h->objects.data, tmp, n);
     hw_unmap(tmp, n * sizeof *tmp + 1);
+    /* A thread that did not stop may have been caught mid-update of the table: an emptied
+     * slot (address 0) or an entry met twice during a backward shift. Drop them. */
+    struct hw_live_entry *o = (struct hw_live_entry *)h->objects.data;
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++)
+        if (o[i].addr >= MIN_POINTER && (!kept || o[i].addr != o[kept - 1].addr))
+            o[kept++] = o[i];
+    h->objects.nr = n = kept;
     if (h->cls)
         hw_unmap(h->cls, 2 * h->cls_len);
     h->cls_len = n + 1;

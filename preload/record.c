@@ -85,21 +85,31 @@ static inline bool should_sample(size_t size)
     return true;
 }
 
-static HW_NOINLINE uint32_t capture_and_count(size_t size)
+static HW_NOINLINE uint32_t capture(void)
 {
     uintptr_t pcs[HW_MAX_DEPTH];
     hw_guard_enter();  /* libunwind may allocate on first use in a thread */
     uint32_t depth = hw_unwind_capture(pcs, (uint32_t)hw_opt.stack_depth);
     hw_guard_leave();
     uint32_t id = hw_depot_put(pcs, depth);
-    struct hw_stack_counters *c = hw_depot_counters(id);
+    return hw_depot_counters(id) ? id : 0;
+}
+
+/* Count a sampled block's allocation; the live table calls it under the shard's lock. */
+static void count_alloc(const struct hw_live_entry *e)
+{
+    struct hw_stack_counters *c = hw_depot_counters(e->stack);
     if (!c)
-        return 0;
-    uint64_t weight = hw_sample_weight(size);
+        return;
+    uint64_t weight = hw_sample_weight(e->size);
     atomic_fetch_add_explicit(&c->alloc_samples, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&c->alloc_weight, weight, memory_order_relaxed);
-    atomic_fetch_add_explicit(&c->alloc_bytes, weighted_bytes(size, weight), memory_order_relaxed);
-    return id;
+    atomic_fetch_add_explicit(&c->alloc_bytes, weighted_bytes(e->size, weight), memory_order_relaxed);
+}
+
+void hw_record_init(void)
+{
+    hw_livetable_set_counters(count_alloc, hw_record_free_entry);
 }
 
 void hw_record_alloc(void *p, size_t size)
@@ -111,7 +121,7 @@ void hw_record_alloc(void *p, size_t size)
     e.thread = hw_thread_index();
     e.ignored = 0;
     e.seq = hw_seq_next();
-    e.stack = should_sample(size) ? capture_and_count(size) : 0;
+    e.stack = should_sample(size) ? capture() : 0;
     hw_livetable_insert(&e);
     hw_record_leave();
 }
@@ -131,7 +141,6 @@ void hw_record_free(void *p)
 {
     struct hw_live_entry e;
     hw_record_enter();
-    if (hw_livetable_remove((uintptr_t)p, &e))
-        hw_record_free_entry(&e);
+    hw_livetable_remove((uintptr_t)p, &e);  /* counts the free (hw_record_init) */
     hw_record_leave();
 }

@@ -63,6 +63,7 @@ static int wake_pipe[2] = { -1, -1 };
 static pthread_t helper;
 static int helper_tid;
 static bool helper_running, exited, stw_ready, inplace;
+static _Atomic bool exiting;  /* the exit snapshot has begun: no other trigger may follow it */
 static int db_pid;          /* pid the database belongs to */
 static int db_fd = -1;      /* kept open read-only: `heapwatch snap PID` finds it in /proc/PID/fd */
 static char db_path[PATH_MAX];
@@ -226,6 +227,7 @@ struct stop_ctx {
     pid_t child;
     uint64_t pause_ns;
     bool done;
+    bool fork;  /* the walk runs in a child: 'fork' mode, or 'inplace' with a thread that runs on */
 };
 
 /* The snapshot's fork child. Never returns. */
@@ -255,7 +257,11 @@ static int stop_cb(struct dl_phdr_info *info, size_t size, void *arg)
     c->done = true;
     uint64_t t0 = hw_now_ns(CLOCK_MONOTONIC);
     hw_stw_stop(&c->world, helper_tid, c->caller_uc, c->caller_sp, STOP_TIMEOUT_MS);
-    if (inplace) {
+    /* A thread that did not stop keeps changing the live table and may unmap what the walk
+     * reads: walk a frozen copy of the process instead, whatever the mode. */
+    c->fork = !inplace || c->world.unstopped > 0;
+    c->d->mode = c->fork ? "fork" : "inplace";
+    if (!c->fork) {
         walk(c->d, &c->world);
     } else {
         /* fork() without atfork handlers and without SIGCHLD (exit signal 0) */
@@ -292,7 +298,7 @@ static int64_t take_walked(struct hw_snapshot_data *d, ucontext_t *caller_uc, ui
 {
     struct stop_ctx c = { .d = d, .caller_uc = caller_uc, .caller_sp = caller_sp, .child = -1,
                           .to_child = { -1, -1 }, .from_child = { -1, -1 } };
-    if (!inplace && (pipe2(c.to_child, O_CLOEXEC) < 0 || pipe2(c.from_child, O_CLOEXEC) < 0)) {
+    if (pipe2(c.to_child, O_CLOEXEC) < 0 || pipe2(c.from_child, O_CLOEXEC) < 0) {
         hw_log("cannot create a pipe for the snapshot writer: %s", strerror(errno));
         return -1;
     }
@@ -309,7 +315,7 @@ static int64_t take_walked(struct hw_snapshot_data *d, ucontext_t *caller_uc, ui
     pthread_mutex_unlock(&snap_lock);
     d->pause_ns = c.pause_ns;
     int64_t id;
-    if (inplace) {
+    if (!c.fork) {
         id = hw_sink_write(db_path, d);
     } else if (c.child < 0) {
         hw_log("cannot fork the snapshot writer: %s", strerror(errno));
@@ -354,7 +360,7 @@ static long take(const char *trigger, const char *label, ucontext_t *caller_uc, 
     long id = -1;
     hw_guard_enter();
     pthread_mutex_lock(&write_lock);
-    if (exited || !ensure_db())
+    if (exited || (atomic_load(&exiting) && strcmp(trigger, "exit")) || !ensure_db())
         goto out_unlock;
     struct hw_snapshot_data *d = &data;
     hw_vec_clear(&d->stacks);
@@ -460,6 +466,16 @@ static void start_helper(void)
         hw_log("cannot start the helper thread; only API and exit snapshots");
 }
 
+static _Atomic int installed_signal;  /* the trigger signal while our handler holds it */
+
+void hw_snapshot_signal_taken_over(int sig)
+{
+    int expected = sig;
+    if (sig && atomic_compare_exchange_strong(&installed_signal, &expected, 0))
+        hw_log("the program installs its own handler for signal %d; snapshots on signal are off"
+               " (set HEAPWATCH_SIGNAL to another signal)", sig);
+}
+
 static void install_signal(void)
 {
     int sig = (int)hw_opt.signal;
@@ -478,7 +494,8 @@ static void install_signal(void)
     sa.sa_handler = on_signal;
     sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
-    sigaction(sig, &sa, NULL);
+    if (sigaction(sig, &sa, NULL) == 0)
+        atomic_store(&installed_signal, sig);
 }
 
 void hw_snapshot_start(void)
@@ -500,6 +517,7 @@ void hw_snapshot_start(void)
 
 void hw_snapshot_at_exit(void)
 {
+    atomic_store(&exiting, true);  /* a trigger already waiting for write_lock writes nothing */
     if (hw_opt.at_exit) {
         ucontext_t uc;
         getcontext(&uc);

@@ -19,6 +19,9 @@ void hw_snapshot_start(void);
 long hw_snapshot_take(const char *trigger, const char *label, ucontext_t *uc, uintptr_t caller_sp);
 /* At exit: the final snapshot (if enabled), then close the database. */
 void hw_snapshot_at_exit(void);
+/* The application is installing a handler for sig (sigaction/signal wrappers): if the shim
+ * took sig for snapshots, say once that snapshots on signal are off. Context: SIGSAFE. */
+void hw_snapshot_signal_taken_over(int sig);
 /* fork handlers. */
 void hw_snapshot_atfork_prepare(void);
 void hw_snapshot_atfork_parent(void);

@@ -84,7 +84,7 @@ static void park(ucontext_t *uc, uintptr_t regs_lo, uintptr_t regs_hi)
         return;
     struct hw_stopped_thread *t = slot_of(hw_gettid());
     if (!t || atomic_load(&t->state) != HW_T_SIGNALED)
-        return;  /* a stray or duplicate signal */
+        return;  /* a stray or duplicate signal, or the stopper gave up on us */
     t->uc = uc;
     t->sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
     t->pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
@@ -97,7 +97,9 @@ static void park(ucontext_t *uc, uintptr_t regs_lo, uintptr_t regs_hi)
         t->alt_lo = (uintptr_t)ss.ss_sp;
         t->alt_hi = t->alt_lo + ss.ss_size;
     }
-    atomic_store_explicit(&t->state, HW_T_STOPPED, memory_order_release);
+    int expected = HW_T_SIGNALED;  /* the stopper may declare us unstopped meanwhile */
+    if (!atomic_compare_exchange_strong(&t->state, &expected, HW_T_STOPPED))
+        return;
     atomic_fetch_add(&world.parked, 1);
     futex(&world.parked, FUTEX_WAKE_PRIVATE, 1, NULL);
     while (atomic_load(&world.resume_gen) == gen)

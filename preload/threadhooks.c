@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include "real.h"
+#include "snapshot.h"
 #include "spin.h"
 #include "stw.h"
 #include "sys.h"
@@ -123,7 +124,10 @@ HW_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*
     return rc;
 }
 
-/* The suspend signal stays deliverable whatever mask the application installs. */
+/* The suspend signal stays deliverable whatever mask the application installs. The shim's
+ * own calls (guard set: libunwind saving and restoring the mask around dl_iterate_phdr) pass
+ * through untouched, or restoring a mask the application set with a raw rt_sigprocmask would
+ * unblock the signal behind its back. */
 #define WRAP_MASK(name, ...)                                                              \
     static int (*real_##name)(int, const sigset_t *, sigset_t *);                           \
     HW_EXPORT int name(int how, const sigset_t *set, sigset_t *old)                          \
@@ -135,8 +139,8 @@ HW_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*
             if (!real_##name)                                                               \
                 return __VA_ARGS__;                                                         \
         }                                                                                   \
-        if (set && how != SIG_UNBLOCK && atomic_load(&hw_state) == HW_ACTIVE &&             \
-            sigismember(set, HW_SUSPEND_SIGNAL)) {                                          \
+        if (set && how != SIG_UNBLOCK && !hw_self.guard &&                                  \
+            atomic_load(&hw_state) == HW_ACTIVE && sigismember(set, HW_SUSPEND_SIGNAL)) {    \
             sigset_t copy = *set;                                                           \
             hw_stw_unblock_in(&copy);                                                       \
             return real_##name(how, &copy, old);                                            \
@@ -146,6 +150,35 @@ HW_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*
 
 WRAP_MASK(pthread_sigmask, EINVAL)
 WRAP_MASK(sigprocmask, (errno = ENOSYS, -1))
+
+/* An application handler for the snapshot signal replaces ours: say so once. */
+HW_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+    static int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
+    if (!real_sigaction) {
+        hw_guard_enter();
+        real_sigaction = dlsym(RTLD_NEXT, "sigaction");
+        hw_guard_leave();
+        if (!real_sigaction)
+            return errno = ENOSYS, -1;
+    }
+    int rc = real_sigaction(sig, act, old);
+    if (rc == 0 && act && !hw_self.guard)
+        hw_snapshot_signal_taken_over(sig);
+    return rc;
+}
+
+HW_EXPORT sighandler_t signal(int sig, sighandler_t handler)
+{
+    struct sigaction sa, old;
+    sigemptyset(&sa.sa_mask);
+    sigaddset(&sa.sa_mask, sig);
+    sa.sa_handler = handler;
+    sa.sa_flags = SA_RESTART;  /* glibc's signal(): BSD semantics */
+    if (sigaction(sig, &sa, &old) < 0)
+        return SIG_ERR;
+    return old.sa_handler;
+}
 
 HW_EXPORT int sigsuspend(const sigset_t *set)
 {
