@@ -53,7 +53,9 @@
 #include "threadhooks.h"
 #include "unwind.h"
 
-#define STOP_TIMEOUT_MS 100      /* a thread that has not parked by then is reported unstopped */
+#define STOP_TIMEOUT_MS 500      /* a thread that has not parked by then is reported unstopped:
+                                  * generous, as a preempted thread on a loaded machine can take
+                                  * 100 ms to run its handler */
 #define CHILD_TIMEOUT_MS 600000  /* a snapshot child that writes for 10 minutes is stuck */
 #define MAX_FRAMES 64
 
