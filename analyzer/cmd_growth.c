@@ -89,10 +89,7 @@ int cmd_growth(int argc, char **argv)
 {
     struct report_opts o;
     int first = report_opts_parse(&o, argc, argv, usage_growth);
-    if (argc - first > 1)
-        die_usage(usage_growth, "too many arguments");
-    char *path = first < argc ? strdup(argv[first]) : db_default_path();
-    struct hwdb *db = db_open(path);
+    struct hwdb *db = open_db_operand(argc, argv, first, usage_growth);
     struct symcache *sc = symcache_open(db);
     size_t n;
     int64_t *ids = db_snapshot_ids(db, &n);
@@ -214,6 +211,5 @@ int cmd_growth(int argc, char **argv)
     free(ids);
     symcache_close(sc);
     db_close(db);
-    free(path);
     return o.exit_code && growing ? EXIT_FINDINGS : 0;
 }

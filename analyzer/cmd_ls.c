@@ -17,10 +17,7 @@ int cmd_ls(int argc, char **argv)
 {
     struct report_opts o;
     int first = report_opts_parse(&o, argc, argv, usage_ls);
-    if (argc - first > 1)
-        die_usage(usage_ls, "too many arguments");
-    char *path = first < argc ? strdup(argv[first]) : db_default_path();
-    struct hwdb *db = db_open(path);
+    struct hwdb *db = open_db_operand(argc, argv, first, usage_ls);
     sqlite3_stmt *st = db_prepare(db,
         "SELECT s.id, coalesce(sum(c.alloc_objects - c.free_objects), 0), coalesce(sum(c.alloc_bytes - c.free_bytes), 0),"
         " coalesce(sum(c.alloc_objects), 0), coalesce(sum(c.alloc_bytes), 0), p.start_time_ns"
@@ -81,6 +78,5 @@ int cmd_ls(int argc, char **argv)
         json_finish(&j);
     }
     db_close(db);
-    free(path);
     return 0;
 }

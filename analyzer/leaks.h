@@ -22,12 +22,13 @@ struct leak_row {
     struct sample stack;                /* allocator wrappers dropped, as in every report */
 };
 
-/* Counts over the snapshot's object rows: live = reachable + indirect + leaked + suppressed
- * + unmarked (objects without a class). indirect and leaked are the unsuppressed ones. */
+/* A snapshot's totals: live and reachable from its row, the rest from its object rows;
+ * live = reachable + indirect + leaked + suppressed, where indirect and leaked are the
+ * unsuppressed ones. */
 struct leak_totals {
     int64_t live_objects, live_bytes, reachable_objects, reachable_bytes;
     int64_t indirect_objects, indirect_bytes, leaked_objects, leaked_bytes;
-    int64_t suppressed_objects, suppressed_bytes, unmarked_objects, unmarked_bytes;
+    int64_t suppressed_objects, suppressed_bytes;
 };
 
 struct leak_report {

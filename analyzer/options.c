@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "db.h"
 #include "usage.h"
 
 void die_usage(const char *usage, const char *fmt, ...)
@@ -144,4 +145,14 @@ void warn_missing_debug(struct symcache *sc)
     const char *mod;
     if (symcache_missing_debug(sc, &mod))
         warning("no debug information for '%s': its frames show function names only", mod);
+}
+
+struct hwdb *open_db_operand(int argc, char **argv, int first, const char *usage)
+{
+    if (argc - first > 1)
+        die_usage(usage, "too many arguments");
+    char *path = first < argc ? xstrdup(argv[first]) : db_default_path();
+    struct hwdb *db = db_open(path);
+    free(path);
+    return db;
 }

@@ -33,6 +33,10 @@ void negative_operands_hide(struct negative_operands *g, int argc, char **argv,
 void negative_operands_restore(struct negative_operands *g, int argc, char **argv);
 
 __attribute__((noreturn)) void die_usage(const char *usage, const char *fmt, ...);
+/* The database named by the one optional operand argv[first] (default: the newest
+ * heapwatch.*.db here), opened; dies on a second operand. */
+struct hwdb;
+struct hwdb *open_db_operand(int argc, char **argv, int first, const char *usage);
 /* "sampled every 512 KiB" / "every allocation recorded". */
 const char *report_rate_text(int64_t rate, char *buf, size_t size);
 /* One warning if a module had no debug information. */

@@ -150,8 +150,7 @@ __attribute__((destructor)) static void hw_destructor(void)
 HW_EXPORT __attribute__((noinline)) int heapwatch_snapshot(const char *label)
 {
     ucontext_t uc;
-    getcontext(&uc);
-    hw_stw_clean_context(&uc);
+    HW_CALLER_CONTEXT(&uc);
     if (!hw_active())
         return -1;
     return hw_snapshot_take("api", label, &uc, (uintptr_t)__builtin_frame_address(0)) > 0 ? 0 : -1;

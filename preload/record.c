@@ -95,16 +95,22 @@ static HW_NOINLINE uint32_t capture(void)
     return hw_depot_counters(id) ? id : 0;
 }
 
+/* Add one sampled block of e's size to a counter triple, weighted (one expm1 per event). */
+static void count(_Atomic uint64_t *samples, _Atomic uint64_t *weights, _Atomic uint64_t *bytes,
+                  const struct hw_live_entry *e)
+{
+    uint64_t weight = hw_sample_weight(e->size);
+    atomic_fetch_add_explicit(samples, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(weights, weight, memory_order_relaxed);
+    atomic_fetch_add_explicit(bytes, weighted_bytes(e->size, weight), memory_order_relaxed);
+}
+
 /* Count a sampled block's allocation; the live table calls it under the shard's lock. */
 static void count_alloc(const struct hw_live_entry *e)
 {
     struct hw_stack_counters *c = hw_depot_counters(e->stack);
-    if (!c)
-        return;
-    uint64_t weight = hw_sample_weight(e->size);
-    atomic_fetch_add_explicit(&c->alloc_samples, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&c->alloc_weight, weight, memory_order_relaxed);
-    atomic_fetch_add_explicit(&c->alloc_bytes, weighted_bytes(e->size, weight), memory_order_relaxed);
+    if (c)
+        count(&c->alloc_samples, &c->alloc_weight, &c->alloc_bytes, e);
 }
 
 void hw_record_init(void)
@@ -129,12 +135,8 @@ void hw_record_alloc(void *p, size_t size)
 void hw_record_free_entry(const struct hw_live_entry *e)
 {
     struct hw_stack_counters *c = hw_depot_counters(e->stack);
-    if (!c)
-        return;
-    uint64_t weight = hw_sample_weight(e->size);
-    atomic_fetch_add_explicit(&c->free_samples, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&c->free_weight, weight, memory_order_relaxed);
-    atomic_fetch_add_explicit(&c->free_bytes, weighted_bytes(e->size, weight), memory_order_relaxed);
+    if (c)
+        count(&c->free_samples, &c->free_weight, &c->free_bytes, e);
 }
 
 void hw_record_free(void *p)

@@ -138,20 +138,25 @@ static void read_maps(struct hw_vec *maps)
     }
 }
 
-static const struct hw_mapping *mapping_of(const struct hw_vec *maps, uintptr_t a)
+/* The first mapping that ends above a (maps are sorted and disjoint), or NULL. */
+static const struct hw_mapping *mapping_from(const struct hw_vec *maps, uintptr_t a)
 {
     const struct hw_mapping *m = (const struct hw_mapping *)maps->data;
     size_t lo = 0, hi = maps->nr;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (a < m[mid].lo)
-            hi = mid;
-        else if (a >= m[mid].hi)
+        if (m[mid].hi <= a)
             lo = mid + 1;
         else
-            return &m[mid];
+            hi = mid;
     }
-    return NULL;
+    return lo < maps->nr ? &m[lo] : NULL;
+}
+
+static const struct hw_mapping *mapping_of(const struct hw_vec *maps, uintptr_t a)
+{
+    const struct hw_mapping *m = mapping_from(maps, a);
+    return m && m->lo <= a ? m : NULL;
 }
 
 /* Add [lo, hi) as roots, split at unreadable holes. */
@@ -160,15 +165,11 @@ static void add_root(struct hw_roots *r, int kind, int tid, uintptr_t lo, uintpt
 {
     lo = (lo + 7) & ~(uintptr_t)7;
     while (lo < hi) {
-        const struct hw_mapping *m = mapping_of(&r->maps, lo);
-        if (!m) {
-            /* skip to the next mapping that starts within the range */
-            const struct hw_mapping *all = (const struct hw_mapping *)r->maps.data;
-            uintptr_t next = hi;
-            for (size_t i = 0; i < r->maps.nr; i++)
-                if (all[i].lo > lo && all[i].lo < next)
-                    next = all[i].lo;
-            lo = next;
+        const struct hw_mapping *m = mapping_from(&r->maps, lo);
+        if (!m)
+            return;
+        if (m->lo > lo) {  /* a hole: go on at the next mapping */
+            lo = m->lo;
             continue;
         }
         uintptr_t end = m->hi < hi ? m->hi : hi;

@@ -370,6 +370,24 @@ static int write_counters(int64_t snap, const struct hw_vec *rows)
     return rc;
 }
 
+static void bind_or_null(sqlite3_stmt *st, int k, bool have, uint64_t v)
+{
+    if (have)
+        sqlite3_bind_int64(st, k, (int64_t)v);
+    else
+        sqlite3_bind_null(st, k);
+}
+
+/* One packed chunk row: (snapshot, key, count, data). */
+static int insert_chunk(sqlite3_stmt *st, int64_t snap, int64_t key, size_t count, const uint8_t *data, size_t len)
+{
+    sqlite3_bind_int64(st, 1, snap);
+    sqlite3_bind_int64(st, 2, key);
+    sqlite3_bind_int64(st, 3, (int64_t)count);
+    sqlite3_bind_blob(st, 4, data, (int)len, SQLITE_STATIC);
+    return step_done(st);
+}
+
 /* ---- packed blocks and edges (schema.sql: object_chunk, edge_chunk) ------------------------- */
 
 #define OBJECT_CHUNK 65536u
@@ -435,11 +453,7 @@ static int write_objects(int64_t snap, const struct hw_heap *h)
         }
         if (rc)
             break;
-        sqlite3_bind_int64(chunk, 1, snap);
-        sqlite3_bind_int64(chunk, 2, (int64_t)first);
-        sqlite3_bind_int64(chunk, 3, (int64_t)(end - first));
-        sqlite3_bind_blob(chunk, 4, buf, (int)(p - buf), SQLITE_STATIC);
-        rc = step_done(chunk);
+        rc = insert_chunk(chunk, snap, (int64_t)first, end - first, buf, (size_t)(p - buf));
     }
     sqlite3_finalize(chunk);
     sqlite3_finalize(row);
@@ -462,11 +476,7 @@ static int write_edge_chunks(sqlite3_stmt *st, int64_t snap, const struct hw_vec
             p = put_varint(p, e[i].offset / 8);
             p = put_varint(p, e[i].dst);
         }
-        sqlite3_bind_int64(st, 1, snap);
-        sqlite3_bind_int64(st, 2, (*chunk_no)++);
-        sqlite3_bind_int64(st, 3, (int64_t)(end - first));
-        sqlite3_bind_blob(st, 4, buf, (int)(p - buf), SQLITE_STATIC);
-        if (step_done(st) < 0)
+        if (insert_chunk(st, snap, (*chunk_no)++, end - first, buf, (size_t)(p - buf)) < 0)
             return -1;
     }
     return 0;
@@ -513,17 +523,11 @@ static int write_roots(int64_t snap, const struct hw_roots *r)
                 last_bias = root[i].module_bias;
                 last_id = module_id_of(q, last_bias);
             }
-            if (last_id)
-                sqlite3_bind_int64(st, 4, last_id);
-            else
-                sqlite3_bind_null(st, 4);
+            bind_or_null(st, 4, last_id != 0, (uint64_t)last_id);
             sqlite3_bind_null(st, 5);
         } else {
             sqlite3_bind_null(st, 4);
-            if (root[i].tid)
-                sqlite3_bind_int(st, 5, root[i].tid);
-            else
-                sqlite3_bind_null(st, 5);
+            bind_or_null(st, 5, root[i].tid != 0, (uint64_t)root[i].tid);
         }
         sqlite3_bind_int64(st, 6, (int64_t)root[i].lo);
         sqlite3_bind_int64(st, 7, (int64_t)root[i].hi);
@@ -554,16 +558,10 @@ static int write_threads(int64_t snap, const struct hw_roots *r, const struct hw
         sqlite3_bind_int64(st, 1, snap);
         sqlite3_bind_int(st, 2, t[i].tid);
         sqlite3_bind_text(st, 3, thread_state_name(t[i].state), -1, SQLITE_STATIC);
-        for (int k = 4; k <= 7; k++)
-            sqlite3_bind_null(st, k);
-        if (t[i].sp)
-            sqlite3_bind_int64(st, 4, (int64_t)t[i].sp);
-        if (t[i].pc)
-            sqlite3_bind_int64(st, 5, (int64_t)t[i].pc);
-        if (t[i].stack_hi) {
-            sqlite3_bind_int64(st, 6, (int64_t)t[i].stack_lo);
-            sqlite3_bind_int64(st, 7, (int64_t)t[i].stack_hi);
-        }
+        bind_or_null(st, 4, t[i].sp != 0, t[i].sp);
+        bind_or_null(st, 5, t[i].pc != 0, t[i].pc);
+        bind_or_null(st, 6, t[i].stack_hi != 0, t[i].stack_lo);
+        bind_or_null(st, 7, t[i].stack_hi != 0, t[i].stack_hi);
         rc = step_done(st);
     }
     const struct hw_frame_row *f = (const struct hw_frame_row *)frames->data;
@@ -578,14 +576,6 @@ static int write_threads(int64_t snap, const struct hw_roots *r, const struct hw
     sqlite3_finalize(st);
     sqlite3_finalize(fr);
     return rc;
-}
-
-static void bind_or_null(sqlite3_stmt *st, int k, bool have, uint64_t v)
-{
-    if (have)
-        sqlite3_bind_int64(st, k, (int64_t)v);
-    else
-        sqlite3_bind_null(st, k);
 }
 
 int64_t hw_sink_write(const char *path, struct hw_snapshot_data *d)

@@ -357,7 +357,7 @@ static int64_t take_counters(struct hw_snapshot_data *d)
 
 /* Take a snapshot. caller_uc: the calling application thread's registers, or NULL when the
  * helper asks. */
-static long take(const char *trigger, const char *label, ucontext_t *caller_uc, uintptr_t caller_sp)
+long hw_snapshot_take(const char *trigger, const char *label, ucontext_t *caller_uc, uintptr_t caller_sp)
 {
     long id = -1;
     hw_guard_enter();
@@ -377,11 +377,6 @@ out_unlock:
     pthread_mutex_unlock(&write_lock);
     hw_guard_leave();
     return id;
-}
-
-long hw_snapshot_take(const char *trigger, const char *label, ucontext_t *uc, uintptr_t caller_sp)
-{
-    return take(trigger, label, uc, caller_sp);
 }
 
 /* ---- triggers -------------------------------------------------------------------------------- */
@@ -436,9 +431,9 @@ static void *helper_main(void *unused)
             char buf[64];
             ssize_t r = read(wake_pipe[0], buf, sizeof buf);  /* coalesce a burst of signals */
             bool requested = r > 0 && memchr(buf, 'r', (size_t)r);
-            take("signal", requested ? "heapwatch snap" : NULL, NULL, 0);
+            hw_snapshot_take("signal", requested ? "heapwatch snap" : NULL, NULL, 0);
         } else if (rc == 0) {
-            take("interval", NULL, NULL, 0);
+            hw_snapshot_take("interval", NULL, NULL, 0);
             next += period;
             uint64_t now = hw_now_ns(CLOCK_MONOTONIC);
             if (next < now)
@@ -522,8 +517,7 @@ void hw_snapshot_at_exit(void)
     atomic_store(&exiting, true);  /* a trigger already waiting for write_lock writes nothing */
     if (hw_opt.at_exit) {
         ucontext_t uc;
-        getcontext(&uc);
-        hw_stw_clean_context(&uc);
+        HW_CALLER_CONTEXT(&uc);
         hw_snapshot_take("exit", NULL, &uc, (uintptr_t)__builtin_frame_address(0));
     }
     hw_guard_enter();

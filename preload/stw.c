@@ -143,8 +143,7 @@ void hw_stw_safepoint(void)
     atomic_store_explicit(&hw_self.stop_deferred, 0, memory_order_relaxed);
     int saved = errno;
     ucontext_t uc;
-    getcontext(&uc);  /* callee-saved registers into uc, which is on the scanned stack */
-    hw_stw_clean_context(&uc);
+    HW_CALLER_CONTEXT(&uc);  /* callee-saved registers into uc, on the scanned stack */
     park(&uc, 0, 0);
     errno = saved;
 }

@@ -71,6 +71,9 @@ void hw_stw_unblock_in(sigset_t *set) HW_SIGSAFE;
  * callee-saved registers, stack and instruction pointers); argument and scratch registers
  * would carry stale pointers and hide leaks. Context: SIGSAFE. */
 void hw_stw_clean_context(ucontext_t *uc) HW_SIGSAFE;
+/* The calling thread's registers for a snapshot or a safepoint: a macro, so that getcontext
+ * runs in the caller's own frame, which stays live while the world is stopped. */
+#define HW_CALLER_CONTEXT(uc) (getcontext(uc), hw_stw_clean_context(uc))
 
 /* The safepoint: called when the thread leaves the shim with a stop pending. */
 void hw_stw_safepoint(void) HW_SIGSAFE;

@@ -83,6 +83,15 @@ bool hw_threads_stack_of(int tid, uintptr_t *lo, uintptr_t *hi, uintptr_t *tp)
     return false;
 }
 
+/* The real function `name` after ours (resolved guarded: dlsym may allocate). */
+static void *next_symbol(const char *name)
+{
+    hw_guard_enter();
+    void *f = dlsym(RTLD_NEXT, name);
+    hw_guard_leave();
+    return f;
+}
+
 /* ---- wrappers ------------------------------------------------------------------------------ */
 
 struct start {
@@ -104,13 +113,8 @@ static void *thread_start(void *p)
 HW_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
 {
     static int (*real_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
-    if (!real_create) {
-        hw_guard_enter();
-        real_create = dlsym(RTLD_NEXT, "pthread_create");
-        hw_guard_leave();
-        if (!real_create)
-            return EAGAIN;
-    }
+    if (!real_create && !(real_create = next_symbol("pthread_create")))
+        return EAGAIN;
     if (!hw_active() || !hw_real.malloc)
         return real_create(th, attr, fn, arg);
     struct start *s = hw_real.malloc(sizeof *s);
@@ -124,45 +128,53 @@ HW_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*
     return rc;
 }
 
-/* The suspend signal stays deliverable whatever mask the application installs. The shim's
- * own calls (guard set: libunwind saving and restoring the mask around dl_iterate_phdr) pass
- * through untouched, or restoring a mask the application set with a raw rt_sigprocmask would
- * unblock the signal behind its back. */
-#define WRAP_MASK(name, ...)                                                              \
-    static int (*real_##name)(int, const sigset_t *, sigset_t *);                           \
-    HW_EXPORT int name(int how, const sigset_t *set, sigset_t *old)                          \
-    {                                                                                       \
-        if (!real_##name) {                                                                 \
-            hw_guard_enter();                                                               \
-            real_##name = dlsym(RTLD_NEXT, #name);                                          \
-            hw_guard_leave();                                                               \
-            if (!real_##name)                                                               \
-                return __VA_ARGS__;                                                         \
-        }                                                                                   \
-        if (set && how != SIG_UNBLOCK && !hw_self.guard &&                                  \
-            atomic_load(&hw_state) == HW_ACTIVE && sigismember(set, HW_SUSPEND_SIGNAL)) {    \
-            sigset_t copy = *set;                                                           \
-            hw_stw_unblock_in(&copy);                                                       \
-            return real_##name(how, &copy, old);                                            \
-        }                                                                                   \
-        return real_##name(how, set, old);                                                  \
-    }
+/* The suspend signal stays deliverable whatever mask the application installs: returns set,
+ * or *copy without the suspend signal. The shim's own calls (guard set: libunwind saving and
+ * restoring the mask around dl_iterate_phdr) pass through untouched, or restoring a mask the
+ * application set with a raw rt_sigprocmask would unblock the signal behind its back. */
+static const sigset_t *without_suspend(const sigset_t *set, sigset_t *copy)
+{
+    if (!set || hw_self.guard || atomic_load(&hw_state) != HW_ACTIVE || !sigismember(set, HW_SUSPEND_SIGNAL))
+        return set;
+    *copy = *set;
+    hw_stw_unblock_in(copy);
+    return copy;
+}
 
-WRAP_MASK(pthread_sigmask, EINVAL)
-WRAP_MASK(sigprocmask, (errno = ENOSYS, -1))
+HW_EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
+{
+    static int (*real)(int, const sigset_t *, sigset_t *);
+    if (!real && !(real = next_symbol("pthread_sigmask")))
+        return EINVAL;
+    sigset_t copy;
+    return real(how, how == SIG_UNBLOCK ? set : without_suspend(set, &copy), old);
+}
+
+HW_EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
+{
+    static int (*real)(int, const sigset_t *, sigset_t *);
+    if (!real && !(real = next_symbol("sigprocmask")))
+        return errno = ENOSYS, -1;
+    sigset_t copy;
+    return real(how, how == SIG_UNBLOCK ? set : without_suspend(set, &copy), old);
+}
+
+HW_EXPORT int sigsuspend(const sigset_t *set)
+{
+    static int (*real)(const sigset_t *);
+    if (!real && !(real = next_symbol("sigsuspend")))
+        return errno = ENOSYS, -1;
+    sigset_t copy;
+    return real(without_suspend(set, &copy));
+}
 
 /* An application handler for the snapshot signal replaces ours: say so once. */
 HW_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
-    static int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
-    if (!real_sigaction) {
-        hw_guard_enter();
-        real_sigaction = dlsym(RTLD_NEXT, "sigaction");
-        hw_guard_leave();
-        if (!real_sigaction)
-            return errno = ENOSYS, -1;
-    }
-    int rc = real_sigaction(sig, act, old);
+    static int (*real)(int, const struct sigaction *, struct sigaction *);
+    if (!real && !(real = next_symbol("sigaction")))
+        return errno = ENOSYS, -1;
+    int rc = real(sig, act, old);
     if (rc == 0 && act && !hw_self.guard)
         hw_snapshot_signal_taken_over(sig);
     return rc;
@@ -178,22 +190,4 @@ HW_EXPORT sighandler_t signal(int sig, sighandler_t handler)
     if (sigaction(sig, &sa, &old) < 0)
         return SIG_ERR;
     return old.sa_handler;
-}
-
-HW_EXPORT int sigsuspend(const sigset_t *set)
-{
-    static int (*real_sigsuspend)(const sigset_t *);
-    if (!real_sigsuspend) {
-        hw_guard_enter();
-        real_sigsuspend = dlsym(RTLD_NEXT, "sigsuspend");
-        hw_guard_leave();
-        if (!real_sigsuspend)
-            return errno = ENOSYS, -1;
-    }
-    if (atomic_load(&hw_state) == HW_ACTIVE && sigismember(set, HW_SUSPEND_SIGNAL)) {
-        sigset_t copy = *set;
-        hw_stw_unblock_in(&copy);
-        return real_sigsuspend(&copy);
-    }
-    return real_sigsuspend(set);
 }

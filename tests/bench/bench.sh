@@ -259,30 +259,29 @@ for w in $workloads; do
     say "$w: allocs=${allocs[$w]}${o:+ live objects=$o}"
 done
 
+# run_or_skip WORKLOAD CONFIG REP: one measured run, unless the configuration failed before or
+# cannot run here (then say why once).
+run_or_skip() {
+    if [ -f "$rawdir/$1.$2.failed" ]; then return; fi
+    reason=$(why_skip "$2")
+    if [ -n "$reason" ]; then
+        echo "$reason" >"$rawdir/$1.$2.failed"
+        say "  $1/$2 skipped: $reason"
+        return
+    fi
+    run_one "$1" "$2" "$3"
+}
+
 # ---- measured runs ----------------------------------------------------------------------------
 start=$(date +%s)
 for w in $workloads; do
     for rep in $(seq 1 "$reps"); do
         for cfg in $configs; do
-            if [ -f "$rawdir/$w.$cfg.failed" ]; then continue; fi
-            reason=$(why_skip "$cfg")
-            if [ -n "$reason" ]; then
-                echo "$reason" >"$rawdir/$w.$cfg.failed"
-                say "  $w/$cfg skipped: $reason"
-                continue
-            fi
-            run_one "$w" "$cfg" "$rep"
+            run_or_skip "$w" "$cfg" "$rep"
         done
         if [ "$w" = w_bigheap ] && [ "$heapwalk" != 0 ]; then
             for cfg in inplace lsan; do
-                if [ -f "$rawdir/$w.$cfg.failed" ]; then continue; fi
-                reason=$(why_skip "$cfg")
-                if [ -n "$reason" ]; then
-                    echo "$reason" >"$rawdir/$w.$cfg.failed"
-                    say "  $w/$cfg skipped: $reason"
-                    continue
-                fi
-                run_one "$w" "$cfg" "$rep"
+                run_or_skip "$w" "$cfg" "$rep"
             done
             if out=$("$bin/membw" 2>>"$logdir/membw.err"); then
                 printf '%s\n' "$out" |
