@@ -1,10 +1,10 @@
 /* This file implements the heap walk of mark.h.
  *
- * Lookup: the live blocks sorted by address (LSD radix sort, no allocation), a one-compare
- * rejection of values outside [lowest block, end of highest block), then a binary search for
- * the last block starting at or below the value. Interior pointers count (LeakSanitizer's and
- * memcheck's default); a block reached only through interior pointers is flagged, which is
- * memcheck's "possibly lost" among the reachable.
+ * The live blocks are sorted by address (LSD radix sort, no allocation) and looked up through
+ * blockmap.h. Interior pointers count (LeakSanitizer's and memcheck's default); a block
+ * reached only through interior pointers is flagged, which is memcheck's "possibly lost"
+ * among the reachable. The mark stack is explicit; draining it prefetches the bounds and the
+ * first words of the blocks a few places below its top.
  *
  * Classes, memcheck's definitions (memcheck/mc_leakcheck.c; LeakSanitizer's are the same
  * except for cycles): a block reached from a root, directly or through other reached blocks,
@@ -19,32 +19,50 @@
 #include "mark.h"
 
 #include <string.h>
+#include "blockmap.h"
 
 #define MIN_POINTER 4096
 
-static void radix_sort(struct hw_live_entry *a, struct hw_live_entry *tmp, size_t n)
+/* While marking, cls[i] holds the block's state: its class in the low two bits (UNVISITED
+ * until the flood or the classification reaches it) and two flags; hw_heap_mark splits it
+ * into cls and flags at the end. One byte, so that a lookup's hit costs one more cache line,
+ * not two. */
+#define UNVISITED 3
+#define CLASS_MASK 3
+#define REACHED_AT_START 4  /* some pointer held the block's first byte */
+#define IGNORED 8
+
+/* LSD radix sort by address, 16 bits a pass, skipping the passes whose digit is the same for
+ * every block (the top one always, usually one more). Sorts in place, using tmp as scratch.
+ * False if the histograms cannot be mapped. */
+static bool radix_sort(struct hw_live_entry *a, struct hw_live_entry *tmp, size_t n)
 {
-    /* 16-byte aligned blocks below 2^52: three 16-bit digits of addr >> 4. */
-    static uint32_t count[1u << 16];
-    for (int pass = 0; pass < 3; pass++) {
-        unsigned shift = 4 + 16 * (unsigned)pass;
-        memset(count, 0, sizeof count);
-        for (size_t i = 0; i < n; i++)
-            count[(a[i].addr >> shift) & 0xffff]++;
+    uint32_t (*count)[1u << 16] = hw_map(4 * sizeof *count);
+    if (!count)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        for (unsigned d = 0; d < 4; d++)
+            count[d][(a[i].addr >> (16 * d)) & 0xffff]++;
+    struct hw_live_entry *src = a, *dst = tmp;
+    for (unsigned d = 0; d < 4; d++) {
+        if (n && count[d][(a[0].addr >> (16 * d)) & 0xffff] == n)
+            continue;
         uint32_t sum = 0;
-        for (size_t d = 0; d < (1u << 16); d++) {
-            uint32_t c = count[d];
-            count[d] = sum;
+        for (size_t k = 0; k < (1u << 16); k++) {
+            uint32_t c = count[d][k];
+            count[d][k] = sum;
             sum += c;
         }
         for (size_t i = 0; i < n; i++)
-            tmp[count[(a[i].addr >> shift) & 0xffff]++] = a[i];
-        struct hw_live_entry *t = a;
-        a = tmp;
-        tmp = t;
+            dst[count[d][(src[i].addr >> (16 * d)) & 0xffff]++] = src[i];
+        struct hw_live_entry *t = src;
+        src = dst;
+        dst = t;
     }
-    /* after an odd number of passes the result is in the scratch array */
-    memcpy(tmp, a, n * sizeof *a);
+    if (src != a)
+        memcpy(a, src, n * sizeof *a);
+    hw_unmap(count, 4 * sizeof *count);
+    return true;
 }
 
 bool hw_heap_load(struct hw_heap *h)
@@ -68,10 +86,10 @@ bool hw_heap_load(struct hw_heap *h)
     if (n >= HW_EDGE_FROM_ROOT)
         return false;
     struct hw_live_entry *tmp = hw_map(n * sizeof *tmp + 1);
-    if (!tmp)
-        return false;
-    radix_sort((struct hw_live_entry *)h->objects.data, tmp, n);
+    bool sorted = tmp && radix_sort((struct hw_live_entry *)h->objects.data, tmp, n);
     hw_unmap(tmp, n * sizeof *tmp + 1);
+    if (!sorted)
+        return false;
     /* A thread that did not stop may have been caught mid-update of the table: an emptied
      * slot (address 0) or an entry met twice during a backward shift. Drop them. */
     struct hw_live_entry *o = (struct hw_live_entry *)h->objects.data;
@@ -87,232 +105,209 @@ bool hw_heap_load(struct hw_heap *h)
     if (!h->cls)
         return false;
     h->flags = h->cls + h->cls_len;
-    memset(h->cls, HW_UNVISITED, n);
+    memset(h->cls, UNVISITED, n);
     return true;
 }
 
-/* The lookup index: the address space is cut into 4 GiB regions and those into 64 KiB
- * granules; for each region that holds blocks, first[g] is the index of the first block at
- * or after granule g (first[GRANULES] = the first block after the region). A value is then
- * found with a short forward scan over the few blocks of its granule, in a dense array of
- * block bounds (one or two cache lines), instead of a search over the whole heap
- * (NOTES-shim.md 9: lookup cost bounds the mark). 4 MiB of index per 4 GiB region in use. */
-#define REGION_SHIFT 32
-#define GRANULE_SHIFT 12
-#define GRANULES (1u << (REGION_SHIFT - GRANULE_SHIFT))
-#define MAX_REGIONS 64
-
-struct region {
-    uintptr_t base;      /* v >> REGION_SHIFT */
-    uint32_t *first;     /* GRANULES + 1 entries */
-};
-
-struct range_ctx {
-    const struct hw_live_entry *o;
-    struct span { uintptr_t lo, hi; } *span;  /* [o[i].addr, end), dense: one cache line per 4 */
-    size_t n;
-    uintptr_t lo, hi;  /* [first block, end of the last-ending block) */
-    struct region regions[MAX_REGIONS];
-    unsigned nr_regions;
-    uintptr_t max_size; /* largest block: how far back a containing block can start */
-};
-
-static bool build_index(struct range_ctx *c)
-{
-    c->nr_regions = 0;
-    for (size_t i = 0; i < c->n;) {
-        uintptr_t base = c->o[i].addr >> REGION_SHIFT;
-        if (c->nr_regions == MAX_REGIONS)
-            return false;
-        struct region *r = &c->regions[c->nr_regions++];
-        r->base = base;
-        r->first = hw_map((GRANULES + 1) * sizeof *r->first);
-        if (!r->first)
-            return false;
-        size_t j = i;
-        for (uint32_t g = 0; g <= GRANULES; g++) {
-            uintptr_t start = (base << REGION_SHIFT) + ((uintptr_t)g << GRANULE_SHIFT);
-            while (j < c->n && c->o[j].addr < start && (c->o[j].addr >> REGION_SHIFT) == base)
-                j++;
-            r->first[g] = (uint32_t)j;
-        }
-        while (j < c->n && (c->o[j].addr >> REGION_SHIFT) == base)
-            j++;
-        r->first[GRANULES] = (uint32_t)j;
-        i = j;
-    }
-    return true;
-}
-
-static void free_index(struct range_ctx *c)
-{
-    for (unsigned k = 0; k < c->nr_regions; k++)
-        hw_unmap(c->regions[k].first, (GRANULES + 1) * sizeof *c->regions[k].first);
-    c->nr_regions = 0;
-}
-
-static long find_block_slow(const struct range_ctx *c, uintptr_t v)
-{
-    size_t lo = 0, hi = c->n;
-    while (hi - lo > 1) {
-        size_t mid = (lo + hi) / 2;
-        if (c->span[mid].lo <= v)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    /* Blocks bigger than a granule can hold v although a later block starts before it. */
-    for (size_t k = lo + 1; k-- > 0 && c->span[k].lo + c->max_size > v;)
-        if (v >= c->span[k].lo && v < c->span[k].hi)
-            return (long)k;
-    return -1;
-}
-
-/* Index of the block holding address v, or -1. */
-static inline long find_block(const struct range_ctx *c, uintptr_t v)
-{
-    if (v < c->lo || v >= c->hi)
-        return -1;
-    uintptr_t base = v >> REGION_SHIFT;
-    const struct region *r = NULL;
-    for (unsigned k = 0; k < c->nr_regions; k++) {
-        if (c->regions[k].base == base) {
-            r = &c->regions[k];
-            break;
-        }
-    }
-    if (!r)
-        return find_block_slow(c, v);
-    uint32_t g = (uint32_t)((v >> GRANULE_SHIFT) & (GRANULES - 1));
-    size_t i = r->first[g], end = r->first[g + 1];
-    while (i < end && c->span[i].lo <= v)
-        i++;
-    /* i - 1 is the last block starting at or before v (maybe in an earlier granule) */
-    if (i > 0 && v < c->span[i - 1].hi && v >= c->span[i - 1].lo)
-        return (long)(i - 1);
-    if (c->max_size > (1u << GRANULE_SHIFT))
-        return find_block_slow(c, v);
-    return -1;
-}
+/* The walk is bound by memory latency, not bandwidth (NOTES-shim.md 9): every pointer found
+ * costs a bitmap entry and a state byte at random places, and every block popped its words.
+ * So a found value goes through two short queues, its bitmap entry prefetched on entering the
+ * first and its state byte on entering the second, and is acted on only when it leaves the
+ * second: some sixteen lookups are in flight at once instead of one. Draining the mark stack
+ * prefetches the bounds and then the first words of the blocks a few places below its top.
+ * The order in which pointers are acted on changes nothing: reachability, the flags and the
+ * classification are properties of the graph, not of the visit order. */
+#define QUEUE 8           /* each queue's length: a power of two */
+#define PREFETCH_SPAN 16
+#define PREFETCH_BODY 8
 
 enum scan_mode { FLOOD, CLASSIFY };
 
-/* Scan the words of [lo, hi) from source src; mark what it reaches per mode. */
-static void scan(struct hw_heap *h, const struct range_ctx *c, uintptr_t lo, uintptr_t hi, uint32_t src,
-                 enum scan_mode mode, uint32_t head)
+struct found {
+    uintptr_t v;       /* the value */
+    uint64_t offset;   /* of the word within its source */
+    uint32_t src;      /* block index, or HW_EDGE_FROM_ROOT | root index */
+    uint32_t dst;      /* block index, once resolved */
+    const struct hw_bm_entry *entry;
+    bool at_start;
+};
+
+struct queue {
+    struct found slot[QUEUE];
+    unsigned head, nr;
+};
+
+struct marker {
+    struct hw_heap *h;
+    const struct hw_blockmap *m;
+    uint8_t *st;           /* h->cls: the state bytes */
+    enum scan_mode mode;
+    uint32_t head;         /* CLASSIFY: the direct leak being flooded */
+    struct queue lookup;   /* waiting for their bitmap entry */
+    struct queue act;      /* resolved, waiting for their state byte */
+};
+
+static inline void push_work(struct hw_heap *h, uint32_t i)
 {
-    lo = (lo + 7) & ~(uintptr_t)7;
-    h->scanned_bytes += hi > lo ? hi - lo : 0;
-    for (uintptr_t a = lo; a + 8 <= hi; a += 8) {
-        uintptr_t v = *(const uintptr_t *)a;
-        if (v < MIN_POINTER)
-            continue;
-        long i = find_block(c, v);
-        if (i < 0 || (uint32_t)i == src)
-            continue;
-        if (h->record_edges) {
-            struct hw_edge *e = hw_vec_push(src & HW_EDGE_FROM_ROOT ? &h->root_edges : &h->edges);
-            if (e) {
-                uintptr_t base = src & HW_EDGE_FROM_ROOT ? lo & ~(uintptr_t)7 : c->o[src].addr;
-                *e = (struct hw_edge){ .src = src, .dst = (uint32_t)i, .offset = a - base };
-            } else {
-                h->incomplete = true;
-            }
-        }
-        bool start = v == c->o[i].addr;
-        if (mode == FLOOD) {
-            if (start)
-                h->flags[i] |= 1;  /* provisional: reached through its start */
-            if (h->cls[i] != HW_UNVISITED)
-                continue;
-            h->cls[i] = HW_REACHABLE;
-        } else {
-            if ((uint32_t)i == head || h->cls[i] == HW_REACHABLE || h->cls[i] == HW_INDIRECT)
-                continue;
-            bool earlier_head = h->cls[i] == HW_LEAKED;
-            h->cls[i] = HW_INDIRECT;
-            if (earlier_head)
-                continue;  /* what it reaches is indirect already */
-        }
-        uint32_t *w = hw_vec_push(&h->work);
-        if (w)
-            *w = (uint32_t)i;
+    uint32_t *w = hw_vec_push(&h->work);
+    if (w)
+        *w = i;
+    else
+        h->incomplete = true;
+}
+
+static inline struct found *queue_push(struct queue *q)
+{
+    return &q->slot[(q->head + q->nr++) & (QUEUE - 1)];
+}
+
+static inline struct found queue_pop(struct queue *q)
+{
+    struct found f = q->slot[q->head];
+    q->head = (q->head + 1) & (QUEUE - 1);
+    q->nr--;
+    return f;
+}
+
+/* The oldest resolved pointer: record its edge, mark its target per mode. */
+static void act_oldest(struct marker *k)
+{
+    struct found f = queue_pop(&k->act);
+    struct hw_heap *h = k->h;
+    if (h->record_edges) {
+        struct hw_edge *e = hw_vec_push(f.src & HW_EDGE_FROM_ROOT ? &h->root_edges : &h->edges);
+        if (e)
+            *e = (struct hw_edge){ .src = f.src, .dst = f.dst, .offset = f.offset };
         else
             h->incomplete = true;
     }
+    uint8_t s = k->st[f.dst];
+    if (k->mode == FLOOD) {
+        if (f.at_start && !(s & REACHED_AT_START))
+            k->st[f.dst] = s |= REACHED_AT_START;
+        if ((s & CLASS_MASK) != UNVISITED)
+            return;
+        k->st[f.dst] = (uint8_t)((s & ~CLASS_MASK) | HW_REACHABLE);
+    } else {
+        uint8_t cls = s & CLASS_MASK;
+        if (f.dst == k->head || cls == HW_REACHABLE || cls == HW_INDIRECT)
+            return;
+        k->st[f.dst] = (uint8_t)((s & ~CLASS_MASK) | HW_INDIRECT);
+        if (cls == HW_LEAKED)
+            return;  /* an earlier head: what it reaches is indirect already */
+    }
+    if (f.at_start)
+        __builtin_prefetch((const void *)f.v);
+    push_work(h, f.dst);
 }
 
-static void drain(struct hw_heap *h, const struct range_ctx *c, enum scan_mode mode, uint32_t head)
+/* The oldest found value: resolve it to a block (its entry should be cached by now). */
+static void resolve_oldest(struct marker *k)
 {
-    while (h->work.nr) {
-        uint32_t i = ((uint32_t *)h->work.data)[--h->work.nr];
-        scan(h, c, c->o[i].addr, c->o[i].addr + c->o[i].size, i, mode, head);
+    struct found f = queue_pop(&k->lookup);
+    long i = hw_blockmap_resolve(k->m, f.v, f.entry, &f.at_start);
+    if (i < 0 || (uint32_t)i == f.src)
+        return;
+    f.dst = (uint32_t)i;
+    __builtin_prefetch(&k->st[i]);
+    if (k->act.nr == QUEUE)
+        act_oldest(k);
+    *queue_push(&k->act) = f;
+}
+
+/* Scan the words of [lo, hi) from source src, base the address offsets count from. */
+static void scan(struct marker *k, uintptr_t lo, uintptr_t hi, uint32_t src, uintptr_t base)
+{
+    const struct hw_blockmap *m = k->m;
+    lo = (lo + 7) & ~(uintptr_t)7;
+    k->h->scanned_bytes += hi > lo ? hi - lo : 0;
+    for (uintptr_t a = lo; a + 8 <= hi; a += 8) {
+        uintptr_t v = *(const uintptr_t *)a;
+        if (!hw_blockmap_covers(m, v))
+            continue;
+        const struct hw_bm_entry *e = hw_blockmap_entry(m, v);
+        __builtin_prefetch(e);
+        if (k->lookup.nr == QUEUE)
+            resolve_oldest(k);
+        *queue_push(&k->lookup) = (struct found){ .v = v, .offset = a - base, .src = src, .entry = e };
+    }
+}
+
+/* Scan everything the mark stack and the queues hold, and what that reaches. */
+static void drain(struct marker *k)
+{
+    struct hw_heap *h = k->h;
+    const struct hw_blockmap *m = k->m;
+    for (;;) {
+        while (h->work.nr) {
+            size_t top = --h->work.nr;
+            const uint32_t *w = (const uint32_t *)h->work.data;
+            uint32_t i = w[top];
+            if (top >= PREFETCH_SPAN)
+                __builtin_prefetch(&m->span[w[top - PREFETCH_SPAN]]);
+            if (top >= PREFETCH_BODY)
+                __builtin_prefetch((const void *)m->span[w[top - PREFETCH_BODY]].lo);
+            /* span[i].hi is one past the start for an empty block: no word to scan either way */
+            scan(k, m->span[i].lo, m->span[i].hi, i, m->span[i].lo);
+        }
+        if (k->lookup.nr)
+            resolve_oldest(k);
+        else if (k->act.nr)
+            act_oldest(k);
+        else
+            return;
     }
 }
 
 void hw_heap_mark(struct hw_heap *h, const struct hw_roots *roots)
 {
-    struct range_ctx c = { .o = (const struct hw_live_entry *)h->objects.data, .n = h->objects.nr };
-    if (c.n) {
-        c.lo = c.o[0].addr;
-        for (size_t i = 0; i < c.n; i++) {
-            uintptr_t end = c.o[i].addr + (c.o[i].size ? c.o[i].size : 1);
-            if (end > c.hi)
-                c.hi = end;
-            if (c.o[i].size > c.max_size)
-                c.max_size = c.o[i].size;
-        }
-    }
-    c.span = hw_map(c.n * sizeof *c.span + 1);
-    if (c.span) {
-        for (size_t i = 0; i < c.n; i++) {
-            c.span[i].lo = c.o[i].addr;
-            c.span[i].hi = c.o[i].addr + (c.o[i].size ? c.o[i].size : 1);
-        }
-        if (!build_index(&c)) {
-            free_index(&c);
-            c.nr_regions = 0;  /* fall back to searching the whole table: slower, same answers */
-        }
-    } else {
+    const struct hw_live_entry *o = (const struct hw_live_entry *)h->objects.data;
+    size_t n = h->objects.nr;
+    uint8_t *st = h->cls;
+    struct hw_blockmap m;
+    if (!hw_blockmap_build(&m, o, n)) {
         /* Nothing can be looked up. Claiming leaks would be a lie: call everything reachable. */
         h->incomplete = true;
-        memset(h->cls, HW_REACHABLE, c.n);
+        memset(h->cls, HW_REACHABLE, n);
+        memset(h->flags, 0, n);
+        return;
     }
+    struct marker k = { .h = h, .m = &m, .st = st, .mode = FLOOD };
     const struct hw_root *r = (const struct hw_root *)roots->roots.data;
-    for (size_t k = 0; k < roots->roots.nr && c.span; k++) {
-        scan(h, &c, r[k].lo, r[k].hi, HW_EDGE_FROM_ROOT | (uint32_t)k, FLOOD, 0);
-        drain(h, &c, FLOOD, 0);
+    for (size_t j = 0; j < roots->roots.nr; j++) {
+        /* drained root by root: root edges come out in root order */
+        scan(&k, r[j].lo, r[j].hi, HW_EDGE_FROM_ROOT | (uint32_t)j, r[j].lo & ~(uintptr_t)7);
+        drain(&k);
     }
     /* Ignored blocks are roots of their own (LeakSanitizer's __lsan_ignore_object). */
-    for (size_t i = 0; i < c.n; i++) {
-        if (!c.o[i].ignored)
+    for (size_t i = 0; i < n; i++) {
+        if (!o[i].ignored)
             continue;
-        h->flags[i] |= 1 | (HW_FLAG_IGNORED << 1);
-        if (h->cls[i] == HW_UNVISITED) {
-            h->cls[i] = HW_REACHABLE;
-            uint32_t *w = hw_vec_push(&h->work);
-            if (w)
-                *w = (uint32_t)i;
+        st[i] |= REACHED_AT_START | IGNORED;
+        if ((st[i] & CLASS_MASK) == UNVISITED) {
+            st[i] = (uint8_t)((st[i] & ~CLASS_MASK) | HW_REACHABLE);
+            push_work(h, (uint32_t)i);
         }
-        drain(h, &c, FLOOD, 0);
+        drain(&k);
     }
-    for (size_t i = 0; i < c.n; i++) {
-        if (h->cls[i] != HW_UNVISITED)
+    k.mode = CLASSIFY;
+    for (size_t i = 0; i < n; i++) {
+        if ((st[i] & CLASS_MASK) != UNVISITED)
             continue;
-        h->cls[i] = HW_LEAKED;
-        scan(h, &c, c.o[i].addr, c.o[i].addr + c.o[i].size, (uint32_t)i, CLASSIFY, (uint32_t)i);
-        drain(h, &c, CLASSIFY, (uint32_t)i);
+        st[i] = (uint8_t)((st[i] & ~CLASS_MASK) | HW_LEAKED);
+        k.head = (uint32_t)i;
+        scan(&k, o[i].addr, o[i].addr + o[i].size, (uint32_t)i, o[i].addr);
+        drain(&k);
     }
-    free_index(&c);
-    if (c.span)
-        hw_unmap(c.span, c.n * sizeof *c.span + 1);
-    /* Final flags: 1 = reachable only through interior pointers, 2 = ignored. */
-    for (size_t i = 0; i < c.n; i++) {
-        uint8_t f = h->flags[i];
-        h->flags[i] = (uint8_t)(((f & 1) || h->cls[i] != HW_REACHABLE ? 0 : HW_FLAG_INTERIOR_ONLY) |
-                                ((f >> 1) & HW_FLAG_IGNORED));
-        h->count[h->cls[i]]++;
-        h->bytes[h->cls[i]] += c.o[i].size;
+    hw_blockmap_release(&m);
+    /* Final classes and flags: 1 = reachable only through interior pointers, 2 = ignored. */
+    for (size_t i = 0; i < n; i++) {
+        uint8_t s = st[i], cls = s & CLASS_MASK;
+        h->cls[i] = cls;
+        h->flags[i] = (uint8_t)((s & REACHED_AT_START) || cls != HW_REACHABLE ? 0 : HW_FLAG_INTERIOR_ONLY) |
+                      (s & IGNORED ? HW_FLAG_IGNORED : 0);
+        h->count[cls]++;
+        h->bytes[cls] += o[i].size;
     }
 }
 

@@ -12,7 +12,7 @@
 #include "roots.h"
 #include "sys.h"
 
-enum hw_class { HW_REACHABLE = 0, HW_INDIRECT = 1, HW_LEAKED = 2, HW_UNVISITED = 0xff };
+enum hw_class { HW_REACHABLE = 0, HW_INDIRECT = 1, HW_LEAKED = 2 };
 #define HW_FLAG_INTERIOR_ONLY 1  /* reached, but never through a pointer to its start */
 #define HW_FLAG_IGNORED 2        /* heapwatch_ignore() */
 

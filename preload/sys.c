@@ -131,18 +131,16 @@ void hw_unmap(void *p, size_t len)
         munmap(p, len);
 }
 
-void *hw_vec_push(struct hw_vec *v)
+void *hw_vec_grow_push(struct hw_vec *v)
 {
-    if (v->nr == v->alloc) {
-        size_t alloc = v->alloc ? v->alloc * 2 : (1u << 16) / v->elem + 1;
-        void *p = v->data ? mremap(v->data, v->alloc * v->elem, alloc * v->elem, MREMAP_MAYMOVE)
-                          : mmap(NULL, alloc * v->elem, PROT_READ | PROT_WRITE,
-                                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (p == MAP_FAILED)
-            return NULL;
-        v->data = p;
-        v->alloc = alloc;
-    }
+    size_t alloc = v->alloc ? v->alloc * 2 : (1u << 16) / v->elem + 1;
+    void *p = v->data ? mremap(v->data, v->alloc * v->elem, alloc * v->elem, MREMAP_MAYMOVE)
+                      : mmap(NULL, alloc * v->elem, PROT_READ | PROT_WRITE,
+                             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    v->data = p;
+    v->alloc = alloc;
     return v->data + v->elem * v->nr++;
 }
 

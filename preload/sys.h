@@ -28,7 +28,13 @@ struct hw_vec {
     size_t elem, nr, alloc;
 };
 /* Append one element; returns its address or NULL when the mapping cannot grow. */
-void *hw_vec_push(struct hw_vec *v) HW_SIGSAFE;
+void *hw_vec_grow_push(struct hw_vec *v) HW_SIGSAFE;
+static inline void *hw_vec_push(struct hw_vec *v)
+{
+    if (v->nr < v->alloc)
+        return v->data + v->elem * v->nr++;
+    return hw_vec_grow_push(v);
+}
 void hw_vec_clear(struct hw_vec *v) HW_SIGSAFE;
 void hw_vec_release(struct hw_vec *v) HW_SIGSAFE;
 
