@@ -4,7 +4,7 @@
  * application's threads are stopped, possibly inside malloc holding an arena lock it will
  * never release in the child. Everything the child does must therefore allocate from memory
  * the shim owns. Size classes of powers of two carved from anonymous mappings, one spin lock
- * (only the snapshot writer uses it), blocks above 64 KiB mapped on their own.
+ * (only the snapshot writer uses it), blocks above 128 KiB mapped on their own.
  * Context: HOOKSAFE (never calls the libc allocator). */
 #ifndef HW_ARENA_H
 #define HW_ARENA_H
