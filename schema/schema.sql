@@ -148,13 +148,16 @@ CREATE TABLE snapshot_stack(
 --   address - previous block's address (the first block of a chunk: its address)
 --   size, stack_id (0 = not sampled), seq, tid, class | flags << 2
 -- (class and flags as in the object table below).
+-- Both chunk tables keep their rowids (unlike the small tables here): a WITHOUT ROWID table
+-- stores rows in its key's b-tree, and inserting into it reads back whole neighbouring rows,
+-- megabytes each here, to compare keys.
 CREATE TABLE object_chunk(
   snapshot_id INTEGER NOT NULL,
   first       INTEGER NOT NULL,      -- number of the chunk's first block
   count       INTEGER NOT NULL,
   data        BLOB NOT NULL,
   PRIMARY KEY(snapshot_id, first)
-) WITHOUT ROWID;
+);
 
 -- The blocks a report needs one by one, as rows: every block that is not plainly reachable
 -- (class 1 or 2), or carries a flag (reached only through interior pointers, or ignored).
@@ -187,4 +190,4 @@ CREATE TABLE edge_chunk(
   count       INTEGER NOT NULL,
   data        BLOB NOT NULL,
   PRIMARY KEY(snapshot_id, chunk)
-) WITHOUT ROWID;
+);
