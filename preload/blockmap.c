@@ -69,7 +69,7 @@ static bool build_bitmap(struct hw_blockmap *m)
     }
     if (pages * HW_BM_ENTRIES * sizeof *m->entry > MAX_ENTRY_BYTES || m->n > UINT32_MAX)
         return false;
-    m->entry = hw_map(pages * HW_BM_ENTRIES * sizeof *m->entry + 1);
+    m->entry = hw_map_populated(pages * HW_BM_ENTRIES * sizeof *m->entry + 1);
     m->nr_pages = pages;
     m->big = hw_map(big * sizeof *m->big + 1);
     m->big_cap = big;
@@ -119,7 +119,7 @@ bool hw_blockmap_build(struct hw_blockmap *m, const struct hw_live_entry *o, siz
 {
     memset(m, 0, sizeof *m);
     m->n = n;
-    m->span = hw_map(n * sizeof *m->span + 1);
+    m->span = hw_map_populated(n * sizeof *m->span + 1);
     if (!m->span)
         return false;
     for (size_t i = 0; i < n; i++) {

@@ -184,18 +184,10 @@ bool hw_livetable_copy_shard(unsigned k, struct hw_vec *out)
     return ok;
 }
 
-bool hw_livetable_copy_shard_stopped(unsigned k, struct hw_vec *out)
+const struct hw_live_entry *hw_livetable_slots_stopped(unsigned k, size_t *nr)
 {
-    const struct shard *s = &shards[k];
-    for (uint32_t i = 0; i <= s->mask; i++) {
-        if (!s->slots[i].addr)
-            continue;
-        struct hw_live_entry *e = hw_vec_push(out);
-        if (!e)
-            return false;
-        *e = s->slots[i];
-    }
-    return true;
+    *nr = (size_t)shards[k].mask + 1;
+    return shards[k].slots;
 }
 
 bool hw_livetable_set_ignored(uintptr_t addr)

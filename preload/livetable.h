@@ -39,9 +39,10 @@ void hw_livetable_visit(bool (*fn)(const struct hw_live_entry *, void *), void *
  * object heap never needs a second 3-million entry array. */
 unsigned hw_livetable_shards(void) HW_SIGSAFE;
 bool hw_livetable_copy_shard(unsigned k, struct hw_vec *out) HW_HOOKSAFE;
-/* Copy shard k without its lock: for a stopped world (or a fork child of one), where no
- * thread is inside the table. Context: SIGSAFE. */
-bool hw_livetable_copy_shard_stopped(unsigned k, struct hw_vec *out) HW_SIGSAFE;
+/* Shard k's slots (*nr of them; an empty slot has address 0), without its lock: for a
+ * stopped world (or a fork child of one), where no thread is inside the table.
+ * Context: SIGSAFE. */
+const struct hw_live_entry *hw_livetable_slots_stopped(unsigned k, size_t *nr) HW_SIGSAFE;
 /* Flag the live block that starts at addr as ignored; false if there is none. */
 bool hw_livetable_set_ignored(uintptr_t addr) HW_HOOKSAFE;
 /* Number of entries and total bytes of tracked live blocks (approximate while threads run). */

@@ -125,6 +125,12 @@ void *hw_map(size_t len)
     return p == MAP_FAILED ? NULL : p;
 }
 
+void *hw_map_populated(size_t len)
+{
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_POPULATE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
 void hw_unmap(void *p, size_t len)
 {
     if (p)
