@@ -29,6 +29,7 @@ struct hw_snapshot_data {
     struct hw_heap *heap;        /* the marked heap; NULL for mode 'counters' */
     struct hw_roots *roots;      /* its roots and threads */
     struct hw_vec frames;        /* struct hw_frame_row */
+    bool leave_checkpoint;       /* commit to the WAL only: hw_sink_checkpoint follows later */
 };
 
 struct hw_stack_row {
@@ -47,5 +48,11 @@ int hw_sink_create(const char *path, int forked_from, bool quiet_exists);
  * calls: a snapshot may be written by a fork child, and SQLite connections must not cross a
  * fork. Allocates only from the shim's arena (arena.h), so it is safe in that child. */
 int64_t hw_sink_write(const char *path, struct hw_snapshot_data *d);
+/* Copy what the WAL holds into the database file and, when nobody else has it open, remove
+ * the WAL. A snapshot written with leave_checkpoint is committed and readable without this;
+ * the fork child leaves it to the parent's helper thread, so that copying and syncing tens
+ * of megabytes a second time is not part of the snapshot (SQLite's advice for WAL: run
+ * checkpoints apart from the writer). 0, or -1 with a message. */
+int hw_sink_checkpoint(const char *path);
 
 #endif

@@ -14,7 +14,9 @@
  *      0, so the application's wait() never sees it), resume the application at once; the
  *      child, a frozen copy of the heap, collects the counters, roots (roots.c) and marks
  *      (mark.c), then writes the snapshot (sink.c) and exits. The pause is the stop plus the
- *      clone, whatever the heap's size.
+ *      clone, whatever the heap's size. The child commits to the WAL only; copying the WAL
+ *      into the database file (the checkpoint: the same megabytes again, and an fsync) is
+ *      the helper thread's, after the child is done, or exit's, at once.
  *      'inplace' (HEAPWATCH_SNAPSHOT=inplace): collect and mark while stopped, resume, write.
  * The child never calls the real allocator, whose arena locks a stopped thread may hold: its
  * work lives in the shim's mappings and its SQLite allocates from the shim's arena.
@@ -76,6 +78,16 @@ static struct hw_snapshot_data data = {
 };
 static struct hw_heap heap;
 static struct hw_roots roots;
+
+/* Tell the helper thread what to do: 's' a snapshot for the trigger signal, 'r' one for
+ * `heapwatch snap`, 'c' a checkpoint. Context: SIGSAFE. */
+static void wake_helper(char what)
+{
+    if (wake_pipe[1] >= 0) {
+        ssize_t r = write(wake_pipe[1], &what, 1);  /* a full pipe already has a pending request */
+        (void)r;
+    }
+}
 
 /* ---- path and database ---------------------------------------------------------------------- */
 
@@ -237,6 +249,7 @@ static __attribute__((noreturn)) void child_main(struct stop_ctx *c)
 {
     prctl(PR_SET_NAME, "heapwatch-walk", 0, 0, 0);
     hw_arena_reset_lock();
+    c->d->leave_checkpoint = true;  /* the parent's helper runs it: hw_snapshot_take */
     walk(c->d, &c->world);
     uint64_t pause = 0;
     if (read(c->to_child[0], &pause, sizeof pause) == sizeof pause)
@@ -330,6 +343,7 @@ static int64_t take_walked(struct hw_snapshot_data *d, ucontext_t *caller_uc, ui
         close(c.from_child[1]);
         c.from_child[1] = -1;
         id = await_child(&c);
+        d->leave_checkpoint = id > 0;  /* what the child did */
     }
     for (int i = 0; i < 2; i++) {
         if (c.to_child[i] >= 0)
@@ -369,10 +383,19 @@ long hw_snapshot_take(const char *trigger, const char *label, ucontext_t *caller
     d->trigger = trigger;
     snprintf(d->label, sizeof d->label, "%s", label ? label : "");
     d->time_ns = hw_now_ns(CLOCK_REALTIME);
+    d->leave_checkpoint = false;
     if (hw_opt.objects && stw_ready)
         id = (long)take_walked(d, caller_uc, caller_sp);
     else
         id = (long)take_counters(d);
+    /* A fork child's snapshot is committed to the WAL but not checkpointed: the helper does
+     * that now, or after this thread returns to the application; exit does it at once. */
+    if (d->leave_checkpoint) {
+        if (!helper_running || hw_gettid() == helper_tid || !strcmp(trigger, "exit"))
+            hw_sink_checkpoint(db_path);
+        else
+            wake_helper('c');
+    }
 out_unlock:
     pthread_mutex_unlock(&write_lock);
     hw_guard_leave();
@@ -387,22 +410,14 @@ static void on_signal(int sig)
 {
     (void)sig;
     int saved = errno;
-    if (wake_pipe[1] >= 0) {
-        char c = 's';
-        ssize_t r = write(wake_pipe[1], &c, 1);  /* a full pipe already has a pending request */
-        (void)r;
-    }
+    wake_helper('s');
     errno = saved;
 }
 
 /* Context: SIGSAFE -- a snapshot request from `heapwatch snap` (stw.c's handler). */
 static void on_request(void)
 {
-    if (wake_pipe[1] >= 0) {
-        char c = 'r';
-        ssize_t r = write(wake_pipe[1], &c, 1);
-        (void)r;
-    }
+    wake_helper('r');
 }
 
 static void *helper_main(void *unused)
@@ -431,7 +446,16 @@ static void *helper_main(void *unused)
             char buf[64];
             ssize_t r = read(wake_pipe[0], buf, sizeof buf);  /* coalesce a burst of signals */
             bool requested = r > 0 && memchr(buf, 'r', (size_t)r);
-            hw_snapshot_take("signal", requested ? "heapwatch snap" : NULL, NULL, 0);
+            bool snapshot = requested || (r > 0 && memchr(buf, 's', (size_t)r));
+            if (snapshot) {
+                hw_snapshot_take("signal", requested ? "heapwatch snap" : NULL, NULL, 0);
+            } else if (r > 0) {
+                /* a checkpoint an application thread's snapshot left */
+                pthread_mutex_lock(&write_lock);
+                if (!exited)
+                    hw_sink_checkpoint(db_path);
+                pthread_mutex_unlock(&write_lock);
+            }
         } else if (rc == 0) {
             hw_snapshot_take("interval", NULL, NULL, 0);
             next += period;
