@@ -303,7 +303,10 @@ heapwalk_report() {
     echo
     echo "w_bigheap heap walk: the snapshot labelled \"bench\" (median of each column over the reps"
     echo "  that produced one; inplace = full with HEAPWATCH_SNAPSHOT=inplace)"
-    echo "  pause = application held; walk = counters, roots and mark; write = rows before commit"
+    echo "  pause = application held; walk = counters, roots, sort and mark; write = rows and commit"
+    echo "  (fork: the child commits to the WAL, and the checkpoint into the database file runs after"
+    echo "  it on the parent's helper thread, outside write; inplace: the writer's commit checkpoints,"
+    echo "  inside write)"
     echo "  db B/obj = (bench snapshot's object_chunk + edge_chunk blob bytes) / live objects, and"
     echo "  (whole database file, page_count*page_size after checkpoint: schema, stacks and the tiny"
     echo "  exit snapshot included) / live objects: the snapshot's growth lies between the two"
