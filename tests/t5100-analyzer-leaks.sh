@@ -10,7 +10,7 @@
 # HW_TEST_ANALYZER=path runs another heapwatch binary (an ASan build) over the same.
 . ./lib.sh
 [ -n "${HW_TEST_ANALYZER:-}" ] && HW=$HW_TEST_ANALYZER
-plan 56
+plan 57
 export GOCACHE="$OUT/gocache" GOPATH="$OUT/gopath"
 unset HEAPWATCH_SUPPRESSIONS
 
@@ -131,6 +131,15 @@ printf 'leak:fine\nrace:foo\n' > "$OUT/bad.supp"
 "$HW" leaks "$db:1" --suppressions "$OUT/bad.supp" > /dev/null 2>"$OUT/err"; rc=$?
 is "$rc:$(cat "$OUT/err")" "2:heapwatch: error: $OUT/bad.supp:2: unknown suppression type 'race' (heapwatch knows 'leak')" \
    "a line of another type: exit 2, names file and line"
+
+# A suppression that matches makes leaks read the packed blocks and pointers (to drop what a
+# suppressed block holds): a malformed chunk is one clear error, not a wrong answer.
+cp "$db" "$OUT/badchunk.db"
+sqlite3 "$OUT/badchunk.db" "INSERT INTO object_chunk VALUES (1, 0, 1, X'80')"
+"$HW" leaks "$OUT/badchunk.db:1" --suppressions "$OUT/my.supp" > /dev/null 2>"$OUT/err"; rc=$?
+is "$rc:$(cat "$OUT/err")" \
+   "3:heapwatch: error: cannot read '$OUT/badchunk.db': truncated object_chunk data (corrupt database)" \
+   "a truncated packed chunk: exit 3, one line"
 
 # --- leaks: text, exit codes, refusals --------------------------------------------------------
 "$HW" leaks "$db:1" --suppressions "$OUT/my.supp" > "$OUT/leaks.txt"
