@@ -318,7 +318,7 @@ void hw_heap_mark(struct hw_heap *h, const struct hw_roots *roots)
     const struct hw_root *r = (const struct hw_root *)roots->roots.data;
     for (size_t j = 0; j < roots->roots.nr; j++) {
         /* drained root by root: root edges come out in root order */
-        scan(&k, r[j].lo, r[j].hi, HW_EDGE_FROM_ROOT | (uint32_t)j, r[j].lo & ~(uintptr_t)7);
+        scan(&k, r[j].lo, r[j].hi, HW_EDGE_FROM_ROOT | (uint32_t)j, (r[j].lo + 7) & ~(uintptr_t)7);
         drain(&k);
     }
     /* Ignored blocks are roots of their own (LeakSanitizer's __lsan_ignore_object). */
