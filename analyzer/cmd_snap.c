@@ -9,9 +9,11 @@
  * The signal goes through a pidfd when the kernel has them, so a pid reused after our checks
  * is never signalled.
  *
- * Done means: the database holds a snapshot newer than the newest before the request. Another
- * trigger (interval, SIGUSR2) racing ours may be the one seen; it is as new, which is all a
- * caller can ask. */
+ * Done means: the database holds a snapshot newer than the newest before the request and
+ * taken after it (its time_ns, the shim's clock when the snapshot began, is not older than
+ * the request): a snapshot already under way when the request came commits later but shows
+ * the heap as it was before. Another trigger (interval, SIGUSR2) racing ours may be the one
+ * seen; it is as new, which is all a caller can ask. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -273,6 +275,17 @@ static void parse(int argc, char **argv, struct target *t, double *timeout, bool
     t->pid = (int)pid;
 }
 
+/* The newest snapshot with an id above `above` that began at or after time_ns, or 0. */
+static int64_t snapshot_since(struct hwdb *db, int64_t above, int64_t time_ns)
+{
+    sqlite3_stmt *st = db_prepare(db, "SELECT coalesce(max(id), 0) FROM snapshot WHERE id > ? AND time_ns >= ?");
+    sqlite3_bind_int64(st, 1, above);
+    sqlite3_bind_int64(st, 2, time_ns);
+    int64_t id = db_step(db, st) ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    return id;
+}
+
 int cmd_snap(int argc, char **argv)
 {
     struct target t = { .pidfd = -1, .sig = SIGRTMAX - 3 };
@@ -286,11 +299,13 @@ int cmd_snap(int argc, char **argv)
     check_process(&t);
     char *path = find_database(t.pid);
     struct hwdb *db = db_open_readonly(path);
-    int64_t before = db_max_snapshot(db), after = before;
+    int64_t before = db_max_snapshot(db), after;
     double start = now();
+    struct timespec asked;
+    clock_gettime(CLOCK_REALTIME, &asked);
     send_request(&t);
     bool alive = true;
-    while ((after = db_max_snapshot(db)) <= before) {
+    while ((after = snapshot_since(db, before, (int64_t)asked.tv_sec * 1000000000 + asked.tv_nsec)) == 0) {
         if (!alive)
             die(EXIT_INPUT, "process %d exited before storing a snapshot in '%s'", t.pid, path);
         if (now() - start >= timeout)

@@ -10,7 +10,7 @@
 # HW_TEST_ANALYZER=path runs another heapwatch binary (an ASan build) over the same.
 . ./lib.sh
 [ -n "${HW_TEST_ANALYZER:-}" ] && HW=$HW_TEST_ANALYZER
-plan 57
+plan 58
 export GOCACHE="$OUT/gocache" GOPATH="$OUT/gopath"
 unset HEAPWATCH_SUPPRESSIONS
 
@@ -241,7 +241,9 @@ ok $? "...and is never signalled: it still runs"
 kill $sleeper 2>/dev/null
 
 # fake MODE DB: a Python process with a handler for SIGRTMAX-3. MODE nodb: no database;
-# store: stores a snapshot row in its database per signal; ignore: stores nothing; exit: exits.
+# store: stores a snapshot row in its database per signal; ignore: stores nothing; exit: exits;
+# stale: first stores a row taken 10 s before the signal (a snapshot already under way when
+# the request came), then 0.3 s later the one the request asked for, with label 'fresh'.
 cat > "$OUT/fake.py" <<'EOF'
 import os, signal, sqlite3, sys, time
 mode, path, schema = sys.argv[1:4]
@@ -251,11 +253,17 @@ if mode != "nodb":
     db.executescript(open(schema).read())
     db.executescript("PRAGMA user_version = 2; INSERT INTO meta VALUES ('format', 'heapwatch'), ('schema_version', '2');")
     db.execute("INSERT INTO process VALUES (?, ?, ?, 'fake', 0, 1, '', NULL)", (os.getpid(), os.getppid(), sys.executable))
+def store(t, label=None):
+    n = db.execute("SELECT coalesce(max(id), 0) + 1 FROM snapshot").fetchone()[0]
+    db.execute("INSERT INTO snapshot VALUES (?, ?, ?, 'signal', 'fork', 1, 0, 3, 300, 1, 100, 1, 60, 1, 140,"
+               " 4096, 1500000, 2000000, 300000)", (n, t, label))
 def handler(sig, frame):
     if mode == "store":
-        n = db.execute("SELECT coalesce(max(id), 0) + 1 FROM snapshot").fetchone()[0]
-        db.execute("INSERT INTO snapshot VALUES (?, ?, NULL, 'signal', 'fork', 1, 0, 3, 300, 1, 100, 1, 60, 1, 140,"
-                   " 4096, 1500000, 2000000, 300000)", (n, time.time_ns()))
+        store(time.time_ns())
+    elif mode == "stale":
+        store(time.time_ns() - 10 * 10**9)
+        time.sleep(0.3)
+        store(time.time_ns(), "fresh")
     elif mode == "exit":
         os._exit(0)
 signal.signal(signal.SIGRTMAX - 3, handler)
@@ -283,6 +291,11 @@ if python3 -c 'import sqlite3, signal; signal.SIGRTMAX' 2>/dev/null; then
     is "$?:$(cat "$OUT/snap.txt")" "0:snapshot 2 of $fake stored in $OUT/fake.db (pause 1.5 ms, leaked 200 bytes)" \
        "snap: one line naming snapshot, database, pause and leaked bytes"
     kill $fake
+    start_fake stale "$OUT/stale.db"
+    "$HW" snap $fake --json > "$OUT/snap-stale.json" 2>"$OUT/err"
+    is "$?:$(jq -r '"\(.snapshot) \(.label)"' "$OUT/snap-stale.json")" "0:2 fresh" \
+       "snap: a snapshot begun before the request is not the one it waits for"
+    kill $fake
     start_fake ignore "$OUT/ignore.db"
     "$HW" snap $fake --timeout 0.3 > /dev/null 2>"$OUT/err"; rc=$?
     is "$rc:$(grep -c "timed out after 0.3 s waiting for process $fake" "$OUT/err")" "4:1" "snap --timeout: exit 4 when nothing is stored"
@@ -291,7 +304,7 @@ if python3 -c 'import sqlite3, signal; signal.SIGRTMAX' 2>/dev/null; then
     "$HW" snap $fake > /dev/null 2>"$OUT/err"; rc=$?
     is "$rc:$(grep -c "process $fake exited before storing a snapshot" "$OUT/err")" "3:1" "snap: the process exits instead: exit 3"
 else
-    for what in "no database" "--json" "text" "--timeout" "process exits"; do
+    for what in "no database" "--json" "text" "stale" "--timeout" "process exits"; do
         ok 0 "snap: $what # SKIP python3 with sqlite3 missing"
     done
 fi
