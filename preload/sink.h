@@ -49,10 +49,9 @@ int hw_sink_create(const char *path, int forked_from, bool quiet_exists);
  * fork. Allocates only from the shim's arena (arena.h), so it is safe in that child. */
 int64_t hw_sink_write(const char *path, struct hw_snapshot_data *d);
 /* Copy what the WAL holds into the database file and, when nobody else has it open, remove
- * the WAL. A snapshot written with leave_checkpoint is committed and readable without this;
- * the fork child leaves it to the parent's helper thread, so that copying and syncing tens
- * of megabytes a second time is not part of the snapshot (SQLite's advice for WAL: run
- * checkpoints apart from the writer). 0, or -1 with a message. */
+ * the WAL. A snapshot written with leave_checkpoint is committed and readable without this:
+ * the fork child runs it after reporting the snapshot's id, so that copying and syncing tens
+ * of megabytes a second time is not part of the snapshot. 0, or -1 with a message. */
 int hw_sink_checkpoint(const char *path);
 
 #endif

@@ -14,9 +14,14 @@
  *      0, so the application's wait() never sees it), resume the application at once; the
  *      child, a frozen copy of the heap, collects the counters, roots (roots.c) and marks
  *      (mark.c), then writes the snapshot (sink.c) and exits. The pause is the stop plus the
- *      clone, whatever the heap's size. The child commits to the WAL only; copying the WAL
- *      into the database file (the checkpoint: the same megabytes again, and an fsync) is
- *      the helper thread's, after the child is done, or exit's, at once.
+ *      clone, whatever the heap's size. The child commits to the WAL and reports the
+ *      snapshot's id, and only then copies the WAL into the database file (the checkpoint:
+ *      the same megabytes again, and an fsync), so that the snapshot is stored, and the
+ *      caller of heapwatch_snapshot() free, without waiting for it. Nothing of it runs in
+ *      the application's process: an application fork() meeting SQLite's global mutexes
+ *      held would leave its child unable to write. Whoever takes the next snapshot, the
+ *      helper thread, or exit waits for that child (reap_checkpointer), so no WAL outlives
+ *      a process that exits.
  *      'inplace' (HEAPWATCH_SNAPSHOT=inplace): collect and mark while stopped, resume, write.
  * The child never calls the real allocator, whose arena locks a stopped thread may hold: its
  * work lives in the shim's mappings and its SQLite allocates from the shim's arena.
@@ -78,6 +83,10 @@ static struct hw_snapshot_data data = {
 };
 static struct hw_heap heap;
 static struct hw_roots roots;
+/* A walk child that has reported its snapshot and is checkpointing, and its pipe (end of
+ * file when it exits); -1 when none. Guarded by write_lock. */
+static pid_t checkpointer = -1;
+static int checkpointer_fd = -1;
 
 /* Tell the helper thread what to do: 's' a snapshot for the trigger signal, 'r' one for
  * `heapwatch snap`, 'c' a checkpoint. Context: SIGSAFE. */
@@ -249,7 +258,7 @@ static __attribute__((noreturn)) void child_main(struct stop_ctx *c)
 {
     prctl(PR_SET_NAME, "heapwatch-walk", 0, 0, 0);
     hw_arena_reset_lock();
-    c->d->leave_checkpoint = true;  /* the parent's helper runs it: hw_snapshot_take */
+    c->d->leave_checkpoint = true;  /* it follows, once the parent has the id */
     walk(c->d, &c->world);
     uint64_t pause = 0;
     if (read(c->to_child[0], &pause, sizeof pause) == sizeof pause)
@@ -257,6 +266,8 @@ static __attribute__((noreturn)) void child_main(struct stop_ctx *c)
     int64_t id = hw_sink_write(db_path, c->d);
     ssize_t r = write(c->from_child[1], &id, sizeof id);
     (void)r;
+    if (id > 0)
+        hw_sink_checkpoint(db_path);
     syscall(SYS_exit_group, id > 0 ? 0 : 1);
     __builtin_unreachable();
 }
@@ -289,7 +300,34 @@ static int stop_cb(struct dl_phdr_info *info, size_t size, void *arg)
     return 1;
 }
 
-/* Wait for the snapshot child's id; -1 if it failed or got stuck. */
+/* Wait until the walk child whose pipe is fd exits, and reap it; kill it if it is stuck. */
+static void reap_child(pid_t child, int fd)
+{
+    struct pollfd pfd = { .fd = fd, .events = POLLIN };
+    int rc;
+    while ((rc = poll(&pfd, 1, CHILD_TIMEOUT_MS)) < 0 && errno == EINTR)
+        ;
+    if (rc == 0) {
+        hw_log("the snapshot writer (pid %d) is stuck; killed it", child);
+        kill(child, SIGKILL);
+    }
+    int status;
+    while (waitpid(child, &status, __WALL) < 0 && errno == EINTR)
+        ;
+}
+
+/* Wait for the walk child still checkpointing, if any. write_lock held. */
+static void reap_checkpointer(void)
+{
+    if (checkpointer < 0)
+        return;
+    reap_child(checkpointer, checkpointer_fd);
+    close(checkpointer_fd);
+    checkpointer = checkpointer_fd = -1;
+}
+
+/* Wait for the snapshot child's id; -1 if it failed or got stuck. On success the child goes
+ * on to checkpoint: it becomes the checkpointer, with its pipe. */
 static int64_t await_child(struct stop_ctx *c)
 {
     int64_t id = -1;
@@ -297,16 +335,18 @@ static int64_t await_child(struct stop_ctx *c)
     int rc;
     while ((rc = poll(&pfd, 1, CHILD_TIMEOUT_MS)) < 0 && errno == EINTR)
         ;
+    if (rc > 0 && read(c->from_child[0], &id, sizeof id) == sizeof id && id > 0) {
+        checkpointer = c->child;
+        checkpointer_fd = c->from_child[0];
+        c->from_child[0] = -1;
+        return id;
+    }
     if (rc == 0) {
         hw_log("the snapshot writer (pid %d) is stuck; killed it", c->child);
         kill(c->child, SIGKILL);
-    } else if (read(c->from_child[0], &id, sizeof id) != sizeof id) {
-        id = -1;
     }
-    int status;
-    while (waitpid(c->child, &status, __WALL) < 0 && errno == EINTR)
-        ;
-    return id;
+    reap_child(c->child, c->from_child[0]);
+    return -1;
 }
 
 static int64_t take_walked(struct hw_snapshot_data *d, ucontext_t *caller_uc, uintptr_t caller_sp)
@@ -343,7 +383,6 @@ static int64_t take_walked(struct hw_snapshot_data *d, ucontext_t *caller_uc, ui
         close(c.from_child[1]);
         c.from_child[1] = -1;
         id = await_child(&c);
-        d->leave_checkpoint = id > 0;  /* what the child did */
     }
     for (int i = 0; i < 2; i++) {
         if (c.to_child[i] >= 0)
@@ -382,17 +421,18 @@ long hw_snapshot_take(const char *trigger, const char *label, ucontext_t *caller
     hw_vec_clear(&d->stacks);
     d->trigger = trigger;
     snprintf(d->label, sizeof d->label, "%s", label ? label : "");
+    reap_checkpointer();  /* one checkpoint at a time, in snapshot order */
     d->time_ns = hw_now_ns(CLOCK_REALTIME);
     d->leave_checkpoint = false;
     if (hw_opt.objects && stw_ready)
         id = (long)take_walked(d, caller_uc, caller_sp);
     else
         id = (long)take_counters(d);
-    /* A fork child's snapshot is committed to the WAL but not checkpointed: the helper does
-     * that now, or after this thread returns to the application; exit does it at once. */
-    if (d->leave_checkpoint) {
-        if (!helper_running || hw_gettid() == helper_tid || !strcmp(trigger, "exit"))
-            hw_sink_checkpoint(db_path);
+    /* The walk child checkpoints after reporting: the helper waits for it, now or once this
+     * application thread has its answer; exit waits in hw_snapshot_at_exit. */
+    if (checkpointer >= 0 && strcmp(trigger, "exit")) {
+        if (!helper_running || hw_gettid() == helper_tid)
+            reap_checkpointer();
         else
             wake_helper('c');
     }
@@ -450,10 +490,9 @@ static void *helper_main(void *unused)
             if (snapshot) {
                 hw_snapshot_take("signal", requested ? "heapwatch snap" : NULL, NULL, 0);
             } else if (r > 0) {
-                /* a checkpoint an application thread's snapshot left */
+                /* the checkpointing child of an application thread's snapshot */
                 pthread_mutex_lock(&write_lock);
-                if (!exited)
-                    hw_sink_checkpoint(db_path);
+                reap_checkpointer();
                 pthread_mutex_unlock(&write_lock);
             }
         } else if (rc == 0) {
@@ -546,6 +585,7 @@ void hw_snapshot_at_exit(void)
     }
     hw_guard_enter();
     pthread_mutex_lock(&write_lock);
+    reap_checkpointer();  /* its WAL is in the database file before the process ends */
     exited = true;  /* later triggers (signals during exit, other threads) write nothing */
     pthread_mutex_unlock(&write_lock);
     hw_guard_leave();
@@ -592,6 +632,9 @@ void hw_snapshot_atfork_child(void)
         close(wake_pipe[1]);
         wake_pipe[0] = wake_pipe[1] = -1;
     }
+    if (checkpointer_fd >= 0)
+        close(checkpointer_fd);  /* the parent's child, not ours */
+    checkpointer = checkpointer_fd = -1;
     helper_running = false;
     if (!exited) {
         hw_guard_enter();

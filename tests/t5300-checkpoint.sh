@@ -7,7 +7,7 @@
 # mode the writer checkpoints as it closes. Checked for both, while progs/checkpoint.c waits
 # between two API snapshots.
 . ./lib.sh
-plan 18
+plan 20
 
 # db_alone DB QUERY: QUERY on a copy of the database file without its WAL.
 db_alone() {
@@ -48,4 +48,14 @@ for mode in fork inplace; do
        "$mode: every snapshot has its pause, walk and write times"
     is "$(sqlite3 "$db" "pragma integrity_check")" ok "$mode: the database is intact"
 done
+
+# Without the exit snapshot, the last API snapshot's child may still be checkpointing when
+# main returns: exit waits for it.
+db="$OUT/noexit.db"
+rm -f "$db" "$db-wal" "$db-shm"
+echo go | timeout -s KILL 120 env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$db" HEAPWATCH_AT_EXIT=0 \
+    "$BIN/checkpoint-O2" >"$OUT/noexit.out" 2>"$OUT/noexit.err"
+is "$?:$(tr '\n' ' ' <"$OUT/noexit.out")" "0:one 0 two 0 " "HEAPWATCH_AT_EXIT=0: both API snapshots taken"
+is "$([ -s "$db-wal" ] && echo "WAL left"; db_alone "$db" "select group_concat(label, ' ') from (select * from snapshot order by id)")" \
+   "one two" "HEAPWATCH_AT_EXIT=0: no WAL content left, the database file alone holds both"
 done_testing
