@@ -33,13 +33,13 @@
 #define IGNORED 8
 
 /* The live table's blocks sorted by address: an LSD radix sort of 11-bit digits of addr >> 4
- * (glibc's blocks are 16-byte aligned; a misaligned block only sorts among the blocks of its
- * 16 bytes, which blockmap.c then refuses), that skips the digits every block shares and
- * reads its first pass straight from the table's slots, so the table is read twice and the
- * entries moved once per digit that varies; 11 bits keep the 2048 destinations of a pass
- * within the caches, where 16 bits made every write a miss. */
+ * (glibc's blocks are 16-byte aligned, which blockmap.c checks: two blocks within the same
+ * 16 bytes, which no allocator hands out, would keep the table's order), that skips the
+ * digits every block shares and reads its first pass straight from the table's slots, so
+ * the table is read twice and the entries moved once per digit that varies; 11 bits keep
+ * the 2048 destinations of a pass within the caches, where 16 bits made every write a miss. */
 #define DIGIT_BITS 11
-#define DIGITS 4  /* bits 4..47: every user-space address */
+#define DIGITS 5  /* bits 4..58: user space, 5-level page tables included */
 #define BUCKETS (1u << DIGIT_BITS)
 
 static inline unsigned digit(uintptr_t addr, unsigned d)
@@ -289,8 +289,8 @@ static void drain(struct marker *k)
                 for (uintptr_t line = b->lo & ~(uintptr_t)63; line < b->hi && line < b->lo + PREFETCH_LINES * 64; line += 64)
                     __builtin_prefetch((const void *)line);
             }
-            /* span[i].hi is one past the start for an empty block: no word to scan either way */
-            scan(k, m->span[i].lo, m->span[i].hi, i, m->span[i].lo);
+            scan(k, m->span[i].lo, m->span[i].lo + ((const struct hw_live_entry *)h->objects.data)[i].size, i,
+                 m->span[i].lo);
         }
         if (k->lookup.nr)
             resolve_oldest(k);
@@ -310,8 +310,12 @@ void hw_heap_mark(struct hw_heap *h, const struct hw_roots *roots)
     if (!hw_blockmap_build(&m, o, n)) {
         /* Nothing can be looked up. Claiming leaks would be a lie: call everything reachable. */
         h->incomplete = true;
-        memset(h->cls, HW_REACHABLE, n);
-        memset(h->flags, 0, n);
+        for (size_t i = 0; i < n; i++) {
+            h->cls[i] = HW_REACHABLE;
+            h->flags[i] = o[i].ignored ? HW_FLAG_IGNORED : 0;
+            h->count[HW_REACHABLE]++;
+            h->bytes[HW_REACHABLE] += o[i].size;
+        }
         return;
     }
     struct marker k = { .h = h, .m = &m, .st = st, .mode = FLOOD };
