@@ -44,15 +44,9 @@ static char **early_environ(void)
 {
     static char buf[64 * 1024];
     static char *vec[1024];
-    int fd = open("/proc/self/environ", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    size_t n = hw_read_file("/proc/self/environ", buf, sizeof buf);
+    if (!n)
         return NULL;
-    size_t n = 0;
-    ssize_t r;
-    while (n + 1 < sizeof buf && (r = read(fd, buf + n, sizeof buf - 1 - n)) > 0)
-        n += (size_t)r;
-    close(fd);
-    buf[n] = '\0';
     size_t k = 0;
     for (size_t i = 0; i < n && k + 1 < sizeof vec / sizeof vec[0]; i += strlen(buf + i) + 1)
         vec[k++] = buf + i;

@@ -99,26 +99,12 @@ static int step_done(sqlite3_stmt *st)
 
 /* ---- process and modules ------------------------------------------------------------------ */
 
-static size_t read_file(const char *path, char *buf, size_t size)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    size_t n = 0;
-    ssize_t r;
-    while (n + 1 < size && (r = read(fd, buf + n, size - 1 - n)) > 0)
-        n += (size_t)r;
-    close(fd);
-    buf[n] = '\0';
-    return n;
-}
-
 static int write_process(int forked_from)
 {
     char exe[PATH_MAX] = "", cmd[8192], settings[4096];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     exe[n > 0 ? n : 0] = '\0';
-    size_t len = read_file("/proc/self/cmdline", cmd, sizeof cmd);
+    size_t len = hw_read_file("/proc/self/cmdline", cmd, sizeof cmd);
     for (size_t i = 0; i + 1 < len; i++)
         if (!cmd[i])
             cmd[i] = ' ';

@@ -193,12 +193,7 @@ static void collect_counters(struct hw_snapshot_data *d)
 static int count_threads(void)
 {
     char buf[4096];
-    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    buf[n > 0 ? n : 0] = '\0';
+    hw_read_file("/proc/self/status", buf, sizeof buf);
     const char *t = strstr(buf, "\nThreads:");
     return t ? atoi(t + 9) : 0;
 }

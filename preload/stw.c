@@ -217,14 +217,8 @@ static bool thread_alive(int tid)
         return false;
     char path[64], stat[512];
     hw_fmt(path, sizeof path, "/proc/self/task/%d/stat", tid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    if (!hw_read_file(path, stat, sizeof stat))
         return false;
-    ssize_t n = read(fd, stat, sizeof stat - 1);
-    close(fd);
-    if (n <= 0)
-        return false;
-    stat[n] = '\0';
     const char *rp = strrchr(stat, ')');  /* comm may hold spaces and parentheses */
     return !(rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X'));
 }

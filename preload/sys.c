@@ -5,6 +5,7 @@
 #include "sys.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -117,6 +118,22 @@ void hw_log(const char *fmt, ...)
     va_end(ap);
     buf[n++] = '\n';
     hw_write_all(2, buf, n);
+}
+
+size_t hw_read_file(const char *path, char *buf, size_t size)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        buf[0] = '\0';
+        return 0;
+    }
+    size_t n = 0;
+    ssize_t r;
+    while (n + 1 < size && (r = read(fd, buf + n, size - 1 - n)) > 0)
+        n += (size_t)r;
+    close(fd);
+    buf[n] = '\0';
+    return n;
 }
 
 void *hw_map(size_t len)

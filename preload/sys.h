@@ -18,6 +18,10 @@ void hw_write_all(int fd, const void *buf, size_t len) HW_SIGSAFE;
 /* "heapwatch: <message>\n" on stderr, no allocation. */
 void hw_log(const char *fmt, ...) HW_SIGSAFE __attribute__((format(printf, 1, 2)));
 
+/* Read the file at path into buf (at most size - 1 bytes, NUL-terminated); the length read,
+ * 0 if it cannot be opened. For /proc files, which report no size. */
+size_t hw_read_file(const char *path, char *buf, size_t size) HW_SIGSAFE;
+
 /* Anonymous private mapping (NORESERVE); NULL on failure. */
 void *hw_map(size_t len) HW_SIGSAFE;
 void hw_unmap(void *p, size_t len) HW_SIGSAFE;

@@ -179,21 +179,19 @@ first_match() {
     jq -r --arg re "$2" '[.rows[:10][] | .function // "" | select(test($re))] | first // "none"' "$1" 2>/dev/null
 }
 
-j="$OUT/python3-top.json"
-top_json python3-full "$PY $PROGS/real_script.py" function "$j"
-ok $? "python3: top --json works"
-is "$(rows_add_up "$j")" yes "python3: rows add up to the positive total ($(jq -c .total "$j" 2>/dev/null))"
-f=$(first_match "$j" '^_?Py')
-diag "python3 top functions: $(jq -r '[.rows[:6][].function] | join(", ")' "$j" 2>/dev/null)"
-ok "$([ "$f" != none ] && echo 0 || echo 1)" "python3: a top-10 function is CPython's ($f)"
-
-j="$OUT/sqlite3-top.json"
-top_json sqlite3-full "$SQ :memory: .read $PROGS/real_workload.sql" function "$j"
-ok $? "sqlite3: top --json works"
-is "$(rows_add_up "$j")" yes "sqlite3: rows add up to the positive total ($(jq -c .total "$j" 2>/dev/null))"
-f=$(first_match "$j" '^sqlite3')
-diag "sqlite3 top functions: $(jq -r '[.rows[:6][].function] | join(", ")' "$j" 2>/dev/null)"
-ok "$([ "$f" != none ] && echo 0 || echo 1)" "sqlite3: a top-10 function is SQLite's ($f)"
+# top_is_own NAME CMDLINE REGEX WHOSE: top --by function of NAME's full run adds up, and one
+# of its 10 biggest functions matches REGEX (the program's own code, WHOSE)
+top_is_own() {
+    j="$OUT/$1-top.json"
+    top_json "$1-full" "$2" function "$j"
+    ok $? "$1: top --json works"
+    is "$(rows_add_up "$j")" yes "$1: rows add up to the positive total ($(jq -c .total "$j" 2>/dev/null))"
+    f=$(first_match "$j" "$3")
+    diag "$1 top functions: $(jq -r '[.rows[:6][].function] | join(", ")' "$j" 2>/dev/null)"
+    ok "$([ "$f" != none ] && echo 0 || echo 1)" "$1: a top-10 function is $4 ($f)"
+}
+top_is_own python3 "$PY $PROGS/real_script.py" '^_?Py' "CPython's"
+top_is_own sqlite3 "$SQ :memory: .read $PROGS/real_workload.sql" '^sqlite3' "SQLite's"
 
 j="$OUT/threads-top.json"
 top_json threads-full "$THREADS" function "$j"

@@ -194,6 +194,15 @@ static char *squeeze(const char *s)
     return out;
 }
 
+/* `go tool pprof ARGS -symbolize=none file` run in dir, with its caches there: the output. */
+static char *pprof(const char *dir, const char *file, const char *args)
+{
+    char *cmd = xasprintf("cd %s && HOME=%s GOCACHE=%s/gocache PPROF_TMPDIR=%s GOFLAGS= "
+                          "go tool pprof %s -symbolize=none %s 2>&1", dir, dir, dir, dir, args, file);
+    char *out = run(cmd);
+    return out;
+}
+
 static bool has(const char *out, const char *s)
 {
     return strstr(out, s) != NULL;
@@ -208,9 +217,7 @@ static bool ordered(const char *out, const char *a, const char *b)
 
 static void check_raw(const char *dir, const char *file)
 {
-    char *cmd = xasprintf("cd %s && HOME=%s GOCACHE=%s/gocache PPROF_TMPDIR=%s GOFLAGS= "
-                          "go tool pprof -raw -symbolize=none %s 2>&1", dir, dir, dir, dir, file);
-    char *raw = run(cmd), *out = squeeze(raw);
+    char *raw = pprof(dir, file, "-raw"), *out = squeeze(raw);
     bool parsed = has(out, "Samples:");
     check(parsed, "go tool pprof -raw parses the profile");
     if (!parsed)
@@ -235,11 +242,8 @@ static void check_raw(const char *dir, const char *file)
           "mappings with file, build id and has_* flags");
     free(raw);
     free(out);
-    free(cmd);
 
-    cmd = xasprintf("cd %s && HOME=%s GOCACHE=%s/gocache PPROF_TMPDIR=%s GOFLAGS= "
-                    "go tool pprof -top -sample_index=inuse_space -symbolize=none %s 2>&1", dir, dir, dir, dir, file);
-    raw = run(cmd);
+    raw = pprof(dir, file, "-top -sample_index=inuse_space");
     out = squeeze(raw);
     check(has(out, "Type: inuse_space") && has(out, "100% of 4396B total"), "-top: inuse_space total 4396 bytes");
     check(has(out, "4096B 93.18% 93.18% 4096B 93.18% inner_inlined (inline)") &&
@@ -252,21 +256,15 @@ static void check_raw(const char *dir, const char *file)
         fprintf(stderr, "# %s\n", raw);
     free(raw);
     free(out);
-    free(cmd);
 
-    cmd = xasprintf("cd %s && HOME=%s GOCACHE=%s/gocache PPROF_TMPDIR=%s GOFLAGS= "
-                    "go tool pprof -top -sample_index=alloc_objects -symbolize=none %s 2>&1", dir, dir, dir, dir, file);
-    raw = run(cmd);
+    raw = pprof(dir, file, "-top -sample_index=alloc_objects");
     out = squeeze(raw);
     check(has(out, "100% of 20 total") && has(out, "0 0% 100% 20 100% main"),
           "-top: alloc_objects counts");
     free(raw);
     free(out);
-    free(cmd);
 
-    cmd = xasprintf("cd %s && HOME=%s GOCACHE=%s/gocache PPROF_TMPDIR=%s GOFLAGS= "
-                    "go tool pprof -top -sample_index=leaked_space -unit=B -symbolize=none %s 2>&1", dir, dir, dir, dir, file);
-    raw = run(cmd);
+    raw = pprof(dir, file, "-top -sample_index=leaked_space -unit=B");
     out = squeeze(raw);
     check(has(out, "100% of 2064B total") && has(out, "2048B 99.22% 99.22% 2048B 99.22% inner_inlined (inline)") &&
               has(out, "16B 0.78% 100% 16B 0.78% (unsampled)"),
@@ -275,7 +273,6 @@ static void check_raw(const char *dir, const char *file)
         fprintf(stderr, "# %s\n", raw);
     free(raw);
     free(out);
-    free(cmd);
 }
 
 int main(void)
