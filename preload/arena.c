@@ -26,7 +26,7 @@
 #define KEPT_BYTES ((size_t)16 << 20)
 
 struct header {
-    size_t len;       /* classed: class index; mapped: total mapping length */
+    size_t len;       /* mapped: total mapping length (unused for classed blocks) */
     size_t cls;       /* class index or MAPPED_CLASS */
 };
 
@@ -124,7 +124,6 @@ void *hw_arena_alloc(size_t n)
     hw_spin_unlock(&lock);
     if (!h)
         return NULL;
-    h->len = c;
     h->cls = c;
     return (char *)h + HEADER;
 }

@@ -58,7 +58,6 @@ static inline void hw_record_leave(void)
 /* Process-wide state. */
 enum hw_state { HW_UNINIT = 0, HW_INITIALIZING, HW_ACTIVE, HW_INERT };
 extern _Atomic int hw_state;
-extern uint64_t hw_sample_rate;  /* copy of the option, read on the hot path */
 extern uintptr_t hw_self_text_lo, hw_self_text_hi;  /* our own code, to drop our frames */
 
 /* init.c: initialise on the first hook call; returns true when recording is active. */

@@ -34,7 +34,6 @@
 #include "unwind.h"
 
 _Atomic int hw_state;
-uint64_t hw_sample_rate;
 uintptr_t hw_self_text_lo, hw_self_text_hi;
 
 extern char **__environ;
@@ -93,7 +92,6 @@ bool hw_init_slow(void)
         hw_threads_init();
         if (hw_livetable_init() && hw_depot_init()) {
             hw_record_init();
-            hw_sample_rate = hw_opt.sample_rate;
             hw_unwind_init();
             dl_iterate_phdr(find_self, (void *)(uintptr_t)&hw_init_slow);
             next = HW_ACTIVE;

@@ -19,7 +19,6 @@
 #include <string.h>
 #include <unistd.h>
 #include "hw.h"
-#include "livetable.h"
 #include "real.h"
 #include "record.h"
 
@@ -56,7 +55,7 @@ HW_EXPORT void free(void *p)
     if (HW_UNLIKELY(!real_ready()))
         return;  /* cannot happen: a non-pool block implies a resolved allocator */
     if (recording())
-        hw_record_free(p);
+        hw_record_free(p, NULL);
     hw_real.free(p);
 }
 
@@ -109,9 +108,7 @@ HW_EXPORT void *realloc(void *old, size_t size)
      * counted allocation rather than a record section held across the real allocator, where a
      * stop-the-world would have to wait for an arena lock (stw.h). */
     struct hw_live_entry e;
-    hw_record_enter();
-    bool tracked = hw_livetable_remove((uintptr_t)old, &e);  /* counts the free */
-    hw_record_leave();
+    bool tracked = hw_record_free(old, &e);
     void *p = hw_real.realloc(old, size);
     if (!p && size) {
         if (tracked)

@@ -90,6 +90,15 @@ static HW_COLD bool grow(struct shard *s)
     return true;
 }
 
+/* The slot holding addr in shard s, or the empty slot that ends its probe run. Lock held. */
+static inline uint32_t find_slot(const struct shard *s, uint64_t h, uintptr_t addr)
+{
+    uint32_t i = (uint32_t)h & s->mask;
+    while (s->slots[i].addr && s->slots[i].addr != addr)
+        i = (i + 1) & s->mask;
+    return i;
+}
+
 bool hw_livetable_insert(const struct hw_live_entry *e)
 {
     uint64_t h = hash_addr(e->addr);
@@ -99,9 +108,7 @@ bool hw_livetable_insert(const struct hw_live_entry *e)
         hw_spin_unlock(&s->lock);
         return false;
     }
-    uint32_t i = (uint32_t)h & s->mask;
-    while (s->slots[i].addr && s->slots[i].addr != e->addr)
-        i = (i + 1) & s->mask;
+    uint32_t i = find_slot(s, h, e->addr);
     if (!s->slots[i].addr) {
         s->count++;
     } else {
@@ -120,14 +127,11 @@ bool hw_livetable_remove(uintptr_t addr, struct hw_live_entry *out)
     uint64_t h = hash_addr(addr);
     struct shard *s = shard_of(h);
     hw_spin_lock(&s->lock);
-    uint32_t mask = s->mask, i = (uint32_t)h & mask;
+    uint32_t mask = s->mask, i = find_slot(s, h, addr);
     struct hw_live_entry *slots = s->slots;
-    while (slots[i].addr != addr) {
-        if (!slots[i].addr) {
-            hw_spin_unlock(&s->lock);
-            return false;
-        }
-        i = (i + 1) & mask;
+    if (!slots[i].addr) {
+        hw_spin_unlock(&s->lock);
+        return false;
     }
     *out = slots[i];
     s->count--;
@@ -194,15 +198,11 @@ bool hw_livetable_set_ignored(uintptr_t addr)
 {
     uint64_t h = hash_addr(addr);
     struct shard *s = shard_of(h);
-    bool found = false;
     hw_spin_lock(&s->lock);
-    for (uint32_t i = (uint32_t)h & s->mask; s->slots[i].addr; i = (i + 1) & s->mask) {
-        if (s->slots[i].addr == addr) {
-            s->slots[i].ignored = 1;
-            found = true;
-            break;
-        }
-    }
+    uint32_t i = find_slot(s, h, addr);
+    bool found = s->slots[i].addr != 0;
+    if (found)
+        s->slots[i].ignored = 1;
     hw_spin_unlock(&s->lock);
     return found;
 }
@@ -238,7 +238,3 @@ void hw_livetable_unlock_all(void)
         hw_spin_unlock(&shards[k].lock);
 }
 
-void hw_livetable_reset_locks(void)
-{
-    hw_livetable_unlock_all();
-}

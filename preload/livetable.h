@@ -35,8 +35,8 @@ bool hw_livetable_remove(uintptr_t addr, struct hw_live_entry *out) HW_HOOKSAFE;
 /* Visit every entry, one shard locked at a time; fn returns false to stop. */
 void hw_livetable_visit(bool (*fn)(const struct hw_live_entry *, void *), void *arg);
 /* Shards are numbered 0..hw_livetable_shards()-1; copy shard k's entries into out (appended),
- * holding only that shard's lock. Snapshots stream the table this way, so copying a 3-million
- * object heap never needs a second 3-million entry array. */
+ * holding only that shard's lock. (Snapshots read a stopped world's slots instead:
+ * hw_livetable_slots_stopped.) */
 unsigned hw_livetable_shards(void) HW_SIGSAFE;
 bool hw_livetable_copy_shard(unsigned k, struct hw_vec *out) HW_HOOKSAFE;
 /* Shard k's slots (*nr of them; an empty slot has address 0), without its lock: for a
@@ -50,8 +50,7 @@ void hw_livetable_totals(uint64_t *objects, uint64_t *bytes) HW_SIGSAFE;
 /* Metadata bytes currently mapped by the table. */
 uint64_t hw_livetable_footprint(void) HW_SIGSAFE;
 void hw_livetable_lock_all(void) HW_HOOKSAFE;
+/* Also in a fork child, whose copies of the locks lock_all took are held. */
 void hw_livetable_unlock_all(void) HW_HOOKSAFE;
-/* After fork, in the child: locks were taken by lock_all in the parent; just release them. */
-void hw_livetable_reset_locks(void) HW_SIGSAFE;
 
 #endif

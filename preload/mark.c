@@ -213,13 +213,11 @@ static void act_oldest(struct marker *k)
 {
     struct found f = queue_pop(&k->act);
     struct hw_heap *h = k->h;
-    if (h->record_edges) {
-        struct hw_edge *e = hw_vec_push(f.src & HW_EDGE_FROM_ROOT ? &h->root_edges : &h->edges);
-        if (e)
-            *e = (struct hw_edge){ .src = f.src, .dst = f.dst, .offset = f.offset };
-        else
-            h->incomplete = true;
-    }
+    struct hw_edge *e = hw_vec_push(f.src & HW_EDGE_FROM_ROOT ? &h->root_edges : &h->edges);
+    if (e)
+        *e = (struct hw_edge){ .src = f.src, .dst = f.dst, .offset = f.offset };
+    else
+        h->incomplete = true;
     uint8_t s = k->st[f.dst];
     if (k->mode == FLOOD) {
         if (f.at_start && !(s & REACHED_AT_START))
@@ -301,6 +299,21 @@ static void drain(struct marker *k)
     }
 }
 
+/* The final classes and flags out of the state bytes (1 = reachable only through interior
+ * pointers, 2 = ignored), and the per-class totals. */
+static void split_states(struct hw_heap *h)
+{
+    const struct hw_live_entry *o = (const struct hw_live_entry *)h->objects.data;
+    for (size_t i = 0; i < h->objects.nr; i++) {
+        uint8_t s = h->cls[i], cls = s & CLASS_MASK;
+        h->cls[i] = cls;
+        h->flags[i] = (uint8_t)((s & REACHED_AT_START) || cls != HW_REACHABLE ? 0 : HW_FLAG_INTERIOR_ONLY) |
+                      (s & IGNORED ? HW_FLAG_IGNORED : 0);
+        h->count[cls]++;
+        h->bytes[cls] += o[i].size;
+    }
+}
+
 void hw_heap_mark(struct hw_heap *h, const struct hw_roots *roots)
 {
     const struct hw_live_entry *o = (const struct hw_live_entry *)h->objects.data;
@@ -310,12 +323,9 @@ void hw_heap_mark(struct hw_heap *h, const struct hw_roots *roots)
     if (!hw_blockmap_build(&m, o, n)) {
         /* Nothing can be looked up. Claiming leaks would be a lie: call everything reachable. */
         h->incomplete = true;
-        for (size_t i = 0; i < n; i++) {
-            h->cls[i] = HW_REACHABLE;
-            h->flags[i] = o[i].ignored ? HW_FLAG_IGNORED : 0;
-            h->count[HW_REACHABLE]++;
-            h->bytes[HW_REACHABLE] += o[i].size;
-        }
+        for (size_t i = 0; i < n; i++)
+            st[i] = HW_REACHABLE | REACHED_AT_START | (o[i].ignored ? IGNORED : 0);
+        split_states(h);
         return;
     }
     struct marker k = { .h = h, .m = &m, .st = st, .mode = FLOOD };
@@ -346,15 +356,7 @@ void hw_heap_mark(struct hw_heap *h, const struct hw_roots *roots)
         drain(&k);
     }
     hw_blockmap_release(&m);
-    /* Final classes and flags: 1 = reachable only through interior pointers, 2 = ignored. */
-    for (size_t i = 0; i < n; i++) {
-        uint8_t s = st[i], cls = s & CLASS_MASK;
-        h->cls[i] = cls;
-        h->flags[i] = (uint8_t)((s & REACHED_AT_START) || cls != HW_REACHABLE ? 0 : HW_FLAG_INTERIOR_ONLY) |
-                      (s & IGNORED ? HW_FLAG_IGNORED : 0);
-        h->count[cls]++;
-        h->bytes[cls] += o[i].size;
-    }
+    split_states(h);
 }
 
 void hw_heap_release(struct hw_heap *h)

@@ -32,7 +32,6 @@ struct hw_heap {
     struct hw_vec work;     /* uint32_t mark stack */
     uint64_t count[3], bytes[3];  /* per class */
     uint64_t scanned_bytes;
-    bool record_edges;
     bool incomplete;        /* ran out of memory somewhere: classes may say reachable too often */
 };
 

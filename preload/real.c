@@ -56,11 +56,6 @@ size_t hw_pool_size(const void *p)
     return size;
 }
 
-bool hw_real_resolving(void)
-{
-    return atomic_load(&resolving) != 0;
-}
-
 #define RESOLVE(name, fallback)                                            \
     do {                                                                   \
         void *sym = dlsym(RTLD_NEXT, #name);                               \
@@ -88,7 +83,6 @@ void hw_real_resolve(void)
     RESOLVE(free, __libc_free);
     RESOLVE(calloc, __libc_calloc);
     RESOLVE(realloc, __libc_realloc);
-    RESOLVE(reallocarray, NULL);
     RESOLVE(memalign, __libc_memalign);
     RESOLVE(posix_memalign, NULL);
     RESOLVE(aligned_alloc, __libc_memalign);

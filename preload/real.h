@@ -13,7 +13,6 @@ struct hw_real {
     void (*free)(void *);
     void *(*calloc)(size_t, size_t);
     void *(*realloc)(void *, size_t);
-    void *(*reallocarray)(void *, size_t, size_t);
     void *(*memalign)(size_t, size_t);
     int (*posix_memalign)(void **, size_t, size_t);
     void *(*aligned_alloc)(size_t, size_t);
@@ -30,6 +29,5 @@ void hw_real_resolve(void) HW_HOOKSAFE;
 bool hw_pool_owns(const void *p) HW_SIGSAFE;
 void *hw_pool_alloc(size_t size, size_t align) HW_HOOKSAFE;
 size_t hw_pool_size(const void *p) HW_SIGSAFE;
-bool hw_real_resolving(void) HW_HOOKSAFE;
 
 #endif

@@ -38,25 +38,21 @@ static uint64_t next_random(void)
     return x * 0x2545f4914f6cdd1dull;
 }
 
-/* An exponential gap with mean hw_sample_rate bytes. */
+/* An exponential gap with mean hw_opt.sample_rate bytes. */
 static int64_t next_gap(void)
 {
     double u = ((double)(next_random() >> 11) + 0.5) / 9007199254740992.0;  /* (0,1) */
-    double g = -log(u) * (double)hw_sample_rate;
+    double g = -log(u) * (double)hw_opt.sample_rate;
     return g > 4e18 ? (int64_t)4e18 : (int64_t)g + 1;
 }
 
-void hw_record_reset_thread(void)
+/* The sampling weight of an allocation of `size` bytes: 1/(1-exp(-size/R)), in
+ * HW_WEIGHT_ONE units; exactly HW_WEIGHT_ONE when every allocation is recorded. */
+static uint64_t sample_weight(uint64_t size)
 {
-    hw_self.rng = 0;
-    hw_self.until_sample = 0;
-}
-
-uint64_t hw_sample_weight(uint64_t size)
-{
-    if (hw_sample_rate <= 1)
+    if (hw_opt.sample_rate <= 1)
         return HW_WEIGHT_ONE;
-    double p = -expm1(-(double)(size ? size : 1) / (double)hw_sample_rate);
+    double p = -expm1(-(double)(size ? size : 1) / (double)hw_opt.sample_rate);
     return (uint64_t)llround(HW_WEIGHT_ONE / p);
 }
 
@@ -64,7 +60,7 @@ uint64_t hw_sample_weight(uint64_t size)
  * weight as its object count, so both estimates come from one expm1 per event. */
 static uint64_t weighted_bytes(uint64_t size, uint64_t weight)
 {
-    if (hw_sample_rate <= 1)
+    if (hw_opt.sample_rate <= 1)
         return size;
     return (uint64_t)llround((double)weight * (double)size / HW_WEIGHT_ONE);
 }
@@ -72,9 +68,9 @@ static uint64_t weighted_bytes(uint64_t size, uint64_t weight)
 /* Decide whether this allocation is sampled; keeps the per-thread byte countdown. */
 static inline bool should_sample(size_t size)
 {
-    if (hw_sample_rate == 1)
+    if (hw_opt.sample_rate == 1)
         return true;
-    if (HW_UNLIKELY(hw_sample_rate == 0))
+    if (HW_UNLIKELY(hw_opt.sample_rate == 0))
         return false;
     if (HW_UNLIKELY(hw_self.until_sample == 0))
         hw_self.until_sample = next_gap();  /* first allocation of this thread */
@@ -99,7 +95,7 @@ static HW_NOINLINE uint32_t capture(void)
 static void count(_Atomic uint64_t *samples, _Atomic uint64_t *weights, _Atomic uint64_t *bytes,
                   const struct hw_live_entry *e)
 {
-    uint64_t weight = hw_sample_weight(e->size);
+    uint64_t weight = sample_weight(e->size);
     atomic_fetch_add_explicit(samples, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(weights, weight, memory_order_relaxed);
     atomic_fetch_add_explicit(bytes, weighted_bytes(e->size, weight), memory_order_relaxed);
@@ -113,9 +109,17 @@ static void count_alloc(const struct hw_live_entry *e)
         count(&c->alloc_samples, &c->alloc_weight, &c->alloc_bytes, e);
 }
 
+/* Count a sampled block's free; the live table calls it under the shard's lock. */
+static void count_free(const struct hw_live_entry *e)
+{
+    struct hw_stack_counters *c = hw_depot_counters(e->stack);
+    if (c)
+        count(&c->free_samples, &c->free_weight, &c->free_bytes, e);
+}
+
 void hw_record_init(void)
 {
-    hw_livetable_set_counters(count_alloc, hw_record_free_entry);
+    hw_livetable_set_counters(count_alloc, count_free);
 }
 
 void hw_record_alloc(void *p, size_t size)
@@ -132,17 +136,11 @@ void hw_record_alloc(void *p, size_t size)
     hw_record_leave();
 }
 
-void hw_record_free_entry(const struct hw_live_entry *e)
-{
-    struct hw_stack_counters *c = hw_depot_counters(e->stack);
-    if (c)
-        count(&c->free_samples, &c->free_weight, &c->free_bytes, e);
-}
-
-void hw_record_free(void *p)
+bool hw_record_free(void *p, struct hw_live_entry *out)
 {
     struct hw_live_entry e;
     hw_record_enter();
-    hw_livetable_remove((uintptr_t)p, &e);  /* counts the free (hw_record_init) */
+    bool tracked = hw_livetable_remove((uintptr_t)p, out ? out : &e);  /* counts the free (hw_record_init) */
     hw_record_leave();
+    return tracked;
 }

@@ -21,7 +21,6 @@
 #include "spin.h"
 #include "threadhooks.h"
 
-#define RED_ZONE 128
 #define TCB_SIZE 2496   /* sizeof(struct pthread) in glibc >= 2.32 (LeakSanitizer's figure) */
 #define MAX_REGIONS 1024
 
@@ -109,15 +108,8 @@ static void read_maps(struct hw_vec *maps)
             if (!buf)
                 return;
         }
-        int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-            return;
-        size_t n = 0;
-        ssize_t r;
-        while (n < cap && (r = read(fd, buf + n, cap - n)) > 0)
-            n += (size_t)r;
-        close(fd);
-        if (n == cap) {  /* did not fit: read it again into a bigger buffer */
+        size_t n = hw_read_file("/proc/self/maps", buf, cap);
+        if (n + 1 == cap) {  /* may not have fit: read it again into a bigger buffer */
             hw_unmap(buf, cap);
             buf = NULL;
             continue;
@@ -253,7 +245,7 @@ static void thread_roots(struct hw_roots *r, const struct hw_stopped_thread *t)
         uintptr_t from = lo;
         /* A thread interrupted by the signal may have live data in the red zone below its
          * stack pointer; one that called getcontext (caller, safepoint) has none there. */
-        uintptr_t red = t->signal_frame ? RED_ZONE : 0;
+        uintptr_t red = t->signal_frame ? HW_RED_ZONE : 0;
         if (stopped && t->sp >= lo && t->sp <= hi)
             from = t->sp - red > lo ? t->sp - red : lo;
         uintptr_t to = hi;
@@ -296,9 +288,3 @@ void hw_roots_collect(struct hw_roots *r, const struct hw_world *w)
         add_root(r, HW_ROOT_REGION, 0, regions[i].lo, regions[i].hi, 0, NULL);
 }
 
-void hw_roots_release(struct hw_roots *r)
-{
-    hw_vec_release(&r->roots);
-    hw_vec_release(&r->threads);
-    hw_vec_release(&r->maps);
-}

@@ -41,7 +41,6 @@ struct hw_roots {
 
 /* Build the root set of the stopped world w. */
 void hw_roots_collect(struct hw_roots *r, const struct hw_world *w);
-void hw_roots_release(struct hw_roots *r);
 
 /* Look up the static TLS size (call once at start, allocation allowed). */
 void hw_roots_init(void);

@@ -102,8 +102,7 @@ static int step_done(sqlite3_stmt *st)
 static int write_process(int forked_from)
 {
     char exe[PATH_MAX] = "", cmd[8192], settings[4096];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    exe[n > 0 ? n : 0] = '\0';
+    hw_self_exe(exe, sizeof exe);
     size_t len = hw_read_file("/proc/self/cmdline", cmd, sizeof cmd);
     for (size_t i = 0; i + 1 < len; i++)
         if (!cmd[i])
@@ -118,7 +117,7 @@ static int write_process(int forked_from)
     sqlite3_bind_text(st, 3, exe, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 4, cmd, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 5, (int64_t)hw_now_ns(CLOCK_REALTIME));
-    sqlite3_bind_int64(st, 6, (int64_t)hw_sample_rate);
+    sqlite3_bind_int64(st, 6, (int64_t)hw_opt.sample_rate);
     sqlite3_bind_text(st, 7, settings, -1, SQLITE_TRANSIENT);
     if (forked_from)
         sqlite3_bind_int(st, 8, forked_from);
@@ -163,8 +162,7 @@ static int module_cb(struct dl_phdr_info *info, size_t size, void *arg)
     char path[PATH_MAX], bid[128];
     const char *name = info->dlpi_name;
     if (!name || !*name) {
-        ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
-        path[n > 0 ? n : 0] = '\0';
+        hw_self_exe(path, sizeof path);
     } else if (strstr(name, "linux-vdso") || strstr(name, "linux-gate")) {
         snprintf(path, sizeof path, "[vdso]");
     } else {
@@ -257,9 +255,7 @@ static int open_db(const char *path)
         return -1;
     }
     sqlite3_busy_timeout(db, 60000);
-    /* page_size only takes effect on a new, empty database: before its first table. */
-    if (exec("PRAGMA page_size=16384; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-             " PRAGMA cache_size=-16384") < 0) {
+    if (exec("PRAGMA synchronous=NORMAL; PRAGMA cache_size=-16384") < 0) {
         sqlite3_close(db);
         db = NULL;
         return -1;
@@ -285,6 +281,11 @@ int hw_sink_create(const char *path, int forked_from, bool quiet_exists)
     close(fd);
     if (open_db(path) < 0)
         return -1;
+    /* Both stay with the file: the page size, set before the first table, and WAL mode. */
+    if (exec("PRAGMA page_size=16384; PRAGMA journal_mode=WAL") < 0) {
+        close_db();
+        return -1;
+    }
     char meta[512];
     hw_fmt(meta, sizeof meta,
            "INSERT INTO meta VALUES ('format','%s'),('schema_version','%d'),('heapwatch_version','%s');"

@@ -105,8 +105,7 @@ static bool expand_path(char *out, size_t size, const char *pattern)
 {
     char comm[PATH_MAX] = "", *slash;
     size_t n = 0;
-    ssize_t len = readlink("/proc/self/exe", comm, sizeof comm - 1);
-    comm[len > 0 ? len : 0] = '\0';
+    hw_self_exe(comm, sizeof comm);
     slash = strrchr(comm, '/');
     const char *prog = slash ? slash + 1 : comm;
     bool has_pid = false;
@@ -169,8 +168,10 @@ static bool ensure_db(void)
 
 /* ---- collection ------------------------------------------------------------------------------ */
 
+/* Every stack's counters, and the live table's totals. */
 static void collect_counters(struct hw_snapshot_data *d)
 {
+    hw_livetable_totals(&d->live_objects, &d->live_bytes);
     uint32_t n = hw_depot_counters_count();
     for (uint32_t i = 0; i < n; i++) {
         struct hw_stack_counters *c = hw_depot_counters_at(i);
@@ -204,13 +205,11 @@ static void walk(struct hw_snapshot_data *d, const struct hw_world *w)
 {
     uint64_t t0 = hw_now_ns(CLOCK_MONOTONIC);
     collect_counters(d);
-    hw_livetable_totals(&d->live_objects, &d->live_bytes);
     d->threads_unstopped = (int)w->unstopped;
     d->threads = 0;
     for (uint32_t i = 0; i < w->nr; i++)
         d->threads += atomic_load(&w->threads[i].state) != HW_T_GONE;
     hw_roots_collect(&roots, w);
-    heap.record_edges = true;
     if (hw_heap_load(&heap)) {
         hw_heap_mark(&heap, &roots);
         d->heap = &heap;
@@ -244,7 +243,6 @@ struct stop_ctx {
     int to_child[2], from_child[2];
     pid_t child;
     uint64_t pause_ns;
-    bool done;
     bool fork;  /* the walk runs in a child: 'fork' mode, or 'inplace' with a thread that runs on */
 };
 
@@ -272,10 +270,7 @@ static int stop_cb(struct dl_phdr_info *info, size_t size, void *arg)
 {
     (void)info;
     (void)size;
-    struct stop_ctx *c = arg;
-    if (c->done)
-        return 1;
-    c->done = true;
+    struct stop_ctx *c = arg;  /* called once: returning non-zero ends the iteration */
     uint64_t t0 = hw_now_ns(CLOCK_MONOTONIC);
     hw_stw_stop(&c->world, helper_tid, c->caller_uc, c->caller_sp, STOP_TIMEOUT_MS);
     /* A thread that did not stop keeps changing the live table and may unmap what the walk
@@ -290,13 +285,14 @@ static int stop_cb(struct dl_phdr_info *info, size_t size, void *arg)
         if (c->child == 0)
             child_main(c);
     }
-    hw_stw_resume(&c->world);
+    hw_stw_resume();
     c->pause_ns = hw_now_ns(CLOCK_MONOTONIC) - t0;
     return 1;
 }
 
-/* Wait until the walk child whose pipe is fd exits, and reap it; kill it if it is stuck. */
-static void reap_child(pid_t child, int fd)
+/* Wait until the walk child's pipe fd has data or end of file; false if the child got stuck
+ * (it is killed). */
+static bool wait_child(pid_t child, int fd)
 {
     struct pollfd pfd = { .fd = fd, .events = POLLIN };
     int rc;
@@ -306,6 +302,13 @@ static void reap_child(pid_t child, int fd)
         hw_log("the snapshot writer (pid %d) is stuck; killed it", child);
         kill(child, SIGKILL);
     }
+    return rc > 0;
+}
+
+/* Wait until the walk child whose pipe is fd exits, and reap it. */
+static void reap_child(pid_t child, int fd)
+{
+    wait_child(child, fd);
     int status;
     while (waitpid(child, &status, __WALL) < 0 && errno == EINTR)
         ;
@@ -326,19 +329,11 @@ static void reap_checkpointer(void)
 static int64_t await_child(struct stop_ctx *c)
 {
     int64_t id = -1;
-    struct pollfd pfd = { .fd = c->from_child[0], .events = POLLIN };
-    int rc;
-    while ((rc = poll(&pfd, 1, CHILD_TIMEOUT_MS)) < 0 && errno == EINTR)
-        ;
-    if (rc > 0 && read(c->from_child[0], &id, sizeof id) == sizeof id && id > 0) {
+    if (wait_child(c->child, c->from_child[0]) && read(c->from_child[0], &id, sizeof id) == sizeof id && id > 0) {
         checkpointer = c->child;
         checkpointer_fd = c->from_child[0];
         c->from_child[0] = -1;
         return id;
-    }
-    if (rc == 0) {
-        hw_log("the snapshot writer (pid %d) is stuck; killed it", c->child);
-        kill(c->child, SIGKILL);
     }
     reap_child(c->child, c->from_child[0]);
     return -1;
@@ -352,10 +347,6 @@ static int64_t take_walked(struct hw_snapshot_data *d, ucontext_t *caller_uc, ui
         hw_log("cannot create a pipe for the snapshot writer: %s", strerror(errno));
         return -1;
     }
-    hw_vec_clear(&d->frames);
-    d->heap = NULL;
-    d->roots = NULL;
-    d->mode = inplace ? "inplace" : "fork";
     sigset_t all, old;
     sigfillset(&all);
     pthread_mutex_lock(&snap_lock);
@@ -367,6 +358,7 @@ static int64_t take_walked(struct hw_snapshot_data *d, ucontext_t *caller_uc, ui
     int64_t id;
     if (!c.fork) {
         id = hw_sink_write(db_path, d);
+        hw_heap_release(&heap);  /* now, not at the next load: that one runs with the world stopped */
     } else if (c.child < 0) {
         hw_log("cannot fork the snapshot writer: %s", strerror(errno));
         id = -1;
@@ -392,12 +384,9 @@ static int64_t take_counters(struct hw_snapshot_data *d)
 {
     uint64_t t0 = hw_now_ns(CLOCK_MONOTONIC);
     d->mode = "counters";
-    d->heap = NULL;
-    d->roots = NULL;
     d->threads = count_threads() - (helper_running ? 1 : 0);
     d->threads_unstopped = 0;
     collect_counters(d);
-    hw_livetable_totals(&d->live_objects, &d->live_bytes);
     d->walk_ns = hw_now_ns(CLOCK_MONOTONIC) - t0;
     d->pause_ns = 0;  /* nothing is stopped without a heap walk */
     return hw_sink_write(db_path, d);
@@ -414,6 +403,9 @@ long hw_snapshot_take(const char *trigger, const char *label, ucontext_t *caller
         goto out_unlock;
     struct hw_snapshot_data *d = &data;
     hw_vec_clear(&d->stacks);
+    hw_vec_clear(&d->frames);
+    d->heap = NULL;
+    d->roots = NULL;
     d->trigger = trigger;
     snprintf(d->label, sizeof d->label, "%s", label ? label : "");
     reap_checkpointer();  /* one checkpoint at a time, in snapshot order */
@@ -609,7 +601,7 @@ void hw_snapshot_atfork_parent(void)
 /* The child: its own database (opened at its first snapshot), its own helper and pipe. */
 void hw_snapshot_atfork_child(void)
 {
-    hw_livetable_reset_locks();
+    hw_livetable_unlock_all();
     hw_depot_unlock();
     hw_self.in_record = 0;
     atomic_store(&hw_self.stop_deferred, 0);

@@ -29,7 +29,6 @@
 
 #define MAX_THREADS (1u << 16)
 #define HASH_SIZE (1u << 17)
-#define RED_ZONE 128
 
 static struct {
     _Atomic int active;              /* a stop is in progress */
@@ -122,7 +121,7 @@ static void on_suspend(int sig, siginfo_t *si, void *ucv)
             ucontext_t *uc = ucv;
             /* The kernel's signal frame (general registers, then the FP/SSE/AVX state) lies
              * between the ucontext and the interrupted stack pointer's red zone. */
-            uintptr_t lo = (uintptr_t)uc, hi = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP] - RED_ZONE;
+            uintptr_t lo = (uintptr_t)uc, hi = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP] - HW_RED_ZONE;
             if (hi <= lo || hi - lo > 64 * 1024)
                 hi = lo + sizeof *uc;
             park(uc, lo, hi);
@@ -289,9 +288,8 @@ void hw_stw_stop(struct hw_world *w, int except_tid, ucontext_t *caller_uc, uint
     w->nr = world.nr;
 }
 
-void hw_stw_resume(struct hw_world *w)
+void hw_stw_resume(void)
 {
-    (void)w;
     /* `active` goes first: a late thread that reads the old generation then sees no stop. */
     atomic_store(&world.active, 0);
     atomic_fetch_add(&world.resume_gen, 1);

@@ -21,6 +21,10 @@
 #include <ucontext.h>
 #include "hw.h"
 
+/* Bytes below a thread's stack pointer that the x86-64 ABI lets leaf code use (the red
+ * zone): live data for a thread interrupted by a signal. */
+#define HW_RED_ZONE 128
+
 #define HW_SUSPEND_SIGNAL (SIGRTMAX - 3)
 #define HW_SNAP_REQUEST 0x68770001
 
@@ -61,7 +65,7 @@ bool hw_stw_init(void (*request_fn)(void));
  * most timeout_ms for threads that do not park. Never fails: threads that could not be
  * stopped are reported as HW_T_UNSTOPPED. */
 void hw_stw_stop(struct hw_world *w, int except_tid, ucontext_t *caller_uc, uintptr_t caller_sp, int timeout_ms);
-void hw_stw_resume(struct hw_world *w) HW_SIGSAFE;
+void hw_stw_resume(void) HW_SIGSAFE;
 
 /* Remove the suspend signal from a mask the application is about to install, so that no
  * application thread can refuse to stop. */

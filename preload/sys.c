@@ -136,17 +136,20 @@ size_t hw_read_file(const char *path, char *buf, size_t size)
     return n;
 }
 
-void *hw_map(size_t len)
+void hw_self_exe(char *buf, size_t size)
 {
-    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    ssize_t n = readlink("/proc/self/exe", buf, size - 1);
+    buf[n > 0 ? n : 0] = '\0';
+}
+
+static void *map_anonymous(size_t len, int extra_flags)
+{
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | extra_flags, -1, 0);
     return p == MAP_FAILED ? NULL : p;
 }
 
-void *hw_map_populated(size_t len)
-{
-    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_POPULATE, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
-}
+void *hw_map(size_t len) { return map_anonymous(len, 0); }
+void *hw_map_populated(size_t len) { return map_anonymous(len, MAP_POPULATE); }
 
 void hw_unmap(void *p, size_t len)
 {
@@ -157,10 +160,8 @@ void hw_unmap(void *p, size_t len)
 void *hw_vec_grow_push(struct hw_vec *v)
 {
     size_t alloc = v->alloc ? v->alloc * 2 : (1u << 16) / v->elem + 1;
-    void *p = v->data ? mremap(v->data, v->alloc * v->elem, alloc * v->elem, MREMAP_MAYMOVE)
-                      : mmap(NULL, alloc * v->elem, PROT_READ | PROT_WRITE,
-                             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED)
+    void *p = v->data ? mremap(v->data, v->alloc * v->elem, alloc * v->elem, MREMAP_MAYMOVE) : hw_map(alloc * v->elem);
+    if (!p || p == MAP_FAILED)
         return NULL;
     v->data = p;
     v->alloc = alloc;

@@ -22,6 +22,9 @@ void hw_log(const char *fmt, ...) HW_SIGSAFE __attribute__((format(printf, 1, 2)
  * 0 if it cannot be opened. For /proc files, which report no size. */
 size_t hw_read_file(const char *path, char *buf, size_t size) HW_SIGSAFE;
 
+/* The executable's path (readlink /proc/self/exe), NUL-terminated; "" if unknown. */
+void hw_self_exe(char *buf, size_t size) HW_SIGSAFE;
+
 /* Anonymous private mapping (NORESERVE); NULL on failure. */
 void *hw_map(size_t len) HW_SIGSAFE;
 void hw_unmap(void *p, size_t len) HW_SIGSAFE;

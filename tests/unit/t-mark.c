@@ -82,7 +82,7 @@ int main(void)
     struct hw_root *r = hw_vec_push(&roots.roots);
     *r = (struct hw_root){ .lo = (uintptr_t)root_area, .hi = (uintptr_t)(root_area + 8), .kind = HW_ROOT_REGION };
 
-    struct hw_heap h = { .record_edges = true };
+    struct hw_heap h = { 0 };
     CHECK(hw_heap_load(&h), "load copies and sorts the live table");
     CHECK(h.objects.nr == nr, "every tracked block loaded (%zu of %u)", h.objects.nr, nr);
     const struct hw_live_entry *o = (const struct hw_live_entry *)h.objects.data;
