@@ -146,19 +146,19 @@ static bool ensure_db(void)
     /* A pid-named file can exist already when a program exec'd another without forking (same
      * pid): the new image gets name-2.db, name-3.db ... A fixed name is never reused. */
     int rc = hw_sink_create(path, forked_from, !has_pid);
+    size_t len = strlen(path);
+    bool db = len > 3 && !strcmp(path + len - 3, ".db");
+    char alt[PATH_MAX];
+    snprintf(alt, sizeof alt, "%s", path);
     for (int n = 2; rc == -2 && n < 100; n++) {
-        size_t len = strlen(path);
-        bool db = len > 3 && !strcmp(path + len - 3, ".db");
-        char alt[PATH_MAX];
         snprintf(alt, sizeof alt, "%.*s-%d%s", (int)(db ? len - 3 : len), path, n, db ? ".db" : "");
-        snprintf(path, sizeof path, "%s", alt);
-        rc = hw_sink_create(path, forked_from, n == 99);
+        rc = hw_sink_create(alt, forked_from, n == 99);
     }
     if (rc < 0) {
         failed_pid = getpid();
         return false;
     }
-    snprintf(db_path, sizeof db_path, "%s", path);
+    snprintf(db_path, sizeof db_path, "%s", alt);
     if (db_fd >= 0)
         close(db_fd);
     db_fd = open(db_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);

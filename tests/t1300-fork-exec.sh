@@ -2,7 +2,7 @@
 # fork and exec: each child gets its own database, with the right content; the parent's
 # database is not disturbed; exit statuses are unchanged.
 . ./lib.sh
-plan 11
+plan 12
 
 dir="$OUT/db"
 mkdir -p "$dir"
@@ -35,3 +35,12 @@ is "$(sqlite3 "$execd" 'select forked_from is null from process')" 1 "exec child
 rm -rf "$dir" && mkdir -p "$dir"
 env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$dir/hw.%p.db" HEAPWATCH_CHILDREN=0 "$BIN/forker-O2" >/dev/null 2>&1
 is "$(ls "$dir"/hw.*.db | wc -l)" 2 "HEAPWATCH_CHILDREN=0: parent and fork child only"
+
+# exec without fork keeps the pid: each new image takes the next free name, counted from the
+# pid-named one (hw.PID.db, hw.PID-2.db, hw.PID-3.db), never from the last one taken.
+rm -rf "$dir" && mkdir -p "$dir"
+env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$dir/hw.%p.db" "$BIN/reexec-O2" 2 >/dev/null 2>&1 &
+pid=$!
+wait $pid
+is "$(cd "$dir" && ls hw.*.db | tr '\n' ' ')" "hw.$pid-2.db hw.$pid-3.db hw.$pid.db " \
+   "exec without fork, twice: one database per image, numbered from the pid-named one"
