@@ -195,14 +195,9 @@ static void render_json(const struct profile *p, FILE *out, const struct export_
     values_json_known(&j, p->total, p->marked);
     json_key(&j, "samples");
     json_begin_array(&j);
-    for (size_t i = 0; i < p->nr; i++) {
-        const struct sample *s = &p->samples[i];
-        bool any = false;
-        for (int k = 0; k < NV; k++)
-            any = any || s->v[k];
-        if (any)
-            sample_json(&j, s, p->marked);
-    }
+    for (size_t i = 0; i < p->nr; i++)
+        if (!sample_all_zero(&p->samples[i]))
+            sample_json(&j, &p->samples[i], p->marked);
     json_end_array(&j);
     json_end_object(&j);
     json_finish(&j);

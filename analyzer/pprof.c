@@ -50,21 +50,16 @@ struct pbuf {
     size_t len, alloc;
 };
 
-/* One string of the table; chained per hash in enc.str_index. */
-struct strent {
-    struct strent *next;
-    uint64_t idx;
-};
-
 struct fn {
     uint64_t name, file;   /* string indexes */
 };
 
 struct enc {
     struct pbuf out;
-    const char **strs;
+    const char **strs;                     /* the string table: interned copies, by index */
     size_t nr_strs, alloc_strs;
-    struct hmap str_index;                 /* hash_bytes -> struct strent chain */
+    struct strpool pool;
+    struct hmap str_ids;                   /* interned string -> index (never 0) */
     const struct location **locs;          /* by id - 1 */
     size_t nr_locs, alloc_locs;
     struct hmap loc_ids;                   /* struct location * -> id */
@@ -150,18 +145,15 @@ static uint64_t str_id(struct enc *e, const char *s)
 {
     if (!s || !*s)
         return 0;
-    uint64_t h = hash_bytes(s, strlen(s));
-    struct strent *head = hmap_get(&e->str_index, h);
-    for (struct strent *x = head; x; x = x->next)
-        if (!strcmp(e->strs[x->idx], s))
-            return x->idx;
-    struct strent *x = xmalloc(sizeof *x);
-    x->idx = e->nr_strs;
-    x->next = head;
-    hmap_put(&e->str_index, h, x);
+    s = strpool_intern(&e->pool, s);
+    uint64_t idx = (uintptr_t)hmap_get(&e->str_ids, (uintptr_t)s);
+    if (idx)
+        return idx;
+    idx = e->nr_strs;   /* >= 1: encode put "" at index 0 first */
     ALLOC_GROW(e->strs, e->nr_strs + 1, e->alloc_strs);
     e->strs[e->nr_strs++] = s;
-    return x->idx;
+    hmap_put(&e->str_ids, (uintptr_t)s, (void *)(uintptr_t)idx);
+    return idx;
 }
 
 static uint64_t loc_id(struct enc *e, const struct location *l)
@@ -207,14 +199,6 @@ static void put_value_type(struct enc *e, int field, const char *type, const cha
     put_int(&e->out, VALUETYPE_TYPE, (int64_t)t);
     put_int(&e->out, VALUETYPE_UNIT, (int64_t)u);
     msg_end(&e->out, m);
-}
-
-static bool all_zero(const struct sample *s)
-{
-    for (int i = 0; i < NV; i++)
-        if (s->v[i])
-            return false;
-    return true;
 }
 
 /* One Sample: location ids leaf first, its values, and Go's "bytes" label. */
@@ -309,7 +293,7 @@ static void encode(struct enc *e, const struct profile *p, int sample_index, con
     for (int i = 0; i < NV; i++)
         put_value_type(e, PROFILE_SAMPLE_TYPE, value_names[i], value_units[i]);
     for (size_t i = 0; i < p->nr; i++)
-        if (!all_zero(&p->samples[i]))
+        if (!sample_all_zero(&p->samples[i]))
             put_sample(e, &p->samples[i]);
     for (size_t i = 0; i < e->nr_locs; i++)
         if (e->locs[i]->module)
@@ -331,18 +315,8 @@ static void encode(struct enc *e, const struct profile *p, int sample_index, con
 
 static void enc_release(struct enc *e)
 {
-    HMAP_FOR_EACH(&e->str_index, i) {
-        for (struct strent *x = e->str_index.vals[i], *next; x; x = next) {
-            next = x->next;
-            free(x);
-        }
-    }
-    if (e->str_index.has_zero)
-        for (struct strent *x = e->str_index.zero_val, *next; x; x = next) {
-            next = x->next;
-            free(x);
-        }
-    hmap_clear(&e->str_index);
+    strpool_clear(&e->pool);
+    hmap_clear(&e->str_ids);
     hmap_clear(&e->loc_ids);
     hmap_clear(&e->mod_ids);
     hmap_clear(&e->fn_ids);

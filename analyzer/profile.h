@@ -51,6 +51,15 @@ struct sample {
     int64_t v[NV];
 };
 
+/* Whether every value of s is 0 (exports leave such samples out). */
+static inline bool sample_all_zero(const struct sample *s)
+{
+    for (int i = 0; i < NV; i++)
+        if (s->v[i])
+            return false;
+    return true;
+}
+
 /* Symbolization state for one database: modules, resolved locations and the on-disk cache
  * (table cache_frame, written when the database is writable). */
 struct symcache;

@@ -44,6 +44,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hmap.h"
 #include "usage.h"
 
 /* From libstdc++ (CXXABI_1.3); link with -lstdc++. The result is malloc'd. */
@@ -92,15 +93,6 @@ static char *pool_alloc(struct sym_strings *p, size_t n)
     return c->data + c->used - n;
 }
 
-static uint64_t pool_hash(const char *s, size_t len)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
-    return h;
-}
-
 static void pool_grow(struct sym_strings *p)
 {
     size_t alloc = p->alloc ? p->alloc * 2 : 1024;
@@ -112,7 +104,7 @@ static void pool_grow(struct sym_strings *p)
 
         if (!s)
             continue;
-        j = pool_hash(s, strlen(s)) & (alloc - 1);
+        j = hash_bytes(s, strlen(s)) & (alloc - 1);
         while (slots[j])
             j = (j + 1) & (alloc - 1);
         slots[j] = s;
@@ -130,7 +122,7 @@ static const char *pool_intern_n(struct sym_strings *p, const char *s, size_t le
 
     if ((p->nr + 1) * 2 > p->alloc)
         pool_grow(p);
-    i = pool_hash(s, len) & (p->alloc - 1);
+    i = hash_bytes(s, len) & (p->alloc - 1);
     for (; p->slots[i]; i = (i + 1) & (p->alloc - 1))
         if (!strncmp(p->slots[i], s, len) && !p->slots[i][len])
             return p->slots[i];
@@ -586,8 +578,9 @@ static bool dwarf_accept(struct sym_module *m, Dwarf_Debug dbg, const char *file
 {
     static const char *const names[] = { ".debug_info", ".zdebug_info" };
     Dwarf_Error err = NULL;
+    bool sane = elf_lists_sane(file);   /* opens and scans the file: once, not per name */
 
-    for (int i = 0; i < 2 && elf_lists_sane(file); i++) {
+    for (int i = 0; i < 2 && sane; i++) {
         Dwarf_Addr addr = 0;
         Dwarf_Unsigned size = 0;
         int res = dwarf_get_section_info_by_name(dbg, names[i], &addr, &size, &err);

@@ -3,7 +3,8 @@
  * C++ names demangled. One struct symbolizer caches every module it opened.
  *
  * Context: analyzer only. Not thread-safe: use one struct symbolizer per thread.
- * Link with analyzer/usage.c (xmalloc) and -ldwarf -lelf -lstdc++ (__cxa_demangle).
+ * Link with analyzer/usage.c (xmalloc), analyzer/hmap.c (hash_bytes) and -ldwarf -lelf
+ * -lstdc++ (__cxa_demangle).
  */
 #ifndef HW_SYMBOLIZE_H
 #define HW_SYMBOLIZE_H

@@ -10,7 +10,7 @@
  *
  * Build and run from the top directory (these are the commands it was developed with):
  *   gcc -std=gnu11 -Wall -Wextra -Werror -O2 -g -Ianalyzer -o build/t-symbolize \
- *       tests/unit/t-symbolize.c analyzer/symbolize.c analyzer/usage.c \
+ *       tests/unit/t-symbolize.c analyzer/symbolize.c analyzer/usage.c analyzer/hmap.c \
  *       -ldwarf -lelf -lstdc++ && build/t-symbolize
  *   valgrind --leak-check=full --errors-for-leak-kinds=all --error-exitcode=1 build/t-symbolize
  * (tests/Makefile builds it as unit/bin/t-symbolize from the LINK line below as well.) Under
@@ -19,7 +19,7 @@
  * this binary (tests/unit/bin/.. or build/../tests/unit) and where this file was compiled.
  * Needs gcc, g++, strip, objcopy, nm, head and cp on PATH. T_SYMBOLIZE_KEEP=1 keeps the
  * temporary directory. */
-// LINK: analyzer/symbolize.c analyzer/usage.c
+// LINK: analyzer/symbolize.c analyzer/usage.c analyzer/hmap.c
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <gelf.h>
