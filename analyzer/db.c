@@ -288,7 +288,8 @@ int64_t *db_snapshot_ids(struct hwdb *db, size_t *nr)
     return ids;
 }
 
-int64_t db_resolve_snapshot(struct hwdb *db, const char *id)
+/* Resolve an ID spec within db; dies as db_open_snapshot_spec says. */
+static int64_t db_resolve_snapshot(struct hwdb *db, const char *id)
 {
     size_t n;
     int64_t *ids = db_snapshot_ids(db, &n), result = 0;
@@ -330,7 +331,7 @@ struct hwdb *db_open_snapshot_spec(const char *spec, int64_t *snap)
     char *path;
     const char *id;
     if (colon) {
-        path = strndup(spec, (size_t)(colon - spec));
+        path = xstrndup(spec, (size_t)(colon - spec));
         id = colon + 1;
     } else if (stat(spec, &sb) == 0 && S_ISREG(sb.st_mode)) {
         path = xstrdup(spec);  /* a database alone names its latest snapshot */

@@ -42,8 +42,6 @@ char *db_default_path(void);
 /* Split "[DB:]ID" into an opened database (cached: the same path opens once) and a snapshot
  * id that exists; dies (2 for syntax, 3 for unknown ids) otherwise. */
 struct hwdb *db_open_snapshot_spec(const char *spec, int64_t *snap);
-/* Resolve an ID spec within db; dies as above. */
-int64_t db_resolve_snapshot(struct hwdb *db, const char *id);
 /* All snapshot ids in order. */
 int64_t *db_snapshot_ids(struct hwdb *db, size_t *nr);
 

@@ -56,7 +56,7 @@ int main(int argc, char **argv)
             die(EXIT_SYSTEM, "cannot write the output: %s", strerror(errno));
         return rc;
     }
-    fprintf(stderr, "heapwatch: error: unknown command '%s'\n", argv[1]);
+    error("unknown command '%s'", argv[1]);
     usage(stderr);
     return EXIT_USAGE;
 }

@@ -13,12 +13,10 @@
 void die_usage(const char *usage, const char *fmt, ...)
 {
     va_list ap;
-    fflush(stdout);
-    fputs("heapwatch: error: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    verror(fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\n%s\n", usage);
+    fprintf(stderr, "%s\n", usage);
     exit(EXIT_USAGE);
 }
 

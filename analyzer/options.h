@@ -32,7 +32,8 @@ void negative_operands_hide(struct negative_operands *g, int argc, char **argv,
                             const struct option *longopts, const char *shortopts);
 void negative_operands_restore(struct negative_operands *g, int argc, char **argv);
 
-__attribute__((noreturn)) void die_usage(const char *usage, const char *fmt, ...);
+/* "heapwatch: error: ..." and the usage on stderr, then exit(2). */
+__attribute__((noreturn, format(printf, 2, 3))) void die_usage(const char *usage, const char *fmt, ...);
 /* The database named by the one optional operand argv[first] (default: the newest
  * heapwatch.*.db here), opened; dies on a second operand. */
 struct hwdb;

@@ -137,8 +137,9 @@ void profile_load(struct profile *p, struct hwdb *db, struct symcache *sc, int64
                         " alloc_bytes - free_bytes FROM snapshot_stack WHERE snapshot_id = ? ORDER BY stack_id");
     sqlite3_bind_int64(st, 1, snap);
     while (db_step(db, st)) {
-        int64_t v[NV];
-        for (int i = 0; i < NV; i++)
+        /* Columns 1..4 are the counter values; the leaked ones come from load_leaks. */
+        int64_t v[NV] = { 0 };
+        for (int i = V_ALLOC_OBJECTS; i <= V_INUSE_SPACE; i++)
             v[i] = sqlite3_column_int64(st, 1 + i);
         int64_t stack = sqlite3_column_int64(st, 0);
         if (stack <= 0)

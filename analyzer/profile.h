@@ -66,9 +66,6 @@ struct symcache;
 struct symcache *symcache_open(struct hwdb *db);
 void symcache_close(struct symcache *sc);   /* stores new cache rows, then frees */
 struct location *symcache_location(struct symcache *sc, uint64_t pc);
-/* Every location resolved so far, by id (index id - 1). */
-struct location **symcache_locations(struct symcache *sc, size_t *nr);
-struct module_info *symcache_modules(struct symcache *sc, size_t *nr);
 /* Whether any module of the stacks had no debug info (for a warning). */
 bool symcache_missing_debug(struct symcache *sc, const char **example);
 

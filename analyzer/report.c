@@ -262,11 +262,6 @@ void values_json_known(struct json *j, const int64_t v[NV], bool walked)
     json_end_object(j);
 }
 
-void values_json(struct json *j, const int64_t v[NV])
-{
-    values_json_known(j, v, true);
-}
-
 static void int_or_null(struct json *j, const char *key, int64_t v, bool known)
 {
     json_key(j, key);

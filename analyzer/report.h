@@ -44,9 +44,8 @@ void row_json_identity(struct json *j, const struct row *r, enum report_by by);
 /* Emit "frames":[{"function":..,"file":..,"line":..},...] for a stack, innermost first and
  * inlined frames expanded (what `top --by stack --json` shows), into an open JSON object. */
 void sample_frames_json(struct json *j, const struct sample *s);
-/* Emit {"alloc_objects":..,..} for a values array. */
-void values_json(struct json *j, const int64_t v[NV]);
-/* The same, with the heap-walk values (leaked_*) null unless walked. */
+/* Emit {"alloc_objects":..,..} for a values array, the heap-walk values (leaked_*) null
+ * unless walked. */
 void values_json_known(struct json *j, const int64_t v[NV], bool walked);
 /* Emit a snapshot row's fields ("time_ns", "label", ..., "mode", the reachability totals, null
  * when the snapshot had no heap walk, ..., "write_ns") into an open JSON object. */

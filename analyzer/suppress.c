@@ -76,9 +76,7 @@ static void add(struct suppressions *s, const char *pattern, size_t len, const c
     ALLOC_GROW(s->v, s->nr + 1, s->alloc);
     struct suppression *x = &s->v[s->nr++];
     memset(x, 0, sizeof *x);
-    x->pattern = strndup(pattern, len);
-    if (!x->pattern)
-        die(EXIT_SYSTEM, "out of memory allocating %zu bytes", len + 1);
+    x->pattern = xstrndup(pattern, len);
     x->glob = compile(x->pattern);
     x->origin = xstrdup(origin);
 }

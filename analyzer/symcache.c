@@ -180,18 +180,6 @@ struct location *symcache_location(struct symcache *sc, uint64_t pc)
     return l;
 }
 
-struct location **symcache_locations(struct symcache *sc, size_t *nr)
-{
-    *nr = sc->nr_locs;
-    return sc->locs;
-}
-
-struct module_info *symcache_modules(struct symcache *sc, size_t *nr)
-{
-    *nr = sc->nr_mods;
-    return sc->mods;
-}
-
 bool symcache_missing_debug(struct symcache *sc, const char **example)
 {
     *example = sc->missing_debug;

@@ -34,6 +34,11 @@ int error(const char *fmt, ...)
     return -1;
 }
 
+void verror(const char *fmt, va_list ap)
+{
+    report("error: ", fmt, ap);
+}
+
 void warning(const char *fmt, ...)
 {
     va_list ap;
@@ -64,6 +69,7 @@ void *xmalloc(size_t n) { return check(malloc(n ? n : 1), n ? n : 1); }
 void *xcalloc(size_t n, size_t size) { return check(calloc(n ? n : 1, size ? size : 1), n * size + 1); }
 void *xrealloc(void *p, size_t n) { return check(realloc(p, n ? n : 1), n ? n : 1); }
 char *xstrdup(const char *s) { return check(strdup(s), strlen(s) + 1); }
+char *xstrndup(const char *s, size_t n) { return check(strndup(s, n), strnlen(s, n) + 1); }
 
 char *xasprintf(const char *fmt, ...)
 {

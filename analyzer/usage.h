@@ -8,6 +8,7 @@
 #ifndef HW_USAGE_H
 #define HW_USAGE_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 enum {
@@ -21,6 +22,8 @@ enum {
 __attribute__((noreturn, format(printf, 2, 3))) void die(int code, const char *fmt, ...);
 /* "heapwatch: error: ..." on stderr; returns -1 for `return error(...)`. */
 __attribute__((format(printf, 1, 2))) int error(const char *fmt, ...);
+/* error() with a va_list, for wrappers that print more after the message (die_usage). */
+__attribute__((format(printf, 1, 0))) void verror(const char *fmt, va_list ap);
 __attribute__((format(printf, 1, 2))) void warning(const char *fmt, ...);
 #define BUG(...) bug_at(__FILE__, __LINE__, __VA_ARGS__)
 __attribute__((noreturn, format(printf, 3, 4))) void bug_at(const char *file, int line, const char *fmt, ...);
@@ -29,6 +32,7 @@ void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
 __attribute__((format(printf, 1, 2))) char *xasprintf(const char *fmt, ...);
 
 /* Grow array p (of *alloc elements) so that it holds at least nr elements. */
