@@ -28,7 +28,7 @@ static const char usage_growth[] =
     "  --exit-code exits 1 when something grows";
 
 struct series {
-    struct row id;     /* identity of the site (from the newest profile that has it) */
+    struct row id;     /* identity of the site (its first sighting: the oldest profile that has it) */
     double *y;
     const char *cls;
     struct trend t, per_snap;
@@ -85,6 +85,22 @@ static int cmp_series(const void *a, const void *b)
     return (y->t.slope > x->t.slope) - (y->t.slope < x->t.slope);
 }
 
+/* Append to keys the rows of per whose keys it lacks, in per's order: the union of the sites
+ * of every snapshot, each with the identity of its first sighting. Only the identity is kept. */
+static void add_new_keys(struct rows *keys, const struct rows *per)
+{
+    for (size_t i = 0; i < per->nr; i++) {
+        if (report_find(keys, per->v[i].key))
+            continue;
+        ALLOC_GROW(keys->v, keys->nr + 1, keys->alloc);
+        struct row *r = &keys->v[keys->nr++];
+        *r = per->v[i];
+        memset(r->flat, 0, sizeof r->flat);
+        memset(r->cum, 0, sizeof r->cum);
+        hmap_put(&keys->index, r->key, (void *)(uintptr_t)keys->nr);
+    }
+}
+
 int cmd_growth(int argc, char **argv)
 {
     struct report_opts o;
@@ -105,7 +121,7 @@ int cmd_growth(int argc, char **argv)
             x[i] = x[i - 1] + 1e-9;  /* keep x strictly increasing */
         xi[i] = (double)i;
         report_aggregate(&profs[i], o.by, &per[i]);
-        report_aggregate(&profs[i], o.by, &keys);  /* the union of sites */
+        add_new_keys(&keys, &per[i]);
     }
     struct series *ser = xcalloc(keys.nr ? keys.nr : 1, sizeof *ser);
     size_t nser = 0;

@@ -117,6 +117,7 @@ void leaks_load(struct leak_report *r, struct hwdb *db, struct symcache *sc, int
     struct group *g = NULL;
     size_t ng = 0, galloc = 0;
     bool any_suppressed = false;
+    struct hmap first_group = { 0 };   /* stack id -> index + 1 of its first group */
     while (db_step(db, st)) {
         int64_t cls = sqlite3_column_int64(st, 0), stack = sqlite3_column_int64(st, 2);
         int64_t objects = sqlite3_column_int64(st, 3), bytes = sqlite3_column_int64(st, 4);
@@ -135,12 +136,23 @@ void leaks_load(struct leak_report *r, struct hwdb *db, struct symcache *sc, int
             x->stack_id = stack;
             x->objects = objects;
             x->bytes = bytes;
-            x->depth = profile_stack(db, sc, stack, x->locs, PROFILE_MAX_DEPTH);
-            x->sup = suppressions_match_stack(sup, x->locs, x->depth);
+            size_t first = (uintptr_t)hmap_get(&first_group, (uint64_t)stack);
+            if (first) {
+                /* The stack's other class: its frames and its rule are known already. */
+                const struct group *y = &g[first - 1];
+                x->depth = y->depth;
+                memcpy(x->locs, y->locs, (size_t)y->depth * sizeof *y->locs);
+                x->sup = y->sup;
+            } else {
+                x->depth = profile_stack(db, sc, stack, x->locs, PROFILE_MAX_DEPTH);
+                x->sup = suppressions_match_stack(sup, x->locs, x->depth);
+                hmap_put(&first_group, (uint64_t)stack, (void *)(uintptr_t)ng);
+            }
             any_suppressed |= x->sup != NULL;
         }
     }
     sqlite3_finalize(st);
+    hmap_clear(&first_group);
     if (any_suppressed)
         drop_held(r, db, snap, g, ng);
     for (size_t i = 0; i < ng; i++) {
