@@ -25,11 +25,17 @@ struct side {
     struct rows rows;
 };
 
-static void load_side(struct side *s, const char *spec, const struct report_opts *o)
+/* Load one side; a second side in the same database as `other` shares its symcache. */
+static void load_side(struct side *s, const char *spec, const struct report_opts *o, const struct side *other)
 {
     int64_t snap;
     s->db = db_open_snapshot_spec(spec, &snap);
-    s->sc = symcache_open(s->db);
+    if (other && other->db == s->db) {
+        s->sc = other->sc;
+        symcache_forget_missing_debug(s->sc);   /* the warning is about this side's stacks */
+    } else {
+        s->sc = symcache_open(s->db);
+    }
     profile_load(&s->p, s->db, s->sc, snap);
     profile_require_index(&s->p, o->index);
     memset(&s->rows, 0, sizeof s->rows);
@@ -67,11 +73,12 @@ static int64_t side_leaked_space(struct side *s, uint64_t key)
     return r ? r->flat[V_LEAKED_SPACE] : 0;
 }
 
-static void release_side(struct side *s)
+static void release_side(struct side *s, const struct side *other)
 {
     report_rows_release(&s->rows);
     profile_release(&s->p);
-    symcache_close(s->sc);
+    if (!other || s->sc != other->sc)
+        symcache_close(s->sc);
 }
 
 /* delta rows: flat = B.flat - A.flat, cum = B.cum - A.cum; identity from whichever has it. */
@@ -106,8 +113,8 @@ int cmd_diff(int argc, char **argv)
     if (argc - first != 2)
         die_usage(usage_diff, "diff needs two snapshots");
     struct side a, b;
-    load_side(&a, argv[first], &o);
-    load_side(&b, argv[first + 1], &o);
+    load_side(&a, argv[first], &o, NULL);
+    load_side(&b, argv[first + 1], &o, &a);
     bool walked = a.p.marked && b.p.marked;
     struct rows d;
     build_delta(&a, &b, &d);
@@ -176,7 +183,7 @@ int cmd_diff(int argc, char **argv)
     int rc = o.exit_code && total[o.index] > 0 ? EXIT_FINDINGS : 0;
     warn_missing_debug(b.sc);
     report_rows_release(&d);
-    release_side(&b);
-    release_side(&a);
+    release_side(&b, &a);
+    release_side(&a, NULL);
     return rc;
 }

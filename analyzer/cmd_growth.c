@@ -28,7 +28,7 @@ static const char usage_growth[] =
     "  --exit-code exits 1 when something grows";
 
 struct series {
-    struct row id;     /* identity of the site (its first sighting: the oldest profile that has it) */
+    struct row id;     /* identity of the site (from the oldest profile that has it) */
     double *y;
     const char *cls;
     struct trend t, per_snap;

@@ -24,6 +24,7 @@ struct symcache {
     size_t nr_locs, alloc_locs;
     size_t first_new;           /* locations from here on are not in cache_frame_v2 yet */
     const char *missing_debug;  /* a module without debug info, for one warning */
+    struct hmap no_debug;       /* pc -> that module, for locations resolved here (not cached) */
 };
 
 static int cmp_module(const void *a, const void *b)
@@ -141,10 +142,15 @@ struct symcache *symcache_open(struct hwdb *db)
 struct location *symcache_location(struct symcache *sc, uint64_t pc)
 {
     struct location *l = hmap_get(&sc->by_pc, pc);
-    if (l)
+    if (l) {
+        /* Only after symcache_forget_missing_debug: resolving l set missing_debug already. */
+        if (!sc->missing_debug)
+            sc->missing_debug = hmap_get(&sc->no_debug, pc);
         return l;
+    }
     struct module_info *m = module_of(sc, pc);
     struct sym_frame out[MAX_INLINE];
+    const char *no_debug = NULL;
     int n = -1;
     if (m && strcmp(m->path, "[vdso]"))
         n = sym_lookup(sc->sym, m->path, m->build_id, pc - m->bias - 1, out, MAX_INLINE);
@@ -161,8 +167,8 @@ struct location *symcache_location(struct symcache *sc, uint64_t pc)
         }
         l = new_location(sc, pc, 1);
         l->frames[0].function = strpool_intern(&sc->strings, name);
-        if (worth_debug_warning(m) && !sc->missing_debug)
-            sc->missing_debug = m->path;
+        if (worth_debug_warning(m))
+            no_debug = m->path;
     } else {
         l = new_location(sc, pc, n);
         for (int i = 0; i < n; i++) {
@@ -173,10 +179,15 @@ struct location *symcache_location(struct symcache *sc, uint64_t pc)
             l->frames[i].file = strpool_intern(&sc->strings, out[i].file);
             l->frames[i].line = out[i].line;
         }
-        if (!sc->missing_debug && worth_debug_warning(m) && !out[0].file && !sym_has_debug_info(sc->sym, m->path))
-            sc->missing_debug = m->path;
+        if (worth_debug_warning(m) && !out[0].file && !sym_has_debug_info(sc->sym, m->path))
+            no_debug = m->path;
     }
     l->module = m;
+    if (no_debug) {
+        hmap_put(&sc->no_debug, pc, (void *)no_debug);
+        if (!sc->missing_debug)
+            sc->missing_debug = no_debug;
+    }
     return l;
 }
 
@@ -184,6 +195,11 @@ bool symcache_missing_debug(struct symcache *sc, const char **example)
 {
     *example = sc->missing_debug;
     return sc->missing_debug != NULL;
+}
+
+void symcache_forget_missing_debug(struct symcache *sc)
+{
+    sc->missing_debug = NULL;
 }
 
 static void store_cache(struct symcache *sc)
@@ -228,6 +244,7 @@ void symcache_close(struct symcache *sc)
     free(sc->locs);
     free(sc->mods);
     hmap_clear(&sc->by_pc);
+    hmap_clear(&sc->no_debug);
     strpool_clear(&sc->strings);
     sym_free(sc->sym);
     free(sc);
