@@ -242,12 +242,19 @@ static int write_modules(int64_t snapshot)
 
 /* ---- create / write ------------------------------------------------------------------------ */
 
-static int open_db(const char *path)
+int hw_sink_init(void)
 {
     if (sqlite_setup() < 0) {
         hw_log("cannot initialise SQLite; no snapshots will be written");
         return -1;
     }
+    return 0;
+}
+
+static int open_db(const char *path)
+{
+    if (hw_sink_init() < 0)
+        return -1;
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
         hw_log("cannot open '%s': %s; no snapshots will be written", path, db ? sqlite3_errmsg(db) : "out of memory");
         sqlite3_close(db);

@@ -37,6 +37,11 @@ struct hw_stack_row {
     uint64_t alloc_samples, free_samples, alloc_weight, free_weight, alloc_bytes, free_bytes;
 };
 
+/* Initialise the private SQLite, on the calling thread. Its OS layer reads SQLITE_TMPDIR
+ * and TMPDIR with getenv, which may read an environ array that a setenv on another thread
+ * is freeing: so this runs in the constructor, before the helper thread exists and while
+ * the program has not started. 0, or -1 with a message. */
+int hw_sink_init(void);
 /* Create the database at path (already expanded): 0600, never through a symlink, never over
  * an existing file; write the schema, the process row and the modules, and close it. -1 with
  * one message on stderr on failure; -2 without a message if the file exists and the caller

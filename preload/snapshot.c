@@ -557,6 +557,7 @@ void hw_snapshot_start(void)
     stw_ready = hw_stw_init(on_request);
     if (!stw_ready)
         hw_log("cannot install the suspend signal %d: snapshots without a heap walk", (int)HW_SUSPEND_SIGNAL);
+    hw_sink_init();  /* here, not on the helper: it reads the environment (sink.h) */
     start_helper();
     install_signal();
     hw_guard_leave();

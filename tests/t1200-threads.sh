@@ -2,7 +2,7 @@
 # Threads: 8 threads allocate and free concurrently, with cross-thread frees. No object may be
 # lost: after the join, inuse is exactly zero and alloc counts every allocation.
 . ./lib.sh
-plan 12
+plan 13
 
 for opt in O0 O2; do
     db="$OUT/threads-$opt.db"
@@ -21,3 +21,10 @@ for opt in O0 O2; do
     is "$(jq '.snapshots[0] | .live_bytes == .inuse_space' "$OUT/ls.json")" true \
        "threads -$opt: the live table agrees with the counters"
 done
+
+# The shim's SQLite reads SQLITE_TMPDIR and TMPDIR once, with getenv; on the helper thread
+# that raced with the program's setenv and crashed a git. It must happen on the main thread,
+# in the constructor (progs/getenv_spy_dso.c reports each lookup and its thread).
+LD_PRELOAD="$BIN/getenv_spy_dso-O2.so:$SHIM" HEAPWATCH_OUT="$OUT/spy.%p.db" "$BIN/threads-O2" >/dev/null 2>"$OUT/spy.err"
+is "$?:$(grep -c 'on the main thread' "$OUT/spy.err"):$(grep -c 'off the main thread' "$OUT/spy.err")" "0:2:0" \
+   "SQLite reads the environment on the main thread only (both names), never on the helper"
