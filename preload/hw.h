@@ -38,6 +38,7 @@ struct hw_thread {
     uint32_t seq_next, seq_end; /* block of allocation sequence numbers owned by this thread */
     int in_record;              /* > 0: inside the live table / depot / counters (stw.h) */
     _Atomic int stop_deferred;  /* the suspend signal came while in_record: park on leaving */
+    uintptr_t stack_lo, stack_hi;  /* this thread's stack, once known (threadhooks.c); 0 = unknown */
 };
 extern HW_TLS struct hw_thread hw_self;
 

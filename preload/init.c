@@ -135,17 +135,40 @@ __attribute__((destructor)) static void hw_destructor(void)
 
 /* ---- public API ------------------------------------------------------------------------------- */
 
-/* The caller's registers are taken first thing, while its callee-saved registers still hold
- * its values; its stack starts at our frame's saved frame pointer (built with frame
- * pointers: CFA - 16), so none of the shim's own frames is scanned (LeakSanitizer's
- * caller_sp). */
-HW_EXPORT __attribute__((noinline)) int heapwatch_snapshot(const char *label)
+/* heapwatch_snapshot() saves its caller's callee-saved registers first thing, before any
+ * prologue can overwrite them, and passes them on with the caller's stack pointer: the
+ * caller's stack starts above the return address, so none of the shim's frames is scanned
+ * (LeakSanitizer's caller_sp), and only registers the caller may hold live across the call
+ * are roots. The layout is struct hw_saved_regs. */
+__attribute__((used, visibility("hidden"))) int hw_snapshot_api(const char *label, const struct hw_saved_regs *regs);
+int hw_snapshot_api(const char *label, const struct hw_saved_regs *regs)
 {
-    ucontext_t uc;
-    HW_CALLER_CONTEXT(&uc);
     if (!hw_active())
         return -1;
-    return hw_snapshot_take("api", label, &uc, (uintptr_t)__builtin_frame_address(0)) > 0 ? 0 : -1;
+    struct hw_caller c = { .sp = regs->sp, .regs = *regs, .have_regs = true };
+    return hw_snapshot_take("api", label, &c) > 0 ? 0 : -1;
+}
+
+HW_EXPORT __attribute__((naked)) int heapwatch_snapshot(const char *label)
+{
+    (void)label;
+    __asm__("subq $72, %rsp\n\t"
+            ".cfi_adjust_cfa_offset 72\n\t"
+            "movq %rbx, 0(%rsp)\n\t"
+            "movq %rbp, 8(%rsp)\n\t"
+            "movq %r12, 16(%rsp)\n\t"
+            "movq %r13, 24(%rsp)\n\t"
+            "movq %r14, 32(%rsp)\n\t"
+            "movq %r15, 40(%rsp)\n\t"
+            "leaq 80(%rsp), %rax\n\t"   /* the caller's sp once we return */
+            "movq %rax, 48(%rsp)\n\t"
+            "movq 72(%rsp), %rax\n\t"   /* the return address */
+            "movq %rax, 56(%rsp)\n\t"
+            "movq %rsp, %rsi\n\t"
+            "call hw_snapshot_api\n\t"
+            "addq $72, %rsp\n\t"
+            ".cfi_adjust_cfa_offset -72\n\t"
+            "ret");
 }
 
 HW_EXPORT int heapwatch_ignore(const void *p)

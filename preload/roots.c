@@ -47,6 +47,9 @@ void hw_roots_init(void)
         static_tls_size = size;
 }
 
+void hw_roots_lock_regions(void) { hw_spin_lock(&regions_lock); }
+void hw_roots_unlock_regions(void) { hw_spin_unlock(&regions_lock); }
+
 bool hw_roots_register(uintptr_t lo, uintptr_t len)
 {
     bool ok = false;
@@ -235,7 +238,8 @@ static void thread_roots(struct hw_roots *r, const struct hw_stopped_thread *t)
     if (ti)
         *ti = (struct hw_thread_info){ .tid = t->tid, .state = state, .sp = stopped ? t->sp : 0,
                                        .pc = stopped ? t->pc : 0, .stack_lo = lo, .stack_hi = hi,
-                                       .uc = stopped ? t->uc : NULL, .signal_frame = t->signal_frame };
+                                       .have_start = stopped,
+                                       .start = { .pc = t->pc, .sp = t->sp, .rbp = t->rbp, .exact = t->exact_pc } };
     uintptr_t tls_lo = 0, tls_hi = 0;
     if (tp) {
         tls_lo = tp + TCB_SIZE - static_tls_size;
@@ -255,6 +259,8 @@ static void thread_roots(struct hw_roots *r, const struct hw_stopped_thread *t)
     }
     if (t->regs_hi > t->regs_lo)
         add_root(r, HW_ROOT_REGISTERS, t->tid, t->regs_lo, t->regs_hi, 0, NULL);
+    if (t->fpu_hi > t->fpu_lo)
+        add_root(r, HW_ROOT_REGISTERS, t->tid, t->fpu_lo, t->fpu_hi, 0, NULL);
     if (tp) {
         add_root(r, HW_ROOT_TLS, t->tid, tls_lo, tls_hi, 0, NULL);
         /* tcbhead_t.dtv at tp+8 points at dtv[1]; dtv[-1].counter is its length; 16-byte slots. */

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include "stw.h"
 #include "sys.h"
+#include "unwind.h"
 
 enum hw_root_kind { HW_ROOT_GLOBAL, HW_ROOT_TLS, HW_ROOT_DTV, HW_ROOT_STACK, HW_ROOT_REGISTERS,
                     HW_ROOT_ALTSTACK, HW_ROOT_REGION };
@@ -29,8 +30,8 @@ struct hw_thread_info {
     int tid;
     int state;             /* enum hw_thread_state */
     uintptr_t sp, pc, stack_lo, stack_hi;
-    ucontext_t *uc;        /* for unwinding its frames; NULL if not stopped */
-    bool signal_frame;     /* uc is a kernel signal frame (not getcontext's) */
+    struct hw_unwind_regs start;  /* where to unwind its frames from ... */
+    bool have_start;              /* ... if it stopped */
 };
 
 struct hw_roots {
@@ -47,5 +48,9 @@ void hw_roots_init(void);
 /* heapwatch_register_root / heapwatch_unregister_root. */
 bool hw_roots_register(uintptr_t lo, uintptr_t len);
 bool hw_roots_unregister(uintptr_t lo, uintptr_t len);
+
+/* Hold the registered regions still across fork (prepare; parent and child release them). */
+void hw_roots_lock_regions(void);
+void hw_roots_unlock_regions(void);
 
 #endif

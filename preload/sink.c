@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <link.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,15 @@
 #include "real.h"
 
 static sqlite3 *db;  /* open only inside hw_sink_create / hw_sink_write */
+
+/* Held around every use of the private SQLite and its arena, and by the fork prepare handler:
+ * a child forked while another thread was inside SQLite would inherit SQLite's own mutexes
+ * locked, and wait for ever for a thread it does not have. */
+static pthread_mutex_t sink_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void hw_sink_lock(void) { pthread_mutex_lock(&sink_lock); }
+void hw_sink_unlock(void) { pthread_mutex_unlock(&sink_lock); }
+void hw_sink_reset_lock(void) { pthread_mutex_init(&sink_lock, NULL); }
 
 /* ---- private SQLite memory: the shim's arena ------------------------------------------------ */
 
@@ -242,7 +252,7 @@ static int write_modules(int64_t snapshot)
 
 /* ---- create / write ------------------------------------------------------------------------ */
 
-int hw_sink_init(void)
+static int init_locked(void)
 {
     if (sqlite_setup() < 0) {
         hw_log("cannot initialise SQLite; no snapshots will be written");
@@ -253,7 +263,7 @@ int hw_sink_init(void)
 
 static int open_db(const char *path)
 {
-    if (hw_sink_init() < 0)
+    if (init_locked() < 0)
         return -1;
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
         hw_log("cannot open '%s': %s; no snapshots will be written", path, db ? sqlite3_errmsg(db) : "out of memory");
@@ -276,7 +286,7 @@ static void close_db(void)
     db = NULL;
 }
 
-int hw_sink_create(const char *path, int forked_from, bool quiet_exists)
+static int create_locked(const char *path, int forked_from, bool quiet_exists)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0 && errno == EEXIST && !quiet_exists)
@@ -579,7 +589,7 @@ static int write_threads(int64_t snap, const struct hw_roots *r, const struct hw
     return rc;
 }
 
-int64_t hw_sink_write(const char *path, struct hw_snapshot_data *d)
+static int64_t write_locked(const char *path, struct hw_snapshot_data *d)
 {
     if (open_db(path) < 0)
         return -1;
@@ -645,7 +655,7 @@ out:
     return snap;
 }
 
-int hw_sink_checkpoint(const char *path)
+static int checkpoint_locked(const char *path)
 {
     if (open_db(path) < 0)
         return -1;
@@ -655,4 +665,38 @@ int hw_sink_checkpoint(const char *path)
         hw_log("cannot checkpoint '%s': %s", path, sqlite3_errmsg(db));
     close_db();
     return rc == SQLITE_OK ? 0 : -1;
+}
+
+/* ---- the locked entry points ------------------------------------------------------------ */
+
+int hw_sink_init(void)
+{
+    hw_sink_lock();
+    int rc = init_locked();
+    hw_sink_unlock();
+    return rc;
+}
+
+int hw_sink_create(const char *path, int forked_from, bool quiet_exists)
+{
+    hw_sink_lock();
+    int rc = create_locked(path, forked_from, quiet_exists);
+    hw_sink_unlock();
+    return rc;
+}
+
+int64_t hw_sink_write(const char *path, struct hw_snapshot_data *d)
+{
+    hw_sink_lock();
+    int64_t id = write_locked(path, d);
+    hw_sink_unlock();
+    return id;
+}
+
+int hw_sink_checkpoint(const char *path)
+{
+    hw_sink_lock();
+    int rc = checkpoint_locked(path);
+    hw_sink_unlock();
+    return rc;
 }

@@ -59,4 +59,11 @@ int64_t hw_sink_write(const char *path, struct hw_snapshot_data *d);
  * of megabytes a second time is not part of the snapshot. 0, or -1 with a message. */
 int hw_sink_checkpoint(const char *path);
 
+/* The lock every entry point above holds while it uses SQLite. The fork prepare handler
+ * takes it, so that no child is born with SQLite's own mutexes held; a snapshot's walk child,
+ * cloned while the snapshotting thread holds every path into SQLite, resets it. */
+void hw_sink_lock(void);
+void hw_sink_unlock(void);
+void hw_sink_reset_lock(void);
+
 #endif

@@ -33,6 +33,7 @@
 #define _GNU_SOURCE
 #include "snapshot.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -83,6 +84,7 @@ static struct hw_snapshot_data data = {
 };
 static struct hw_heap heap;
 static struct hw_roots roots;
+static uintptr_t exit_lo, exit_hi;  /* libc's exit(), to find where the program called it */
 /* A walk child that has reported its snapshot and is checkpointing, and its pipe (end of
  * file when it exits); -1 when none. Guarded by write_lock. */
 static pid_t checkpointer = -1;
@@ -222,10 +224,10 @@ static void walk(struct hw_snapshot_data *d, const struct hw_world *w)
     }
     const struct hw_thread_info *t = (const struct hw_thread_info *)roots.threads.data;
     for (size_t i = 0; i < roots.threads.nr; i++) {
-        if (!t[i].uc)
+        if (!t[i].have_start)
             continue;
         uintptr_t pcs[MAX_FRAMES], cfas[MAX_FRAMES];
-        uint32_t n = hw_unwind_frames(t[i].uc, t[i].signal_frame, pcs, cfas, MAX_FRAMES);
+        uint32_t n = hw_unwind_frames(&t[i].start, t[i].stack_lo, t[i].stack_hi, pcs, cfas, MAX_FRAMES);
         for (uint32_t k = 0; k < n; k++) {
             struct hw_frame_row *f = hw_vec_push(&d->frames);
             if (f)
@@ -237,8 +239,7 @@ static void walk(struct hw_snapshot_data *d, const struct hw_world *w)
 
 struct stop_ctx {
     struct hw_snapshot_data *d;
-    ucontext_t *caller_uc;
-    uintptr_t caller_sp;
+    const struct hw_caller *caller;
     struct hw_world world;
     int to_child[2], from_child[2];
     pid_t child;
@@ -250,6 +251,9 @@ struct stop_ctx {
 static __attribute__((noreturn)) void child_main(struct stop_ctx *c)
 {
     prctl(PR_SET_NAME, "heapwatch-walk", 0, 0, 0);
+    /* Cloned while this thread held every path into SQLite (write_lock), so SQLite is idle;
+     * a thread stopped in the fork prepare handler may hold sink_lock all the same. */
+    hw_sink_reset_lock();
     hw_arena_reset_lock();
     c->d->leave_checkpoint = true;  /* it follows, once the parent has the id */
     walk(c->d, &c->world);
@@ -272,7 +276,7 @@ static int stop_cb(struct dl_phdr_info *info, size_t size, void *arg)
     (void)size;
     struct stop_ctx *c = arg;  /* called once: returning non-zero ends the iteration */
     uint64_t t0 = hw_now_ns(CLOCK_MONOTONIC);
-    hw_stw_stop(&c->world, helper_tid, c->caller_uc, c->caller_sp, STOP_TIMEOUT_MS);
+    hw_stw_stop(&c->world, helper_tid, c->caller, STOP_TIMEOUT_MS);
     /* A thread that did not stop keeps changing the live table and may unmap what the walk
      * reads: walk a frozen copy of the process instead, whatever the mode. */
     c->fork = !inplace || c->world.unstopped > 0;
@@ -339,9 +343,9 @@ static int64_t await_child(struct stop_ctx *c)
     return -1;
 }
 
-static int64_t take_walked(struct hw_snapshot_data *d, ucontext_t *caller_uc, uintptr_t caller_sp)
+static int64_t take_walked(struct hw_snapshot_data *d, const struct hw_caller *caller)
 {
-    struct stop_ctx c = { .d = d, .caller_uc = caller_uc, .caller_sp = caller_sp, .child = -1,
+    struct stop_ctx c = { .d = d, .caller = caller, .child = -1,
                           .to_child = { -1, -1 }, .from_child = { -1, -1 } };
     if (pipe2(c.to_child, O_CLOEXEC) < 0 || pipe2(c.from_child, O_CLOEXEC) < 0) {
         hw_log("cannot create a pipe for the snapshot writer: %s", strerror(errno));
@@ -392,9 +396,8 @@ static int64_t take_counters(struct hw_snapshot_data *d)
     return hw_sink_write(db_path, d);
 }
 
-/* Take a snapshot. caller_uc: the calling application thread's registers, or NULL when the
- * helper asks. */
-long hw_snapshot_take(const char *trigger, const char *label, ucontext_t *caller_uc, uintptr_t caller_sp)
+/* Take a snapshot. caller: the calling application thread, or NULL when the helper asks. */
+long hw_snapshot_take(const char *trigger, const char *label, const struct hw_caller *caller)
 {
     long id = -1;
     hw_guard_enter();
@@ -412,7 +415,7 @@ long hw_snapshot_take(const char *trigger, const char *label, ucontext_t *caller
     d->time_ns = hw_now_ns(CLOCK_REALTIME);
     d->leave_checkpoint = false;
     if (hw_opt.objects && stw_ready)
-        id = (long)take_walked(d, caller_uc, caller_sp);
+        id = (long)take_walked(d, caller);
     else
         id = (long)take_counters(d);
     /* The walk child checkpoints after reporting: the helper waits for it, now or once this
@@ -475,7 +478,7 @@ static void *helper_main(void *unused)
             bool requested = r > 0 && memchr(buf, 'r', (size_t)r);
             bool snapshot = requested || (r > 0 && memchr(buf, 's', (size_t)r));
             if (snapshot) {
-                hw_snapshot_take("signal", requested ? "heapwatch snap" : NULL, NULL, 0);
+                hw_snapshot_take("signal", requested ? "heapwatch snap" : NULL, NULL);
             } else if (r > 0) {
                 /* the checkpointing child of an application thread's snapshot */
                 pthread_mutex_lock(&write_lock);
@@ -483,7 +486,7 @@ static void *helper_main(void *unused)
                 pthread_mutex_unlock(&write_lock);
             }
         } else if (rc == 0) {
-            hw_snapshot_take("interval", NULL, NULL, 0);
+            hw_snapshot_take("interval", NULL, NULL);
             next += period;
             uint64_t now = hw_now_ns(CLOCK_MONOTONIC);
             if (next < now)
@@ -545,9 +548,22 @@ static void install_signal(void)
         atomic_store(&installed_signal, sig);
 }
 
+/* libc's exit() and its size, from its dynamic symbol. */
+static void find_exit(void)
+{
+    void *fn = dlsym(RTLD_NEXT, "exit");
+    Dl_info info;
+    const ElfW(Sym) *sym = NULL;
+    if (fn && dladdr1(fn, &info, (void **)&sym, RTLD_DL_SYMENT) && sym && sym->st_size) {
+        exit_lo = (uintptr_t)fn;
+        exit_hi = exit_lo + sym->st_size;
+    }
+}
+
 void hw_snapshot_start(void)
 {
     hw_guard_enter();
+    find_exit();
     if (!strcmp(hw_opt.snapshot, "inplace"))
         inplace = true;
     else if (strcmp(hw_opt.snapshot, "fork"))
@@ -567,9 +583,19 @@ void hw_snapshot_at_exit(void)
 {
     atomic_store(&exiting, true);  /* a trigger already waiting for write_lock writes nothing */
     if (hw_opt.at_exit) {
-        ucontext_t uc;
-        HW_CALLER_CONTEXT(&uc);
-        hw_snapshot_take("exit", NULL, &uc, (uintptr_t)__builtin_frame_address(0));
+        /* The exiting thread's stack counts from where exit() was called: the frames below,
+         * exit's and the destructors', reuse the stack of functions that returned before it,
+         * and their leftovers would hide leaks. Nothing in its registers is live either. */
+        struct hw_caller c = { .sp = (uintptr_t)__builtin_frame_address(0) };
+        struct hw_unwind_regs at;
+        if (exit_hi && hw_unwind_caller_of(exit_lo, exit_hi, &at)) {
+            c.sp = at.sp;
+            c.regs.pc = at.pc;
+            c.regs.rbp = at.rbp;
+        } else {
+            HW_SAVE_REGS(&c.regs);
+        }
+        hw_snapshot_take("exit", NULL, &c);
     }
     hw_guard_enter();
     pthread_mutex_lock(&write_lock);
@@ -581,12 +607,18 @@ void hw_snapshot_at_exit(void)
 
 /* ---- fork ------------------------------------------------------------------------------------ */
 
-/* Between prepare and parent/child this thread holds the shim's tables: it is a record
- * section, so a stop-the-world arriving meanwhile waits for it to end (stw.h). */
+/* Between prepare and parent/child this thread holds every lock of the shim, so that the
+ * child starts with none of them held by a thread it does not have: the private SQLite's
+ * (sink_lock), the stop, and the tables. It is a record section, so a stop-the-world
+ * arriving meanwhile waits for it to end (stw.h). Order: sink, snap, then the tables, as
+ * everywhere else. */
 void hw_snapshot_atfork_prepare(void)
 {
+    hw_sink_lock();
     pthread_mutex_lock(&snap_lock);
     hw_record_enter();
+    hw_threads_lock_registry();
+    hw_roots_lock_regions();
     hw_depot_lock();
     hw_livetable_lock_all();
 }
@@ -595,8 +627,11 @@ void hw_snapshot_atfork_parent(void)
 {
     hw_livetable_unlock_all();
     hw_depot_unlock();
+    hw_roots_unlock_regions();
+    hw_threads_unlock_registry();
     hw_record_leave();
     pthread_mutex_unlock(&snap_lock);
+    hw_sink_unlock();
 }
 
 /* The child: its own database (opened at its first snapshot), its own helper and pipe. */
@@ -604,6 +639,9 @@ void hw_snapshot_atfork_child(void)
 {
     hw_livetable_unlock_all();
     hw_depot_unlock();
+    hw_roots_unlock_regions();
+    hw_threads_unlock_registry();
+    hw_sink_reset_lock();
     hw_self.in_record = 0;
     atomic_store(&hw_self.stop_deferred, 0);
     hw_arena_reset_lock();

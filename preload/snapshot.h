@@ -4,18 +4,17 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <ucontext.h>
 #include "hw.h"
+#include "stw.h"
 
 /* Start the helper thread and the signal trigger; open the database. Guarded, from the
  * constructor (or a fork child's first need). */
 void hw_snapshot_start(void);
 /* Take one snapshot now on the calling thread; returns the snapshot id or -1. From an
- * application thread (API, exit), uc holds its registers, taken with HW_CALLER_CONTEXT at
- * the shim's entry point, and caller_sp is where the application's own stack begins: the
- * shim's frames below are not roots, so a stale pointer left in them cannot hide a leak;
- * both stay valid until it returns. From the helper: NULL and 0. */
-long hw_snapshot_take(const char *trigger, const char *label, ucontext_t *uc, uintptr_t caller_sp);
+ * application thread (API, exit), caller says where its own stack begins (the shim's frames
+ * below are not roots, so a stale pointer left in them cannot hide a leak) and holds its
+ * registers; it stays valid until this returns. From the helper: NULL. */
+long hw_snapshot_take(const char *trigger, const char *label, const struct hw_caller *caller);
 /* At exit: the final snapshot (if enabled); no snapshot is taken after it. */
 void hw_snapshot_at_exit(void);
 /* The application is installing a handler for sig (sigaction/signal wrappers): if the shim

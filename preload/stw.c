@@ -75,8 +75,16 @@ static struct hw_stopped_thread *slot_add(int tid)
     return t;
 }
 
+/* What a parking thread leaves for the walk: where it stopped and its registers. */
+struct park_info {
+    uintptr_t sp, pc, rbp;
+    bool exact_pc, signal_frame;
+    uintptr_t regs_lo, regs_hi, fpu_lo, fpu_hi;
+    const struct hw_saved_regs *saved;  /* a thread that stopped itself: copied into its slot */
+};
+
 /* Park the calling thread until the world resumes. Context: SIGSAFE. */
-static void park(ucontext_t *uc, uintptr_t regs_lo, uintptr_t regs_hi)
+static void park(const struct park_info *p)
 {
     uint32_t gen = atomic_load(&world.resume_gen);  /* before `active`: see hw_stw_resume */
     if (!atomic_load(&world.active))
@@ -84,12 +92,21 @@ static void park(ucontext_t *uc, uintptr_t regs_lo, uintptr_t regs_hi)
     struct hw_stopped_thread *t = slot_of(hw_gettid());
     if (!t || atomic_load(&t->state) != HW_T_SIGNALED)
         return;  /* a stray or duplicate signal, or the stopper gave up on us */
-    t->uc = uc;
-    t->sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
-    t->pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
-    t->regs_lo = regs_lo;
-    t->regs_hi = regs_hi;
-    t->signal_frame = regs_hi != 0;
+    t->sp = p->sp;
+    t->pc = p->pc;
+    t->rbp = p->rbp;
+    t->exact_pc = p->exact_pc;
+    t->signal_frame = p->signal_frame;
+    t->fpu_lo = p->fpu_lo;
+    t->fpu_hi = p->fpu_hi;
+    if (p->saved) {
+        memcpy(t->saved, p->saved, sizeof t->saved);
+        t->regs_lo = (uintptr_t)t->saved;
+        t->regs_hi = (uintptr_t)(t->saved + HW_SAVED_REG_WORDS);
+    } else {
+        t->regs_lo = p->regs_lo;
+        t->regs_hi = p->regs_hi;
+    }
     t->tp = (uintptr_t)pthread_self();
     stack_t ss;
     if (sigaltstack(NULL, &ss) == 0 && !(ss.ss_flags & SS_DISABLE) && ss.ss_size) {
@@ -105,6 +122,16 @@ static void park(ucontext_t *uc, uintptr_t regs_lo, uintptr_t regs_hi)
         futex(&world.resume_gen, FUTEX_WAIT_PRIVATE, gen, NULL);
 }
 
+/* The size of the FPU/SSE/AVX state the kernel saved at fp: the xsave size its software
+ * bytes give (struct _fpx_sw_bytes at byte 464), or the 512-byte legacy area. */
+static size_t fpu_state_size(const void *fp)
+{
+    const uint32_t *sw = (const uint32_t *)((const char *)fp + 464);
+    if (sw[0] == 0x46505853u /* FP_XSTATE_MAGIC1 */ && sw[3] >= 512 && sw[3] <= 64 * 1024)
+        return sw[3];
+    return 512;
+}
+
 /* Context: SIGSAFE. */
 static void on_suspend(int sig, siginfo_t *si, void *ucv)
 {
@@ -118,32 +145,34 @@ static void on_suspend(int sig, siginfo_t *si, void *ucv)
             /* Mid-update of the shim's tables: park when leaving them (hw_record_leave). */
             atomic_store_explicit(&hw_self.stop_deferred, 1, memory_order_relaxed);
         } else {
+            /* The kernel saved the interrupted registers in the signal frame: the general
+             * ones in the ucontext, the FPU/SSE/AVX state where uc_mcontext.fpregs points.
+             * Only those are scanned, not the frame's padding. */
             ucontext_t *uc = ucv;
-            /* The kernel's signal frame (general registers, then the FP/SSE/AVX state) lies
-             * between the ucontext and the interrupted stack pointer's red zone. */
-            uintptr_t lo = (uintptr_t)uc, hi = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP] - HW_RED_ZONE;
-            if (hi <= lo || hi - lo > 64 * 1024)
-                hi = lo + sizeof *uc;
-            park(uc, lo, hi);
+            const greg_t *g = uc->uc_mcontext.gregs;
+            struct park_info p = { .sp = (uintptr_t)g[REG_RSP], .pc = (uintptr_t)g[REG_RIP],
+                                   .rbp = (uintptr_t)g[REG_RBP], .exact_pc = true, .signal_frame = true,
+                                   .regs_lo = (uintptr_t)g, .regs_hi = (uintptr_t)(g + NGREG) };
+            if (uc->uc_mcontext.fpregs) {
+                p.fpu_lo = (uintptr_t)uc->uc_mcontext.fpregs;
+                p.fpu_hi = p.fpu_lo + fpu_state_size(uc->uc_mcontext.fpregs);
+            }
+            park(&p);
         }
     }
     errno = saved;
-}
-
-void hw_stw_clean_context(ucontext_t *uc)
-{
-    static const int scratch[] = { REG_RAX, REG_RCX, REG_RDX, REG_RSI, REG_RDI, REG_R8, REG_R9, REG_R10, REG_R11 };
-    for (size_t i = 0; i < sizeof scratch / sizeof scratch[0]; i++)
-        uc->uc_mcontext.gregs[scratch[i]] = 0;
 }
 
 void hw_stw_safepoint(void)
 {
     atomic_store_explicit(&hw_self.stop_deferred, 0, memory_order_relaxed);
     int saved = errno;
-    ucontext_t uc;
-    HW_CALLER_CONTEXT(&uc);  /* callee-saved registers into uc, on the scanned stack */
-    park(&uc, 0, 0);
+    /* Our callers' callee-saved registers are either still in the registers, saved here, or
+     * in the shim frames above this one, which are scanned from sp. */
+    struct hw_saved_regs regs;
+    HW_SAVE_REGS(&regs);
+    struct park_info p = { .sp = regs.sp, .pc = regs.pc, .rbp = regs.rbp, .saved = &regs };
+    park(&p);
     errno = saved;
 }
 
@@ -230,7 +259,7 @@ static uint32_t count_waiting(void)
     return waiting;
 }
 
-void hw_stw_stop(struct hw_world *w, int except_tid, ucontext_t *caller_uc, uintptr_t caller_sp, int timeout_ms)
+void hw_stw_stop(struct hw_world *w, int except_tid, const struct hw_caller *caller, int timeout_ms)
 {
     for (uint32_t i = 0; i < world.nr; i++) {
         uint32_t h = tid_hash(world.slots[i].tid);
@@ -240,15 +269,17 @@ void hw_stw_stop(struct hw_world *w, int except_tid, ucontext_t *caller_uc, uint
     world.nr = 0;
     atomic_store(&world.parked, 0);
     int self = hw_gettid();
-    struct hw_stopped_thread *me = caller_uc ? slot_add(self) : NULL;
+    struct hw_stopped_thread *me = caller ? slot_add(self) : NULL;
     if (me) {
         atomic_store(&me->state, HW_T_CALLER);
-        me->uc = caller_uc;
-        me->sp = caller_sp;
-        /* its registers: the context, which lies in the shim's frames below caller_sp */
-        me->regs_lo = (uintptr_t)caller_uc;
-        me->regs_hi = (uintptr_t)(caller_uc + 1);
-        me->pc = (uintptr_t)caller_uc->uc_mcontext.gregs[REG_RIP];
+        me->sp = caller->sp;
+        me->pc = caller->regs.pc;
+        me->rbp = caller->regs.rbp;
+        if (caller->have_regs) {
+            memcpy(me->saved, &caller->regs, sizeof me->saved);
+            me->regs_lo = (uintptr_t)me->saved;
+            me->regs_hi = (uintptr_t)(me->saved + HW_SAVED_REG_WORDS);
+        }
         me->tp = (uintptr_t)pthread_self();
         stack_t ss;
         if (sigaltstack(NULL, &ss) == 0 && !(ss.ss_flags & SS_DISABLE) && ss.ss_size) {

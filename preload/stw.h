@@ -18,7 +18,6 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <ucontext.h>
 #include "hw.h"
 
 /* Bytes below a thread's stack pointer that the x86-64 ABI lets leaf code use (the red
@@ -36,16 +35,43 @@ enum hw_thread_state {
     HW_T_CALLER,        /* the thread that stopped the world */
 };
 
+/* Callee-saved registers of a thread that stops itself (an API caller, a safepoint), with
+ * the stack pointer and pc where it did: what its callers may hold live across the call.
+ * Argument and scratch registers are dead across a call and are not kept: stale pointers
+ * there would hide leaks. */
+struct hw_saved_regs {
+    uintptr_t rbx, rbp, r12, r13, r14, r15;
+    uintptr_t sp, pc;
+};
+#define HW_SAVED_REG_WORDS 6  /* the words of hw_saved_regs that are registers to scan */
+
+/* Save the calling function's callee-saved registers and where it is into *r (a macro, so
+ * that it runs in that function's own frame). Context: SIGSAFE. */
+#define HW_SAVE_REGS(r)                                                                   \
+    __asm__ volatile("movq %%rbx, 0(%0)\n\tmovq %%rbp, 8(%0)\n\tmovq %%r12, 16(%0)\n\t"     \
+                     "movq %%r13, 24(%0)\n\tmovq %%r14, 32(%0)\n\tmovq %%r15, 40(%0)\n\t"   \
+                     "movq %%rsp, 48(%0)\n\tleaq 0(%%rip), %%rax\n\tmovq %%rax, 56(%0)"      \
+                     : : "r"(r) : "rax", "memory")
+
+/* The thread that asks for a stop, when it is an application thread (API, exit). */
+struct hw_caller {
+    uintptr_t sp;                  /* its own stack starts here: the shim's frames below are not scanned */
+    struct hw_saved_regs regs;     /* at its call into the shim */
+    bool have_regs;                /* false at exit: nothing the program held in registers is live */
+};
+
 struct hw_stopped_thread {
     int tid;
     _Atomic int state;
-    uintptr_t sp, pc;            /* where it was interrupted */
-    uintptr_t regs_lo, regs_hi;  /* its saved registers: the signal frame, or a ucontext */
+    uintptr_t sp, pc, rbp;       /* where it was interrupted, or stopped itself */
+    bool exact_pc;               /* pc is the interrupted instruction (a signal), not a return address */
+    uintptr_t regs_lo, regs_hi;  /* its saved general registers: the signal frame's, or `saved` */
+    uintptr_t fpu_lo, fpu_hi;    /* its FPU/SSE/AVX state in the signal frame, 0 if none */
+    uintptr_t saved[HW_SAVED_REG_WORDS];  /* callee-saved registers of a thread that stopped itself */
     uintptr_t tp;                /* thread pointer (pthread_self) */
     uintptr_t alt_lo, alt_hi;    /* sigaltstack buffer, 0 if none */
-    ucontext_t *uc;              /* saved context, valid while stopped */
-    bool signal_frame;           /* stopped by the signal: uc is the kernel's frame, and the
-                                  * 128-byte red zone below sp may hold live data */
+    bool signal_frame;           /* stopped by the signal: the 128-byte red zone below sp may
+                                  * hold live data */
 };
 
 struct hw_world {
@@ -58,26 +84,17 @@ struct hw_world {
  * requests from other processes. False if the signal could not be taken. */
 bool hw_stw_init(void (*request_fn)(void));
 /* Stop every thread but the caller and `except_tid` (the shim's helper, which blocks all
- * signals). When the caller is an application thread, caller_uc holds its registers (from
- * getcontext in a frame that stays live), caller_sp is where its own stack starts (the
- * shim's frames below it are not scanned) and it is listed as HW_T_CALLER; NULL when the
- * caller is the shim's helper, which is not part of the application. Waits at
- * most timeout_ms for threads that do not park. Never fails: threads that could not be
- * stopped are reported as HW_T_UNSTOPPED. */
-void hw_stw_stop(struct hw_world *w, int except_tid, ucontext_t *caller_uc, uintptr_t caller_sp, int timeout_ms);
+ * signals). When the caller is an application thread, `caller` says where its stack starts
+ * and holds its registers, and it is listed as HW_T_CALLER; NULL when the caller is the
+ * shim's helper, which is not part of the application. Waits at most timeout_ms for threads
+ * that do not park. Never fails: threads that could not be stopped are reported as
+ * HW_T_UNSTOPPED. */
+void hw_stw_stop(struct hw_world *w, int except_tid, const struct hw_caller *caller, int timeout_ms);
 void hw_stw_resume(void) HW_SIGSAFE;
 
 /* Remove the suspend signal from a mask the application is about to install, so that no
  * application thread can refuse to stop. */
 void hw_stw_unblock_in(sigset_t *set) HW_SIGSAFE;
-
-/* getcontext for a heap walk: keep only what can hold a live value across a call (the
- * callee-saved registers, stack and instruction pointers); argument and scratch registers
- * would carry stale pointers and hide leaks. Context: SIGSAFE. */
-void hw_stw_clean_context(ucontext_t *uc) HW_SIGSAFE;
-/* The calling thread's registers for a snapshot or a safepoint: a macro, so that getcontext
- * runs in the caller's own frame, which stays live while the world is stopped. */
-#define HW_CALLER_CONTEXT(uc) (getcontext(uc), hw_stw_clean_context(uc))
 
 /* The safepoint: called when the thread leaves the shim with a stop pending. */
 void hw_stw_safepoint(void) HW_SIGSAFE;

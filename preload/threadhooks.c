@@ -52,6 +52,8 @@ void hw_threads_register_stack(void)
     if (rc != 0)
         return;
     int tid = hw_gettid();
+    hw_self.stack_lo = (uintptr_t)addr;
+    hw_self.stack_hi = (uintptr_t)addr + size;
     hw_record_enter();  /* a stop must not catch the table half-written */
     hw_spin_lock(&reg_lock);
     uint32_t i = reg_hash(tid), n = 0;
@@ -66,6 +68,9 @@ void hw_threads_register_stack(void)
     hw_spin_unlock(&reg_lock);
     hw_record_leave();
 }
+
+void hw_threads_lock_registry(void) { hw_spin_lock(&reg_lock); }
+void hw_threads_unlock_registry(void) { hw_spin_unlock(&reg_lock); }
 
 bool hw_threads_stack_of(int tid, uintptr_t *lo, uintptr_t *hi, uintptr_t *tp)
 {

@@ -15,4 +15,8 @@ void hw_threads_register_stack(void);
 /* Stack [*lo, *hi) and thread pointer of thread tid, if registered. Context: SIGSAFE. */
 bool hw_threads_stack_of(int tid, uintptr_t *lo, uintptr_t *hi, uintptr_t *tp) HW_SIGSAFE;
 
+/* Hold the registry still across fork (prepare; parent and child release it). */
+void hw_threads_lock_registry(void);
+void hw_threads_unlock_registry(void);
+
 #endif

@@ -1,29 +1,220 @@
-/* This file implements stack capture with libunwind's unw_backtrace, which walks with a
- * per-thread cache of frame shapes (tdep_trace) and costs a fraction of an unw_step loop
- * (NOTES-shim.md section 3). Frames inside libheapwatch.so are dropped by address rather than
- * by a fixed count, so inlining decisions of the compiler cannot shift the result.
- * Context: HOOKSAFE, called with the guard held. */
+/* This file implements stack capture for the shim (unwind.h) on x86-64.
+ *
+ * Each step finds the caller of a frame from its call-frame rule (cfi.h): the CFA is rsp or
+ * rbp plus an offset, the return address and rbp are saved at offsets from it. Rules are
+ * found through _dl_find_object and .eh_frame, which take no lock, so an allocation inside
+ * a dl_iterate_phdr callback (the loader lock held) cannot deadlock against another thread
+ * that allocates, as it did with libunwind, whose mutex is held across dl_iterate_phdr.
+ * The rules of return addresses are cached by pc in one lock-free table of 64-bit words
+ * (the pc's high bits as a tag, the rule packed in the low 32), so a stack of known frames
+ * costs a table load and a stack read or two per frame: libunwind's own per-thread frame
+ * cache did the same work.
+ *
+ * Safety: a frame's reads must stay on its thread's stack. When the stack's bounds are known
+ * (threads started through pthread_create, and the main thread; threadhooks.c) every CFA and
+ * saved slot is checked against them; otherwise the CFA must rise by less than STEP_MAX per
+ * frame. Where no rule covers a pc (code generated at run time), a frame-pointer step is
+ * tried, on a known stack only. Frames of the shim itself are dropped by address.
+ * Without _dl_find_object (glibc older than 2.35) libunwind does the work, as before.
+ * Context: HOOKSAFE and SIGSAFE: no lock, no allocation. */
 #define _GNU_SOURCE
 #define UNW_LOCAL_ONLY
 #include "unwind.h"
 
 #include <libunwind.h>
+#include <string.h>
+#include <ucontext.h>
+#include "cfi.h"
+#include "sys.h"
+
+#define STEP_MAX (4u << 20)        /* largest CFA rise accepted on a stack of unknown bounds */
+#define CACHE_BITS 16
+#define CACHE_SIZE (1u << CACHE_BITS)
+
+static bool use_cfi;
+static _Atomic uint64_t *cache;    /* CACHE_SIZE words: tag = pc >> 16 (high), rule (low) */
 
 void hw_unwind_init(void)
 {
-    unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
-    unw_set_cache_size(unw_local_addr_space, 1024, 0);
+    use_cfi = hw_cfi_init();
+    if (use_cfi)
+        cache = hw_map(CACHE_SIZE * sizeof *cache);
+    if (!use_cfi || !cache) {
+        use_cfi = false;
+        unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+        unw_set_cache_size(unw_local_addr_space, 1024, 0);
+    }
 }
 
-uint32_t hw_unwind_capture(uintptr_t *pcs, uint32_t max)
+void hw_unwind_forget(void)
+{
+    if (cache)
+        for (size_t i = 0; i < CACHE_SIZE; i++)
+            atomic_store_explicit(&cache[i], 0, memory_order_relaxed);
+}
+
+/* ---- the rule cache -------------------------------------------------------------------- */
+
+/* Packed rule: bit 0 valid, 1 CFA from rbp, 2 CFA dereferenced, 3 outermost frame, bits 4-11
+ * k where rbp is saved at CFA - 8k (0: rbp unchanged), bits 12-31 the CFA offset (signed).
+ * Only rules with the return address at CFA - 8 are cached: all that compilers emit. */
+static uint32_t pack(const struct hw_cfi_rule *r)
+{
+    if (r->end)
+        return 1u | 8u;
+    if (r->signal || r->rbp_lost || r->ra_off != -8 || r->cfa_off < -(1 << 19) || r->cfa_off >= (1 << 19))
+        return 0;
+    uint32_t k = 0;
+    if (r->rbp_saved) {
+        if (r->rbp_off >= 0 || r->rbp_off % 8 || -r->rbp_off / 8 > 255)
+            return 0;
+        k = (uint32_t)(-r->rbp_off / 8);
+    }
+    return 1u | (r->cfa_reg == HW_DW_RBP ? 2u : 0) | (r->cfa_deref ? 4u : 0) | k << 4 |
+           ((uint32_t)r->cfa_off & 0xfffffu) << 12;
+}
+
+static void unpack(uint32_t v, struct hw_cfi_rule *r)
+{
+    memset(r, 0, sizeof *r);
+    if (v & 8) {
+        r->end = true;
+        return;
+    }
+    r->cfa_reg = v & 2 ? HW_DW_RBP : HW_DW_RSP;
+    r->cfa_deref = v & 4;
+    r->ra_off = -8;
+    uint32_t k = (v >> 4) & 0xff;
+    r->rbp_saved = k != 0;
+    r->rbp_off = -(int32_t)(8 * k);
+    r->cfa_off = (int32_t)(v & 0xfffff000u) >> 12;
+}
+
+/* The rule of the frame at return address pc, from the cache or the tables. */
+static bool rule_of_return(uintptr_t pc, struct hw_cfi_rule *r)
+{
+    uint64_t tag = (uint64_t)pc >> 16;
+    size_t slot = (pc ^ (pc >> CACHE_BITS)) & (CACHE_SIZE - 1);
+    bool cacheable = tag < (1ull << 32);
+    if (cacheable) {
+        /* The slot and the tag together name pc exactly: slot ^ (tag & mask) is pc's low bits. */
+        uint64_t v = atomic_load_explicit(&cache[slot], memory_order_relaxed);
+        if ((v >> 32) == tag && ((uint32_t)v & 1)) {
+            unpack((uint32_t)v, r);
+            return true;
+        }
+    }
+    if (!hw_cfi_find(pc, false, r))
+        return false;
+    uint32_t packed = cacheable ? pack(r) : 0;
+    if (packed)
+        atomic_store_explicit(&cache[slot], tag << 32 | packed, memory_order_relaxed);
+    return true;
+}
+
+/* ---- stepping -------------------------------------------------------------------------- */
+
+struct walk {
+    struct hw_unwind_regs f;
+    uintptr_t lo, hi;   /* the stack's bounds, hi = 0 if unknown */
+};
+
+/* Whether [a, a + 8) may be read as part of the current frame's stack. */
+static bool on_stack(const struct walk *w, uintptr_t a)
+{
+    if (a < w->f.sp || a & 7)
+        return false;
+    return w->hi ? a + 8 <= w->hi : a - w->f.sp < STEP_MAX;
+}
+
+static bool known_stack(const struct walk *w)
+{
+    return w->hi && w->f.sp >= w->lo && w->f.sp < w->hi;
+}
+
+/* A frame-pointer step, for code without call-frame information, on a known stack only. */
+static bool fp_step(struct walk *w, uintptr_t *cfa)
+{
+    uintptr_t bp = w->f.rbp;
+    if (!known_stack(w) || bp < w->f.sp || bp & 7 || bp + 16 > w->hi)
+        return false;
+    *cfa = bp + 16;
+    w->f.pc = ((const uintptr_t *)bp)[1];
+    w->f.rbp = ((const uintptr_t *)bp)[0];
+    w->f.sp = *cfa;
+    w->f.exact = false;
+    return w->f.pc != 0;
+}
+
+/* The interrupted registers of a signal trampoline's frame: its ucontext is at sp. */
+static bool signal_step(struct walk *w)
+{
+    const ucontext_t *uc = (const ucontext_t *)w->f.sp;
+    if (known_stack(w) && w->f.sp + sizeof *uc > w->hi)
+        return false;
+    uintptr_t sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
+    if (known_stack(w) && (sp < w->lo || sp >= w->hi))
+        return false;  /* interrupted on another stack: stop */
+    w->f.pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+    w->f.rbp = (uintptr_t)uc->uc_mcontext.gregs[REG_RBP];
+    w->f.sp = sp;
+    w->f.exact = true;
+    return w->f.pc != 0;
+}
+
+/* Move w to the caller of its frame; *cfa is the frame's canonical frame address. False at
+ * the outermost frame, or where the stack cannot be followed safely. */
+static bool step(struct walk *w, uintptr_t *cfa)
+{
+    struct hw_cfi_rule r;
+    *cfa = 0;
+    bool found = w->f.exact ? hw_cfi_find(w->f.pc, true, &r) : rule_of_return(w->f.pc, &r);
+    if (!found)
+        return fp_step(w, cfa);
+    if (r.end)
+        return false;
+    if (r.signal)
+        return signal_step(w);
+    uintptr_t base = r.cfa_reg == HW_DW_RSP ? w->f.sp : w->f.rbp;
+    if (!base)
+        return false;
+    uintptr_t c = base + (intptr_t)r.cfa_off;
+    if (r.cfa_deref) {
+        if (!on_stack(w, c))
+            return false;
+        c = *(const uintptr_t *)c;
+    }
+    if (c <= w->f.sp || (c & 7) || !on_stack(w, c - 8) || (w->hi && c > w->hi))
+        return false;
+    uintptr_t ra_at = c + (intptr_t)r.ra_off, rbp_at = c + (intptr_t)r.rbp_off;
+    if (!on_stack(w, ra_at) || (r.rbp_saved && !on_stack(w, rbp_at)))
+        return false;
+    *cfa = c;
+    w->f.pc = *(const uintptr_t *)ra_at;
+    if (r.rbp_saved)
+        w->f.rbp = *(const uintptr_t *)rbp_at;
+    else if (r.rbp_lost)
+        w->f.rbp = 0;
+    w->f.sp = c;
+    w->f.exact = false;
+    return w->f.pc != 0;
+}
+
+static bool in_shim(uintptr_t pc)
+{
+    return pc >= hw_self_text_lo && pc < hw_self_text_hi;
+}
+
+/* ---- libunwind, without _dl_find_object ------------------------------------------------ */
+
+static uint32_t capture_libunwind(uintptr_t *pcs, uint32_t max)
 {
     void *buf[HW_MAX_DEPTH + 16];
     int n = unw_backtrace(buf, (int)(max + 16 <= HW_MAX_DEPTH + 16 ? max + 16 : HW_MAX_DEPTH + 16));
     int skip = 0;
-    while (skip < n && (uintptr_t)buf[skip] >= hw_self_text_lo && (uintptr_t)buf[skip] < hw_self_text_hi)
+    while (skip < n && in_shim((uintptr_t)buf[skip]))
         skip++;
-    /* The outermost frame of a thread started through our pthread_create is ours too. */
-    while (n > skip && (uintptr_t)buf[n - 1] >= hw_self_text_lo && (uintptr_t)buf[n - 1] < hw_self_text_hi)
+    while (n > skip && in_shim((uintptr_t)buf[n - 1]))
         n--;
     uint32_t depth = 0;
     for (int i = skip; i < n && depth < max; i++)
@@ -31,10 +222,15 @@ uint32_t hw_unwind_capture(uintptr_t *pcs, uint32_t max)
     return depth;
 }
 
-uint32_t hw_unwind_frames(void *ucontext, bool signal_frame, uintptr_t *pcs, uintptr_t *cfas, uint32_t max)
+static uint32_t frames_libunwind(const struct hw_unwind_regs *start, uintptr_t *pcs, uintptr_t *cfas, uint32_t max)
 {
+    ucontext_t uc;
     unw_cursor_t cur;
-    if (unw_init_local2(&cur, (unw_context_t *)ucontext, signal_frame ? UNW_INIT_SIGNAL_FRAME : 0) < 0)
+    memset(&uc, 0, sizeof uc);
+    uc.uc_mcontext.gregs[REG_RIP] = (greg_t)start->pc;
+    uc.uc_mcontext.gregs[REG_RSP] = (greg_t)start->sp;
+    uc.uc_mcontext.gregs[REG_RBP] = (greg_t)start->rbp;
+    if (unw_init_local2(&cur, (unw_context_t *)&uc, start->exact ? UNW_INIT_SIGNAL_FRAME : 0) < 0)
         return 0;
     uint32_t n = 0;
     do {
@@ -47,4 +243,80 @@ uint32_t hw_unwind_frames(void *ucontext, bool signal_frame, uintptr_t *pcs, uin
         n++;
     } while (n < max && unw_step(&cur) > 0);
     return n;
+}
+
+/* ---- entry points ---------------------------------------------------------------------- */
+
+uint32_t hw_unwind_capture(uintptr_t *pcs, uint32_t max)
+{
+    if (!use_cfi)
+        return capture_libunwind(pcs, max);
+    /* This function keeps a frame pointer (the shim is built with them): its caller's frame
+     * starts from our saved rbp and return address. */
+    const uintptr_t *fp = __builtin_frame_address(0);
+    struct walk w = { .f = { .pc = fp[1], .sp = (uintptr_t)(fp + 2), .rbp = fp[0] },
+                      .lo = hw_self.stack_lo, .hi = hw_self.stack_hi };
+    if (w.hi && (w.f.sp < w.lo || w.f.sp >= w.hi))
+        w.hi = w.lo = 0;  /* running on another stack (sigaltstack, a coroutine) */
+    uint32_t depth = 0;
+    uintptr_t cfa;
+    bool leading = true;
+    for (unsigned n = 0; n < HW_MAX_DEPTH + 16; n++) {
+        uintptr_t pc = w.f.pc;
+        if (leading && in_shim(pc)) {
+            /* the shim's own frames: hooks, recording */
+        } else {
+            leading = false;
+            if (depth == max)
+                break;
+            pcs[depth++] = pc;
+        }
+        if (!step(&w, &cfa))
+            break;
+    }
+    /* The outermost frame of a thread started through our pthread_create is ours too. */
+    while (depth && in_shim(pcs[depth - 1]))
+        depth--;
+    return depth;
+}
+
+uint32_t hw_unwind_frames(const struct hw_unwind_regs *start, uintptr_t stack_lo, uintptr_t stack_hi,
+                          uintptr_t *pcs, uintptr_t *cfas, uint32_t max)
+{
+    if (!use_cfi)
+        return frames_libunwind(start, pcs, cfas, max);
+    struct walk w = { .f = *start, .lo = stack_lo, .hi = stack_hi };
+    if (w.hi && (w.f.sp < w.lo || w.f.sp >= w.hi))
+        w.hi = w.lo = 0;
+    uint32_t n = 0;
+    while (n < max && w.f.pc) {
+        pcs[n] = w.f.pc;
+        bool more = step(&w, &cfas[n]);
+        n++;
+        if (!more)
+            break;
+    }
+    return n;
+}
+
+bool hw_unwind_caller_of(uintptr_t fn_lo, uintptr_t fn_hi, struct hw_unwind_regs *out)
+{
+    if (!use_cfi)
+        return false;
+    const uintptr_t *fp = __builtin_frame_address(0);
+    struct walk w = { .f = { .pc = fp[1], .sp = (uintptr_t)(fp + 2), .rbp = fp[0] },
+                      .lo = hw_self.stack_lo, .hi = hw_self.stack_hi };
+    if (w.hi && (w.f.sp < w.lo || w.f.sp >= w.hi))
+        w.hi = w.lo = 0;
+    uintptr_t cfa;
+    for (unsigned n = 0; n < 4 * HW_MAX_DEPTH; n++) {
+        bool in_fn = w.f.pc - 1 >= fn_lo && w.f.pc - 1 < fn_hi;
+        if (!step(&w, &cfa))
+            return false;
+        if (in_fn) {
+            *out = w.f;
+            return true;
+        }
+    }
+    return false;
 }

@@ -114,8 +114,10 @@ CREATE TABLE thread(
 ) WITHOUT ROWID;
 
 -- Each stopped thread's unwound frames, innermost first (depth 0 = where it stopped): the
--- return address (pc) and canonical frame address (cfa), so that stack slots between two cfas
--- can be named as the locals of the function at pc.
+-- return address (pc) and canonical frame address (cfa: DWARF's CFA, the caller's stack
+-- pointer before its call, so the frame's locals lie between the previous frame's cfa and
+-- this one; DW_OP_fbreg offsets count from it at -O0), so that stack slots can be named as
+-- the locals of the function at pc. The last frame's cfa is 0 when it could not be found.
 CREATE TABLE frame(
   snapshot_id INTEGER NOT NULL,
   tid         INTEGER NOT NULL,
