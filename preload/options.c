@@ -108,9 +108,27 @@ static bool in_range(const char *name, uint64_t v)
 #define KIND_SIGNAL 3
 #define KIND_STRING 4
 
+/* String settings are copied: a program may rewrite its environment block (nginx does, to
+ * set its process title), and a pointer into it would then name another file. */
+#define STRING_MAX 4096
+#define HW_OPT(kind, field, name, def, help) static char copy_##field[KIND_##kind == KIND_STRING ? STRING_MAX : 1];
+#include "options.def"
+#undef HW_OPT
+
+static bool copy_string(char *dst, const char *value, const char **out)
+{
+    size_t len = strlen(value);
+    if (len >= STRING_MAX)
+        return false;
+    memcpy(dst, value, len + 1);
+    *out = dst;
+    return true;
+}
+
 static bool set_option(const char *name, const char *value)
 {
     uint64_t v = 0;
+    const char *str = NULL;
 #define HW_OPT(kind, field, oname, def, help)                                                   \
     if (!strcmp(name, oname)) {                                                                \
         bool ok;                                                                               \
@@ -119,13 +137,13 @@ static bool set_option(const char *name, const char *value)
         case KIND_UINT: ok = parse_uint(value, &v, false) && in_range(oname, v); break;        \
         case KIND_BOOL: ok = parse_bool(value, &v); break;                                     \
         case KIND_SIGNAL: ok = parse_signal(value, &v); break;                                 \
-        default: ok = *value != '\0'; break;                                                   \
+        default: ok = *value != '\0' && copy_string(copy_##field, value, &str); break;           \
         }                                                                                      \
         if (!ok) {                                                                             \
             hw_log("ignoring HEAPWATCH_%s='%s': %s; using the default", oname, value, help);   \
             return true;                                                                       \
         }                                                                                      \
-        if (KIND_##kind == KIND_STRING) memcpy(&hw_opt.field, &value, sizeof value);           \
+        if (KIND_##kind == KIND_STRING) memcpy(&hw_opt.field, &str, sizeof str);               \
         else memcpy(&hw_opt.field, &v, sizeof v);                                              \
         return true;                                                                           \
     }
@@ -148,7 +166,7 @@ void hw_options_parse(char **envp)
             len = sizeof name - 1;
         memcpy(name, *e + 10, len);
         name[len] = '\0';
-        if (!strcmp(name, "LIB"))  /* used by `heapwatch run`, not by the shim */
+        if (!strcmp(name, "LIB") || !strcmp(name, "SUPPRESSIONS"))  /* the analyzer's, not ours */
             continue;
         if (!set_option(name, eq + 1))
             hw_log("ignoring unknown variable HEAPWATCH_%s", name);

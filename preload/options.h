@@ -19,7 +19,7 @@ struct hw_options {
 extern struct hw_options hw_opt;
 
 /* Parse HEAPWATCH_* from envp (NULL-terminated); each bad value or unknown name is reported
- * once on stderr and the default kept. Strings point into envp. Never allocates. */
+ * once on stderr and the default kept. Strings are copied. Never allocates. */
 void hw_options_parse(char **envp) HW_HOOKSAFE;
 /* Render the effective settings as "NAME=value\n" lines into buf. */
 void hw_options_render(char *buf, size_t size) HW_HOOKSAFE;

@@ -95,10 +95,11 @@ static void test_defaults(void)
     parse(empty);
     CHECK(!memcmp(&hw_opt, &defaults, sizeof defaults) && !err[0], "empty envp: nothing changes");
     char *others[] = { "PATH=/bin", "HEAPWATCHX=1", "HEAPWATCH", "HEAPWATCH_SEED", "heapwatch_seed=3",
-                       "HEAPWATCH_LIB=/x/libheapwatch.so", "X_HEAPWATCH_SEED=4", NULL };
+                       "HEAPWATCH_LIB=/x/libheapwatch.so", "HEAPWATCH_SUPPRESSIONS=/x/supp.txt",
+                       "X_HEAPWATCH_SEED=4", NULL };
     parse(others);
     CHECK(!memcmp(&hw_opt, &defaults, sizeof defaults) && !err[0],
-          "other variables, HEAPWATCH_LIB and names without '=' are ignored silently");
+          "other variables, the analyzer's HEAPWATCH_LIB and HEAPWATCH_SUPPRESSIONS, and names without '=' are ignored silently");
     show_err();
 }
 
@@ -246,10 +247,20 @@ static void test_signals(void)
 
 static void test_strings_and_names(void)
 {
-    char *envp[] = { "HEAPWATCH_OUT=/tmp/x.%p.db", NULL };
+    /* nginx rewrites its environment block to set its process title: settings are copies. */
+    char var[] = "HEAPWATCH_OUT=/tmp/x.%p.db", snap[] = "HEAPWATCH_SNAPSHOT=inplace";
+    char *envp[] = { var, snap, NULL };
     parse(envp);
-    CHECK(hw_opt.out == envp[0] + strlen("HEAPWATCH_OUT=") && !err[0],
-          "HEAPWATCH_OUT points into envp");
+    memset(var, 'x', sizeof var - 1);
+    memset(snap, 0, sizeof snap);
+    CHECK(!strcmp(hw_opt.out, "/tmp/x.%p.db") && !strcmp(hw_opt.snapshot, "inplace") && !err[0],
+          "string settings are copied: rewriting the environment block changes nothing");
+    static char toolong[5000];
+    memcpy(toolong, "HEAPWATCH_OUT=", 14);
+    memset(toolong + 14, 'a', sizeof toolong - 15);
+    parse1(toolong);
+    CHECK(!strcmp(hw_opt.out, defaults.out) && one_warning("HEAPWATCH_OUT"),
+          "a path longer than 4 KiB is refused, default kept");
     parse1("HEAPWATCH_OUT=");
     CHECK(!strcmp(hw_opt.out, defaults.out) && one_warning("HEAPWATCH_OUT"),
           "empty HEAPWATCH_OUT refused, default kept");
