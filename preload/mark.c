@@ -169,6 +169,7 @@ struct found {
     uint32_t dst;      /* block index, once resolved */
     const struct hw_bm_entry *entry;
     bool at_start;
+    bool allocator;    /* found in glibc's own state (main_arena, mp_) */
 };
 
 struct queue {
@@ -182,6 +183,7 @@ struct marker {
     uint8_t *st;           /* h->cls: the state bytes */
     enum scan_mode mode;
     uint32_t head;         /* CLASSIFY: the direct leak being flooded */
+    bool allocator;        /* the range being scanned is glibc's malloc state */
     struct queue lookup;   /* waiting for their bitmap entry */
     struct queue act;      /* resolved, waiting for their state byte */
 };
@@ -238,6 +240,17 @@ static void act_oldest(struct marker *k)
     push_work(h, f.dst);
 }
 
+/* Whether v is the address of the glibc chunk that follows block i. Its header (the
+ * previous chunk's size field and the size field) overlaps the last 8 bytes of i's chunk,
+ * which i may use when its size is 16k + 1..8: then main_arena.top, a bin's fd/bk or
+ * last_remainder point inside i without referring to it. The chunk's size is in the word
+ * before the block; mmapped chunks (bit 1) have no neighbour. */
+static bool next_chunk_header(const struct marker *k, uint32_t i, uintptr_t v)
+{
+    uintptr_t lo = k->m->span[i].lo, size = *(const uintptr_t *)(lo - 8);
+    return !(size & 2) && v == lo - 16 + (size & ~(uintptr_t)7);
+}
+
 /* The oldest found value: resolve it to a block (its entry should be cached by now). */
 static void resolve_oldest(struct marker *k)
 {
@@ -245,6 +258,8 @@ static void resolve_oldest(struct marker *k)
     long i = hw_blockmap_resolve(k->m, f.v, f.entry, &f.at_start);
     if (i < 0 || (uint32_t)i == f.src)
         return;
+    if (f.allocator && !f.at_start && next_chunk_header(k, (uint32_t)i, f.v))
+        return;  /* malloc's bookkeeping, not a reference from the program */
     f.dst = (uint32_t)i;
     __builtin_prefetch(&k->st[i]);
     if (k->act.nr == QUEUE)
@@ -266,7 +281,8 @@ static void scan(struct marker *k, uintptr_t lo, uintptr_t hi, uint32_t src, uin
         __builtin_prefetch(e);
         if (k->lookup.nr == QUEUE)
             resolve_oldest(k);
-        *queue_push(&k->lookup) = (struct found){ .v = v, .offset = a - base, .src = src, .entry = e };
+        *queue_push(&k->lookup) = (struct found){ .v = v, .offset = a - base, .src = src, .entry = e,
+                                                  .allocator = k->allocator };
     }
 }
 
@@ -332,7 +348,9 @@ void hw_heap_mark(struct hw_heap *h, const struct hw_roots *roots)
     const struct hw_root *r = (const struct hw_root *)roots->roots.data;
     for (size_t j = 0; j < roots->roots.nr; j++) {
         /* drained root by root: root edges come out in root order */
+        k.allocator = r[j].allocator;
         scan(&k, r[j].lo, r[j].hi, HW_EDGE_FROM_ROOT | (uint32_t)j, (r[j].lo + 7) & ~(uintptr_t)7);
+        k.allocator = false;
         drain(&k);
     }
     /* Ignored blocks are roots of their own (LeakSanitizer's __lsan_ignore_object). */

@@ -15,16 +15,19 @@
 #include <dlfcn.h>
 #include <elf.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <link.h>
 #include <string.h>
 #include <unistd.h>
+#include "real.h"
 #include "spin.h"
 #include "threadhooks.h"
 
 #define TCB_SIZE 2496   /* sizeof(struct pthread) in glibc >= 2.32 (LeakSanitizer's figure) */
 #define MAX_REGIONS 1024
 
-const char *const hw_root_kind_names[] = { "global", "tls", "dtv", "stack", "registers", "altstack", "region" };
+const char *const hw_root_kind_names[] = { "global", "tls", "dtv", "stack", "registers", "altstack", "region",
+                                           "exited_thread" };
 
 struct hw_mapping {
     uintptr_t lo, hi;
@@ -32,6 +35,7 @@ struct hw_mapping {
 };
 
 static size_t static_tls_size = 4096 + TCB_SIZE;
+static char allocator_module[PATH_MAX];  /* glibc's path, when hw_real.malloc is glibc's */
 
 static struct { uintptr_t lo, hi; } regions[MAX_REGIONS];
 static unsigned nr_regions;
@@ -45,6 +49,12 @@ void hw_roots_init(void)
         info(&size, &align);
     if (size > TCB_SIZE && size < (64u << 20))
         static_tls_size = size;
+    Dl_info where;
+    if (hw_real.malloc && dladdr((void *)hw_real.malloc, &where) && where.dli_fname) {
+        const char *slash = strrchr(where.dli_fname, '/');
+        if (!strncmp(slash ? slash + 1 : where.dli_fname, "libc.so", 7))
+            hw_fmt(allocator_module, sizeof allocator_module, "%s", where.dli_fname);
+    }
 }
 
 void hw_roots_lock_regions(void) { hw_spin_lock(&regions_lock); }
@@ -155,8 +165,8 @@ static const struct hw_mapping *mapping_of(const struct hw_vec *maps, uintptr_t 
 }
 
 /* Add [lo, hi) as roots, split at unreadable holes. */
-static void add_root(struct hw_roots *r, int kind, int tid, uintptr_t lo, uintptr_t hi, uintptr_t bias,
-                     const char *module)
+static void add_root_of(struct hw_roots *r, int kind, int tid, uintptr_t lo, uintptr_t hi, uintptr_t bias,
+                        const char *module, bool allocator)
 {
     lo = (lo + 7) & ~(uintptr_t)7;
     while (lo < hi) {
@@ -173,10 +183,16 @@ static void add_root(struct hw_roots *r, int kind, int tid, uintptr_t lo, uintpt
             if (!root)
                 return;
             *root = (struct hw_root){ .lo = lo, .hi = end, .kind = kind, .tid = tid,
-                                      .module_bias = bias, .module = module };
+                                      .module_bias = bias, .module = module, .allocator = allocator };
         }
         lo = end;
     }
+}
+
+static void add_root(struct hw_roots *r, int kind, int tid, uintptr_t lo, uintptr_t hi, uintptr_t bias,
+                     const char *module)
+{
+    add_root_of(r, kind, tid, lo, hi, bias, module, false);
 }
 
 /* ---- globals ---------------------------------------------------------------------------------- */
@@ -186,6 +202,7 @@ static int globals_cb(struct dl_phdr_info *info, size_t size, void *arg)
     (void)size;
     struct hw_roots *r = arg;
     uintptr_t relro_lo = 0, relro_hi = 0;
+    bool allocator = allocator_module[0] && info->dlpi_name && !strcmp(info->dlpi_name, allocator_module);
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *p = &info->dlpi_phdr[i];
         uintptr_t lo = info->dlpi_addr + p->p_vaddr;
@@ -204,11 +221,11 @@ static int globals_cb(struct dl_phdr_info *info, size_t size, void *arg)
         /* RELRO is read-only after relocation: addresses of code and data, never the heap. */
         if (relro_hi > lo && relro_lo < hi) {
             if (relro_lo > lo)
-                add_root(r, HW_ROOT_GLOBAL, 0, lo, relro_lo, info->dlpi_addr, info->dlpi_name);
+                add_root_of(r, HW_ROOT_GLOBAL, 0, lo, relro_lo, info->dlpi_addr, info->dlpi_name, allocator);
             lo = relro_hi;
         }
         if (lo < hi)
-            add_root(r, HW_ROOT_GLOBAL, 0, lo, hi, info->dlpi_addr, info->dlpi_name);
+            add_root_of(r, HW_ROOT_GLOBAL, 0, lo, hi, info->dlpi_addr, info->dlpi_name, allocator);
     }
     return 0;
 }
@@ -234,6 +251,9 @@ static void thread_roots(struct hw_roots *r, const struct hw_stopped_thread *t)
     }
     if (!tp)
         tp = reg_tp;
+    uintptr_t *live = tp ? hw_vec_push(&r->live_tp) : NULL;
+    if (live)
+        *live = tp;
     struct hw_thread_info *ti = hw_vec_push(&r->threads);
     if (ti)
         *ti = (struct hw_thread_info){ .tid = t->tid, .state = state, .sp = stopped ? t->sp : 0,
@@ -279,8 +299,46 @@ static void thread_roots(struct hw_roots *r, const struct hw_stopped_thread *t)
         add_root(r, HW_ROOT_ALTSTACK, t->tid, t->alt_lo, t->alt_hi, 0, NULL);
 }
 
+/* Sort v's words (a shell sort: no allocation). */
+static void sort_words(struct hw_vec *v)
+{
+    uintptr_t *a = (uintptr_t *)v->data;
+    for (size_t gap = v->nr / 2; gap; gap /= 2)
+        for (size_t i = gap; i < v->nr; i++)
+            for (size_t j = i; j >= gap && a[j - gap] > a[j]; j -= gap) {
+                uintptr_t t = a[j];
+                a[j] = a[j - gap];
+                a[j - gap] = t;
+            }
+}
+
+static bool has_word(const struct hw_vec *v, uintptr_t x)
+{
+    const uintptr_t *a = (const uintptr_t *)v->data;
+    size_t lo = 0, hi = v->nr;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (a[mid] < x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < v->nr && a[lo] == x;
+}
+
+/* A joinable thread that has exited but is not joined yet: its descriptor holds its return
+ * value (struct pthread's result) until pthread_join takes it. Not its stack: it is dead. */
+static void exited_thread_root(uintptr_t pd, void *arg)
+{
+    struct hw_roots *r = arg;
+    if (!has_word(&r->live_tp, pd))
+        add_root(r, HW_ROOT_EXITED_THREAD, hw_threads_tid_of(pd), pd, pd + TCB_SIZE, 0, NULL);
+}
+
 void hw_roots_collect(struct hw_roots *r, const struct hw_world *w)
 {
+    r->live_tp.elem = sizeof(uintptr_t);
+    hw_vec_clear(&r->live_tp);
     r->roots.elem = sizeof(struct hw_root);
     r->threads.elem = sizeof(struct hw_thread_info);
     r->maps.elem = sizeof(struct hw_mapping);
@@ -290,6 +348,8 @@ void hw_roots_collect(struct hw_roots *r, const struct hw_world *w)
     dl_iterate_phdr(globals_cb, r);
     for (uint32_t i = 0; i < w->nr; i++)
         thread_roots(r, &w->threads[i]);
+    sort_words(&r->live_tp);
+    hw_threads_each_joinable(exited_thread_root, r);
     for (unsigned i = 0; i < nr_regions; i++)  /* the world is stopped: nobody holds the lock */
         add_root(r, HW_ROOT_REGION, 0, regions[i].lo, regions[i].hi, 0, NULL);
 }

@@ -14,7 +14,7 @@
 #include "unwind.h"
 
 enum hw_root_kind { HW_ROOT_GLOBAL, HW_ROOT_TLS, HW_ROOT_DTV, HW_ROOT_STACK, HW_ROOT_REGISTERS,
-                    HW_ROOT_ALTSTACK, HW_ROOT_REGION };
+                    HW_ROOT_ALTSTACK, HW_ROOT_REGION, HW_ROOT_EXITED_THREAD };
 extern const char *const hw_root_kind_names[];
 
 struct hw_root {
@@ -23,6 +23,8 @@ struct hw_root {
     int tid;               /* per-thread kinds */
     uintptr_t module_bias; /* HW_ROOT_GLOBAL: the module's load bias ... */
     const char *module;    /* ... and its dlpi_name ("" = the executable) */
+    bool allocator;        /* HW_ROOT_GLOBAL of glibc when it is the real allocator: holds
+                            * malloc's own state (mark.c) */
 };
 
 /* What the walk learnt about a thread, for the thread table. */
@@ -38,12 +40,14 @@ struct hw_roots {
     struct hw_vec roots;    /* struct hw_root */
     struct hw_vec threads;  /* struct hw_thread_info */
     struct hw_vec maps;     /* scratch: struct hw_mapping */
+    struct hw_vec live_tp;  /* scratch: uintptr_t thread pointers of the listed threads */
 };
 
 /* Build the root set of the stopped world w. */
 void hw_roots_collect(struct hw_roots *r, const struct hw_world *w);
 
-/* Look up the static TLS size (call once at start, allocation allowed). */
+/* Look up the static TLS size and the real allocator's module (call once at start,
+ * allocation allowed). */
 void hw_roots_init(void);
 /* heapwatch_register_root / heapwatch_unregister_root. */
 bool hw_roots_register(uintptr_t lo, uintptr_t len);

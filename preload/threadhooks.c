@@ -30,18 +30,92 @@ struct reg_entry {
 static struct reg_entry *reg;
 static _Atomic int reg_lock;
 
+/* Joinable threads, by descriptor (pthread_t), with a count: +1 when one starts, -1 when it
+ * is joined or detached. A detach may come before the thread has started: its entry then
+ * goes to -1 and the start brings it back to 0. Under reg_lock. */
+#define JOIN_SIZE (1u << 16)
+struct join_entry {
+    uintptr_t pd;
+    int count;
+};
+static struct join_entry *joinable;
+
 static uint32_t reg_hash(int tid) { return ((uint32_t)tid * 2654435761u) & (REG_SIZE - 1); }
 
-void hw_threads_register_stack(void)
+static bool registry_ready(void)
 {
     if (!reg) {
         hw_spin_lock(&reg_lock);
+        if (!joinable)
+            joinable = hw_map(JOIN_SIZE * sizeof *joinable);
         if (!reg)
             reg = hw_map(REG_SIZE * sizeof *reg);
         hw_spin_unlock(&reg_lock);
-        if (!reg)
-            return;
     }
+    return reg && joinable;
+}
+
+static uint32_t join_hash(uintptr_t pd) { return (uint32_t)((pd >> 6) * 2654435761u) & (JOIN_SIZE - 1); }
+
+/* Add delta to pd's count; an entry whose count reaches 0 is removed (backward shift).
+ * reg_lock held. */
+static void join_adjust_locked(uintptr_t pd, int delta)
+{
+    uint32_t i = join_hash(pd), n = 0;
+    while (joinable[i].pd && joinable[i].pd != pd && n++ < JOIN_SIZE)
+        i = (i + 1) & (JOIN_SIZE - 1);
+    if (n >= JOIN_SIZE)
+        return;  /* full: this thread goes untracked */
+    if (!joinable[i].pd) {
+        joinable[i].pd = pd;
+        joinable[i].count = 0;
+    }
+    joinable[i].count += delta;
+    if (joinable[i].count)
+        return;
+    /* Remove slot i, moving later members of its cluster back into the hole. */
+    uint32_t hole = i;
+    for (uint32_t j = (i + 1) & (JOIN_SIZE - 1); joinable[j].pd; j = (j + 1) & (JOIN_SIZE - 1)) {
+        uint32_t home = join_hash(joinable[j].pd);
+        if (((j - home) & (JOIN_SIZE - 1)) >= ((j - hole) & (JOIN_SIZE - 1))) {
+            joinable[hole] = joinable[j];
+            hole = j;
+        }
+    }
+    joinable[hole].pd = 0;
+    joinable[hole].count = 0;
+}
+
+static void join_adjust(uintptr_t pd, int delta)
+{
+    if (!registry_ready())
+        return;
+    hw_record_enter();  /* a stop must not catch the table half-written */
+    hw_spin_lock(&reg_lock);
+    join_adjust_locked(pd, delta);
+    hw_spin_unlock(&reg_lock);
+    hw_record_leave();
+}
+
+void hw_threads_each_joinable(void (*fn)(uintptr_t pd, void *arg), void *arg)
+{
+    for (uint32_t i = 0; joinable && i < JOIN_SIZE; i++)
+        if (joinable[i].pd && joinable[i].count > 0)
+            fn(joinable[i].pd, arg);
+}
+
+int hw_threads_tid_of(uintptr_t tp)
+{
+    for (uint32_t i = 0; reg && i < REG_SIZE; i++)
+        if (reg[i].tid && reg[i].tp == tp)
+            return reg[i].tid;
+    return 0;
+}
+
+void hw_threads_register_stack(void)
+{
+    if (!registry_ready())
+        return;
     pthread_attr_t attr;
     void *addr;
     size_t size;
@@ -102,6 +176,7 @@ static void *next_symbol(const char *name)
 struct start {
     void *(*fn)(void *);
     void *arg;
+    bool joinable;
 };
 
 static void *thread_start(void *p)
@@ -109,8 +184,13 @@ static void *thread_start(void *p)
     struct start s = *(struct start *)p;
     hw_guard_enter();
     hw_real.free(p);
-    if (atomic_load(&hw_state) == HW_ACTIVE)
+    if (atomic_load(&hw_state) == HW_ACTIVE) {
         hw_threads_register_stack();
+        /* Counted here, not by the creator after pthread_create returns: the thread cannot
+         * have exited and been joined before this. */
+        if (s.joinable)
+            join_adjust((uintptr_t)pthread_self(), 1);
+    }
     hw_guard_leave();
     return s.fn(s.arg);
 }
@@ -127,11 +207,33 @@ HW_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*
         return real_create(th, attr, fn, arg);
     s->fn = fn;
     s->arg = arg;
+    int detach = PTHREAD_CREATE_JOINABLE;
+    if (attr)
+        pthread_attr_getdetachstate(attr, &detach);
+    s->joinable = detach == PTHREAD_CREATE_JOINABLE;
     int rc = real_create(th, attr, thread_start, s);
     if (rc != 0)
         hw_real.free(s);
     return rc;
 }
+
+/* A joined or detached thread's descriptor is no longer a root (roots.c). */
+#define JOIN_WRAPPER(name, params, args)                                     \
+    HW_EXPORT int name params                                                \
+    {                                                                        \
+        static int (*real) params;                                           \
+        if (!real && !(real = next_symbol(#name)))                           \
+            return ENOSYS;                                                   \
+        int rc = real args;                                                  \
+        if (rc == 0 && atomic_load(&hw_state) == HW_ACTIVE)                  \
+            join_adjust((uintptr_t)th, -1);                                  \
+        return rc;                                                           \
+    }
+JOIN_WRAPPER(pthread_join, (pthread_t th, void **ret), (th, ret))
+JOIN_WRAPPER(pthread_tryjoin_np, (pthread_t th, void **ret), (th, ret))
+JOIN_WRAPPER(pthread_timedjoin_np, (pthread_t th, void **ret, const struct timespec *t), (th, ret, t))
+JOIN_WRAPPER(pthread_clockjoin_np, (pthread_t th, void **ret, clockid_t c, const struct timespec *t), (th, ret, c, t))
+JOIN_WRAPPER(pthread_detach, (pthread_t th), (th))
 
 /* The suspend signal stays deliverable whatever mask the application installs: returns set,
  * or *copy without the suspend signal. The shim's own calls (guard set: libunwind saving and

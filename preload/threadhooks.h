@@ -1,7 +1,8 @@
 /* threadhooks.h: what the heap walk needs to know about the application's threads, learnt
  * where it is cheap and safe (at thread start, never while the world is stopped, since
  * pthread_getattr_np allocates): each thread's stack bounds and thread pointer, by tid.
- * Also keeps application threads from blocking the suspend signal (pthread_sigmask,
+ * Also tracks joinable threads until they are joined (their descriptors hold their return
+ * values), and keeps application threads from blocking the suspend signal (pthread_sigmask,
  * sigprocmask and sigsuspend are wrapped, as Boehm GC does). */
 #ifndef HW_THREADHOOKS_H
 #define HW_THREADHOOKS_H
@@ -15,6 +16,12 @@ void hw_threads_register_stack(void);
 /* Stack [*lo, *hi) and thread pointer of thread tid, if registered. Context: SIGSAFE. */
 bool hw_threads_stack_of(int tid, uintptr_t *lo, uintptr_t *hi, uintptr_t *tp) HW_SIGSAFE;
 
+/* Call fn for each descriptor (pthread_t) of a joinable thread that started and was not
+ * joined or detached yet: an exited one keeps its return value there until it is joined.
+ * Context: SIGSAFE, for a stopped world (no lock). */
+void hw_threads_each_joinable(void (*fn)(uintptr_t pd, void *arg), void *arg) HW_SIGSAFE;
+/* The tid registered for thread pointer tp, 0 if none. Context: SIGSAFE. */
+int hw_threads_tid_of(uintptr_t tp) HW_SIGSAFE;
 /* Hold the registry still across fork (prepare; parent and child release it). */
 void hw_threads_lock_registry(void);
 void hw_threads_unlock_registry(void);

@@ -87,6 +87,8 @@ CREATE TABLE snapshot(
 --                    SSE/AVX state)
 --   kind 'altstack'  a thread's sigaltstack buffer
 --   kind 'region'    a range registered with heapwatch_register_root()
+--   kind 'exited_thread' the descriptor (struct pthread) of a joinable thread that has exited
+--                    but is not joined yet: it holds the thread's return value
 CREATE TABLE root(
   snapshot_id INTEGER NOT NULL,
   id          INTEGER NOT NULL,        -- 1, 2, ... within the snapshot

@@ -46,3 +46,22 @@ jqr() { jq -r "$1" "$2"; }
 done_testing() {
     [ "$_failed" -eq 0 ]
 }
+
+# bounded SECONDS CMD...: run CMD in its own process group; if it is not done after SECONDS,
+# kill the whole group (a hung fork child included) and return 124. Else CMD's status.
+bounded() {
+    _limit=$1; shift
+    setsid "$@" &
+    _pid=$!
+    _t=0
+    while kill -0 "$_pid" 2>/dev/null; do
+        if [ "$_t" -ge $((_limit * 10)) ]; then
+            kill -KILL -- "-$_pid" 2>/dev/null
+            wait "$_pid" 2>/dev/null
+            return 124
+        fi
+        sleep 0.1
+        _t=$((_t + 1))
+    done
+    wait "$_pid"
+}

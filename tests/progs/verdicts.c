@@ -1,0 +1,215 @@
+/* verdicts.c: heaps whose leaks are known exactly, built the way ordinary programs leave them:
+ * stale stack data, glibc's own bookkeeping, pthread internals. A tool that only finds leaks
+ * in a scrubbed heap (leaks.c clears the stack and avoids 16k+8 sizes on purpose) says "no
+ * leaks" here where LeakSanitizer and memcheck find them. `verdicts CASE [ARG]`:
+ *
+ *   top SIZE    lose_top        1 block of SIZE bytes, the last one carved from glibc's top
+ *                               chunk, lost: 1 direct leak. For SIZE = 16k + 1..8 the top
+ *                               chunk's header lies inside the block, and main_arena.top
+ *                               points at it.
+ *   bin         lose_before_bin 1 x 100 lost, followed in memory by a free chunk in the
+ *                               unsorted bin (main_arena's bin pointers point at its header,
+ *                               inside the lost block): 1 direct leak
+ *   api         lose_scribbled  1 x 352 lost by a function that left copies of the pointer
+ *                               all over its dead stack frame, right before the program
+ *                               calls heapwatch_snapshot(): 1 direct leak
+ *   exit        lose_in_frame   3 x 336 held by a function's locals; it returns, then a
+ *                               nested function calls exit(): 3 direct leaks at exit
+ *   return      lose_in_frame   the same, then main returns: 3 direct leaks at exit
+ *   keys        keep_in_keys    40 pthread keys; keys 5 and 35 hold 384 and 368 bytes: no
+ *                               leak (key 35 lives in glibc's second-level array). Prints the
+ *                               key numbers, which the shim must not shift.
+ *   exited      thread_result   a joinable thread returns 400 bytes and exits; a snapshot
+ *                               before the join: no leak (the result is in its descriptor).
+ *               detached_result a detached thread returns 416 bytes: 1 direct leak.
+ *
+ * Each case takes one snapshot labelled CASE (exit and return: the exit snapshot) and exits 0. */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include "heapwatch.h"
+
+#define CASEFN __attribute__((noipa, used))
+
+void *volatile hw_sink;
+
+static void *fill(void *p, size_t n)
+{
+    if (!p) {
+        fputs("verdicts: out of memory\n", stderr);
+        exit(1);
+    }
+    memset(p, 0x5a, n);
+    hw_sink = p;
+    return p;
+}
+#define NEW(n) fill(malloc(n), (n))
+
+/* Wipes the stack below the caller and the scratch registers, as leaks.c does: the cases
+ * about glibc's state must not pass or fail because of stale stack data. */
+CASEFN void clear_stack(void)
+{
+    volatile char buf[16384];
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = 0;
+    __asm__ volatile("xor %%eax, %%eax\n\txor %%ecx, %%ecx\n\txor %%edx, %%edx\n\t"
+                     "xor %%esi, %%esi\n\txor %%edi, %%edi\n\txor %%r8d, %%r8d\n\t"
+                     "xor %%r9d, %%r9d\n\txor %%r10d, %%r10d\n\txor %%r11d, %%r11d"
+                     ::: "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "memory");
+}
+
+/* ---- glibc's bookkeeping ---- */
+
+CASEFN void lose_top(size_t size)
+{
+    NEW(size);
+    hw_sink = NULL;
+}
+
+void *keep[16];
+
+CASEFN void lose_before_bin(void)
+{
+    void *x[7];
+    char *lost = NEW(100);
+    char *next = NEW(200);              /* right after `lost` in memory */
+    keep[0] = NEW(16);                  /* keeps `next` from merging with the top chunk */
+    for (int i = 0; i < 7; i++) {
+        x[i] = NEW(200);
+        keep[1 + i] = NEW(16);
+    }
+    for (int i = 0; i < 7; i++)
+        free(x[i]);                     /* the tcache for this size is full now ... */
+    free(next);                         /* ... so this chunk goes to the unsorted bin */
+    (void)lost;
+    hw_sink = NULL;
+}
+
+/* ---- stale stack data ---- */
+
+CASEFN void lose_scribbled(void)
+{
+    volatile uintptr_t copies[256];
+    uintptr_t p = (uintptr_t)NEW(352);
+    for (size_t i = 0; i < 256; i++)
+        copies[i] = p;
+    __asm__ volatile("" : : "r"(copies) : "memory");
+    hw_sink = NULL;
+}
+
+CASEFN void lose_in_frame(void)
+{
+    volatile uintptr_t held[3];
+    for (int i = 0; i < 3; i++)
+        held[i] = (uintptr_t)NEW(336);
+    __asm__ volatile("" : : "r"(held) : "memory");
+    hw_sink = NULL;
+}
+
+CASEFN void finish(void)
+{
+    fflush(stdout);
+    exit(0);
+}
+
+/* ---- pthread internals ---- */
+
+CASEFN void keep_in_keys(void)
+{
+    pthread_key_t k[40];
+    for (int i = 0; i < 40; i++)
+        if (pthread_key_create(&k[i], NULL)) {
+            fputs("verdicts: pthread_key_create failed\n", stderr);
+            exit(1);
+        }
+    /* Enough allocation for a sampled profile to take its first samples after the keys. */
+    for (int i = 0; i < 64; i++)
+        free(malloc(64 * 1024));
+    pthread_setspecific(k[5], NEW(384));
+    pthread_setspecific(k[35], NEW(368));
+    hw_sink = NULL;
+    printf("keys");
+    for (int i = 0; i < 40; i++)
+        printf(" %u", (unsigned)k[i]);
+    printf("\n");
+}
+
+static volatile int result_tid;
+
+CASEFN void *thread_result(void *arg)
+{
+    result_tid = (int)syscall(SYS_gettid);
+    (void)arg;
+    void *r = NEW(400);
+    hw_sink = NULL;
+    return r;
+}
+
+CASEFN void *detached_result(void *arg)
+{
+    (void)arg;
+    void *r = NEW(416);
+    hw_sink = NULL;
+    return r;  /* nobody can join a detached thread: the result is lost */
+}
+
+/* Wait until thread tid has exited (its kernel task is gone). */
+static void wait_gone(int tid)
+{
+    for (int i = 0; i < 5000 && syscall(SYS_tgkill, getpid(), tid, 0) == 0; i++)
+        usleep(1000);
+}
+
+int main(int argc, char **argv)
+{
+    const char *c = argc > 1 ? argv[1] : "";
+    if (!strcmp(c, "top")) {
+        lose_top(argc > 2 ? strtoul(argv[2], NULL, 10) : 100);
+        clear_stack();
+        HEAPWATCH_SNAPSHOT("top");
+    } else if (!strcmp(c, "bin")) {
+        lose_before_bin();
+        clear_stack();
+        HEAPWATCH_SNAPSHOT("bin");
+    } else if (!strcmp(c, "api")) {
+        lose_scribbled();
+        HEAPWATCH_SNAPSHOT("api");
+    } else if (!strcmp(c, "exit")) {
+        lose_in_frame();
+        finish();
+    } else if (!strcmp(c, "return")) {
+        lose_in_frame();
+        return 0;
+    } else if (!strcmp(c, "keys")) {
+        keep_in_keys();
+        clear_stack();
+        HEAPWATCH_SNAPSHOT("keys");
+    } else if (!strcmp(c, "exited")) {
+        pthread_t t, d;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_create(&d, &attr, detached_result, NULL);
+        pthread_create(&t, NULL, thread_result, NULL);
+        while (!result_tid)
+            usleep(1000);
+        wait_gone(result_tid);
+        usleep(20000);  /* the detached thread is done too */
+        clear_stack();
+        HEAPWATCH_SNAPSHOT("exited");
+        void *r;
+        pthread_join(t, &r);
+        keep[0] = r;
+    } else {
+        fprintf(stderr, "usage: verdicts top SIZE|bin|api|exit|return|keys|exited\n");
+        return 2;
+    }
+    printf("verdicts %s: done\n", c);
+    return 0;
+}

@@ -1,0 +1,96 @@
+#!/bin/sh
+# Hangs: the traced program must never block because of the shim. Each race runs in a loop
+# with a time limit, and a run that does not end in time (its whole process group is then
+# killed) is a failure, never a stuck test:
+#   - forks while the shim is inside SQLite: at the first instruction of main (the helper is
+#     creating the database), from several threads while another takes snapshots, while
+#     children take their exit snapshots (a child used to inherit SQLite's mutex locked);
+#   - allocations inside dl_iterate_phdr callbacks (the loader lock held) while other threads
+#     unwind new call paths and create threads (libunwind's mutex inverted with the loader
+#     lock).
+. ./lib.sh
+plan 14
+
+dir="$OUT/db"
+mkdir -p "$dir"
+
+# storm MODE-ENV RATE THREADS FORKS: one forkstorm run; "ok" or why not.
+storm() {
+    rm -rf "$dir" && mkdir -p "$dir"
+    bounded 90 env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$dir/fs.%p.db" HEAPWATCH_SAMPLE_RATE="$2" $1 \
+        "$BIN/forkstorm-O2" "$3" "$4" >"$OUT/stdout" 2>"$OUT/stderr"
+    rc=$?
+    [ $rc -eq 124 ] && { echo "hung"; return; }
+    [ $rc -ne 0 ] && { echo "exit $rc: $(head -c 300 "$OUT/stderr")"; return; }
+    forks=$(sed -n 's/^forks //p' "$OUT/stdout")
+    [ "$forks" -eq $(($3 * $4 + 1)) ] || { echo "forks $forks"; return; }
+    # every process wrote its database: parent, children, grandchildren (every third child)
+    want=$((1 + forks + ($3 * $4 + 2) / 3))
+    got=$(ls "$dir"/*.db | wc -l)
+    [ "$got" -ge "$want" ] || { echo "$got databases, expected $want"; return; }
+    echo ok
+}
+
+for rate in 1 524288; do
+    is "$(storm HEAPWATCH_OBJECTS=0 $rate 4 50)" ok "200 forks from 4 threads while counters snapshots write SQLite in-process (rate $rate)"
+    is "$(storm HEAPWATCH_SNAPSHOT=inplace $rate 4 25)" ok "100 forks from 4 threads during inplace heap walks (rate $rate)"
+    is "$(storm HEAPWATCH_SNAPSHOT=fork $rate 4 25)" ok "100 forks from 4 threads during fork-mode heap walks (rate $rate)"
+done
+
+# A fork as the first thing main does, while the helper creates the database: many runs,
+# two at a time.
+at_start() {
+    i=0
+    bad=""
+    while [ $i -lt 60 ]; do
+        for j in 1 2; do
+            rm -rf "$dir/$j" && mkdir -p "$dir/$j"
+            bounded 30 env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$dir/$j/s.%p.db" HEAPWATCH_SAMPLE_RATE="$1" \
+                "$BIN/forkstorm-O2" 0 0 >/dev/null 2>"$OUT/start.$j" &
+        done
+        for j in 1 2; do
+            wait %$j 2>/dev/null || true
+        done
+        wait
+        for j in 1 2; do
+            [ "$(ls "$dir/$j" | grep -c '\.db$')" -eq 2 ] || bad="$bad run$i.$j"
+        done
+        i=$((i + 1))
+    done
+    echo "${bad:-ok}"
+}
+is "$(at_start 1)" ok "120 runs forking at start, full mode: no hang, two databases each"
+is "$(at_start 524288)" ok "120 runs forking at start, sampled mode: no hang, two databases each"
+
+# loaderlock ROUNDS RATE: 50 runs, two at a time; "ok" or the runs that hung or failed.
+loader() {
+    i=0
+    bad=""
+    while [ $i -lt 25 ]; do
+        for j in 1 2; do
+            rm -rf "$dir/l$j" && mkdir -p "$dir/l$j"
+            ( bounded 30 env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$dir/l$j/l.%p.db" HEAPWATCH_SAMPLE_RATE="$1" \
+                "$BIN/loaderlock-O2" 150 >"$OUT/loader.$j" 2>&1; echo $? >"$OUT/loader.rc.$j" ) &
+        done
+        wait
+        for j in 1 2; do
+            rc=$(cat "$OUT/loader.rc.$j")
+            [ "$rc" -eq 0 ] && [ "$(cat "$OUT/loader.$j")" = done ] || bad="$bad run$i.$j:rc=$rc"
+        done
+        i=$((i + 1))
+    done
+    echo "${bad:-ok}"
+}
+is "$(loader 1)" ok "50 runs of allocations inside dl_iterate_phdr callbacks against unwinding threads, full mode"
+is "$(loader 524288)" ok "50 runs of the loader-lock pattern, sampled mode"
+is "$(loader 64)" ok "50 runs of the loader-lock pattern, one sample every 64 bytes"
+
+# The stacks taken inside the callback are whole: the callback, dl_iterate_phdr, the iterator.
+rm -rf "$dir" && mkdir -p "$dir"
+bounded 30 env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$dir/l.db" HEAPWATCH_SAMPLE_RATE=1 "$BIN/loaderlock-O0" 20 >/dev/null 2>&1
+ok $? "loaderlock at -O0 under the shim"
+"$HW" top "$dir/l.db" --by stack --sample-index alloc_objects --json >"$OUT/top.json" 2>"$OUT/top.err"
+ok $? "top by stack reads its database"
+n=$(jq '[.rows[] | select([.frames[0:3][].function] == ["cb", "__dl_iterate_phdr", "iterator"])] | length' "$OUT/top.json")
+ok $([ "${n:-0}" -ge 1 ] && echo 0 || echo 1) "an allocation in the callback is charged to cb < dl_iterate_phdr < iterator ($n stacks)"
+done_testing
