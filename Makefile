@@ -22,7 +22,8 @@ ANA_OBJS := $(patsubst analyzer/%.c,$(BUILD)/analyzer/%.o,$(ANA_SRCS)) $(BUILD)/
 # Shim files that must never call the libc allocator, stdio or getenv (STYLE.md section 4).
 HOOKSAFE_SRCS := preload/interpose.c preload/livetable.c preload/depot.c preload/record.c \
                  preload/real.c preload/sys.c preload/options.c preload/threads.c \
-                 preload/arena.c preload/stw.c preload/mark.c preload/blockmap.c
+                 preload/arena.c preload/stw.c preload/mark.c preload/blockmap.c preload/cfi.c \
+                 preload/unwind.c preload/maps.c
 
 DEPS_PKGS := gcc g++ make libunwind-dev libdwarf-dev libelf-dev libsqlite3-dev zlib1g-dev \
              sqlite3 golang-go heaptrack valgrind python3 git perl clang jq

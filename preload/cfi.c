@@ -26,13 +26,11 @@
 #define REG_RA 16
 #define MAX_STATES 8    /* DW_CFA_remember_state nesting */
 
-typedef int (*find_object_fn)(void *, struct dl_find_object *);
-static find_object_fn find_object;
+static hw_find_object_fn find_object;
 
-bool hw_cfi_init(void)
+bool hw_cfi_init(hw_find_object_fn fn)
 {
-    if (!find_object)
-        find_object = (find_object_fn)dlsym(RTLD_DEFAULT, "_dl_find_object");
+    find_object = fn;
     return find_object != NULL;
 }
 

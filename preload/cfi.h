@@ -31,8 +31,11 @@ struct hw_cfi_rule {
     int32_t rbp_off;
 };
 
-/* Whether _dl_find_object is available (glibc 2.35+); look it up once, guarded, at init. */
-bool hw_cfi_init(void);
+/* glibc's _dl_find_object (2.35 and later), found by the caller with dlsym; NULL without it,
+ * and then every lookup fails. Returns whether it is there. */
+struct dl_find_object;
+typedef int (*hw_find_object_fn)(void *, struct dl_find_object *);
+bool hw_cfi_init(hw_find_object_fn fn);
 /* The rule for the frame executing at pc; `exact` when pc is the instruction itself (the
  * innermost frame, or one interrupted by a signal), false when it is a return address (the
  * call instruction before it is looked up). False when no CFI covers pc or it uses a form

@@ -92,7 +92,7 @@ bool hw_init_slow(void)
         hw_threads_init();
         if (hw_livetable_init() && hw_depot_init()) {
             hw_record_init();
-            hw_unwind_init();
+            hw_unwind_init(dlsym(RTLD_DEFAULT, "_dl_find_object"));
             dl_iterate_phdr(find_self, (void *)(uintptr_t)&hw_init_slow);
             next = HW_ACTIVE;
         } else {

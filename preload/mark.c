@@ -20,6 +20,7 @@
 
 #include <string.h>
 #include "blockmap.h"
+#include "maps.h"
 
 #define MIN_POINTER 4096
 
@@ -31,6 +32,7 @@
 #define CLASS_MASK 3
 #define REACHED_AT_START 4  /* some pointer held the block's first byte */
 #define IGNORED 8
+#define PARTLY_UNREADABLE 16  /* part of the block is not mapped readable (an mprotect'ed page) */
 
 /* The live table's blocks sorted by address: an LSD radix sort of 11-bit digits of addr >> 4
  * (glibc's blocks are 16-byte aligned, which blockmap.c checks: two blocks within the same
@@ -180,6 +182,7 @@ struct queue {
 struct marker {
     struct hw_heap *h;
     const struct hw_blockmap *m;
+    const struct hw_roots *roots;  /* its mappings say what is readable */
     uint8_t *st;           /* h->cls: the state bytes */
     enum scan_mode mode;
     uint32_t head;         /* CLASSIFY: the direct leak being flooded */
@@ -247,7 +250,10 @@ static void act_oldest(struct marker *k)
  * before the block; mmapped chunks (bit 1) have no neighbour. */
 static bool next_chunk_header(const struct marker *k, uint32_t i, uintptr_t v)
 {
-    uintptr_t lo = k->m->span[i].lo, size = *(const uintptr_t *)(lo - 8);
+    uintptr_t lo = k->m->span[i].lo, next;
+    if (hw_maps_readable_end(&k->roots->maps, lo - 8, &next) < lo)
+        return false;
+    uintptr_t size = *(const uintptr_t *)(lo - 8);
     return !(size & 2) && v == lo - 16 + (size & ~(uintptr_t)7);
 }
 
@@ -286,6 +292,53 @@ static void scan(struct marker *k, uintptr_t lo, uintptr_t hi, uint32_t src, uin
     }
 }
 
+/* Scan block i's readable parts: a program may mprotect a page inside a block (a guard page
+ * of a coroutine stack it allocated), and reading it would kill the walk. */
+static void scan_block(struct marker *k, uint32_t i)
+{
+    uintptr_t lo = k->m->span[i].lo, hi = lo + ((const struct hw_live_entry *)k->h->objects.data)[i].size;
+    if (!(k->st[i] & PARTLY_UNREADABLE)) {
+        scan(k, lo, hi, i, lo);
+        return;
+    }
+    for (uintptr_t a = lo, next; a < hi;) {
+        uintptr_t end = hw_maps_readable_end(&k->roots->maps, a, &next);
+        if (!end) {
+            a = next;
+            continue;
+        }
+        end = end < hi ? end : hi;
+        scan(k, a, end, i, lo);
+        a = end;
+    }
+}
+
+/* Flag the blocks that are not wholly readable memory, walking blocks and mappings in
+ * address order. */
+static void flag_unreadable(struct marker *k)
+{
+    uintptr_t run_lo = 0, run_hi = 0, next;
+    const struct hw_live_entry *o = (const struct hw_live_entry *)k->h->objects.data;
+    for (size_t i = 0; i < k->h->objects.nr; i++) {
+        uintptr_t lo = k->m->span[i].lo, hi = lo + o[i].size;
+        if (lo < run_lo || lo >= run_hi) {
+            run_lo = lo;
+            run_hi = hw_maps_readable_end(&k->roots->maps, lo, &next);
+        }
+        if (hi > run_hi)
+            k->st[i] |= PARTLY_UNREADABLE;
+    }
+}
+
+/* The block that holds address a, or -1. */
+static long block_at(const struct hw_blockmap *m, uintptr_t a)
+{
+    bool at_start;
+    if (!hw_blockmap_covers(m, a))
+        return -1;
+    return hw_blockmap_resolve(m, a, hw_blockmap_entry(m, a), &at_start);
+}
+
 /* Scan everything the mark stack and the queues hold, and what that reaches. */
 static void drain(struct marker *k)
 {
@@ -303,8 +356,7 @@ static void drain(struct marker *k)
                 for (uintptr_t line = b->lo & ~(uintptr_t)63; line < b->hi && line < b->lo + PREFETCH_LINES * 64; line += 64)
                     __builtin_prefetch((const void *)line);
             }
-            scan(k, m->span[i].lo, m->span[i].lo + ((const struct hw_live_entry *)h->objects.data)[i].size, i,
-                 m->span[i].lo);
+            scan_block(k, i);
         }
         if (k->lookup.nr)
             resolve_oldest(k);
@@ -330,7 +382,7 @@ static void split_states(struct hw_heap *h)
     }
 }
 
-void hw_heap_mark(struct hw_heap *h, const struct hw_roots *roots)
+void hw_heap_mark(struct hw_heap *h, struct hw_roots *roots)
 {
     const struct hw_live_entry *o = (const struct hw_live_entry *)h->objects.data;
     size_t n = h->objects.nr;
@@ -344,9 +396,18 @@ void hw_heap_mark(struct hw_heap *h, const struct hw_roots *roots)
         split_states(h);
         return;
     }
-    struct marker k = { .h = h, .m = &m, .st = st, .mode = FLOOD };
-    const struct hw_root *r = (const struct hw_root *)roots->roots.data;
+    struct marker k = { .h = h, .m = &m, .roots = roots, .st = st, .mode = FLOOD };
+    flag_unreadable(&k);
+    struct hw_root *r = (struct hw_root *)roots->roots.data;
     for (size_t j = 0; j < roots->roots.nr; j++) {
+        if (r[j].clip_to_block) {
+            /* a coroutine's stack in a heap block: its end is the block's */
+            long b = block_at(&m, r[j].lo);
+            if (b >= 0) {
+                uintptr_t end = m.span[b].lo + o[b].size;
+                r[j].hi = end < r[j].hi ? end : r[j].hi;
+            }
+        }
         /* drained root by root: root edges come out in root order */
         k.allocator = r[j].allocator;
         scan(&k, r[j].lo, r[j].hi, HW_EDGE_FROM_ROOT | (uint32_t)j, (r[j].lo + 7) & ~(uintptr_t)7);
@@ -370,7 +431,7 @@ void hw_heap_mark(struct hw_heap *h, const struct hw_roots *roots)
             continue;
         st[i] = (uint8_t)((st[i] & ~CLASS_MASK) | HW_LEAKED);
         k.head = (uint32_t)i;
-        scan(&k, o[i].addr, o[i].addr + o[i].size, (uint32_t)i, o[i].addr);
+        scan_block(&k, (uint32_t)i);
         drain(&k);
     }
     hw_blockmap_release(&m);

@@ -19,6 +19,7 @@
 #include <link.h>
 #include <string.h>
 #include <unistd.h>
+#include "maps.h"
 #include "real.h"
 #include "spin.h"
 #include "threadhooks.h"
@@ -28,11 +29,6 @@
 
 const char *const hw_root_kind_names[] = { "global", "tls", "dtv", "stack", "registers", "altstack", "region",
                                            "exited_thread" };
-
-struct hw_mapping {
-    uintptr_t lo, hi;
-    bool readable;
-};
 
 static size_t static_tls_size = 4096 + TCB_SIZE;
 static char allocator_module[PATH_MAX];  /* glibc's path, when hw_real.malloc is glibc's */
@@ -93,86 +89,16 @@ bool hw_roots_unregister(uintptr_t lo, uintptr_t len)
     return ok;
 }
 
-/* ---- /proc/self/maps ------------------------------------------------------------------------ */
-
-static uintptr_t parse_hex(const char **p)
-{
-    uintptr_t v = 0;
-    for (;; (*p)++) {
-        char c = **p;
-        if (c >= '0' && c <= '9')
-            v = v * 16 + (uintptr_t)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            v = v * 16 + (uintptr_t)(c - 'a' + 10);
-        else
-            return v;
-    }
-}
-
-static void read_maps(struct hw_vec *maps)
-{
-    static char *buf;
-    static size_t cap;
-    hw_vec_clear(maps);
-    for (;;) {
-        if (!buf) {
-            cap = cap ? cap * 2 : (1u << 20);
-            buf = hw_map(cap);
-            if (!buf)
-                return;
-        }
-        size_t n = hw_read_file("/proc/self/maps", buf, cap);
-        if (n + 1 == cap) {  /* may not have fit: read it again into a bigger buffer */
-            hw_unmap(buf, cap);
-            buf = NULL;
-            continue;
-        }
-        for (const char *p = buf, *end = buf + n; p < end;) {
-            struct hw_mapping *m = hw_vec_push(maps);
-            if (!m)
-                return;
-            m->lo = parse_hex(&p);
-            p++;
-            m->hi = parse_hex(&p);
-            m->readable = p[1] == 'r';
-            while (p < end && *p != '\n')
-                p++;
-            p++;
-        }
-        return;
-    }
-}
-
-/* The first mapping that ends above a (maps are sorted and disjoint), or NULL. */
-static const struct hw_mapping *mapping_from(const struct hw_vec *maps, uintptr_t a)
-{
-    const struct hw_mapping *m = (const struct hw_mapping *)maps->data;
-    size_t lo = 0, hi = maps->nr;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (m[mid].hi <= a)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < maps->nr ? &m[lo] : NULL;
-}
-
-static const struct hw_mapping *mapping_of(const struct hw_vec *maps, uintptr_t a)
-{
-    const struct hw_mapping *m = mapping_from(maps, a);
-    return m && m->lo <= a ? m : NULL;
-}
-
 /* Add [lo, hi) as roots, split at unreadable holes. */
-static void add_root_of(struct hw_roots *r, int kind, int tid, uintptr_t lo, uintptr_t hi, uintptr_t bias,
-                        const char *module, bool allocator)
+static struct hw_root *add_root_of(struct hw_roots *r, int kind, int tid, uintptr_t lo, uintptr_t hi, uintptr_t bias,
+                                   const char *module, bool allocator)
 {
+    struct hw_root *first = NULL;
     lo = (lo + 7) & ~(uintptr_t)7;
     while (lo < hi) {
-        const struct hw_mapping *m = mapping_from(&r->maps, lo);
+        const struct hw_mapping *m = hw_maps_from(&r->maps, lo);
         if (!m)
-            return;
+            return first;
         if (m->lo > lo) {  /* a hole: go on at the next mapping */
             lo = m->lo;
             continue;
@@ -181,18 +107,21 @@ static void add_root_of(struct hw_roots *r, int kind, int tid, uintptr_t lo, uin
         if (m->readable) {
             struct hw_root *root = hw_vec_push(&r->roots);
             if (!root)
-                return;
+                return first;
             *root = (struct hw_root){ .lo = lo, .hi = end, .kind = kind, .tid = tid,
                                       .module_bias = bias, .module = module, .allocator = allocator };
+            if (!first)
+                first = root;
         }
         lo = end;
     }
+    return first;
 }
 
-static void add_root(struct hw_roots *r, int kind, int tid, uintptr_t lo, uintptr_t hi, uintptr_t bias,
-                     const char *module)
+static struct hw_root *add_root(struct hw_roots *r, int kind, int tid, uintptr_t lo, uintptr_t hi, uintptr_t bias,
+                                const char *module)
 {
-    add_root_of(r, kind, tid, lo, hi, bias, module, false);
+    return add_root_of(r, kind, tid, lo, hi, bias, module, false);
 }
 
 /* ---- globals ---------------------------------------------------------------------------------- */
@@ -240,10 +169,21 @@ static void thread_roots(struct hw_roots *r, const struct hw_stopped_thread *t)
     uintptr_t lo = 0, hi = 0, tp = t->tp, reg_tp = 0;
     bool stopped = state != HW_T_UNSTOPPED;
     bool known = hw_threads_stack_of(t->tid, &lo, &hi, &reg_tp);
-    if (known && stopped && (t->sp < lo || t->sp > hi) && !(t->alt_lo <= t->sp && t->sp < t->alt_hi))
-        known = false;  /* a stale entry of a reused tid */
+    /* Stopped with its stack pointer off its own stack (and off its sigaltstack): either a
+     * stale registry entry of a reused tid, or this very thread running on another stack,
+     * a coroutine's (swapcontext, fibers), which may be a heap block. */
+    uintptr_t off_lo = 0, off_hi = 0;
+    if (known && stopped && (t->sp < lo || t->sp > hi) && !(t->alt_lo <= t->sp && t->sp < t->alt_hi)) {
+        const struct hw_mapping *m = hw_maps_of(&r->maps, t->sp);
+        if (t->tp && reg_tp == t->tp && m) {
+            off_lo = m->lo;
+            off_hi = m->hi;
+        } else {
+            known = false;
+        }
+    }
     if (!known && stopped) {
-        const struct hw_mapping *m = mapping_of(&r->maps, t->sp);
+        const struct hw_mapping *m = hw_maps_of(&r->maps, t->sp);
         if (m) {
             lo = m->lo;
             hi = m->hi;
@@ -257,7 +197,8 @@ static void thread_roots(struct hw_roots *r, const struct hw_stopped_thread *t)
     struct hw_thread_info *ti = hw_vec_push(&r->threads);
     if (ti)
         *ti = (struct hw_thread_info){ .tid = t->tid, .state = state, .sp = stopped ? t->sp : 0,
-                                       .pc = stopped ? t->pc : 0, .stack_lo = lo, .stack_hi = hi,
+                                       .pc = stopped ? t->pc : 0,
+                                       .stack_lo = off_hi ? off_lo : lo, .stack_hi = off_hi ? off_hi : hi,
                                        .have_start = stopped,
                                        .start = { .pc = t->pc, .sp = t->sp, .rbp = t->rbp, .exact = t->exact_pc } };
     uintptr_t tls_lo = 0, tls_hi = 0;
@@ -265,17 +206,26 @@ static void thread_roots(struct hw_roots *r, const struct hw_stopped_thread *t)
         tls_lo = tp + TCB_SIZE - static_tls_size;
         tls_hi = tp + TCB_SIZE;
     }
+    /* A thread interrupted by the signal may have live data in the red zone below its
+     * stack pointer; one that stopped itself (caller, safepoint) has none there. */
+    uintptr_t red = t->signal_frame ? HW_RED_ZONE : 0;
     if (hi > lo) {
         uintptr_t from = lo;
-        /* A thread interrupted by the signal may have live data in the red zone below its
-         * stack pointer; one that called getcontext (caller, safepoint) has none there. */
-        uintptr_t red = t->signal_frame ? HW_RED_ZONE : 0;
         if (stopped && t->sp >= lo && t->sp <= hi)
             from = t->sp - red > lo ? t->sp - red : lo;
         uintptr_t to = hi;
         if (tls_lo > from && tls_lo < to)
             to = tls_lo;  /* the descriptor and TLS at the top of a thread's stack: kind 'tls' */
         add_root(r, HW_ROOT_STACK, t->tid, from, to, 0, NULL);
+    }
+    if (off_hi) {
+        /* Its own stack was scanned whole above (the frames that switched away live there,
+         * somewhere); the other one from the stack pointer up, ended by the mark at the end
+         * of the heap block it may be. */
+        uintptr_t from = t->sp - red > off_lo ? t->sp - red : off_lo;
+        struct hw_root *s = add_root(r, HW_ROOT_STACK, t->tid, from, off_hi, 0, NULL);
+        if (s)
+            s->clip_to_block = true;
     }
     if (t->regs_hi > t->regs_lo)
         add_root(r, HW_ROOT_REGISTERS, t->tid, t->regs_lo, t->regs_hi, 0, NULL);
@@ -284,10 +234,10 @@ static void thread_roots(struct hw_roots *r, const struct hw_stopped_thread *t)
     if (tp) {
         add_root(r, HW_ROOT_TLS, t->tid, tls_lo, tls_hi, 0, NULL);
         /* tcbhead_t.dtv at tp+8 points at dtv[1]; dtv[-1].counter is its length; 16-byte slots. */
-        const struct hw_mapping *m = mapping_of(&r->maps, tp + 8);
+        const struct hw_mapping *m = hw_maps_of(&r->maps, tp + 8);
         if (m && m->readable) {
             uintptr_t dtv = *(const uintptr_t *)(tp + 8);
-            const struct hw_mapping *d = mapping_of(&r->maps, dtv - 16);
+            const struct hw_mapping *d = hw_maps_of(&r->maps, dtv - 16);
             if (d && d->readable && dtv >= d->lo + 16) {
                 uintptr_t len = *(const uintptr_t *)(dtv - 16);
                 if (len < (1u << 20))
@@ -344,7 +294,7 @@ void hw_roots_collect(struct hw_roots *r, const struct hw_world *w)
     r->maps.elem = sizeof(struct hw_mapping);
     hw_vec_clear(&r->roots);
     hw_vec_clear(&r->threads);
-    read_maps(&r->maps);
+    hw_maps_read(&r->maps);
     dl_iterate_phdr(globals_cb, r);
     for (uint32_t i = 0; i < w->nr; i++)
         thread_roots(r, &w->threads[i]);

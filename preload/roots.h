@@ -25,6 +25,8 @@ struct hw_root {
     const char *module;    /* ... and its dlpi_name ("" = the executable) */
     bool allocator;        /* HW_ROOT_GLOBAL of glibc when it is the real allocator: holds
                             * malloc's own state (mark.c) */
+    bool clip_to_block;    /* a stack found by its stack pointer alone, which may lie in a heap
+                            * block (a coroutine's stack): the mark ends it with that block */
 };
 
 /* What the walk learnt about a thread, for the thread table. */
@@ -39,7 +41,7 @@ struct hw_thread_info {
 struct hw_roots {
     struct hw_vec roots;    /* struct hw_root */
     struct hw_vec threads;  /* struct hw_thread_info */
-    struct hw_vec maps;     /* scratch: struct hw_mapping */
+    struct hw_vec maps;     /* struct hw_mapping (maps.h): what the walk may read */
     struct hw_vec live_tp;  /* scratch: uintptr_t thread pointers of the listed threads */
 };
 

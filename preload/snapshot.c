@@ -212,7 +212,11 @@ static void walk(struct hw_snapshot_data *d, const struct hw_world *w)
     for (uint32_t i = 0; i < w->nr; i++)
         d->threads += atomic_load(&w->threads[i].state) != HW_T_GONE;
     hw_roots_collect(&roots, w);
-    if (hw_heap_load(&heap)) {
+    if (!roots.maps.nr) {
+        /* Without the mappings there are no roots: every block would look leaked. */
+        hw_log("cannot read /proc/self/maps: snapshot without a heap walk");
+        d->mode = "counters";
+    } else if (hw_heap_load(&heap)) {
         hw_heap_mark(&heap, &roots);
         d->heap = &heap;
         d->roots = &roots;
@@ -309,13 +313,14 @@ static bool wait_child(pid_t child, int fd)
     return rc > 0;
 }
 
-/* Wait until the walk child whose pipe is fd exits, and reap it. */
-static void reap_child(pid_t child, int fd)
+/* Wait until the walk child whose pipe is fd exits, and reap it; its wait status. */
+static int reap_child(pid_t child, int fd)
 {
     wait_child(child, fd);
-    int status;
+    int status = 0;
     while (waitpid(child, &status, __WALL) < 0 && errno == EINTR)
         ;
+    return status;
 }
 
 /* Wait for the walk child still checkpointing, if any. write_lock held. */
@@ -339,7 +344,9 @@ static int64_t await_child(struct stop_ctx *c)
         c->from_child[0] = -1;
         return id;
     }
-    reap_child(c->child, c->from_child[0]);
+    int status = reap_child(c->child, c->from_child[0]);
+    if (WIFSIGNALED(status))
+        hw_log("the snapshot writer (pid %d) died of signal %d: this snapshot is lost", c->child, WTERMSIG(status));
     return -1;
 }
 

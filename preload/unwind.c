@@ -34,9 +34,9 @@
 static bool use_cfi;
 static _Atomic uint64_t *cache;    /* CACHE_SIZE words: tag = pc >> 16 (high), rule (low) */
 
-void hw_unwind_init(void)
+void hw_unwind_init(void *find_object)
 {
-    use_cfi = hw_cfi_init();
+    use_cfi = hw_cfi_init((hw_find_object_fn)find_object);
     if (use_cfi)
         cache = hw_map(CACHE_SIZE * sizeof *cache);
     if (!use_cfi || !cache) {

@@ -14,9 +14,10 @@ struct hw_unwind_regs {
     bool exact;
 };
 
-/* Once, guarded, at initialisation: find _dl_find_object (glibc 2.35+); without it, fall
- * back to libunwind, which may wait for the loader lock inside malloc. */
-void hw_unwind_init(void);
+/* Once, guarded, at initialisation, with glibc's _dl_find_object (2.35+, from dlsym);
+ * without it (NULL), fall back to libunwind, which may wait for the loader lock inside
+ * malloc. */
+void hw_unwind_init(void *find_object);
 /* Fill pcs with up to max return addresses of the calling thread, innermost first, without
  * the shim's own frames. Takes no lock and never allocates (with _dl_find_object). */
 uint32_t hw_unwind_capture(uintptr_t *pcs, uint32_t max) HW_HOOKSAFE;

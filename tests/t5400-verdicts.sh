@@ -5,7 +5,7 @@
 # exactly; heapwatch must report them at -O0 and -O2, in full and sampled mode, and never
 # report a leak where none is.
 . ./lib.sh
-plan 40
+plan 46
 
 # leak_rows JSON FUNCTION: "direct N B" / "indirect N B" of rows with FUNCTION in their stack
 # ("none" when there is no such row). Sampled mode has no stacks for most blocks: there the
@@ -65,6 +65,18 @@ for opt in O0 O2; do
     j=$(run_case $opt 1 exited)
     is "$(leak_rows "$j" thread_result) $(leak_rows "$j" detached_result)" "none direct 1 416" \
        "-$opt: an exited joinable thread's result is reachable until joined; a detached thread's result is a leak"
+done
+# a coroutine on a heap-block stack; a guard page inside a block, in both walk modes
+for opt in O0 O2; do
+    j=$(run_case $opt 1 coroutine)
+    is "$(leak_rows "$j" lose_pair)" "direct 1 48 indirect 1 48" "-$opt: on a coroutine's heap stack, a lost pair above that block is a direct and an indirect leak"
+    for mode in fork inplace; do
+        export HEAPWATCH_SNAPSHOT=$mode
+        j=$(run_case $opt 1 guard)
+        unset HEAPWATCH_SNAPSHOT
+        is "$(cat "$OUT/guard-$opt-1.rc") $(cat "$OUT/guard-$opt-1.stdout" | head -n 1) $(leak_rows "$j" lose_top)" \
+           "0 snapshot 0 direct 1 208" "-$opt $mode: a block with a PROT_NONE page: the program lives, the snapshot is stored and finds the leak"
+    done
 done
 for opt in O0 O2; do
     bad=0

@@ -22,10 +22,19 @@
  *   exited      thread_result   a joinable thread returns 400 bytes and exits; a snapshot
  *                               before the join: no leak (the result is in its descriptor).
  *               detached_result a detached thread returns 416 bytes: 1 direct leak.
+ *   coroutine   lose_pair       a snapshot taken on a coroutine whose stack is a 64 KiB heap
+ *                               block; a lost pair A -> B (48 bytes each) lies above that
+ *                               block in the heap: A direct, B indirect (the coroutine's stack
+ *                               ends with its block, not with the heap's mapping).
+ *   guard       lose_top        a heap block with a PROT_NONE page in the middle (a guard page)
+ *                               is reachable; 1 x 208 lost: the walk skips the page, the
+ *                               snapshot is stored and finds the leak.
  *
  * Each case takes one snapshot labelled CASE (exit and return: the exit snapshot) and exits 0. */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <sys/mman.h>
+#include <ucontext.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -159,6 +168,36 @@ CASEFN void *detached_result(void *arg)
     return r;  /* nobody can join a detached thread: the result is lost */
 }
 
+/* ---- other stacks, other protections ---- */
+
+struct pair {
+    struct pair *next;
+    char pad[40];
+};
+
+CASEFN void lose_pair(void)
+{
+    struct pair *a = NEW(sizeof *a);
+    a->next = NEW(sizeof *a);
+    hw_sink = NULL;
+}
+
+static ucontext_t main_uc, co_uc;
+
+CASEFN void on_coroutine(void)
+{
+    HEAPWATCH_SNAPSHOT("coroutine");
+    swapcontext(&co_uc, &main_uc);
+}
+
+CASEFN void guarded_block(void)
+{
+    char *b = aligned_alloc(4096, 3 * 4096);
+    memset(b, 0x5a, 3 * 4096);
+    mprotect(b + 4096, 4096, PROT_NONE);
+    keep[2] = b;
+}
+
 /* Wait until thread tid has exited (its kernel task is gone). */
 static void wait_gone(int tid)
 {
@@ -206,8 +245,25 @@ int main(int argc, char **argv)
         void *r;
         pthread_join(t, &r);
         keep[0] = r;
+    } else if (!strcmp(c, "coroutine")) {
+        keep[1] = NEW(65536);
+        lose_pair();
+        clear_stack();
+        getcontext(&co_uc);
+        co_uc.uc_stack.ss_sp = keep[1];
+        co_uc.uc_stack.ss_size = 65536;
+        co_uc.uc_link = &main_uc;
+        makecontext(&co_uc, on_coroutine, 0);
+        swapcontext(&main_uc, &co_uc);
+    } else if (!strcmp(c, "guard")) {
+        guarded_block();
+        lose_top(208);
+        clear_stack();
+        int rc = HEAPWATCH_SNAPSHOT("guard");
+        mprotect((char *)keep[2] + 4096, 4096, PROT_READ | PROT_WRITE);
+        printf("snapshot %d\n", rc);
     } else {
-        fprintf(stderr, "usage: verdicts top SIZE|bin|api|exit|return|keys|exited\n");
+        fprintf(stderr, "usage: verdicts top SIZE|bin|api|exit|return|keys|exited|coroutine|guard\n");
         return 2;
     }
     printf("verdicts %s: done\n", c);

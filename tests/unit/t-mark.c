@@ -5,7 +5,7 @@
  * leak absorbed as indirect when another leaked block points at it; a self-pointing leak; an
  * interior pointer; an ignored block and what it reaches; a block bigger than the lookup's
  * granule reached far inside), the per-class totals and the edges from the root. Prints TAP. */
-// LINK: preload/mark.c preload/blockmap.c preload/livetable.c preload/sys.c
+// LINK: preload/maps.c preload/mark.c preload/blockmap.c preload/livetable.c preload/sys.c
 #define _GNU_SOURCE
 #include <stdlib.h>
 #include <string.h>

@@ -10,6 +10,7 @@
 // LINK: preload/unwind.c preload/cfi.c preload/sys.c
 #define _GNU_SOURCE
 #define UNW_LOCAL_ONLY
+#include <dlfcn.h>
 #include <libunwind.h>
 #include <link.h>
 #include <pthread.h>
@@ -217,7 +218,7 @@ int main(void)
     pthread_attr_destroy(&attr);
     hw_self.stack_lo = (uintptr_t)addr;
     hw_self.stack_hi = (uintptr_t)addr + size;
-    hw_unwind_init();
+    hw_unwind_init(dlsym(RTLD_DEFAULT, "_dl_find_object"));
 
     check_case("recursion 40 deep", case_recursion);
     check_case("qsort comparator (libc without frame pointers)", case_qsort);
