@@ -28,7 +28,7 @@
 #define MAX_REGIONS 1024
 
 const char *const hw_root_kind_names[] = { "global", "tls", "dtv", "stack", "registers", "altstack", "region",
-                                           "exited_thread" };
+                                           "exited_thread", "thread_start" };
 
 static size_t static_tls_size = 4096 + TCB_SIZE;
 static char allocator_module[PATH_MAX];  /* glibc's path, when hw_real.malloc is glibc's */
@@ -300,6 +300,10 @@ void hw_roots_collect(struct hw_roots *r, const struct hw_world *w)
         thread_roots(r, &w->threads[i]);
     sort_words(&r->live_tp);
     hw_threads_each_joinable(exited_thread_root, r);
+    uintptr_t start_lo, start_hi;
+    hw_threads_starting(&start_lo, &start_hi);
+    if (start_hi > start_lo)
+        add_root(r, HW_ROOT_THREAD_START, 0, start_lo, start_hi, 0, NULL);
     for (unsigned i = 0; i < nr_regions; i++)  /* the world is stopped: nobody holds the lock */
         add_root(r, HW_ROOT_REGION, 0, regions[i].lo, regions[i].hi, 0, NULL);
 }

@@ -14,7 +14,7 @@
 #include "unwind.h"
 
 enum hw_root_kind { HW_ROOT_GLOBAL, HW_ROOT_TLS, HW_ROOT_DTV, HW_ROOT_STACK, HW_ROOT_REGISTERS,
-                    HW_ROOT_ALTSTACK, HW_ROOT_REGION, HW_ROOT_EXITED_THREAD };
+                    HW_ROOT_ALTSTACK, HW_ROOT_REGION, HW_ROOT_EXITED_THREAD, HW_ROOT_THREAD_START };
 extern const char *const hw_root_kind_names[];
 
 struct hw_root {

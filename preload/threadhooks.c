@@ -177,13 +177,62 @@ struct start {
     void *(*fn)(void *);
     void *arg;
     bool joinable;
+    _Atomic bool used;
 };
+
+/* Threads being started: between pthread_create and its first instruction a thread's argument
+ * is held only here, so these slots are a root (kind 'thread_start'); a free slot is zeroed,
+ * so that no stale argument is scanned. When every slot is taken, the real malloc serves
+ * (unscanned, so such an argument may look leaked for that moment). */
+#define STARTS 4096
+static struct start *starts;
+static _Atomic uint32_t starts_hwm;  /* slots ever used: the root's extent */
+
+static struct start *start_slot(void)
+{
+    if (!starts) {
+        hw_spin_lock(&reg_lock);
+        if (!starts)
+            starts = hw_map(STARTS * sizeof *starts);
+        hw_spin_unlock(&reg_lock);
+    }
+    for (uint32_t i = 0; starts && i < STARTS; i++) {
+        bool expected = false;
+        if (atomic_compare_exchange_strong(&starts[i].used, &expected, true)) {
+            uint32_t hwm = atomic_load(&starts_hwm);
+            while (hwm <= i && !atomic_compare_exchange_weak(&starts_hwm, &hwm, i + 1))
+                ;
+            return &starts[i];
+        }
+    }
+    struct start *s = hw_real.malloc(sizeof *s);
+    if (s)
+        atomic_store(&s->used, true);
+    return s;
+}
+
+static void start_release(struct start *s)
+{
+    if (starts && s >= starts && s < starts + STARTS) {
+        s->fn = NULL;
+        s->arg = NULL;
+        atomic_store(&s->used, false);
+    } else {
+        hw_real.free(s);
+    }
+}
+
+void hw_threads_starting(uintptr_t *lo, uintptr_t *hi)
+{
+    *lo = (uintptr_t)starts;
+    *hi = starts ? (uintptr_t)(starts + atomic_load(&starts_hwm)) : 0;
+}
 
 static void *thread_start(void *p)
 {
     struct start s = *(struct start *)p;
     hw_guard_enter();
-    hw_real.free(p);
+    start_release(p);
     if (atomic_load(&hw_state) == HW_ACTIVE) {
         hw_threads_register_stack();
         /* Counted here, not by the creator after pthread_create returns: the thread cannot
@@ -202,7 +251,9 @@ HW_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*
         return EAGAIN;
     if (!hw_active() || !hw_real.malloc)
         return real_create(th, attr, fn, arg);
-    struct start *s = hw_real.malloc(sizeof *s);
+    hw_guard_enter();
+    struct start *s = start_slot();
+    hw_guard_leave();
     if (!s)
         return real_create(th, attr, fn, arg);
     s->fn = fn;
@@ -213,7 +264,7 @@ HW_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*
     s->joinable = detach == PTHREAD_CREATE_JOINABLE;
     int rc = real_create(th, attr, thread_start, s);
     if (rc != 0)
-        hw_real.free(s);
+        start_release(s);
     return rc;
 }
 

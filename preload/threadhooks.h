@@ -20,6 +20,9 @@ bool hw_threads_stack_of(int tid, uintptr_t *lo, uintptr_t *hi, uintptr_t *tp) H
  * joined or detached yet: an exited one keeps its return value there until it is joined.
  * Context: SIGSAFE, for a stopped world (no lock). */
 void hw_threads_each_joinable(void (*fn)(uintptr_t pd, void *arg), void *arg) HW_SIGSAFE;
+/* The slots that hold the start routine and argument of threads being created, [*lo, *hi)
+ * (empty when none was ever used): a root. Context: SIGSAFE. */
+void hw_threads_starting(uintptr_t *lo, uintptr_t *hi) HW_SIGSAFE;
 /* The tid registered for thread pointer tp, 0 if none. Context: SIGSAFE. */
 int hw_threads_tid_of(uintptr_t tp) HW_SIGSAFE;
 /* Hold the registry still across fork (prepare; parent and child release it). */

@@ -89,6 +89,8 @@ CREATE TABLE snapshot(
 --   kind 'region'    a range registered with heapwatch_register_root()
 --   kind 'exited_thread' the descriptor (struct pthread) of a joinable thread that has exited
 --                    but is not joined yet: it holds the thread's return value
+--   kind 'thread_start' the shim's slots holding the start routine and argument of threads
+--                    being created (pthread_create has returned, the thread has not run yet)
 CREATE TABLE root(
   snapshot_id INTEGER NOT NULL,
   id          INTEGER NOT NULL,        -- 1, 2, ... within the snapshot

@@ -5,7 +5,7 @@
 # exactly; heapwatch must report them at -O0 and -O2, in full and sampled mode, and never
 # report a leak where none is.
 . ./lib.sh
-plan 46
+plan 48
 
 # leak_rows JSON FUNCTION: "direct N B" / "indirect N B" of rows with FUNCTION in their stack
 # ("none" when there is no such row). Sampled mode has no stacks for most blocks: there the
@@ -66,6 +66,13 @@ for opt in O0 O2; do
     is "$(leak_rows "$j" thread_result) $(leak_rows "$j" detached_result)" "none direct 1 416" \
        "-$opt: an exited joinable thread's result is reachable until joined; a detached thread's result is a leak"
 done
+# arguments of threads that have not run yet
+for rate in 1 524288; do
+    run_shim "$OUT/starting-$rate.db" HEAPWATCH_SAMPLE_RATE=$rate -- "$BIN/verdicts-O2" starting
+    is "$("$HW" ls "$OUT/starting-$rate.db" --json | jq -r '[.snapshots[] | select(.label == "starting") | .leaked_objects + .indirect_objects] | "\(length) \(add)"')" \
+       "20 0" "rate $rate: the argument of a thread that has not run yet is never a leak (20 snapshots)"
+done
+
 # a coroutine on a heap-block stack; a guard page inside a block, in both walk modes
 for opt in O0 O2; do
     j=$(run_case $opt 1 coroutine)

@@ -26,6 +26,9 @@
  *                               block; a lost pair A -> B (48 bytes each) lies above that
  *                               block in the heap: A direct, B indirect (the coroutine's stack
  *                               ends with its block, not with the heap's mapping).
+ *   starting    starting_arg    20 threads, each given a 123-byte argument that main does not
+ *                               keep, with a snapshot right after each pthread_create, before
+ *                               the thread ran (the process is pinned to one CPU): no leak.
  *   guard       lose_top        a heap block with a PROT_NONE page in the middle (a guard page)
  *                               is reachable; 1 x 208 lost: the walk skips the page, the
  *                               snapshot is stored and finds the leak.
@@ -33,6 +36,7 @@
  * Each case takes one snapshot labelled CASE (exit and return: the exit snapshot) and exits 0. */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <ucontext.h>
 #include <signal.h>
@@ -168,6 +172,18 @@ CASEFN void *detached_result(void *arg)
     return r;  /* nobody can join a detached thread: the result is lost */
 }
 
+CASEFN void *takes_arg(void *arg)
+{
+    free(arg);
+    return NULL;
+}
+
+CASEFN void start_one(pthread_t *t)
+{
+    pthread_create(t, NULL, takes_arg, NEW(123));
+    hw_sink = NULL;
+}
+
 /* ---- other stacks, other protections ---- */
 
 struct pair {
@@ -245,6 +261,18 @@ int main(int argc, char **argv)
         void *r;
         pthread_join(t, &r);
         keep[0] = r;
+    } else if (!strcmp(c, "starting")) {
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(sched_getcpu() < 0 ? 0 : sched_getcpu(), &one);
+        sched_setaffinity(0, sizeof one, &one);
+        for (int i = 0; i < 20; i++) {
+            pthread_t t;
+            start_one(&t);
+            clear_stack();
+            HEAPWATCH_SNAPSHOT("starting");
+            pthread_join(t, NULL);
+        }
     } else if (!strcmp(c, "coroutine")) {
         keep[1] = NEW(65536);
         lose_pair();
@@ -263,7 +291,7 @@ int main(int argc, char **argv)
         mprotect((char *)keep[2] + 4096, 4096, PROT_READ | PROT_WRITE);
         printf("snapshot %d\n", rc);
     } else {
-        fprintf(stderr, "usage: verdicts top SIZE|bin|api|exit|return|keys|exited|coroutine|guard\n");
+        fprintf(stderr, "usage: verdicts top SIZE|bin|api|exit|return|keys|exited|starting|coroutine|guard\n");
         return 2;
     }
     printf("verdicts %s: done\n", c);
