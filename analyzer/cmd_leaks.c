@@ -125,6 +125,9 @@ static void print_text(const struct leak_report *r, const struct suppressions *s
                 printf("  %9lld %12lld %s\n", (long long)sup->v[i].objects, (long long)sup->v[i].bytes, sup->v[i].pattern);
         printf("-----------------------------------------------------\n\n");
     }
+    if (t->possible_objects)
+        printf("Possibly lost (reachable only through interior pointers, memcheck's category): "
+               "%lld byte(s) in %lld object(s).\n\n", (long long)t->possible_bytes, (long long)t->possible_objects);
     char suppressed[64] = "";
     if (t->suppressed_objects)
         snprintf(suppressed, sizeof suppressed, "; %lld suppressed", (long long)t->suppressed_objects);
@@ -167,6 +170,8 @@ static void print_json(const struct leak_report *r, const struct suppressions *s
     json_count(&j, "leaked_bytes", t->leaked_bytes);
     json_count(&j, "suppressed_objects", t->suppressed_objects);
     json_count(&j, "suppressed_bytes", t->suppressed_bytes);
+    json_count(&j, "possible_objects", t->possible_objects);
+    json_count(&j, "possible_bytes", t->possible_bytes);
     json_end_object(&j);
     json_key(&j, "rows");
     json_begin_array(&j);

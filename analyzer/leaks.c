@@ -153,6 +153,14 @@ void leaks_load(struct leak_report *r, struct hwdb *db, struct symcache *sc, int
     }
     sqlite3_finalize(st);
     hmap_clear(&first_group);
+    st = db_prepare(db, "SELECT count(*), coalesce(sum(size), 0) FROM object"
+                        " WHERE snapshot_id = ? AND class = 0 AND flags & 1 != 0 AND flags & 2 = 0");
+    sqlite3_bind_int64(st, 1, snap);
+    if (db_step(db, st)) {
+        t->possible_objects = sqlite3_column_int64(st, 0);
+        t->possible_bytes = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
     if (any_suppressed)
         drop_held(r, db, snap, g, ng);
     for (size_t i = 0; i < ng; i++) {

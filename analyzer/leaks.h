@@ -24,11 +24,13 @@ struct leak_row {
 
 /* A snapshot's totals: live and reachable from its row, the rest from its object rows;
  * live = reachable + indirect + leaked + suppressed, where indirect and leaked are the
- * unsuppressed ones. */
+ * unsuppressed ones. possible counts the reachable objects no chain of start pointers
+ * reaches (flag 1), which memcheck calls "possibly lost". */
 struct leak_totals {
     int64_t live_objects, live_bytes, reachable_objects, reachable_bytes;
     int64_t indirect_objects, indirect_bytes, leaked_objects, leaked_bytes;
     int64_t suppressed_objects, suppressed_bytes;
+    int64_t possible_objects, possible_bytes;   /* among the reachable: memcheck's "possibly lost" */
 };
 
 struct leak_report {

@@ -1,10 +1,12 @@
 /* This file implements the heap walk of mark.h.
  *
  * The live blocks are sorted by address (LSD radix sort, no allocation) and looked up through
- * blockmap.h. Interior pointers count (LeakSanitizer's and memcheck's default); a block
- * reached only through interior pointers is flagged, which is memcheck's "possibly lost"
- * among the reachable. The mark stack is explicit; draining it prefetches the bounds and the
- * first words of the blocks a few places below its top.
+ * blockmap.h. Interior pointers count (LeakSanitizer's and memcheck's default); a reachable
+ * block that no chain of start pointers reaches from a root is flagged: memcheck's "possibly
+ * lost", which propagates, as in memcheck, to everything reached only through such a block.
+ * So the flood runs in two passes, definite then possible, each block scanned once. The mark
+ * stack is explicit; draining it prefetches the bounds and the first words of the blocks a
+ * few places below its top.
  *
  * Classes, memcheck's definitions (memcheck/mc_leakcheck.c; LeakSanitizer's are the same
  * except for cycles): a block reached from a root, directly or through other reached blocks,
@@ -30,7 +32,7 @@
  * not two. */
 #define UNVISITED 3
 #define CLASS_MASK 3
-#define REACHED_AT_START 4  /* some pointer held the block's first byte */
+#define DEFINITE 4  /* reached from a root through start pointers only (memcheck: not "possibly lost") */
 #define IGNORED 8
 #define PARTLY_UNREADABLE 16  /* part of the block is not mapped readable (an mprotect'ed page) */
 
@@ -118,8 +120,10 @@ bool hw_heap_load(struct hw_heap *h)
     h->root_edges.elem = sizeof(struct hw_edge);
     hw_vec_clear(&h->root_edges);
     h->work.elem = sizeof(uint32_t);
+    h->possible.elem = sizeof(uint32_t);
     hw_vec_clear(&h->edges);
     hw_vec_clear(&h->work);
+    hw_vec_clear(&h->possible);
     memset(h->count, 0, sizeof h->count);
     memset(h->bytes, 0, sizeof h->bytes);
     h->scanned_bytes = 0;
@@ -162,7 +166,12 @@ bool hw_heap_load(struct hw_heap *h)
 #define PREFETCH_BODY 8
 #define PREFETCH_LINES 4  /* of a block's words */
 
-enum scan_mode { FLOOD, CLASSIFY };
+/* FLOOD: from the roots, through start pointers (definitely reachable); an interior pointer
+ * makes its target possibly reachable, to be scanned in POSSIBLE once every definite block is
+ * known. POSSIBLE: from the possibly reachable blocks; whatever they reach is possibly
+ * reachable too, start pointers or not (memcheck's lc_push_if_a_chunk_ptr with
+ * is_prior_definite false). CLASSIFY: the unreachable rest. */
+enum scan_mode { FLOOD, POSSIBLE, CLASSIFY };
 
 struct found {
     uintptr_t v;       /* the value */
@@ -191,13 +200,18 @@ struct marker {
     struct queue act;      /* resolved, waiting for their state byte */
 };
 
-static inline void push_work(struct hw_heap *h, uint32_t i)
+static inline void push_to(struct hw_heap *h, struct hw_vec *v, uint32_t i)
 {
-    uint32_t *w = hw_vec_push(&h->work);
+    uint32_t *w = hw_vec_push(v);
     if (w)
         *w = i;
     else
         h->incomplete = true;
+}
+
+static inline void push_work(struct hw_heap *h, uint32_t i)
+{
+    push_to(h, &h->work, i);
 }
 
 static inline struct found *queue_push(struct queue *q)
@@ -225,8 +239,18 @@ static void act_oldest(struct marker *k)
         h->incomplete = true;
     uint8_t s = k->st[f.dst];
     if (k->mode == FLOOD) {
-        if (f.at_start && !(s & REACHED_AT_START))
-            k->st[f.dst] = s |= REACHED_AT_START;
+        if (!f.at_start) {
+            if ((s & CLASS_MASK) == UNVISITED) {
+                k->st[f.dst] = (uint8_t)((s & ~CLASS_MASK) | HW_REACHABLE);
+                push_to(h, &h->possible, f.dst);
+            }
+            return;
+        }
+        if (s & DEFINITE)
+            return;
+        /* unvisited, or possibly reachable and not scanned yet: POSSIBLE skips it later */
+        k->st[f.dst] = (uint8_t)((s & ~CLASS_MASK) | HW_REACHABLE | DEFINITE);
+    } else if (k->mode == POSSIBLE) {
         if ((s & CLASS_MASK) != UNVISITED)
             return;
         k->st[f.dst] = (uint8_t)((s & ~CLASS_MASK) | HW_REACHABLE);
@@ -367,15 +391,15 @@ static void drain(struct marker *k)
     }
 }
 
-/* The final classes and flags out of the state bytes (1 = reachable only through interior
- * pointers, 2 = ignored), and the per-class totals. */
+/* The final classes and flags out of the state bytes (1 = possibly lost: reachable, but not
+ * through start pointers alone; 2 = ignored), and the per-class totals. */
 static void split_states(struct hw_heap *h)
 {
     const struct hw_live_entry *o = (const struct hw_live_entry *)h->objects.data;
     for (size_t i = 0; i < h->objects.nr; i++) {
         uint8_t s = h->cls[i], cls = s & CLASS_MASK;
         h->cls[i] = cls;
-        h->flags[i] = (uint8_t)((s & REACHED_AT_START) || cls != HW_REACHABLE ? 0 : HW_FLAG_INTERIOR_ONLY) |
+        h->flags[i] = (uint8_t)((s & DEFINITE) || cls != HW_REACHABLE ? 0 : HW_FLAG_INTERIOR_ONLY) |
                       (s & IGNORED ? HW_FLAG_IGNORED : 0);
         h->count[cls]++;
         h->bytes[cls] += o[i].size;
@@ -392,7 +416,7 @@ void hw_heap_mark(struct hw_heap *h, struct hw_roots *roots)
         /* Nothing can be looked up. Claiming leaks would be a lie: call everything reachable. */
         h->incomplete = true;
         for (size_t i = 0; i < n; i++)
-            st[i] = HW_REACHABLE | REACHED_AT_START | (o[i].ignored ? IGNORED : 0);
+            st[i] = HW_REACHABLE | DEFINITE | (o[i].ignored ? IGNORED : 0);
         split_states(h);
         return;
     }
@@ -418,11 +442,18 @@ void hw_heap_mark(struct hw_heap *h, struct hw_roots *roots)
     for (size_t i = 0; i < n; i++) {
         if (!o[i].ignored)
             continue;
-        st[i] |= REACHED_AT_START | IGNORED;
-        if ((st[i] & CLASS_MASK) == UNVISITED) {
-            st[i] = (uint8_t)((st[i] & ~CLASS_MASK) | HW_REACHABLE);
+        if (!(st[i] & DEFINITE))
             push_work(h, (uint32_t)i);
-        }
+        st[i] = (uint8_t)((st[i] & ~CLASS_MASK) | HW_REACHABLE | DEFINITE | IGNORED);
+        drain(&k);
+    }
+    /* Every definitely reachable block is known: scan the possibly reachable ones. */
+    k.mode = POSSIBLE;
+    const uint32_t *p = (const uint32_t *)h->possible.data;
+    for (size_t j = 0; j < h->possible.nr; j++) {
+        if (st[p[j]] & DEFINITE)
+            continue;  /* upgraded, and scanned as definite */
+        push_work(h, p[j]);
         drain(&k);
     }
     k.mode = CLASSIFY;
@@ -444,6 +475,7 @@ void hw_heap_release(struct hw_heap *h)
     hw_vec_release(&h->edges);
     hw_vec_release(&h->root_edges);
     hw_vec_release(&h->work);
+    hw_vec_release(&h->possible);
     if (h->cls)
         hw_unmap(h->cls, 2 * h->cls_len);
     h->cls = h->flags = NULL;

@@ -13,7 +13,8 @@
 #include "sys.h"
 
 enum hw_class { HW_REACHABLE = 0, HW_INDIRECT = 1, HW_LEAKED = 2 };
-#define HW_FLAG_INTERIOR_ONLY 1  /* reached, but never through a pointer to its start */
+#define HW_FLAG_INTERIOR_ONLY 1  /* reachable, but not through start pointers alone: memcheck's
+                                  * "possibly lost" (an interior pointer on every path from a root) */
 #define HW_FLAG_IGNORED 2        /* heapwatch_ignore() */
 
 #define HW_EDGE_FROM_ROOT 0x80000000u
@@ -30,6 +31,7 @@ struct hw_heap {
     size_t cls_len;         /* bytes mapped for cls and for flags */
     struct hw_vec root_edges, edges;  /* struct hw_edge: from roots; from blocks */
     struct hw_vec work;     /* uint32_t mark stack */
+    struct hw_vec possible; /* uint32_t blocks first reached through an interior pointer */
     uint64_t count[3], bytes[3];  /* per class */
     uint64_t scanned_bytes;
     bool incomplete;        /* ran out of memory somewhere: classes may say reachable too often */

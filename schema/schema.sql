@@ -176,9 +176,11 @@ CREATE TABLE object(
   seq         INTEGER NOT NULL,      -- allocation sequence number (process-wide, 32 bits)
   tid         INTEGER NOT NULL,      -- kernel thread id of the allocating thread
   class       INTEGER NOT NULL,      -- 0 reachable, 1 indirect leak, 2 direct leak
-  flags       INTEGER NOT NULL DEFAULT 0  -- 1: reached only through interior pointers (memcheck's
-                                          --    "possibly lost"); 2: heapwatch_ignore()d (such a
-                                          --    block and what it reaches are class 0: it is a root)
+  flags       INTEGER NOT NULL DEFAULT 0  -- 1: reachable, but every path from a root passes an
+                                          --    interior pointer (memcheck's "possibly lost", which
+                                          --    propagates along its paths); 2: heapwatch_ignore()d
+                                          --    (such a block and what it reaches are class 0: it is
+                                          --    a root)
 );
 CREATE INDEX object_by_snapshot ON object(snapshot_id, class, stack_id);
 

