@@ -26,7 +26,7 @@ HOOKSAFE_SRCS := preload/interpose.c preload/livetable.c preload/depot.c preload
                  preload/unwind.c preload/maps.c
 
 DEPS_PKGS := gcc g++ make libunwind-dev libdwarf-dev libelf-dev libsqlite3-dev zlib1g-dev \
-             sqlite3 golang-go heaptrack valgrind python3 git perl clang jq
+             sqlite3 golang-go heaptrack valgrind python3 git perl clang jq procps
 
 all: libheapwatch.so heapwatch
 

@@ -64,10 +64,13 @@ static void validate(struct hwdb *db)
             db->path, version, HW_SCHEMA_VERSION);
     if (version < 1)
         die(EXIT_INPUT, "cannot read '%s': unknown schema version %d", db->path, version);
-    /* Version 1 had no reachability: its snapshot table lacks the columns every report reads. */
-    if (version < HW_SCHEMA_VERSION)
-        die(EXIT_INPUT, "cannot read '%s': written by an older heapwatch (schema %d); this heapwatch reads schema %d",
-            db->path, version, HW_SCHEMA_VERSION);
+    /* Version 1 had no reachability: its snapshot table lacks the columns every report reads.
+     * Version 2 lacks only what later versions added beside (module load_seq and
+     * unloaded_before), which no report needs. */
+    if (version < HW_SCHEMA_OLDEST_READ)
+        die(EXIT_INPUT, "cannot read '%s': written by an older heapwatch (schema %d); this heapwatch reads schemas %d to %d",
+            db->path, version, HW_SCHEMA_OLDEST_READ, HW_SCHEMA_VERSION);
+    db->version = version;
     st = db_prepare(db, "SELECT pid, sample_rate, cmdline, exe FROM process");
     if (!db_step(db, st))
         die(EXIT_INPUT, "cannot read '%s': the process record is missing (incomplete database)", db->path);

@@ -25,6 +25,7 @@ struct hwdb {
     bool writable;          /* analyzer caches can be stored */
     int64_t sample_rate;
     int pid;
+    int version;            /* schema version (PRAGMA user_version) */
     char *cmdline, *exe;
 };
 

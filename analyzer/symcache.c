@@ -27,10 +27,14 @@ struct symcache {
     struct hmap no_debug;       /* pc -> that module, for locations resolved here (not cached) */
 };
 
+/* By start, then by row: of modules loaded at one address in turn, the newest comes last and
+ * module_of, searching down, finds it first. */
 static int cmp_module(const void *a, const void *b)
 {
     const struct module_info *x = a, *y = b;
-    return x->start < y->start ? -1 : x->start > y->start;
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
 }
 
 static void load_modules(struct symcache *sc)

@@ -24,6 +24,7 @@
 #include <unistd.h>
 #include "depot.h"
 #include "livetable.h"
+#include "modules.h"
 #include "options.h"
 #include "real.h"
 #include "record.h"
@@ -90,7 +91,7 @@ bool hw_init_slow(void)
     int next = HW_INERT;
     if (!must_stay_inert()) {
         hw_threads_init();
-        if (hw_livetable_init() && hw_depot_init()) {
+        if (hw_livetable_init() && hw_depot_init() && hw_modules_init()) {
             hw_record_init();
             hw_unwind_init(dlsym(RTLD_DEFAULT, "_dl_find_object"));
             dl_iterate_phdr(find_self, (void *)(uintptr_t)&hw_init_slow);

@@ -31,6 +31,7 @@
 #include "arena.h"
 #include "livetable.h"
 #include "mark.h"
+#include "modules.h"
 #include "roots.h"
 #include "options.h"
 #include "real.h"
@@ -136,118 +137,72 @@ static int write_process(int forked_from)
     return rc;
 }
 
-static void build_id_hex(const struct dl_phdr_info *info, char *out, size_t size)
+static void bind_or_null(sqlite3_stmt *st, int k, bool have, uint64_t v)
 {
-    out[0] = '\0';
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type != PT_NOTE)
-            continue;
-        const char *p = (const char *)(info->dlpi_addr + ph->p_vaddr), *end = p + ph->p_memsz;
-        while (p + sizeof(ElfW(Nhdr)) <= end) {
-            const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)p;
-            const char *name = p + sizeof *nh;
-            const unsigned char *desc = (const unsigned char *)name + ((nh->n_namesz + 3) & ~3u);
-            if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 && !memcmp(name, "GNU", 4)) {
-                size_t n = 0;
-                for (unsigned k = 0; k < nh->n_descsz && n + 3 <= size; k++)
-                    n += (size_t)snprintf(out + n, size - n, "%02x", desc[k]);
-                return;
-            }
-            p = (const char *)desc + ((nh->n_descsz + 3) & ~3u);
-        }
-    }
+    if (have)
+        sqlite3_bind_int64(st, k, (int64_t)v);
+    else
+        sqlite3_bind_null(st, k);
 }
 
-struct module_ctx {
-    sqlite3_stmt *mod, *seg, *known;
-    int64_t snapshot;  /* 0 = at start */
-    int rc;
-};
-
-static int module_cb(struct dl_phdr_info *info, size_t size, void *arg)
-{
-    (void)size;
-    struct module_ctx *c = arg;
-    char path[PATH_MAX], bid[128];
-    const char *name = info->dlpi_name;
-    if (!name || !*name) {
-        hw_self_exe(path, sizeof path);
-    } else if (strstr(name, "linux-vdso") || strstr(name, "linux-gate")) {
-        snprintf(path, sizeof path, "[vdso]");
-    } else {
-        snprintf(path, sizeof path, "%s", name);
-    }
-    sqlite3_bind_int64(c->known, 1, (int64_t)info->dlpi_addr);
-    sqlite3_bind_text(c->known, 2, path, -1, SQLITE_TRANSIENT);
-    int known = sqlite3_step(c->known);
-    sqlite3_reset(c->known);
-    if (known == SQLITE_ROW)
-        return 0;
-    uintptr_t lo = UINTPTR_MAX, hi = 0;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *p = &info->dlpi_phdr[i];
-        if (p->p_type == PT_LOAD && (p->p_flags & PF_X)) {
-            uintptr_t s = info->dlpi_addr + p->p_vaddr, e = s + p->p_memsz;
-            lo = s < lo ? s : lo;
-            hi = e > hi ? e : hi;
-        }
-    }
-    if (!hi)
-        return 0;  /* no code: nothing to symbolize */
-    build_id_hex(info, bid, sizeof bid);
-    sqlite3_bind_text(c->mod, 1, path, -1, SQLITE_TRANSIENT);
-    if (bid[0])
-        sqlite3_bind_text(c->mod, 2, bid, -1, SQLITE_TRANSIENT);
-    else
-        sqlite3_bind_null(c->mod, 2);
-    sqlite3_bind_int64(c->mod, 3, (int64_t)info->dlpi_addr);
-    sqlite3_bind_int64(c->mod, 4, (int64_t)lo);
-    sqlite3_bind_int64(c->mod, 5, (int64_t)hi);
-    if (c->snapshot)
-        sqlite3_bind_int64(c->mod, 6, c->snapshot);
-    else
-        sqlite3_bind_null(c->mod, 6);
-    if (step_done(c->mod) < 0) {
-        c->rc = -1;
-        return 1;
-    }
-    sqlite3_clear_bindings(c->mod);
-    int64_t id = sqlite3_last_insert_rowid(db);
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *p = &info->dlpi_phdr[i];
-        if (p->p_type != PT_LOAD)
-            continue;
-        sqlite3_bind_int64(c->seg, 1, id);
-        sqlite3_bind_int64(c->seg, 2, (int64_t)(info->dlpi_addr + p->p_vaddr));
-        sqlite3_bind_int64(c->seg, 3, (int64_t)(info->dlpi_addr + p->p_vaddr + p->p_memsz));
-        sqlite3_bind_int(c->seg, 4, (int)(((p->p_flags & PF_R) ? 4 : 0) | ((p->p_flags & PF_W) ? 2 : 0) |
-                                          ((p->p_flags & PF_X) ? 1 : 0)));
-        if (step_done(c->seg) < 0) {
-            c->rc = -1;
-            return 1;
-        }
-    }
-    return 0;
-}
-
-/* Record modules not yet in the database; inside the caller's transaction. */
+/* Record the registry's modules (modules.h) that the database does not have yet, and mark
+ * those unloaded since; inside the caller's transaction. snapshot: the snapshot being
+ * written, 0 at creation; an unload is dated by the first snapshot taken after it. */
 static int write_modules(int64_t snapshot)
 {
-    struct module_ctx c = { 0 };
-    c.snapshot = snapshot;
-    c.mod = prepare("INSERT INTO module(path, build_id, load_bias, text_start, text_end, first_snapshot)"
-                    " VALUES (?,?,?,?,?,?)");
-    c.seg = prepare("INSERT INTO module_segment(module_id, start, end, flags) VALUES (?,?,?,?)");
-    c.known = prepare("SELECT 1 FROM module WHERE load_bias = ? AND path = ?");
-    if (c.mod && c.seg && c.known)
-        dl_iterate_phdr(module_cb, &c);
-    else
-        c.rc = -1;
-    sqlite3_finalize(c.mod);
-    sqlite3_finalize(c.seg);
-    sqlite3_finalize(c.known);
-    return c.rc;
+    sqlite3_stmt *mod = prepare("INSERT INTO module(path, build_id, load_bias, text_start, text_end, first_snapshot,"
+                                " load_seq, unloaded_before) VALUES (?,?,?,?,?,?,?,?)");
+    sqlite3_stmt *seg = prepare("INSERT INTO module_segment(module_id, start, end, flags) VALUES (?,?,?,?)");
+    sqlite3_stmt *known = prepare("SELECT id, unloaded_before IS NULL FROM module WHERE load_seq = ?");
+    sqlite3_stmt *gone = prepare("UPDATE module SET unloaded_before = ? WHERE id = ?");
+    int rc = mod && seg && known && gone ? 0 : -1;
+    int64_t dated = snapshot ? snapshot : 1;
+    for (uint32_t i = 0; !rc && i < hw_modules_count(); i++) {
+        const struct hw_module *m = hw_modules_at(i);
+        if (!m->text_hi)
+            continue;  /* no code: nothing to symbolize */
+        bool loaded = atomic_load(&m->loaded);
+        sqlite3_bind_int64(known, 1, m->seq);
+        int found = sqlite3_step(known);
+        int64_t id = found == SQLITE_ROW ? sqlite3_column_int64(known, 0) : 0;
+        bool was_loaded = found == SQLITE_ROW && sqlite3_column_int(known, 1);
+        sqlite3_reset(known);
+        if (id) {
+            if (was_loaded && !loaded) {
+                sqlite3_bind_int64(gone, 1, dated);
+                sqlite3_bind_int64(gone, 2, id);
+                rc = step_done(gone);
+            }
+            continue;
+        }
+        sqlite3_bind_text(mod, 1, m->path, -1, SQLITE_STATIC);
+        if (m->build_id[0])
+            sqlite3_bind_text(mod, 2, m->build_id, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(mod, 2);
+        sqlite3_bind_int64(mod, 3, (int64_t)m->bias);
+        sqlite3_bind_int64(mod, 4, (int64_t)m->text_lo);
+        sqlite3_bind_int64(mod, 5, (int64_t)m->text_hi);
+        bind_or_null(mod, 6, snapshot != 0, (uint64_t)snapshot);
+        sqlite3_bind_int64(mod, 7, m->seq);
+        bind_or_null(mod, 8, !loaded, (uint64_t)dated);
+        if ((rc = step_done(mod)) < 0)
+            break;
+        sqlite3_clear_bindings(mod);
+        id = sqlite3_last_insert_rowid(db);
+        for (unsigned k = 0; !rc && k < m->nr_segments; k++) {
+            sqlite3_bind_int64(seg, 1, id);
+            sqlite3_bind_int64(seg, 2, (int64_t)m->segment[k].lo);
+            sqlite3_bind_int64(seg, 3, (int64_t)m->segment[k].hi);
+            sqlite3_bind_int(seg, 4, m->segment[k].flags);
+            rc = step_done(seg);
+        }
+    }
+    sqlite3_finalize(mod);
+    sqlite3_finalize(seg);
+    sqlite3_finalize(known);
+    sqlite3_finalize(gone);
+    return rc;
 }
 
 /* ---- create / write ------------------------------------------------------------------------ */
@@ -381,13 +336,6 @@ static int write_counters(int64_t snap, const struct hw_vec *rows)
     return rc;
 }
 
-static void bind_or_null(sqlite3_stmt *st, int k, bool have, uint64_t v)
-{
-    if (have)
-        sqlite3_bind_int64(st, k, (int64_t)v);
-    else
-        sqlite3_bind_null(st, k);
-}
 
 /* One packed chunk row: (snapshot, key, count, data). */
 static int insert_chunk(sqlite3_stmt *st, int64_t snap, int64_t key, size_t count, const uint8_t *data, size_t len)
@@ -506,11 +454,13 @@ static int write_edges(int64_t snap, const struct hw_heap *h)
     return rc;
 }
 
-/* The module id of a global root, by load bias (unique among loaded modules; the newest row
- * wins when a bias was reused after a dlclose). */
+/* The module id of a global root: the loaded module with its load bias, by its load. */
 static int64_t module_id_of(sqlite3_stmt *q, uintptr_t bias)
 {
-    sqlite3_bind_int64(q, 1, (int64_t)bias);
+    const struct hw_module *m = hw_modules_loaded(bias);
+    if (!m)
+        return 0;
+    sqlite3_bind_int64(q, 1, m->seq);
     int64_t id = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
     sqlite3_reset(q);
     return id;
@@ -520,7 +470,7 @@ static int write_roots(int64_t snap, const struct hw_roots *r)
 {
     sqlite3_stmt *st = prepare("INSERT INTO root(snapshot_id, id, kind, module_id, tid, start, end)"
                                " VALUES (?,?,?,?,?,?,?)");
-    sqlite3_stmt *q = prepare("SELECT id FROM module WHERE load_bias = ? ORDER BY id DESC LIMIT 1");
+    sqlite3_stmt *q = prepare("SELECT id FROM module WHERE load_seq = ?");
     int rc = st && q ? 0 : -1;
     const struct hw_root *root = (const struct hw_root *)r->roots.data;
     uintptr_t last_bias = 1;

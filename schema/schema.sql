@@ -11,7 +11,7 @@
 CREATE TABLE meta(
   key   TEXT PRIMARY KEY,
   value TEXT NOT NULL
-);  -- ('format','heapwatch'), ('schema_version','2'), ('heapwatch_version', ...)
+);  -- ('format','heapwatch'), ('schema_version','3'), ('heapwatch_version', ...)
 
 CREATE TABLE process(
   pid           INTEGER NOT NULL,
@@ -24,8 +24,9 @@ CREATE TABLE process(
   forked_from   INTEGER            -- parent's pid when this process is a fork child of a traced one
 );
 
--- Loaded modules (executable, shared libraries, vdso). A runtime PC belongs to the module
--- whose [text_start, text_end) holds it; its link-time address is pc - load_bias.
+-- Modules (executable, shared libraries, vdso), loaded now or unloaded since. A runtime PC
+-- belongs to the module whose [text_start, text_end) holds it; its link-time address is
+-- pc - load_bias.
 CREATE TABLE module(
   id         INTEGER PRIMARY KEY,
   path       TEXT NOT NULL,        -- absolute path; '[vdso]' for the vdso
@@ -33,8 +34,14 @@ CREATE TABLE module(
   load_bias  INTEGER NOT NULL,     -- dlpi_addr
   text_start INTEGER NOT NULL,     -- lowest executable PT_LOAD, runtime address
   text_end   INTEGER NOT NULL,     -- end of highest executable PT_LOAD, runtime address
-  first_snapshot INTEGER           -- first snapshot that saw it loaded (NULL: seen at start)
+  first_snapshot INTEGER,          -- first snapshot written after it was loaded (NULL: at start)
+  load_seq   INTEGER NOT NULL,     -- the shim's number for this load (1, 2, ... a library loaded
+                                   -- again after a dlclose is a new row)
+  unloaded_before INTEGER          -- the first snapshot taken after it was unloaded (dlclose);
+                                   -- NULL while it is loaded. Its frames still resolve: a PC
+                                   -- in a range two rows share belongs to the newest one
 );
+CREATE UNIQUE INDEX module_by_load ON module(load_seq);
 
 CREATE TABLE module_segment(
   module_id INTEGER NOT NULL REFERENCES module(id),

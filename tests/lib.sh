@@ -56,7 +56,7 @@ bounded() {
     _t=0
     while kill -0 "$_pid" 2>/dev/null; do
         if [ "$_t" -ge $((_limit * 10)) ]; then
-            kill -KILL -- "-$_pid" 2>/dev/null
+            env kill -s KILL -- "-$_pid" 2>/dev/null || kill -9 "$_pid" 2>/dev/null
             wait "$_pid" 2>/dev/null
             return 124
         fi

@@ -1,6 +1,6 @@
 #!/bin/sh
 # heapwatch leaks, the reachability columns of ls, diff, top and export, and heapwatch snap.
-# The databases are synthetic schema-2 files written with the sqlite3 command line, so every
+# The databases are synthetic files in the current schema written with the sqlite3 command line, so every
 # count is known exactly: a small -no-pie program gives real symbols for the stack rows,
 # libc's strdup an allocator wrapper to drop, and ld.so a module for the dynamic-linker
 # rule. snap is checked against stand-in processes (sleep, and a Python program that installs
@@ -30,12 +30,14 @@ LD=/lib64/ld-linux-x86-64.so.2
 strdup_off=0x$(nm -D --defined-only "$LIBC" | awk '{ sub(/@.*/, "", $3) } $3 == "strdup" { print $1; exit }')
 LIBC_BASE=$((0x7f1000000000)) LD_BASE=$((0x7f2000000000))
 
-# newdb DB PID: an empty schema-2 database of process PID, as the shim creates it at start.
+# newdb DB PID: an empty database of process PID in the current schema, as the shim creates
+# it at start.
+SCHEMA_VERSION=$(sed -n 's/^#define HW_SCHEMA_VERSION \([0-9]*\).*/\1/p' "$TOP/schema/schema.h")
 newdb() {
     rm -f "$1" "$1-wal" "$1-shm"
     sqlite3 "$1" < "$TOP/schema/schema.sql"
-    sqlite3 "$1" "PRAGMA user_version = 2;
-        INSERT INTO meta VALUES ('format', 'heapwatch'), ('schema_version', '2'), ('heapwatch_version', 'test');
+    sqlite3 "$1" "PRAGMA user_version = $SCHEMA_VERSION;
+        INSERT INTO meta VALUES ('format', 'heapwatch'), ('schema_version', '$SCHEMA_VERSION'), ('heapwatch_version', 'test');
         INSERT INTO process VALUES ($2, 1, '$OUT/leaky', 'leaky', 1700000000000000000, 1, '', NULL);"
 }
 base=$((0x10000000))
@@ -66,9 +68,10 @@ totals="UPDATE snapshot SET
 db="$OUT/leaks.db"
 newdb "$db" 4242
 {
-    echo "INSERT INTO module VALUES (1, '$OUT/leaky', NULL, 0, $((0x400000)), $((0x500000)), NULL),
-        (2, '$LIBC', NULL, $LIBC_BASE, $LIBC_BASE, $((LIBC_BASE + 0x400000)), NULL),
-        (3, '$LD', NULL, $LD_BASE, $LD_BASE, $((LD_BASE + 0x100000)), NULL);"
+    echo "INSERT INTO module(id, path, build_id, load_bias, text_start, text_end, first_snapshot, load_seq)
+        VALUES (1, '$OUT/leaky', NULL, 0, $((0x400000)), $((0x500000)), NULL, 1),
+        (2, '$LIBC', NULL, $LIBC_BASE, $LIBC_BASE, $((LIBC_BASE + 0x400000)), NULL, 2),
+        (3, '$LD', NULL, $LD_BASE, $LD_BASE, $((LD_BASE + 0x100000)), NULL, 3);"
     # stack ids: 1 main; 2 leak_some < main; 3 make_node < main; 4 my_tls_get_addr < main;
     # 5 user_suppressed_fn < main; 6 ld.so < main; 7 strdup < leak_some < main
     echo "INSERT INTO stack VALUES (1, 0, $(($(sym main) + 16))), (2, 1, $(($(sym leak_some) + 8))),
@@ -167,7 +170,7 @@ newdb "$OUT/v1.db" 1
 sqlite3 "$OUT/v1.db" "PRAGMA user_version = 1; UPDATE meta SET value = '1' WHERE key = 'schema_version'"
 "$HW" leaks "$OUT/v1.db" > /dev/null 2>"$OUT/err"; rc=$?
 is "$rc:$(cat "$OUT/err")" \
-   "3:heapwatch: error: cannot read '$OUT/v1.db': written by an older heapwatch (schema 1); this heapwatch reads schema 2" \
+   "3:heapwatch: error: cannot read '$OUT/v1.db': written by an older heapwatch (schema 1); this heapwatch reads schemas 2 to 3" \
    "a schema 1 database: exit 3, one clear message"
 "$HW" ls "$OUT/v1.db" > /dev/null 2>&1
 is $? 3 "...from every command"

@@ -35,12 +35,17 @@
  *                               pointer, -?-> an interior one), 16-byte blocks, checked at
  *                               exit: 3 direct, 2 indirect, 6 possibly lost (reachable), 4
  *                               plainly reachable, as memcheck counts them.
+ *   dlclosed    dso_keep        leaks_dso<SUFFIX>.so, dlopen'd, keeps 7 x 208 in its globals and
+ *                               is dlclose'd before the snapshot: 7 direct leaks, charged to
+ *                               dso_keep in the unloaded library.
  *   guard       lose_top        a heap block with a PROT_NONE page in the middle (a guard page)
  *                               is reachable; 1 x 208 lost: the walk skips the page, the
  *                               snapshot is stored and finds the leak.
  *
  * Each case takes one snapshot labelled CASE (exit and return: the exit snapshot) and exits 0. */
 #define _GNU_SOURCE
+#include <dlfcn.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/mman.h>
@@ -320,6 +325,21 @@ int main(int argc, char **argv)
         build_chains();
         clear_stack();
         return 0;
+    } else if (!strcmp(c, "dlclosed")) {
+        char path[PATH_MAX];
+        const char *dash = strrchr(argv[0], '-');
+        snprintf(path, sizeof path, "%.*s/leaks_dso%s.so", (int)(strrchr(argv[0], '/') - argv[0]), argv[0],
+                 dash ? dash : "");
+        void *h = dlopen(path, RTLD_NOW);
+        void (*keep_fn)(void) = h ? (void (*)(void))dlsym(h, "dso_keep") : NULL;
+        if (!keep_fn) {
+            fprintf(stderr, "verdicts: %s\n", dlerror());
+            return 1;
+        }
+        keep_fn();
+        dlclose(h);
+        clear_stack();
+        HEAPWATCH_SNAPSHOT("dlclosed");
     } else if (!strcmp(c, "coroutine")) {
         keep[1] = NEW(65536);
         lose_pair();
@@ -338,7 +358,7 @@ int main(int argc, char **argv)
         mprotect((char *)keep[2] + 4096, 4096, PROT_READ | PROT_WRITE);
         printf("snapshot %d\n", rc);
     } else {
-        fprintf(stderr, "usage: verdicts top SIZE|bin|api|exit|return|keys|exited|starting|chains|coroutine|guard\n");
+        fprintf(stderr, "usage: verdicts top SIZE|bin|api|exit|return|keys|exited|starting|chains|dlclosed|coroutine|guard\n");
         return 2;
     }
     printf("verdicts %s: done\n", c);
