@@ -5,7 +5,9 @@
  * SNAP_REQUEST (the shim tells a request from its own suspend signals by si_code SI_QUEUE, a
  * foreign si_pid and that value). Any other process would die of that signal, so nothing is
  * sent unless the process has a handler for it (the SigCgt mask of /proc/PID/status) and has
- * a heapwatch database of its own pid open: the shim keeps it open for the process's life.
+ * a heapwatch database of its own pid open (the shim keeps it open for the process's life) or,
+ * a fork child that has not written a snapshot yet, libheapwatch.so loaded: the request then
+ * creates its database, which is awaited.
  * The signal goes through a pidfd when the kernel has them, so a pid reused after our checks
  * is never signalled.
  *
@@ -119,7 +121,24 @@ static char *reach(int pid, const char *fdpath, const struct stat *want)
     return found;
 }
 
-/* The heapwatch database of process pid among its open files; dies (3) when there is none. */
+/* Whether process pid has libheapwatch.so mapped. */
+static bool shim_loaded(int pid)
+{
+    char path[64], line[4096];
+    snprintf(path, sizeof path, "/proc/%d/maps", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f)) {
+        const char *slash = strrchr(line, '/');
+        found = slash && !strncmp(slash + 1, "libheapwatch", 12);
+    }
+    fclose(f);
+    return found;
+}
+
+/* The heapwatch database of process pid among its open files, or NULL. */
 static char *find_database(int pid)
 {
     char dir[64];
@@ -148,9 +167,6 @@ static char *find_database(int pid)
         free(fdpath);
     }
     closedir(d);
-    if (!found)
-        die(EXIT_INPUT, "process %d has no heapwatch database open (its shim may still be starting, or it was"
-                        " started by an older heapwatch)", pid);
     return found;
 }
 
@@ -298,13 +314,31 @@ int cmd_snap(int argc, char **argv)
         die(EXIT_INPUT, "no process %d", t.pid);
     check_process(&t);
     char *path = find_database(t.pid);
-    struct hwdb *db = db_open_readonly(path);
-    int64_t before = db_max_snapshot(db), after;
+    /* A fork child creates its database at its first snapshot, which the request is: it is
+     * reachable if it has the shim loaded (and catches the signal, checked above). */
+    if (!path && !shim_loaded(t.pid))
+        die(EXIT_INPUT, "process %d has no heapwatch database open and no libheapwatch.so loaded (it was not"
+                        " started under heapwatch, or by an older one)", t.pid);
     double start = now();
     struct timespec asked;
     clock_gettime(CLOCK_REALTIME, &asked);
+    int64_t before = 0, after;
+    struct hwdb *db = NULL;
+    if (path) {
+        db = db_open_readonly(path);
+        before = db_max_snapshot(db);
+    }
     send_request(&t);
     bool alive = true;
+    while (!path) {
+        if (!alive)
+            die(EXIT_INPUT, "process %d exited before creating its database", t.pid);
+        if (now() - start >= timeout)
+            die(EXIT_SYSTEM, "timed out after %g s waiting for process %d to create its database", timeout, t.pid);
+        alive = wait_alive(&t);
+        if ((path = find_database(t.pid)))
+            db = db_open_readonly(path);
+    }
     while ((after = snapshot_since(db, before, (int64_t)asked.tv_sec * 1000000000 + asked.tv_nsec)) == 0) {
         if (!alive)
             die(EXIT_INPUT, "process %d exited before storing a snapshot in '%s'", t.pid, path);

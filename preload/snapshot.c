@@ -37,6 +37,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/futex.h>
 #include <link.h>
 #include <poll.h>
 #include <pthread.h>
@@ -52,7 +53,9 @@
 #include "arena.h"
 #include "depot.h"
 #include "livetable.h"
+#include "loaderlock.h"
 #include "mark.h"
+#include "modules.h"
 #include "options.h"
 #include "roots.h"
 #include "sink.h"
@@ -73,7 +76,16 @@ static int wake_pipe[2] = { -1, -1 };
 static pthread_t helper;
 static int helper_tid;
 static bool helper_running, exited, stw_ready, inplace;
-static _Atomic bool exiting;  /* the exit snapshot has begun: no other trigger may follow it */
+
+/* Requests (the trigger signal, `heapwatch snap`) are numbered as they arrive. A signal
+ * snapshot reads the count just before it stops the world (`serving`, under write_lock) and,
+ * once the world is stopped, marks every request up to it served: whatever arrived before
+ * is in a snapshot taken after it. served_gen is the futex word a self-signalling thread
+ * waits on in its handler. */
+static _Atomic uint64_t requested, served;
+static _Atomic uint32_t served_gen;
+static uint64_t serving;
+#define SELF_SIGNAL_WAIT_MS 5000  /* a thread that signalled itself waits at most this long */
 static int db_pid;          /* pid the database belongs to */
 static int db_fd = -1;      /* kept open read-only: `heapwatch snap PID` finds it in /proc/PID/fd */
 static char db_path[PATH_MAX];
@@ -241,6 +253,17 @@ static void walk(struct hw_snapshot_data *d, const struct hw_world *w)
     d->walk_ns = hw_now_ns(CLOCK_MONOTONIC) - t0;
 }
 
+/* The world is stopped (or, without a heap walk, the counters are read): the requests this
+ * snapshot serves are served. Context: SIGSAFE. */
+static void mark_served(void)
+{
+    if (serving > atomic_load(&served)) {
+        atomic_store(&served, serving);
+        atomic_fetch_add(&served_gen, 1);
+        syscall(SYS_futex, &served_gen, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+    }
+}
+
 struct stop_ctx {
     struct hw_snapshot_data *d;
     const struct hw_caller *caller;
@@ -281,6 +304,7 @@ static int stop_cb(struct dl_phdr_info *info, size_t size, void *arg)
     struct stop_ctx *c = arg;  /* called once: returning non-zero ends the iteration */
     uint64_t t0 = hw_now_ns(CLOCK_MONOTONIC);
     hw_stw_stop(&c->world, helper_tid, c->caller, STOP_TIMEOUT_MS);
+    mark_served();
     /* A thread that did not stop keeps changing the live table and may unmap what the walk
      * reads: walk a frozen copy of the process instead, whatever the mode. */
     c->fork = !inplace || c->world.unstopped > 0;
@@ -398,9 +422,21 @@ static int64_t take_counters(struct hw_snapshot_data *d)
     d->threads = count_threads() - (helper_running ? 1 : 0);
     d->threads_unstopped = 0;
     collect_counters(d);
+    mark_served();  /* a thread that signalled itself has waited until its counters were read */
     d->walk_ns = hw_now_ns(CLOCK_MONOTONIC) - t0;
     d->pause_ns = 0;  /* nothing is stopped without a heap walk */
     return hw_sink_write(db_path, d);
+}
+
+/* No snapshot after this one: wait for the last walk child's checkpoint (its WAL is in the
+ * database file before the process ends), refuse later triggers (signals during exit, other
+ * threads) and release anyone waiting for a snapshot that will not come. write_lock held. */
+static void close_for_exit(void)
+{
+    reap_checkpointer();
+    exited = true;
+    serving = atomic_load(&requested);
+    mark_served();
 }
 
 /* Take a snapshot. caller: the calling application thread, or NULL when the helper asks. */
@@ -409,8 +445,9 @@ long hw_snapshot_take(const char *trigger, const char *label, const struct hw_ca
     long id = -1;
     hw_guard_enter();
     pthread_mutex_lock(&write_lock);
-    if (exited || (atomic_load(&exiting) && strcmp(trigger, "exit")) || !ensure_db())
-        goto out_unlock;
+    serving = strcmp(trigger, "signal") ? 0 : atomic_load(&requested);
+    if (exited || (!strcmp(trigger, "signal") && serving <= atomic_load(&served)) || !ensure_db())
+        goto out_unlock;  /* after the exit snapshot, or the requests are served already */
     struct hw_snapshot_data *d = &data;
     hw_vec_clear(&d->stacks);
     hw_vec_clear(&d->frames);
@@ -419,6 +456,7 @@ long hw_snapshot_take(const char *trigger, const char *label, const struct hw_ca
     d->trigger = trigger;
     snprintf(d->label, sizeof d->label, "%s", label ? label : "");
     reap_checkpointer();  /* one checkpoint at a time, in snapshot order */
+    hw_modules_refresh();  /* dlopen'd since the last one: the walk's roots and the rows need them */
     d->time_ns = hw_now_ns(CLOCK_REALTIME);
     d->leave_checkpoint = false;
     if (hw_opt.objects && stw_ready)
@@ -427,7 +465,9 @@ long hw_snapshot_take(const char *trigger, const char *label, const struct hw_ca
         id = (long)take_counters(d);
     /* The walk child checkpoints after reporting: the helper waits for it, now or once this
      * application thread has its answer; exit waits in hw_snapshot_at_exit. */
-    if (checkpointer >= 0 && strcmp(trigger, "exit")) {
+    if (!strcmp(trigger, "exit")) {
+        close_for_exit();  /* in the same hold of write_lock: nothing comes between */
+    } else if (checkpointer >= 0) {
         if (!helper_running || hw_gettid() == helper_tid)
             reap_checkpointer();
         else
@@ -441,19 +481,45 @@ out_unlock:
 
 /* ---- triggers -------------------------------------------------------------------------------- */
 
-/* Context: SIGSAFE -- only notifies the helper thread. */
-static void on_signal(int sig) HW_SIGSAFE;
-static void on_signal(int sig)
+/* Wait until request `ticket` is served, or SELF_SIGNAL_WAIT_MS have passed (the helper may
+ * be unable to stop the world meanwhile: if this thread holds the loader lock, say).
+ * Context: SIGSAFE. */
+static void wait_served(uint64_t ticket)
+{
+    uint64_t deadline = hw_now_ns(CLOCK_MONOTONIC) + SELF_SIGNAL_WAIT_MS * 1000000ull;
+    for (;;) {
+        uint32_t gen = atomic_load(&served_gen);
+        if (atomic_load(&served) >= ticket)
+            return;
+        uint64_t now = hw_now_ns(CLOCK_MONOTONIC);
+        if (now >= deadline)
+            return;
+        struct timespec ts = { (time_t)((deadline - now) / 1000000000u), (long)((deadline - now) % 1000000000u) };
+        syscall(SYS_futex, &served_gen, FUTEX_WAIT_PRIVATE, gen, &ts, NULL, 0);
+    }
+}
+
+/* The trigger signal. One the program sent itself (raise, kill(getpid()), pthread_kill)
+ * asks for a snapshot of this moment: the thread waits here until the world is stopped,
+ * so the snapshot shows the heap as it was when the signal was sent. Context: SIGSAFE. */
+static void on_signal(int sig, siginfo_t *si, void *uc) HW_SIGSAFE;
+static void on_signal(int sig, siginfo_t *si, void *uc)
 {
     (void)sig;
+    (void)uc;
     int saved = errno;
+    uint64_t ticket = atomic_fetch_add(&requested, 1) + 1;
     wake_helper('s');
+    bool self = si && si->si_pid == getpid() && (si->si_code == SI_TKILL || si->si_code == SI_USER);
+    if (self && helper_running && hw_gettid() != helper_tid)
+        wait_served(ticket);
     errno = saved;
 }
 
 /* Context: SIGSAFE -- a snapshot request from `heapwatch snap` (stw.c's handler). */
 static void on_request(void)
 {
+    atomic_fetch_add(&requested, 1);
     wake_helper('r');
 }
 
@@ -548,8 +614,8 @@ static void install_signal(void)
     }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESTART;
+    sa.sa_sigaction = on_signal;
+    sa.sa_flags = SA_RESTART | SA_SIGINFO;
     sigemptyset(&sa.sa_mask);
     if (sigaction(sig, &sa, NULL) == 0)
         atomic_store(&installed_signal, sig);
@@ -576,6 +642,8 @@ void hw_snapshot_start(void)
     else if (strcmp(hw_opt.snapshot, "fork"))
         hw_log("HEAPWATCH_SNAPSHOT=%s: expected fork or inplace; using fork", hw_opt.snapshot);
     hw_roots_init();
+    hw_loaderlock_init();
+    hw_modules_refresh();
     hw_threads_register_stack();  /* the main thread's */
     stw_ready = hw_stw_init(on_request);
     if (!stw_ready)
@@ -588,26 +656,29 @@ void hw_snapshot_start(void)
 
 void hw_snapshot_at_exit(void)
 {
-    atomic_store(&exiting, true);  /* a trigger already waiting for write_lock writes nothing */
+    /* The exiting thread's stack counts from where exit() was called: the frames below,
+     * exit's and the destructors', reuse the stack of functions that returned before it, and
+     * their leftovers would hide leaks. Nothing in its registers is live either. */
+    struct hw_caller c = { .sp = (uintptr_t)__builtin_frame_address(0) };
+    struct hw_unwind_regs at;
+    if (exit_hi && hw_unwind_caller_of(exit_lo, exit_hi, &at)) {
+        c.sp = at.sp;
+        c.regs.pc = at.pc;
+        c.regs.rbp = at.rbp;
+    } else {
+        HW_SAVE_REGS(&c.regs);
+    }
+    /* A request the helper has not served yet is taken now, before the exit snapshot, by this
+     * thread (it is the snapshot's caller). */
+    if (atomic_load(&requested) > atomic_load(&served))
+        hw_snapshot_take("signal", "pending at exit", &c);
     if (hw_opt.at_exit) {
-        /* The exiting thread's stack counts from where exit() was called: the frames below,
-         * exit's and the destructors', reuse the stack of functions that returned before it,
-         * and their leftovers would hide leaks. Nothing in its registers is live either. */
-        struct hw_caller c = { .sp = (uintptr_t)__builtin_frame_address(0) };
-        struct hw_unwind_regs at;
-        if (exit_hi && hw_unwind_caller_of(exit_lo, exit_hi, &at)) {
-            c.sp = at.sp;
-            c.regs.pc = at.pc;
-            c.regs.rbp = at.rbp;
-        } else {
-            HW_SAVE_REGS(&c.regs);
-        }
-        hw_snapshot_take("exit", NULL, &c);
+        hw_snapshot_take("exit", NULL, &c);  /* ends with close_for_exit */
+        return;
     }
     hw_guard_enter();
     pthread_mutex_lock(&write_lock);
-    reap_checkpointer();  /* its WAL is in the database file before the process ends */
-    exited = true;  /* later triggers (signals during exit, other threads) write nothing */
+    close_for_exit();
     pthread_mutex_unlock(&write_lock);
     hw_guard_leave();
 }
@@ -619,11 +690,15 @@ void hw_snapshot_at_exit(void)
  * (sink_lock), the stop, and the tables. It is a record section, so a stop-the-world
  * arriving meanwhile waits for it to end (stw.h). Order: sink, snap, then the tables, as
  * everywhere else. */
+static int forking_tid;  /* the thread in fork(), as the parent knows it */
+
 void hw_snapshot_atfork_prepare(void)
 {
+    forking_tid = hw_gettid();
     hw_sink_lock();
     pthread_mutex_lock(&snap_lock);
     hw_record_enter();
+    hw_modules_lock();
     hw_threads_lock_registry();
     hw_roots_lock_regions();
     hw_depot_lock();
@@ -636,6 +711,7 @@ void hw_snapshot_atfork_parent(void)
     hw_depot_unlock();
     hw_roots_unlock_regions();
     hw_threads_unlock_registry();
+    hw_modules_unlock();
     hw_record_leave();
     pthread_mutex_unlock(&snap_lock);
     hw_sink_unlock();
@@ -648,7 +724,9 @@ void hw_snapshot_atfork_child(void)
     hw_depot_unlock();
     hw_roots_unlock_regions();
     hw_threads_unlock_registry();
+    hw_modules_unlock();
     hw_sink_reset_lock();
+    hw_loaderlock_after_fork(forking_tid);
     hw_self.in_record = 0;
     atomic_store(&hw_self.stop_deferred, 0);
     hw_arena_reset_lock();
@@ -668,6 +746,15 @@ void hw_snapshot_atfork_child(void)
     if (checkpointer_fd >= 0)
         close(checkpointer_fd);  /* the parent's child, not ours */
     checkpointer = checkpointer_fd = -1;
+    atomic_store(&requested, 0);  /* the parent's requests are the parent's */
+    atomic_store(&served, 0);
+    /* Another thread of the parent may have been between a snapshot's steps: a vector being
+     * moved by mremap, the heap being released after an inplace write. Their pointers may
+     * name memory the child does not have: forget them (what they map, if anything, stays). */
+    memset(&heap, 0, sizeof heap);
+    memset(&roots, 0, sizeof roots);
+    data.stacks = (struct hw_vec){ .elem = sizeof(struct hw_stack_row) };
+    data.frames = (struct hw_vec){ .elem = sizeof(struct hw_frame_row) };
     helper_running = false;
     if (!exited) {
         hw_guard_enter();
