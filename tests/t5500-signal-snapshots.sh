@@ -4,7 +4,7 @@
 # mode; a signal from outside gives a snapshot taken after it arrived, even when the program
 # exits right after it (the pending request is taken before the exit snapshot).
 . ./lib.sh
-plan 13
+plan 14
 
 dir="$OUT/db"
 mkdir -p "$dir"
@@ -101,4 +101,42 @@ bounded 30 env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$dir/inphdr.db" "$OUT/inphdr" >
 is "$? $(cat "$OUT/stdout")" "0 done" "raise() with the loader lock held: the program goes on (after a bounded wait) and exits"
 elapsed=$(($(date +%s) - start))
 ok $([ $elapsed -le 15 ] && echo 0 || echo 1) "... within the wait's limit (${elapsed}s)"
+# heapwatch snap reaches a fork child that has taken no snapshot yet (no database of its own)
+cat > "$OUT/forkwait.c" <<'C'
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+int main(void)
+{
+    pid_t c = fork();
+    if (c == 0) {
+        char *p = malloc(4000);
+        memset(p, 1, 4000);
+        printf("%d\n", (int)getpid());
+        fflush(stdout);
+        char b;
+        while (read(0, &b, 1) > 0)
+            ;
+        _exit(0);
+    }
+    waitpid(c, NULL, 0);
+    return 0;
+}
+C
+cc -O1 -o "$OUT/forkwait" "$OUT/forkwait.c"
+rm -f "$dir/in" && mkfifo "$dir/in"
+env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$dir/fw.%p.db" "$OUT/forkwait" <"$dir/in" >"$OUT/fw.out" 2>&1 &
+exec 3>"$dir/in"
+t=0
+while [ ! -s "$OUT/fw.out" ] && [ $t -lt 100 ]; do sleep 0.05; t=$((t + 1)); done
+child=$(cat "$OUT/fw.out")
+ls "$dir"/fw.*.db >"$OUT/fw.before" 2>/dev/null
+"$HW" snap "$child" --json --timeout 30 >"$OUT/fw.json" 2>"$OUT/fw.err"
+rc=$?
+exec 3>&-
+wait
+is "$rc $(jq -r '"\(.pid) \(.db | test("fw\\.[0-9]+\\.db$")) \(.trigger)"' "$OUT/fw.json" 2>/dev/null) $(grep -c "fw.$child.db" "$OUT/fw.before")" \
+   "0 $child true signal 0" "snap reaches a fork child before its first snapshot: its database fw.CHILD.db is created for it"
 done_testing
