@@ -13,6 +13,32 @@
 
 static const char usage_ls[] = "usage: heapwatch ls [DB] [--json]";
 
+struct gap {
+    int64_t after, lost, first_ns, last_ns;
+    char *reason;
+};
+
+/* The gap table (schema 3): snapshots that could not be written, in order. */
+static struct gap *load_gaps(struct hwdb *db, size_t *nr)
+{
+    struct gap *v = NULL;
+    size_t alloc = 0;
+    *nr = 0;
+    if (db->version < 3)
+        return NULL;
+    sqlite3_stmt *st = db_prepare(db, "SELECT after_snapshot, lost, first_time_ns, last_time_ns, reason FROM gap"
+                                      " ORDER BY after_snapshot");
+    while (db_step(db, st)) {
+        ALLOC_GROW(v, *nr + 1, alloc);
+        const unsigned char *why = sqlite3_column_text(st, 4);
+        v[(*nr)++] = (struct gap){ sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+                                   sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3),
+                                   xstrdup(why ? (const char *)why : "") };
+    }
+    sqlite3_finalize(st);
+    return v;
+}
+
 int cmd_ls(int argc, char **argv)
 {
     struct report_opts o;
@@ -23,6 +49,8 @@ int cmd_ls(int argc, char **argv)
         " coalesce(sum(c.alloc_objects), 0), coalesce(sum(c.alloc_bytes), 0), p.start_time_ns"
         " FROM snapshot s CROSS JOIN process p LEFT JOIN snapshot_stack c ON c.snapshot_id = s.id"
         " GROUP BY s.id ORDER BY s.id");
+    size_t nr_gaps, next_gap = 0;
+    struct gap *gaps = load_gaps(db, &nr_gaps);
     struct json j;
     char rate[96];
     if (o.json) {
@@ -47,6 +75,9 @@ int cmd_ls(int argc, char **argv)
         struct snapshot_info si;
         if (!db_snapshot_info(db, id, &si))
             continue;   /* cannot happen inside one read transaction */
+        for (; !o.json && next_gap < nr_gaps && gaps[next_gap].after < id; next_gap++)
+            printf("     -- %lld snapshot(s) taken here could not be written (%s)\n", (long long)gaps[next_gap].lost,
+                   gaps[next_gap].reason);
         if (o.json) {
             json_begin_object(&j);
             json_key(&j, "id"); json_int(&j, id);
@@ -72,11 +103,29 @@ int cmd_ls(int argc, char **argv)
         snapshot_info_release(&si);
     }
     sqlite3_finalize(st);
+    for (; !o.json && next_gap < nr_gaps; next_gap++)
+        printf("     -- %lld snapshot(s) taken here could not be written (%s)\n", (long long)gaps[next_gap].lost,
+               gaps[next_gap].reason);
     if (o.json) {
+        json_end_array(&j);
+        json_key(&j, "gaps");
+        json_begin_array(&j);
+        for (size_t i = 0; i < nr_gaps; i++) {
+            json_begin_object(&j);
+            json_key(&j, "after_snapshot"); json_int(&j, gaps[i].after);
+            json_key(&j, "lost"); json_int(&j, gaps[i].lost);
+            json_key(&j, "first_time_ns"); json_int(&j, gaps[i].first_ns);
+            json_key(&j, "last_time_ns"); json_int(&j, gaps[i].last_ns);
+            json_key(&j, "reason"); json_str(&j, gaps[i].reason);
+            json_end_object(&j);
+        }
         json_end_array(&j);
         json_end_object(&j);
         json_finish(&j);
     }
+    for (size_t i = 0; i < nr_gaps; i++)
+        free(gaps[i].reason);
+    free(gaps);
     db_close(db);
     return 0;
 }

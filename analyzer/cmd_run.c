@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "cmd.h"
+#include "db.h"
 #include "options.h"
 #include "usage.h"
 
@@ -60,27 +61,92 @@ static void setenv_checked(const char *name, const char *value)
         die(EXIT_SYSTEM, "cannot set %s: %s", name, strerror(errno));
 }
 
-/* Expand %p and %e of the output pattern for the message we print. */
-static char *expand(const char *pattern, pid_t pid, const char *prog)
+/* One line of the manifest: a database a process of the run created. */
+struct made {
+    int pid, ppid, forked_from;
+    char *path, *exe;
+};
+
+/* Read the manifest the shim appended to; the latest entry for a path wins (an image that
+ * exec'd another without a snapshot removed its file, and the next may have taken the name). */
+static struct made *read_manifest(const char *path, size_t *nr)
 {
-    char buf[PATH_MAX];
-    size_t n = 0;
-    for (const char *p = pattern; *p && n + 32 < sizeof buf; p++) {
-        if (p[0] == '%' && p[1] == 'p') {
-            n += (size_t)snprintf(buf + n, sizeof buf - n, "%d", pid);
-            p++;
-        } else if (p[0] == '%' && p[1] == 'e') {
-            n += (size_t)snprintf(buf + n, sizeof buf - n, "%s", prog);
-            p++;
-        } else if (p[0] == '%' && p[1] == '%') {
-            buf[n++] = '%';
-            p++;
-        } else {
-            buf[n++] = *p;
+    FILE *f = fopen(path, "r");
+    struct made *v = NULL;
+    size_t alloc = 0;
+    *nr = 0;
+    if (!f)
+        return NULL;
+    char line[2 * PATH_MAX + 64];
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        char *fields[5], *save = NULL, *p = line;
+        int k = 0;
+        for (char *t; k < 5 && (t = strtok_r(p, "\t", &save)); p = NULL)
+            fields[k++] = t;
+        if (k < 4)
+            continue;
+        for (size_t i = 0; i < *nr; i++) {
+            if (!strcmp(v[i].path, fields[3])) {
+                free(v[i].path);
+                free(v[i].exe);
+                v[i] = v[--*nr];
+                break;
+            }
+        }
+        ALLOC_GROW(v, *nr + 1, alloc);
+        v[*nr] = (struct made){ atoi(fields[0]), atoi(fields[1]), atoi(fields[2]), xstrdup(fields[3]),
+                                xstrdup(k > 4 ? fields[4] : "") };
+        (*nr)++;
+    }
+    fclose(f);
+    return v;
+}
+
+/* Say which databases the run wrote, and which one is the command's: the last image of the
+ * process we started (a wrapper that exec'd the real program left nothing of its own). */
+static void report(const char *manifest, pid_t pid)
+{
+    size_t nr, kept = 0;
+    struct made *v = read_manifest(manifest, &nr);
+    long command = -1;
+    for (size_t i = 0; i < nr; i++) {
+        int dbpid;
+        if (access(v[i].path, F_OK) != 0 || !db_probe(v[i].path, &dbpid)) {
+            free(v[i].path);
+            free(v[i].exe);
+            continue;
+        }
+        v[kept] = v[i];
+        if (v[kept].pid == pid)
+            command = (long)kept;
+        kept++;
+    }
+    if (!kept) {
+        fprintf(stderr, "heapwatch: no database was written (see the messages above)\n");
+    } else if (kept == 1) {
+        fprintf(stderr, "heapwatch: profile written to %s%s\n", v[0].path,
+                command == 0 ? "" : " (by a child process; the command itself wrote none)");
+    } else {
+        fprintf(stderr, "heapwatch: %zu databases written%s:\n", kept,
+                command >= 0 ? "" : " (the command itself wrote none)");
+        for (size_t i = 0; i < kept; i++) {
+            const char *slash = strrchr(v[i].exe, '/');
+            char rel[64];
+            if ((long)i == command)
+                snprintf(rel, sizeof rel, "the command");
+            else if (v[i].forked_from)
+                snprintf(rel, sizeof rel, "fork of %d", v[i].forked_from);
+            else
+                snprintf(rel, sizeof rel, "child of %d", v[i].ppid);
+            fprintf(stderr, "  %s  (pid %d, %s; %s)\n", v[i].path, v[i].pid, slash ? slash + 1 : v[i].exe, rel);
         }
     }
-    buf[n] = '\0';
-    return xstrdup(buf);
+    for (size_t i = 0; i < kept; i++) {
+        free(v[i].path);
+        free(v[i].exe);
+    }
+    free(v);
 }
 
 int cmd_run(int argc, char **argv)
@@ -91,13 +157,12 @@ int cmd_run(int argc, char **argv)
         { "signal", required_argument, NULL, 's' }, { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    const char *out = getenv("HEAPWATCH_OUT") ? getenv("HEAPWATCH_OUT") : "heapwatch.%p.db";
     int c;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "+o:", longopts, NULL)) != -1) {
         switch (c) {
-        case 'o': out = optarg; setenv_checked("HEAPWATCH_OUT", optarg); break;
+        case 'o': setenv_checked("HEAPWATCH_OUT", optarg); break;
         case 'r': setenv_checked("HEAPWATCH_SAMPLE_RATE", optarg); break;
         case 'f': setenv_checked("HEAPWATCH_SAMPLE_RATE", "1"); break;
         case 'i': setenv_checked("HEAPWATCH_INTERVAL", optarg); break;
@@ -109,6 +174,14 @@ int cmd_run(int argc, char **argv)
     if (optind >= argc)
         die_usage(usage_run, "no command to run");
     char *shim = find_shim();
+    /* Each traced process appends the database it creates to this file (HEAPWATCH_MANIFEST). */
+    const char *tmp = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    char *manifest = xasprintf("%s/heapwatch-run.XXXXXX", tmp);
+    int mfd = mkstemp(manifest);
+    if (mfd < 0)
+        die(EXIT_SYSTEM, "cannot create a file in '%s': %s", tmp, strerror(errno));
+    close(mfd);
+    setenv_checked("HEAPWATCH_MANIFEST", manifest);
     const char *old = getenv("LD_PRELOAD");
     char *preload = old && *old ? xasprintf("%s:%s", shim, old) : xstrdup(shim);
     setenv_checked("LD_PRELOAD", preload);
@@ -128,11 +201,9 @@ int cmd_run(int argc, char **argv)
     while (waitpid(pid, &status, 0) < 0)
         if (errno != EINTR)
             die(EXIT_SYSTEM, "cannot wait for '%s': %s", argv[optind], strerror(errno));
-    const char *slash = strrchr(argv[optind], '/');
-    char *db = expand(out, pid, slash ? slash + 1 : argv[optind]);
-    if (access(db, F_OK) == 0)
-        fprintf(stderr, "heapwatch: profile written to %s\n", db);
-    free(db);
+    report(manifest, pid);
+    unlink(manifest);
+    free(manifest);
     free(preload);
     free(shim);
     if (WIFSIGNALED(status))

@@ -81,6 +81,35 @@ static void validate(struct hwdb *db)
     sqlite3_finalize(st);
 }
 
+/* Every database still open, closed at exit (a report that dies, or one that reads through a
+ * snapshot name, does not close its own): SQLite's last close removes what WAL mode leaves
+ * beside the file, and a connection never closed leaves it there. */
+static struct hwdb **open_dbs;
+static size_t nr_open, alloc_open;
+
+static void close_all(void)
+{
+    while (nr_open)
+        db_close(open_dbs[nr_open - 1]);
+}
+
+static void remember(struct hwdb *db)
+{
+    if (!alloc_open)
+        atexit(close_all);
+    ALLOC_GROW(open_dbs, nr_open + 1, alloc_open);
+    open_dbs[nr_open++] = db;
+}
+
+static void forget(struct hwdb *db)
+{
+    for (size_t i = 0; i < nr_open; i++)
+        if (open_dbs[i] == db) {
+            open_dbs[i] = open_dbs[--nr_open];
+            return;
+        }
+}
+
 static struct hwdb *open_checked(const char *path, bool readonly)
 {
     struct stat sb;
@@ -88,6 +117,9 @@ static struct hwdb *open_checked(const char *path, bool readonly)
         die(EXIT_INPUT, "cannot open '%s': %s", path, strerror(errno));
     if (!S_ISREG(sb.st_mode))
         die(EXIT_INPUT, "cannot open '%s': not a regular file", path);
+    if (sb.st_size == 0)
+        die(EXIT_INPUT, "cannot read '%s': empty: the traced process could not write it (a full disk?), or is"
+                        " creating it this moment", path);
     if (access(path, R_OK) < 0)
         die(EXIT_INPUT, "cannot open '%s': %s", path, strerror(errno));
     struct hwdb *db = xcalloc(1, sizeof *db);
@@ -99,6 +131,7 @@ static struct hwdb *open_checked(const char *path, bool readonly)
     if (sqlite3_open_v2(path, &db->sql, flags, NULL) != SQLITE_OK)
         die(EXIT_INPUT, "cannot open '%s': %s", path, db->sql ? sqlite3_errmsg(db->sql) : "out of memory");
     sqlite3_busy_timeout(db->sql, 10000);
+    remember(db);
     validate(db);
     return db;
 }
@@ -190,8 +223,18 @@ void snapshot_info_release(struct snapshot_info *si)
 
 void db_require_heap_walk(struct hwdb *db, const struct snapshot_info *si)
 {
-    if (si->marked)
+    if (si->marked) {
+        /* The packed blocks must all be there: rows deleted by hand or lost to corruption
+         * would make every report of this snapshot silently wrong. */
+        sqlite3_stmt *st = db_prepare(db, "SELECT coalesce(sum(count), 0) FROM object_chunk WHERE snapshot_id = ?");
+        sqlite3_bind_int64(st, 1, si->id);
+        int64_t blocks = db_step(db, st) ? sqlite3_column_int64(st, 0) : -1;
+        sqlite3_finalize(st);
+        if (blocks != si->live_objects)
+            die(EXIT_INPUT, "cannot read '%s': snapshot %lld holds %lld of its %lld blocks (object_chunk rows missing:"
+                " corrupt database)", db->path, (long long)si->id, (long long)blocks, (long long)si->live_objects);
         return;
+    }
     if (!strcmp(si->mode, "counters"))
         die(EXIT_INPUT, "snapshot %lld was taken without a heap walk (HEAPWATCH_OBJECTS=0)", (long long)si->id);
     die(EXIT_INPUT, "cannot read '%s': snapshot %lld (mode '%s') has no reachability totals (corrupt database)",
@@ -240,6 +283,7 @@ void db_close(struct hwdb *db)
 {
     if (!db)
         return;
+    forget(db);
     free(db->tree.pc);
     free(db->tree.parent);
     sqlite3_close(db->sql);

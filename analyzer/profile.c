@@ -71,7 +71,9 @@ static void add_sample(struct profile *p, int64_t stack_id, const int64_t v[NV])
     memcpy(s->locs, locs + skip, (size_t)s->depth * sizeof *s->locs);
     memcpy(s->v, v, sizeof s->v);
     for (int i = 0; i < NV; i++)
-        p->total[i] += v[i];
+        if (__builtin_add_overflow(p->total[i], v[i], &p->total[i]))
+            die(EXIT_INPUT, "cannot read '%s': snapshot %lld's totals do not fit in 64 bits (corrupt database)",
+                p->db->path, (long long)p->snapshot);
 }
 
 static int cmp_stack_id(const void *a, const void *b)

@@ -37,6 +37,35 @@
 #include "real.h"
 
 static sqlite3 *db;  /* open only inside hw_sink_create / hw_sink_write */
+static bool quiet;   /* errors of writes are counted by the caller, not reported */
+static int last_error;  /* SQLite's primary result code of the last failure */
+
+void hw_sink_set_quiet(bool q) { quiet = q; }
+
+const char *hw_sink_failure(int64_t rc)
+{
+    switch ((int)-rc & 0xff) {
+    case SQLITE_FULL: return "disk full";
+    case SQLITE_IOERR: return "I/O error";
+    case SQLITE_CANTOPEN: return "cannot open the database";
+    case SQLITE_NOMEM: return "out of memory";
+    case SQLITE_BUSY: case SQLITE_LOCKED: return "database locked";
+    default: return "database error";
+    }
+}
+
+/* A database error: remembered, and said unless quiet. A write that failed for want of space
+ * counts as a full disk whatever SQLite calls it (an I/O error on the WAL or its index). */
+static void db_error(const char *what)
+{
+    last_error = db ? sqlite3_errcode(db) & 0xff : SQLITE_ERROR;
+    if (!last_error)
+        last_error = SQLITE_ERROR;
+    if (db && (sqlite3_system_errno(db) == ENOSPC || sqlite3_system_errno(db) == EDQUOT))
+        last_error = SQLITE_FULL;
+    if (!quiet)
+        hw_log("database error: %s", what);
+}
 
 /* Held around every use of the private SQLite and its arena, and by the fork prepare handler:
  * a child forked while another thread was inside SQLite would inherit SQLite's own mutexes
@@ -79,7 +108,7 @@ static int exec(const char *sql)
 {
     char *err = NULL;
     if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
-        hw_log("database error: %s", err ? err : sqlite3_errmsg(db));
+        db_error(err ? err : sqlite3_errmsg(db));
         sqlite3_free(err);
         return -1;
     }
@@ -90,7 +119,7 @@ static sqlite3_stmt *prepare(const char *sql)
 {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        hw_log("database error: %s", sqlite3_errmsg(db));
+        db_error(sqlite3_errmsg(db));
         return NULL;
     }
     return st;
@@ -102,7 +131,7 @@ static int step_done(sqlite3_stmt *st)
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) {
-        hw_log("database error: %s", sqlite3_errmsg(db));
+        db_error(sqlite3_errmsg(db));
         return -1;
     }
     return 0;
@@ -221,7 +250,11 @@ static int open_db(const char *path)
     if (init_locked() < 0)
         return -1;
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
-        hw_log("cannot open '%s': %s; no snapshots will be written", path, db ? sqlite3_errmsg(db) : "out of memory");
+        last_error = db ? sqlite3_errcode(db) & 0xff : SQLITE_NOMEM;
+        if (db && (sqlite3_system_errno(db) == ENOSPC || sqlite3_system_errno(db) == EDQUOT))
+            last_error = SQLITE_FULL;
+        if (!quiet)
+            hw_log("cannot open '%s': %s; no snapshots will be written", path, db ? sqlite3_errmsg(db) : "out of memory");
         sqlite3_close(db);
         db = NULL;
         return -1;
@@ -241,6 +274,17 @@ static void close_db(void)
     db = NULL;
 }
 
+/* Remove a database this process created and could not finish, with its WAL files. */
+static void unlink_created(const char *path)
+{
+    char side[PATH_MAX + 8];
+    unlink(path);
+    hw_fmt(side, sizeof side, "%s-wal", path);
+    unlink(side);
+    hw_fmt(side, sizeof side, "%s-shm", path);
+    unlink(side);
+}
+
 static int create_locked(const char *path, int forked_from, bool quiet_exists)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -251,19 +295,21 @@ static int create_locked(const char *path, int forked_from, bool quiet_exists)
         return -1;
     }
     close(fd);
+    /* One message for whatever fails below, said at the end. */
+    bool was_quiet = quiet;
+    quiet = true;
+    last_error = 0;
+    int rc = -1;
     if (open_db(path) < 0)
-        return -1;
+        goto out;
     /* Both stay with the file: the page size, set before the first table, and WAL mode. */
-    if (exec("PRAGMA page_size=16384; PRAGMA journal_mode=WAL") < 0) {
-        close_db();
-        return -1;
-    }
+    if (exec("PRAGMA page_size=16384; PRAGMA journal_mode=WAL") < 0)
+        goto out;
     char meta[512];
     hw_fmt(meta, sizeof meta,
            "INSERT INTO meta VALUES ('format','%s'),('schema_version','%d'),('heapwatch_version','%s');"
            "PRAGMA user_version=%d;",
            HW_DB_FORMAT, HW_SCHEMA_VERSION, HW_VERSION, HW_SCHEMA_VERSION);
-    int rc = -1;
     if (exec("BEGIN") < 0)
         goto out;
     if (exec(hw_schema_sql) < 0 || exec(meta) < 0 || write_process(forked_from) < 0 || write_modules(0) < 0) {
@@ -273,6 +319,14 @@ static int create_locked(const char *path, int forked_from, bool quiet_exists)
     rc = exec("COMMIT");
 out:
     close_db();
+    quiet = was_quiet;
+    if (rc < 0) {
+        /* A database without its schema helps nobody (a full disk at start): remove it, so
+         * no reader meets an empty or foreign-looking file. */
+        unlink_created(path);
+        hw_log("cannot create '%s': %s; no snapshots will be written", path,
+               hw_sink_failure(-(int64_t)(last_error ? last_error : SQLITE_ERROR)));
+    }
     return rc;
 }
 
@@ -539,10 +593,39 @@ static int write_threads(int64_t snap, const struct hw_roots *r, const struct hw
     return rc;
 }
 
+static int64_t write_quietly(const char *path, struct hw_snapshot_data *d);
+
+static int write_gap(int64_t after, const struct hw_gap *g)
+{
+    sqlite3_stmt *st = prepare("INSERT INTO gap(after_snapshot, lost, first_time_ns, last_time_ns, reason)"
+                               " VALUES (?,?,?,?,?)");
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, after);
+    sqlite3_bind_int64(st, 2, (int64_t)g->lost);
+    sqlite3_bind_int64(st, 3, (int64_t)g->first_ns);
+    sqlite3_bind_int64(st, 4, (int64_t)g->last_ns);
+    sqlite3_bind_text(st, 5, g->reason ? g->reason : "unknown", -1, SQLITE_STATIC);
+    int rc = step_done(st);
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static int64_t write_locked(const char *path, struct hw_snapshot_data *d)
 {
+    last_error = 0;
+    /* The caller reports a failed write, once for a run of them (snapshot.c): say nothing. */
+    bool was_quiet = quiet;
+    quiet = true;
+    int64_t id = write_quietly(path, d);
+    quiet = was_quiet;
+    return id;
+}
+
+static int64_t write_quietly(const char *path, struct hw_snapshot_data *d)
+{
     if (open_db(path) < 0)
-        return -1;
+        return -(int64_t)(last_error ? last_error : SQLITE_CANTOPEN);
     uint64_t t0 = hw_now_ns(CLOCK_MONOTONIC);
     sqlite3_stmt *st = NULL;
     int64_t snap = -1;
@@ -564,6 +647,8 @@ static int64_t write_locked(const char *path, struct hw_snapshot_data *d)
         goto out_rollback;
     if (h && (write_objects(snap, h) < 0 || write_roots(snap, d->roots) < 0 ||
               write_threads(snap, d->roots, &d->frames) < 0 || write_edges(snap, h) < 0))
+        goto out_rollback;
+    if (d->gap.lost && write_gap(snap - 1, &d->gap) < 0)
         goto out_rollback;
     sqlite3_bind_int64(st, 1, snap);
     sqlite3_bind_int64(st, 2, (int64_t)d->time_ns);
@@ -598,7 +683,7 @@ static int64_t write_locked(const char *path, struct hw_snapshot_data *d)
     goto out;
 out_rollback:
     exec("ROLLBACK");
-    snap = -1;
+    snap = -(int64_t)(last_error ? last_error : SQLITE_ERROR);
 out:
     sqlite3_finalize(st);
     close_db();
@@ -611,8 +696,21 @@ static int checkpoint_locked(const char *path)
         return -1;
     /* PASSIVE never waits for a reader; closing the last connection then removes the WAL. */
     int rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-    if (rc != SQLITE_OK)
+    if (rc != SQLITE_OK && !quiet)
         hw_log("cannot checkpoint '%s': %s", path, sqlite3_errmsg(db));
+    close_db();
+    return rc == SQLITE_OK ? 0 : -1;
+}
+
+/* The process is done with its database: leave WAL mode, so that readers never need (and never
+ * leave behind) -wal and -shm files. A reader holding it open keeps it in WAL mode. */
+static int finish_locked(const char *path)
+{
+    if (open_db(path) < 0)
+        return -1;
+    char *err = NULL;
+    int rc = sqlite3_exec(db, "PRAGMA journal_mode=DELETE", NULL, NULL, &err);
+    sqlite3_free(err);  /* busy: a reader has it; WAL mode stays, which is harmless */
     close_db();
     return rc == SQLITE_OK ? 0 : -1;
 }
@@ -647,6 +745,14 @@ int hw_sink_checkpoint(const char *path)
 {
     hw_sink_lock();
     int rc = checkpoint_locked(path);
+    hw_sink_unlock();
+    return rc;
+}
+
+int hw_sink_finish(const char *path)
+{
+    hw_sink_lock();
+    int rc = finish_locked(path);
     hw_sink_unlock();
     return rc;
 }

@@ -30,6 +30,10 @@ struct hw_snapshot_data {
     struct hw_roots *roots;      /* its roots and threads */
     struct hw_vec frames;        /* struct hw_frame_row */
     bool leave_checkpoint;       /* commit to the WAL only: hw_sink_checkpoint follows later */
+    struct hw_gap {              /* snapshots lost since the last one written (a full disk) */
+        uint64_t lost, first_ns, last_ns;
+        const char *reason;
+    } gap;
 };
 
 struct hw_stack_row {
@@ -48,8 +52,9 @@ int hw_sink_init(void);
  * asked to try another name itself (quiet_exists false). */
 int hw_sink_create(const char *path, int forked_from, bool quiet_exists);
 /* Open the database, write one snapshot (new stacks, new modules, counters, objects, roots,
- * threads, frames, edges) in one transaction and close it; returns the snapshot id, or -1
- * (message on stderr; the database keeps what was committed). Holds no connection between
+ * threads, frames, edges, and the gap of snapshots lost before it) in one transaction and
+ * close it; returns the snapshot id, or minus SQLite's primary result code (SQLITE_FULL for
+ * a full disk; message on stderr unless quiet; the database keeps what was committed). Holds no connection between
  * calls: a snapshot may be written by a fork child, and SQLite connections must not cross a
  * fork. Allocates only from the shim's arena (arena.h), so it is safe in that child. */
 int64_t hw_sink_write(const char *path, struct hw_snapshot_data *d);
@@ -58,6 +63,16 @@ int64_t hw_sink_write(const char *path, struct hw_snapshot_data *d);
  * the fork child runs it after reporting the snapshot's id, so that copying and syncing tens
  * of megabytes a second time is not part of the snapshot. 0, or -1 with a message. */
 int hw_sink_checkpoint(const char *path);
+
+/* The process is done with the database (exit, exec): take it out of WAL mode, so that a
+ * reader creates no -wal and -shm files next to it. 0, or -1 if a reader had it open. */
+int hw_sink_finish(const char *path);
+
+/* Why a write failed, from hw_sink_write's negative result, for the gap record. */
+const char *hw_sink_failure(int64_t rc);
+/* While quiet, the writer's errors are not reported (a full disk: one message, not one per
+ * snapshot); the snapshot side counts the lost ones instead. */
+void hw_sink_set_quiet(bool quiet);
 
 /* The lock every entry point above holds while it uses SQLite. The fork prepare handler
  * takes it, so that no child is born with SQLite's own mutexes held; a snapshot's walk child,

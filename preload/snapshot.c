@@ -57,6 +57,7 @@
 #include "mark.h"
 #include "modules.h"
 #include "options.h"
+#include "output.h"
 #include "roots.h"
 #include "sink.h"
 #include "stw.h"
@@ -85,11 +86,11 @@ static bool helper_running, exited, stw_ready, inplace;
 static _Atomic uint64_t requested, served;
 static _Atomic uint32_t served_gen;
 static uint64_t serving;
+
+/* Snapshots taken but not written since the last one that was (a full disk): reported once,
+ * and recorded in the database with the next snapshot written (table gap). write_lock. */
+static struct hw_gap gap;
 #define SELF_SIGNAL_WAIT_MS 5000  /* a thread that signalled itself waits at most this long */
-static int db_pid;          /* pid the database belongs to */
-static int db_fd = -1;      /* kept open read-only: `heapwatch snap PID` finds it in /proc/PID/fd */
-static char db_path[PATH_MAX];
-static int forked_from;     /* parent's pid in a fork child, else 0 */
 static struct hw_snapshot_data data = {
     .stacks = { .elem = sizeof(struct hw_stack_row) },
     .frames = { .elem = sizeof(struct hw_frame_row) },
@@ -110,74 +111,6 @@ static void wake_helper(char what)
         ssize_t r = write(wake_pipe[1], &what, 1);  /* a full pipe already has a pending request */
         (void)r;
     }
-}
-
-/* ---- path and database ---------------------------------------------------------------------- */
-
-/* Expand %p, %e and %% of pattern; returns whether the name contains the pid. */
-static bool expand_path(char *out, size_t size, const char *pattern)
-{
-    char comm[PATH_MAX] = "", *slash;
-    size_t n = 0;
-    hw_self_exe(comm, sizeof comm);
-    slash = strrchr(comm, '/');
-    const char *prog = slash ? slash + 1 : comm;
-    bool has_pid = false;
-    for (const char *p = pattern; *p && n + 1 < size; p++) {
-        if (*p == '%' && p[1] == 'p') {
-            n += (size_t)snprintf(out + n, size - n, "%d", getpid());
-            has_pid = true;
-            p++;
-        } else if (*p == '%' && p[1] == 'e') {
-            n += (size_t)snprintf(out + n, size - n, "%s", prog);
-            p++;
-        } else if (*p == '%' && p[1] == '%') {
-            out[n++] = '%';
-            p++;
-        } else {
-            out[n++] = *p;
-        }
-    }
-    out[n < size ? n : size - 1] = '\0';
-    /* A fork child must not collide with its parent's file. */
-    if (forked_from && !has_pid && n < size) {
-        snprintf(out + n, size - n, ".%d", getpid());
-        has_pid = true;
-    }
-    return has_pid;
-}
-
-/* Create this process's database if it does not exist yet; false if it cannot be. */
-static bool ensure_db(void)
-{
-    static int failed_pid;
-    if (db_pid == getpid())
-        return true;
-    if (failed_pid == getpid())
-        return false;
-    char path[PATH_MAX];
-    bool has_pid = expand_path(path, sizeof path, hw_opt.out);
-    /* A pid-named file can exist already when a program exec'd another without forking (same
-     * pid): the new image gets name-2.db, name-3.db ... A fixed name is never reused. */
-    int rc = hw_sink_create(path, forked_from, !has_pid);
-    size_t len = strlen(path);
-    bool db = len > 3 && !strcmp(path + len - 3, ".db");
-    char alt[PATH_MAX];
-    snprintf(alt, sizeof alt, "%s", path);
-    for (int n = 2; rc == -2 && n < 100; n++) {
-        snprintf(alt, sizeof alt, "%.*s-%d%s", (int)(db ? len - 3 : len), path, n, db ? ".db" : "");
-        rc = hw_sink_create(alt, forked_from, n == 99);
-    }
-    if (rc < 0) {
-        failed_pid = getpid();
-        return false;
-    }
-    snprintf(db_path, sizeof db_path, "%s", alt);
-    if (db_fd >= 0)
-        close(db_fd);
-    db_fd = open(db_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    db_pid = getpid();
-    return true;
 }
 
 /* ---- collection ------------------------------------------------------------------------------ */
@@ -287,11 +220,11 @@ static __attribute__((noreturn)) void child_main(struct stop_ctx *c)
     uint64_t pause = 0;
     if (read(c->to_child[0], &pause, sizeof pause) == sizeof pause)
         c->d->pause_ns = pause;
-    int64_t id = hw_sink_write(db_path, c->d);
+    int64_t id = hw_sink_write(hw_output_path(), c->d);
     ssize_t r = write(c->from_child[1], &id, sizeof id);
     (void)r;
     if (id > 0)
-        hw_sink_checkpoint(db_path);
+        hw_sink_checkpoint(hw_output_path());
     syscall(SYS_exit_group, id > 0 ? 0 : 1);
     __builtin_unreachable();
 }
@@ -357,18 +290,22 @@ static void reap_checkpointer(void)
     checkpointer = checkpointer_fd = -1;
 }
 
-/* Wait for the snapshot child's id; -1 if it failed or got stuck. On success the child goes
- * on to checkpoint: it becomes the checkpointer, with its pipe. */
+/* Wait for the snapshot child's id: its write's result (hw_sink_write), or -1 if it died or
+ * got stuck. On success the child goes on to checkpoint: it becomes the checkpointer, with
+ * its pipe. */
 static int64_t await_child(struct stop_ctx *c)
 {
     int64_t id = -1;
-    if (wait_child(c->child, c->from_child[0]) && read(c->from_child[0], &id, sizeof id) == sizeof id && id > 0) {
+    bool said = wait_child(c->child, c->from_child[0]) && read(c->from_child[0], &id, sizeof id) == sizeof id;
+    if (said && id > 0) {
         checkpointer = c->child;
         checkpointer_fd = c->from_child[0];
         c->from_child[0] = -1;
         return id;
     }
     int status = reap_child(c->child, c->from_child[0]);
+    if (said)
+        return id;  /* the write failed; the child said why */
     if (WIFSIGNALED(status))
         hw_log("the snapshot writer (pid %d) died of signal %d: this snapshot is lost", c->child, WTERMSIG(status));
     return -1;
@@ -392,7 +329,7 @@ static int64_t take_walked(struct hw_snapshot_data *d, const struct hw_caller *c
     d->pause_ns = c.pause_ns;
     int64_t id;
     if (!c.fork) {
-        id = hw_sink_write(db_path, d);
+        id = hw_sink_write(hw_output_path(), d);
         hw_heap_release(&heap);  /* now, not at the next load: that one runs with the world stopped */
     } else if (c.child < 0) {
         hw_log("cannot fork the snapshot writer: %s", strerror(errno));
@@ -425,7 +362,32 @@ static int64_t take_counters(struct hw_snapshot_data *d)
     mark_served();  /* a thread that signalled itself has waited until its counters were read */
     d->walk_ns = hw_now_ns(CLOCK_MONOTONIC) - t0;
     d->pause_ns = 0;  /* nothing is stopped without a heap walk */
-    return hw_sink_write(db_path, d);
+    return hw_sink_write(hw_output_path(), d);
+}
+
+/* After a write: count a lost snapshot, or close a gap. A full disk gives one message, not
+ * one per snapshot, and the writer stays quiet until a snapshot is written again. */
+static void note_result(long id, uint64_t time_ns)
+{
+    if (id > 0) {
+        hw_output_note_snapshot();
+        if (gap.lost)
+            hw_log("snapshots are written again: %llu were lost before snapshot %ld (%s)",
+                   (unsigned long long)gap.lost, id, gap.reason);
+        memset(&gap, 0, sizeof gap);
+        hw_sink_set_quiet(false);
+        return;
+    }
+    const char *why = id < -1 ? hw_sink_failure(id) : "the snapshot writer failed";
+    if (!gap.lost) {
+        hw_log("a snapshot could not be written (%s); more failures are counted, not reported, and the gap is"
+               " recorded with the next snapshot written", why);
+        gap.first_ns = time_ns;
+    }
+    gap.lost++;
+    gap.last_ns = time_ns;
+    gap.reason = why;
+    hw_sink_set_quiet(true);
 }
 
 /* No snapshot after this one: wait for the last walk child's checkpoint (its WAL is in the
@@ -434,6 +396,8 @@ static int64_t take_counters(struct hw_snapshot_data *d)
 static void close_for_exit(void)
 {
     reap_checkpointer();
+    if (hw_output_ready())
+        hw_sink_finish(hw_output_path());
     exited = true;
     serving = atomic_load(&requested);
     mark_served();
@@ -446,7 +410,7 @@ long hw_snapshot_take(const char *trigger, const char *label, const struct hw_ca
     hw_guard_enter();
     pthread_mutex_lock(&write_lock);
     serving = strcmp(trigger, "signal") ? 0 : atomic_load(&requested);
-    if (exited || (!strcmp(trigger, "signal") && serving <= atomic_load(&served)) || !ensure_db())
+    if (exited || (!strcmp(trigger, "signal") && serving <= atomic_load(&served)) || !hw_output_ensure())
         goto out_unlock;  /* after the exit snapshot, or the requests are served already */
     struct hw_snapshot_data *d = &data;
     hw_vec_clear(&d->stacks);
@@ -459,10 +423,12 @@ long hw_snapshot_take(const char *trigger, const char *label, const struct hw_ca
     hw_modules_refresh();  /* dlopen'd since the last one: the walk's roots and the rows need them */
     d->time_ns = hw_now_ns(CLOCK_REALTIME);
     d->leave_checkpoint = false;
+    d->gap = gap;
     if (hw_opt.objects && stw_ready)
         id = (long)take_walked(d, caller);
     else
         id = (long)take_counters(d);
+    note_result(id, d->time_ns);
     /* The walk child checkpoints after reporting: the helper waits for it, now or once this
      * application thread has its answer; exit waits in hw_snapshot_at_exit. */
     if (!strcmp(trigger, "exit")) {
@@ -530,9 +496,9 @@ static void *helper_main(void *unused)
     helper_tid = hw_gettid();
     /* The database is created now, so that `heapwatch snap` finds it; a fork child's waits for
      * its first snapshot, as most fork children exec at once. */
-    if (!forked_from) {
+    if (!hw_output_forked_from()) {
         pthread_mutex_lock(&write_lock);
-        ensure_db();
+        hw_output_ensure();
         pthread_mutex_unlock(&write_lock);
     }
     uint64_t period = hw_opt.interval * 1000000000ull;
@@ -654,6 +620,19 @@ void hw_snapshot_start(void)
     hw_guard_leave();
 }
 
+void hw_snapshot_before_exec(void)
+{
+    hw_guard_enter();
+    pthread_mutex_lock(&write_lock);
+    reap_checkpointer();  /* no walk child left writing a WAL behind the new image */
+    if (hw_output_droppable())
+        hw_output_before_exec();
+    else if (hw_output_ready())
+        hw_sink_finish(hw_output_path());
+    pthread_mutex_unlock(&write_lock);
+    hw_guard_leave();
+}
+
 void hw_snapshot_at_exit(void)
 {
     /* The exiting thread's stack counts from where exit() was called: the frames below,
@@ -732,12 +711,7 @@ void hw_snapshot_atfork_child(void)
     hw_arena_reset_lock();
     pthread_mutex_init(&snap_lock, NULL);
     pthread_mutex_init(&write_lock, NULL);  /* the helper may have held it mid-write */
-    forked_from = db_pid ? db_pid : getppid();
-    db_pid = 0;
-    if (db_fd >= 0) {
-        close(db_fd);
-        db_fd = -1;
-    }
+    hw_output_forget_in_child();
     if (wake_pipe[0] >= 0) {
         close(wake_pipe[0]);
         close(wake_pipe[1]);

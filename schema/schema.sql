@@ -85,6 +85,18 @@ CREATE TABLE snapshot(
   write_ns      INTEGER NOT NULL       -- writing the rows, before the commit
 );
 
+-- Snapshots that were taken but could not be written (a full disk, an I/O error), recorded
+-- with the first snapshot written after them: `lost` of them, the first and last taken at
+-- first_time_ns and last_time_ns, between snapshot after_snapshot (0: before the first one)
+-- and the next.
+CREATE TABLE gap(
+  after_snapshot INTEGER NOT NULL,
+  lost           INTEGER NOT NULL,
+  first_time_ns  INTEGER NOT NULL,
+  last_time_ns   INTEGER NOT NULL,
+  reason         TEXT NOT NULL       -- 'disk full', 'I/O error', 'database error', ...
+);
+
 -- Roots of a snapshot's mark: address ranges scanned for pointers into the heap.
 --   kind 'global'    a writable PT_LOAD segment of a module (.data, .bss; RELRO excluded)
 --   kind 'tls'       a thread's static TLS block and thread descriptor

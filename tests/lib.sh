@@ -65,3 +65,6 @@ bounded() {
     done
     wait "$_pid"
 }
+
+# skip WHY: a check that cannot run here, counted as passed.
+skip() { _n=$((_n + 1)); echo "ok $_n # SKIP $1"; }

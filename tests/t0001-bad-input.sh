@@ -2,7 +2,7 @@
 # Bad input gets one clear message and a non-zero exit (analyzer) or a warning and the default
 # (shim); the traced program is never affected; committed snapshots are never lost.
 . ./lib.sh
-plan 37
+plan 39
 
 prog="$BIN/demo_service-O2"   # prints the same with and without the shim
 expected_out=$("$prog" 2)
@@ -26,10 +26,12 @@ is "$(grep -c "^heapwatch: cannot create '.*no/such/dir/x.db'" "$OUT/stderr")" 1
 ln -sf /etc/passwd "$OUT/link.db"
 env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$OUT/link.db" "$prog" 2 >"$OUT/stdout" 2>"$OUT/stderr"
 is "$?:$(cat "$OUT/stdout")" "0:$expected_out" "symlink as output: program unaffected"
-ok $([ -L "$OUT/link.db" ] && grep -q "cannot create" "$OUT/stderr" && echo 0 || echo 1) "symlink as output: refused, not followed"
+ok $([ -L "$OUT/link.db" ] && head -c 5 /etc/passwd | grep -q '^root:' && grep -q "link.db' exists; this process ([0-9]*) writes '.*link\.[0-9]*\.db'" "$OUT/stderr" && echo 0 || echo 1) \
+   "symlink as output: never followed; the process writes NAME.PID.db beside it, and says so"
 run_shim "$OUT/exists.db" -- "$prog" 2
 env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$OUT/exists.db" "$prog" 2 >/dev/null 2>"$OUT/stderr"
-ok $(grep -q "File exists" "$OUT/stderr" && echo 0 || echo 1) "an existing database is never overwritten"
+ok $(grep -q "exists.db' exists; this process ([0-9]*) writes '.*exists\.[0-9]*\.db'" "$OUT/stderr" && echo 0 || echo 1) \
+   "an existing database is never overwritten: this process writes NAME.PID.db, and says so"
 is "$(sqlite3 "$OUT/exists.db" 'select count(*) from snapshot')" 3 "...and keeps its snapshots"
 
 # --- the shim: exit status and signals are preserved ----------------------------------------
@@ -56,6 +58,16 @@ is "$rc:$(grep -c 'schema version 99 is newer' "$OUT/err")" "3:1" "newer schema:
 head -c 2048 "$db" > "$OUT/truncated.db"
 "$HW" ls "$OUT/truncated.db" >/dev/null 2>"$OUT/err"; rc=$?
 is "$rc:$(wc -l < "$OUT/err")" "3:1" "truncated database: exit 3, one line"
+cp "$db" "$OUT/nochunks.db"
+sqlite3 "$OUT/nochunks.db" 'DELETE FROM object_chunk'
+"$HW" leaks "$OUT/nochunks.db:1" >/dev/null 2>"$OUT/err"; rc=$?
+is "$rc:$(grep -c "snapshot 1 holds 0 of its [0-9]* blocks (object_chunk rows missing: corrupt database)" "$OUT/err"):$(wc -l < "$OUT/err")" \
+   "3:1:1" "a walked snapshot whose packed blocks were deleted: exit 3, says so (not an empty heap)"
+cp "$db" "$OUT/huge.db"
+sqlite3 "$OUT/huge.db" 'UPDATE snapshot_stack SET alloc_bytes = 9223372036854775807, free_bytes = 0'
+"$HW" top "$OUT/huge.db:1" --sample-index alloc_space >/dev/null 2>"$OUT/err"; rc=$?
+is "$rc:$(grep -c "do not fit in 64 bits" "$OUT/err"):$(wc -l < "$OUT/err")" "3:1:1" \
+   "sizes of INT64_MAX that overflow a total: exit 3, one line, no overflow"
 
 # --- the analyzer: snapshot names and usage --------------------------------------------------
 "$HW" top "$db:42" >/dev/null 2>"$OUT/err"; rc=$?

@@ -112,7 +112,6 @@ n_cases=15
 n_controls=9
 plan $((2 * (n_cases * 8 + 1 + 3) + 2 * (1 + n_cases + n_controls) + 2 * n_cases + 2 * 6))
 
-skip() { _n=$((_n + 1)); echo "ok $_n # SKIP $1"; }
 
 # agg: lines "KIND objects bytes" on stdin -> "KIND objects bytes, ..." summed per kind, or none
 agg() {

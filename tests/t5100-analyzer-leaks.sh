@@ -92,6 +92,32 @@ newdb "$db" 4242
           UPDATE snapshot SET threads_unstopped = 1 WHERE id = 4;"
 } > "$OUT/fill.sql"
 sqlite3 "$db" < "$OUT/fill.sql"
+# pack_chunks DB: every walked snapshot's blocks into object_chunk, as the shim packs them
+# (schema.sql), so that the packed blocks agree with live_objects.
+pack_chunks() {
+    python3 - "$1" <<'PY'
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+def varint(v):
+    out = bytearray()
+    while v >= 0x80:
+        out.append((v & 0x7f) | 0x80)
+        v >>= 7
+    out.append(v)
+    return out
+for (snap,) in c.execute("SELECT id FROM snapshot WHERE mode != 'counters'").fetchall():
+    rows = c.execute("SELECT address, size, stack_id, seq, tid, class, flags FROM object WHERE snapshot_id = ?"
+                     " ORDER BY address", (snap,)).fetchall()
+    data, prev = bytearray(), 0
+    for a, size, stack, seq, tid, cls, flags in rows:
+        for v in (a - prev, size, stack, seq, tid, cls | flags << 2):
+            data += varint(v)
+        prev = a
+    c.execute("INSERT INTO object_chunk VALUES (?, 0, ?, ?)", (snap, len(rows), bytes(data)))
+c.commit()
+PY
+}
+pack_chunks "$db"
 printf '# my suppressions\n\n  leak:user_suppressed  \n' > "$OUT/my.supp"
 
 # --- leaks: JSON ---------------------------------------------------------------------------
@@ -138,7 +164,7 @@ is "$rc:$(cat "$OUT/err")" "2:heapwatch: error: $OUT/bad.supp:2: unknown suppres
 # A suppression that matches makes leaks read the packed blocks and pointers (to drop what a
 # suppressed block holds): a malformed chunk is one clear error, not a wrong answer.
 cp "$db" "$OUT/badchunk.db"
-sqlite3 "$OUT/badchunk.db" "INSERT INTO object_chunk VALUES (1, 0, 1, X'80')"
+sqlite3 "$OUT/badchunk.db" "UPDATE object_chunk SET data = substr(data, 1, length(data) - 1) WHERE snapshot_id = 1"
 "$HW" leaks "$OUT/badchunk.db:1" --suppressions "$OUT/my.supp" > /dev/null 2>"$OUT/err"; rc=$?
 is "$rc:$(cat "$OUT/err")" \
    "3:heapwatch: error: cannot read '$OUT/badchunk.db': truncated object_chunk data (corrupt database)" \

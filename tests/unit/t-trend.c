@@ -1,10 +1,13 @@
 /* This file implements the unit test of analyzer/trend.c: the Theil-Sen slope and intercept
  * and the Mann-Kendall statistic, z score and p-value, on series whose answers are known:
  * exact lines (rising, falling, uneven x), constants, a sawtooth, outliers, ties, two points.
- * Prints TAP. */
+ * Long series (beyond 64 points the slope comes from counting inversions, not from every pair)
+ * are checked against a plain all-pairs computation written here: noisy lines, sawtooths,
+ * steps with many ties, a constant, up to 3,000 points. Prints TAP. */
 // LINK: analyzer/trend.c analyzer/usage.c
 #define _GNU_SOURCE
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include "harness.h"
 #include "trend.h"
@@ -174,8 +177,68 @@ static void test_small_and_ties(void)
     CHECK(t.s == 9 && t.slope == 0, "flat then one step: S 9, slope 0 (S %g)", t.s);
 }
 
+/* All pairs, the definition: Theil-Sen median slope and Mann-Kendall S. */
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void reference(const double *x, const double *y, size_t n, double *slope, double *s)
+{
+    size_t k = 0;
+    double *v = malloc(n * (n - 1) / 2 * sizeof *v);
+    *s = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = i + 1; j < n; j++) {
+            v[k++] = (y[j] - y[i]) / (x[j] - x[i]);
+            *s += (y[j] > y[i]) - (y[j] < y[i]);
+        }
+    qsort(v, k, sizeof *v, cmp_d);
+    *slope = k % 2 ? v[k / 2] : (v[k / 2 - 1] + v[k / 2]) / 2;
+    free(v);
+}
+
+static uint64_t rng = 88172645463325252ull;
+static double uniform(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (double)(rng >> 11) / 9007199254740992.0;
+}
+
+static void test_long_series(void)
+{
+    static const size_t sizes[] = { 65, 100, 257, 1000, 3000 };  /* 3,000: one kind, the reference is slow */
+    static double x[3000], y[3000];
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+        size_t n = sizes[si];
+        for (int kind = 0; kind < (n > 1000 ? 1 : 4); kind++) {
+            double t0 = 1.7e9;
+            for (size_t i = 0; i < n; i++) {
+                x[i] = t0 + 30.0 * i + uniform();  /* snapshot times: every 30 s, jittered */
+                switch (kind) {
+                case 0: y[i] = 1e6 + 4096.0 * i + 5e5 * (uniform() - 0.5); break;    /* noisy growth */
+                case 1: y[i] = 1e6 + (double)((i * 37) % 50) * 1e4; break;            /* sawtooth */
+                case 2: y[i] = (double)(i / 25) * 1000; break;                         /* steps: ties */
+                default: y[i] = 123456; break;                                          /* constant */
+                }
+            }
+            struct trend t;
+            trend_fit(x, y, n, &t);
+            double slope, s;
+            reference(x, y, n, &slope, &s);
+            CHECK(t.s == s && near(t.slope, slope, 1e-9),
+                  "%zu points, series %d: S %g (all pairs %g), slope %.12g (all pairs %.12g)", n, kind, t.s, s,
+                  t.slope, slope);
+        }
+    }
+}
+
 int main(void)
 {
+    test_long_series();
     test_lines();
     test_no_trend();
     test_robust();

@@ -1,0 +1,91 @@
+#!/bin/sh
+# Where databases go: a symlinked directory is followed (a symlink as the file never is); a
+# name that is taken is never overwritten, and says so; heapwatch run under a wrapper that
+# forks and execs names every database it wrote and the command's; a full disk at start
+# leaves no file and one message; a disk that fills mid-run costs one message, leaves no WAL
+# at exit, and the lost snapshots are recorded once space returns.
+. ./lib.sh
+plan 21
+
+dir="$OUT/d"
+mkdir -p "$dir/real"
+ln -s real "$dir/link"
+
+# --- a symlinked directory -------------------------------------------------------------------
+run_shim "$dir/link/x.db" HEAPWATCH_SAMPLE_RATE=1 -- "$BIN/exact-O2"
+is "$? $(grep -c . "$OUT/stderr")" "0 0" "output through a symlinked directory: runs, nothing on stderr"
+is "$("$HW" ls "$dir/real/x.db" --json | jq '.snapshots | length')" 2 "... and the database (in the real directory) has its snapshots"
+ok $([ -L "$dir/link" ] && [ ! -L "$dir/real/x.db" ] && echo 0 || echo 1) "... a real file, the link untouched"
+
+# --- a taken name -----------------------------------------------------------------------------
+env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$dir/real/x.db" HEAPWATCH_SAMPLE_RATE=1 "$BIN/exact-O2" >/dev/null 2>"$OUT/stderr"
+is "$?" 0 "a taken name: the program runs"
+alt=$(ls "$dir/real" | grep -E '^x\.[0-9]+\.db$')
+is "$(grep -c "exists; this process ([0-9]*) writes '.*/real/$alt'" "$OUT/stderr") $(grep -c . "$OUT/stderr")" "1 1" \
+   "a taken name: one line says where this process writes ($alt)"
+is "$("$HW" ls "$dir/real/x.db" --json | jq '.snapshots | length') $("$HW" ls "$dir/real/$alt" --json | jq '.snapshots | length')" \
+   "2 2" "the first database keeps its snapshots; the second has its own"
+
+# --- heapwatch run under a wrapper that forks and execs ----------------------------------------
+cat > "$dir/wrap.sh" <<SH
+#!/bin/bash
+greeting=\$(echo hello)
+exec "$BIN/exact-O2"
+SH
+chmod +x "$dir/wrap.sh"
+(cd "$dir" && "$HW" run --full -o app.db -- ./wrap.sh) >"$OUT/run.out" 2>"$OUT/run.err"
+is "$? $(grep -c 'exists\|cannot create' "$OUT/run.err")" "0 0" "run -o app.db of a wrapper: status 0, no complaint about taken names"
+is "$(jq -r '.exe' <<EOF2
+{"exe": "$(sqlite3 "$dir/app.db" 'select exe from process')"}
+EOF2
+)" "$BIN/exact-O2" "app.db is the command's final program's (the wrapper's empty database made way)"
+is "$("$HW" ls "$dir/app.db" --json | jq '.snapshots | length')" 2 "... with its snapshots"
+is "$(grep -c "app.db  (pid [0-9]*, exact-O2; the command)" "$OUT/run.err")" 1 "run names the command's database"
+is "$(grep -c "app\.[0-9]*\.db  (pid [0-9]*, bash; fork of [0-9]*)" "$OUT/run.err")" 1 "run names the forked subshell's database"
+is "$(sed -n 's/^heapwatch: \([0-9]*\) databases written.*/\1/p' "$OUT/run.err")" 2 "run counts the databases it wrote"
+is "$(ls "$dir" | grep -c 'app.*\.db-\(wal\|shm\)$')" 0 "no -wal or -shm file is left"
+
+# --- a full disk -------------------------------------------------------------------------------
+mnt="$OUT/mnt"
+mkdir -p "$mnt"
+if mount -t tmpfs -o size=4m tmpfs "$mnt" 2>/dev/null; then
+    trap 'umount "$mnt" 2>/dev/null' EXIT
+    dd if=/dev/zero of="$mnt/filler" bs=64k 2>/dev/null
+    run_shim "$mnt/full.db" -- "$BIN/exact-O2"
+    is "$? $(grep -c "cannot create '$mnt/full.db': disk full" "$OUT/stderr") $(grep -c . "$OUT/stderr")" "0 1 1" \
+       "a full disk at start: the program runs, one message says the disk is full"
+    is "$(ls "$mnt" | grep -c full)" 0 "... and no empty database is left behind"
+    : >"$mnt/empty.db" 2>/dev/null || { rm -f "$mnt/filler"; : >"$mnt/empty.db"; dd if=/dev/zero of="$mnt/filler" bs=64k 2>/dev/null; }
+    "$HW" ls "$mnt/empty.db" >/dev/null 2>"$OUT/empty.err"
+    is "$? $(grep -c "empty: the traced process could not write it" "$OUT/empty.err")" "3 1" "the analyzer on an empty file: exit 3, says it is empty"
+    rm -f "$mnt/filler" "$mnt/empty.db"
+
+    # mid-run: two snapshots, the disk fills, three are lost, space returns, one more
+    rm -f "$dir/cmd" && mkfifo "$dir/cmd"
+    env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$mnt/mid.db" HEAPWATCH_SAMPLE_RATE=1 HEAPWATCH_AT_EXIT=0 \
+        "$BIN/snapper-O2" <"$dir/cmd" >"$OUT/mid.out" 2>"$OUT/mid.err" &
+    pid=$!
+    exec 3>"$dir/cmd"
+    say() { echo "$1" >&3; n=$2; t=0; while [ "$(grep -c . "$OUT/mid.out")" -lt "$n" ] && [ $t -lt 200 ]; do sleep 0.05; t=$((t + 1)); done; }
+    say a 1; say s 2; say a 3; say s 4
+    dd if=/dev/zero of="$mnt/filler" bs=64k 2>/dev/null
+    say a 5; say s 6; say s 7; say s 8
+    rm -f "$mnt/filler"
+    say s 9
+    echo q >&3
+    exec 3>&-
+    wait $pid
+    is "$? $(grep -c '^snapshot 0$' "$OUT/mid.out") $(grep -c '^snapshot -1$' "$OUT/mid.out")" "0 3 3" \
+       "disk full mid-run: the program runs on; 3 snapshots written, 3 lost"
+    is "$(grep -c 'could not be written (disk full)' "$OUT/mid.err") $(grep -c 'written again: 3 were lost' "$OUT/mid.err") $(grep -c . "$OUT/mid.err")" \
+       "1 1 2" "one message when the disk fills, one when space returns, nothing else"
+    is "$("$HW" ls "$mnt/mid.db" --json | jq -c '[(.snapshots | length), (.gaps[] | [.after_snapshot, .lost, .reason])]')" \
+       '[3,[2,3,"disk full"]]' "the database records the gap: 3 lost after snapshot 2 (disk full)"
+    is "$("$HW" ls "$mnt/mid.db" | grep -c '3 snapshot(s) taken here could not be written (disk full)')" 1 "ls shows the gap"
+    is "$(ls "$mnt" | grep -c 'mid.db-\(wal\|shm\)')" 0 "no WAL left after exit"
+    umount "$mnt"
+    trap - EXIT
+else
+    for i in 1 2 3 4 5 6 7 8; do skip "cannot mount a tmpfs here (not root?)"; done
+fi
+done_testing
