@@ -43,7 +43,7 @@ struct reader {
 
 static uint64_t take(struct reader *r, unsigned n)
 {
-    if (r->bad || (size_t)(r->end - r->p) < n) {
+    if (r->bad || r->p > r->end || (size_t)(r->end - r->p) < n) {
         r->bad = true;
         return 0;
     }
@@ -141,8 +141,12 @@ static bool parse_cie(const uint8_t *at, struct cie *c)
     if (take(&r, 4) != 0)
         return false;  /* not a CIE */
     uint8_t version = (uint8_t)take(&r, 1);
+    if (r.bad || r.p >= r.end)
+        return false;
     const char *aug = (const char *)r.p;
-    size_t aug_len = strnlen(aug, (size_t)(r.end - r.p));
+    size_t room = (size_t)(r.end - r.p), aug_len = strnlen(aug, room);
+    if (aug_len == room)
+        return false;  /* no NUL inside the CIE */
     r.p += aug_len + 1;
     if (version == 4)
         take(&r, 2);  /* address and segment selector sizes */
@@ -331,7 +335,7 @@ static bool find_fde(const uint8_t *hdr, uintptr_t target, struct cie *c, struct
     if ((uintptr_t)hdr + (intptr_t)table[lo].loc > target)
         return false;
     const uint8_t *fde = hdr + table[lo].fde, *body, *end;
-    if (!record(fde, &body, &end))
+    if (!record(fde, &body, &end) || end - body < 4)
         return false;
     uint32_t cie_off;
     memcpy(&cie_off, body, 4);

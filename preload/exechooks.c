@@ -1,77 +1,84 @@
 /* This file implements the exec wrappers: before an image execs another, a database it
  * created but wrote no snapshot to is removed (output.h), so that a wrapper script that execs
- * the real program leaves nothing behind and the program gets the name the user asked for.
- * Every public exec function is wrapped, since glibc's call __execve internally, not through
- * the wrapped symbol; posix_spawn and system() start new processes and are left alone.
- * A vfork child (the parent's memory, the parent's locks) does nothing here: its pid is not
- * the database's. Context: the application's thread, about to exec; guarded inside. */
+ * the real program leaves nothing behind and the program gets the name the user asked for;
+ * one with snapshots leaves WAL mode. No snapshot is taken from then until the exec returns,
+ * which it does only when it failed. Every public exec function is wrapped (execveat
+ * included), since glibc's call __execve internally, not through the wrapped symbol;
+ * posix_spawn and system() start new processes and are left alone.
+ * A vfork child (the parent's memory, the parent's locks) does nothing here but call the real
+ * function: its pid is not the database's, and the real functions were resolved at start, so
+ * not even dlsym runs in it. Context: the application's thread, about to exec. */
 #define _GNU_SOURCE
-#include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <unistd.h>
 #include "hw.h"
 #include "output.h"
+#include "real.h"
 #include "snapshot.h"
-
-static void *next(const char *name)
-{
-    hw_guard_enter();
-    void *f = dlsym(RTLD_NEXT, name);
-    hw_guard_leave();
-    return f;
-}
-
-static void before_exec(void)
-{
-    if (atomic_load(&hw_state) == HW_ACTIVE && !hw_self.guard && hw_output_ready())
-        hw_snapshot_before_exec();
-}
-
-#define REAL(type, name)                           \
-    static type real;                              \
-    if (!real && !(real = (type)next(#name))) {    \
-        errno = ENOSYS;                            \
-        return -1;                                 \
-    }
 
 typedef int (*exec_path_env)(const char *, char *const[], char *const[]);
 typedef int (*exec_path)(const char *, char *const[]);
 typedef int (*exec_fd_env)(int, char *const[], char *const[]);
+typedef int (*exec_at)(int, const char *, char *const[], char *const[], int);
 
-HW_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+static struct {
+    exec_path_env execve, execvpe;
+    exec_path execv, execvp;
+    exec_fd_env fexecve;
+    exec_at execveat;
+} real;
+
+void hw_exechooks_init(void)
 {
-    REAL(exec_path_env, execve);
-    before_exec();
-    return real(path, argv, envp);
+    real.execve = (exec_path_env)hw_real_next("execve");
+    real.execvpe = (exec_path_env)hw_real_next("execvpe");
+    real.execv = (exec_path)hw_real_next("execv");
+    real.execvp = (exec_path)hw_real_next("execvp");
+    real.fexecve = (exec_fd_env)hw_real_next("fexecve");
+    real.execveat = (exec_at)hw_real_next("execveat");
 }
 
-HW_EXPORT int execv(const char *path, char *const argv[])
+/* Whether this exec leaves the database behind: the caller tells the shim again if the exec
+ * comes back (it failed). */
+static bool before_exec(void)
 {
-    REAL(exec_path, execv);
-    before_exec();
-    return real(path, argv);
+    if (atomic_load(&hw_state) != HW_ACTIVE || hw_self.guard || !hw_output_ready())
+        return false;
+    hw_snapshot_before_exec();
+    return true;
 }
 
-HW_EXPORT int execvp(const char *file, char *const argv[])
+static int after_failed_exec(bool prepared, int rc)
 {
-    REAL(exec_path, execvp);
-    before_exec();
-    return real(file, argv);
+    if (prepared) {
+        int saved = errno;
+        hw_snapshot_exec_failed();
+        errno = saved;
+    }
+    return rc;
 }
 
-HW_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
-{
-    REAL(exec_path_env, execvpe);
-    before_exec();
-    return real(file, argv, envp);
-}
+/* The real function, or the error an exec without it would give. */
+#define CALL(fn, ...)                                                   \
+    do {                                                                \
+        if (!real.fn) {                                                 \
+            errno = ENOSYS;                                             \
+            return -1;                                                  \
+        }                                                               \
+        bool prepared = before_exec();                                  \
+        return after_failed_exec(prepared, real.fn(__VA_ARGS__));       \
+    } while (0)
 
-HW_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
+HW_EXPORT int execve(const char *path, char *const argv[], char *const envp[]) { CALL(execve, path, argv, envp); }
+HW_EXPORT int execv(const char *path, char *const argv[]) { CALL(execv, path, argv); }
+HW_EXPORT int execvp(const char *file, char *const argv[]) { CALL(execvp, file, argv); }
+HW_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[]) { CALL(execvpe, file, argv, envp); }
+HW_EXPORT int fexecve(int fd, char *const argv[], char *const envp[]) { CALL(fexecve, fd, argv, envp); }
+HW_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags)
 {
-    REAL(exec_fd_env, fexecve);
-    before_exec();
-    return real(fd, argv, envp);
+    CALL(execveat, dirfd, path, argv, envp, flags);
 }
 
 /* The variadic forms gather their arguments on the stack, as glibc's do, and go on as the

@@ -105,10 +105,15 @@ bool hw_init_slow(void)
     return next == HW_ACTIVE;
 }
 
+/* The pid this image's shim serves: a vfork child that calls exit() runs our destructor in
+ * its parent's memory, where it must do nothing. */
+static int served_pid;
+
 static void fork_prepare(void) { hw_guard_enter(); hw_snapshot_atfork_prepare(); }
 static void fork_parent(void) { hw_snapshot_atfork_parent(); hw_guard_leave(); }
 static void fork_child(void)
 {
+    served_pid = getpid();
     hw_snapshot_atfork_child();
     hw_guard_leave();
 }
@@ -123,6 +128,7 @@ __attribute__((constructor)) static void hw_constructor(void)
         snprintf(pid, sizeof pid, "%d", getpid());
         setenv("HEAPWATCH_ROOT_PID", pid, 1);  /* exec'd children see it and stay inert */
     }
+    served_pid = getpid();
     pthread_atfork(fork_prepare, fork_parent, fork_child);
     hw_guard_leave();
     hw_snapshot_start();
@@ -130,7 +136,7 @@ __attribute__((constructor)) static void hw_constructor(void)
 
 __attribute__((destructor)) static void hw_destructor(void)
 {
-    if (atomic_load(&hw_state) == HW_ACTIVE)
+    if (atomic_load(&hw_state) == HW_ACTIVE && getpid() == served_pid)
         hw_snapshot_at_exit();
 }
 

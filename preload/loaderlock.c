@@ -8,7 +8,10 @@
  * first dl_iterate_phdr: its exit snapshot, at the latest. The lock is a recursive mutex in
  * ld.so's _rtld_global, whose layout is private; so it is found by what it is: while our own
  * dl_iterate_phdr callback runs, it is the one recursive mutex in _rtld_global held once, by
- * this thread. If the search is not conclusive, nothing is ever reset. */
+ * this thread. If the search is not conclusive, nothing is ever reset.
+ * The lock also guards dlopen's and dlclose's edits of the list of loaded objects: a child
+ * forked in the middle of one sees that list half-edited, as glibc accepts for dl_load_lock,
+ * which it resets the same way; before, such a child hung at its first dl_iterate_phdr. */
 #define _GNU_SOURCE
 #include "loaderlock.h"
 

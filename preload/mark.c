@@ -424,9 +424,9 @@ void hw_heap_mark(struct hw_heap *h, struct hw_roots *roots)
     flag_unreadable(&k);
     struct hw_root *r = (struct hw_root *)roots->roots.data;
     for (size_t j = 0; j < roots->roots.nr; j++) {
-        if (r[j].clip_to_block) {
+        if (r[j].clip_at) {
             /* a coroutine's stack in a heap block: its end is the block's */
-            long b = block_at(&m, r[j].lo);
+            long b = block_at(&m, r[j].clip_at);
             if (b >= 0) {
                 uintptr_t end = m.span[b].lo + o[b].size;
                 r[j].hi = end < r[j].hi ? end : r[j].hi;

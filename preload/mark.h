@@ -39,8 +39,8 @@ struct hw_heap {
 
 /* Copy the live table (the world is stopped) and sort it. False if out of memory. */
 bool hw_heap_load(struct hw_heap *h);
-/* Mark from the roots and classify every object. Roots flagged clip_to_block are ended at
- * the end of the block they start in. */
+/* Mark from the roots and classify every object. Roots with clip_at are ended at the end of
+ * the block that holds clip_at. */
 void hw_heap_mark(struct hw_heap *h, struct hw_roots *roots);
 void hw_heap_release(struct hw_heap *h);
 

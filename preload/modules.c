@@ -19,11 +19,12 @@
 #include <link.h>
 #include <string.h>
 #include "spin.h"
+#include "real.h"
 #include "sys.h"
 #include "unwind.h"
 
-#define MAX_MODULES 65536
-#define PATHS_SIZE (16u << 20)
+#define MAX_MODULES 8192       /* loads in a process's life: ~4 MiB of address space reserved */
+#define PATHS_SIZE (2u << 20)
 
 static struct hw_module *mods;
 static _Atomic uint32_t nr_mods;
@@ -95,12 +96,19 @@ static void build_id_hex(const struct dl_phdr_info *info, char *out, size_t size
     }
 }
 
+/* The executable's path, read once: a binary replaced while it runs would read back as
+ * "... (deleted)" and look like another module. */
+static char exe_path[PATH_MAX];
+
 /* The module's path as the database names it. */
 static void module_path(const struct dl_phdr_info *info, char *path, size_t size)
 {
     const char *name = info->dlpi_name;
-    if (!name || !*name)
-        hw_self_exe(path, size);
+    if (!name || !*name) {
+        if (!exe_path[0])
+            hw_self_exe(exe_path, sizeof exe_path);
+        hw_fmt(path, size, "%s", exe_path);
+    }
     else if (strstr(name, "linux-vdso") || strstr(name, "linux-gate"))
         hw_fmt(path, size, "[vdso]");
     else
@@ -190,6 +198,8 @@ unsigned hw_modules_refresh(void)
     }
     hw_spin_unlock(&lock);
     hw_record_leave();
+    if (unloaded)
+        hw_unwind_forget();  /* another module may be mapped where the unloaded one was */
     return unloaded;
 }
 
@@ -202,13 +212,8 @@ unsigned hw_modules_refresh(void)
 HW_EXPORT int dlclose(void *handle)
 {
     static int (*real)(void *);
-    if (!real) {
-        hw_guard_enter();
-        real = (int (*)(void *))dlsym(RTLD_NEXT, "dlclose");
-        hw_guard_leave();
-        if (!real)
-            return -1;
-    }
+    if (!real && !(real = (int (*)(void *))hw_real_next("dlclose")))
+        return -1;
     bool active = atomic_load(&hw_state) == HW_ACTIVE;
     if (active) {
         hw_guard_enter();
@@ -218,8 +223,7 @@ HW_EXPORT int dlclose(void *handle)
     int rc = real(handle);
     if (active) {
         hw_guard_enter();
-        if (hw_modules_refresh())
-            hw_unwind_forget();
+        hw_modules_refresh();
         hw_guard_leave();
     }
     return rc;

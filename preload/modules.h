@@ -1,7 +1,7 @@
 /* modules.h: every module the process has had loaded, in the order it was first seen: path,
  * build id, load bias, executable range and PT_LOAD segments, and whether it is loaded now.
- * Kept current at start, around every dlopen and dlclose (interposed) and before each
- * snapshot, so that the database can name the frames of a library unloaded long before a
+ * Kept current at start, around every dlclose (interposed; dlopen is not, as glibc searches
+ * the RUNPATH of dlopen's caller) and at each snapshot, so that the database can name the frames of a library unloaded long before a
  * snapshot (heaptrack records module loads as events for the same reason). Entries are never
  * removed: a library loaded again is a new entry.
  * Entries are read without a lock by a stopped world or its fork child (every update is a

@@ -180,15 +180,10 @@ void hw_output_before_exec(void)
 {
     if (!hw_output_droppable())
         return;  /* a vfork child (the parent's memory), or a database with snapshots */
-    char side[PATH_MAX + 8];
     if (db_fd >= 0)
         close(db_fd);
     db_fd = -1;
-    unlink(db_path);
-    hw_fmt(side, sizeof side, "%s-wal", db_path);
-    unlink(side);
-    hw_fmt(side, sizeof side, "%s-shm", db_path);
-    unlink(side);
+    hw_sink_remove(db_path);
     db_pid = 0;  /* if the exec fails, the database is created again when needed */
 }
 

@@ -99,3 +99,11 @@ void hw_real_resolve(void)
     atomic_store_explicit(&done, 1, memory_order_release);
     atomic_store(&resolving, 0);
 }
+
+void *hw_real_next(const char *name)
+{
+    hw_guard_enter();
+    void *f = dlsym(RTLD_NEXT, name);
+    hw_guard_leave();
+    return f;
+}

@@ -25,6 +25,10 @@ extern struct hw_real hw_real;
 /* Resolve hw_real once; safe to call from any hook, any number of times. */
 void hw_real_resolve(void) HW_HOOKSAFE;
 
+/* The function `name` after ours (dlsym(RTLD_NEXT), guarded: it may allocate). Not for a
+ * hook's fast path: resolve once and keep the pointer. */
+void *hw_real_next(const char *name);
+
 /* The bootstrap pool: used only while hw_real_resolve runs. */
 bool hw_pool_owns(const void *p) HW_SIGSAFE;
 void *hw_pool_alloc(size_t size, size_t align) HW_HOOKSAFE;

@@ -2,12 +2,16 @@
  *
  * Threads: a stopped thread's stack is scanned from its stack pointer minus the 128-byte red
  * zone to the top of its stack (registered at thread start, threadhooks.c; otherwise the
- * mapping that holds the stack pointer). Its registers are the kernel's signal frame, which
- * lies below that (stw.c). Static TLS and the thread descriptor sit at the thread pointer
+ * mapping that holds the stack pointer; one running on another stack, a coroutine's, has its
+ * own stack scanned whole and the other from the stack pointer to the end of the heap block
+ * or mapping that holds it). Its registers are what the kernel's signal frame saved, or the
+ * callee-saved ones of a thread that stopped itself (stw.c). Static TLS and the thread descriptor sit at the thread pointer
  * (x86-64 glibc: TLS blocks below it, struct pthread above, NOTES-shim.md section 8); for
  * threads other than the main one they are at the top of the stack mapping, and the stack
  * range stops where they begin. The DTV is scanned explicitly: the main thread's initial one
- * is not a heap block. An exited thread is not listed at all, so its stack is not a root.
+ * is not a heap block. An exited thread is not listed at all, so its stack is not a root; a
+ * joinable one not joined yet keeps its descriptor (its return value) as a root, and the
+ * arguments of threads being started are roots until they run (threadhooks.c).
  * Context: SIGSAFE except for dl_iterate_phdr (see roots.h). */
 #define _GNU_SOURCE
 #include "roots.h"
@@ -20,6 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "maps.h"
+#include "modules.h"
 #include "real.h"
 #include "spin.h"
 #include "threadhooks.h"
@@ -93,6 +98,7 @@ bool hw_roots_unregister(uintptr_t lo, uintptr_t len)
 static struct hw_root *add_root_of(struct hw_roots *r, int kind, int tid, uintptr_t lo, uintptr_t hi, uintptr_t bias,
                                    const char *module, bool allocator)
 {
+    const struct hw_module *mod = kind == HW_ROOT_GLOBAL ? hw_modules_loaded(bias) : NULL;
     struct hw_root *first = NULL;
     lo = (lo + 7) & ~(uintptr_t)7;
     while (lo < hi) {
@@ -108,8 +114,8 @@ static struct hw_root *add_root_of(struct hw_roots *r, int kind, int tid, uintpt
             struct hw_root *root = hw_vec_push(&r->roots);
             if (!root)
                 return first;
-            *root = (struct hw_root){ .lo = lo, .hi = end, .kind = kind, .tid = tid,
-                                      .module_bias = bias, .module = module, .allocator = allocator };
+            *root = (struct hw_root){ .lo = lo, .hi = end, .kind = kind, .tid = tid, .module_bias = bias,
+                                      .module = module, .module_seq = mod ? mod->seq : 0, .allocator = allocator };
             if (!first)
                 first = root;
         }
@@ -225,7 +231,7 @@ static void thread_roots(struct hw_roots *r, const struct hw_stopped_thread *t)
         uintptr_t from = t->sp - red > off_lo ? t->sp - red : off_lo;
         struct hw_root *s = add_root(r, HW_ROOT_STACK, t->tid, from, off_hi, 0, NULL);
         if (s)
-            s->clip_to_block = true;
+            s->clip_at = t->sp;
     }
     if (t->regs_hi > t->regs_lo)
         add_root(r, HW_ROOT_REGISTERS, t->tid, t->regs_lo, t->regs_hi, 0, NULL);
@@ -278,11 +284,11 @@ static bool has_word(const struct hw_vec *v, uintptr_t x)
 
 /* A joinable thread that has exited but is not joined yet: its descriptor holds its return
  * value (struct pthread's result) until pthread_join takes it. Not its stack: it is dead. */
-static void exited_thread_root(uintptr_t pd, void *arg)
+static void exited_thread_root(uintptr_t pd, int tid, void *arg)
 {
     struct hw_roots *r = arg;
     if (!has_word(&r->live_tp, pd))
-        add_root(r, HW_ROOT_EXITED_THREAD, hw_threads_tid_of(pd), pd, pd + TCB_SIZE, 0, NULL);
+        add_root(r, HW_ROOT_EXITED_THREAD, tid, pd, pd + TCB_SIZE, 0, NULL);
 }
 
 void hw_roots_collect(struct hw_roots *r, const struct hw_world *w)

@@ -23,10 +23,12 @@ struct hw_root {
     int tid;               /* per-thread kinds */
     uintptr_t module_bias; /* HW_ROOT_GLOBAL: the module's load bias ... */
     const char *module;    /* ... and its dlpi_name ("" = the executable) */
+    uint32_t module_seq;   /* ... and its load (modules.h), 0 if unknown */
     bool allocator;        /* HW_ROOT_GLOBAL of glibc when it is the real allocator: holds
                             * malloc's own state (mark.c) */
-    bool clip_to_block;    /* a stack found by its stack pointer alone, which may lie in a heap
-                            * block (a coroutine's stack): the mark ends it with that block */
+    uintptr_t clip_at;     /* a stack found by its stack pointer alone (this one), which may lie
+                            * in a heap block (a coroutine's stack): the mark ends the root with
+                            * that block; 0 otherwise */
 };
 
 /* What the walk learnt about a thread, for the thread table. */

@@ -39,12 +39,31 @@
 static sqlite3 *db;  /* open only inside hw_sink_create / hw_sink_write */
 static bool quiet;   /* errors of writes are counted by the caller, not reported */
 static int last_error;  /* SQLite's primary result code of the last failure */
+static char last_message[HW_SINK_MESSAGE];  /* and what SQLite said */
 
 void hw_sink_set_quiet(bool q) { quiet = q; }
 
+const char *hw_sink_last_message(void) { return last_message; }
+
+/* Remember a failure: its code (a write that failed for want of space counts as a full disk
+ * whatever SQLite calls it: an I/O error on the WAL or its index) and SQLite's words. */
+static void remember_failure(int code, const char *what)
+{
+    last_error = code ? code & 0xff : SQLITE_ERROR;
+    if (db && (sqlite3_system_errno(db) == ENOSPC || sqlite3_system_errno(db) == EDQUOT))
+        last_error = SQLITE_FULL;
+    hw_fmt(last_message, sizeof last_message, "%s", what);
+}
+
+/* What a write returns when it fails: below -1, so that -1 stays "no write was attempted". */
+static int64_t failure(void)
+{
+    return -1 - (int64_t)(last_error ? last_error : SQLITE_ERROR);
+}
+
 const char *hw_sink_failure(int64_t rc)
 {
-    switch ((int)-rc & 0xff) {
+    switch ((int)(-rc - 1) & 0xff) {
     case SQLITE_FULL: return "disk full";
     case SQLITE_IOERR: return "I/O error";
     case SQLITE_CANTOPEN: return "cannot open the database";
@@ -54,15 +73,10 @@ const char *hw_sink_failure(int64_t rc)
     }
 }
 
-/* A database error: remembered, and said unless quiet. A write that failed for want of space
- * counts as a full disk whatever SQLite calls it (an I/O error on the WAL or its index). */
+/* A database error: remembered, and said unless quiet. */
 static void db_error(const char *what)
 {
-    last_error = db ? sqlite3_errcode(db) & 0xff : SQLITE_ERROR;
-    if (!last_error)
-        last_error = SQLITE_ERROR;
-    if (db && (sqlite3_system_errno(db) == ENOSPC || sqlite3_system_errno(db) == EDQUOT))
-        last_error = SQLITE_FULL;
+    remember_failure(db ? sqlite3_errcode(db) : SQLITE_ERROR, what);
     if (!quiet)
         hw_log("database error: %s", what);
 }
@@ -75,6 +89,29 @@ static pthread_mutex_t sink_lock = PTHREAD_MUTEX_INITIALIZER;
 void hw_sink_lock(void) { pthread_mutex_lock(&sink_lock); }
 void hw_sink_unlock(void) { pthread_mutex_unlock(&sink_lock); }
 void hw_sink_reset_lock(void) { pthread_mutex_init(&sink_lock, NULL); }
+
+bool hw_sink_lock_within(int ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    return pthread_mutex_timedlock(&sink_lock, &until) == 0;
+}
+
+/* A fork child born while the parent's SQLite was busy may find SQLite's own mutexes held: it
+ * must never use it. Set once in such a child; every entry point then fails at once. */
+static bool unusable;
+
+void hw_sink_forbid(void)
+{
+    unusable = true;
+    hw_sink_reset_lock();
+}
 
 /* ---- private SQLite memory: the shim's arena ------------------------------------------------ */
 
@@ -250,9 +287,7 @@ static int open_db(const char *path)
     if (init_locked() < 0)
         return -1;
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
-        last_error = db ? sqlite3_errcode(db) & 0xff : SQLITE_NOMEM;
-        if (db && (sqlite3_system_errno(db) == ENOSPC || sqlite3_system_errno(db) == EDQUOT))
-            last_error = SQLITE_FULL;
+        remember_failure(db ? sqlite3_errcode(db) : SQLITE_NOMEM, db ? sqlite3_errmsg(db) : "out of memory");
         if (!quiet)
             hw_log("cannot open '%s': %s; no snapshots will be written", path, db ? sqlite3_errmsg(db) : "out of memory");
         sqlite3_close(db);
@@ -274,8 +309,7 @@ static void close_db(void)
     db = NULL;
 }
 
-/* Remove a database this process created and could not finish, with its WAL files. */
-static void unlink_created(const char *path)
+void hw_sink_remove(const char *path)
 {
     char side[PATH_MAX + 8];
     unlink(path);
@@ -323,9 +357,9 @@ out:
     if (rc < 0) {
         /* A database without its schema helps nobody (a full disk at start): remove it, so
          * no reader meets an empty or foreign-looking file. */
-        unlink_created(path);
-        hw_log("cannot create '%s': %s; no snapshots will be written", path,
-               hw_sink_failure(-(int64_t)(last_error ? last_error : SQLITE_ERROR)));
+        hw_sink_remove(path);
+        hw_log("cannot create '%s': %s (%s); no snapshots will be written", path, hw_sink_failure(failure()),
+               last_message);
     }
     return rc;
 }
@@ -508,13 +542,12 @@ static int write_edges(int64_t snap, const struct hw_heap *h)
     return rc;
 }
 
-/* The module id of a global root: the loaded module with its load bias, by its load. */
-static int64_t module_id_of(sqlite3_stmt *q, uintptr_t bias)
+/* The module id of a global root, by the load the walk found it in. */
+static int64_t module_id_of(sqlite3_stmt *q, uint32_t seq)
 {
-    const struct hw_module *m = hw_modules_loaded(bias);
-    if (!m)
+    if (!seq)
         return 0;
-    sqlite3_bind_int64(q, 1, m->seq);
+    sqlite3_bind_int64(q, 1, seq);
     int64_t id = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
     sqlite3_reset(q);
     return id;
@@ -527,16 +560,16 @@ static int write_roots(int64_t snap, const struct hw_roots *r)
     sqlite3_stmt *q = prepare("SELECT id FROM module WHERE load_seq = ?");
     int rc = st && q ? 0 : -1;
     const struct hw_root *root = (const struct hw_root *)r->roots.data;
-    uintptr_t last_bias = 1;
+    uint32_t last_seq = UINT32_MAX;
     int64_t last_id = 0;
     for (size_t i = 0; i < r->roots.nr && !rc; i++) {
         sqlite3_bind_int64(st, 1, snap);
         sqlite3_bind_int64(st, 2, (int64_t)i + 1);
         sqlite3_bind_text(st, 3, hw_root_kind_names[root[i].kind], -1, SQLITE_STATIC);
         if (root[i].kind == HW_ROOT_GLOBAL) {
-            if (root[i].module_bias != last_bias) {
-                last_bias = root[i].module_bias;
-                last_id = module_id_of(q, last_bias);
+            if (root[i].module_seq != last_seq) {
+                last_seq = root[i].module_seq;
+                last_id = module_id_of(q, last_seq);
             }
             bind_or_null(st, 4, last_id != 0, (uint64_t)last_id);
             sqlite3_bind_null(st, 5);
@@ -614,6 +647,7 @@ static int write_gap(int64_t after, const struct hw_gap *g)
 static int64_t write_locked(const char *path, struct hw_snapshot_data *d)
 {
     last_error = 0;
+    last_message[0] = '\0';
     /* The caller reports a failed write, once for a run of them (snapshot.c): say nothing. */
     bool was_quiet = quiet;
     quiet = true;
@@ -625,10 +659,13 @@ static int64_t write_locked(const char *path, struct hw_snapshot_data *d)
 static int64_t write_quietly(const char *path, struct hw_snapshot_data *d)
 {
     if (open_db(path) < 0)
-        return -(int64_t)(last_error ? last_error : SQLITE_CANTOPEN);
+        return failure();
     uint64_t t0 = hw_now_ns(CLOCK_MONOTONIC);
     sqlite3_stmt *st = NULL;
     int64_t snap = -1;
+    /* WAL mode, again: a database left in rollback mode before an exec that failed. */
+    if (exec("PRAGMA journal_mode=WAL") < 0)
+        goto out_failed;
     if (d->leave_checkpoint) {
         int on;
         sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, &on);
@@ -636,7 +673,7 @@ static int64_t write_quietly(const char *path, struct hw_snapshot_data *d)
     }
     /* IMMEDIATE: take the write lock now, so the id read below stays ours. */
     if (exec("BEGIN IMMEDIATE") < 0)
-        goto out;
+        goto out_failed;
     snap = query_int("SELECT coalesce(max(id), 0) + 1 FROM snapshot");
     st = prepare("INSERT INTO snapshot(id, time_ns, label, trigger, mode, threads, threads_unstopped,"
                  " live_objects, live_bytes, reachable_objects, reachable_bytes, indirect_objects,"
@@ -683,7 +720,8 @@ static int64_t write_quietly(const char *path, struct hw_snapshot_data *d)
     goto out;
 out_rollback:
     exec("ROLLBACK");
-    snap = -(int64_t)(last_error ? last_error : SQLITE_ERROR);
+out_failed:
+    snap = failure();
 out:
     sqlite3_finalize(st);
     close_db();
@@ -727,6 +765,11 @@ int hw_sink_init(void)
 
 int hw_sink_create(const char *path, int forked_from, bool quiet_exists)
 {
+    if (unusable) {
+        hw_log("cannot create '%s': this process was forked while its parent wrote a snapshot, and may"
+               " not use SQLite; no snapshots will be written", path);
+        return -1;
+    }
     hw_sink_lock();
     int rc = create_locked(path, forked_from, quiet_exists);
     hw_sink_unlock();
@@ -735,6 +778,8 @@ int hw_sink_create(const char *path, int forked_from, bool quiet_exists)
 
 int64_t hw_sink_write(const char *path, struct hw_snapshot_data *d)
 {
+    if (unusable)
+        return -1 - SQLITE_MISUSE;
     hw_sink_lock();
     int64_t id = write_locked(path, d);
     hw_sink_unlock();
@@ -743,6 +788,8 @@ int64_t hw_sink_write(const char *path, struct hw_snapshot_data *d)
 
 int hw_sink_checkpoint(const char *path)
 {
+    if (unusable)
+        return -1;
     hw_sink_lock();
     int rc = checkpoint_locked(path);
     hw_sink_unlock();
@@ -751,6 +798,8 @@ int hw_sink_checkpoint(const char *path)
 
 int hw_sink_finish(const char *path)
 {
+    if (unusable)
+        return -1;
     hw_sink_lock();
     int rc = finish_locked(path);
     hw_sink_unlock();

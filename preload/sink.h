@@ -53,8 +53,9 @@ int hw_sink_init(void);
 int hw_sink_create(const char *path, int forked_from, bool quiet_exists);
 /* Open the database, write one snapshot (new stacks, new modules, counters, objects, roots,
  * threads, frames, edges, and the gap of snapshots lost before it) in one transaction and
- * close it; returns the snapshot id, or minus SQLite's primary result code (SQLITE_FULL for
- * a full disk; message on stderr unless quiet; the database keeps what was committed). Holds no connection between
+ * close it; returns the snapshot id or, when it fails, -1 minus SQLite's primary result code
+ * (hw_sink_failure says why, hw_sink_last_message what SQLite said; nothing is printed: the
+ * caller reports it, once for a run of failures). The database keeps what was committed. Holds no connection between
  * calls: a snapshot may be written by a fork child, and SQLite connections must not cross a
  * fork. Allocates only from the shim's arena (arena.h), so it is safe in that child. */
 int64_t hw_sink_write(const char *path, struct hw_snapshot_data *d);
@@ -68,8 +69,14 @@ int hw_sink_checkpoint(const char *path);
  * reader creates no -wal and -shm files next to it. 0, or -1 if a reader had it open. */
 int hw_sink_finish(const char *path);
 
-/* Why a write failed, from hw_sink_write's negative result, for the gap record. */
+/* Remove the database at path with its -wal and -shm files (one this process created and
+ * could not finish, or one without snapshots before an exec). */
+void hw_sink_remove(const char *path);
+/* Why a write failed, from hw_sink_write's negative result: "disk full", "I/O error"... */
 const char *hw_sink_failure(int64_t rc);
+/* What SQLite said of the last failure ("" if nothing). */
+#define HW_SINK_MESSAGE 160
+const char *hw_sink_last_message(void);
 /* While quiet, the writer's errors are not reported (a full disk: one message, not one per
  * snapshot); the snapshot side counts the lost ones instead. */
 void hw_sink_set_quiet(bool quiet);
@@ -80,5 +87,12 @@ void hw_sink_set_quiet(bool quiet);
 void hw_sink_lock(void);
 void hw_sink_unlock(void);
 void hw_sink_reset_lock(void);
+/* The lock, if it can be had within ms milliseconds (the fork prepare handler: a fork waits
+ * for a short write, not for a long one). */
+bool hw_sink_lock_within(int ms);
+/* In a fork child born while SQLite was busy (the lock was not had): SQLite's own mutexes may
+ * be held by a thread the child does not have, so the child never uses it; every entry point
+ * fails (creation says why, once). */
+void hw_sink_forbid(void);
 
 #endif

@@ -1,7 +1,9 @@
 /* This file implements snapshots and their triggers.
  *
  *   trigger                      who runs it
- *   HEAPWATCH_SIGNAL             handler writes a byte to a pipe (async-signal-safe) -> helper
+ *   HEAPWATCH_SIGNAL             handler numbers the request, writes a byte to a pipe -> helper;
+ *                                a thread that signalled itself waits in the handler until
+ *                                the world is stopped (requested/served, below)
  *   heapwatch snap PID           sigqueue of the suspend signal with HW_SNAP_REQUEST -> helper
  *   HEAPWATCH_INTERVAL           helper's poll timeout -> helper
  *   heapwatch_snapshot(label)    the calling thread, synchronously
@@ -77,6 +79,7 @@ static int wake_pipe[2] = { -1, -1 };
 static pthread_t helper;
 static int helper_tid;
 static bool helper_running, exited, stw_ready, inplace;
+static bool exec_pending;  /* between an exec's cleanup and its return: no snapshot (write_lock) */
 
 /* Requests (the trigger signal, `heapwatch snap`) are numbered as they arrive. A signal
  * snapshot reads the count just before it stops the world (`serving`, under write_lock) and,
@@ -90,6 +93,7 @@ static uint64_t serving;
 /* Snapshots taken but not written since the last one that was (a full disk): reported once,
  * and recorded in the database with the next snapshot written (table gap). write_lock. */
 static struct hw_gap gap;
+static char write_message[HW_SINK_MESSAGE];  /* what SQLite said of the last failed write */
 #define SELF_SIGNAL_WAIT_MS 5000  /* a thread that signalled itself waits at most this long */
 static struct hw_snapshot_data data = {
     .stacks = { .elem = sizeof(struct hw_stack_row) },
@@ -202,6 +206,7 @@ struct stop_ctx {
     const struct hw_caller *caller;
     struct hw_world world;
     int to_child[2], from_child[2];
+    char message[HW_SINK_MESSAGE];  /* what the walk child's write said when it failed */
     pid_t child;
     uint64_t pause_ns;
     bool fork;  /* the walk runs in a child: 'fork' mode, or 'inplace' with a thread that runs on */
@@ -221,7 +226,10 @@ static __attribute__((noreturn)) void child_main(struct stop_ctx *c)
     if (read(c->to_child[0], &pause, sizeof pause) == sizeof pause)
         c->d->pause_ns = pause;
     int64_t id = hw_sink_write(hw_output_path(), c->d);
-    ssize_t r = write(c->from_child[1], &id, sizeof id);
+    char report[sizeof id + HW_SINK_MESSAGE];
+    memcpy(report, &id, sizeof id);
+    hw_fmt(report + sizeof id, HW_SINK_MESSAGE, "%s", id > 0 ? "" : hw_sink_last_message());
+    ssize_t r = write(c->from_child[1], report, sizeof report);
     (void)r;
     if (id > 0)
         hw_sink_checkpoint(hw_output_path());
@@ -235,6 +243,9 @@ static int stop_cb(struct dl_phdr_info *info, size_t size, void *arg)
     (void)info;
     (void)size;
     struct stop_ctx *c = arg;  /* called once: returning non-zero ends the iteration */
+    /* The modules as the walk's roots will see them: the loader lock is ours, so no dlopen or
+     * dlclose comes between this and the roots. */
+    hw_modules_refresh();
     uint64_t t0 = hw_now_ns(CLOCK_MONOTONIC);
     hw_stw_stop(&c->world, helper_tid, c->caller, STOP_TIMEOUT_MS);
     mark_served();
@@ -296,7 +307,13 @@ static void reap_checkpointer(void)
 static int64_t await_child(struct stop_ctx *c)
 {
     int64_t id = -1;
-    bool said = wait_child(c->child, c->from_child[0]) && read(c->from_child[0], &id, sizeof id) == sizeof id;
+    char report[sizeof id + HW_SINK_MESSAGE];
+    bool said = wait_child(c->child, c->from_child[0]) && read(c->from_child[0], report, sizeof report) == sizeof report;
+    if (said) {
+        memcpy(&id, report, sizeof id);
+        report[sizeof report - 1] = '\0';
+        hw_fmt(c->message, sizeof c->message, "%s", report + sizeof id);
+    }
     if (said && id > 0) {
         checkpointer = c->child;
         checkpointer_fd = c->from_child[0];
@@ -311,44 +328,62 @@ static int64_t await_child(struct stop_ctx *c)
     return -1;
 }
 
+static void close_fd(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+}
+
+static void close_pipes(struct stop_ctx *c)
+{
+    for (int i = 0; i < 2; i++) {
+        close_fd(&c->to_child[i]);
+        close_fd(&c->from_child[i]);
+    }
+}
+
 static int64_t take_walked(struct hw_snapshot_data *d, const struct hw_caller *caller)
 {
     struct stop_ctx c = { .d = d, .caller = caller, .child = -1,
                           .to_child = { -1, -1 }, .from_child = { -1, -1 } };
+    /* The pipes exist only while snap_lock is held (the fork prepare handler takes it): an
+     * application fork child never inherits the write end whose end of file tells that the
+     * walk child has gone, or waiting for it would wait for that child too. */
+    pthread_mutex_lock(&snap_lock);
     if (pipe2(c.to_child, O_CLOEXEC) < 0 || pipe2(c.from_child, O_CLOEXEC) < 0) {
         hw_log("cannot create a pipe for the snapshot writer: %s", strerror(errno));
+        pthread_mutex_unlock(&snap_lock);
+        close_pipes(&c);
         return -1;
     }
     sigset_t all, old;
     sigfillset(&all);
-    pthread_mutex_lock(&snap_lock);
     pthread_sigmask(SIG_SETMASK, &all, &old);  /* the child must not run the application's handlers */
     dl_iterate_phdr(stop_cb, &c);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (c.fork && c.child > 0) {
+        ssize_t w = write(c.to_child[1], &c.pause_ns, sizeof c.pause_ns);
+        (void)w;
+    }
+    close_fd(&c.to_child[0]);
+    close_fd(&c.to_child[1]);
+    close_fd(&c.from_child[1]);
     pthread_mutex_unlock(&snap_lock);
     d->pause_ns = c.pause_ns;
     int64_t id;
     if (!c.fork) {
         id = hw_sink_write(hw_output_path(), d);
+        hw_fmt(write_message, sizeof write_message, "%s", hw_sink_last_message());
         hw_heap_release(&heap);  /* now, not at the next load: that one runs with the world stopped */
     } else if (c.child < 0) {
-        hw_log("cannot fork the snapshot writer: %s", strerror(errno));
+        hw_fmt(write_message, sizeof write_message, "cannot fork the snapshot writer: %s", strerror(errno));
         id = -1;
     } else {
-        ssize_t w = write(c.to_child[1], &c.pause_ns, sizeof c.pause_ns);
-        (void)w;
-        close(c.to_child[1]);
-        c.to_child[1] = -1;
-        close(c.from_child[1]);
-        c.from_child[1] = -1;
         id = await_child(&c);
+        hw_fmt(write_message, sizeof write_message, "%s", c.message);
     }
-    for (int i = 0; i < 2; i++) {
-        if (c.to_child[i] >= 0)
-            close(c.to_child[i]);
-        if (c.from_child[i] >= 0)
-            close(c.from_child[i]);
-    }
+    close_pipes(&c);
     return id;
 }
 
@@ -362,7 +397,9 @@ static int64_t take_counters(struct hw_snapshot_data *d)
     mark_served();  /* a thread that signalled itself has waited until its counters were read */
     d->walk_ns = hw_now_ns(CLOCK_MONOTONIC) - t0;
     d->pause_ns = 0;  /* nothing is stopped without a heap walk */
-    return hw_sink_write(hw_output_path(), d);
+    int64_t id = hw_sink_write(hw_output_path(), d);
+    hw_fmt(write_message, sizeof write_message, "%s", hw_sink_last_message());
+    return id;
 }
 
 /* After a write: count a lost snapshot, or close a gap. A full disk gives one message, not
@@ -380,8 +417,8 @@ static void note_result(long id, uint64_t time_ns)
     }
     const char *why = id < -1 ? hw_sink_failure(id) : "the snapshot writer failed";
     if (!gap.lost) {
-        hw_log("a snapshot could not be written (%s); more failures are counted, not reported, and the gap is"
-               " recorded with the next snapshot written", why);
+        hw_log("a snapshot could not be written (%s%s%s); more failures are counted, not reported, and the gap is"
+               " recorded with the next snapshot written", why, write_message[0] ? ": " : "", write_message);
         gap.first_ns = time_ns;
     }
     gap.lost++;
@@ -404,13 +441,36 @@ static void close_for_exit(void)
 }
 
 /* Take a snapshot. caller: the calling application thread, or NULL when the helper asks. */
+/* write_lock for an application thread: bounded, since it may hold a lock the snapshot under
+ * way needs (the loader lock, inside a dl_iterate_phdr callback): a snapshot that cannot start
+ * within APP_WAIT_S is given up, not waited for. The helper waits as long as it takes. */
+#define APP_WAIT_S 30
+static bool lock_for(const struct hw_caller *caller)
+{
+    if (!caller) {
+        pthread_mutex_lock(&write_lock);
+        return true;
+    }
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += APP_WAIT_S;
+    if (pthread_mutex_timedlock(&write_lock, &until) == 0)
+        return true;
+    hw_log("a snapshot could not start: another has been under way for %d s", APP_WAIT_S);
+    return false;
+}
+
 long hw_snapshot_take(const char *trigger, const char *label, const struct hw_caller *caller)
 {
     long id = -1;
     hw_guard_enter();
-    pthread_mutex_lock(&write_lock);
+    if (!lock_for(caller)) {
+        hw_guard_leave();
+        return -1;
+    }
     serving = strcmp(trigger, "signal") ? 0 : atomic_load(&requested);
-    if (exited || (!strcmp(trigger, "signal") && serving <= atomic_load(&served)) || !hw_output_ensure())
+    if (exited || exec_pending || (!strcmp(trigger, "signal") && serving <= atomic_load(&served)) ||
+        !hw_output_ensure())
         goto out_unlock;  /* after the exit snapshot, or the requests are served already */
     struct hw_snapshot_data *d = &data;
     hw_vec_clear(&d->stacks);
@@ -420,7 +480,8 @@ long hw_snapshot_take(const char *trigger, const char *label, const struct hw_ca
     d->trigger = trigger;
     snprintf(d->label, sizeof d->label, "%s", label ? label : "");
     reap_checkpointer();  /* one checkpoint at a time, in snapshot order */
-    hw_modules_refresh();  /* dlopen'd since the last one: the walk's roots and the rows need them */
+    if (!hw_opt.objects || !stw_ready)
+        hw_modules_refresh();  /* for the rows (a heap walk refreshes while it holds the loader lock) */
     d->time_ns = hw_now_ns(CLOCK_REALTIME);
     d->leave_checkpoint = false;
     d->gap = gap;
@@ -440,6 +501,7 @@ long hw_snapshot_take(const char *trigger, const char *label, const struct hw_ca
             wake_helper('c');
     }
 out_unlock:
+    mark_served();  /* a signal snapshot that could not be taken releases its waiters all the same */
     pthread_mutex_unlock(&write_lock);
     hw_guard_leave();
     return id;
@@ -477,7 +539,9 @@ static void on_signal(int sig, siginfo_t *si, void *uc)
     uint64_t ticket = atomic_fetch_add(&requested, 1) + 1;
     wake_helper('s');
     bool self = si && si->si_pid == getpid() && (si->si_code == SI_TKILL || si->si_code == SI_USER);
-    if (self && helper_running && hw_gettid() != helper_tid)
+    /* Not inside the shim: a thread in a record section holds a table's lock, and one with
+     * the guard set may hold the snapshot's own locks; neither could let the world stop. */
+    if (self && helper_running && hw_gettid() != helper_tid && !hw_self.in_record && !hw_self.guard)
         wait_served(ticket);
     errno = saved;
 }
@@ -603,6 +667,7 @@ void hw_snapshot_start(void)
 {
     hw_guard_enter();
     find_exit();
+    hw_exechooks_init();
     if (!strcmp(hw_opt.snapshot, "inplace"))
         inplace = true;
     else if (strcmp(hw_opt.snapshot, "fork"))
@@ -629,6 +694,16 @@ void hw_snapshot_before_exec(void)
         hw_output_before_exec();
     else if (hw_output_ready())
         hw_sink_finish(hw_output_path());
+    exec_pending = true;  /* until the exec returns, which it does only when it failed */
+    pthread_mutex_unlock(&write_lock);
+    hw_guard_leave();
+}
+
+void hw_snapshot_exec_failed(void)
+{
+    hw_guard_enter();
+    pthread_mutex_lock(&write_lock);
+    exec_pending = false;
     pthread_mutex_unlock(&write_lock);
     hw_guard_leave();
 }
@@ -670,11 +745,16 @@ void hw_snapshot_at_exit(void)
  * arriving meanwhile waits for it to end (stw.h). Order: sink, snap, then the tables, as
  * everywhere else. */
 static int forking_tid;  /* the thread in fork(), as the parent knows it */
+static bool fork_has_sink;  /* the prepare handler got sink_lock */
+#define FORK_SINK_WAIT_MS 1000  /* a fork waits this long for a snapshot's write in this process */
 
 void hw_snapshot_atfork_prepare(void)
 {
     forking_tid = hw_gettid();
-    hw_sink_lock();
+    /* A write in this process (inplace or counters mode, creating or finishing the database)
+     * holds the lock for milliseconds, or for seconds on a big heap: fork waits for a short
+     * one; after a long one, the child does without a database rather than fork waiting. */
+    fork_has_sink = hw_sink_lock_within(FORK_SINK_WAIT_MS);
     pthread_mutex_lock(&snap_lock);
     hw_record_enter();
     hw_modules_lock();
@@ -693,7 +773,8 @@ void hw_snapshot_atfork_parent(void)
     hw_modules_unlock();
     hw_record_leave();
     pthread_mutex_unlock(&snap_lock);
-    hw_sink_unlock();
+    if (fork_has_sink)
+        hw_sink_unlock();
 }
 
 /* The child: its own database (opened at its first snapshot), its own helper and pipe. */
@@ -704,7 +785,10 @@ void hw_snapshot_atfork_child(void)
     hw_roots_unlock_regions();
     hw_threads_unlock_registry();
     hw_modules_unlock();
-    hw_sink_reset_lock();
+    if (fork_has_sink)
+        hw_sink_reset_lock();
+    else
+        hw_sink_forbid();
     hw_loaderlock_after_fork(forking_tid);
     hw_self.in_record = 0;
     atomic_store(&hw_self.stop_deferred, 0);
@@ -729,6 +813,10 @@ void hw_snapshot_atfork_child(void)
     memset(&roots, 0, sizeof roots);
     data.stacks = (struct hw_vec){ .elem = sizeof(struct hw_stack_row) };
     data.frames = (struct hw_vec){ .elem = sizeof(struct hw_frame_row) };
+    memset(&gap, 0, sizeof gap);  /* the parent's lost snapshots are the parent's */
+    hw_sink_set_quiet(false);
+    exec_pending = false;
+    hw_threads_forget_in_child();  /* the parent's joinable threads and thread starts */
     helper_running = false;
     if (!exited) {
         hw_guard_enter();

@@ -15,8 +15,12 @@ void hw_snapshot_start(void);
  * below are not roots, so a stale pointer left in them cannot hide a leak) and holds its
  * registers; it stays valid until this returns. From the helper: NULL. */
 long hw_snapshot_take(const char *trigger, const char *label, const struct hw_caller *caller);
-/* This image is about to exec another (exechooks.c): see hw_output_before_exec. */
+/* This image is about to exec another (exechooks.c): see hw_output_before_exec. Until
+ * hw_snapshot_exec_failed (the exec returned), no snapshot is taken. */
 void hw_snapshot_before_exec(void);
+void hw_snapshot_exec_failed(void);
+/* exechooks.c: resolve the real exec functions (guarded, at start: never in a vfork child). */
+void hw_exechooks_init(void);
 /* At exit: the final snapshot (if enabled); no snapshot is taken after it. */
 void hw_snapshot_at_exit(void);
 /* The application is installing a handler for sig (sigaction/signal wrappers): if the shim

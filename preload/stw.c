@@ -123,12 +123,13 @@ static void park(const struct park_info *p)
 }
 
 /* The size of the FPU/SSE/AVX state the kernel saved at fp: the xsave size its software
- * bytes give (struct _fpx_sw_bytes at byte 464), or the 512-byte legacy area. */
+ * bytes give (struct _fpx_sw_bytes at byte 464: magic1, extended_size, xfeatures (8 bytes),
+ * xstate_size), or the 512-byte legacy area. */
 static size_t fpu_state_size(const void *fp)
 {
-    const uint32_t *sw = (const uint32_t *)((const char *)fp + 464);
-    if (sw[0] == 0x46505853u /* FP_XSTATE_MAGIC1 */ && sw[3] >= 512 && sw[3] <= 64 * 1024)
-        return sw[3];
+    const struct _fpx_sw_bytes *sw = (const struct _fpx_sw_bytes *)((const char *)fp + 464);
+    if (sw->magic1 == FP_XSTATE_MAGIC1 && sw->xstate_size >= 512 && sw->xstate_size <= 64 * 1024)
+        return sw->xstate_size;
     return 512;
 }
 

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <string.h>
 #include "real.h"
 #include "snapshot.h"
 #include "spin.h"
@@ -37,6 +38,7 @@ static _Atomic int reg_lock;
 struct join_entry {
     uintptr_t pd;
     int count;
+    int tid;  /* the thread's, once it started */
 };
 static struct join_entry *joinable;
 
@@ -57,9 +59,11 @@ static bool registry_ready(void)
 
 static uint32_t join_hash(uintptr_t pd) { return (uint32_t)((pd >> 6) * 2654435761u) & (JOIN_SIZE - 1); }
 
-/* Add delta to pd's count; an entry whose count reaches 0 is removed (backward shift).
+/* Add delta to pd's count; an entry whose count reaches 0 is removed (backward shift). A
+ * missing entry is created only when `create`: a start, or a detach that may have come before
+ * the start (a join of a thread never counted, one created before the shim, changes nothing).
  * reg_lock held. */
-static void join_adjust_locked(uintptr_t pd, int delta)
+static void join_adjust_locked(uintptr_t pd, int delta, bool create, int tid)
 {
     uint32_t i = join_hash(pd), n = 0;
     while (joinable[i].pd && joinable[i].pd != pd && n++ < JOIN_SIZE)
@@ -67,9 +71,14 @@ static void join_adjust_locked(uintptr_t pd, int delta)
     if (n >= JOIN_SIZE)
         return;  /* full: this thread goes untracked */
     if (!joinable[i].pd) {
+        if (!create)
+            return;
         joinable[i].pd = pd;
         joinable[i].count = 0;
+        joinable[i].tid = 0;
     }
+    if (tid)
+        joinable[i].tid = tid;
     joinable[i].count += delta;
     if (joinable[i].count)
         return;
@@ -86,30 +95,22 @@ static void join_adjust_locked(uintptr_t pd, int delta)
     joinable[hole].count = 0;
 }
 
-static void join_adjust(uintptr_t pd, int delta)
+static void join_adjust(uintptr_t pd, int delta, bool create, int tid)
 {
     if (!registry_ready())
         return;
     hw_record_enter();  /* a stop must not catch the table half-written */
     hw_spin_lock(&reg_lock);
-    join_adjust_locked(pd, delta);
+    join_adjust_locked(pd, delta, create, tid);
     hw_spin_unlock(&reg_lock);
     hw_record_leave();
 }
 
-void hw_threads_each_joinable(void (*fn)(uintptr_t pd, void *arg), void *arg)
+void hw_threads_each_joinable(void (*fn)(uintptr_t pd, int tid, void *arg), void *arg)
 {
     for (uint32_t i = 0; joinable && i < JOIN_SIZE; i++)
         if (joinable[i].pd && joinable[i].count > 0)
-            fn(joinable[i].pd, arg);
-}
-
-int hw_threads_tid_of(uintptr_t tp)
-{
-    for (uint32_t i = 0; reg && i < REG_SIZE; i++)
-        if (reg[i].tid && reg[i].tp == tp)
-            return reg[i].tid;
-    return 0;
+            fn(joinable[i].pd, joinable[i].tid, arg);
 }
 
 void hw_threads_register_stack(void)
@@ -160,15 +161,6 @@ bool hw_threads_stack_of(int tid, uintptr_t *lo, uintptr_t *hi, uintptr_t *tp)
         }
     }
     return false;
-}
-
-/* The real function `name` after ours (resolved guarded: dlsym may allocate). */
-static void *next_symbol(const char *name)
-{
-    hw_guard_enter();
-    void *f = dlsym(RTLD_NEXT, name);
-    hw_guard_leave();
-    return f;
 }
 
 /* ---- wrappers ------------------------------------------------------------------------------ */
@@ -222,6 +214,15 @@ static void start_release(struct start *s)
     }
 }
 
+void hw_threads_forget_in_child(void)
+{
+    if (joinable)
+        memset(joinable, 0, JOIN_SIZE * sizeof *joinable);
+    if (starts)
+        memset(starts, 0, STARTS * sizeof *starts);
+    atomic_store(&starts_hwm, 0);
+}
+
 void hw_threads_starting(uintptr_t *lo, uintptr_t *hi)
 {
     *lo = (uintptr_t)starts;
@@ -238,7 +239,7 @@ static void *thread_start(void *p)
         /* Counted here, not by the creator after pthread_create returns: the thread cannot
          * have exited and been joined before this. */
         if (s.joinable)
-            join_adjust((uintptr_t)pthread_self(), 1);
+            join_adjust((uintptr_t)pthread_self(), 1, true, hw_gettid());
     }
     hw_guard_leave();
     return s.fn(s.arg);
@@ -247,7 +248,7 @@ static void *thread_start(void *p)
 HW_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
 {
     static int (*real_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
-    if (!real_create && !(real_create = next_symbol("pthread_create")))
+    if (!real_create && !(real_create = hw_real_next("pthread_create")))
         return EAGAIN;
     if (!hw_active() || !hw_real.malloc)
         return real_create(th, attr, fn, arg);
@@ -269,25 +270,25 @@ HW_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*
 }
 
 /* A joined or detached thread's descriptor is no longer a root (roots.c). */
-#define JOIN_WRAPPER(name, params, args)                                     \
+#define JOIN_OR_DETACH(name, params, args, detach)                           \
     HW_EXPORT int name params                                                \
     {                                                                        \
         static int (*real) params;                                           \
-        if (!real && !(real = next_symbol(#name)))                           \
+        if (!real && !(real = hw_real_next(#name)))                          \
             return ENOSYS;                                                   \
         int rc = real args;                                                  \
         if (rc == 0 && atomic_load(&hw_state) == HW_ACTIVE)                  \
-            join_adjust((uintptr_t)th, -1);                                  \
+            join_adjust((uintptr_t)th, -1, detach, 0);                       \
         return rc;                                                           \
     }
-JOIN_WRAPPER(pthread_join, (pthread_t th, void **ret), (th, ret))
-JOIN_WRAPPER(pthread_tryjoin_np, (pthread_t th, void **ret), (th, ret))
-JOIN_WRAPPER(pthread_timedjoin_np, (pthread_t th, void **ret, const struct timespec *t), (th, ret, t))
-JOIN_WRAPPER(pthread_clockjoin_np, (pthread_t th, void **ret, clockid_t c, const struct timespec *t), (th, ret, c, t))
-JOIN_WRAPPER(pthread_detach, (pthread_t th), (th))
+JOIN_OR_DETACH(pthread_join, (pthread_t th, void **ret), (th, ret), false)
+JOIN_OR_DETACH(pthread_tryjoin_np, (pthread_t th, void **ret), (th, ret), false)
+JOIN_OR_DETACH(pthread_timedjoin_np, (pthread_t th, void **ret, const struct timespec *t), (th, ret, t), false)
+JOIN_OR_DETACH(pthread_clockjoin_np, (pthread_t th, void **ret, clockid_t c, const struct timespec *t), (th, ret, c, t), false)
+JOIN_OR_DETACH(pthread_detach, (pthread_t th), (th), true)
 
 /* The suspend signal stays deliverable whatever mask the application installs: returns set,
- * or *copy without the suspend signal. The shim's own calls (guard set: libunwind saving and
+ * or *copy without the suspend signal. The shim's own calls (guard set: the libunwind fallback saving and
  * restoring the mask around dl_iterate_phdr) pass through untouched, or restoring a mask the
  * application set with a raw rt_sigprocmask would unblock the signal behind its back. */
 static const sigset_t *without_suspend(const sigset_t *set, sigset_t *copy)
@@ -302,7 +303,7 @@ static const sigset_t *without_suspend(const sigset_t *set, sigset_t *copy)
 HW_EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
 {
     static int (*real)(int, const sigset_t *, sigset_t *);
-    if (!real && !(real = next_symbol("pthread_sigmask")))
+    if (!real && !(real = hw_real_next("pthread_sigmask")))
         return EINVAL;
     sigset_t copy;
     return real(how, how == SIG_UNBLOCK ? set : without_suspend(set, &copy), old);
@@ -311,7 +312,7 @@ HW_EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
 HW_EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
 {
     static int (*real)(int, const sigset_t *, sigset_t *);
-    if (!real && !(real = next_symbol("sigprocmask")))
+    if (!real && !(real = hw_real_next("sigprocmask")))
         return errno = ENOSYS, -1;
     sigset_t copy;
     return real(how, how == SIG_UNBLOCK ? set : without_suspend(set, &copy), old);
@@ -320,7 +321,7 @@ HW_EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
 HW_EXPORT int sigsuspend(const sigset_t *set)
 {
     static int (*real)(const sigset_t *);
-    if (!real && !(real = next_symbol("sigsuspend")))
+    if (!real && !(real = hw_real_next("sigsuspend")))
         return errno = ENOSYS, -1;
     sigset_t copy;
     return real(without_suspend(set, &copy));
@@ -330,7 +331,7 @@ HW_EXPORT int sigsuspend(const sigset_t *set)
 HW_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
     static int (*real)(int, const struct sigaction *, struct sigaction *);
-    if (!real && !(real = next_symbol("sigaction")))
+    if (!real && !(real = hw_real_next("sigaction")))
         return errno = ENOSYS, -1;
     int rc = real(sig, act, old);
     if (rc == 0 && act && !hw_self.guard)

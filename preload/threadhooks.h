@@ -17,14 +17,14 @@ void hw_threads_register_stack(void);
 bool hw_threads_stack_of(int tid, uintptr_t *lo, uintptr_t *hi, uintptr_t *tp) HW_SIGSAFE;
 
 /* Call fn for each descriptor (pthread_t) of a joinable thread that started and was not
- * joined or detached yet: an exited one keeps its return value there until it is joined.
- * Context: SIGSAFE, for a stopped world (no lock). */
-void hw_threads_each_joinable(void (*fn)(uintptr_t pd, void *arg), void *arg) HW_SIGSAFE;
+ * joined or detached yet, with its tid: an exited one keeps its return value there until it
+ * is joined. Context: SIGSAFE, for a stopped world (no lock). */
+void hw_threads_each_joinable(void (*fn)(uintptr_t pd, int tid, void *arg), void *arg) HW_SIGSAFE;
+/* In a fork child: the parent's joinable threads and thread starts are not the child's. */
+void hw_threads_forget_in_child(void);
 /* The slots that hold the start routine and argument of threads being created, [*lo, *hi)
  * (empty when none was ever used): a root. Context: SIGSAFE. */
 void hw_threads_starting(uintptr_t *lo, uintptr_t *hi) HW_SIGSAFE;
-/* The tid registered for thread pointer tp, 0 if none. Context: SIGSAFE. */
-int hw_threads_tid_of(uintptr_t tp) HW_SIGSAFE;
 /* Hold the registry still across fork (prepare; parent and child release it). */
 void hw_threads_lock_registry(void);
 void hw_threads_unlock_registry(void);
