@@ -65,6 +65,7 @@ static void setenv_checked(const char *name, const char *value)
 struct made {
     int pid, ppid, forked_from;
     char *path, *exe;
+    int64_t snapshots;
 };
 
 /* Read the manifest the shim appended to; the latest entry for a path wins (an image that
@@ -90,13 +91,14 @@ static struct made *read_manifest(const char *path, size_t *nr)
             if (!strcmp(v[i].path, fields[3])) {
                 free(v[i].path);
                 free(v[i].exe);
-                v[i] = v[--*nr];
+                memmove(&v[i], &v[i + 1], (*nr - i - 1) * sizeof *v);  /* keep the order of creation */
+                --*nr;
                 break;
             }
         }
         ALLOC_GROW(v, *nr + 1, alloc);
         v[*nr] = (struct made){ atoi(fields[0]), atoi(fields[1]), atoi(fields[2]), xstrdup(fields[3]),
-                                xstrdup(k > 4 ? fields[4] : "") };
+                                xstrdup(k > 4 ? fields[4] : ""), 0 };
         (*nr)++;
     }
     fclose(f);
@@ -117,6 +119,9 @@ static void report(const char *manifest, pid_t pid)
             free(v[i].exe);
             continue;
         }
+        struct hwdb *db = db_open_readonly(v[i].path);
+        v[i].snapshots = db_max_snapshot(db);
+        db_close(db);
         v[kept] = v[i];
         if (v[kept].pid == pid)
             command = (long)kept;
@@ -125,8 +130,9 @@ static void report(const char *manifest, pid_t pid)
     if (!kept) {
         fprintf(stderr, "heapwatch: no database was written (see the messages above)\n");
     } else if (kept == 1) {
-        fprintf(stderr, "heapwatch: profile written to %s%s\n", v[0].path,
-                command == 0 ? "" : " (by a child process; the command itself wrote none)");
+        fprintf(stderr, "heapwatch: profile written to %s%s%s\n", v[0].path,
+                command == 0 ? "" : " (by a child process; the command itself wrote none)",
+                v[0].snapshots ? "" : " (no snapshot: the process ended without exit(), or by a signal)");
     } else {
         fprintf(stderr, "heapwatch: %zu databases written%s:\n", kept,
                 command >= 0 ? "" : " (the command itself wrote none)");
@@ -139,7 +145,8 @@ static void report(const char *manifest, pid_t pid)
                 snprintf(rel, sizeof rel, "fork of %d", v[i].forked_from);
             else
                 snprintf(rel, sizeof rel, "child of %d", v[i].ppid);
-            fprintf(stderr, "  %s  (pid %d, %s; %s)\n", v[i].path, v[i].pid, slash ? slash + 1 : v[i].exe, rel);
+            fprintf(stderr, "  %s  (pid %d, %s; %s%s)\n", v[i].path, v[i].pid, slash ? slash + 1 : v[i].exe, rel,
+                    v[i].snapshots ? "" : "; no snapshot: it ended without exit(), or by a signal");
         }
     }
     for (size_t i = 0; i < kept; i++) {
@@ -147,6 +154,25 @@ static void report(const char *manifest, pid_t pid)
         free(v[i].exe);
     }
     free(v);
+}
+
+/* An empty file for the manifest, in $TMPDIR or /tmp; NULL (with a warning) if neither works. */
+static char *make_manifest(void)
+{
+    const char *dirs[] = { getenv("TMPDIR"), "/tmp" };
+    for (size_t i = 0; i < 2; i++) {
+        if (!dirs[i] || !*dirs[i])
+            continue;
+        char *path = xasprintf("%s/heapwatch-run.XXXXXX", dirs[i]);
+        int fd = mkstemp(path);
+        if (fd >= 0) {
+            close(fd);
+            return path;
+        }
+        free(path);
+    }
+    fprintf(stderr, "heapwatch: warning: no writable temporary directory: the databases written will not be listed\n");
+    return NULL;
 }
 
 int cmd_run(int argc, char **argv)
@@ -174,14 +200,11 @@ int cmd_run(int argc, char **argv)
     if (optind >= argc)
         die_usage(usage_run, "no command to run");
     char *shim = find_shim();
-    /* Each traced process appends the database it creates to this file (HEAPWATCH_MANIFEST). */
-    const char *tmp = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-    char *manifest = xasprintf("%s/heapwatch-run.XXXXXX", tmp);
-    int mfd = mkstemp(manifest);
-    if (mfd < 0)
-        die(EXIT_SYSTEM, "cannot create a file in '%s': %s", tmp, strerror(errno));
-    close(mfd);
-    setenv_checked("HEAPWATCH_MANIFEST", manifest);
+    /* Each traced process appends the database it creates to this file (HEAPWATCH_MANIFEST);
+     * without one (no writable temporary directory) the command still runs, unreported. */
+    char *manifest = make_manifest();
+    if (manifest)
+        setenv_checked("HEAPWATCH_MANIFEST", manifest);
     const char *old = getenv("LD_PRELOAD");
     char *preload = old && *old ? xasprintf("%s:%s", shim, old) : xstrdup(shim);
     setenv_checked("LD_PRELOAD", preload);
@@ -201,9 +224,11 @@ int cmd_run(int argc, char **argv)
     while (waitpid(pid, &status, 0) < 0)
         if (errno != EINTR)
             die(EXIT_SYSTEM, "cannot wait for '%s': %s", argv[optind], strerror(errno));
-    report(manifest, pid);
-    unlink(manifest);
-    free(manifest);
+    if (manifest) {
+        report(manifest, pid);
+        unlink(manifest);
+        free(manifest);
+    }
     free(preload);
     free(shim);
     if (WIFSIGNALED(status))

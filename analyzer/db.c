@@ -65,8 +65,9 @@ static void validate(struct hwdb *db)
     if (version < 1)
         die(EXIT_INPUT, "cannot read '%s': unknown schema version %d", db->path, version);
     /* Version 1 had no reachability: its snapshot table lacks the columns every report reads.
-     * Version 2 lacks only what later versions added beside (module load_seq and
-     * unloaded_before), which no report needs. */
+     * Version 2 lacks only what version 3 added beside (module load_seq and unloaded_before,
+     * the gap table), which reports do without; its "possibly lost" flag did not spread along
+     * start pointers yet. */
     if (version < HW_SCHEMA_OLDEST_READ)
         die(EXIT_INPUT, "cannot read '%s': written by an older heapwatch (schema %d); this heapwatch reads schemas %d to %d",
             db->path, version, HW_SCHEMA_OLDEST_READ, HW_SCHEMA_VERSION);
@@ -225,14 +226,17 @@ void db_require_heap_walk(struct hwdb *db, const struct snapshot_info *si)
 {
     if (si->marked) {
         /* The packed blocks must all be there: rows deleted by hand or lost to corruption
-         * would make every report of this snapshot silently wrong. */
+         * would make every report of this snapshot silently wrong. The walk's own totals count
+         * them (live_objects comes from the live table's counters, which a thread that did not
+         * stop may have moved meanwhile). */
+        int64_t walked = si->reachable_objects + si->indirect_objects + si->leaked_objects;
         sqlite3_stmt *st = db_prepare(db, "SELECT coalesce(sum(count), 0) FROM object_chunk WHERE snapshot_id = ?");
         sqlite3_bind_int64(st, 1, si->id);
         int64_t blocks = db_step(db, st) ? sqlite3_column_int64(st, 0) : -1;
         sqlite3_finalize(st);
-        if (blocks != si->live_objects)
+        if (blocks != walked)
             die(EXIT_INPUT, "cannot read '%s': snapshot %lld holds %lld of its %lld blocks (object_chunk rows missing:"
-                " corrupt database)", db->path, (long long)si->id, (long long)blocks, (long long)si->live_objects);
+                " corrupt database)", db->path, (long long)si->id, (long long)blocks, (long long)walked);
         return;
     }
     if (!strcmp(si->mode, "counters"))

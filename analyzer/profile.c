@@ -54,6 +54,14 @@ int profile_stack(struct hwdb *db, struct symcache *sc, int64_t stack_id, struct
 static struct frame unsampled_frame = { "(unsampled)", NULL, 0 };
 static struct location unsampled_location = { .nframes = 1, .frames = &unsampled_frame };
 
+/* *dst += v, or one message and exit 3 if the sum does not fit (a crafted database). */
+static void add_checked(const struct profile *p, int64_t *dst, int64_t v)
+{
+    if (__builtin_add_overflow(*dst, v, dst))
+        die(EXIT_INPUT, "cannot read '%s': snapshot %lld's totals do not fit in 64 bits (corrupt database)",
+            p->db->path, (long long)p->snapshot);
+}
+
 static void add_sample(struct profile *p, int64_t stack_id, const int64_t v[NV])
 {
     struct location *locs[PROFILE_MAX_DEPTH];
@@ -71,9 +79,7 @@ static void add_sample(struct profile *p, int64_t stack_id, const int64_t v[NV])
     memcpy(s->locs, locs + skip, (size_t)s->depth * sizeof *s->locs);
     memcpy(s->v, v, sizeof s->v);
     for (int i = 0; i < NV; i++)
-        if (__builtin_add_overflow(p->total[i], v[i], &p->total[i]))
-            die(EXIT_INPUT, "cannot read '%s': snapshot %lld's totals do not fit in 64 bits (corrupt database)",
-                p->db->path, (long long)p->snapshot);
+        add_checked(p, &p->total[i], v[i]);
 }
 
 static int cmp_stack_id(const void *a, const void *b)
@@ -110,10 +116,10 @@ static void load_leaks(struct profile *p, const struct snapshot_info *si)
             add_sample(p, stack, v);
             continue;
         }
-        s->v[V_LEAKED_OBJECTS] += v[V_LEAKED_OBJECTS];
-        s->v[V_LEAKED_SPACE] += v[V_LEAKED_SPACE];
-        p->total[V_LEAKED_OBJECTS] += v[V_LEAKED_OBJECTS];
-        p->total[V_LEAKED_SPACE] += v[V_LEAKED_SPACE];
+        add_checked(p, &s->v[V_LEAKED_OBJECTS], v[V_LEAKED_OBJECTS]);
+        add_checked(p, &s->v[V_LEAKED_SPACE], v[V_LEAKED_SPACE]);
+        add_checked(p, &p->total[V_LEAKED_OBJECTS], v[V_LEAKED_OBJECTS]);
+        add_checked(p, &p->total[V_LEAKED_SPACE], v[V_LEAKED_SPACE]);
     }
     sqlite3_finalize(st);
     if (p->nr)
@@ -146,6 +152,10 @@ void profile_load(struct profile *p, struct hwdb *db, struct symcache *sc, int64
         int64_t stack = sqlite3_column_int64(st, 0);
         if (stack <= 0)
             die(EXIT_INPUT, "cannot read '%s': bad stack id %lld (corrupt database)", db->path, (long long)stack);
+        for (int i = V_ALLOC_OBJECTS; i <= V_INUSE_SPACE; i++)
+            if (v[i] < 0)   /* the shim reads frees before allocations: never negative */
+                die(EXIT_INPUT, "cannot read '%s': negative counters for stack %lld in snapshot %lld (corrupt database)",
+                    db->path, (long long)stack, (long long)snap);
         add_sample(p, stack, v);
     }
     sqlite3_finalize(st);

@@ -33,6 +33,7 @@ struct module_info {
     int64_t id;
     const char *path, *build_id;   /* interned; build_id may be NULL */
     uint64_t bias, start, end;
+    int64_t load_seq;              /* the shim's number for this load (schema 2: the row id) */
 };
 
 /* A distinct return address with its frames, innermost (inlined) first. */

@@ -27,20 +27,18 @@ struct symcache {
     struct hmap no_debug;       /* pc -> that module, for locations resolved here (not cached) */
 };
 
-/* By start, then by row: of modules loaded at one address in turn, the newest comes last and
- * module_of, searching down, finds it first. */
 static int cmp_module(const void *a, const void *b)
 {
     const struct module_info *x = a, *y = b;
-    if (x->start != y->start)
-        return x->start < y->start ? -1 : 1;
-    return x->id < y->id ? -1 : x->id > y->id;
+    return x->start < y->start ? -1 : x->start > y->start;
 }
 
 static void load_modules(struct symcache *sc)
 {
     size_t alloc = 0;
-    sqlite3_stmt *st = db_prepare(sc->db, "SELECT id, path, build_id, load_bias, text_start, text_end FROM module");
+    sqlite3_stmt *st = db_prepare(sc->db, sc->db->version >= 3
+        ? "SELECT id, path, build_id, load_bias, text_start, text_end, load_seq FROM module"
+        : "SELECT id, path, build_id, load_bias, text_start, text_end, id FROM module");
     while (db_step(sc->db, st)) {
         ALLOC_GROW(sc->mods, sc->nr_mods + 1, alloc);
         struct module_info *m = &sc->mods[sc->nr_mods++];
@@ -50,6 +48,7 @@ static void load_modules(struct symcache *sc)
         m->bias = (uint64_t)sqlite3_column_int64(st, 3);
         m->start = (uint64_t)sqlite3_column_int64(st, 4);
         m->end = (uint64_t)sqlite3_column_int64(st, 5);
+        m->load_seq = sqlite3_column_int64(st, 6);
     }
     sqlite3_finalize(st);
     if (sc->nr_mods)
@@ -73,11 +72,15 @@ static struct module_info *module_of(struct symcache *sc, uint64_t pc)
         else
             hi = mid;
     }
-    /* The last module starting at or below pc; several may (a library reloaded elsewhere). */
+    /* Of the modules whose range holds pc (several, when libraries were unloaded and others
+     * loaded where they were), the one loaded last: a pc is resolved once, for every stack
+     * (cache_frame_v2 is keyed by pc), so frames of an unloaded library whose range another
+     * took later read as the later one's. */
+    struct module_info *best = NULL;
     for (size_t i = lo; i-- > 0;)
-        if (pc < sc->mods[i].end)
-            return &sc->mods[i];
-    return NULL;
+        if (pc < sc->mods[i].end && (!best || sc->mods[i].load_seq > best->load_seq))
+            best = &sc->mods[i];
+    return best;
 }
 
 static struct location *new_location(struct symcache *sc, uint64_t pc, int nframes)

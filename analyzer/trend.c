@@ -7,11 +7,12 @@
  * most s is the number of pairs i < j (x increasing) with y_j - s x_j <= y_i - s x_i: again
  * inversions, counted in O(n log n); it grows with s, so the k-th smallest slope is found by
  * bisection between the smallest and the largest slope, which are those of neighbouring points
- * once x is sorted. Series of up to EXACT_MAX points (and any with equal x values) take the
- * exact quadratic route, whose answers the tests pin down; beyond, the bisection stops when
- * the interval is within a few units in the last place of the slope. */
+ * once x is sorted. A median of exactly 0 is decided by exact comparisons first. Series of up
+ * to EXACT_MAX points (and any with equal x values) take the exact quadratic route; beyond,
+ * the bisection stops within a few units in the last place of the slope. */
 #include "trend.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -67,23 +68,38 @@ static uint64_t slopes_at_most(const double *x, const double *y, size_t n, doubl
     return inversions(z, tmp, n, true);
 }
 
-/* The k-th smallest pairwise slope (1-based), x strictly increasing. */
+/* The k-th smallest pairwise slope (1-based), x strictly increasing (counted from x[0], for
+ * precision). A slope of exactly 0, common in flat stretches of a series, is decided with
+ * exact comparisons of y (rounding of y - s x for a tiny s must not turn a flat series into a
+ * falling one); any other is found by bisection to a few units in the last place. */
 static double kth_slope(const double *x, const double *y, size_t n, uint64_t k, double *z, double *tmp)
 {
+    memcpy(z, y, n * sizeof *z);
+    uint64_t at_most_0 = inversions(z, tmp, n, true);   /* pairs with y_j <= y_i: slope <= 0 */
+    memcpy(z, y, n * sizeof *z);
+    uint64_t below_0 = inversions(z, tmp, n, false);    /* y_j < y_i: slope < 0 */
+    if (below_0 < k && k <= at_most_0)
+        return 0;
     double lo = INFINITY, hi = -INFINITY;
     for (size_t i = 0; i + 1 < n; i++) {
         double s = (y[i + 1] - y[i]) / (x[i + 1] - x[i]);
         lo = s < lo ? s : lo;
         hi = s > hi ? s : hi;
     }
+    /* The answer's sign is known now: search only that side of 0. */
+    if (k > at_most_0)
+        lo = 0;
+    else
+        hi = 0;
     if (lo == hi)
-        return lo;  /* collinear points: every slope is this one */
-    /* count(lo') < k <= count(hi) for lo' just below lo */
-    lo = nextafter(lo, -INFINITY);
+        return lo;
+    /* invariant: count(lo) < k <= count(hi) */
+    if (k <= at_most_0)
+        lo = nextafter(lo, -INFINITY);
     for (int it = 0; it < 200; it++) {
         double mid = lo + (hi - lo) / 2;
-        if (mid <= lo || mid >= hi)
-            break;  /* adjacent doubles: hi is the answer */
+        if (mid <= lo || mid >= hi || hi - lo <= 4 * DBL_EPSILON * fmax(fabs(lo), fabs(hi)))
+            break;
         if (slopes_at_most(x, y, n, mid, z, tmp) >= k)
             hi = mid;
         else
@@ -92,13 +108,16 @@ static double kth_slope(const double *x, const double *y, size_t n, uint64_t k, 
     return hi;
 }
 
-static double theil_sen_fast(const double *x, const double *y, size_t n)
+static double theil_sen_fast(const double *x0, const double *y, size_t n)
 {
-    double *z = xmalloc(n * sizeof *z), *tmp = xmalloc(n * sizeof *tmp);
+    double *x = xmalloc(n * sizeof *x), *z = xmalloc(n * sizeof *z), *tmp = xmalloc(n * sizeof *tmp);
+    for (size_t i = 0; i < n; i++)
+        x[i] = x0[i] - x0[0];
     uint64_t pairs = (uint64_t)n * (n - 1) / 2, k = (pairs + 1) / 2;
     double m = kth_slope(x, y, n, k, z, tmp);
     if (pairs % 2 == 0)
         m = (m + kth_slope(x, y, n, k + 1, z, tmp)) / 2;
+    free(x);
     free(z);
     free(tmp);
     return m;

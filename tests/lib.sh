@@ -68,3 +68,16 @@ bounded() {
 
 # skip WHY: a check that cannot run here, counted as passed.
 skip() { _n=$((_n + 1)); echo "ok $_n # SKIP $1"; }
+
+# wait_for PID SECONDS: wait for background job PID, at most SECONDS; a job still running then
+# is killed (with its process group if it leads one) and 124 returned, else the job's status.
+wait_for() {
+    _t=0
+    while kill -0 "$1" 2>/dev/null && [ "$_t" -lt $(($2 * 10)) ]; do sleep 0.1; _t=$((_t + 1)); done
+    if kill -0 "$1" 2>/dev/null; then
+        env kill -s KILL -- "-$1" 2>/dev/null || kill -9 "$1" 2>/dev/null
+        wait "$1" 2>/dev/null
+        return 124
+    fi
+    wait "$1"
+}

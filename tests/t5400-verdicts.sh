@@ -8,9 +8,11 @@
 plan 55
 
 # leak_rows JSON FUNCTION: "direct N B" / "indirect N B" of rows with FUNCTION in their stack
-# ("none" when there is no such row). Sampled mode has no stacks for most blocks: there the
-# rows without frames count too, so each case's program leaks nothing else.
+# ("none" when there is no such row, "no report" when the JSON is missing). Sampled mode has
+# no stacks for most blocks: there the rows without frames count too, so each case's program
+# leaks nothing else.
 leak_rows() {
+    [ -s "$1" ] || { echo "no report"; return; }
     r=$(jq -r --arg f "$2" '[.rows[] | select(any(.frames[]; .function == $f) or (.frames | length) == 0)] |
         group_by(.kind)[] | "\(.[0].kind) \(map(.objects) | add) \(map(.bytes) | add)"' "$1" | sort | tr '\n' ' ' | sed 's/ $//')
     echo "${r:-none}"
@@ -26,8 +28,13 @@ run_case() {
     run_shim "$db" HEAPWATCH_SAMPLE_RATE="$rate" -- "$BIN/verdicts-$opt" "$c" "$@"
     echo $? >"$OUT/$tag.rc"
     cp "$OUT/stdout" "$OUT/$tag.stdout"
-    id=$("$HW" ls "$db" --json | jq -r --arg l "$c" '[.snapshots[] | select(.label == $l) | .id] | first // "latest"')
-    "$HW" leaks "$db:$id" --json >"$OUT/$tag.json" 2>"$OUT/$tag.err"
+    # the snapshot labelled CASE, or the exit one for the cases that have no label
+    case $c in
+        exit | return | chains) id=latest ;;
+        *) id=$("$HW" ls "$db" --json | jq -r --arg l "$c" '[.snapshots[] | select(.label == $l) | .id] | first // "none"') ;;
+    esac
+    # a failed report leaves no JSON, and every check on it fails
+    "$HW" leaks "$db:$id" --json >"$OUT/$tag.json" 2>"$OUT/$tag.err" || : >"$OUT/$tag.json"
     echo "$OUT/$tag.json"
 }
 
@@ -67,13 +74,15 @@ for opt in O0 O2; do
        "-$opt: an exited joinable thread's result is reachable until joined; a detached thread's result is a leak"
 done
 # memcheck's nine pointer chains: its own counts, and heapwatch's
+# (without valgrind, what memcheck says of its own leak-cases.c: 3, 2 and 6)
+vg="direct 3 indirect 2 possible 6"
 if command -v valgrind >/dev/null 2>&1; then
     valgrind --leak-check=full "$BIN/verdicts-O2" chains >/dev/null 2>"$OUT/chains.vg"
     vg=$(awk '/definitely lost:/ {d=$7} /indirectly lost:/ {i=$7} /possibly lost:/ {p=$7} END {print "direct " d " indirect " i " possible " p}' "$OUT/chains.vg")
+    is "$vg" "direct 3 indirect 2 possible 6" "memcheck on the nine chains: 3 definitely, 2 indirectly, 6 possibly lost"
 else
-    vg="direct 3 indirect 2 possible 6"  # what valgrind 3.19 says (memcheck/tests/leak-cases.c)
+    skip "valgrind not installed"
 fi
-is "$vg" "direct 3 indirect 2 possible 6" "memcheck on the nine chains: 3 definitely, 2 indirectly, 6 possibly lost"
 for opt in O0 O2; do
     for rate in 1 524288; do
         j=$(run_case $opt $rate chains)

@@ -45,15 +45,13 @@ at_start() {
     while [ $i -lt 60 ]; do
         for j in 1 2; do
             rm -rf "$dir/$j" && mkdir -p "$dir/$j"
-            bounded 30 env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$dir/$j/s.%p.db" HEAPWATCH_SAMPLE_RATE="$1" \
-                "$BIN/forkstorm-O2" 0 0 >/dev/null 2>"$OUT/start.$j" &
-        done
-        for j in 1 2; do
-            wait %$j 2>/dev/null || true
+            ( bounded 30 env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$dir/$j/s.%p.db" HEAPWATCH_SAMPLE_RATE="$1" \
+                "$BIN/forkstorm-O2" 0 0 >/dev/null 2>"$OUT/start.$j"; echo $? >"$OUT/start.rc.$j" ) &
         done
         wait
         for j in 1 2; do
-            [ "$(ls "$dir/$j" | grep -c '\.db$')" -eq 2 ] || bad="$bad run$i.$j"
+            rc=$(cat "$OUT/start.rc.$j")
+            [ "$rc" -eq 0 ] && [ "$(ls "$dir/$j" | grep -c '\.db$')" -eq 2 ] || bad="$bad run$i.$j:rc=$rc"
         done
         i=$((i + 1))
     done

@@ -175,9 +175,12 @@ CASEFN void *thread_result(void *arg)
     return r;
 }
 
+static volatile int detached_tid;
+
 CASEFN void *detached_result(void *arg)
 {
     (void)arg;
+    detached_tid = (int)syscall(SYS_gettid);
     void *r = NEW(416);
     hw_sink = NULL;
     return r;  /* nobody can join a detached thread: the result is lost */
@@ -300,10 +303,10 @@ int main(int argc, char **argv)
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         pthread_create(&d, &attr, detached_result, NULL);
         pthread_create(&t, NULL, thread_result, NULL);
-        while (!result_tid)
+        while (!result_tid || !detached_tid)
             usleep(1000);
         wait_gone(result_tid);
-        usleep(20000);  /* the detached thread is done too */
+        wait_gone(detached_tid);
         clear_stack();
         HEAPWATCH_SNAPSHOT("exited");
         void *r;

@@ -37,8 +37,8 @@ static void skip(const char *what, const char *why)
 /* ---- the profile under test ---- */
 
 static struct module_info mods[] = {
-    { 7, "/usr/bin/demo", "abcdef0123456789", 0, 0x400000, 0x500000 },
-    { 9, "/usr/lib/libfoo.so", NULL, 0x7f0000000000, 0x7f0000001000, 0x7f0000100000 },
+    { 7, "/usr/bin/demo", "abcdef0123456789", 0, 0x400000, 0x500000, 7 },
+    { 9, "/usr/lib/libfoo.so", NULL, 0x7f0000000000, 0x7f0000001000, 0x7f0000100000, 9 },
 };
 
 static struct frame f_inlined[] = {   /* innermost first */

@@ -236,9 +236,29 @@ static void test_long_series(void)
     }
 }
 
+/* Flat, then a few steps up at the end, beyond 64 points: most pairs are flat, so the median
+ * slope is exactly 0 (not a tiny slope of either sign that rounding makes of it), and no
+ * falling pair exists, so S is positive. */
+static void test_long_flat(void)
+{
+    static double x[100], y[100];
+    for (size_t i = 0; i < 100; i++) {
+        x[i] = 1.7e9 + 30.0 * i;
+        y[i] = i < 80 ? 52428800 : 52428800 + 4096.0 * (double)(i - 79);
+    }
+    struct trend t;
+    trend_fit(x, y, 100, &t);
+    CHECK(t.slope == 0 && t.s > 0, "100 points, flat then rising: slope exactly 0 (%g), S %g > 0", t.slope, t.s);
+    for (size_t i = 0; i < 100; i++)
+        y[i] = 0;
+    trend_fit(x, y, 100, &t);
+    CHECK(t.slope == 0 && t.s == 0, "100 zeros: slope 0 (%g), S 0", t.slope);
+}
+
 int main(void)
 {
     test_long_series();
+    test_long_flat();
     test_lines();
     test_no_trend();
     test_robust();

@@ -218,7 +218,14 @@ int main(void)
     pthread_attr_destroy(&attr);
     hw_self.stack_lo = (uintptr_t)addr;
     hw_self.stack_hi = (uintptr_t)addr + size;
-    hw_unwind_init(dlsym(RTLD_DEFAULT, "_dl_find_object"));
+    void *find_object = dlsym(RTLD_DEFAULT, "_dl_find_object");
+    if (!find_object) {
+        /* glibc before 2.35: the shim unwinds with libunwind, and this test would compare
+         * libunwind with itself. */
+        puts("1..0 # SKIP no _dl_find_object in this glibc");
+        return 0;
+    }
+    hw_unwind_init(find_object);
 
     check_case("recursion 40 deep", case_recursion);
     check_case("qsort comparator (libc without frame pointers)", case_qsort);
