@@ -36,17 +36,23 @@ is "$("$HW" ls "$db" --json | jq -r '[.snapshots[].trigger] | join(" ")')" \
 is "$("$HW" ls "$db" --json | jq -r '[.snapshots[0:8][].live_objects] | [length, (. as $v | [range(1; length)] | all($v[.] > $v[. - 1]))] | map(tostring) | join(" ")')" \
    "8 true" "sampled mode: the exact live counts of the 8 snapshots grow strictly"
 
+# start_waiting DB: `phases wait` under the shim, writing DB, its standard input the open
+# descriptor 3 (closing it makes the program exit); returns once it said "ready"; sets pid.
+start_waiting() {
+    rm -f "$dir/in" && mkfifo "$dir/in"
+    env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$1" HEAPWATCH_SAMPLE_RATE=1 "$BIN/phases-O2" wait <"$dir/in" >"$OUT/wait.out" 2>&1 &
+    pid=$!
+    exec 3>"$dir/in"
+    t=0
+    while [ "$(cat "$OUT/wait.out")" != ready ] && [ $t -lt 100 ]; do sleep 0.05; t=$((t + 1)); done
+}
+
 # A signal from outside, then the program exits at once: the request is not lost.
 lost=0
 i=0
 while [ $i -lt 5 ]; do
     db="$dir/wait-$i.db"
-    rm -f "$dir/in" && mkfifo "$dir/in"
-    env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$db" HEAPWATCH_SAMPLE_RATE=1 "$BIN/phases-O2" wait <"$dir/in" >"$OUT/wait.out" 2>&1 &
-    pid=$!
-    exec 3>"$dir/in"
-    t=0
-    while [ "$(cat "$OUT/wait.out")" != ready ] && [ $t -lt 100 ]; do sleep 0.05; t=$((t + 1)); done
+    start_waiting "$db"
     sent=$(date +%s%N)
     kill -USR2 $pid
     exec 3>&-
@@ -59,12 +65,7 @@ is "$lost" 0 "a signal from outside right before exit: a snapshot taken after it
 
 # Signals from outside while it runs: each gives a snapshot taken after it arrived.
 db="$dir/outside.db"
-rm -f "$dir/in" && mkfifo "$dir/in"
-env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$db" HEAPWATCH_SAMPLE_RATE=1 "$BIN/phases-O2" wait <"$dir/in" >"$OUT/wait.out" 2>&1 &
-pid=$!
-exec 3>"$dir/in"
-t=0
-while [ "$(cat "$OUT/wait.out")" != ready ] && [ $t -lt 100 ]; do sleep 0.05; t=$((t + 1)); done
+start_waiting "$db"
 t=0  # the database is created by the helper thread, maybe a moment after "ready"
 while ! "$HW" ls "$db" >/dev/null 2>&1 && [ $t -lt 100 ]; do sleep 0.05; t=$((t + 1)); done
 served=0
