@@ -185,7 +185,8 @@ static void span_finish(struct span_index *x)
 {
     uint64_t max = 0;
 
-    qsort(x->v, x->nr, sizeof(*x->v), span_cmp);
+    if (x->nr)  /* qsort of NULL, even of nothing, is undefined */
+        qsort(x->v, x->nr, sizeof(*x->v), span_cmp);
     x->maxhi = xmalloc((x->nr ? x->nr : 1) * sizeof(*x->maxhi));
     for (size_t i = 0; i < x->nr; i++) {
         if (x->v[i].hi > max)
