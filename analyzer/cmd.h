@@ -1,6 +1,7 @@
 /* cmd.h: the heapwatch subcommands.
  *
- * To add a subcommand: 1. write cmd_<name>.c with its usage string and options;
+ * To add a subcommand: 1. write cmd_<name>.c with its struct cmd_usage and its table of
+ *    options (parse_options.h), from which its --help and errors come;
  * 2. declare cmd_<name> here; 3. add it to the table in main.c; 4. document it in README.md;
  * 5. add a tests/tNNNN-*.sh that runs it. Each returns the process exit status. */
 #ifndef HW_CMD_H

@@ -12,11 +12,12 @@
 #include "report.h"
 #include "usage.h"
 
-static const char usage_diff[] =
-    "usage: heapwatch diff SNAP_A SNAP_B [--sample-index NAME] [--by function|line|stack] [--nodecount N]\n"
-    "                      [--json] [--exit-code]\n"
-    "  rows are B - A; --exit-code exits 1 when the chosen value grew; NAME: inuse_space (default),\n"
-    "  inuse_objects, alloc_space, alloc_objects, leaked_space, leaked_objects";
+static const struct cmd_usage usage_diff = {
+    "diff", "SNAP_A SNAP_B", "What grew and shrank between two snapshots: rows are B - A by site, with each site's\n"
+    "leaked bytes in A and B.",
+    "A snapshot is [DB:]ID: ID is a number, first, latest or -N; DB defaults to the newest\n"
+    "heapwatch.*.db here. The two may come from different databases.", NULL,
+};
 
 struct side {
     struct hwdb *db;
@@ -109,12 +110,23 @@ static void build_delta(struct side *a, struct side *b, struct rows *out)
 int cmd_diff(int argc, char **argv)
 {
     struct report_opts o;
-    int first = report_opts_parse(&o, argc, argv, usage_diff);
-    if (argc - first != 2)
-        die_usage(usage_diff, "diff needs two snapshots");
+    report_opts_init(&o);
+    const struct opt opts[] = {
+        OPT_SAMPLE_INDEX(&o.index, SAMPLE_INDEX_HELP),
+        OPT_REPORT_BY(&o.by),
+        OPT_BOOL(0, "cum", &o.cum, "sort by the change of the cumulative value"),
+        OPT_NODECOUNT(&o.nodecount),
+        OPT_JSON(&o.json),
+        OPT_BOOL(0, "exit-code", &o.exit_code, "exit 1 when the chosen value grew"),
+        OPT_END(),
+    };
+    argc = parse_options(argc, argv, opts, &usage_diff, 0);
+    report_opts_finish(&o);
+    if (argc != 2)
+        die_with_usage(opts, &usage_diff, "diff needs two snapshots");
     struct side a, b;
-    load_side(&a, argv[first], &o, NULL);
-    load_side(&b, argv[first + 1], &o, &a);
+    load_side(&a, argv[0], &o, NULL);
+    load_side(&b, argv[1], &o, &a);
     bool walked = a.p.marked && b.p.marked;
     struct rows d;
     build_delta(&a, &b, &d);

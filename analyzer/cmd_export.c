@@ -5,10 +5,9 @@
  * four heap sample types, then leaked_objects and leaked_space: null when not marked).
  *
  * To add a format: write a renderer with the signature of struct format's fn, add it to
- * formats[] and to help_export, and cover it in a tests/t6*.sh script. */
+ * formats[] and to the --format help in parse(), and cover it in a tests/t6*.sh script. */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,20 +20,11 @@
 #include "report.h"
 #include "usage.h"
 
-/* The short usage follows usage errors; --help adds the option list. */
-#define USAGE_SHORT                                                                                  \
-    "usage: heapwatch export [SNAP] --format pprof|folded|json [-o FILE] [--sample-index NAME]\n"     \
-    "  SNAP is [DB:]ID (ID: number, first, latest, -N; DB: newest heapwatch.*.db here); default latest"
-static const char usage_export[] = USAGE_SHORT;
-static const char help_export[] =
-    USAGE_SHORT "\n"
-    "  --format pprof       gzip'd profile.proto for `go tool pprof` (needs -o on a terminal)\n"
-    "  --format folded      \"outer;...;inner VALUE\" lines for flamegraph.pl\n"
-    "  --format json        every sample with its frames and its values\n"
-    "  -o, --output FILE    write to FILE instead of standard output\n"
-    "  --sample-index NAME  inuse_space (default), inuse_objects, alloc_space, alloc_objects,\n"
-    "                       leaked_space or leaked_objects: the value of folded lines, pprof's\n"
-    "                       default sample type";
+static const struct cmd_usage usage_export = {
+    "export", "[SNAP]", "Write one snapshot out for other tools: a gzip'd pprof profile.proto (go tool pprof,\n"
+    "Pyroscope, Parca), folded stacks for flamegraph.pl, or JSON with every sample.",
+    SNAP_OPERAND_HELP, NULL,
+};
 
 struct export_opts {
     const char *output;   /* NULL or "-": standard output */
@@ -219,57 +209,36 @@ static const struct format *find_format(const char *name)
     return NULL;
 }
 
+static const char *parse_format(const struct opt *opt, const char *arg)
+{
+    const struct format *fmt = find_format(arg);
+    if (!fmt)
+        return xasprintf("unknown format '%s' (pprof, folded or json)", arg);
+    *(const struct format **)opt->value = fmt;
+    return NULL;
+}
+
 /* Parse options; returns the snapshot spec (default "latest") and sets *fmt. */
 static const char *parse(int argc, char **argv, struct export_opts *o, const struct format **fmt)
 {
-    static const struct option longopts[] = {
-        { "format", required_argument, NULL, 'f' },
-        { "output", required_argument, NULL, 'o' },
-        { "sample-index", required_argument, NULL, 'i' },
-        { "sample_index", required_argument, NULL, 'i' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
-    static const char shortopts[] = ":o:h";
-    const char *spec = NULL;
-    struct negative_operands hidden;
-    int c;
     memset(o, 0, sizeof *o);
     o->index = V_INUSE_SPACE;
     *fmt = NULL;
-    negative_operands_hide(&hidden, argc, argv, longopts, shortopts);
-    optind = 0;   /* glibc: full reinitialization, main may have parsed its own options */
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
-        switch (c) {
-        case 'f':
-            if (!(*fmt = find_format(optarg)))
-                die_usage(usage_export, "unknown format '%s' (pprof, folded or json)", optarg);
-            break;
-        case 'o':
-            o->output = optarg;
-            break;
-        case 'i':
-            if ((o->index = value_index(optarg)) < 0)
-                die_usage(usage_export, "unknown sample index '%s'", optarg);
-            break;
-        case 'h':
-            puts(help_export);
-            exit(0);
-        case ':':
-            die_usage(usage_export, "option '%s' needs a value", argv[optind - 1]);
-        default:
-            die_usage(usage_export, "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    negative_operands_restore(&hidden, argc, argv);
+    const struct opt opts[] = {
+        OPT_CALLBACK('f', "format", fmt, "pprof|folded|json",
+                     "pprof: gzip'd profile.proto for `go tool pprof` (needs -o on a terminal)\n"
+                     "folded: \"outer;...;inner VALUE\" lines for flamegraph.pl\n"
+                     "json: every sample with its frames and its values", parse_format),
+        OPT_STRING('o', "output", &o->output, "FILE", "write to FILE instead of standard output"),
+        OPT_SAMPLE_INDEX(&o->index, SAMPLE_INDEX_HELP "\n(of folded lines; pprof's default sample type)"),
+        OPT_END(),
+    };
+    argc = parse_options(argc, argv, opts, &usage_export, 0);
     if (!*fmt)
-        die_usage(usage_export, "missing --format (pprof, folded or json)");
-    if (optind < argc)
-        spec = argv[optind++];
-    if (optind < argc)
-        die_usage(usage_export, "too many arguments");
-    return spec ? spec : "latest";
+        die_with_usage(opts, &usage_export, "missing --format (pprof, folded or json)");
+    if (argc > 1)
+        die_with_usage(opts, &usage_export, "too many arguments");
+    return argc ? argv[0] : "latest";
 }
 
 static bool to_stdout(const struct export_opts *o)

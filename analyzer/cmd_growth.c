@@ -22,10 +22,12 @@
 #define ALPHA 0.05
 #define MIN_SNAPSHOTS 4
 
-static const char usage_growth[] =
-    "usage: heapwatch growth [DB] [--sample-index NAME] [--by function|line|stack] [--all] [--json] [--exit-code]\n"
-    "  tests every site's series over all snapshots for a steady trend; --all lists every class;\n"
-    "  --exit-code exits 1 when something grows";
+static const struct cmd_usage usage_growth = {
+    "growth", "[DB]", "Which sites grow steadily over all snapshots of a database: each site's series is tested\n"
+    "for a trend (Mann-Kendall) and its slope measured (Theil-Sen), then classed as growing,\n"
+    "plateau, shrinking, churn or stable.",
+    "DB defaults to the newest heapwatch.*.db in the current directory.", NULL,
+};
 
 struct series {
     struct row id;     /* identity of the site (from the oldest profile that has it) */
@@ -104,8 +106,19 @@ static void add_new_keys(struct rows *keys, const struct rows *per)
 int cmd_growth(int argc, char **argv)
 {
     struct report_opts o;
-    int first = report_opts_parse(&o, argc, argv, usage_growth);
-    struct hwdb *db = open_db_operand(argc, argv, first, usage_growth);
+    report_opts_init(&o);
+    const struct opt opts[] = {
+        OPT_SAMPLE_INDEX(&o.index, SAMPLE_INDEX_HELP),
+        OPT_REPORT_BY(&o.by),
+        OPT_BOOL(0, "all", &o.all, "list every class, not only growing and plateau"),
+        OPT_NODECOUNT(&o.nodecount),
+        OPT_JSON(&o.json),
+        OPT_BOOL(0, "exit-code", &o.exit_code, "exit 1 when something grows"),
+        OPT_END(),
+    };
+    argc = parse_options(argc, argv, opts, &usage_growth, 0);
+    report_opts_finish(&o);
+    struct hwdb *db = open_db_operand(argc, argv, opts, &usage_growth);
     struct symcache *sc = symcache_open(db);
     size_t n;
     int64_t *ids = db_snapshot_ids(db, &n);

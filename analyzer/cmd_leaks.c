@@ -2,7 +2,6 @@
  * allocation stack, direct leaks first, reported in LeakSanitizer's shape (text) or as JSON,
  * with LSan-style suppressions (suppress.h). */
 #define _GNU_SOURCE
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,20 +12,11 @@
 #include "report.h"
 #include "usage.h"
 
-#define USAGE_SHORT                                                                                      \
-    "usage: heapwatch leaks [SNAP] [--json] [--exit-code] [--suppressions FILE] [--no-default-suppressions]\n" \
-    "  SNAP is [DB:]ID (ID: number, first, latest, -N; DB: newest heapwatch.*.db here); default latest"
-static const char usage_leaks[] = USAGE_SHORT;
-static const char help_leaks[] =
-    USAGE_SHORT "\n"
-    "  --json                     rows and totals as JSON\n"
-    "  --exit-code                exit 1 when an unsuppressed leak remains\n"
-    "  --suppressions FILE        LeakSanitizer syntax: 'leak:PATTERN' lines, '#' comments; a pattern\n"
-    "                             ('*' wildcard, '^' '$' anchors) matched against every frame's\n"
-    "                             function, file and module suppresses the stack\n"
-    "                             (default: $HEAPWATCH_SUPPRESSIONS when set)\n"
-    "  --no-default-suppressions  report glibc's own allocations too (leak:*tls_get_addr*, blocks\n"
-    "                             allocated by the dynamic linker)";
+static const struct cmd_usage usage_leaks = {
+    "leaks", "[SNAP]", "Unreachable blocks of a walked snapshot by allocation stack, direct leaks first, then\n"
+    "indirect ones (reachable only from leaks), as LeakSanitizer reports them.",
+    SNAP_OPERAND_HELP, NULL,
+};
 
 #define UNSAMPLED_TEXT "(allocation not sampled: run with HEAPWATCH_SAMPLE_RATE=1 for stacks)"
 
@@ -38,45 +28,29 @@ struct leaks_opts {
 /* Parse options; returns the snapshot spec (default "latest"). */
 static const char *parse(int argc, char **argv, struct leaks_opts *o)
 {
-    static const struct option longopts[] = {
-        { "json", no_argument, NULL, 'j' },
-        { "exit-code", no_argument, NULL, 'e' },
-        { "suppressions", required_argument, NULL, 's' },
-        { "no-default-suppressions", no_argument, NULL, 'n' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
-    static const char shortopts[] = ":h";
-    struct negative_operands hidden;
-    int c;
     memset(o, 0, sizeof *o);
     o->defaults = true;
-    negative_operands_hide(&hidden, argc, argv, longopts, shortopts);
-    optind = 0;   /* glibc: full reinitialisation */
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
-        switch (c) {
-        case 'j': o->json = true; break;
-        case 'e': o->exit_code = true; break;
-        case 's': o->suppressions = optarg; break;
-        case 'n': o->defaults = false; break;
-        case 'h':
-            puts(help_leaks);
-            exit(0);
-        case ':':
-            die_usage(usage_leaks, "option '%s' needs a value", argv[optind - 1]);
-        default:
-            die_usage(usage_leaks, "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    negative_operands_restore(&hidden, argc, argv);
-    if (argc - optind > 1)
-        die_usage(usage_leaks, "too many arguments");
+    const struct opt opts[] = {
+        OPT_JSON(&o->json),
+        OPT_BOOL(0, "exit-code", &o->exit_code, "exit 1 when an unsuppressed leak remains"),
+        OPT_STRING(0, "suppressions", &o->suppressions, "FILE",
+                   "LeakSanitizer syntax: 'leak:PATTERN' lines, '#' comments; a pattern\n"
+                   "('*' wildcard, '^' '$' anchors) matched against every frame's\n"
+                   "function, file and module suppresses the stack\n"
+                   "(default: $HEAPWATCH_SUPPRESSIONS when set)"),
+        OPT_CLEAR(0, "no-default-suppressions", &o->defaults,
+                  "report glibc's own allocations too (leak:*tls_get_addr*, blocks\n"
+                  "allocated by the dynamic linker)"),
+        OPT_END(),
+    };
+    argc = parse_options(argc, argv, opts, &usage_leaks, 0);
+    if (argc > 1)
+        die_with_usage(opts, &usage_leaks, "too many arguments");
     if (!o->suppressions) {
         const char *env = getenv("HEAPWATCH_SUPPRESSIONS");
         o->suppressions = env && *env ? env : NULL;
     }
-    return optind < argc ? argv[optind] : "latest";
+    return argc ? argv[0] : "latest";
 }
 
 /* "    #3 0x401136 in leak_some /src/leak.c:12", inlined frames sharing their location's pc. */

@@ -11,7 +11,12 @@
 #include "report.h"
 #include "usage.h"
 
-static const char usage_ls[] = "usage: heapwatch ls [DB] [--json]";
+static const struct cmd_usage usage_ls = {
+    "ls", "[DB]", "The snapshots of a database: time, trigger, label, live bytes and objects, estimated inuse\n"
+    "and alloc, reachable and leaked bytes, threads, pause and write time; and where snapshots\n"
+    "were lost (a full disk).",
+    "DB defaults to the newest heapwatch.*.db in the current directory.", NULL,
+};
 
 struct gap {
     int64_t after, lost, first_ns, last_ns;
@@ -42,8 +47,13 @@ static struct gap *load_gaps(struct hwdb *db, size_t *nr)
 int cmd_ls(int argc, char **argv)
 {
     struct report_opts o;
-    int first = report_opts_parse(&o, argc, argv, usage_ls);
-    struct hwdb *db = open_db_operand(argc, argv, first, usage_ls);
+    report_opts_init(&o);
+    const struct opt opts[] = {
+        OPT_JSON(&o.json),
+        OPT_END(),
+    };
+    argc = parse_options(argc, argv, opts, &usage_ls, 0);
+    struct hwdb *db = open_db_operand(argc, argv, opts, &usage_ls);
     sqlite3_stmt *st = db_prepare(db,
         "SELECT s.id, coalesce(sum(c.alloc_objects - c.free_objects), 0), coalesce(sum(c.alloc_bytes - c.free_bytes), 0),"
         " coalesce(sum(c.alloc_objects), 0), coalesce(sum(c.alloc_bytes), 0), p.start_time_ns"

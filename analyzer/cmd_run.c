@@ -3,7 +3,6 @@
  * stand in for the program in scripts. */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,14 +15,13 @@
 #include "options.h"
 #include "usage.h"
 
-static const char usage_run[] =
-    "usage: heapwatch run [-o PATH] [--rate BYTES|--full] [--interval SECONDS] [--signal SIG] -- CMD [ARGS...]\n"
-    "  -o PATH           database path (%p = pid, %e = program name); default heapwatch.%p.db\n"
-    "  --rate BYTES      mean bytes between sampled allocations (default 524288)\n"
-    "  --full            record the stack of every allocation (same as --rate 1)\n"
-    "  --interval SECS   take a snapshot every SECS seconds\n"
-    "  --signal SIG      signal that takes a snapshot (default SIGUSR2)\n"
-    "  other settings: HEAPWATCH_* environment variables (see README.md)";
+static void print_settings(FILE *out);
+
+static const struct cmd_usage usage_run = {
+    "run", "-- CMD [ARGS...]", "Run a program under libheapwatch.so; its exit status is run's (128+N for a signal). Says\n"
+    "which databases the run wrote, its children's too, and which one is the command's.",
+    NULL, print_settings,
+};
 
 /* libheapwatch.so next to this binary, or in ../lib/heapwatch/, or $HEAPWATCH_LIB. */
 static char *find_shim(void)
@@ -59,6 +57,49 @@ static void setenv_checked(const char *name, const char *value)
 {
     if (setenv(name, value, 1) < 0)
         die(EXIT_SYSTEM, "cannot set %s: %s", name, strerror(errno));
+}
+
+/* An option that stands for a setting: its value is the variable's name. The shim checks
+ * the value (a bad one is reported once and the default kept), as it does for the variable. */
+static const char *set_variable(const struct opt *opt, const char *arg)
+{
+    setenv_checked(opt->value, arg ? arg : "1");
+    return NULL;
+}
+
+/* How settings.def's defaults read in the help, by kind. */
+static const char *shown_SIZE(uint64_t v, char *buf, size_t size)
+{
+    snprintf(buf, size, "%llu", (unsigned long long)v);
+    return buf;
+}
+#define shown_UINT shown_SIZE
+#define shown_BOOL shown_SIZE
+static const char *shown_SIGNAL(int sig, char *buf, size_t size)
+{
+    const char *abbrev = sig > 0 ? sigabbrev_np(sig) : NULL;
+    if (abbrev)
+        snprintf(buf, size, "SIG%s", abbrev);
+    else
+        snprintf(buf, size, "%d", sig);
+    return buf;
+}
+static const char *shown_STRING(const char *s, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s", *s ? s : "none");
+    return buf;
+}
+
+/* Every HEAPWATCH_* setting of schema/settings.def, its default and what it does. */
+static void print_settings(FILE *out)
+{
+    char buf[64];
+    fprintf(out, "settings (environment variables, read once when the traced program starts):\n");
+#define HW_OPT(kind, field, name, def, help)                                                          \
+    fprintf(out, "  HEAPWATCH_%s (default %s)\n      ", name, shown_##kind(def, buf, sizeof buf));   \
+    print_wrapped(out, help, 6);
+#include "../schema/settings.def"
+#undef HW_OPT
 }
 
 /* One line of the manifest: a database a process of the run created. */
@@ -177,28 +218,22 @@ static char *make_manifest(void)
 
 int cmd_run(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        { "output", required_argument, NULL, 'o' }, { "rate", required_argument, NULL, 'r' },
-        { "full", no_argument, NULL, 'f' },         { "interval", required_argument, NULL, 'i' },
-        { "signal", required_argument, NULL, 's' }, { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+    const struct opt opts[] = {
+        OPT_CALLBACK('o', "output", (void *)"HEAPWATCH_OUT", "PATH",
+                     "database path (%p = pid, %e = program name); default heapwatch.%p.db", set_variable),
+        OPT_CALLBACK(0, "rate", (void *)"HEAPWATCH_SAMPLE_RATE", "BYTES",
+                     "mean bytes between sampled allocations (default 524288)", set_variable),
+        OPT_CALLBACK(0, "full", (void *)"HEAPWATCH_SAMPLE_RATE", NULL,
+                     "record the stack of every allocation (same as --rate 1)", set_variable),
+        OPT_CALLBACK(0, "interval", (void *)"HEAPWATCH_INTERVAL", "SECONDS",
+                     "take a snapshot every SECONDS seconds", set_variable),
+        OPT_CALLBACK(0, "signal", (void *)"HEAPWATCH_SIGNAL", "SIG",
+                     "signal that takes a snapshot (default SIGUSR2)", set_variable),
+        OPT_END(),
     };
-    int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+o:", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'o': setenv_checked("HEAPWATCH_OUT", optarg); break;
-        case 'r': setenv_checked("HEAPWATCH_SAMPLE_RATE", optarg); break;
-        case 'f': setenv_checked("HEAPWATCH_SAMPLE_RATE", "1"); break;
-        case 'i': setenv_checked("HEAPWATCH_INTERVAL", optarg); break;
-        case 's': setenv_checked("HEAPWATCH_SIGNAL", optarg); break;
-        case 'h': puts(usage_run); return 0;
-        default: die_usage(usage_run, "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind >= argc)
-        die_usage(usage_run, "no command to run");
+    argc = parse_options(argc, argv, opts, &usage_run, PARSE_STOP_AT_OPERAND);
+    if (argc == 0)
+        die_with_usage(opts, &usage_run, "no command to run");
     char *shim = find_shim();
     /* Each traced process appends the database it creates to this file (HEAPWATCH_MANIFEST);
      * without one (no writable temporary directory) the command still runs, unreported. */
@@ -213,8 +248,8 @@ int cmd_run(int argc, char **argv)
     if (pid < 0)
         die(EXIT_SYSTEM, "cannot fork: %s", strerror(errno));
     if (pid == 0) {
-        execvp(argv[optind], argv + optind);
-        fprintf(stderr, "heapwatch: error: cannot run '%s': %s\n", argv[optind], strerror(errno));
+        execvp(argv[0], argv);
+        fprintf(stderr, "heapwatch: error: cannot run '%s': %s\n", argv[0], strerror(errno));
         _exit(127);
     }
     /* Like a shell: the child takes the terminal's signals, we wait it out. */
@@ -223,7 +258,7 @@ int cmd_run(int argc, char **argv)
     int status;
     while (waitpid(pid, &status, 0) < 0)
         if (errno != EINTR)
-            die(EXIT_SYSTEM, "cannot wait for '%s': %s", argv[optind], strerror(errno));
+            die(EXIT_SYSTEM, "cannot wait for '%s': %s", argv[0], strerror(errno));
     if (manifest) {
         report(manifest, pid);
         unlink(manifest);

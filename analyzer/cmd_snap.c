@@ -20,7 +20,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -38,13 +37,10 @@
 #include "report.h"
 #include "usage.h"
 
-#define USAGE_SHORT "usage: heapwatch snap PID [--timeout SECONDS] [--json]"
-static const char usage_snap[] = USAGE_SHORT;
-static const char help_snap[] =
-    USAGE_SHORT "\n"
-    "  asks process PID, running under libheapwatch.so, for a snapshot and waits until it is stored\n"
-    "  --timeout SECONDS  give up after SECONDS (default 60; exit 4)\n"
-    "  --json             the stored snapshot's row as JSON";
+static const struct cmd_usage usage_snap = {
+    "snap", "PID", "Ask process PID, running under libheapwatch.so, for a snapshot and wait until it is\n"
+    "stored; print where.", NULL, NULL,
+};
 
 #define SNAP_REQUEST 0x68770001   /* "hw", request 1 */
 #define POLL_MS 20
@@ -250,44 +246,34 @@ static void print(const struct snapshot_info *si, int pid, const char *path, boo
         printf("no heap walk)\n");
 }
 
+static const char *parse_timeout(const struct opt *opt, const char *arg)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(arg, &end);
+    if (errno || end == arg || *end || !(v > 0) || v > 1e6)
+        return xasprintf("--timeout wants a positive number of seconds, not '%s'", arg);
+    *(double *)opt->value = v;
+    return NULL;
+}
+
 static void parse(int argc, char **argv, struct target *t, double *timeout, bool *json)
 {
-    static const struct option longopts[] = {
-        { "timeout", required_argument, NULL, 't' },
-        { "json", no_argument, NULL, 'j' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
-    int c;
-    char *end;
     *timeout = 60;
     *json = false;
-    optind = 0;   /* glibc: full reinitialisation */
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 't':
-            errno = 0;
-            *timeout = strtod(optarg, &end);
-            if (errno || end == optarg || *end || !(*timeout > 0) || *timeout > 1e6)
-                die_usage(usage_snap, "--timeout wants a positive number of seconds, not '%s'", optarg);
-            break;
-        case 'j': *json = true; break;
-        case 'h':
-            puts(help_snap);
-            exit(0);
-        case ':':
-            die_usage(usage_snap, "option '%s' needs a value", argv[optind - 1]);
-        default:
-            die_usage(usage_snap, "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (argc - optind != 1)
-        die_usage(usage_snap, argc - optind ? "too many arguments" : "snap needs the PID of a traced process");
+    const struct opt opts[] = {
+        OPT_CALLBACK(0, "timeout", timeout, "SECONDS", "give up after SECONDS (default 60; exit 4)", parse_timeout),
+        OPT_BOOL(0, "json", json, "the stored snapshot's row as JSON"),
+        OPT_END(),
+    };
+    argc = parse_options(argc, argv, opts, &usage_snap, 0);
+    if (argc != 1)
+        die_with_usage(opts, &usage_snap, argc ? "too many arguments" : "snap needs the PID of a traced process");
+    char *end;
     errno = 0;
-    long pid = strtol(argv[optind], &end, 10);
-    if (errno || end == argv[optind] || *end || pid <= 0 || pid > INT_MAX)
-        die_usage(usage_snap, "bad PID '%s': expected a process id", argv[optind]);
+    long pid = strtol(argv[0], &end, 10);
+    if (errno || end == argv[0] || *end || pid <= 0 || pid > INT_MAX)
+        die_with_usage(opts, &usage_snap, "bad PID '%s': expected a process id", argv[0]);
     t->pid = (int)pid;
 }
 

@@ -9,11 +9,10 @@
 #include "report.h"
 #include "usage.h"
 
-static const char usage_top[] =
-    "usage: heapwatch top [SNAP] [--sample-index inuse_space|inuse_objects|alloc_space|alloc_objects|\n"
-    "                                            leaked_space|leaked_objects]\n"
-    "                     [--by function|line|stack] [--cum] [--nodecount N] [--json]\n"
-    "  SNAP is [DB:]ID (ID: number, first, latest, -N; DB: newest heapwatch.*.db here); default latest";
+static const struct cmd_usage usage_top = {
+    "top", "[SNAP]", "Who holds (inuse) or allocated (alloc) the most, by function, line or stack, with flat\n"
+    "and cumulative values, as pprof's top.", SNAP_OPERAND_HELP, NULL,
+};
 
 static void print_text(const struct profile *p, struct rows *rows, const struct report_opts *o)
 {
@@ -80,11 +79,21 @@ static void print_json(const struct profile *p, struct rows *rows, const struct 
 int cmd_top(int argc, char **argv)
 {
     struct report_opts o;
-    int first = report_opts_parse(&o, argc, argv, usage_top);
-    if (argc - first > 1)
-        die_usage(usage_top, "too many arguments");
+    report_opts_init(&o);
+    const struct opt opts[] = {
+        OPT_SAMPLE_INDEX(&o.index, SAMPLE_INDEX_HELP),
+        OPT_REPORT_BY(&o.by),
+        OPT_BOOL(0, "cum", &o.cum, "sort by cumulative value (the site and what it calls)"),
+        OPT_NODECOUNT(&o.nodecount),
+        OPT_JSON(&o.json),
+        OPT_END(),
+    };
+    argc = parse_options(argc, argv, opts, &usage_top, 0);
+    report_opts_finish(&o);
+    if (argc > 1)
+        die_with_usage(opts, &usage_top, "too many arguments");
     int64_t snap;
-    struct hwdb *db = db_open_snapshot_spec(first < argc ? argv[first] : "latest", &snap);
+    struct hwdb *db = db_open_snapshot_spec(argc ? argv[0] : "latest", &snap);
     struct symcache *sc = symcache_open(db);
     struct profile p;
     profile_load(&p, db, sc, snap);

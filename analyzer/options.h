@@ -1,11 +1,13 @@
 /* options.h: the options the report commands share (--json, --sample-index, --by, --cum,
- * --nodecount), parsed with getopt_long, and small helpers around them. */
+ * --nodecount, --exit-code, --all) as entries for their parse_options tables, and small
+ * helpers around them. */
 #ifndef HW_ANA_OPTIONS_H
 #define HW_ANA_OPTIONS_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "parse_options.h"
 #include "profile.h"
 #include "report.h"
 
@@ -16,31 +18,43 @@ struct report_opts {
     size_t nodecount;      /* rows shown; default 20 in text, all in JSON */
 };
 
-/* Parse argv; returns the index of the first operand. Dies (2) on a bad option, printing
- * the usage; exits 0 after printing it for --help. */
-int report_opts_parse(struct report_opts *o, int argc, char **argv, const char *usage);
-/* "-2" names a snapshot (two before the latest), not an option: getopt_long would reject it
- * and permute argv. Hide such operands behind markers while it runs (values of options that
- * take one are left alone), then put them back where it left them. */
-struct option;
-struct negative_operands {
-    char text[64][2];
-    char *orig[64];
-    size_t nr;
-};
-void negative_operands_hide(struct negative_operands *g, int argc, char **argv,
-                            const struct option *longopts, const char *shortopts);
-void negative_operands_restore(struct negative_operands *g, int argc, char **argv);
+/* The defaults, before parsing. */
+void report_opts_init(struct report_opts *o);
+/* After parsing: the row count left unset becomes 20 in text, every row in JSON. */
+void report_opts_finish(struct report_opts *o);
 
-/* "heapwatch: error: ..." and the usage on stderr, then exit(2). */
-__attribute__((noreturn, format(printf, 2, 3))) void die_usage(const char *usage, const char *fmt, ...);
-/* The database named by the one optional operand argv[first] (default: the newest
+opt_callback parse_sample_index;   /* value: int * */
+opt_callback parse_report_by;      /* value: enum report_by * */
+opt_callback parse_nodecount;      /* value: size_t * */
+
+/* What the [SNAP] operand of top, leaks and export means. */
+#define SNAP_OPERAND_HELP                                                              \
+    "SNAP is [DB:]ID: ID is a number, first, latest or -N (N before the latest); DB defaults\n" \
+    "to the newest heapwatch.*.db in the current directory. Default: latest."
+
+#define SAMPLE_INDEX_HELP                                                               \
+    "inuse_space (default), inuse_objects, alloc_space, alloc_objects,\n"             \
+    "leaked_space or leaked_objects: the value reported"
+#define OPT_SAMPLE_INDEX(v, help)                                                      \
+    OPT_CALLBACK(0, "sample-index", (v), "NAME", (help), parse_sample_index),         \
+    OPT_HIDDEN_CALLBACK("sample_index", (v), "NAME", parse_sample_index)
+#define OPT_REPORT_BY(v)                                                               \
+    OPT_CALLBACK(0, "by", (v), "function|line|stack",                                 \
+                 "group by function, by function and line (default) or by whole stack", parse_report_by)
+#define OPT_NODECOUNT(v)                                                               \
+    OPT_CALLBACK('n', "nodecount", (v), "N", "show the first N rows (default 20; every row with --json)", \
+                 parse_nodecount)
+#define OPT_JSON(v) OPT_BOOL(0, "json", (v), "the report as JSON")
+
+/* The database named by the one optional operand argv[0] (default: the newest
  * heapwatch.*.db here), opened; dies on a second operand. */
 struct hwdb;
-struct hwdb *open_db_operand(int argc, char **argv, int first, const char *usage);
+struct hwdb *open_db_operand(int nr_operands, char **operands, const struct opt *opts,
+                             const struct cmd_usage *usage);
 /* "sampled every 512 KiB" / "every allocation recorded". */
 const char *report_rate_text(int64_t rate, char *buf, size_t size);
 /* One warning if a module had no debug information. */
+struct symcache;
 void warn_missing_debug(struct symcache *sc);
 
 #endif

@@ -11,7 +11,7 @@
 
 struct hw_options hw_opt = {
 #define HW_OPT(kind, field, name, def, help) .field = def,
-#include "options.def"
+#include "../schema/settings.def"
 #undef HW_OPT
 };
 
@@ -112,7 +112,7 @@ static bool in_range(const char *name, uint64_t v)
  * set its process title), and a pointer into it would then name another file. */
 #define STRING_MAX 4096
 #define HW_OPT(kind, field, name, def, help) static char copy_##field[KIND_##kind == KIND_STRING ? STRING_MAX : 1];
-#include "options.def"
+#include "../schema/settings.def"
 #undef HW_OPT
 
 static bool copy_string(char *dst, const char *value, const char **out)
@@ -147,7 +147,7 @@ static bool set_option(const char *name, const char *value)
         else memcpy(&hw_opt.field, &v, sizeof v);                                              \
         return true;                                                                           \
     }
-#include "options.def"
+#include "../schema/settings.def"
 #undef HW_OPT
     return false;
 }
@@ -189,6 +189,6 @@ void hw_options_render(char *buf, size_t size)
             n += hw_fmt(buf + n, size - n, "%s=%llu\n", oname, (unsigned long long)v);        \
         }                                                                                     \
     }
-#include "options.def"
+#include "../schema/settings.def"
 #undef HW_OPT
 }

@@ -13,7 +13,7 @@
 
 struct hw_options {
 #define HW_OPT(kind, field, name, def, help) HW_OPT_##kind field;
-#include "options.def"
+#include "../schema/settings.def"
 #undef HW_OPT
 };
 extern struct hw_options hw_opt;

@@ -87,7 +87,7 @@ static void test_defaults(void)
           hw_opt.at_exit == 1 && hw_opt.children == 1 && hw_opt.objects == 1 &&
           hw_opt.stack_depth == 64 && hw_opt.seed == 0 && hw_opt.root_pid == 0 &&
           !strcmp(hw_opt.out, "heapwatch.%p.db"),
-          "defaults from options.def");
+          "defaults from settings.def");
 
     parse(NULL);
     CHECK(!memcmp(&hw_opt, &defaults, sizeof defaults) && !err[0], "NULL envp: nothing changes");
