@@ -44,7 +44,7 @@ $(BUILD)/schema_sql_ana.o: $(BUILD)/schema_sql.c
 
 # interpose.c lets C++ exceptions (bad_alloc from the real operator new) pass through.
 $(BUILD)/preload/interpose.o: SHIM_EXTRA := -fexceptions
-$(BUILD)/preload/%.o: preload/%.c preload/*.h schema/settings.def schema/schema.h | $(BUILD)/preload
+$(BUILD)/preload/%.o: preload/%.c preload/*.h schema/settings.def schema/schema.h schema/chunk.h | $(BUILD)/preload
 	$(CC) $(SHIM_CFLAGS) $(SHIM_EXTRA) -c $< -o $@
 
 # The private SQLite is linked statically with its symbols hidden (-Wl,--exclude-libs,ALL),
@@ -52,7 +52,7 @@ $(BUILD)/preload/%.o: preload/%.c preload/*.h schema/settings.def schema/schema.
 libheapwatch.so: $(SHIM_OBJS)
 	$(CC) -shared -o $@ $^ -Wl,--exclude-libs,ALL -Wl,-z,nodelete $(SQLITE_A) -lunwind -ldl -lpthread -lm
 
-$(BUILD)/analyzer/%.o: analyzer/%.c analyzer/*.h schema/schema.h schema/settings.def | $(BUILD)/analyzer
+$(BUILD)/analyzer/%.o: analyzer/%.c analyzer/*.h schema/*.h schema/settings.def | $(BUILD)/analyzer
 	$(CC) $(ANA_CFLAGS) -c $< -o $@
 
 heapwatch: $(ANA_OBJS)

@@ -22,11 +22,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
+#include "../schema/chunk.h"
 #include "hmap.h"
 #include "usage.h"
 
 
-/* profile.proto field numbers (NOTES-shim.md section 13). */
+/* profile.proto field numbers (github.com/google/pprof, proto/profile.proto). */
 enum {
     PROFILE_SAMPLE_TYPE = 1, PROFILE_SAMPLE = 2, PROFILE_MAPPING = 3, PROFILE_LOCATION = 4,
     PROFILE_FUNCTION = 5, PROFILE_STRING_TABLE = 6, PROFILE_TIME_NANOS = 9,
@@ -78,22 +79,11 @@ static void put_raw(struct pbuf *b, const void *p, size_t n)
     b->len += n;
 }
 
-/* Encode v as a base-128 varint into tmp (at least 10 bytes); returns its length. */
-static size_t varint(unsigned char *tmp, uint64_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        tmp[n++] = (unsigned char)(v | 0x80);
-        v >>= 7;
-    }
-    tmp[n++] = (unsigned char)v;
-    return n;
-}
-
+/* Protobuf's varint is the database's (schema/chunk.h): one encoder for both. */
 static void put_varint(struct pbuf *b, uint64_t v)
 {
-    unsigned char tmp[10];
-    put_raw(b, tmp, varint(tmp, v));
+    uint8_t tmp[HW_VARINT_MAX];
+    put_raw(b, tmp, (size_t)(hw_varint_put(tmp, v) - tmp));
 }
 
 static void put_tag(struct pbuf *b, int field, int wire)
@@ -132,8 +122,8 @@ static size_t msg_begin(struct pbuf *b, int field)
 /* Prefix the bytes written since msg_begin with their length. */
 static void msg_end(struct pbuf *b, size_t start)
 {
-    unsigned char tmp[10];
-    size_t body = b->len - start, n = varint(tmp, body);
+    uint8_t tmp[HW_VARINT_MAX];
+    size_t body = b->len - start, n = (size_t)(hw_varint_put(tmp, body) - tmp);
     ALLOC_GROW(b->b, b->len + n, b->alloc);
     memmove(b->b + start + n, b->b + start, body);
     memcpy(b->b + start, tmp, n);

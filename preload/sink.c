@@ -25,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "../schema/chunk.h"
 #include "../schema/schema.h"
 #include "depot.h"
 #include "hw.h"
@@ -435,21 +436,10 @@ static int insert_chunk(sqlite3_stmt *st, int64_t snap, int64_t key, size_t coun
     return step_done(st);
 }
 
-/* ---- packed blocks and edges (schema.sql: object_chunk, edge_chunk) ------------------------- */
+/* ---- packed blocks and edges (schema/chunk.h, schema.sql: object_chunk, edge_chunk) ------- */
 
 #define OBJECT_CHUNK 65536u
 #define EDGE_CHUNK 262144u
-#define VARINT_MAX 10
-
-static uint8_t *put_varint(uint8_t *p, uint64_t v)
-{
-    while (v >= 0x80) {
-        *p++ = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    *p++ = (uint8_t)v;
-    return p;
-}
 
 /* A scratch buffer in our own mapping, big enough for one chunk. */
 static uint8_t *chunk_buffer(size_t need)
@@ -470,22 +460,18 @@ static int write_objects(int64_t snap, const struct hw_heap *h)
     sqlite3_stmt *chunk = prepare("INSERT INTO object_chunk(snapshot_id, first, count, data) VALUES (?,?,?,?)");
     sqlite3_stmt *row = prepare("INSERT INTO object(snapshot_id, address, size, stack_id, seq, tid, class, flags)"
                                 " VALUES (?,?,?,?,?,?,?,?)");
-    uint8_t *buf = chunk_buffer(OBJECT_CHUNK * 6 * VARINT_MAX);
+    uint8_t *buf = chunk_buffer(OBJECT_CHUNK * HW_CHUNK_BLOCK_MAX);
     int rc = chunk && row && buf ? 0 : -1;
     const struct hw_live_entry *e = (const struct hw_live_entry *)h->objects.data;
     for (size_t first = 0; first < h->objects.nr && !rc; first += OBJECT_CHUNK) {
         size_t end = first + OBJECT_CHUNK < h->objects.nr ? first + OBJECT_CHUNK : h->objects.nr;
         uint8_t *p = buf;
-        uintptr_t prev = 0;
+        uint64_t prev = 0;
         for (size_t i = first; i < end && !rc; i++) {
             int tid = hw_thread_tid((uint32_t)e[i].thread);
-            p = put_varint(p, e[i].addr - prev);
-            prev = e[i].addr;
-            p = put_varint(p, e[i].size);
-            p = put_varint(p, e[i].stack);
-            p = put_varint(p, e[i].seq);
-            p = put_varint(p, (uint64_t)(unsigned)tid);
-            p = put_varint(p, (uint64_t)h->cls[i] | (uint64_t)h->flags[i] << 2);
+            p = hw_chunk_put_block(p, &prev, &(struct hw_chunk_block){
+                .addr = e[i].addr, .size = e[i].size, .stack = e[i].stack, .seq = e[i].seq,
+                .tid = (unsigned)tid, .cls = h->cls[i], .flags = h->flags[i] });
             if (h->cls[i] == HW_REACHABLE && !h->flags[i])
                 continue;
             sqlite3_bind_int64(row, 1, snap);
@@ -510,18 +496,19 @@ static int write_objects(int64_t snap, const struct hw_heap *h)
 static int write_edge_chunks(sqlite3_stmt *st, int64_t snap, const struct hw_vec *edges, int64_t *chunk_no)
 {
     const struct hw_edge *e = (const struct hw_edge *)edges->data;
-    uint8_t *buf = chunk_buffer(EDGE_CHUNK * 3 * VARINT_MAX);
+    uint8_t *buf = chunk_buffer(EDGE_CHUNK * HW_CHUNK_EDGE_MAX);
     if (!buf)
         return -1;
     for (size_t first = 0; first < edges->nr; first += EDGE_CHUNK) {
         size_t end = first + EDGE_CHUNK < edges->nr ? first + EDGE_CHUNK : edges->nr;
         uint8_t *p = buf;
         for (size_t i = first; i < end; i++) {
-            uint64_t src = e[i].src & HW_EDGE_FROM_ROOT ? 2 * (uint64_t)((e[i].src & ~HW_EDGE_FROM_ROOT) + 1) + 1
-                                                        : 2 * (uint64_t)e[i].src;
-            p = put_varint(p, src);
-            p = put_varint(p, e[i].offset / 8);
-            p = put_varint(p, e[i].dst);
+            bool from_root = e[i].src & HW_EDGE_FROM_ROOT;
+            /* Root ids are 1-based (the root table's ids); the walk counts roots from 0. */
+            p = hw_chunk_put_edge(p, &(struct hw_chunk_edge){
+                .from_root = from_root,
+                .source = from_root ? (uint64_t)(e[i].src & ~HW_EDGE_FROM_ROOT) + 1 : (uint64_t)e[i].src,
+                .offset = e[i].offset, .target = e[i].dst });
         }
         if (insert_chunk(st, snap, (*chunk_no)++, end - first, buf, (size_t)(p - buf)) < 0)
             return -1;

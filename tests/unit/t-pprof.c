@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <zlib.h>
+#include "../schema/chunk.h"
 #include "pprof.h"
 #include "usage.h"
 
@@ -112,16 +113,10 @@ static unsigned char *gunzip(const char *path, size_t *len)
     return b;
 }
 
+/* Profile's varints are the database's (schema/chunk.h checks the codec byte by byte). */
 static bool get_varint(const unsigned char **p, const unsigned char *end, uint64_t *v)
 {
-    *v = 0;
-    for (int shift = 0; *p < end && shift < 64; shift += 7) {
-        unsigned char c = *(*p)++;
-        *v |= (uint64_t)(c & 0x7f) << shift;
-        if (!(c & 0x80))
-            return true;
-    }
-    return false;
+    return hw_varint_get(p, end, v);
 }
 
 /* Walk Profile's fields: every one must be a varint or a length-delimited field in bounds. */

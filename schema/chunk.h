@@ -1,0 +1,112 @@
+/* chunk.h: the packed formats of the database, encoder and decoder side by side (as pprof
+ * keeps profile.proto's), so that the shim that writes them and the analyzer that reads them
+ * cannot disagree. schema.sql documents the bytes of each table that holds them; a new
+ * packed format (the event log's) belongs here too.
+ *
+ * Everything is a sequence of unsigned LEB128 varints (7 bits a byte, low bits first, the
+ * high bit set on every byte but the last: protobuf's varint). Header-only and allocation-
+ * free: the shim encodes in its own mappings while the heap may be walked, the analyzer
+ * decodes and checks every read against the end of its blob (a corrupt database must give a
+ * message, never a read out of bounds). */
+#ifndef HW_SCHEMA_CHUNK_H
+#define HW_SCHEMA_CHUNK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define HW_VARINT_MAX 10   /* bytes of the longest varint (a 64-bit value) */
+
+static inline uint8_t *hw_varint_put(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+/* Reads one varint from *p, not past end. False when the data ends first or the varint runs
+ * past 64 bits. */
+static inline bool hw_varint_get(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    uint64_t r = 0;
+    for (unsigned shift = 0; *p < end && shift < 64; shift += 7) {
+        uint8_t b = *(*p)++;
+        r |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *v = r;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* ---- object_chunk: every live block of a walked snapshot, in address order ----------------
+ * Per block: address - the previous block's address (the first of a chunk: its address),
+ * size, stack id (0 = not sampled), seq, tid, class | flags << 2. */
+
+struct hw_chunk_block {
+    uint64_t addr, size, stack, seq, tid;
+    unsigned cls;     /* 0 reachable, 1 indirect leak, 2 direct leak */
+    unsigned flags;   /* as in the object table: 1 possibly lost, 2 ignored */
+};
+
+#define HW_CHUNK_BLOCK_MAX (6 * HW_VARINT_MAX)   /* bytes one block can take */
+
+/* *prev is the previous block's address; 0 at the start of a chunk. */
+static inline uint8_t *hw_chunk_put_block(uint8_t *p, uint64_t *prev, const struct hw_chunk_block *b)
+{
+    p = hw_varint_put(p, b->addr - *prev);
+    *prev = b->addr;
+    p = hw_varint_put(p, b->size);
+    p = hw_varint_put(p, b->stack);
+    p = hw_varint_put(p, b->seq);
+    p = hw_varint_put(p, b->tid);
+    return hw_varint_put(p, (uint64_t)b->cls | (uint64_t)b->flags << 2);
+}
+
+static inline bool hw_chunk_get_block(const uint8_t **p, const uint8_t *end, uint64_t *prev, struct hw_chunk_block *b)
+{
+    uint64_t delta, cls_flags;
+    if (!hw_varint_get(p, end, &delta) || !hw_varint_get(p, end, &b->size) || !hw_varint_get(p, end, &b->stack) ||
+        !hw_varint_get(p, end, &b->seq) || !hw_varint_get(p, end, &b->tid) || !hw_varint_get(p, end, &cls_flags))
+        return false;
+    b->addr = *prev += delta;
+    b->cls = (unsigned)(cls_flags & 3);
+    b->flags = (unsigned)(cls_flags >> 2 & 0xff);
+    return true;
+}
+
+/* ---- edge_chunk: the pointers the mark found, from roots first, then from blocks -----------
+ * Per pointer: source (2 * root id + 1 for a root, 2 * block number for a block), the word's
+ * byte offset / 8 within the root range or block, the target block number. */
+
+struct hw_chunk_edge {
+    bool from_root;
+    uint64_t source;   /* root id (1-based, the root table's id) or block number */
+    uint64_t offset;   /* bytes from the start of the source; a multiple of 8 */
+    uint64_t target;   /* block number */
+};
+
+#define HW_CHUNK_EDGE_MAX (3 * HW_VARINT_MAX)
+
+static inline uint8_t *hw_chunk_put_edge(uint8_t *p, const struct hw_chunk_edge *e)
+{
+    p = hw_varint_put(p, 2 * e->source + (e->from_root ? 1 : 0));
+    p = hw_varint_put(p, e->offset / 8);
+    return hw_varint_put(p, e->target);
+}
+
+static inline bool hw_chunk_get_edge(const uint8_t **p, const uint8_t *end, struct hw_chunk_edge *e)
+{
+    uint64_t source, words;
+    if (!hw_varint_get(p, end, &source) || !hw_varint_get(p, end, &words) || !hw_varint_get(p, end, &e->target))
+        return false;
+    e->from_root = source & 1;
+    e->source = source >> 1;
+    e->offset = words * 8;
+    return true;
+}
+
+#endif
