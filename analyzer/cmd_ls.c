@@ -7,6 +7,8 @@
 #include <string.h>
 #include <time.h>
 #include "cmd.h"
+#include "db.h"
+#include "json.h"
 #include "options.h"
 #include "report.h"
 #include "usage.h"
@@ -18,30 +20,56 @@ static const struct cmd_usage usage_ls = {
     "DB defaults to the newest heapwatch.*.db in the current directory.", NULL,
 };
 
-struct gap {
-    int64_t after, lost, first_ns, last_ns;
-    char *reason;
+/* The listing under way: its options and output, and the gaps not printed yet. */
+struct listing {
+    struct hwdb *db;
+    const struct report_opts *o;
+    struct json *j;
+    const struct db_gap *gaps;
+    size_t nr_gaps, next_gap;
 };
 
-/* The gap table (schema 3): snapshots that could not be written, in order. */
-static struct gap *load_gaps(struct hwdb *db, size_t *nr)
+/* In text, the gaps before snapshot id, where they happened. */
+static void print_gaps_before(struct listing *l, int64_t id)
 {
-    struct gap *v = NULL;
-    size_t alloc = 0;
-    *nr = 0;
-    if (db->version < 3)
-        return NULL;
-    sqlite3_stmt *st = db_prepare(db, "SELECT after_snapshot, lost, first_time_ns, last_time_ns, reason FROM gap"
-                                      " ORDER BY after_snapshot");
-    while (db_step(db, st)) {
-        ALLOC_GROW(v, *nr + 1, alloc);
-        const unsigned char *why = sqlite3_column_text(st, 4);
-        v[(*nr)++] = (struct gap){ sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
-                                   sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3),
-                                   xstrdup(why ? (const char *)why : "") };
+    for (; l->next_gap < l->nr_gaps && l->gaps[l->next_gap].after < id; l->next_gap++)
+        printf("     -- %lld snapshot(s) taken here could not be written (%s)\n",
+               (long long)l->gaps[l->next_gap].lost, l->gaps[l->next_gap].reason);
+}
+
+static int list_one(void *ctx, const struct db_snapshot_totals *t)
+{
+    struct listing *l = ctx;
+    struct json *j = l->j;
+    int64_t id = t->id, start = t->process_start_ns;
+    struct snapshot_info si;
+    if (!db_snapshot_info(l->db, id, &si))
+        return 0;   /* cannot happen inside one read transaction */
+    if (l->o->json) {
+        json_begin_object(j);
+        json_key(j, "id"); json_int(j, id);
+        json_key(j, "seconds_since_start"); json_double(j, (double)(si.time_ns - start) / 1e9);
+        snapshot_info_json(j, &si);
+        json_key(j, "inuse_objects"); json_int(j, t->inuse_objects);
+        json_key(j, "inuse_space"); json_int(j, t->inuse_bytes);
+        json_key(j, "alloc_objects"); json_int(j, t->alloc_objects);
+        json_key(j, "alloc_space"); json_int(j, t->alloc_bytes);
+        json_end_object(j);
+    } else {
+        char a[32], b[32], c[32], d[32] = "-", e[32] = "-";
+        print_gaps_before(l, id);
+        if (si.marked) {
+            fmt_value(d, sizeof d, si.reachable_bytes, V_INUSE_SPACE);
+            fmt_value(e, sizeof e, si.leaked_bytes + si.indirect_bytes, V_INUSE_SPACE);
+        }
+        printf("%4lld %8.2fs %-9s %12s %10lld %12s %12s %12s %12s %7lld %8.1f %8.1f  %s\n", (long long)id,
+               (double)(si.time_ns - start) / 1e9, si.trigger, fmt_value(a, sizeof a, si.live_bytes, V_INUSE_SPACE),
+               (long long)si.live_objects, fmt_value(b, sizeof b, t->inuse_bytes, V_INUSE_SPACE),
+               fmt_value(c, sizeof c, t->alloc_bytes, V_ALLOC_SPACE), d, e, (long long)si.threads,
+               (double)si.pause_ns / 1e6, (double)si.write_ns / 1e6, si.label ? si.label : "");
     }
-    sqlite3_finalize(st);
-    return v;
+    snapshot_info_release(&si);
+    return 0;
 }
 
 int cmd_ls(int argc, char **argv)
@@ -54,14 +82,12 @@ int cmd_ls(int argc, char **argv)
     };
     argc = parse_options(argc, argv, opts, &usage_ls, 0);
     struct hwdb *db = open_db_operand(argc, argv, opts, &usage_ls);
-    sqlite3_stmt *st = db_prepare(db,
-        "SELECT s.id, coalesce(sum(c.alloc_objects - c.free_objects), 0), coalesce(sum(c.alloc_bytes - c.free_bytes), 0),"
-        " coalesce(sum(c.alloc_objects), 0), coalesce(sum(c.alloc_bytes), 0), p.start_time_ns"
-        " FROM snapshot s CROSS JOIN process p LEFT JOIN snapshot_stack c ON c.snapshot_id = s.id"
-        " GROUP BY s.id ORDER BY s.id");
-    size_t nr_gaps, next_gap = 0;
-    struct gap *gaps = load_gaps(db, &nr_gaps);
+    size_t nr_gaps;
+    struct db_gap *gaps;
+    if (db_gaps(db, &gaps, &nr_gaps) < 0)
+        exit(EXIT_INPUT);
     struct json j;
+    struct listing l = { db, &o, &j, gaps, nr_gaps, 0 };
     char rate[96];
     if (o.json) {
         json_init(&j, stdout);
@@ -77,45 +103,10 @@ int cmd_ls(int argc, char **argv)
         printf("%4s %9s %-9s %12s %10s %12s %12s %12s %12s %7s %8s %8s  %s\n", "id", "time", "trigger", "live bytes",
                "live objs", "inuse (est)", "alloc (est)", "reachable", "leaked", "threads", "pause ms", "write ms", "label");
     }
-    while (db_step(db, st)) {
-        int64_t id = sqlite3_column_int64(st, 0), v[4];
-        for (int i = 0; i < 4; i++)
-            v[i] = sqlite3_column_int64(st, 1 + i);
-        int64_t start = sqlite3_column_int64(st, 5);
-        struct snapshot_info si;
-        if (!db_snapshot_info(db, id, &si))
-            continue;   /* cannot happen inside one read transaction */
-        for (; !o.json && next_gap < nr_gaps && gaps[next_gap].after < id; next_gap++)
-            printf("     -- %lld snapshot(s) taken here could not be written (%s)\n", (long long)gaps[next_gap].lost,
-                   gaps[next_gap].reason);
-        if (o.json) {
-            json_begin_object(&j);
-            json_key(&j, "id"); json_int(&j, id);
-            json_key(&j, "seconds_since_start"); json_double(&j, (double)(si.time_ns - start) / 1e9);
-            snapshot_info_json(&j, &si);
-            json_key(&j, "inuse_objects"); json_int(&j, v[0]);
-            json_key(&j, "inuse_space"); json_int(&j, v[1]);
-            json_key(&j, "alloc_objects"); json_int(&j, v[2]);
-            json_key(&j, "alloc_space"); json_int(&j, v[3]);
-            json_end_object(&j);
-        } else {
-            char a[32], b[32], c[32], d[32] = "-", e[32] = "-";
-            if (si.marked) {
-                fmt_value(d, sizeof d, si.reachable_bytes, V_INUSE_SPACE);
-                fmt_value(e, sizeof e, si.leaked_bytes + si.indirect_bytes, V_INUSE_SPACE);
-            }
-            printf("%4lld %8.2fs %-9s %12s %10lld %12s %12s %12s %12s %7lld %8.1f %8.1f  %s\n", (long long)id,
-                   (double)(si.time_ns - start) / 1e9, si.trigger, fmt_value(a, sizeof a, si.live_bytes, V_INUSE_SPACE),
-                   (long long)si.live_objects, fmt_value(b, sizeof b, v[1], V_INUSE_SPACE),
-                   fmt_value(c, sizeof c, v[3], V_ALLOC_SPACE), d, e, (long long)si.threads, (double)si.pause_ns / 1e6,
-                   (double)si.write_ns / 1e6, si.label ? si.label : "");
-        }
-        snapshot_info_release(&si);
-    }
-    sqlite3_finalize(st);
-    for (; !o.json && next_gap < nr_gaps; next_gap++)
-        printf("     -- %lld snapshot(s) taken here could not be written (%s)\n", (long long)gaps[next_gap].lost,
-               gaps[next_gap].reason);
+    if (db_each_snapshot_totals(db, list_one, &l) < 0)
+        exit(EXIT_INPUT);
+    if (!o.json)
+        print_gaps_before(&l, INT64_MAX);
     if (o.json) {
         json_end_array(&j);
         json_key(&j, "gaps");
@@ -133,9 +124,7 @@ int cmd_ls(int argc, char **argv)
         json_end_object(&j);
         json_finish(&j);
     }
-    for (size_t i = 0; i < nr_gaps; i++)
-        free(gaps[i].reason);
-    free(gaps);
+    db_gaps_release(gaps, nr_gaps);
     db_close(db);
     return 0;
 }

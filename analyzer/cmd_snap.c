@@ -280,11 +280,9 @@ static void parse(int argc, char **argv, struct target *t, double *timeout, bool
 /* The newest snapshot with an id above `above` that began at or after time_ns, or 0. */
 static int64_t snapshot_since(struct hwdb *db, int64_t above, int64_t time_ns)
 {
-    sqlite3_stmt *st = db_prepare(db, "SELECT coalesce(max(id), 0) FROM snapshot WHERE id > ? AND time_ns >= ?");
-    sqlite3_bind_int64(st, 1, above);
-    sqlite3_bind_int64(st, 2, time_ns);
-    int64_t id = db_step(db, st) ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_finalize(st);
+    int64_t id;
+    if (db_snapshot_since(db, above, time_ns, &id) < 0)
+        exit(EXIT_INPUT);
     return id;
 }
 

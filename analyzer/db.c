@@ -5,6 +5,7 @@
 #include "db.h"
 
 #include <dirent.h>
+#include <sqlite3.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,9 @@ static void die_db(struct hwdb *db, const char *what)
     die(EXIT_INPUT, "cannot read '%s': %s%s%s", db->path, sqlite3_errmsg(db->sql), what ? ": " : "", what ? what : "");
 }
 
-sqlite3_stmt *db_prepare(struct hwdb *db, const char *sql)
+/* Prepared statement helpers for opening and naming, which die with exit code 3 on SQL errors
+ * (a corrupt file). The queries of reports are in db_query.c and return errors instead. */
+static sqlite3_stmt *db_prepare(struct hwdb *db, const char *sql)
 {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db->sql, sql, -1, &st, NULL) != SQLITE_OK)
@@ -26,7 +29,7 @@ sqlite3_stmt *db_prepare(struct hwdb *db, const char *sql)
     return st;
 }
 
-bool db_step(struct hwdb *db, sqlite3_stmt *st)
+static bool db_step(struct hwdb *db, sqlite3_stmt *st)
 {
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
@@ -230,10 +233,9 @@ void db_require_heap_walk(struct hwdb *db, const struct snapshot_info *si)
          * them (live_objects comes from the live table's counters, which a thread that did not
          * stop may have moved meanwhile). */
         int64_t walked = si->reachable_objects + si->indirect_objects + si->leaked_objects;
-        sqlite3_stmt *st = db_prepare(db, "SELECT coalesce(sum(count), 0) FROM object_chunk WHERE snapshot_id = ?");
-        sqlite3_bind_int64(st, 1, si->id);
-        int64_t blocks = db_step(db, st) ? sqlite3_column_int64(st, 0) : -1;
-        sqlite3_finalize(st);
+        int64_t blocks;
+        if (db_chunk_blocks(db, si->id, &blocks) < 0)
+            exit(EXIT_INPUT);
         if (blocks != walked)
             die(EXIT_INPUT, "cannot read '%s': snapshot %lld holds %lld of its %lld blocks (object_chunk rows missing:"
                 " corrupt database)", db->path, (long long)si->id, (long long)blocks, (long long)walked);

@@ -1,12 +1,13 @@
-/* db.h: opening heapwatch databases and naming snapshots. The only analyzer file (with
- * symcache.c, which stores its cache through db->sql) that talks to SQLite.
+/* db.h: opening heapwatch databases, naming snapshots, and the queries reports run. db.c and
+ * db_query.c are the only analyzer files that talk to SQLite: every query has a name here.
+ * Opening and naming die with one message (exit 2 or 3), as a one-shot command wants; the
+ * queries return an error instead (below).
  *
  * A snapshot is named "[DB:]ID" where ID is a number, "first", "latest" or "-N" (N before
  * the latest), and DB defaults to the newest heapwatch.*.db in the current directory. */
 #ifndef HW_DB_H
 #define HW_DB_H
 
-#include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -19,7 +20,7 @@ struct stack_tree {
 };
 
 struct hwdb {
-    sqlite3 *sql;
+    struct sqlite3 *sql;
     struct stack_tree tree;
     char *path;
     bool writable;          /* analyzer caches can be stored */
@@ -69,9 +70,83 @@ int64_t db_max_snapshot(struct hwdb *db);
 /* The stack tree, loaded (or extended) so that it holds node `need`; dies if it cannot. */
 const struct stack_tree *db_stack_tree(struct hwdb *db, uint64_t need);
 
-/* Prepared statement helpers that die with exit code 3 on SQL errors (a corrupt file). */
-sqlite3_stmt *db_prepare(struct hwdb *db, const char *sql);
-/* sqlite3_step, dying on errors; true while there is a row. */
-bool db_step(struct hwdb *db, sqlite3_stmt *st);
+/* ---- queries (db_query.c) ------------------------------------------------------------------
+ * Each returns 0; or -1 after printing one error naming the database (an SQL error: a corrupt
+ * file), never exiting; or the first nonzero value a row callback returned, which stops the
+ * query. Strings and blobs handed to a callback live until it returns. */
+
+/* A snapshot_stack row: per-stack counters, already unbiased for sampling. */
+struct db_counters {
+    int64_t stack, alloc_objects, alloc_bytes, inuse_objects, inuse_bytes;
+};
+typedef int db_counters_fn(void *ctx, const struct db_counters *row);
+/* The snapshot's counters by stack id, in stack id order. */
+int db_each_stack_counters(struct hwdb *db, int64_t snap, db_counters_fn *fn, void *ctx);
+
+/* Blocks of the object table grouped by class (1 indirect, 2 direct leak), whether
+ * heapwatch_ignore()d, and stack. */
+struct db_object_group {
+    int64_t cls;
+    bool ignored;
+    int64_t stack, objects, bytes;
+};
+typedef int db_group_fn(void *ctx, const struct db_object_group *g);
+/* Unreachable blocks that were not ignored, by stack alone (cls and ignored are 0), in stack order. */
+int db_each_leaked_stack(struct hwdb *db, int64_t snap, db_group_fn *fn, void *ctx);
+/* Every group of unreachable blocks (class != 0), by class, then stack. */
+int db_each_unreachable_group(struct hwdb *db, int64_t snap, db_group_fn *fn, void *ctx);
+/* Reachable blocks flagged possibly lost (and not ignored): count and bytes. */
+int db_possibly_lost(struct hwdb *db, int64_t snap, int64_t *objects, int64_t *bytes);
+
+/* One object_chunk row (key: its first block number) or edge_chunk row (key: its number);
+ * data is packed as schema/chunk.h says. */
+struct db_chunk {
+    int64_t key, count;
+    const uint8_t *data;
+    size_t len;
+};
+typedef int db_chunk_fn(void *ctx, const struct db_chunk *c);
+int db_each_object_chunk(struct hwdb *db, int64_t snap, db_chunk_fn *fn, void *ctx);
+int db_each_edge_chunk(struct hwdb *db, int64_t snap, db_chunk_fn *fn, void *ctx);
+/* The number of blocks the snapshot's object_chunk rows hold. */
+int db_chunk_blocks(struct hwdb *db, int64_t snap, int64_t *blocks);
+
+/* A snapshot's estimated totals (sums of its counters) and the process start, for ls. */
+struct db_snapshot_totals {
+    int64_t id, inuse_objects, inuse_bytes, alloc_objects, alloc_bytes, process_start_ns;
+};
+typedef int db_totals_fn(void *ctx, const struct db_snapshot_totals *t);
+int db_each_snapshot_totals(struct hwdb *db, db_totals_fn *fn, void *ctx);
+
+/* Snapshots that could not be written (the gap table, schema 3; none before). */
+struct db_gap {
+    int64_t after, lost, first_ns, last_ns;
+    char *reason;
+};
+int db_gaps(struct hwdb *db, struct db_gap **gaps, size_t *nr);
+void db_gaps_release(struct db_gap *gaps, size_t nr);
+/* The newest snapshot with an id above `above` that began at or after time_ns; 0 if none. */
+int db_snapshot_since(struct hwdb *db, int64_t above, int64_t time_ns, int64_t *id);
+
+/* A module load (the module table); build_id may be NULL. */
+struct db_module {
+    int64_t id;
+    const char *path, *build_id;
+    uint64_t bias, start, end;
+    int64_t load_seq;   /* schema 2: the row id */
+};
+typedef int db_module_fn(void *ctx, const struct db_module *m);
+int db_each_module(struct hwdb *db, db_module_fn *fn, void *ctx);
+
+/* The analyzer's symbol cache (table cache_frame_v2, created in a writable database): frames
+ * by pc, innermost first, in (pc, frame) order. No cache is not an error. */
+typedef int db_cached_frame_fn(void *ctx, uint64_t pc, const char *function, const char *file, int line);
+int db_each_cached_frame(struct hwdb *db, db_cached_frame_fn *fn, void *ctx);
+/* Storing: NULL when the cache cannot be written now (read-only, or the traced process holds
+ * the write lock); the cache is only ever a shortcut, so nothing here reports errors. */
+struct db_cache_writer;
+struct db_cache_writer *db_cache_begin(struct hwdb *db);
+void db_cache_put(struct db_cache_writer *w, uint64_t pc, int idx, const char *function, const char *file, int line);
+void db_cache_commit(struct db_cache_writer *w);
 
 #endif

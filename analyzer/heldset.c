@@ -6,69 +6,94 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include "../schema/chunk.h"
 #include "usage.h"
 
-struct reader {
-    const unsigned char *p, *end;
-    struct hwdb *db;
-    const char *table;
-};
-
-static uint64_t next_varint(struct reader *r)
-{
-    uint64_t v = 0;
-    for (unsigned shift = 0; r->p < r->end && shift < 64; shift += 7) {
-        unsigned char b = *r->p++;
-        v |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80))
-            return v;
-    }
-    die(EXIT_INPUT, "cannot read '%s': truncated %s data (corrupt database)", r->db->path, r->table);
-}
-
 struct blocks {
+    struct hwdb *db;
+    int64_t snap;
     int64_t *stack, *size;
     unsigned char *cls;     /* class | flags << 2 */
-    size_t n;
+    size_t n, alloc;
 };
+
+static int take_object_chunk(void *ctx, const struct db_chunk *c)
+{
+    struct blocks *b = ctx;
+    const uint8_t *p = c->data, *end = c->data + c->len;
+    if (c->key != (int64_t)b->n || c->count < 0 || c->count > (int64_t)c->len)
+        die(EXIT_INPUT, "cannot read '%s': object_chunk rows out of sequence in snapshot %lld (corrupt database)",
+            b->db->path, (long long)b->snap);
+    if (b->n + (size_t)c->count > b->alloc) {
+        b->alloc = (b->n + (size_t)c->count) * 2;
+        b->stack = xrealloc(b->stack, b->alloc * sizeof *b->stack);
+        b->size = xrealloc(b->size, b->alloc * sizeof *b->size);
+        b->cls = xrealloc(b->cls, b->alloc);
+    }
+    uint64_t prev = 0;
+    for (int64_t k = 0; k < c->count; k++, b->n++) {
+        struct hw_chunk_block block;
+        if (!hw_chunk_get_block(&p, end, &prev, &block))
+            die(EXIT_INPUT, "cannot read '%s': truncated object_chunk data (corrupt database)", b->db->path);
+        b->size[b->n] = (int64_t)block.size;
+        b->stack[b->n] = (int64_t)block.stack;
+        b->cls[b->n] = (unsigned char)(block.cls | block.flags << 2);
+    }
+    if (p != end)
+        die(EXIT_INPUT, "cannot read '%s': object_chunk %lld of snapshot %lld has trailing bytes (corrupt database)",
+            b->db->path, (long long)c->key, (long long)b->snap);
+    return 0;
+}
 
 /* Every block's class, stack and size, in block-number order. False if there are none. */
 static bool load_blocks(struct blocks *b, struct hwdb *db, int64_t snap)
 {
     memset(b, 0, sizeof *b);
-    sqlite3_stmt *st = db_prepare(db, "SELECT first, count, data FROM object_chunk WHERE snapshot_id = ? ORDER BY first");
-    sqlite3_bind_int64(st, 1, snap);
-    size_t alloc = 0;
-    while (db_step(db, st)) {
-        int64_t first = sqlite3_column_int64(st, 0), count = sqlite3_column_int64(st, 1);
-        struct reader r = { sqlite3_column_blob(st, 2), NULL, db, "object_chunk" };
-        r.end = r.p + sqlite3_column_bytes(st, 2);
-        if (first != (int64_t)b->n || count < 0 || count > (int64_t)(r.end - r.p))
-            die(EXIT_INPUT, "cannot read '%s': object_chunk rows out of sequence in snapshot %lld (corrupt database)",
-                db->path, (long long)snap);
-        if (b->n + (size_t)count > alloc) {
-            alloc = (b->n + (size_t)count) * 2;
-            b->stack = xrealloc(b->stack, alloc * sizeof *b->stack);
-            b->size = xrealloc(b->size, alloc * sizeof *b->size);
-            b->cls = xrealloc(b->cls, alloc);
-        }
-        for (int64_t k = 0; k < count; k++, b->n++) {
-            next_varint(&r);                       /* address delta */
-            b->size[b->n] = (int64_t)next_varint(&r);
-            b->stack[b->n] = (int64_t)next_varint(&r);
-            next_varint(&r);                       /* seq */
-            next_varint(&r);                       /* tid */
-            b->cls[b->n] = (unsigned char)next_varint(&r);
-        }
-        if (r.p != r.end)
-            die(EXIT_INPUT, "cannot read '%s': object_chunk %lld of snapshot %lld has trailing bytes (corrupt database)",
-                db->path, (long long)first, (long long)snap);
-    }
-    sqlite3_finalize(st);
+    b->db = db;
+    b->snap = snap;
+    if (db_each_object_chunk(db, snap, take_object_chunk, b) < 0)
+        exit(EXIT_INPUT);
     return b->n > 0;
 }
 
 static bool unreachable(const struct blocks *b, uint64_t k) { return (b->cls[k] & 3) == 1 || (b->cls[k] & 3) == 2; }
+
+/* Pointers out of unreachable blocks into unreachable blocks, as (source, target) pairs. */
+struct inner_edges {
+    const struct blocks *b;
+    uint32_t *src, *dst;
+    size_t n, alloc;
+    bool any;   /* the snapshot has edge rows at all */
+};
+
+static int take_edge_chunk(void *ctx, const struct db_chunk *c)
+{
+    struct inner_edges *ie = ctx;
+    const struct blocks *b = ie->b;
+    const uint8_t *p = c->data, *end = c->data + c->len;
+    ie->any = true;
+    for (int64_t k = 0; k < c->count; k++) {
+        struct hw_chunk_edge e;
+        if (!hw_chunk_get_edge(&p, end, &e))
+            die(EXIT_INPUT, "cannot read '%s': truncated edge_chunk data (corrupt database)", b->db->path);
+        if (e.target >= b->n || (!e.from_root && e.source >= b->n))
+            die(EXIT_INPUT, "cannot read '%s': a pointer to or from block %llu of %zu in snapshot %lld (corrupt database)",
+                b->db->path, (unsigned long long)(e.target >= b->n ? e.target : e.source), b->n, (long long)b->snap);
+        if (e.from_root || !unreachable(b, e.source) || !unreachable(b, e.target))
+            continue;
+        if (ie->n == ie->alloc) {
+            ie->alloc = ie->alloc ? 2 * ie->alloc : 1024;
+            ie->src = xrealloc(ie->src, ie->alloc * sizeof *ie->src);
+            ie->dst = xrealloc(ie->dst, ie->alloc * sizeof *ie->dst);
+        }
+        ie->src[ie->n] = (uint32_t)e.source;
+        ie->dst[ie->n++] = (uint32_t)e.target;
+    }
+    if (p != end)
+        die(EXIT_INPUT, "cannot read '%s': an edge_chunk of snapshot %lld has trailing bytes (corrupt database)",
+            b->db->path, (long long)b->snap);
+    return 0;
+}
 
 bool heldset_load(struct heldset *h, struct hwdb *db, int64_t snap, const struct hmap *suppressed_stacks)
 {
@@ -76,40 +101,13 @@ bool heldset_load(struct heldset *h, struct hwdb *db, int64_t snap, const struct
     struct blocks b;
     if (!load_blocks(&b, db, snap))
         return false;
-    /* Pointers out of unreachable blocks into unreachable blocks, as (source, target) pairs;
-     * then sorted into per-source lists (counting sort). */
-    uint32_t *src = NULL, *dst = NULL;
-    size_t ne = 0, ealloc = 0;
-    bool any_edges = false;
-    sqlite3_stmt *st = db_prepare(db, "SELECT count, data FROM edge_chunk WHERE snapshot_id = ? ORDER BY chunk");
-    sqlite3_bind_int64(st, 1, snap);
-    while (db_step(db, st)) {
-        int64_t count = sqlite3_column_int64(st, 0);
-        struct reader r = { sqlite3_column_blob(st, 1), NULL, db, "edge_chunk" };
-        r.end = r.p + sqlite3_column_bytes(st, 1);
-        any_edges = true;
-        for (int64_t k = 0; k < count; k++) {
-            uint64_t from = next_varint(&r);
-            next_varint(&r);                       /* offset / 8 */
-            uint64_t to = next_varint(&r);
-            if (to >= b.n || (!(from & 1) && from / 2 >= b.n))
-                die(EXIT_INPUT, "cannot read '%s': a pointer to or from block %llu of %zu in snapshot %lld (corrupt database)",
-                    db->path, (unsigned long long)(to >= b.n ? to : from / 2), b.n, (long long)snap);
-            if ((from & 1) || !unreachable(&b, from / 2) || !unreachable(&b, to))
-                continue;
-            if (ne == ealloc) {
-                ealloc = ealloc ? 2 * ealloc : 1024;
-                src = xrealloc(src, ealloc * sizeof *src);
-                dst = xrealloc(dst, ealloc * sizeof *dst);
-            }
-            src[ne] = (uint32_t)(from / 2);
-            dst[ne++] = (uint32_t)to;
-        }
-        if (r.p != r.end)
-            die(EXIT_INPUT, "cannot read '%s': an edge_chunk of snapshot %lld has trailing bytes (corrupt database)",
-                db->path, (long long)snap);
-    }
-    sqlite3_finalize(st);
+    /* Then sorted into per-source lists (counting sort). */
+    struct inner_edges ie = { .b = &b };
+    if (db_each_edge_chunk(db, snap, take_edge_chunk, &ie) < 0)
+        exit(EXIT_INPUT);
+    uint32_t *src = ie.src, *dst = ie.dst;
+    size_t ne = ie.n;
+    bool any_edges = ie.any;
     if (any_edges) {
         size_t *start = xcalloc(b.n + 1, sizeof *start);
         for (size_t e = 0; e < ne; e++)

@@ -96,6 +96,55 @@ static void drop_held(struct leak_report *r, struct hwdb *db, int64_t snap, stru
     hmap_clear(&by_key);
 }
 
+/* The groups of unreachable blocks being read, for take_group. */
+struct groups {
+    struct leak_report *r;
+    struct hwdb *db;
+    struct symcache *sc;
+    int64_t snap;
+    struct suppressions *sup;
+    struct group *g;
+    size_t ng, galloc;
+    bool any_suppressed;
+    struct hmap first_group;   /* stack id -> index + 1 of its first group */
+};
+
+static int take_group(void *ctx, const struct db_object_group *row)
+{
+    struct groups *gs = ctx;
+    struct leak_totals *t = &gs->r->total;
+    if (row->cls != 1 && row->cls != 2)
+        die(EXIT_INPUT, "cannot read '%s': object class %lld in snapshot %lld (corrupt database)", gs->db->path,
+            (long long)row->cls, (long long)gs->snap);
+    if (row->stack < 0)
+        die(EXIT_INPUT, "cannot read '%s': bad stack id %lld (corrupt database)", gs->db->path, (long long)row->stack);
+    if (row->ignored) {
+        t->suppressed_objects += row->objects;   /* heapwatch_ignore()d */
+        t->suppressed_bytes += row->bytes;
+        return 0;
+    }
+    ALLOC_GROW(gs->g, gs->ng + 1, gs->galloc);
+    struct group *x = &gs->g[gs->ng++];
+    x->kind = row->cls == 2 ? LEAK_DIRECT : LEAK_INDIRECT;
+    x->stack_id = row->stack;
+    x->objects = row->objects;
+    x->bytes = row->bytes;
+    size_t first = (uintptr_t)hmap_get(&gs->first_group, (uint64_t)row->stack);
+    if (first) {
+        /* The stack's other class: its frames and its rule are known already. */
+        const struct group *y = &gs->g[first - 1];
+        x->depth = y->depth;
+        memcpy(x->locs, y->locs, (size_t)y->depth * sizeof *y->locs);
+        x->sup = y->sup;
+    } else {
+        x->depth = profile_stack(gs->db, gs->sc, row->stack, x->locs, PROFILE_MAX_DEPTH);
+        x->sup = suppressions_match_stack(gs->sup, x->locs, x->depth);
+        hmap_put(&gs->first_group, (uint64_t)row->stack, (void *)(uintptr_t)gs->ng);
+    }
+    gs->any_suppressed |= x->sup != NULL;
+    return 0;
+}
+
 void leaks_load(struct leak_report *r, struct hwdb *db, struct symcache *sc, int64_t snap, struct suppressions *sup)
 {
     memset(r, 0, sizeof *r);
@@ -110,58 +159,14 @@ void leaks_load(struct leak_report *r, struct hwdb *db, struct symcache *sc, int
     t->live_bytes = r->info.live_bytes;
     t->reachable_objects = r->info.reachable_objects;
     t->reachable_bytes = r->info.reachable_bytes;
-    sqlite3_stmt *st = db_prepare(db,
-        "SELECT class, flags & 2 != 0 AS ignored, stack_id, count(*), sum(size) FROM object"
-        " WHERE snapshot_id = ? AND class != 0 GROUP BY class, ignored, stack_id ORDER BY class, stack_id");
-    sqlite3_bind_int64(st, 1, snap);
-    struct group *g = NULL;
-    size_t ng = 0, galloc = 0;
-    bool any_suppressed = false;
-    struct hmap first_group = { 0 };   /* stack id -> index + 1 of its first group */
-    while (db_step(db, st)) {
-        int64_t cls = sqlite3_column_int64(st, 0), stack = sqlite3_column_int64(st, 2);
-        int64_t objects = sqlite3_column_int64(st, 3), bytes = sqlite3_column_int64(st, 4);
-        if (cls != 1 && cls != 2) {
-            die(EXIT_INPUT, "cannot read '%s': object class %lld in snapshot %lld (corrupt database)", db->path,
-                (long long)cls, (long long)snap);
-        } else if (stack < 0) {
-            die(EXIT_INPUT, "cannot read '%s': bad stack id %lld (corrupt database)", db->path, (long long)stack);
-        } else if (sqlite3_column_int(st, 1)) {
-            t->suppressed_objects += objects;   /* heapwatch_ignore()d */
-            t->suppressed_bytes += bytes;
-        } else {
-            ALLOC_GROW(g, ng + 1, galloc);
-            struct group *x = &g[ng++];
-            x->kind = cls == 2 ? LEAK_DIRECT : LEAK_INDIRECT;
-            x->stack_id = stack;
-            x->objects = objects;
-            x->bytes = bytes;
-            size_t first = (uintptr_t)hmap_get(&first_group, (uint64_t)stack);
-            if (first) {
-                /* The stack's other class: its frames and its rule are known already. */
-                const struct group *y = &g[first - 1];
-                x->depth = y->depth;
-                memcpy(x->locs, y->locs, (size_t)y->depth * sizeof *y->locs);
-                x->sup = y->sup;
-            } else {
-                x->depth = profile_stack(db, sc, stack, x->locs, PROFILE_MAX_DEPTH);
-                x->sup = suppressions_match_stack(sup, x->locs, x->depth);
-                hmap_put(&first_group, (uint64_t)stack, (void *)(uintptr_t)ng);
-            }
-            any_suppressed |= x->sup != NULL;
-        }
-    }
-    sqlite3_finalize(st);
-    hmap_clear(&first_group);
-    st = db_prepare(db, "SELECT count(*), coalesce(sum(size), 0) FROM object"
-                        " WHERE snapshot_id = ? AND class = 0 AND flags & 1 != 0 AND flags & 2 = 0");
-    sqlite3_bind_int64(st, 1, snap);
-    if (db_step(db, st)) {
-        t->possible_objects = sqlite3_column_int64(st, 0);
-        t->possible_bytes = sqlite3_column_int64(st, 1);
-    }
-    sqlite3_finalize(st);
-    if (any_suppressed)
+    struct groups gs = { .r = r, .db = db, .sc = sc, .snap = snap, .sup = sup };
+    if (db_each_unreachable_group(db, snap, take_group, &gs) < 0 ||
+        db_possibly_lost(db, snap, &t->possible_objects, &t->possible_bytes) < 0)
+        exit(EXIT_INPUT);
+    hmap_clear(&gs.first_group);
+    struct group *g = gs.g;
+    size_t ng = gs.ng;
+    if (gs.any_suppressed)
         drop_held(r, db, snap, g, ng);
     for (size_t i = 0; i < ng; i++) {
         if (g[i].sup)

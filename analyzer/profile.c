@@ -97,33 +97,60 @@ static struct sample *find_sample(struct profile *p, size_t nr, int64_t stack_id
 
 /* Unreachable objects per stack, into the leaked values. Skipped when the snapshot's own
  * totals say there are none: the scan reads every object row of the snapshot. */
+struct leaks_ctx {
+    struct profile *p;
+    size_t sampled;   /* samples from the counters, sorted by stack id */
+};
+
+static int add_leaked_stack(void *ctx, const struct db_object_group *g)
+{
+    struct leaks_ctx *c = ctx;
+    struct profile *p = c->p;
+    int64_t v[NV] = { 0 };
+    v[V_LEAKED_OBJECTS] = g->objects;
+    v[V_LEAKED_SPACE] = g->bytes;
+    if (g->stack < 0)
+        die(EXIT_INPUT, "cannot read '%s': bad stack id %lld (corrupt database)", p->db->path, (long long)g->stack);
+    struct sample *s = find_sample(p, c->sampled, g->stack);
+    if (!s) {
+        add_sample(p, g->stack, v);
+        return 0;
+    }
+    add_checked(p, &s->v[V_LEAKED_OBJECTS], v[V_LEAKED_OBJECTS]);
+    add_checked(p, &s->v[V_LEAKED_SPACE], v[V_LEAKED_SPACE]);
+    add_checked(p, &p->total[V_LEAKED_OBJECTS], v[V_LEAKED_OBJECTS]);
+    add_checked(p, &p->total[V_LEAKED_SPACE], v[V_LEAKED_SPACE]);
+    return 0;
+}
+
 static void load_leaks(struct profile *p, const struct snapshot_info *si)
 {
     if (!si->marked || si->leaked_objects + si->indirect_objects == 0)
         return;
-    size_t sampled = p->nr;
-    sqlite3_stmt *st = db_prepare(p->db, "SELECT stack_id, count(*), sum(size) FROM object WHERE snapshot_id = ?"
-                                         " AND class IN (1, 2) AND flags & 2 = 0 GROUP BY stack_id ORDER BY stack_id");
-    sqlite3_bind_int64(st, 1, p->snapshot);
-    while (db_step(p->db, st)) {
-        int64_t stack = sqlite3_column_int64(st, 0), v[NV] = { 0 };
-        v[V_LEAKED_OBJECTS] = sqlite3_column_int64(st, 1);
-        v[V_LEAKED_SPACE] = sqlite3_column_int64(st, 2);
-        if (stack < 0)
-            die(EXIT_INPUT, "cannot read '%s': bad stack id %lld (corrupt database)", p->db->path, (long long)stack);
-        struct sample *s = find_sample(p, sampled, stack);
-        if (!s) {
-            add_sample(p, stack, v);
-            continue;
-        }
-        add_checked(p, &s->v[V_LEAKED_OBJECTS], v[V_LEAKED_OBJECTS]);
-        add_checked(p, &s->v[V_LEAKED_SPACE], v[V_LEAKED_SPACE]);
-        add_checked(p, &p->total[V_LEAKED_OBJECTS], v[V_LEAKED_OBJECTS]);
-        add_checked(p, &p->total[V_LEAKED_SPACE], v[V_LEAKED_SPACE]);
-    }
-    sqlite3_finalize(st);
+    struct leaks_ctx c = { p, p->nr };
+    if (db_each_leaked_stack(p->db, p->snapshot, add_leaked_stack, &c) < 0)
+        exit(EXIT_INPUT);
     if (p->nr)
         qsort(p->samples, p->nr, sizeof *p->samples, cmp_stack_id);
+}
+
+/* One snapshot_stack row as a sample; the leaked values come from load_leaks. */
+static int add_counters(void *ctx, const struct db_counters *r)
+{
+    struct profile *p = ctx;
+    int64_t v[NV] = { 0 };
+    v[V_ALLOC_OBJECTS] = r->alloc_objects;
+    v[V_ALLOC_SPACE] = r->alloc_bytes;
+    v[V_INUSE_OBJECTS] = r->inuse_objects;
+    v[V_INUSE_SPACE] = r->inuse_bytes;
+    if (r->stack <= 0)
+        die(EXIT_INPUT, "cannot read '%s': bad stack id %lld (corrupt database)", p->db->path, (long long)r->stack);
+    for (int i = V_ALLOC_OBJECTS; i <= V_INUSE_SPACE; i++)
+        if (v[i] < 0)   /* the shim reads frees before allocations: never negative */
+            die(EXIT_INPUT, "cannot read '%s': negative counters for stack %lld in snapshot %lld (corrupt database)",
+                p->db->path, (long long)r->stack, (long long)p->snapshot);
+    add_sample(p, r->stack, v);
+    return 0;
 }
 
 void profile_load(struct profile *p, struct hwdb *db, struct symcache *sc, int64_t snap)
@@ -141,24 +168,8 @@ void profile_load(struct profile *p, struct hwdb *db, struct symcache *sc, int64
     p->trigger = xstrdup(si.trigger);
     p->mode = xstrdup(si.mode);
     p->marked = si.marked;
-    sqlite3_stmt *st = db_prepare(db, "SELECT stack_id, alloc_objects, alloc_bytes, alloc_objects - free_objects,"
-                        " alloc_bytes - free_bytes FROM snapshot_stack WHERE snapshot_id = ? ORDER BY stack_id");
-    sqlite3_bind_int64(st, 1, snap);
-    while (db_step(db, st)) {
-        /* Columns 1..4 are the counter values; the leaked ones come from load_leaks. */
-        int64_t v[NV] = { 0 };
-        for (int i = V_ALLOC_OBJECTS; i <= V_INUSE_SPACE; i++)
-            v[i] = sqlite3_column_int64(st, 1 + i);
-        int64_t stack = sqlite3_column_int64(st, 0);
-        if (stack <= 0)
-            die(EXIT_INPUT, "cannot read '%s': bad stack id %lld (corrupt database)", db->path, (long long)stack);
-        for (int i = V_ALLOC_OBJECTS; i <= V_INUSE_SPACE; i++)
-            if (v[i] < 0)   /* the shim reads frees before allocations: never negative */
-                die(EXIT_INPUT, "cannot read '%s': negative counters for stack %lld in snapshot %lld (corrupt database)",
-                    db->path, (long long)stack, (long long)snap);
-        add_sample(p, stack, v);
-    }
-    sqlite3_finalize(st);
+    if (db_each_stack_counters(db, snap, add_counters, p) < 0)
+        exit(EXIT_INPUT);
     load_leaks(p, &si);
     snapshot_info_release(&si);
 }

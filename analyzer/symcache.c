@@ -18,7 +18,7 @@ struct symcache {
     struct symbolizer *sym;
     struct strpool strings;
     struct module_info *mods;   /* sorted by start */
-    size_t nr_mods;
+    size_t nr_mods, alloc_mods;
     struct hmap by_pc;          /* pc -> struct location */
     struct location **locs;
     size_t nr_locs, alloc_locs;
@@ -33,24 +33,25 @@ static int cmp_module(const void *a, const void *b)
     return x->start < y->start ? -1 : x->start > y->start;
 }
 
+static int take_module(void *ctx, const struct db_module *row)
+{
+    struct symcache *sc = ctx;
+    ALLOC_GROW(sc->mods, sc->nr_mods + 1, sc->alloc_mods);
+    struct module_info *m = &sc->mods[sc->nr_mods++];
+    m->id = row->id;
+    m->path = strpool_intern(&sc->strings, row->path);
+    m->build_id = strpool_intern(&sc->strings, row->build_id);
+    m->bias = row->bias;
+    m->start = row->start;
+    m->end = row->end;
+    m->load_seq = row->load_seq;
+    return 0;
+}
+
 static void load_modules(struct symcache *sc)
 {
-    size_t alloc = 0;
-    sqlite3_stmt *st = db_prepare(sc->db, sc->db->version >= 3
-        ? "SELECT id, path, build_id, load_bias, text_start, text_end, load_seq FROM module"
-        : "SELECT id, path, build_id, load_bias, text_start, text_end, id FROM module");
-    while (db_step(sc->db, st)) {
-        ALLOC_GROW(sc->mods, sc->nr_mods + 1, alloc);
-        struct module_info *m = &sc->mods[sc->nr_mods++];
-        m->id = sqlite3_column_int64(st, 0);
-        m->path = strpool_intern(&sc->strings, (const char *)sqlite3_column_text(st, 1));
-        m->build_id = strpool_intern(&sc->strings, (const char *)sqlite3_column_text(st, 2));
-        m->bias = (uint64_t)sqlite3_column_int64(st, 3);
-        m->start = (uint64_t)sqlite3_column_int64(st, 4);
-        m->end = (uint64_t)sqlite3_column_int64(st, 5);
-        m->load_seq = sqlite3_column_int64(st, 6);
-    }
-    sqlite3_finalize(st);
+    if (db_each_module(sc->db, take_module, sc) < 0)
+        exit(EXIT_INPUT);
     if (sc->nr_mods)
         qsort(sc->mods, sc->nr_mods, sizeof *sc->mods, cmp_module);
 }
@@ -97,42 +98,49 @@ static struct location *new_location(struct symcache *sc, uint64_t pc, int nfram
 }
 
 /* Cached rows come ordered by (pc, idx); consecutive rows of one pc form one location. */
+struct cache_reader {
+    struct symcache *sc;
+    struct frame tmp[MAX_INLINE];
+    int n;
+    uint64_t cur;
+    bool have;
+};
+
+/* The location gathered so far, if any, as a location of the cache. */
+static void flush_cached(struct cache_reader *r)
+{
+    if (!r->have)
+        return;
+    struct location *l = new_location(r->sc, r->cur, r->n);
+    l->module = module_of(r->sc, r->cur);
+    memcpy(l->frames, r->tmp, (size_t)r->n * sizeof *r->tmp);
+    r->n = 0;
+    r->have = false;
+}
+
+static int take_cached_frame(void *ctx, uint64_t pc, const char *function, const char *file, int line)
+{
+    struct cache_reader *r = ctx;
+    struct symcache *sc = r->sc;
+    if (r->have && pc != r->cur)
+        flush_cached(r);
+    r->cur = pc;
+    r->have = true;
+    if (r->n < MAX_INLINE) {
+        struct frame *f = &r->tmp[r->n++];
+        f->function = strpool_intern(&sc->strings, function ? function : "??");
+        f->file = strpool_intern(&sc->strings, file);
+        f->line = line;
+    }
+    return 0;
+}
+
 static void load_cache(struct symcache *sc)
 {
-    if (sc->db->writable)
-        sqlite3_exec(sc->db->sql, "CREATE TABLE IF NOT EXISTS cache_frame_v2(pc INTEGER, idx INTEGER,"
-                     " function TEXT, file TEXT, line INTEGER, PRIMARY KEY(pc, idx)) WITHOUT ROWID", NULL, NULL, NULL);
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(sc->db->sql, "SELECT pc, idx, function, file, line FROM cache_frame_v2 ORDER BY pc, idx",
-                           -1, &st, NULL) != SQLITE_OK)
-        return;  /* no cache yet (read-only database) */
-    struct frame tmp[MAX_INLINE];
-    int n = 0;
-    uint64_t cur = 0;
-    bool have = false;
-    for (;;) {
-        bool row = db_step(sc->db, st);
-        uint64_t pc = row ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
-        if (have && (!row || pc != cur)) {
-            struct location *l = new_location(sc, cur, n);
-            l->module = module_of(sc, cur);
-            memcpy(l->frames, tmp, (size_t)n * sizeof *tmp);
-            n = 0;
-        }
-        if (!row)
-            break;
-        cur = pc;
-        have = true;
-        if (n < MAX_INLINE) {
-            tmp[n].function = strpool_intern(&sc->strings, (const char *)sqlite3_column_text(st, 2));
-            tmp[n].file = strpool_intern(&sc->strings, (const char *)sqlite3_column_text(st, 3));
-            tmp[n].line = sqlite3_column_int(st, 4);
-            if (!tmp[n].function)
-                tmp[n].function = strpool_intern(&sc->strings, "??");
-            n++;
-        }
-    }
-    sqlite3_finalize(st);
+    struct cache_reader r = { .sc = sc };
+    if (db_each_cached_frame(sc->db, take_cached_frame, &r) < 0)
+        exit(EXIT_INPUT);
+    flush_cached(&r);
     sc->first_new = sc->nr_locs;
 }
 
@@ -211,32 +219,17 @@ void symcache_forget_missing_debug(struct symcache *sc)
 
 static void store_cache(struct symcache *sc)
 {
-    if (!sc->db->writable || sc->first_new == sc->nr_locs)
+    if (sc->first_new == sc->nr_locs)
         return;
-    sqlite3_stmt *st;
-    if (sqlite3_exec(sc->db->sql, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-        return;  /* the traced process is writing: the cache can wait */
-    if (sqlite3_prepare_v2(sc->db->sql, "INSERT OR REPLACE INTO cache_frame_v2 VALUES (?,?,?,?,?)", -1, &st, NULL) != SQLITE_OK) {
-        sqlite3_exec(sc->db->sql, "ROLLBACK", NULL, NULL, NULL);
-        return;
-    }
+    struct db_cache_writer *w = db_cache_begin(sc->db);
+    if (!w)
+        return;   /* read-only, or the traced process is writing: the cache can wait */
     for (size_t i = sc->first_new; i < sc->nr_locs; i++) {
-        struct location *l = sc->locs[i];
-        for (int k = 0; k < l->nframes; k++) {
-            sqlite3_bind_int64(st, 1, (int64_t)l->pc);
-            sqlite3_bind_int(st, 2, k);
-            sqlite3_bind_text(st, 3, l->frames[k].function, -1, SQLITE_STATIC);
-            if (l->frames[k].file)
-                sqlite3_bind_text(st, 4, l->frames[k].file, -1, SQLITE_STATIC);
-            else
-                sqlite3_bind_null(st, 4);
-            sqlite3_bind_int(st, 5, l->frames[k].line);
-            sqlite3_step(st);
-            sqlite3_reset(st);
-        }
+        const struct location *l = sc->locs[i];
+        for (int k = 0; k < l->nframes; k++)
+            db_cache_put(w, l->pc, k, l->frames[k].function, l->frames[k].file, l->frames[k].line);
     }
-    sqlite3_finalize(st);
-    sqlite3_exec(sc->db->sql, "COMMIT", NULL, NULL, NULL);
+    db_cache_commit(w);
 }
 
 void symcache_close(struct symcache *sc)
