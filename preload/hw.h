@@ -40,7 +40,7 @@ struct hw_thread {
     _Atomic int stop_deferred;  /* the suspend signal came while in_record: park on leaving */
     uintptr_t stack_lo, stack_hi;  /* this thread's stack, once known (threadhooks.c); 0 = unknown */
 };
-extern HW_TLS struct hw_thread hw_self;
+extern HW_TLS struct hw_thread hw_self;  /* defined in threads.c; the registry is threads.h */
 
 static inline void hw_guard_enter(void) { hw_self.guard++; }
 static inline void hw_guard_leave(void) { hw_self.guard--; }
@@ -70,21 +70,5 @@ static inline bool hw_active(void)
         return true;
     return s == HW_UNINIT ? hw_init_slow() : false;
 }
-
-/* threads.c: register the calling thread (index, tid) on its first recorded allocation. */
-uint32_t hw_thread_register_slow(void) HW_HOOKSAFE;
-static inline uint32_t hw_thread_index(void)
-{
-    return HW_LIKELY(hw_self.index) ? hw_self.index : hw_thread_register_slow();
-}
-/* Kernel tid of thread index i (0 if unknown). */
-int hw_thread_tid(uint32_t index) HW_SIGSAFE;
-/* Next allocation sequence number; per-thread blocks keep the global counter uncontended. */
-uint32_t hw_seq_next_slow(void) HW_HOOKSAFE;
-static inline uint32_t hw_seq_next(void)
-{
-    return HW_LIKELY(hw_self.seq_next != hw_self.seq_end) ? hw_self.seq_next++ : hw_seq_next_slow();
-}
-void hw_threads_init(void) HW_HOOKSAFE;
 
 #endif

@@ -32,6 +32,7 @@
 #include "snapshot.h"
 #include "stw.h"
 #include "sys.h"
+#include "threads.h"
 #include "unwind.h"
 
 _Atomic int hw_state;

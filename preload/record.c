@@ -19,6 +19,7 @@
 #include "depot.h"
 #include "options.h"
 #include "sys.h"
+#include "threads.h"
 #include "unwind.h"
 
 static _Atomic uint64_t seed_counter;

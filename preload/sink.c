@@ -35,6 +35,7 @@
 #include "roots.h"
 #include "options.h"
 #include "real.h"
+#include "threads.h"
 
 static sqlite3 *db;  /* open only inside hw_sink_create / hw_sink_write */
 static bool quiet;   /* errors of writes are counted by the caller, not reported */
