@@ -13,11 +13,9 @@
 #define _GNU_SOURCE
 #include "sink.h"
 
-#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <link.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
