@@ -2,7 +2,9 @@
  * it: the helper thread, an API caller or the exiting thread. When snapshots are taken (the
  * helper thread, the trigger signal, `heapwatch snap`, the interval) is trigger.c's.
  *
- * A snapshot with objects (the default) is a heap walk (DESIGN.md, "Snapshots"):
+ * A snapshot with objects (the default) is a heap walk, shaped as Android's libmemunreachable
+ * does it so that the pause does not grow with the heap (README.md, "How it works", has the
+ * whole picture):
  *   1. inside a dl_iterate_phdr callback, so that we own the loader lock and no stopped thread
  *      can hold it (LeakSanitizer does the same), stop the world (stw.c);
  *   2. 'fork' (default): clone a child process (no atfork handlers, no SIGCHLD: exit signal
