@@ -19,7 +19,8 @@ SHIM_SRCS := $(wildcard preload/*.c)
 SHIM_OBJS := $(patsubst preload/%.c,$(BUILD)/preload/%.o,$(SHIM_SRCS)) $(BUILD)/schema_sql.o
 ANA_SRCS := $(wildcard analyzer/*.c)
 ANA_OBJS := $(patsubst analyzer/%.c,$(BUILD)/analyzer/%.o,$(ANA_SRCS)) $(BUILD)/schema_sql_ana.o
-# Shim files that must never call the libc allocator, stdio or getenv (STYLE.md section 4).
+# Shim files that must never call the libc allocator, stdio or getenv: they run inside an
+# interposed malloc (the HW_HOOKSAFE tier of preload/hw.h, which says what check-contexts checks).
 HOOKSAFE_SRCS := preload/interpose.c preload/livetable.c preload/depot.c preload/record.c \
                  preload/real.c preload/sys.c preload/options.c preload/threads.c \
                  preload/arena.c preload/stw.c preload/mark.c preload/blockmap.c preload/cfi.c \

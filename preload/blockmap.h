@@ -2,8 +2,10 @@
  *
  * The mark asks this once for every word it scans that falls between the lowest block and
  * the end of the highest, millions of times a snapshot; its cost is a cache miss or two, so
- * the structure is built for misses, not for instructions (NOTES-shim.md 9: lookup cost
- * bounds the mark; LeakSanitizer pays one miss on its allocator's chunk metadata).
+ * the structure is built for misses, not for instructions. Lookup cost bounds the mark: on
+ * 0.8M reachable blocks (89 MB), a sorted array searched by bisection marked 0.15 GB/s and a
+ * 4 KiB page index to the first block 0.28 GB/s, where rejecting a word by the heap's range
+ * alone runs at 14 GB/s. (LeakSanitizer pays one miss on its allocator's chunk metadata.)
  *
  * A bitmap of block starts, one bit per 16-byte slot (glibc's alignment), in entries of 64
  * slots (1 KiB of address space) that also hold the number of blocks before them, so that a

@@ -1,12 +1,23 @@
 /* hw.h: internal header of libheapwatch.so: visibility, context markers, branch hints, the
  * per-thread state and the process-wide state every module shares.
  *
- * Context tiers (see ../shared/STYLE.md section 4); each function is marked on its prototype:
- *   HW_SIGSAFE  may run in a signal handler: no allocation, no stdio, no locks
+ * Context tiers: each function is marked on its prototype (the empty macros below state the
+ * contract where it is declared, for the reader and for grep), and each file says its tier in
+ * its opening comment:
+ *   HW_SIGSAFE  may run in a signal handler, with the world stopped or in a snapshot's fork
+ *               child: no allocation, no stdio, no locks (a suspended thread may hold any
+ *               of them); system calls and the shim's own mappings only (the rules of
+ *               signal-safety(7), as in compiler-rt's sanitizer_libc.h and Boehm GC's
+ *               pthread_stop_world.c)
  *   HW_HOOKSAFE may run inside an interposed allocator call: no libc allocation, no stdio,
- *               only the shim's own short locks
- *   (unmarked)  guarded: runs with the per-thread guard set, so anything it allocates goes
- *               to the real allocator unrecorded. */
+ *               no getenv, no dlsym or dlopen once initialised; only the shim's own short
+ *               locks. `make check-contexts` holds the files of the Makefile's HOOKSAFE_SRCS
+ *               to it: their objects may not call malloc, calloc, realloc, free, *printf,
+ *               getenv, fopen or dlsym (real.c and interpose.c, which reach the real
+ *               allocator, excepted)
+ *   (unmarked)  guarded: runs with the per-thread guard set (the shim's own threads, init,
+ *               exit, fork handlers), so anything it allocates goes to the real allocator
+ *               unrecorded, as in heaptrack's timer thread. */
 #ifndef HW_H
 #define HW_H
 
@@ -40,7 +51,7 @@ struct hw_thread {
     _Atomic int stop_deferred;  /* the suspend signal came while in_record: park on leaving */
     uintptr_t stack_lo, stack_hi;  /* this thread's stack, once known (threadhooks.c); 0 = unknown */
 };
-extern HW_TLS struct hw_thread hw_self;
+extern HW_TLS struct hw_thread hw_self;  /* defined in threads.c; the registry is threads.h */
 
 static inline void hw_guard_enter(void) { hw_self.guard++; }
 static inline void hw_guard_leave(void) { hw_self.guard--; }
@@ -70,21 +81,5 @@ static inline bool hw_active(void)
         return true;
     return s == HW_UNINIT ? hw_init_slow() : false;
 }
-
-/* threads.c: register the calling thread (index, tid) on its first recorded allocation. */
-uint32_t hw_thread_register_slow(void) HW_HOOKSAFE;
-static inline uint32_t hw_thread_index(void)
-{
-    return HW_LIKELY(hw_self.index) ? hw_self.index : hw_thread_register_slow();
-}
-/* Kernel tid of thread index i (0 if unknown). */
-int hw_thread_tid(uint32_t index) HW_SIGSAFE;
-/* Next allocation sequence number; per-thread blocks keep the global counter uncontended. */
-uint32_t hw_seq_next_slow(void) HW_HOOKSAFE;
-static inline uint32_t hw_seq_next(void)
-{
-    return HW_LIKELY(hw_self.seq_next != hw_self.seq_end) ? hw_self.seq_next++ : hw_seq_next_slow();
-}
-void hw_threads_init(void) HW_HOOKSAFE;
 
 #endif

@@ -1,8 +1,9 @@
 /* This file implements the shim's life cycle.
  *
  * The first interposed call initialises recording (hw_init_slow): it may come long before our
- * constructor, from ld.so or another library's initialiser (NOTES-shim.md 0.1), so this part
- * only resolves the real allocator, parses options and maps the tables. The constructor then
+ * constructor, from ld.so (which allocates link maps and TLS through our malloc) or another
+ * library's initialiser (the program's own libraries are constructed before a preloaded
+ * one), so this part only resolves the real allocator, parses options and maps the tables. The constructor then
  * opens the database and starts the triggers; the destructor takes the exit snapshot. Our
  * destructor runs after the program's atexit handlers and static destructors; frees that come
  * later (other libraries' destructors) are simply not in any snapshot. The shim's state is
@@ -32,6 +33,7 @@
 #include "snapshot.h"
 #include "stw.h"
 #include "sys.h"
+#include "threads.h"
 #include "unwind.h"
 
 _Atomic int hw_state;

@@ -153,14 +153,15 @@ bool hw_heap_load(struct hw_heap *h)
     return true;
 }
 
-/* The walk is bound by memory latency, not bandwidth (NOTES-shim.md 9): every pointer found
- * costs a bitmap entry and a state byte at random places, and every block popped its words.
- * So a found value goes through two short queues, its bitmap entry prefetched on entering the
- * first and its state byte on entering the second, and is acted on only when it leaves the
- * second: some sixteen lookups are in flight at once instead of one. Draining the mark stack
- * prefetches the bounds and then the first words of the blocks a few places below its top.
- * The order in which pointers are acted on changes nothing: reachability, the flags and the
- * classification are properties of the graph, not of the visit order. */
+/* The walk is bound by memory latency, not bandwidth (0.15-0.28 GB/s measured on a
+ * pointer-dense heap, blockmap.h): every pointer found costs a bitmap entry and a state byte
+ * at random places, and every block popped its words. So a found value goes through two short
+ * queues, its bitmap entry prefetched on entering the first and its state byte on entering the
+ * second, and is acted on only when it leaves the second: some sixteen lookups are in flight
+ * at once instead of one. Draining the mark stack prefetches the bounds and then the first
+ * words of the blocks a few places below its top. The order in which pointers are acted on
+ * changes nothing: reachability, the flags and the classification are properties of the graph,
+ * not of the visit order. */
 #define QUEUE 8           /* each queue's length: a power of two */
 #define PREFETCH_SPAN 16
 #define PREFETCH_BODY 8

@@ -1,5 +1,7 @@
 /* mark.h: the heap walk of a snapshot: sort the live table, scan the roots conservatively,
- * flood what they reach, classify the rest (NOTES-shim.md section 9).
+ * flood what they reach, classify the rest. The scheme is LeakSanitizer's (an explicit mark
+ * stack, aligned words only, interior pointers count: FloodFillTag and ClassifyAllChunks in
+ * compiler-rt/lib/lsan/lsan_common.cpp) with memcheck's classes (mark.c says which).
  *
  * Runs with the world stopped (HEAPWATCH_SNAPSHOT=inplace) or in the snapshot's fork child;
  * everything lives in the shim's own mappings. Context: SIGSAFE (no allocation, no locks). */

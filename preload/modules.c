@@ -9,6 +9,8 @@
  * what it saw, and what it added, with a bigger number, so the sweep never unloads a module
  * that is there.
  * Memory: the entries and their paths live in the shim's own mappings, never malloc.
+ * The registry's ELF reading (program headers, build-id notes) is all here, and nothing of
+ * SQLite is: sink.c writes the entries to the database.
  * Context: guarded (refresh), SIGSAFE (readers). */
 #define _GNU_SOURCE
 #include "modules.h"

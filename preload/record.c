@@ -1,8 +1,8 @@
 /* This file implements recording of allocations and frees.
  *
- * Sampling (NOTES-shim.md section 4): each thread draws an exponential gap of mean R bytes
- * (HEAPWATCH_SAMPLE_RATE) and counts allocated bytes down through it; the allocation that
- * crosses zero is sampled and a fresh gap is drawn. This is a Poisson process over allocated
+ * Sampling, as Go (runtime/malloc.go, nextSample), tcmalloc and jemalloc do it: each thread
+ * draws an exponential gap of mean R bytes (HEAPWATCH_SAMPLE_RATE) and counts allocated bytes
+ * down through it; the allocation that crosses zero is sampled and a fresh gap is drawn. This is a Poisson process over allocated
  * bytes, so an allocation of s bytes is sampled with probability 1 - exp(-s/R) whatever its
  * neighbours, and weighting each sample by the inverse of that probability, per sample (not
  * per bucket average, which is what Go issue 26618 got wrong for mixed sizes), gives unbiased
@@ -19,6 +19,7 @@
 #include "depot.h"
 #include "options.h"
 #include "sys.h"
+#include "threads.h"
 #include "unwind.h"
 
 static _Atomic uint64_t seed_counter;

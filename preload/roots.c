@@ -5,8 +5,9 @@
  * mapping that holds the stack pointer; one running on another stack, a coroutine's, has its
  * own stack scanned whole and the other from the stack pointer to the end of the heap block
  * or mapping that holds it). Its registers are what the kernel's signal frame saved, or the
- * callee-saved ones of a thread that stopped itself (stw.c). Static TLS and the thread descriptor sit at the thread pointer
- * (x86-64 glibc: TLS blocks below it, struct pthread above, NOTES-shim.md section 8); for
+ * callee-saved ones of a thread that stopped itself (stw.c). Static TLS and the thread
+ * descriptor sit at the thread pointer (x86-64 glibc: TLS blocks below it, struct pthread
+ * above, where compiler-rt's GetTls in sanitizer_linux_libcdep.cpp finds them too); for
  * threads other than the main one they are at the top of the stack mapping, and the stack
  * range stops where they begin. The DTV is scanned explicitly: the main thread's initial one
  * is not a heap block. An exited thread is not listed at all, so its stack is not a root; a

@@ -1,6 +1,8 @@
-/* roots.h: the root set of a heap walk (NOTES-shim.md section 8): writable segments of every
- * module but the shim, each thread's static TLS, DTV, stack from its stack pointer, saved
- * registers and sigaltstack, and the regions registered through heapwatch_register_root().
+/* roots.h: the root set of a heap walk: writable segments of every module but the shim, each
+ * thread's static TLS, DTV, stack from its stack pointer, saved registers and sigaltstack, and
+ * the regions registered through heapwatch_register_root(). That is LeakSanitizer's root set
+ * (compiler-rt/lib/lsan/lsan_common.cpp, lsan_common_linux.cpp), plus the DTVs: ld.so
+ * allocates dynamic TLS blocks and DTVs through our malloc, and only a DTV points to them.
  * Every range is clipped to readable mappings, so a wrong guess can never fault.
  * Context: built while the world is stopped: SIGSAFE apart from dl_iterate_phdr, which the
  * caller may only use while it owns the loader lock (snapshot.c). */

@@ -4,7 +4,9 @@
  * a stopped world may find held, and none of its memory ever shows up in the profile.
  *
  * Durability: WAL with synchronous=NORMAL and one transaction per snapshot, so a snapshot is
- * either whole or absent even if the process is killed mid-write (NOTES-shim.md section 11).
+ * either whole or absent even if the process is killed mid-write: in that mode SQLite never
+ * corrupts the database and keeps every commit across a crash of the process; only a power
+ * loss may cost the last commits (sqlite.org/pragma.html#pragma_synchronous).
  * Pages are 16 KiB: a walked snapshot is tens of megabytes of chunk rows, which SQLite
  * writes as overflow pages, two system calls per page into the WAL and again at the
  * checkpoint. On the 3M-object heap, 4 KiB pages took 350 ms to write, 16 KiB 180-270 and
@@ -13,11 +15,9 @@
 #define _GNU_SOURCE
 #include "sink.h"
 
-#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <link.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -36,6 +36,7 @@
 #include "roots.h"
 #include "options.h"
 #include "real.h"
+#include "threads.h"
 
 static sqlite3 *db;  /* open only inside hw_sink_create / hw_sink_write */
 static bool quiet;   /* errors of writes are counted by the caller, not reported */

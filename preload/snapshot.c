@@ -1,15 +1,10 @@
-/* This file implements snapshots and their triggers.
+/* This file implements taking one snapshot (hw_snapshot_take), on the thread that asks for
+ * it: the helper thread, an API caller or the exiting thread. When snapshots are taken (the
+ * helper thread, the trigger signal, `heapwatch snap`, the interval) is trigger.c's.
  *
- *   trigger                      who runs it
- *   HEAPWATCH_SIGNAL             handler numbers the request, writes a byte to a pipe -> helper;
- *                                a thread that signalled itself waits in the handler until
- *                                the world is stopped (requested/served, below)
- *   heapwatch snap PID           sigqueue of the suspend signal with HW_SNAP_REQUEST -> helper
- *   HEAPWATCH_INTERVAL           helper's poll timeout -> helper
- *   heapwatch_snapshot(label)    the calling thread, synchronously
- *   exit                         the destructor's thread, synchronously (init.c)
- *
- * A snapshot with objects (the default) is a heap walk (DESIGN.md, "Snapshots"):
+ * A snapshot with objects (the default) is a heap walk, shaped as Android's libmemunreachable
+ * does it so that the pause does not grow with the heap (README.md, "How it works", has the
+ * whole picture):
  *   1. inside a dl_iterate_phdr callback, so that we own the loader lock and no stopped thread
  *      can hold it (LeakSanitizer does the same), stop the world (stw.c);
  *   2. 'fork' (default): clone a child process (no atfork handlers, no SIGCHLD: exit signal
@@ -30,16 +25,13 @@
  *
  * Snapshots are serialised by write_lock; snap_lock is held only around stopping the world,
  * so that the application's fork() (whose prepare handler takes it) waits for a stop, never
- * for a write. The helper thread blocks every signal so it never takes the application's
- * (heaptrack KDE bug 378494) and keeps the guard set for its whole life. */
+ * for a write. */
 #define _GNU_SOURCE
 #include "snapshot.h"
 
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <linux/futex.h>
 #include <link.h>
 #include <poll.h>
 #include <pthread.h>
@@ -65,6 +57,7 @@
 #include "stw.h"
 #include "sys.h"
 #include "threadhooks.h"
+#include "trigger.h"
 #include "unwind.h"
 
 #define STOP_TIMEOUT_MS 500      /* a thread that has not parked by then is reported unstopped:
@@ -75,26 +68,13 @@
 
 static pthread_mutex_t snap_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
-static int wake_pipe[2] = { -1, -1 };
-static pthread_t helper;
-static int helper_tid;
-static bool helper_running, exited, stw_ready, inplace;
+static bool exited, stw_ready, inplace;
 static bool exec_pending;  /* between an exec's cleanup and its return: no snapshot (write_lock) */
-
-/* Requests (the trigger signal, `heapwatch snap`) are numbered as they arrive. A signal
- * snapshot reads the count just before it stops the world (`serving`, under write_lock) and,
- * once the world is stopped, marks every request up to it served: whatever arrived before
- * is in a snapshot taken after it. served_gen is the futex word a self-signalling thread
- * waits on in its handler. */
-static _Atomic uint64_t requested, served;
-static _Atomic uint32_t served_gen;
-static uint64_t serving;
 
 /* Snapshots taken but not written since the last one that was (a full disk): reported once,
  * and recorded in the database with the next snapshot written (table gap). write_lock. */
 static struct hw_gap gap;
 static char write_message[HW_SINK_MESSAGE];  /* what SQLite said of the last failed write */
-#define SELF_SIGNAL_WAIT_MS 5000  /* a thread that signalled itself waits at most this long */
 static struct hw_snapshot_data data = {
     .stacks = { .elem = sizeof(struct hw_stack_row) },
     .frames = { .elem = sizeof(struct hw_frame_row) },
@@ -106,16 +86,6 @@ static uintptr_t exit_lo, exit_hi;  /* libc's exit(), to find where the program 
  * file when it exits); -1 when none. Guarded by write_lock. */
 static pid_t checkpointer = -1;
 static int checkpointer_fd = -1;
-
-/* Tell the helper thread what to do: 's' a snapshot for the trigger signal, 'r' one for
- * `heapwatch snap`, 'c' a checkpoint. Context: SIGSAFE. */
-static void wake_helper(char what)
-{
-    if (wake_pipe[1] >= 0) {
-        ssize_t r = write(wake_pipe[1], &what, 1);  /* a full pipe already has a pending request */
-        (void)r;
-    }
-}
 
 /* ---- collection ------------------------------------------------------------------------------ */
 
@@ -190,17 +160,6 @@ static void walk(struct hw_snapshot_data *d, const struct hw_world *w)
     d->walk_ns = hw_now_ns(CLOCK_MONOTONIC) - t0;
 }
 
-/* The world is stopped (or, without a heap walk, the counters are read): the requests this
- * snapshot serves are served. Context: SIGSAFE. */
-static void mark_served(void)
-{
-    if (serving > atomic_load(&served)) {
-        atomic_store(&served, serving);
-        atomic_fetch_add(&served_gen, 1);
-        syscall(SYS_futex, &served_gen, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
-    }
-}
-
 struct stop_ctx {
     struct hw_snapshot_data *d;
     const struct hw_caller *caller;
@@ -247,8 +206,8 @@ static int stop_cb(struct dl_phdr_info *info, size_t size, void *arg)
      * dlclose comes between this and the roots. */
     hw_modules_refresh();
     uint64_t t0 = hw_now_ns(CLOCK_MONOTONIC);
-    hw_stw_stop(&c->world, helper_tid, c->caller, STOP_TIMEOUT_MS);
-    mark_served();
+    hw_stw_stop(&c->world, hw_trigger_helper_tid(), c->caller, STOP_TIMEOUT_MS);
+    hw_trigger_mark_served();
     /* A thread that did not stop keeps changing the live table and may unmap what the walk
      * reads: walk a frozen copy of the process instead, whatever the mode. */
     c->fork = !inplace || c->world.unstopped > 0;
@@ -391,10 +350,10 @@ static int64_t take_counters(struct hw_snapshot_data *d)
 {
     uint64_t t0 = hw_now_ns(CLOCK_MONOTONIC);
     d->mode = "counters";
-    d->threads = count_threads() - (helper_running ? 1 : 0);
+    d->threads = count_threads() - (hw_trigger_helper_running() ? 1 : 0);
     d->threads_unstopped = 0;
     collect_counters(d);
-    mark_served();  /* a thread that signalled itself has waited until its counters were read */
+    hw_trigger_mark_served();  /* a thread that signalled itself has waited until its counters were read */
     d->walk_ns = hw_now_ns(CLOCK_MONOTONIC) - t0;
     d->pause_ns = 0;  /* nothing is stopped without a heap walk */
     int64_t id = hw_sink_write(hw_output_path(), d);
@@ -436,8 +395,7 @@ static void close_for_exit(void)
     if (hw_output_ready())
         hw_sink_finish(hw_output_path());
     exited = true;
-    serving = atomic_load(&requested);
-    mark_served();
+    hw_trigger_serve_all();
 }
 
 /* Take a snapshot. caller: the calling application thread, or NULL when the helper asks. */
@@ -468,8 +426,8 @@ long hw_snapshot_take(const char *trigger, const char *label, const struct hw_ca
         hw_guard_leave();
         return -1;
     }
-    serving = strcmp(trigger, "signal") ? 0 : atomic_load(&requested);
-    if (exited || exec_pending || (!strcmp(trigger, "signal") && serving <= atomic_load(&served)) ||
+    hw_trigger_claim(!strcmp(trigger, "signal"));
+    if (exited || exec_pending || (!strcmp(trigger, "signal") && hw_trigger_claimed_served()) ||
         !hw_output_ensure())
         goto out_unlock;  /* after the exit snapshot, or the requests are served already */
     struct hw_snapshot_data *d = &data;
@@ -495,161 +453,35 @@ long hw_snapshot_take(const char *trigger, const char *label, const struct hw_ca
     if (!strcmp(trigger, "exit")) {
         close_for_exit();  /* in the same hold of write_lock: nothing comes between */
     } else if (checkpointer >= 0) {
-        if (!helper_running || hw_gettid() == helper_tid)
+        if (!hw_trigger_helper_running() || hw_gettid() == hw_trigger_helper_tid())
             reap_checkpointer();
         else
-            wake_helper('c');
+            hw_trigger_wake_for_checkpoint();
     }
 out_unlock:
-    mark_served();  /* a signal snapshot that could not be taken releases its waiters all the same */
+    hw_trigger_mark_served();  /* a signal snapshot that could not be taken releases its waiters all the same */
     pthread_mutex_unlock(&write_lock);
     hw_guard_leave();
     return id;
 }
 
-/* ---- triggers -------------------------------------------------------------------------------- */
+/* ---- for the helper thread (trigger.c) ------------------------------------------------------- */
 
-/* Wait until request `ticket` is served, or SELF_SIGNAL_WAIT_MS have passed (the helper may
- * be unable to stop the world meanwhile: if this thread holds the loader lock, say).
- * Context: SIGSAFE. */
-static void wait_served(uint64_t ticket)
+void hw_snapshot_create_output(void)
 {
-    uint64_t deadline = hw_now_ns(CLOCK_MONOTONIC) + SELF_SIGNAL_WAIT_MS * 1000000ull;
-    for (;;) {
-        uint32_t gen = atomic_load(&served_gen);
-        if (atomic_load(&served) >= ticket)
-            return;
-        uint64_t now = hw_now_ns(CLOCK_MONOTONIC);
-        if (now >= deadline)
-            return;
-        struct timespec ts = { (time_t)((deadline - now) / 1000000000u), (long)((deadline - now) % 1000000000u) };
-        syscall(SYS_futex, &served_gen, FUTEX_WAIT_PRIVATE, gen, &ts, NULL, 0);
-    }
+    pthread_mutex_lock(&write_lock);
+    hw_output_ensure();
+    pthread_mutex_unlock(&write_lock);
 }
 
-/* The trigger signal. One the program sent itself (raise, kill(getpid()), pthread_kill)
- * asks for a snapshot of this moment: the thread waits here until the world is stopped,
- * so the snapshot shows the heap as it was when the signal was sent. Context: SIGSAFE. */
-static void on_signal(int sig, siginfo_t *si, void *uc) HW_SIGSAFE;
-static void on_signal(int sig, siginfo_t *si, void *uc)
+void hw_snapshot_reap_checkpointer(void)
 {
-    (void)sig;
-    (void)uc;
-    int saved = errno;
-    uint64_t ticket = atomic_fetch_add(&requested, 1) + 1;
-    wake_helper('s');
-    bool self = si && si->si_pid == getpid() && (si->si_code == SI_TKILL || si->si_code == SI_USER);
-    /* Not inside the shim: a thread in a record section holds a table's lock, and one with
-     * the guard set may hold the snapshot's own locks; neither could let the world stop. */
-    if (self && helper_running && hw_gettid() != helper_tid && !hw_self.in_record && !hw_self.guard)
-        wait_served(ticket);
-    errno = saved;
+    pthread_mutex_lock(&write_lock);
+    reap_checkpointer();
+    pthread_mutex_unlock(&write_lock);
 }
 
-/* Context: SIGSAFE -- a snapshot request from `heapwatch snap` (stw.c's handler). */
-static void on_request(void)
-{
-    atomic_fetch_add(&requested, 1);
-    wake_helper('r');
-}
-
-static void *helper_main(void *unused)
-{
-    (void)unused;
-    hw_guard_enter();  /* for life: everything this thread allocates is ours */
-    helper_tid = hw_gettid();
-    /* The database is created now, so that `heapwatch snap` finds it; a fork child's waits for
-     * its first snapshot, as most fork children exec at once. */
-    if (!hw_output_forked_from()) {
-        pthread_mutex_lock(&write_lock);
-        hw_output_ensure();
-        pthread_mutex_unlock(&write_lock);
-    }
-    uint64_t period = hw_opt.interval * 1000000000ull;
-    uint64_t next = period ? hw_now_ns(CLOCK_MONOTONIC) + period : 0;
-    for (;;) {
-        int timeout = -1;
-        if (period) {
-            uint64_t now = hw_now_ns(CLOCK_MONOTONIC);
-            timeout = next > now ? (int)((next - now + 999999) / 1000000) : 0;
-        }
-        struct pollfd pfd = { .fd = wake_pipe[0], .events = POLLIN };
-        int rc = poll(&pfd, 1, timeout);
-        if (rc > 0) {
-            char buf[64];
-            ssize_t r = read(wake_pipe[0], buf, sizeof buf);  /* coalesce a burst of signals */
-            bool requested = r > 0 && memchr(buf, 'r', (size_t)r);
-            bool snapshot = requested || (r > 0 && memchr(buf, 's', (size_t)r));
-            if (snapshot) {
-                hw_snapshot_take("signal", requested ? "heapwatch snap" : NULL, NULL);
-            } else if (r > 0) {
-                /* the checkpointing child of an application thread's snapshot */
-                pthread_mutex_lock(&write_lock);
-                reap_checkpointer();
-                pthread_mutex_unlock(&write_lock);
-            }
-        } else if (rc == 0) {
-            hw_snapshot_take("interval", NULL, NULL);
-            next += period;
-            uint64_t now = hw_now_ns(CLOCK_MONOTONIC);
-            if (next < now)
-                next = now + period;  /* a slow write must not cause a burst */
-        }
-    }
-    return NULL;
-}
-
-static void start_helper(void)
-{
-    if (pipe2(wake_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
-        hw_log("cannot create the trigger pipe: %s; only API and exit snapshots", strerror(errno));
-        return;
-    }
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 256 * 1024);
-    helper_running = pthread_create(&helper, &attr, helper_main, NULL) == 0;
-    pthread_attr_destroy(&attr);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (!helper_running)
-        hw_log("cannot start the helper thread; only API and exit snapshots");
-}
-
-static _Atomic int installed_signal;  /* the trigger signal while our handler holds it */
-
-void hw_snapshot_signal_taken_over(int sig)
-{
-    int expected = sig;
-    if (sig && atomic_compare_exchange_strong(&installed_signal, &expected, 0))
-        hw_log("the program installs its own handler for signal %d; snapshots on signal are off"
-               " (set HEAPWATCH_SIGNAL to another signal)", sig);
-}
-
-static void install_signal(void)
-{
-    int sig = (int)hw_opt.signal;
-    if (!sig)
-        return;
-    struct sigaction cur;
-    if (sigaction(sig, NULL, &cur) < 0)
-        return;
-    if (cur.sa_handler != SIG_DFL) {
-        hw_log("signal %d already has a handler in this program; snapshots on signal are off"
-               " (set HEAPWATCH_SIGNAL to another signal)", sig);
-        return;
-    }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = on_signal;
-    sa.sa_flags = SA_RESTART | SA_SIGINFO;
-    sigemptyset(&sa.sa_mask);
-    if (sigaction(sig, &sa, NULL) == 0)
-        atomic_store(&installed_signal, sig);
-}
+/* ---- start, exec, exit ----------------------------------------------------------------------- */
 
 /* libc's exit() and its size, from its dynamic symbol. */
 static void find_exit(void)
@@ -676,12 +508,11 @@ void hw_snapshot_start(void)
     hw_loaderlock_init();
     hw_modules_refresh();
     hw_threads_register_stack();  /* the main thread's */
-    stw_ready = hw_stw_init(on_request);
+    stw_ready = hw_stw_init(hw_trigger_request);
     if (!stw_ready)
         hw_log("cannot install the suspend signal %d: snapshots without a heap walk", (int)HW_SUSPEND_SIGNAL);
     hw_sink_init();  /* here, not on the helper: it reads the environment (sink.h) */
-    start_helper();
-    install_signal();
+    hw_trigger_start();
     hw_guard_leave();
 }
 
@@ -724,7 +555,7 @@ void hw_snapshot_at_exit(void)
     }
     /* A request the helper has not served yet is taken now, before the exit snapshot, by this
      * thread (it is the snapshot's caller). */
-    if (atomic_load(&requested) > atomic_load(&served))
+    if (hw_trigger_pending())
         hw_snapshot_take("signal", "pending at exit", &c);
     if (hw_opt.at_exit) {
         hw_snapshot_take("exit", NULL, &c);  /* ends with close_for_exit */
@@ -796,16 +627,10 @@ void hw_snapshot_atfork_child(void)
     pthread_mutex_init(&snap_lock, NULL);
     pthread_mutex_init(&write_lock, NULL);  /* the helper may have held it mid-write */
     hw_output_forget_in_child();
-    if (wake_pipe[0] >= 0) {
-        close(wake_pipe[0]);
-        close(wake_pipe[1]);
-        wake_pipe[0] = wake_pipe[1] = -1;
-    }
+    hw_trigger_forget_in_child();  /* the parent's wake pipe and requests */
     if (checkpointer_fd >= 0)
         close(checkpointer_fd);  /* the parent's child, not ours */
     checkpointer = checkpointer_fd = -1;
-    atomic_store(&requested, 0);  /* the parent's requests are the parent's */
-    atomic_store(&served, 0);
     /* Another thread of the parent may have been between a snapshot's steps: a vector being
      * moved by mremap, the heap being released after an inplace write. Their pointers may
      * name memory the child does not have: forget them (what they map, if anything, stays). */
@@ -817,10 +642,5 @@ void hw_snapshot_atfork_child(void)
     hw_sink_set_quiet(false);
     exec_pending = false;
     hw_threads_forget_in_child();  /* the parent's joinable threads and thread starts */
-    helper_running = false;
-    if (!exited) {
-        hw_guard_enter();
-        start_helper();
-        hw_guard_leave();
-    }
+    hw_trigger_restart_in_child(!exited);  /* its own helper */
 }

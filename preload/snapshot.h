@@ -1,4 +1,6 @@
-/* snapshot.h: taking profile snapshots and the triggers that ask for them. */
+/* snapshot.h: taking one profile snapshot, on the thread that asks for it, and the shim's
+ * snapshot-side start, exec, exit and fork handling. When snapshots are taken (the helper
+ * thread, the trigger signal, `heapwatch snap`, the interval) is trigger.h's. */
 #ifndef HW_SNAPSHOT_H
 #define HW_SNAPSHOT_H
 
@@ -7,8 +9,9 @@
 #include "hw.h"
 #include "stw.h"
 
-/* Start the helper thread and the signal trigger; open the database. Guarded, from the
- * constructor (or a fork child's first need). */
+/* Make ready to take snapshots (roots, loader lock, modules, stop-the-world, SQLite), then
+ * start the triggers (hw_trigger_start: the helper thread, which creates the database, and
+ * the trigger signal). Guarded, from the constructor. */
 void hw_snapshot_start(void);
 /* Take one snapshot now on the calling thread; returns the snapshot id or -1. From an
  * application thread (API, exit), caller says where its own stack begins (the shim's frames
@@ -23,9 +26,11 @@ void hw_snapshot_exec_failed(void);
 void hw_exechooks_init(void);
 /* At exit: the final snapshot (if enabled); no snapshot is taken after it. */
 void hw_snapshot_at_exit(void);
-/* The application is installing a handler for sig (sigaction/signal wrappers): if the shim
- * took sig for snapshots, say once that snapshots on signal are off. Context: SIGSAFE. */
-void hw_snapshot_signal_taken_over(int sig);
+/* For the helper thread (trigger.c), under the lock that serialises snapshots: create the
+ * database (at the helper's start, so that `heapwatch snap` finds it); wait for the walk
+ * child still checkpointing an application thread's snapshot, if any. */
+void hw_snapshot_create_output(void);
+void hw_snapshot_reap_checkpointer(void);
 /* fork handlers. */
 void hw_snapshot_atfork_prepare(void);
 void hw_snapshot_atfork_parent(void);

@@ -1,4 +1,7 @@
-/* stw.h: stopping the world in-process, with a signal handshake (NOTES-shim.md section 7).
+/* stw.h: stopping the world in-process, with a signal handshake: Boehm GC's (bdwgc
+ * pthread_stop_world.c: signal every thread, each parks in the handler with its registers
+ * saved, the stopper waits for every acknowledgement), no ptrace, so it works in containers
+ * and under gdb or strace.
  *
  * The stopper lists the threads from /proc/self/task (raw getdents64: no allocation), sends
  * each the suspend signal with tgkill and waits for every one to park in the handler, where

@@ -16,10 +16,10 @@
 #include <signal.h>
 #include <string.h>
 #include "real.h"
-#include "snapshot.h"
 #include "spin.h"
 #include "stw.h"
 #include "sys.h"
+#include "trigger.h"
 
 #define REG_SIZE (1u << 16)
 
@@ -335,7 +335,7 @@ HW_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *
         return errno = ENOSYS, -1;
     int rc = real(sig, act, old);
     if (rc == 0 && act && !hw_self.guard)
-        hw_snapshot_signal_taken_over(sig);
+        hw_trigger_signal_taken_over(sig);
     return rc;
 }
 

@@ -1,9 +1,10 @@
 /* This file implements the thread registry: each thread that allocates gets a small index
- * (stored in 24 bits of every live entry) mapped to its kernel tid, and blocks of allocation
- * sequence numbers so that numbering does not bounce one cache line between cores.
+ * (stored in 23 bits of every live entry) mapped to its kernel tid, and blocks of allocation
+ * sequence numbers so that numbering does not bounce one cache line between cores (threads.h).
+ * It also defines hw_self, the per-thread state of hw.h.
  * Context: HOOKSAFE. */
 #define _GNU_SOURCE
-#include "hw.h"
+#include "threads.h"
 
 #include "sys.h"
 

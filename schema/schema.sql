@@ -167,9 +167,10 @@ CREATE TABLE snapshot_stack(
 
 -- Every live heap block at the moment of a walked snapshot, in address order, packed: a heap
 -- of millions of blocks is written in a fraction of a second this way, where one row per block
--- would take seconds (NOTES-shim.md 11). Block number k of a snapshot is the k-th in address
--- order (0-based); object_chunk rows hold consecutive runs of them. data is a sequence of
--- unsigned LEB128 varints, per block:
+-- would take seconds (a million object rows and two million edge rows took 2.9 s in one
+-- transaction). Block number k of a snapshot is the k-th in address order (0-based);
+-- object_chunk rows hold consecutive runs of them. data is a sequence of unsigned LEB128
+-- varints, per block:
 --   address - previous block's address (the first block of a chunk: its address)
 --   size, stack_id (0 = not sampled), seq, tid, class | flags << 2
 -- (class and flags as in the object table below).

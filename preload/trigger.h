@@ -1,0 +1,51 @@
+/* trigger.h: when snapshots are taken. The helper thread, the trigger signal
+ * (HEAPWATCH_SIGNAL), `heapwatch snap` requests and the interval timer (HEAPWATCH_INTERVAL)
+ * live in trigger.c; taking one snapshot is snapshot.c's (snapshot.h). The numbered requests
+ * (requested/served) are kept here; snapshot.c claims and serves them as it takes a snapshot.
+ * Unless marked, every function runs guarded. */
+#ifndef HW_TRIGGER_H
+#define HW_TRIGGER_H
+
+#include <stdbool.h>
+#include "hw.h"
+
+/* Start the helper thread, then install the trigger signal's handler; once, at the end of
+ * hw_snapshot_start. Each failure is said once on stderr: without a helper only API and exit
+ * snapshots are taken. */
+void hw_trigger_start(void);
+/* A snapshot request from `heapwatch snap` (the suspend signal with HW_SNAP_REQUEST): stw.c's
+ * handler calls it, given to hw_stw_init. Context: SIGSAFE. */
+void hw_trigger_request(void) HW_SIGSAFE;
+/* The application is installing a handler for sig (sigaction/signal wrappers): if the shim
+ * took sig for snapshots, say once that snapshots on signal are off. Context: SIGSAFE. */
+void hw_trigger_signal_taken_over(int sig) HW_SIGSAFE;
+
+/* The helper thread: whether it runs, and its tid (the stop-the-world leaves it running; it
+ * blocks every signal). Context: SIGSAFE. */
+bool hw_trigger_helper_running(void) HW_SIGSAFE;
+int hw_trigger_helper_tid(void) HW_SIGSAFE;
+/* Ask the helper to wait for the walk child still checkpointing (an application thread's
+ * snapshot, which does not wait itself). Context: SIGSAFE. */
+void hw_trigger_wake_for_checkpoint(void) HW_SIGSAFE;
+
+/* Requests, for hw_snapshot_take under its write_lock. A snapshot claims the requests made so
+ * far if it is a signal snapshot (signal true), none otherwise; hw_trigger_claimed_served
+ * then says whether another snapshot already served all it claimed (nothing left to do). */
+void hw_trigger_claim(bool signal);
+bool hw_trigger_claimed_served(void);
+/* The claimed requests are served: the world is stopped, or the counters read, or the
+ * snapshot was given up. Wakes the threads that signalled themselves and wait in the
+ * handler. Context: SIGSAFE (called with the world stopped). */
+void hw_trigger_mark_served(void) HW_SIGSAFE;
+/* No snapshot will come (exit): every request made so far is served. write_lock held. */
+void hw_trigger_serve_all(void);
+/* Whether a request is still unserved (at exit, the exiting thread takes it). */
+bool hw_trigger_pending(void);
+
+/* In a fork child (atfork child handler, single-threaded): the parent's pipe and requests
+ * are the parent's; forget them. Later in the same handler, hw_trigger_restart_in_child
+ * starts the child's own helper (start: false after the exit snapshot). */
+void hw_trigger_forget_in_child(void);
+void hw_trigger_restart_in_child(bool start);
+
+#endif
