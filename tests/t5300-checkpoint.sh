@@ -1,8 +1,9 @@
 #!/bin/sh
 # Where a walked snapshot's data lands. In fork mode the snapshot's child commits it to the
-# WAL and leaves the checkpoint (copying it into the database file) to the parent's helper
-# thread (snapshot.c, sink.h): the rows are readable as soon as heapwatch_snapshot()
-# returns, the database file alone holds them soon after while the process still runs, and
+# WAL, reports the snapshot's id, and only then checkpoints (copies the WAL into the database
+# file) itself, while the parent goes on (snapshot.c, sink.h; the parent's helper thread or
+# exit reaps it): the rows are readable as soon as heapwatch_snapshot() returns, the
+# database file alone holds them soon after while the process still runs, and
 # at exit the exit snapshot is checkpointed at once, so no WAL is left behind. In inplace
 # mode the writer checkpoints as it closes. Checked for both, while progs/checkpoint.c waits
 # between two API snapshots.
