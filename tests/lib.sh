@@ -57,6 +57,7 @@ ok_cmd() {
 
 # is_file GOT_FILE EXPECTED_FILE DESCRIPTION: pass when the files are identical; else print
 # `diff -u EXPECTED_FILE GOT_FILE` (git's test_cmp): "+" lines are what is printed now.
+# Returns 1 when the check fails.
 is_file() {
     _n=$((_n + 1))
     if cmp -s "$2" "$1"; then echo "ok $_n - $3"
@@ -65,6 +66,7 @@ is_file() {
         _failed=$((_failed + 1))
         fail_diag "  diff -u $2 $1"
         diff -u "$2" "$1" 2>&1 | sed 's/^/#   /' >&2
+        return 1
     fi
 }
 
