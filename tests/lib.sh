@@ -1,5 +1,5 @@
 # lib.sh: shared helpers of the end-to-end tests (TAP output for prove).
-# Each test script: `. ./lib.sh`, then plan N, then ok/check_* calls; it runs in tests/.
+# Each test script: `. ./lib.sh`, then plan N, then ok/is/ok_cmd/is_file calls; it runs in tests/.
 set -u
 TOP=$(cd .. && pwd)
 HW="$TOP/heapwatch"
@@ -24,10 +24,69 @@ ok() {
 is() {
     _n=$((_n + 1))
     if [ "$1" = "$2" ]; then echo "ok $_n - $3"
-    else echo "not ok $_n - $3"; echo "#   got:      '$1'"; echo "#   expected: '$2'"; _failed=$((_failed + 1)); fi
+    else echo "not ok $_n - $3"; fail_diag "  got:      '$1'" "  expected: '$2'"; _failed=$((_failed + 1)); fi
+}
+
+# ok_cmd DESCRIPTION [!] CMD [ARGS...]: pass when CMD exits 0 (with `!`: when it does not).
+# CMD is a command or a shell function, run in this shell; its output is kept out of the TAP
+# stream and shown, with the command and its status, only when the check fails. A condition of
+# several commands (`a && b`, a pipeline) goes into a small function of the test.
+#   ok_cmd "every block is in the live table" test "$live" -ge 200000
+#   ok_cmd "frames are named module+offset" grep -q "nodebug+0x" "$OUT/top.txt"
+#   ok_cmd "the process has exited" ! kill -0 "$pid"
+ok_cmd() {
+    _desc=$1; shift
+    _neg=
+    if [ "$1" = "!" ]; then _neg="! "; shift; fi
+    "$@" >"$OUT/.ok_cmd.out" 2>&1
+    _st=$?
+    _n=$((_n + 1))
+    if { [ -z "$_neg" ] && [ $_st -eq 0 ]; } || { [ -n "$_neg" ] && [ $_st -ne 0 ]; }; then
+        echo "ok $_n - $_desc"
+    else
+        echo "not ok $_n - $_desc"
+        _failed=$((_failed + 1))
+        fail_diag "  command: $_neg$(quote_args "$@")" "  status:  $_st"
+        if [ -s "$OUT/.ok_cmd.out" ]; then
+            fail_diag "  output:"
+            head -n 20 "$OUT/.ok_cmd.out" | sed 's/^/#     /' >&2
+        fi
+    fi
+    rm -f "$OUT/.ok_cmd.out"
+}
+
+# is_file GOT_FILE EXPECTED_FILE DESCRIPTION: pass when the files are identical; else print
+# `diff -u EXPECTED_FILE GOT_FILE` (git's test_cmp): "+" lines are what is printed now.
+# Returns 1 when the check fails.
+is_file() {
+    _n=$((_n + 1))
+    if cmp -s "$2" "$1"; then echo "ok $_n - $3"
+    else
+        echo "not ok $_n - $3"
+        _failed=$((_failed + 1))
+        fail_diag "  diff -u $2 $1"
+        diff -u "$2" "$1" 2>&1 | sed 's/^/#   /' >&2
+        return 1
+    fi
 }
 
 diag() { echo "# $*"; }
+
+# fail_diag LINE...: TAP diagnostics of a failed check, one "# LINE" each, on stderr, where
+# prove shows them (it hides comments on stdout unless run with -v).
+fail_diag() { for _l in "$@"; do echo "# $_l"; done >&2; }
+
+# quote_args ARG...: the arguments as one shell command line, quoted where needed.
+quote_args() {
+    _q=
+    for _a in "$@"; do
+        case $_a in
+            '' | *[!A-Za-z0-9_./:=+,@%^-]*) _a="'$(printf '%s' "$_a" | sed "s/'/'\\\\''/g")'" ;;
+        esac
+        _q="$_q${_q:+ }$_a"
+    done
+    printf '%s' "$_q"
+}
 
 # run_shim DB ENV... -- CMD...: run CMD under the shim writing DB; stdout to $OUT/stdout,
 # stderr to $OUT/stderr; returns CMD's status.

@@ -13,8 +13,7 @@ for setting in HEAPWATCH_SAMPLE_RATE=lots HEAPWATCH_SIGNAL=SIGBOGUS HEAPWATCH_IN
     name=${setting%%=*}
     run_shim "$OUT/bad.db" "$setting" -- "$prog" 2
     rc=$?
-    ok $([ $rc -eq 0 ] && [ "$(cat "$OUT/stdout")" = "$expected_out" ] && echo 0 || echo 1) \
-       "$setting: the program runs unchanged"
+    is "$rc:$(cat "$OUT/stdout")" "0:$expected_out" "$setting: the program runs unchanged"
     is "$(grep -c "^heapwatch: .*$name" "$OUT/stderr")" 1 "$setting: one warning naming the variable"
 done
 is "$(sqlite3 "$OUT/bad.db" 'select count(*) from snapshot')" 3 "the database is still written with defaults"
@@ -26,12 +25,15 @@ is "$(grep -c "^heapwatch: cannot create '.*no/such/dir/x.db'" "$OUT/stderr")" 1
 ln -sf /etc/passwd "$OUT/link.db"
 env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$OUT/link.db" "$prog" 2 >"$OUT/stdout" 2>"$OUT/stderr"
 is "$?:$(cat "$OUT/stdout")" "0:$expected_out" "symlink as output: program unaffected"
-ok $([ -L "$OUT/link.db" ] && head -c 5 /etc/passwd | grep -q '^root:' && grep -q "link.db' exists; this process ([0-9]*) writes '.*link\.[0-9]*\.db'" "$OUT/stderr" && echo 0 || echo 1) \
-   "symlink as output: never followed; the process writes NAME.PID.db beside it, and says so"
+link_kept() {
+    [ -L "$OUT/link.db" ] && head -c 5 /etc/passwd | grep -q '^root:' &&
+        grep -q "link.db' exists; this process ([0-9]*) writes '.*link\.[0-9]*\.db'" "$OUT/stderr"
+}
+ok_cmd "symlink as output: never followed; the process writes NAME.PID.db beside it, and says so" link_kept
 run_shim "$OUT/exists.db" -- "$prog" 2
 env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$OUT/exists.db" "$prog" 2 >/dev/null 2>"$OUT/stderr"
-ok $(grep -q "exists.db' exists; this process ([0-9]*) writes '.*exists\.[0-9]*\.db'" "$OUT/stderr" && echo 0 || echo 1) \
-   "an existing database is never overwritten: this process writes NAME.PID.db, and says so"
+ok_cmd "an existing database is never overwritten: this process writes NAME.PID.db, and says so" \
+   grep -q "exists.db' exists; this process ([0-9]*) writes '.*exists\.[0-9]*\.db'" "$OUT/stderr"
 is "$(sqlite3 "$OUT/exists.db" 'select count(*) from snapshot')" 3 "...and keeps its snapshots"
 
 # --- the shim: exit status and signals are preserved ----------------------------------------
@@ -92,7 +94,7 @@ gcc -O2 -I"$TOP/include" progs/exact.c -o "$OUT/nodebug" && strip "$OUT/nodebug"
 run_shim "$OUT/nodebug.db" HEAPWATCH_SAMPLE_RATE=1 -- "$OUT/nodebug"
 "$HW" top "$OUT/nodebug.db:1" >"$OUT/top.txt" 2>"$OUT/err"; rc=$?
 is "$rc:$(grep -c "warning: no debug information for '.*nodebug'" "$OUT/err")" "0:1" "stripped binary: report works, one warning"
-ok $(grep -q "nodebug+0x" "$OUT/top.txt" && echo 0 || echo 1) "stripped binary: frames named module+offset"
+ok_cmd "stripped binary: frames named module+offset" grep -q "nodebug+0x" "$OUT/top.txt"
 
 # --- committed snapshots survive a kill -9 mid-run -----------------------------------------
 rm -f "$OUT/killed.db"*

@@ -38,9 +38,9 @@ for seed in $SEEDS; do
     # sampling only chooses who gets a stack: the live table is exact whatever the rate
     "$HW" ls "$db" --json > "$OUT/ls$seed.json"
     live=$(jq '.snapshots[0].live_objects' "$OUT/ls$seed.json")
-    ok $([ "$live" -ge $((100000 + 100 + 99900)) ] && echo 0 || echo 1) "seed $seed: every live block is in the live table ($live)"
-    ok $([ "$(jq '.snapshots[0].live_bytes' "$OUT/ls$seed.json")" -ge $((6400000 + 26214400 + 6393600)) ] && echo 0 || echo 1) \
-       "seed $seed: live bytes are exact, not estimated"
+    ok_cmd "seed $seed: every live block is in the live table ($live)" test "$live" -ge $((100000 + 100 + 99900))
+    ok_cmd "seed $seed: live bytes are exact, not estimated" \
+       test "$(jq '.snapshots[0].live_bytes' "$OUT/ls$seed.json")" -ge $((6400000 + 26214400 + 6393600))
     sums="$sums $(est "$j" alloc_small alloc_space) $(est "$j" alloc_mixed alloc_objects)"
 done
 
@@ -57,8 +57,8 @@ check "$OUT/default.json" alloc_large alloc_space 78643200 25 "default rate"
 check "$OUT/default.json" alloc_mixed alloc_space 110251200 30 "default rate"
 
 # Different seeds give different samples (the seed is used).
-ok $([ "$(est "$OUT/s1.json" alloc_small alloc_space)" != "$(est "$OUT/s2.json" alloc_small alloc_space)" ] && echo 0 || echo 1) \
-   "different seeds sample differently"
+ok_cmd "different seeds sample differently" \
+   test "$(est "$OUT/s1.json" alloc_small alloc_space)" != "$(est "$OUT/s2.json" alloc_small alloc_space)"
 # The same seed gives the same estimate (reproducible).
 run_shim "$OUT/again.db" HEAPWATCH_SAMPLE_RATE=$RATE HEAPWATCH_SEED=1 -- "$BIN/sampling-O2"
 "$HW" top "$OUT/again.db:1" --by function --json > "$OUT/again.json"

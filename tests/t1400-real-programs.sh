@@ -188,7 +188,7 @@ top_is_own() {
     is "$(rows_add_up "$j")" yes "$1: rows add up to the positive total ($(jq -c .total "$j" 2>/dev/null))"
     f=$(first_match "$j" "$3")
     diag "$1 top functions: $(jq -r '[.rows[:6][].function] | join(", ")' "$j" 2>/dev/null)"
-    ok "$([ "$f" != none ] && echo 0 || echo 1)" "$1: a top-10 function is $4 ($f)"
+    ok_cmd "$1: a top-10 function is $4 ($f)" test "$f" != none
 }
 top_is_own python3 "$PY $PROGS/real_script.py" '^_?Py' "CPython's"
 top_is_own sqlite3 "$SQ :memory: .read $PROGS/real_workload.sql" '^sqlite3' "SQLite's"
@@ -210,7 +210,7 @@ for d in "$OUT/git-full"/*.db; do
     esac
     [ "$(exit_snapshots "$d")" = 1 ] || bad=$((bad + 1))
 done
-ok "$([ $n -gt $GIT_COMMANDS ] && echo 0 || echo 1)" "git: each git process wrote a database, gc's children too ($n > $GIT_COMMANDS)"
+ok_cmd "git: each git process wrote a database, gc's children too ($n > $GIT_COMMANDS)" test $n -gt $GIT_COMMANDS
 is "$bad" 0 "git: every process's database has its exit snapshot"
 j="$OUT/git-top.json"
 top_json git-full "$GIT log --stat" function "$j"
@@ -219,7 +219,7 @@ is "$(rows_add_up "$j")" yes "git log: rows add up to the positive total ($(jq -
 # where a symbol covers it, else module+offset (never the name of a symbol that ended before).
 f=$(jq -r '[.rows[:5][] | .function // "" | select(test("^[A-Za-z_][A-Za-z0-9_:]*$") or test("^[^ ]+[+]0x[0-9a-f]+$"))] | length' "$j" 2>/dev/null)
 diag "git log top functions: $(jq -r '[.rows[:6][].function] | join(", ")' "$j" 2>/dev/null)"
-ok "$([ "${f:-0}" -eq 5 ] && echo 0 || echo 1)" "git log: the biggest rows are function names or module+offset ($f of 5)"
+ok_cmd "git log: the biggest rows are function names or module+offset ($f of 5)" test "${f:-0}" -eq 5
 
 # ---- 3. heaptrack agrees ----
 

@@ -130,8 +130,7 @@ is "$(jq -r '.total | "\(.live_objects) \(.live_bytes) \(.reachable_objects) \(.
    "202 11440 70 5200 13 824 111 4272 8 1144" "totals from the object rows, suppressions and heapwatch_ignore() applied"
 is "$(jq -r '"\(.db) \(.snapshot) \(.label) \(.mode)"' "$OUT/leaks.json")" "$db 1 first fork" "db, snapshot, label and mode"
 is "$(jq -r '[.rows[0].frames[] | .function] | join(",")' "$OUT/leaks.json")" "leak_some,main" "frames are symbolized"
-ok $(jq -e '.rows[0].frames[0] | (.file | endswith("/leaky.c")) and .line == 2' "$OUT/leaks.json" >/dev/null; echo $?) \
-   "frames carry file and line"
+ok_cmd "frames carry file and line" jq -e '.rows[0].frames[0] | (.file | endswith("/leaky.c")) and .line == 2' "$OUT/leaks.json"
 is "$(jq -r '[.rows[1].frames[] | .function] | join(",")' "$OUT/leaks.json")" "leak_some,main" \
    "the allocator wrapper (strdup) is dropped, as in every report"
 is "$(jq -c '[.rows[] | select(.stack_id == 0) | .frames]' "$OUT/leaks.json")" "[[],[]]" "unsampled allocations have no frames"
@@ -173,11 +172,13 @@ is "$rc:$(cat "$OUT/err")" \
 # --- leaks: text, exit codes, refusals --------------------------------------------------------
 "$HW" leaks "$db:1" --suppressions "$OUT/my.supp" > "$OUT/leaks.txt"
 is "$(head -1 "$OUT/leaks.txt")" "Direct leak of 4000 byte(s) in 100 object(s) allocated from:" "text: LeakSanitizer's heading"
-ok $(sed -n 2p "$OUT/leaks.txt" | grep -Eq "^    #0 0x40113[0-9a-f] in leak_some $OUT/leaky.c:2\$"; echo $?) "text: #0 0xPC in FUNCTION FILE:LINE"
-ok $(grep -Fxq "    (allocation not sampled: run with HEAPWATCH_SAMPLE_RATE=1 for stacks)" "$OUT/leaks.txt"; echo $?) \
-   "text: an unsampled group says how to get its stack"
+# line_matches N ERE FILE: line N of FILE matches ERE
+line_matches() { sed -n "$1p" "$3" | grep -Eq "$2"; }
+ok_cmd "text: #0 0xPC in FUNCTION FILE:LINE" line_matches 2 "^    #0 0x40113[0-9a-f] in leak_some $OUT/leaky.c:2\$" "$OUT/leaks.txt"
+ok_cmd "text: an unsampled group says how to get its stack" \
+   grep -Fxq "    (allocation not sampled: run with HEAPWATCH_SAMPLE_RATE=1 for stacks)" "$OUT/leaks.txt"
 is "$(grep -c '^Indirect leak of' "$OUT/leaks.txt"):$(grep -c '^Direct leak of' "$OUT/leaks.txt")" "2:3" "text: one block per row"
-ok $(grep -Eq '^ +4 +40 user_suppressed$' "$OUT/leaks.txt"; echo $?) "text: suppressions used, LeakSanitizer's table"
+ok_cmd "text: suppressions used, LeakSanitizer's table" grep -Eq '^ +4 +40 user_suppressed$' "$OUT/leaks.txt"
 is "$(tail -1 "$OUT/leaks.txt")" "SUMMARY: heapwatch: 5096 byte(s) leaked in 124 allocation(s) (snapshot 1; 8 suppressed)." \
    "text: the summary counts direct and indirect leaks"
 "$HW" leaks "$db:1" --exit-code > /dev/null
@@ -208,9 +209,11 @@ is "$(jq -r '.snapshots[0] | "\(.mode) \(.threads_unstopped) \(.reachable_object
 is "$(jq -c '.snapshots[2] | [.mode, .reachable_objects, .reachable_bytes, .indirect_objects, .indirect_bytes, .leaked_objects, .leaked_bytes, .scanned_bytes, .live_bytes]' "$OUT/ls.json")" \
    '["counters",null,null,null,null,null,null,null,23200]' "ls --json: null where there was no heap walk"
 "$HW" ls "$db" > "$OUT/ls.txt"
-ok $(sed -n 3p "$OUT/ls.txt" | grep -q "reachable .* leaked .* pause ms"; echo $?) "ls: reachable, leaked and pause columns"
-ok $(grep -Eq '^ +1 .* 5.08KiB +6.09KiB +1 +1\.5 +0\.3  first$' "$OUT/ls.txt" && grep -Eq '^ +3 .* - +- +1 ' "$OUT/ls.txt"; echo $?) \
-   "ls: reachable bytes, leaked = direct + indirect, '-' without a heap walk"
+ok_cmd "ls: reachable, leaked and pause columns" line_matches 3 "reachable .* leaked .* pause ms" "$OUT/ls.txt"
+ls_columns() {
+    grep -Eq '^ +1 .* 5.08KiB +6.09KiB +1 +1\.5 +0\.3  first$' "$OUT/ls.txt" && grep -Eq '^ +3 .* - +- +1 ' "$OUT/ls.txt"
+}
+ok_cmd "ls: reachable bytes, leaked = direct + indirect, '-' without a heap walk" ls_columns
 
 "$HW" top "$db:1" --by function --json --sample-index leaked_space > "$OUT/top.json"
 # (the ld.so frame is named after whatever ld.so function holds that address: left out)
@@ -234,17 +237,17 @@ is "$(jq -c '.rows[] | select(.function == "leak_some") | [.a.leaked_space, .b, 
 "$HW" diff "$db:1" "$db:3" --sample-index leaked_space > /dev/null 2>"$OUT/err"
 is $? 3 "diff --sample-index leaked_space needs both heap walks"
 "$HW" diff "$db:1" "$db:2" --by function > "$OUT/diff.txt"
-ok $(grep -Eq '^ +\+2\.93KiB +\+2\.93KiB +4\.09KiB +8\.00KiB  leak_some$' "$OUT/diff.txt"; echo $?) "diff text: leaked A and B columns"
+ok_cmd "diff text: leaked A and B columns" grep -Eq '^ +\+2\.93KiB +\+2\.93KiB +4\.09KiB +8\.00KiB  leak_some$' "$OUT/diff.txt"
 
 # --- export ------------------------------------------------------------------------------------
 "$HW" export "$db:1" --format pprof -o "$OUT/leaks.pb.gz"
 ok $? "export --format pprof"
 go tool pprof -raw -symbolize=none "$OUT/leaks.pb.gz" > "$OUT/raw.txt" 2>"$OUT/raw.err"
-ok $(grep -q "alloc_objects/count alloc_space/bytes inuse_objects/count inuse_space/bytes\[dflt\] leaked_objects/count leaked_space/bytes" "$OUT/raw.txt"; echo $?) \
-   "go tool pprof reads it: Go's four sample types, then leaked_objects and leaked_space"
+ok_cmd "go tool pprof reads it: Go's four sample types, then leaked_objects and leaked_space" \
+   grep -q "alloc_objects/count alloc_space/bytes inuse_objects/count inuse_space/bytes\[dflt\] leaked_objects/count leaked_space/bytes" "$OUT/raw.txt"
 go tool pprof -top -symbolize=none -nodecount=1000 -unit=B -sample_index=leaked_space "$OUT/leaks.pb.gz" > "$OUT/pprof-top.txt" 2>/dev/null
-ok $(grep -q "of 5240B total" "$OUT/pprof-top.txt" && grep -Eq '^ +104B .* \(unsampled\)$' "$OUT/pprof-top.txt"; echo $?) \
-   "pprof -sample_index=leaked_space: every unreachable byte, unsampled ones under (unsampled)"
+pprof_leaked_top() { grep -q "of 5240B total" "$OUT/pprof-top.txt" && grep -Eq '^ +104B .* \(unsampled\)$' "$OUT/pprof-top.txt"; }
+ok_cmd "pprof -sample_index=leaked_space: every unreachable byte, unsampled ones under (unsampled)" pprof_leaked_top
 go tool pprof -top -symbolize=none -nodecount=1000 -sample_index=leaked_objects "$OUT/leaks.pb.gz" 2>/dev/null |
     awk '/^ *[0-9]+ +[0-9.]+% +[0-9.]+% +[0-9]+ +[0-9.]+% / { print $6 "=" $1 }' | sed 's/=0$//; /=/!d' | sort > "$OUT/pprof-objs.txt"
 "$HW" top "$db:1" --by function --json --sample-index leaked_objects |
@@ -348,7 +351,7 @@ mask=$(awk '/^SigCgt:/ { print $2 }' /proc/$traced/status 2>/dev/null)
 if [ -n "$mask" ] && [ $((0x$(printf %s "$mask" | cut -c1) & 1)) -eq 1 ]; then
     "$HW" snap $traced --json > "$OUT/shim-snap.json" 2>"$OUT/err"
     is "$?:$(jq -r '"\(.pid) \(.db)"' "$OUT/shim-snap.json")" "0:$traced $OUT/shim.db" "snap: a process under the shim stores a snapshot"
-    ok $(kill -0 $traced 2>/dev/null; echo $?) "...and keeps running"
+    ok_cmd "...and keeps running" kill -0 $traced
 else
     ok 0 "snap: a process under the shim stores a snapshot # SKIP the shim does not handle SIGRTMAX-3 yet"
     ok 0 "...and keeps running # SKIP the shim does not handle SIGRTMAX-3 yet"

@@ -150,6 +150,9 @@ report() { jq -r '.bad[:5][] | "  " + .' "$1" | while read -r l; do diag "$l"; d
 # the output does not depend on the optimisation level: one run without the shim for all
 timeout -s KILL "$T" "$P-O2" storm $ITERS >"$OUT/native.out" 2>/dev/null
 native=$?
+# enough_full_snapshots N JSON: N signal snapshots and JSON's count of those with all threads
+# stopped are both at least 10
+enough_full_snapshots() { [ "$1" -ge 10 ] && [ "$(jq .full "$2")" -ge 10 ]; }
 storm_case() {  # OPT MODE
     opt=$1 mode=$2 o="$OUT/storm-$1-$2"
     drive "$o" 10 HEAPWATCH_OUT="$o.db" HEAPWATCH_SAMPLE_RATE=1 HEAPWATCH_SNAPSHOT="$mode" -- "$P-$opt" storm $ITERS
@@ -159,7 +162,7 @@ storm_case() {  # OPT MODE
     check "$o.db" "$mode" 1 7 0 1 >"$o.json"
     n=$(jq .signal "$o.json")
     diag "storm -$opt $mode: $(sed -n 's/storm: sent //p' "$o.err") sent, $n signal snapshots, $(jq .full "$o.json") with all 7 threads, longest pause $(jq .max_pause_ms "$o.json") ms"
-    ok "$([ "$n" -ge 10 ] && [ "$(jq .full "$o.json")" -ge 10 ]; echo $?)" "storm -$opt $mode: at least 10 snapshots with all 7 threads stopped"
+    ok_cmd "storm -$opt $mode: at least 10 snapshots with all 7 threads stopped" enough_full_snapshots "$n" "$o.json"
     is "$(jq '.bad | length' "$o.json")" 0 "storm -$opt $mode: every snapshot whole: $mode, all threads stopped, blocks = live totals = classes, inuse = live_bytes"
     report "$o.json"
     is "$(jq .exit_last "$o.json")" true "storm -$opt $mode: the exit snapshot is the last one"
@@ -236,7 +239,7 @@ parent=$(for f in "$o"/hw.*.db; do
 done)
 check "$parent" fork 1 8 0 1 >"$o/parent.json"
 diag "forks: $(jq .signal "$o/parent.json") signal snapshots in the parent"
-ok "$([ "$(jq .signal "$o/parent.json")" -ge 10 ]; echo $?)" "forks: at least 10 snapshots of the parent"
+ok_cmd "forks: at least 10 snapshots of the parent" test "$(jq .signal "$o/parent.json")" -ge 10
 is "$(jq '.bad | length' "$o/parent.json")" 0 "forks: every snapshot of the parent whole"
 report "$o/parent.json"
 bad=0 badinuse=0 n=0
@@ -275,7 +278,7 @@ st=$?
 is "$st $(cat "$o.out")" "0 $(cat "$o-native.out")" "wait: only its own 300 children, one SIGCHLD each, ECHILD when none is left"
 n=$(sed -n 's/storm: \([0-9]*\) API snapshots during the waits/\1/p' "$o.err")
 diag "wait: ${n:-0} API snapshots and $(sqlite3 "$o.db" "select count(*) from snapshot where trigger = 'signal'") signal snapshots during the waits"
-ok "$([ "${n:-0}" -ge 10 ]; echo $?)" "wait: at least 10 snapshots written while it waited"
+ok_cmd "wait: at least 10 snapshots written while it waited" test "${n:-0}" -ge 10
 
 # ---- 7. the application's own SIGUSR2 handler -----------------------------------------------------------
 for when in early main; do

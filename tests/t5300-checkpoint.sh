@@ -42,7 +42,7 @@ for mode in fork inplace; do
     wait $pid
     is "$?" 0 "$mode: the program exits 0"
     is "$(tr '\n' ' ' <"$OUT/$mode.out")" "one 0 two 0 " "$mode: both API snapshots taken"
-    ok "$([ ! -s "$db-wal" ]; echo $?)" "$mode: no WAL content left after exit"
+    ok_cmd "$mode: no WAL content left after exit" test ! -s "$db-wal"
     is "$(db_alone "$db" "select group_concat(trigger || ':' || ifnull(label, ''), ' ') from (select * from snapshot order by id)")" \
        "api:one api:two exit:" "$mode: the database file alone holds every snapshot after exit"
     is "$(db_alone "$db" "select count(*) from snapshot where walk_ns > 0 and write_ns > 0 and pause_ns > 0")" 3 \

@@ -100,7 +100,7 @@ start=$(date +%s)
 bounded 30 env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$dir/inphdr.db" "$OUT/inphdr" >"$OUT/stdout" 2>&1
 is "$? $(cat "$OUT/stdout")" "0 done" "raise() with the loader lock held: the program goes on (after a bounded wait) and exits"
 elapsed=$(($(date +%s) - start))
-ok $([ $elapsed -le 15 ] && echo 0 || echo 1) "... within the wait's limit (${elapsed}s)"
+ok_cmd "... within the wait's limit (${elapsed}s)" test $elapsed -le 15
 # heapwatch snap reaches a fork child that has taken no snapshot yet (no database of its own)
 cat > "$OUT/forkwait.c" <<'C'
 #include <stdio.h>

@@ -15,7 +15,8 @@ ln -s real "$dir/link"
 run_shim "$dir/link/x.db" HEAPWATCH_SAMPLE_RATE=1 -- "$BIN/exact-O2"
 is "$? $(grep -c . "$OUT/stderr")" "0 0" "output through a symlinked directory: runs, nothing on stderr"
 is "$("$HW" ls "$dir/real/x.db" --json | jq '.snapshots | length')" 2 "... and the database (in the real directory) has its snapshots"
-ok $([ -L "$dir/link" ] && [ ! -L "$dir/real/x.db" ] && echo 0 || echo 1) "... a real file, the link untouched"
+link_untouched() { [ -L "$dir/link" ] && [ ! -L "$dir/real/x.db" ]; }
+ok_cmd "... a real file, the link untouched" link_untouched
 
 # --- a taken name -----------------------------------------------------------------------------
 env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$dir/real/x.db" HEAPWATCH_SAMPLE_RATE=1 "$BIN/exact-O2" >/dev/null 2>"$OUT/stderr"

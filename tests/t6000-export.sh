@@ -14,8 +14,8 @@ ok $? "export --format pprof writes a file"
 is "$(head -c 2 "$OUT/heap.pb.gz" | od -An -tx1 | tr -d ' ')" "1f8b" "it is gzip'd"
 go tool pprof -raw -symbolize=none "$OUT/heap.pb.gz" > "$OUT/raw.txt" 2>"$OUT/raw.err"
 ok $? "go tool pprof parses it"
-ok $(grep -q "alloc_objects/count alloc_space/bytes inuse_objects/count inuse_space/bytes" "$OUT/raw.txt" && echo 0 || echo 1) \
-   "Go's four heap sample types, in Go's order"
+ok_cmd "Go's four heap sample types, in Go's order" \
+   grep -q "alloc_objects/count alloc_space/bytes inuse_objects/count inuse_space/bytes" "$OUT/raw.txt"
 
 # pprof's -top with exact units, against heapwatch top --by function
 for index in inuse_space alloc_space inuse_objects alloc_objects leaked_space leaked_objects; do
@@ -28,18 +28,18 @@ for index in inuse_space alloc_space inuse_objects alloc_objects leaked_space le
     ok $? "$index: go tool pprof -top and heapwatch top agree on every function ($(wc -l < "$OUT/hw-$index.txt") rows)"
 done
 # the demo leaks from its third round on: the leak comparison above is not of two empty lists
-ok "$([ "$(wc -l < "$OUT/hw-leaked_space.txt")" -gt 0 ]; echo $?)" "leaked_space: snapshot 3 has leaks to compare"
+ok_cmd "leaked_space: snapshot 3 has leaks to compare" test "$(wc -l < "$OUT/hw-leaked_space.txt")" -gt 0
 
 # inline frames: -O2 inlines handle() into main; pprof must see it as an inlined frame
-ok $(go tool pprof -traces -symbolize=none "$OUT/heap.pb.gz" 2>/dev/null | grep -q "handle" && echo 0 || echo 1) \
-   "inlined frames survive the export"
+traces_have_handle() { go tool pprof -traces -symbolize=none "$OUT/heap.pb.gz" 2>/dev/null | grep -q "handle"; }
+ok_cmd "inlined frames survive the export" traces_have_handle
 
 # folded stacks: one line per stack, values add up to the total
 "$HW" export "$db:3" --format folded -o "$OUT/heap.folded"
 ok $? "export --format folded"
 total=$("$HW" top "$db:3" --json | jq '.total.inuse_space')
 is "$(awk '{ s += $NF } END { print s }' "$OUT/heap.folded")" "$total" "folded values add up to inuse_space"
-ok $(grep -q "main;handle;cache_put" "$OUT/heap.folded" && echo 0 || echo 1) "folded stacks run outermost to innermost"
+ok_cmd "folded stacks run outermost to innermost" grep -q "main;handle;cache_put" "$OUT/heap.folded"
 "$HW" export "$db:3" --format json > "$OUT/heap.json"
 ok $? "export --format json"
 "$HW" export "$db:3" --format pprof -o /nonexistent/dir/x.pb.gz 2>"$OUT/err"

@@ -90,5 +90,5 @@ ok $? "loaderlock at -O0 under the shim"
 "$HW" top "$dir/l.db" --by stack --sample-index alloc_objects --json >"$OUT/top.json" 2>"$OUT/top.err"
 ok $? "top by stack reads its database"
 n=$(jq '[.rows[] | select([.frames[0:3][].function] == ["cb", "__dl_iterate_phdr", "iterator"])] | length' "$OUT/top.json")
-ok $([ "${n:-0}" -ge 1 ] && echo 0 || echo 1) "an allocation in the callback is charged to cb < dl_iterate_phdr < iterator ($n stacks)"
+ok_cmd "an allocation in the callback is charged to cb < dl_iterate_phdr < iterator ($n stacks)" test "${n:-0}" -ge 1
 done_testing

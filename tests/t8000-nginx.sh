@@ -68,7 +68,7 @@ done
 kill -QUIT "$master"
 t=0
 while kill -0 "$master" 2>/dev/null && [ $t -lt 300 ]; do sleep 0.1; t=$((t + 1)); done
-ok $(kill -0 "$master" 2>/dev/null && echo 1 || echo 0) "nginx stops on SIGQUIT under the shim"
+ok_cmd "nginx stops on SIGQUIT under the shim" ! kill -0 "$master"
 kill -KILL "-$master" 2>/dev/null
 bad=""
 for f in "$dir"/ng.*.db; do

@@ -3,8 +3,10 @@
 #
 #   tests/bench/bench.sh LIBHEAPWATCH_SO BUILD_DIR
 #
-# Compiles the workloads and the measure runner into BUILD_DIR/bench/, then runs every workload
-# in every configuration BENCH_REPS times (interleaved) and prints a table of medians:
+# Compiles the workloads and the measure runner into BUILD_DIR/bench/ (they and membw share
+# bench.h, beside them: the monotonic clock, the xorshift generator, the scale argument), then
+# runs every workload in every configuration BENCH_REPS times (interleaved) and prints a table
+# of medians:
 #   native     ./prog
 #   sampled    LD_PRELOAD=SO HEAPWATCH_OUT=BUILD_DIR/bench-%p.db ./prog   (default sampling)
 #   full       the same plus HEAPWATCH_SAMPLE_RATE=1

@@ -27,13 +27,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+#include "bench.h"
 
 static double tv_s(struct timeval tv)
 {
@@ -59,7 +53,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "measure: PR_SET_CHILD_SUBREAPER: %s (orphans not counted)\n",
                 strerror(errno));
 
-    double t0 = now_s();
+    double t0 = bench_now_s();
     pid_t pid = fork();
     if (pid < 0) {
         fprintf(stderr, "measure: fork: %s\n", strerror(errno));
@@ -97,7 +91,7 @@ int main(int argc, char **argv)
                 exit_status = 128 + WTERMSIG(status);
         }
     }
-    double wall = now_s() - t0;
+    double wall = bench_now_s() - t0;
 
     struct rusage ru;
     if (getrusage(RUSAGE_CHILDREN, &ru) != 0) {

@@ -18,27 +18,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include "bench.h"
 
 #define LINE_WORDS 8 /* 64-byte lines */
 #define PASSES 3
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static uint64_t rnd(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
 
 /* Keeps a result alive without printing it. */
 static volatile uint64_t sink;
@@ -68,7 +51,7 @@ int main(int argc, char **argv)
     /* Sequential read: four independent sums, so the adds are not the limit. */
     double best_seq = 1e30;
     for (int pass = 0; pass < PASSES; pass++) {
-        double t0 = now_s();
+        double t0 = bench_now_s();
         uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
         for (size_t i = 0; i < words; i += 4) {
             s0 += a[i];
@@ -76,7 +59,7 @@ int main(int argc, char **argv)
             s2 += a[i + 2];
             s3 += a[i + 3];
         }
-        double t = now_s() - t0;
+        double t = bench_now_s() - t0;
         sink = s0 + s1 + s2 + s3;
         if (t < best_seq)
             best_seq = t;
@@ -86,11 +69,11 @@ int main(int argc, char **argv)
     double best_rand = 1e30;
     uint64_t seed = 0x243F6A8885A308D3ULL;
     for (int pass = 0; pass < PASSES; pass++) {
-        double t0 = now_s();
+        double t0 = bench_now_s();
         uint64_t s = 0;
         for (size_t i = 0; i < lines; i++)
-            s += a[(rnd(&seed) % lines) * LINE_WORDS];
-        double t = now_s() - t0;
+            s += a[(bench_rnd(&seed) % lines) * LINE_WORDS];
+        double t = bench_now_s() - t0;
         sink = s;
         if (t < best_rand)
             best_rand = t;
@@ -104,7 +87,7 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < lines; i++)
             perm[i] = (uint32_t)i;
         for (size_t i = lines - 1; i > 0; i--) {
-            size_t j = rnd(&seed) % i;
+            size_t j = bench_rnd(&seed) % i;
             uint32_t t = perm[i];
             perm[i] = perm[j];
             perm[j] = t;
@@ -114,11 +97,11 @@ int main(int argc, char **argv)
         free(perm);
         size_t steps = lines < (2u << 20) ? lines / 2 : (size_t)1 << 20; /* plenty */
         for (int pass = 0; pass < PASSES; pass++) {
-            double t0 = now_s();
+            double t0 = bench_now_s();
             uint64_t p = 0;
             for (size_t i = 0; i < steps; i++)
                 p = a[p];
-            double t = now_s() - t0;
+            double t = bench_now_s() - t0;
             sink = p;
             if (t < best_lat)
                 best_lat = t;

@@ -14,8 +14,8 @@
 #include <string.h>
 #ifdef LSAN_BUILD
 #include <sanitizer/lsan_interface.h>
-#include <time.h>
 #endif
+#include "bench.h"
 
 #define DEFAULT_OBJECTS 3000000.0
 
@@ -29,32 +29,9 @@ struct obj {
     unsigned char data[];
 };
 
-static uint64_t rnd(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
-
-static double parse_scale(int argc, char **argv)
-{
-    if (argc < 2)
-        return 1.0;
-    char *end;
-    double s = strtod(argv[1], &end);
-    if (end == argv[1] || *end != '\0' || !(s > 0.0) || s > 1000.0) {
-        fprintf(stderr, "usage: %s [scale>0]\n", argv[0]);
-        exit(2);
-    }
-    return s;
-}
-
 int main(int argc, char **argv)
 {
-    long nobj = (long)(DEFAULT_OBJECTS * parse_scale(argc, argv));
+    long nobj = (long)(DEFAULT_OBJECTS * bench_parse_scale(argc, argv));
     long allocs = 0;
     struct obj **objs = malloc((size_t)nobj * sizeof *objs);
     if (!objs) {
@@ -66,7 +43,7 @@ int main(int argc, char **argv)
     unsigned long long live_bytes = 0;
 
     for (long i = 0; i < nobj; i++) {
-        uint64_t r = rnd(&seed);
+        uint64_t r = bench_rnd(&seed);
         uint32_t size = 64 + (uint32_t)((r >> 20) % 273); /* 64..336, mean 200 */
         struct obj *o = malloc(size);
         if (!o) {
@@ -92,13 +69,10 @@ int main(int argc, char **argv)
     int snap = -2; /* -2: shim not loaded */
 #ifdef LSAN_BUILD
     {
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
+        double t0 = bench_now_s();
         int leaks = __lsan_do_recoverable_leak_check();
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        fprintf(stderr, "lsan_check_ms=%.3f leaks=%d\n",
-                (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-6,
-                leaks);
+        double ms = (bench_now_s() - t0) * 1e3;
+        fprintf(stderr, "lsan_check_ms=%.3f leaks=%d\n", ms, leaks);
     }
 #else
     if (heapwatch_snapshot)

@@ -5,42 +5,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "bench.h"
 
 #define SLOTS 1024
 #define DEFAULT_PAIRS 20000000.0
 
-static uint64_t rnd(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
-
-static double parse_scale(int argc, char **argv)
-{
-    if (argc < 2)
-        return 1.0;
-    char *end;
-    double s = strtod(argv[1], &end);
-    if (end == argv[1] || *end != '\0' || !(s > 0.0) || s > 1000.0) {
-        fprintf(stderr, "usage: %s [scale>0]\n", argv[0]);
-        exit(2);
-    }
-    return s;
-}
-
 int main(int argc, char **argv)
 {
-    long pairs = (long)(DEFAULT_PAIRS * parse_scale(argc, argv));
+    long pairs = (long)(DEFAULT_PAIRS * bench_parse_scale(argc, argv));
     static unsigned char *slot[SLOTS];
     uint64_t seed = 0x9E3779B97F4A7C15ULL, sum = 0;
     long allocs = 0;
 
     for (long i = 0; i < pairs; i++) {
-        uint64_t r = rnd(&seed);
+        uint64_t r = bench_rnd(&seed);
         unsigned idx = (unsigned)(r & (SLOTS - 1));
         size_t size = 16 + (size_t)((r >> 10) % 241); /* 16..256 */
         if (slot[idx]) {

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "bench.h"
 
 #define SLOTS 1024
 #define THREADS 2
@@ -19,29 +20,6 @@ struct job {
     int failed;
 };
 
-static uint64_t rnd(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
-
-static double parse_scale(int argc, char **argv)
-{
-    if (argc < 2)
-        return 1.0;
-    char *end;
-    double s = strtod(argv[1], &end);
-    if (end == argv[1] || *end != '\0' || !(s > 0.0) || s > 1000.0) {
-        fprintf(stderr, "usage: %s [scale>0]\n", argv[0]);
-        exit(2);
-    }
-    return s;
-}
-
 static void *churn(void *arg)
 {
     struct job *j = arg;
@@ -51,7 +29,7 @@ static void *churn(void *arg)
     long allocs = 0;
 
     for (long i = 0; i < j->pairs; i++) {
-        uint64_t r = rnd(&seed);
+        uint64_t r = bench_rnd(&seed);
         unsigned idx = (unsigned)(r & (SLOTS - 1));
         size_t size = 16 + (size_t)((r >> 10) % 241); /* 16..256 */
         if (slot[idx]) {
@@ -82,7 +60,7 @@ static void *churn(void *arg)
 
 int main(int argc, char **argv)
 {
-    long pairs = (long)(DEFAULT_PAIRS_PER_THREAD * parse_scale(argc, argv));
+    long pairs = (long)(DEFAULT_PAIRS_PER_THREAD * bench_parse_scale(argc, argv));
     struct job jobs[THREADS];
     pthread_t tid[THREADS];
 

@@ -15,6 +15,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bench.h"
+
 #ifdef BENCH_COUNT_ALLOCS
 static long g_allocs;
 
@@ -55,12 +57,7 @@ std::uint64_t g_seed = 0xA4093822299F31D0ULL;
 
 std::uint64_t rnd()
 {
-    std::uint64_t x = g_seed;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    g_seed = x;
-    return x * 0x2545F4914F6CDD1DULL;
+    return bench_rnd(&g_seed);
 }
 
 struct Item {
@@ -128,24 +125,11 @@ std::uint64_t round_work(int round)
     return h;
 }
 
-double parse_scale(int argc, char **argv)
-{
-    if (argc < 2)
-        return 1.0;
-    char *end;
-    double s = std::strtod(argv[1], &end);
-    if (end == argv[1] || *end != '\0' || !(s > 0.0) || s > 1000.0) {
-        std::fprintf(stderr, "usage: %s [scale>0]\n", argv[0]);
-        std::exit(2);
-    }
-    return s;
-}
-
 } // namespace
 
 int main(int argc, char **argv)
 {
-    int rounds = int(kDefaultRounds * parse_scale(argc, argv));
+    int rounds = int(kDefaultRounds * bench_parse_scale(argc, argv));
     if (rounds < 1)
         rounds = 1;
     std::uint64_t sum = 0;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "bench.h"
 
 #define DEFAULT_ALLOCS 2500000.0
 #define NOINLINE __attribute__((noinline))
@@ -24,25 +25,7 @@ static long allocs;
 
 static uint64_t rnd(void)
 {
-    uint64_t x = seed;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    seed = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
-
-static double parse_scale(int argc, char **argv)
-{
-    if (argc < 2)
-        return 1.0;
-    char *end;
-    double s = strtod(argv[1], &end);
-    if (end == argv[1] || *end != '\0' || !(s > 0.0) || s > 1000.0) {
-        fprintf(stderr, "usage: %s [scale>0]\n", argv[0]);
-        exit(2);
-    }
-    return s;
+    return bench_rnd(&seed);
 }
 
 static struct node *new_node(uint32_t val)
@@ -154,7 +137,7 @@ static NOINLINE uint64_t dive_c(int left, uint32_t val)
 
 int main(int argc, char **argv)
 {
-    long target = (long)(DEFAULT_ALLOCS * parse_scale(argc, argv));
+    long target = (long)(DEFAULT_ALLOCS * bench_parse_scale(argc, argv));
     uint64_t sum = 0;
     long dives = 0;
     while (allocs < target) {
