@@ -26,7 +26,7 @@ HOOKSAFE_SRCS := preload/interpose.c preload/livetable.c preload/depot.c preload
                  preload/arena.c preload/stw.c preload/mark.c preload/blockmap.c preload/cfi.c \
                  preload/unwind.c preload/maps.c
 
-DEPS_PKGS := gcc g++ make libunwind-dev libdwarf-dev libelf-dev libsqlite3-dev zlib1g-dev \
+DEPS_PKGS := gcc g++ make libunwind-dev libdwarf-dev libelf-dev libsqlite3-dev zlib1g-dev libc6-dbg \
              sqlite3 golang-go heaptrack valgrind python3 git perl clang jq procps nginx apache2-utils
 
 all: libheapwatch.so heapwatch
