@@ -25,7 +25,7 @@
  *     passes &err with a NULL handler, and an error only means "no data here". Recursion depth
  *     and reference chains are bounded, so corrupt DWARF cannot loop or overflow the stack.
  *     One libdwarf 20210528 bug is dodged by checking headers first (elf_lists_sane).
- *  6. All strings handed out live in a per-module intern pool (struct sym_strings).
+ *  6. All strings handed out live in a per-module string pool (struct strpool of hmap.h).
  *
  * Context: analyzer only, single-threaded.
  */
@@ -54,101 +54,6 @@ char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status);
 #define SYM_MAX_HOPS  8    /* abstract_origin/specification links per name */
 #define SYM_MAX_CHAIN 64   /* inline frames per address */
 #define SYM_MAX_STAB  4096 /* spans examined per stabbing query (bounds corrupt input) */
-#define POOL_CHUNK    (64 * 1024)
-
-/* ---- string pool ---- */
-
-struct pool_chunk {
-    struct pool_chunk *next;
-    size_t used, cap;
-    char data[];
-};
-
-struct sym_strings {
-    struct pool_chunk *chunks;
-    const char **slots; /* open addressing, power-of-two size */
-    size_t nr, alloc;
-};
-
-static char *pool_alloc(struct sym_strings *p, size_t n)
-{
-    struct pool_chunk *c = p->chunks;
-
-    if (!c || c->cap - c->used < n) {
-        size_t cap = n > POOL_CHUNK / 4 ? n : POOL_CHUNK;
-
-        c = xmalloc(sizeof(*c) + cap);
-        c->used = 0;
-        c->cap = cap;
-        /* A big string gets its own chunk behind the current one, which stays open. */
-        if (cap != POOL_CHUNK && p->chunks) {
-            c->next = p->chunks->next;
-            p->chunks->next = c;
-        } else {
-            c->next = p->chunks;
-            p->chunks = c;
-        }
-    }
-    c->used += n;
-    return c->data + c->used - n;
-}
-
-static void pool_grow(struct sym_strings *p)
-{
-    size_t alloc = p->alloc ? p->alloc * 2 : 1024;
-    const char **slots = xcalloc(alloc, sizeof(*slots));
-
-    for (size_t i = 0; i < p->alloc; i++) {
-        const char *s = p->slots[i];
-        size_t j;
-
-        if (!s)
-            continue;
-        j = hash_bytes(s, strlen(s)) & (alloc - 1);
-        while (slots[j])
-            j = (j + 1) & (alloc - 1);
-        slots[j] = s;
-    }
-    free(p->slots);
-    p->slots = slots;
-    p->alloc = alloc;
-}
-
-/* The pooled copy of s[0..len), NUL-terminated; equal strings share one copy. */
-static const char *pool_intern_n(struct sym_strings *p, const char *s, size_t len)
-{
-    size_t i;
-    char *copy;
-
-    if ((p->nr + 1) * 2 > p->alloc)
-        pool_grow(p);
-    i = hash_bytes(s, len) & (p->alloc - 1);
-    for (; p->slots[i]; i = (i + 1) & (p->alloc - 1))
-        if (!strncmp(p->slots[i], s, len) && !p->slots[i][len])
-            return p->slots[i];
-    copy = pool_alloc(p, len + 1);
-    memcpy(copy, s, len);
-    copy[len] = '\0';
-    p->slots[i] = copy;
-    p->nr++;
-    return copy;
-}
-
-static const char *pool_intern(struct sym_strings *p, const char *s)
-{
-    return pool_intern_n(p, s, strlen(s));
-}
-
-static void pool_clear(struct sym_strings *p)
-{
-    while (p->chunks) {
-        struct pool_chunk *next = p->chunks->next;
-
-        free(p->chunks);
-        p->chunks = next;
-    }
-    free(p->slots);
-}
 
 /* ---- span index: which [lo, hi) ranges contain an address (design note 2) ---- */
 
@@ -278,7 +183,7 @@ struct sym_module {
     const char *debug_file;
     const char *build_id;  /* hex, from the file's NT_GNU_BUILD_ID note */
     const char *debuglink; /* .gnu_debuglink file name */
-    struct sym_strings pool;
+    struct strpool strings; /* all its strings (design note 6) */
 
     struct sym_scope *scopes;
     size_t scopes_nr, scopes_alloc;
@@ -352,8 +257,9 @@ static void elf_read_syms(struct sym_module *m, Elf *elf, Elf_Scn *scn, bool dyn
             continue;
         ALLOC_GROW(m->syms, m->syms_nr + 1, m->syms_alloc);
         /* .symtab spells versioned symbols "regexec@@GLIBC_2.3.4": keep the name only. */
-        m->syms[m->syms_nr] =
-                (struct sym_elfsym){ pool_intern_n(&m->pool, name, strcspn(name, "@")), NULL };
+        m->syms[m->syms_nr] = (struct sym_elfsym){
+            strpool_intern_n(&m->strings, name, strcspn(name, "@")), NULL
+        };
         span_add(&m->symspans, sym.st_value, sym.st_value + sym.st_size, (uint32_t)m->syms_nr,
                  sym_rank(&sym, name));
         m->syms_nr++;
@@ -375,7 +281,7 @@ static void elf_read_build_id(struct sym_module *m, Elf_Scn *scn)
             continue;
         for (size_t i = 0; i < nh.n_descsz; i++)
             sprintf(hex + 2 * i, "%02x", (unsigned char)d[desc_off + i]);
-        m->build_id = pool_intern(&m->pool, hex);
+        m->build_id = strpool_intern(&m->strings, hex);
         return;
     }
 }
@@ -385,7 +291,7 @@ static void elf_read_debuglink(struct sym_module *m, Elf_Scn *scn)
     Elf_Data *data = elf_getdata(scn, NULL);
 
     if (data && data->d_buf && data->d_size > 1 && memchr(data->d_buf, 0, data->d_size))
-        m->debuglink = pool_intern(&m->pool, data->d_buf);
+        m->debuglink = strpool_intern(&m->strings, data->d_buf);
 }
 
 /* Read what the analyzer needs from the ELF file at path. `primary` is the module's own file
@@ -448,7 +354,7 @@ static const char *demangle_intern(struct sym_module *m, const char *raw)
 {
     int status = -1;
     char *d = strncmp(raw, "_Z", 2) ? NULL : __cxa_demangle(raw, NULL, NULL, &status);
-    const char *r = pool_intern(&m->pool, status == 0 && d ? d : raw);
+    const char *r = strpool_intern(&m->strings, status == 0 && d ? d : raw);
 
     free(d);
     return r;
@@ -589,7 +495,7 @@ static bool dwarf_accept(struct sym_module *m, Dwarf_Debug dbg, const char *file
         drop_err(dbg, &err);
         if (res == DW_DLV_OK && size) {
             m->dbg = dbg;
-            m->debug_file = pool_intern(&m->pool, file);
+            m->debug_file = strpool_intern(&m->strings, file);
             return true;
         }
     }
@@ -997,7 +903,7 @@ static void cu_read_line_table(struct cu_ctx *c, Dwarf_Die cu)
     if (dwarf_srcfiles(cu, &files, &nfiles, &err) == DW_DLV_OK) {
         c->files = xmalloc((nfiles ? nfiles : 1) * sizeof(*c->files));
         for (Dwarf_Signed i = 0; i < nfiles; i++) {
-            c->files[i] = files[i] ? pool_intern(&c->m->pool, files[i]) : NULL;
+            c->files[i] = files[i] ? strpool_intern(&c->m->strings, files[i]) : NULL;
             dwarf_dealloc(c->dbg, files[i], DW_DLA_STRING);
         }
         dwarf_dealloc(c->dbg, files, DW_DLA_LIST);
@@ -1139,9 +1045,9 @@ static const char *die_function_name(struct sym_module *m, Dwarf_Off off)
             break;
         }
         if (s && *s && !label)
-            label = pool_intern(&m->pool, s);
+            label = strpool_intern(&m->strings, s);
         if (!plain && (s = die_string(m->dbg, die, DW_AT_name)) && *s)
-            plain = pool_intern(&m->pool, s);
+            plain = strpool_intern(&m->strings, s);
         next = die_ref(m->dbg, die, DW_AT_abstract_origin);
         if (!next)
             next = die_ref(m->dbg, die, DW_AT_specification);
@@ -1229,11 +1135,11 @@ static struct sym_module *module_open(struct symbolizer *s, const char *path,
 {
     struct sym_module *m = xcalloc(1, sizeof(*m));
 
-    m->path = pool_intern(&m->pool, path);
+    m->path = strpool_intern(&m->strings, path);
     ALLOC_GROW(s->mods, s->nr + 1, s->alloc);
     s->mods[s->nr++] = s->last = m;
     if (elf_scan(m, path, true, s->err, sizeof(s->err))) {
-        m->error = pool_intern(&m->pool, s->err);
+        m->error = strpool_intern(&m->strings, s->err);
         return m; /* cached failure */
     }
     m->ok = true;
@@ -1275,7 +1181,7 @@ static void module_free(struct sym_module *m)
     free(m->syms);
     span_clear(&m->symspans);
     free(m->xsecs);
-    pool_clear(&m->pool);
+    strpool_clear(&m->strings);
     free(m);
 }
 
