@@ -10,6 +10,7 @@
 #include "cmd.h"
 #include "options.h"
 #include "report.h"
+#include "symcache.h"
 #include "usage.h"
 
 static const char usage_diff[] =

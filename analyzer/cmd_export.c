@@ -19,6 +19,7 @@
 #include "pprof.h"
 #include "profile.h"
 #include "report.h"
+#include "symcache.h"
 #include "usage.h"
 
 /* The short usage follows usage errors; --help adds the option list. */

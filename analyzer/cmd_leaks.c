@@ -11,6 +11,7 @@
 #include "leaks.h"
 #include "options.h"
 #include "report.h"
+#include "symcache.h"
 #include "usage.h"
 
 #define USAGE_SHORT                                                                                      \

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "db.h"
+#include "symcache.h"
 #include "usage.h"
 
 void die_usage(const char *usage, const char *fmt, ...)
