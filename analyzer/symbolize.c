@@ -21,10 +21,9 @@
  *     code the linker discarded and are dropped, or they would shadow real code.
  *  4. Names are resolved and demangled on first use, because most functions of a big module
  *     are never asked about; the Dwarf_Debug therefore stays open until sym_free.
- *  5. libdwarf's default error handler aborts (LD libdwarf.h dwarf_init_path): every call
- *     passes &err with a NULL handler, and an error only means "no data here". Recursion depth
- *     and reference chains are bounded, so corrupt DWARF cannot loop or overflow the stack.
- *     One libdwarf 20210528 bug is dodged by checking headers first (elf_lists_sane).
+ *  5. libdwarf is called through symbolize_dwarf.c, which keeps its errors from aborting.
+ *     Recursion depth and reference chains are bounded, so corrupt DWARF cannot loop or
+ *     overflow the stack.
  *  6. All strings handed out live in a per-module string pool (struct strpool of hmap.h).
  *
  * Context: analyzer only, single-threaded.
@@ -45,6 +44,7 @@
 #include <unistd.h>
 
 #include "hmap.h"
+#include "symbolize_internal.h"
 #include "usage.h"
 
 /* From libstdc++ (CXXABI_1.3); link with -lstdc++. The result is malloc'd. */
@@ -206,14 +206,6 @@ struct symbolizer {
     struct sym_module *last; /* lookups come in runs per module */
     char err[512];
 };
-
-static void drop_err(Dwarf_Debug dbg, Dwarf_Error *err)
-{
-    if (*err) {
-        dwarf_dealloc(dbg, *err, DW_DLA_ERROR);
-        *err = NULL;
-    }
-}
 
 /* ---- ELF: symbols, executable sections, build id, debuglink ---- */
 
@@ -393,148 +385,33 @@ static const char *elf_name(struct sym_module *m, uint64_t addr)
 
 /* ---- DWARF: open ---- */
 
-static uint64_t get_le(const unsigned char *p, int n)
+/* Keep dbg, the DWARF of file (NULL: none), as m's. */
+static bool dwarf_keep(struct sym_module *m, Dwarf_Debug dbg, const char *file)
 {
-    uint64_t v = 0;
-
-    while (n-- > 0)
-        v = v << 8 | p[n];
-    return v;
-}
-
-/* Whether every .debug_rnglists/.debug_loclists header is one libdwarf accepts (see
- * elf_lists_sane). Stricter than libdwarf: a unit must also end inside the section. */
-static bool lists_headers_ok(const unsigned char *d, size_t size)
-{
-    size_t off = 0;
-
-    while (off < size) {
-        uint64_t len;
-        size_t lensize = 4;
-
-        if (size - off < 4)
-            return false;
-        len = get_le(d + off, 4);
-        if (len == 0xffffffff) {
-            if (size - off < 12)
-                return false;
-            len = get_le(d + off + 4, 8);
-            lensize = 12;
-        } else if (len >= 0xfffffff0) {
-            return false;
-        }
-        if (len > size - off - lensize || len < 8)
-            return false;
-        /* version 5, address size 2/4/8, segment selector size, offset count */
-        if (get_le(d + off + lensize, 2) != 5)
-            return false;
-        if (d[off + lensize + 2] != 2 && d[off + lensize + 2] != 4 && d[off + lensize + 2] != 8)
-            return false;
-        off += lensize + len;
-    }
-    return true;
-}
-
-/* libdwarf 20210528 frees and then keeps using its list of contexts when a .debug_rnglists
- * or .debug_loclists header is bad (internal_load_rnglists_contexts lacks a return after
- * its error path: double free, abort), and it reads both headers when it first loads
- * .debug_info. So check them first and leave such a file's DWARF alone. */
-static bool elf_lists_sane(const char *file)
-{
-    Elf_Scn *scn = NULL;
-    size_t shstrndx;
-    bool ok = false;
-    Elf *elf;
-    int fd;
-
-    fd = open(file, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    if (!dbg)
         return false;
-    elf = elf_begin(fd, ELF_C_READ, NULL);
-    if (!elf || elf_kind(elf) != ELF_K_ELF || elf_getshdrstrndx(elf, &shstrndx))
-        goto out_end;
-    while ((scn = elf_nextscn(elf, scn))) {
-        const char *name;
-        Elf_Data *data;
-        GElf_Shdr sh;
-
-        if (!gelf_getshdr(scn, &sh) || !(name = elf_strptr(elf, shstrndx, sh.sh_name)))
-            goto out_end;
-        if (strcmp(name, ".debug_rnglists") && strcmp(name, ".debug_loclists") &&
-            strcmp(name, ".zdebug_rnglists") && strcmp(name, ".zdebug_loclists"))
-            continue;
-        if (sh.sh_type == SHT_NOBITS)
-            continue;
-        if (name[1] == 'z' ? elf_compress_gnu(scn, 0, 0) < 0
-                           : (sh.sh_flags & SHF_COMPRESSED) && elf_compress(scn, 0, 0) < 0)
-            goto out_end;
-        data = elf_getdata(scn, NULL);
-        if (data && data->d_size && (!data->d_buf || !lists_headers_ok(data->d_buf, data->d_size)))
-            goto out_end;
-    }
-    ok = true;
-out_end:
-    elf_end(elf);
-    close(fd);
-    return ok;
-}
-
-/* Keep dbg as m's DWARF if it has a .debug_info: libdwarf also accepts a file whose only
- * DWARF is .eh_frame, which every stripped binary has. */
-static bool dwarf_accept(struct sym_module *m, Dwarf_Debug dbg, const char *file)
-{
-    static const char *const names[] = { ".debug_info", ".zdebug_info" };
-    Dwarf_Error err = NULL;
-    bool sane = elf_lists_sane(file);   /* opens and scans the file: once, not per name */
-
-    for (int i = 0; i < 2 && sane; i++) {
-        Dwarf_Addr addr = 0;
-        Dwarf_Unsigned size = 0;
-        int res = dwarf_get_section_info_by_name(dbg, names[i], &addr, &size, &err);
-
-        drop_err(dbg, &err);
-        if (res == DW_DLV_OK && size) {
-            m->dbg = dbg;
-            m->debug_file = strpool_intern(&m->strings, file);
-            return true;
-        }
-    }
-    if (dwarf_finish(dbg, &err) != DW_DLV_OK)
-        drop_err(NULL, &err);
-    return false;
+    m->dbg = dbg;
+    m->debug_file = strpool_intern(&m->strings, file);
+    return true;
 }
 
 /* Open path (following no links) and keep it if it has DWARF. */
 static bool dwarf_try(struct sym_module *m, const char *path)
 {
-    Dwarf_Debug dbg = NULL;
-    Dwarf_Error err = NULL;
-    int res;
-
-    if (access(path, R_OK))
-        return false;
-    res = dwarf_init_path(path, NULL, 0, DW_DLC_READ, DW_GROUPNUMBER_ANY, NULL, NULL, &dbg, NULL, 0,
-                          NULL, &err);
-    drop_err(NULL, &err);
-    return res == DW_DLV_OK && dwarf_accept(m, dbg, path);
+    return !access(path, R_OK) && dwarf_keep(m, dw_open(path, NULL, 0), path);
 }
 
 /* Open the DWARF of m, searching the places of design note 1. */
 static void dwarf_open_module(struct sym_module *m, const char *build_id_hex)
 {
     char buf[PATH_MAX + 64], dir[PATH_MAX];
-    Dwarf_Debug dbg = NULL;
-    Dwarf_Error err = NULL;
     const char *bid = build_id_hex && *build_id_hex ? build_id_hex : m->build_id;
     const char *slash;
-    int res;
+    Dwarf_Debug dbg;
 
-    buf[0] = '\0';
     /* With a buffer for the true path, libdwarf itself follows build-id and debuglink. */
-    res = dwarf_init_path(m->path, buf, sizeof(buf), DW_DLC_READ, DW_GROUPNUMBER_ANY, NULL, NULL,
-                          &dbg, NULL, 0, NULL, &err);
-    drop_err(NULL, &err);
-    if (res == DW_DLV_OK && dwarf_accept(m, dbg, buf[0] ? buf : m->path))
+    dbg = dw_open(m->path, buf, sizeof(buf));
+    if (dwarf_keep(m, dbg, buf[0] ? buf : m->path))
         return;
     if (bid && strlen(bid) > 2) {
         snprintf(buf, sizeof(buf), "/usr/lib/debug/.build-id/%.2s/%s.debug", bid, bid + 2);
@@ -601,7 +478,7 @@ static void ranges_read_rnglists(struct cu_ctx *c, Dwarf_Attribute attr, Dwarf_H
                                    : dwarf_global_formref(attr, &val, &err);
     if (res == DW_DLV_OK)
         res = dwarf_rnglists_get_rle_head(attr, form, val, &head, &count, &off, &err);
-    drop_err(c->dbg, &err);
+    dw_drop_err(c->dbg, &err);
     if (res != DW_DLV_OK)
         return;
     for (Dwarf_Unsigned i = 0; i < count; i++) {
@@ -611,7 +488,7 @@ static void ranges_read_rnglists(struct cu_ctx *c, Dwarf_Attribute attr, Dwarf_H
 
         res = dwarf_get_rnglists_entry_fields_a(head, i, &len, &code, &raw1, &raw2, &unavailable,
                                                 &lo, &hi, &err);
-        drop_err(c->dbg, &err);
+        dw_drop_err(c->dbg, &err);
         if (res != DW_DLV_OK)
             break;
         if (code == DW_RLE_end_of_list)
@@ -638,13 +515,13 @@ static void ranges_read_debug_ranges(struct cu_ctx *c, Dwarf_Die die, Dwarf_Attr
     if (res == DW_DLV_ERROR) {
         Dwarf_Unsigned u = 0;
 
-        drop_err(c->dbg, &err);
+        dw_drop_err(c->dbg, &err);
         res = dwarf_formudata(attr, &u, &err);
         off = u;
     }
     if (res == DW_DLV_OK)
         res = dwarf_get_ranges_a(c->dbg, off, die, &r, &n, &bytes, &err);
-    drop_err(c->dbg, &err);
+    dw_drop_err(c->dbg, &err);
     if (res != DW_DLV_OK)
         return;
     for (Dwarf_Signed i = 0; i < n; i++) {
@@ -674,9 +551,9 @@ static uint32_t die_ranges(struct cu_ctx *c, Dwarf_Die die)
         return (uint32_t)(c->m->ranges_nr - before);
     }
     /* Else DW_AT_ranges (a DW_AT_low_pc next to it is only a base address). */
-    drop_err(c->dbg, &err);
+    dw_drop_err(c->dbg, &err);
     if (dwarf_attr(die, DW_AT_ranges, &attr, &err) != DW_DLV_OK) {
-        drop_err(c->dbg, &err);
+        dw_drop_err(c->dbg, &err);
         return 0;
     }
     if (dwarf_whatform(attr, &form, &err) == DW_DLV_OK) {
@@ -685,36 +562,9 @@ static uint32_t die_ranges(struct cu_ctx *c, Dwarf_Die die)
         else
             ranges_read_debug_ranges(c, die, attr);
     }
-    drop_err(c->dbg, &err);
+    dw_drop_err(c->dbg, &err);
     dwarf_dealloc(c->dbg, attr, DW_DLA_ATTR);
     return (uint32_t)(c->m->ranges_nr - before);
-}
-
-static bool die_udata(Dwarf_Debug dbg, Dwarf_Die die, Dwarf_Half at, Dwarf_Unsigned *val)
-{
-    Dwarf_Attribute attr;
-    Dwarf_Error err = NULL;
-    int res;
-
-    if (dwarf_attr(die, at, &attr, &err) != DW_DLV_OK) {
-        drop_err(dbg, &err);
-        return false;
-    }
-    res = dwarf_formudata(attr, val, &err);
-    drop_err(dbg, &err);
-    if (res != DW_DLV_OK) {
-        /* This libdwarf reads DW_FORM_implicit_const (gcc 12 uses it for call_file and
-         * call_line) only as signed. */
-        Dwarf_Signed sval = 0;
-
-        res = dwarf_formsdata(attr, &sval, &err);
-        drop_err(dbg, &err);
-        if (res == DW_DLV_OK && sval < 0)
-            res = DW_DLV_NO_ENTRY;
-        *val = (Dwarf_Unsigned)sval;
-    }
-    dwarf_dealloc(dbg, attr, DW_DLA_ATTR);
-    return res == DW_DLV_OK;
 }
 
 /* Make a scope for a subprogram (parent -1) or an inlined subroutine with code; -1 when the
@@ -739,11 +589,11 @@ static int32_t scope_new(struct cu_ctx *c, Dwarf_Die die, int32_t parent, bool i
     };
     if (dwarf_dieoffset(die, &sc->die, &err) != DW_DLV_OK)
         sc->name = ""; /* unnamed: the caller falls back to the ELF symbol */
-    drop_err(c->dbg, &err);
+    dw_drop_err(c->dbg, &err);
     if (inlined) {
-        if (die_udata(c->dbg, die, DW_AT_call_file, &u))
+        if (dw_udata(c->dbg, die, DW_AT_call_file, &u))
             sc->call_file = cu_file(c, u);
-        if (die_udata(c->dbg, die, DW_AT_call_line, &u))
+        if (dw_udata(c->dbg, die, DW_AT_call_line, &u))
             sc->call_line = u > INT32_MAX ? 0 : (uint32_t)u;
     }
     if (parent >= 0) {
@@ -762,7 +612,7 @@ static bool die_is_declaration(Dwarf_Debug dbg, Dwarf_Die die)
     Dwarf_Error err = NULL;
 
     if (dwarf_hasattr(die, DW_AT_declaration, &has, &err) != DW_DLV_OK)
-        drop_err(dbg, &err);
+        dw_drop_err(dbg, &err);
     return has;
 }
 
@@ -776,7 +626,7 @@ static void die_visit(struct cu_ctx *c, Dwarf_Die die, int32_t scope, int depth)
     int32_t s;
 
     if (dwarf_tag(die, &tag, &err) != DW_DLV_OK) {
-        drop_err(c->dbg, &err);
+        dw_drop_err(c->dbg, &err);
         return;
     }
     switch (tag) {
@@ -823,7 +673,7 @@ static void die_walk(struct cu_ctx *c, Dwarf_Die parent, int32_t scope, int dept
         dwarf_dealloc(c->dbg, child, DW_DLA_DIE);
         child = next;
     }
-    drop_err(c->dbg, &err);
+    dw_drop_err(c->dbg, &err);
 }
 
 static void row_add(struct cu_ctx *c, uint64_t addr, const char *file, uint32_t line, bool end)
@@ -846,7 +696,7 @@ static void cu_read_lines(struct cu_ctx *c, Dwarf_Line_Context ctx)
     bool seq_real = true, seq_open = false;
 
     if (dwarf_srclines_from_linecontext(ctx, &lines, &n, &err) != DW_DLV_OK) {
-        drop_err(c->dbg, &err);
+        dw_drop_err(c->dbg, &err);
         return;
     }
     for (Dwarf_Signed i = 0; i < n; i++) {
@@ -856,15 +706,15 @@ static void cu_read_lines(struct cu_ctx *c, Dwarf_Line_Context ctx)
 
         if (dwarf_lineaddr(lines[i], &addr, &err) != DW_DLV_OK ||
             dwarf_lineendsequence(lines[i], &end, &err) != DW_DLV_OK) {
-            drop_err(c->dbg, &err);
+            dw_drop_err(c->dbg, &err);
             continue;
         }
         if (dwarf_lineno(lines[i], &line, &err) != DW_DLV_OK || line > INT32_MAX)
             line = 0;
-        drop_err(c->dbg, &err);
+        dw_drop_err(c->dbg, &err);
         if (dwarf_line_srcfileno(lines[i], &fileno, &err) != DW_DLV_OK)
             fileno = (Dwarf_Unsigned)-1;
-        drop_err(c->dbg, &err);
+        dw_drop_err(c->dbg, &err);
         if (!seq_open) {
             seq_open = true;
             seq_real = addr_is_real(addr);
@@ -893,13 +743,13 @@ static void cu_read_line_table(struct cu_ctx *c, Dwarf_Die cu)
     char **files = NULL;
 
     if (dwarf_srclines_b(cu, &version, &tables, &ctx, &err) != DW_DLV_OK) {
-        drop_err(c->dbg, &err);
+        dw_drop_err(c->dbg, &err);
         return;
     }
     /* File numbers start at 1 in DWARF 2-4 and at 0 in DWARF 5; libdwarf says which. */
     if (dwarf_srclines_files_indexes(ctx, &base, &count, &end, &err) != DW_DLV_OK)
         base = version >= 5 ? 0 : 1;
-    drop_err(c->dbg, &err);
+    dw_drop_err(c->dbg, &err);
     if (dwarf_srcfiles(cu, &files, &nfiles, &err) == DW_DLV_OK) {
         c->files = xmalloc((nfiles ? nfiles : 1) * sizeof(*c->files));
         for (Dwarf_Signed i = 0; i < nfiles; i++) {
@@ -910,30 +760,38 @@ static void cu_read_line_table(struct cu_ctx *c, Dwarf_Die cu)
         c->files_nr = nfiles;
         c->files_base = base;
     }
-    drop_err(c->dbg, &err);
+    dw_drop_err(c->dbg, &err);
     if (tables == 1)
         cu_read_lines(c, ctx);
     dwarf_srclines_dealloc_b(ctx);
 }
 
-static void cu_build(struct sym_module *m, Dwarf_Die cu, Dwarf_Half version, uint32_t *order)
+/* What dwarf_build carries from one CU to the next. */
+struct build_ctx {
+    struct sym_module *m;
+    uint32_t row_order;
+};
+
+static void cu_build(Dwarf_Die cu, Dwarf_Half version, void *arg)
 {
-    struct cu_ctx c = { .m = m, .dbg = m->dbg, .version = version, .row_order = *order };
+    struct build_ctx *b = arg;
+    struct sym_module *m = b->m;
+    struct cu_ctx c = { .m = m, .dbg = m->dbg, .version = version, .row_order = b->row_order };
     Dwarf_Error err = NULL;
     Dwarf_Half tag = 0;
 
     if (dwarf_tag(cu, &tag, &err) != DW_DLV_OK ||
         (tag != DW_TAG_compile_unit && tag != DW_TAG_partial_unit)) {
-        drop_err(m->dbg, &err);
+        dw_drop_err(m->dbg, &err);
         return;
     }
     if (dwarf_lowpc(cu, &c.base, &err) != DW_DLV_OK)
         c.base = 0;
-    drop_err(m->dbg, &err);
+    dw_drop_err(m->dbg, &err);
     cu_read_line_table(&c, cu);
     die_walk(&c, cu, -1, 0);
     free(c.files);
-    *order = c.row_order;
+    b->row_order = c.row_order;
 }
 
 static int row_cmp(const void *a, const void *b)
@@ -947,79 +805,14 @@ static int row_cmp(const void *a, const void *b)
 
 static void dwarf_build(struct sym_module *m)
 {
-    Dwarf_Error err = NULL;
-    uint32_t order = 0;
+    struct build_ctx b = { .m = m };
 
-    for (;;) {
-        Dwarf_Unsigned len, type_off, next;
-        Dwarf_Half version, addr_size, off_size, ext_size, unit_type;
-        Dwarf_Off abbrev;
-        Dwarf_Sig8 sig;
-        Dwarf_Die cu = NULL;
-        int res;
-
-        res = dwarf_next_cu_header_d(m->dbg, 1, &len, &version, &abbrev, &addr_size, &off_size,
-                                     &ext_size, &sig, &type_off, &next, &unit_type, &err);
-        if (res != DW_DLV_OK)
-            break;
-        res = dwarf_siblingof_b(m->dbg, NULL, 1, &cu, &err);
-        if (res == DW_DLV_OK) {
-            cu_build(m, cu, version, &order);
-            dwarf_dealloc(m->dbg, cu, DW_DLA_DIE);
-        }
-        drop_err(m->dbg, &err);
-    }
-    drop_err(m->dbg, &err);
+    dw_for_each_cu(m->dbg, cu_build, &b);
     qsort(m->rows, m->rows_nr, sizeof(*m->rows), row_cmp);
     span_finish(&m->funcs);
 }
 
 /* ---- DWARF: names ---- */
-
-/* The DIE that attribute `at` of die refers to, in this file's .debug_info; NULL if none.
- * References into a dwz supplementary file or a type unit cannot be followed here. */
-static Dwarf_Die die_ref(Dwarf_Debug dbg, Dwarf_Die die, Dwarf_Half at)
-{
-    Dwarf_Attribute attr;
-    Dwarf_Error err = NULL;
-    Dwarf_Half form = 0;
-    Dwarf_Off off = 0;
-    Dwarf_Die target = NULL;
-    int res;
-
-    if (dwarf_attr(die, at, &attr, &err) != DW_DLV_OK) {
-        drop_err(dbg, &err);
-        return NULL;
-    }
-    res = dwarf_whatform(attr, &form, &err);
-    if (res == DW_DLV_OK && form != DW_FORM_GNU_ref_alt && form != DW_FORM_ref_sup4 &&
-        form != DW_FORM_ref_sup8 && form != DW_FORM_ref_sig8)
-        res = dwarf_global_formref(attr, &off, &err);
-    else
-        res = DW_DLV_NO_ENTRY;
-    if (res == DW_DLV_OK && dwarf_offdie_b(dbg, off, 1, &target, &err) != DW_DLV_OK)
-        target = NULL;
-    drop_err(dbg, &err);
-    dwarf_dealloc(dbg, attr, DW_DLA_ATTR);
-    return target;
-}
-
-static const char *die_string(Dwarf_Debug dbg, Dwarf_Die die, Dwarf_Half at)
-{
-    Dwarf_Attribute attr;
-    Dwarf_Error err = NULL;
-    char *s = NULL;
-
-    if (dwarf_attr(die, at, &attr, &err) != DW_DLV_OK) {
-        drop_err(dbg, &err);
-        return NULL;
-    }
-    if (dwarf_formstring(attr, &s, &err) != DW_DLV_OK)
-        s = NULL;
-    drop_err(dbg, &err);
-    dwarf_dealloc(dbg, attr, DW_DLA_ATTR);
-    return s;
-}
 
 /* A function's name: the demangled C++ linkage name if any DIE on the abstract_origin /
  * specification chain has one (it carries namespaces and parameters), else the first
@@ -1032,25 +825,25 @@ static const char *die_function_name(struct sym_module *m, Dwarf_Off off)
     const char *plain = NULL, *result = NULL, *label = NULL;
 
     if (dwarf_offdie_b(m->dbg, off, 1, &die, &err) != DW_DLV_OK) {
-        drop_err(m->dbg, &err);
+        dw_drop_err(m->dbg, &err);
         return "";
     }
     for (int hop = 0; die && hop < SYM_MAX_HOPS; hop++) {
-        const char *s = die_string(m->dbg, die, DW_AT_linkage_name);
+        const char *s = dw_string(m->dbg, die, DW_AT_linkage_name);
 
         if (!s)
-            s = die_string(m->dbg, die, DW_AT_MIPS_linkage_name);
+            s = dw_string(m->dbg, die, DW_AT_MIPS_linkage_name);
         if (s && !strncmp(s, "_Z", 2)) {
             result = demangle_intern(m, s);
             break;
         }
         if (s && *s && !label)
             label = strpool_intern(&m->strings, s);
-        if (!plain && (s = die_string(m->dbg, die, DW_AT_name)) && *s)
+        if (!plain && (s = dw_string(m->dbg, die, DW_AT_name)) && *s)
             plain = strpool_intern(&m->strings, s);
-        next = die_ref(m->dbg, die, DW_AT_abstract_origin);
+        next = dw_ref(m->dbg, die, DW_AT_abstract_origin);
         if (!next)
-            next = die_ref(m->dbg, die, DW_AT_specification);
+            next = dw_ref(m->dbg, die, DW_AT_specification);
         dwarf_dealloc(m->dbg, die, DW_DLA_DIE);
         die = next;
     }
@@ -1168,12 +961,7 @@ struct symbolizer *sym_new(void)
 
 static void module_free(struct sym_module *m)
 {
-    if (m->dbg) {
-        Dwarf_Error err = NULL;
-
-        if (dwarf_finish(m->dbg, &err) != DW_DLV_OK)
-            drop_err(NULL, &err);
-    }
+    dw_close(m->dbg);
     free(m->scopes);
     free(m->ranges);
     span_clear(&m->funcs);
