@@ -5,11 +5,7 @@
  * searches over arrays built at that point.
  *
  * Design notes:
- *  1. Sources, best first: DWARF of the file itself; else the separate debug file libdwarf
- *     finds (build-id, .gnu_debuglink); else /usr/lib/debug/.build-id/xx/yyyy.debug for the
- *     caller's or the file's build id; else the debuglink names in the usual directories. ELF
- *     symbols come from .symtab (of the file, else of the debug file), else .dynsym, and name the
- *     function whenever DWARF does not cover the address.
+ *  1. Where the ELF symbols and the DWARF come from: symbolize_elf.c.
  *  2. DWARF is flattened into scopes: one per subprogram or inlined subroutine that owns code.
  *     Inlined subroutines hang below their subprogram (first_child/next_sibling); lexical
  *     blocks are looked through. Subprograms go into a span index (sorted by start, with a
@@ -57,19 +53,7 @@ char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status);
 
 /* ---- span index: which [lo, hi) ranges contain an address (design note 2) ---- */
 
-struct sym_span {
-    uint64_t lo, hi;
-    uint32_t idx;  /* scope or symbol index */
-    uint32_t rank; /* tie-break between equal symbols: lower is preferred */
-};
-
-struct span_index {
-    struct sym_span *v;
-    uint64_t *maxhi; /* maxhi[i] = max(v[0..i].hi) */
-    size_t nr, alloc;
-};
-
-static void span_add(struct span_index *x, uint64_t lo, uint64_t hi, uint32_t idx, uint32_t rank)
+void span_add(struct span_index *x, uint64_t lo, uint64_t hi, uint32_t idx, uint32_t rank)
 {
     ALLOC_GROW(x->v, x->nr + 1, x->alloc);
     x->v[x->nr++] = (struct sym_span){ lo, hi, idx, rank };
@@ -86,7 +70,7 @@ static int span_cmp(const void *a, const void *b)
     return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
-static void span_finish(struct span_index *x)
+void span_finish(struct span_index *x)
 {
     uint64_t max = 0;
 
@@ -100,8 +84,7 @@ static void span_finish(struct span_index *x)
     }
 }
 
-/* Number of spans with lo <= addr (the upper bound). */
-static size_t span_upper(const struct span_index *x, uint64_t addr)
+size_t span_upper(const struct span_index *x, uint64_t addr)
 {
     size_t lo = 0, hi = x->nr;
 
@@ -116,9 +99,7 @@ static size_t span_upper(const struct span_index *x, uint64_t addr)
     return lo;
 }
 
-/* The span containing addr: the smallest (innermost function), or with `biggest` the largest
- * (an ELF symbol rather than a label inside it), ties to the better rank. -1 if none. */
-static long span_find(const struct span_index *x, uint64_t addr, bool biggest)
+long span_find(const struct span_index *x, uint64_t addr, bool biggest)
 {
     size_t j = span_upper(x, addr);
     long best = -1;
@@ -141,64 +122,13 @@ static long span_find(const struct span_index *x, uint64_t addr, bool biggest)
     return best;
 }
 
-static void span_clear(struct span_index *x)
+void span_clear(struct span_index *x)
 {
     free(x->v);
     free(x->maxhi);
 }
 
 /* ---- module ---- */
-
-struct sym_scope {
-    Dwarf_Off die;         /* global .debug_info offset of the scope's DIE */
-    const char *name;      /* NULL until resolved; "" if DWARF has none */
-    const char *call_file; /* inlined subroutines: where the caller calls it */
-    uint32_t call_line;
-    int32_t first_child, next_sibling; /* inlined subroutines below; -1 ends */
-    uint32_t range_first, range_nr;    /* into sym_module.ranges */
-};
-
-struct sym_range {
-    uint64_t lo, hi;
-};
-
-struct sym_row {
-    uint64_t addr;
-    const char *file;
-    uint32_t line;
-    uint32_t key; /* bit 31: not an end_sequence row; bits 0-30: order of appearance */
-};
-
-struct sym_elfsym {
-    const char *raw;  /* as in the symbol table */
-    const char *name; /* demangled, on first use */
-};
-
-struct sym_module {
-    const char *path;
-    bool ok;           /* opened; false caches a failure */
-    const char *error; /* why not ok */
-    bool syms_from_dynsym;
-    Dwarf_Debug dbg; /* NULL without DWARF */
-    const char *debug_file;
-    const char *build_id;  /* hex, from the file's NT_GNU_BUILD_ID note */
-    const char *debuglink; /* .gnu_debuglink file name */
-    struct strpool strings; /* all its strings (design note 6) */
-
-    struct sym_scope *scopes;
-    size_t scopes_nr, scopes_alloc;
-    struct sym_range *ranges;
-    size_t ranges_nr, ranges_alloc;
-    struct span_index funcs; /* top-level scopes */
-    struct sym_row *rows;
-    size_t rows_nr, rows_alloc;
-
-    struct sym_elfsym *syms;
-    size_t syms_nr, syms_alloc;
-    struct span_index symspans;
-    struct sym_range *xsecs; /* executable sections of the file */
-    size_t xsecs_nr, xsecs_alloc;
-};
 
 struct symbolizer {
     struct sym_module **mods;
@@ -207,138 +137,7 @@ struct symbolizer {
     char err[512];
 };
 
-/* ---- ELF: symbols, executable sections, build id, debuglink ---- */
-
-/* Lower is better among symbols at one address: global before weak before local, then fewer
- * leading underscores (malloc over __libc_malloc). */
-static uint32_t sym_rank(const GElf_Sym *sym, const char *name)
-{
-    uint32_t bind = GELF_ST_BIND(sym->st_info), r, u = 0;
-
-    r = bind == STB_GLOBAL ? 0 : bind == STB_WEAK ? 1 : bind == STB_LOCAL ? 2 : 3;
-    while (name[u] == '_' && u < 3)
-        u++;
-    return r * 4 + u;
-}
-
-static void elf_read_syms(struct sym_module *m, Elf *elf, Elf_Scn *scn, bool dynsym)
-{
-    GElf_Shdr sh;
-    Elf_Data *data;
-    size_t n;
-
-    if (!gelf_getshdr(scn, &sh) || !sh.sh_entsize || !(data = elf_getdata(scn, NULL)))
-        return;
-    m->syms_nr = 0;
-    m->symspans.nr = 0;
-    m->syms_from_dynsym = dynsym;
-    n = sh.sh_size / sh.sh_entsize;
-    for (size_t i = 0; i < n; i++) {
-        GElf_Sym sym;
-        const char *name;
-        int type;
-
-        if (!gelf_getsym(data, (int)i, &sym))
-            break;
-        type = GELF_ST_TYPE(sym.st_info);
-        if ((type != STT_FUNC && type != STT_GNU_IFUNC) || sym.st_shndx == SHN_UNDEF ||
-            !sym.st_value)
-            continue;
-        name = elf_strptr(elf, sh.sh_link, sym.st_name);
-        if (!name || !*name || *name == '@')
-            continue;
-        ALLOC_GROW(m->syms, m->syms_nr + 1, m->syms_alloc);
-        /* .symtab spells versioned symbols "regexec@@GLIBC_2.3.4": keep the name only. */
-        m->syms[m->syms_nr] = (struct sym_elfsym){
-            strpool_intern_n(&m->strings, name, strcspn(name, "@")), NULL
-        };
-        span_add(&m->symspans, sym.st_value, sym.st_value + sym.st_size, (uint32_t)m->syms_nr,
-                 sym_rank(&sym, name));
-        m->syms_nr++;
-    }
-}
-
-static void elf_read_build_id(struct sym_module *m, Elf_Scn *scn)
-{
-    Elf_Data *data = elf_getdata(scn, NULL);
-    size_t off = 0, name_off, desc_off;
-    GElf_Nhdr nh;
-
-    while (data && (off = gelf_getnote(data, off, &nh, &name_off, &desc_off)) > 0) {
-        const char *d = (const char *)data->d_buf;
-        char hex[2 * 64 + 1];
-
-        if (nh.n_type != NT_GNU_BUILD_ID || nh.n_namesz != 4 || memcmp(d + name_off, "GNU", 4) ||
-            !nh.n_descsz || nh.n_descsz > 64)
-            continue;
-        for (size_t i = 0; i < nh.n_descsz; i++)
-            sprintf(hex + 2 * i, "%02x", (unsigned char)d[desc_off + i]);
-        m->build_id = strpool_intern(&m->strings, hex);
-        return;
-    }
-}
-
-static void elf_read_debuglink(struct sym_module *m, Elf_Scn *scn)
-{
-    Elf_Data *data = elf_getdata(scn, NULL);
-
-    if (data && data->d_buf && data->d_size > 1 && memchr(data->d_buf, 0, data->d_size))
-        m->debuglink = strpool_intern(&m->strings, data->d_buf);
-}
-
-/* Read what the analyzer needs from the ELF file at path. `primary` is the module's own file
- * (sections, notes, and .symtab or .dynsym); otherwise a debug file, read only to replace a
- * .dynsym by its .symtab. -1 if the file cannot be read as ELF. */
-static int elf_scan(struct sym_module *m, const char *path, bool primary, char *err, size_t errlen)
-{
-    Elf_Scn *scn = NULL, *symtab = NULL, *dynsym = NULL;
-    size_t shstrndx;
-    Elf *elf;
-    int fd;
-
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
-        return -1;
-    }
-    elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-    if (!elf || elf_kind(elf) != ELF_K_ELF || elf_getshdrstrndx(elf, &shstrndx)) {
-        snprintf(err, errlen, "cannot read '%s': not an ELF file", path);
-        elf_end(elf);
-        close(fd);
-        return -1;
-    }
-    while ((scn = elf_nextscn(elf, scn))) {
-        GElf_Shdr sh;
-        const char *name;
-
-        if (!gelf_getshdr(scn, &sh))
-            continue;
-        if (sh.sh_type == SHT_SYMTAB)
-            symtab = scn;
-        else if (sh.sh_type == SHT_DYNSYM)
-            dynsym = scn;
-        if (!primary)
-            continue;
-        name = elf_strptr(elf, shstrndx, sh.sh_name);
-        if (sh.sh_type == SHT_NOTE && !m->build_id)
-            elf_read_build_id(m, scn);
-        else if (name && !strcmp(name, ".gnu_debuglink"))
-            elf_read_debuglink(m, scn);
-        if ((sh.sh_flags & (SHF_ALLOC | SHF_EXECINSTR)) == (SHF_ALLOC | SHF_EXECINSTR) &&
-            sh.sh_type != SHT_NOBITS) {
-            ALLOC_GROW(m->xsecs, m->xsecs_nr + 1, m->xsecs_alloc);
-            m->xsecs[m->xsecs_nr++] = (struct sym_range){ sh.sh_addr, sh.sh_addr + sh.sh_size };
-        }
-    }
-    if (symtab)
-        elf_read_syms(m, elf, symtab, false);
-    else if (primary && dynsym)
-        elf_read_syms(m, elf, dynsym, true);
-    elf_end(elf);
-    close(fd);
-    return 0;
-}
+/* ---- ELF symbol names ---- */
 
 /* The demangled form of raw, pooled. Only _Z names are demangled: __cxa_demangle also
  * decodes bare type codes, and would turn a C function "f" into "float". */
@@ -381,54 +180,6 @@ static const char *elf_name(struct sym_module *m, uint64_t addr)
     if (!sym->name)
         sym->name = demangle_intern(m, sym->raw);
     return sym->name;
-}
-
-/* ---- DWARF: open ---- */
-
-/* Keep dbg, the DWARF of file (NULL: none), as m's. */
-static bool dwarf_keep(struct sym_module *m, Dwarf_Debug dbg, const char *file)
-{
-    if (!dbg)
-        return false;
-    m->dbg = dbg;
-    m->debug_file = strpool_intern(&m->strings, file);
-    return true;
-}
-
-/* Open path (following no links) and keep it if it has DWARF. */
-static bool dwarf_try(struct sym_module *m, const char *path)
-{
-    return !access(path, R_OK) && dwarf_keep(m, dw_open(path, NULL, 0), path);
-}
-
-/* Open the DWARF of m, searching the places of design note 1. */
-static void dwarf_open_module(struct sym_module *m, const char *build_id_hex)
-{
-    char buf[PATH_MAX + 64], dir[PATH_MAX];
-    const char *bid = build_id_hex && *build_id_hex ? build_id_hex : m->build_id;
-    const char *slash;
-    Dwarf_Debug dbg;
-
-    /* With a buffer for the true path, libdwarf itself follows build-id and debuglink. */
-    dbg = dw_open(m->path, buf, sizeof(buf));
-    if (dwarf_keep(m, dbg, buf[0] ? buf : m->path))
-        return;
-    if (bid && strlen(bid) > 2) {
-        snprintf(buf, sizeof(buf), "/usr/lib/debug/.build-id/%.2s/%s.debug", bid, bid + 2);
-        if (dwarf_try(m, buf))
-            return;
-    }
-    if (!m->debuglink || strchr(m->debuglink, '/'))
-        return;
-    slash = strrchr(m->path, '/');
-    snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - m->path) : 1, slash ? m->path : ".");
-    for (int i = 0; i < 3; i++) {
-        static const char *const fmt[] = { "%s/%s", "%s/.debug/%s", "/usr/lib/debug%s/%s" };
-
-        snprintf(buf, sizeof(buf), fmt[i], dir, m->debuglink);
-        if (strcmp(buf, m->path) && dwarf_try(m, buf))
-            return;
-    }
 }
 
 /* ---- DWARF: build scopes and rows ---- */
@@ -931,18 +682,18 @@ static struct sym_module *module_open(struct symbolizer *s, const char *path,
     m->path = strpool_intern(&m->strings, path);
     ALLOC_GROW(s->mods, s->nr + 1, s->alloc);
     s->mods[s->nr++] = s->last = m;
-    if (elf_scan(m, path, true, s->err, sizeof(s->err))) {
+    if (symelf_scan(m, path, true, s->err, sizeof(s->err))) {
         m->error = strpool_intern(&m->strings, s->err);
         return m; /* cached failure */
     }
     m->ok = true;
-    dwarf_open_module(m, build_id_hex);
+    symelf_find_dwarf(m, build_id_hex);
     if (m->dbg) {
         /* A stripped file keeps only .dynsym; its debug file has the full .symtab. */
         if (m->syms_from_dynsym && strcmp(m->debug_file, path)) {
             char ignored[64];
 
-            elf_scan(m, m->debug_file, false, ignored, sizeof(ignored));
+            symelf_scan(m, m->debug_file, false, ignored, sizeof(ignored));
         }
         dwarf_build(m);
     }

@@ -1,8 +1,13 @@
 /* symbolize_internal.h: what the parts of the symbolizer share; the rest of the analyzer uses
- * symbolize.h. The parts:
+ * symbolize.h. Each ELF file asked about is one struct sym_module, read completely on first use
+ * and kept until sym_free. The parts:
+ *   symbolize_elf.c    ELF symbols, executable sections, build id, debuglink; finds the file
+ *                      with the module's DWARF and opens it (m->dbg)
  *   symbolize_dwarf.c  libdwarf access shared by every reader of a module's DWARF: opening,
  *                      errors, attributes, the loop over compilation units
- *   symbolize.c        everything else, for now
+ *   symbolize.c        the module cache, the span index and the lookup (symbolize.h); for now
+ *                      also DWARF lines and inlines
+ * Every string of a module lives in its m->strings until sym_free.
  *
  * Context: analyzer only, single-threaded.
  */
@@ -14,6 +19,102 @@
 #include <stdint.h>
 #include <libdwarf/dwarf.h>
 #include <libdwarf/libdwarf.h>
+#include "hmap.h"
+
+/* ---- the module ---- */
+
+/* A span index: which [lo, hi) ranges contain an address (symbolize.c). */
+struct sym_span {
+    uint64_t lo, hi;
+    uint32_t idx;  /* scope or symbol index */
+    uint32_t rank; /* tie-break between equal symbols: lower is preferred */
+};
+
+struct span_index {
+    struct sym_span *v;
+    uint64_t *maxhi; /* maxhi[i] = max(v[0..i].hi) */
+    size_t nr, alloc;
+};
+
+/* A subprogram or an inlined subroutine that owns code. */
+struct sym_scope {
+    Dwarf_Off die;         /* global .debug_info offset of the scope's DIE */
+    const char *name;      /* NULL until resolved; "" if DWARF has none */
+    const char *call_file; /* inlined subroutines: where the caller calls it */
+    uint32_t call_line;
+    int32_t first_child, next_sibling; /* inlined subroutines below; -1 ends */
+    uint32_t range_first, range_nr;    /* into sym_module.ranges */
+};
+
+struct sym_range {
+    uint64_t lo, hi;
+};
+
+struct sym_row {
+    uint64_t addr;
+    const char *file;
+    uint32_t line;
+    uint32_t key; /* bit 31: not an end_sequence row; bits 0-30: order of appearance */
+};
+
+struct sym_elfsym {
+    const char *raw;  /* as in the symbol table */
+    const char *name; /* demangled, on first use */
+};
+
+struct sym_module {
+    const char *path;
+    bool ok;           /* opened; false caches a failure */
+    const char *error; /* why not ok */
+    bool syms_from_dynsym;
+    Dwarf_Debug dbg; /* NULL without DWARF */
+    const char *debug_file;
+    const char *build_id;  /* hex, from the file's NT_GNU_BUILD_ID note */
+    const char *debuglink; /* .gnu_debuglink file name */
+    struct strpool strings; /* all its strings */
+
+    /* From the DWARF: functions and their inline trees, line rows. */
+    struct sym_scope *scopes;
+    size_t scopes_nr, scopes_alloc;
+    struct sym_range *ranges;
+    size_t ranges_nr, ranges_alloc;
+    struct span_index funcs; /* top-level scopes */
+    struct sym_row *rows;
+    size_t rows_nr, rows_alloc;
+
+    /* From the ELF file (symbolize_elf.c). */
+    struct sym_elfsym *syms;
+    size_t syms_nr, syms_alloc;
+    struct span_index symspans;
+    struct sym_range *xsecs; /* executable sections of the file */
+    size_t xsecs_nr, xsecs_alloc;
+};
+
+/* ---- symbolize.c: span index ---- */
+
+/* Add [lo, hi) for scope or symbol idx; rank breaks ties between equal symbols, lower first.
+ * Call span_finish before searching. */
+void span_add(struct span_index *x, uint64_t lo, uint64_t hi, uint32_t idx, uint32_t rank);
+/* Sort the spans and compute the running maximum of their ends. */
+void span_finish(struct span_index *x);
+/* Number of spans with lo <= addr (the upper bound). */
+size_t span_upper(const struct span_index *x, uint64_t addr);
+/* The span containing addr: the smallest (innermost function), or with `biggest` the largest
+ * (an ELF symbol rather than a label inside it), ties to the better rank. -1 if none. */
+long span_find(const struct span_index *x, uint64_t addr, bool biggest);
+void span_clear(struct span_index *x);
+
+/* ---- symbolize_elf.c: ELF symbols and debug-file search ---- */
+
+/* Read what the symbolizer needs from the ELF file at path into m. `primary` is the module's
+ * own file (sections, notes, and .symtab or .dynsym); otherwise a debug file, read only to
+ * replace a .dynsym by its .symtab. -1 if the file cannot be read as ELF, with the reason in
+ * err[0..errlen). The symbols' span index m->symspans is left for the caller to finish. */
+int symelf_scan(struct sym_module *m, const char *path, bool primary, char *err, size_t errlen);
+/* Find the file with m's DWARF (build_id_hex, else m->build_id, and m->debuglink guide the
+ * search; see symbolize_elf.c) and open it: sets m->dbg and m->debug_file, or leaves them
+ * NULL. m->dbg then stays open for every reader of the module's DWARF until sym_free. */
+void symelf_find_dwarf(struct sym_module *m, const char *build_id_hex);
 
 /* ---- symbolize_dwarf.c: libdwarf access ---- */
 

@@ -19,7 +19,7 @@
  * this binary (tests/unit/bin/.. or build/../tests/unit) and where this file was compiled.
  * Needs gcc, g++, strip, objcopy, nm, head and cp on PATH. T_SYMBOLIZE_KEEP=1 keeps the
  * temporary directory. */
-// LINK: analyzer/symbolize.c analyzer/symbolize_dwarf.c analyzer/usage.c analyzer/hmap.c
+// LINK: analyzer/symbolize.c analyzer/symbolize_dwarf.c analyzer/symbolize_elf.c analyzer/usage.c analyzer/hmap.c
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <gelf.h>
