@@ -5,9 +5,16 @@
  *                      with the module's DWARF and opens it (m->dbg)
  *   symbolize_dwarf.c  libdwarf access shared by every reader of a module's DWARF: opening,
  *                      errors, attributes, the loop over compilation units
- *   symbolize.c        the module cache, the span index and the lookup (symbolize.h); for now
- *                      also DWARF lines and inlines
+ *   symbolize_lines.c  DWARF lines and inlines: function scopes, their inline trees, line rows
+ *   symbolize.c        the module cache, the span index and the lookup (symbolize.h)
  * Every string of a module lives in its m->strings until sym_free.
+ *
+ * To add another reader of a module's DWARF (variables and types, say):
+ *  1. give it a file of its own beside symbolize_lines.c that reads m->dbg (open from
+ *     module_open until sym_free) through the dw_* helpers below;
+ *  2. keep what it builds in struct sym_module, and free that in module_free (symbolize.c);
+ *  3. declare its entry points in symbolize.h, and add the file to the LINK line of
+ *     tests/unit/t-symbolize.c (the Makefile builds every analyzer .c file).
  *
  * Context: analyzer only, single-threaded.
  */
@@ -73,7 +80,7 @@ struct sym_module {
     const char *debuglink; /* .gnu_debuglink file name */
     struct strpool strings; /* all its strings */
 
-    /* From the DWARF: functions and their inline trees, line rows. */
+    /* From the DWARF (symbolize_lines.c): functions and their inline trees, line rows. */
     struct sym_scope *scopes;
     size_t scopes_nr, scopes_alloc;
     struct sym_range *ranges;
@@ -90,7 +97,7 @@ struct sym_module {
     size_t xsecs_nr, xsecs_alloc;
 };
 
-/* ---- symbolize.c: span index ---- */
+/* ---- symbolize.c: span index, names ---- */
 
 /* Add [lo, hi) for scope or symbol idx; rank breaks ties between equal symbols, lower first.
  * Call span_finish before searching. */
@@ -104,6 +111,10 @@ size_t span_upper(const struct span_index *x, uint64_t addr);
 long span_find(const struct span_index *x, uint64_t addr, bool biggest);
 void span_clear(struct span_index *x);
 
+/* The demangled form of raw, in m->strings. Only _Z names are demangled: __cxa_demangle also
+ * decodes bare type codes, and would turn a C function "f" into "float". */
+const char *module_demangle(struct sym_module *m, const char *raw);
+
 /* ---- symbolize_elf.c: ELF symbols and debug-file search ---- */
 
 /* Read what the symbolizer needs from the ELF file at path into m. `primary` is the module's
@@ -115,6 +126,15 @@ int symelf_scan(struct sym_module *m, const char *path, bool primary, char *err,
  * search; see symbolize_elf.c) and open it: sets m->dbg and m->debug_file, or leaves them
  * NULL. m->dbg then stays open for every reader of the module's DWARF until sym_free. */
 void symelf_find_dwarf(struct sym_module *m, const char *build_id_hex);
+
+/* ---- symbolize_lines.c: DWARF lines and inlines ---- */
+
+/* Read every compilation unit of m->dbg (not NULL) into m->scopes, m->ranges, m->rows (sorted
+ * by address) and m->funcs (finished), dropping what is unreadable. */
+void symlines_read(struct sym_module *m);
+/* The name of scope sc: the demangled C++ linkage name, else the source name; "" if DWARF has
+ * none. Resolved on the first call and kept in sc->name. */
+const char *symlines_scope_name(struct sym_module *m, struct sym_scope *sc);
 
 /* ---- symbolize_dwarf.c: libdwarf access ---- */
 
