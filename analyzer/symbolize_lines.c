@@ -409,7 +409,8 @@ void symlines_read(struct sym_module *m)
     struct build_ctx b = { .m = m };
 
     dw_for_each_cu(m->dbg, cu_build, &b);
-    qsort(m->rows, m->rows_nr, sizeof(*m->rows), row_cmp);
+    if (m->rows_nr)  /* qsort of NULL, even of nothing, is undefined */
+        qsort(m->rows, m->rows_nr, sizeof(*m->rows), row_cmp);
     span_finish(&m->funcs);
 }
 
