@@ -18,6 +18,7 @@
 #include "pprof.h"
 #include "profile.h"
 #include "report.h"
+#include "symcache.h"
 #include "usage.h"
 
 static const struct cmd_usage usage_export = {

@@ -16,6 +16,7 @@
 #include "cmd.h"
 #include "options.h"
 #include "report.h"
+#include "symcache.h"
 #include "trend.h"
 #include "usage.h"
 

@@ -10,6 +10,7 @@
 #include "leaks.h"
 #include "options.h"
 #include "report.h"
+#include "symcache.h"
 #include "usage.h"
 
 static const struct cmd_usage usage_leaks = {

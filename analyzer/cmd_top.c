@@ -7,6 +7,7 @@
 #include "cmd.h"
 #include "options.h"
 #include "report.h"
+#include "symcache.h"
 #include "usage.h"
 
 static const struct cmd_usage usage_top = {

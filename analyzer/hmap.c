@@ -84,21 +84,24 @@ struct interned {
     char s[];
 };
 
-const char *strpool_intern(struct strpool *p, const char *s)
+const char *strpool_intern_n(struct strpool *p, const char *s, size_t len)
 {
-    if (!s)
-        return NULL;
-    size_t len = strlen(s);
     uint64_t h = hash_bytes(s, len);
     struct interned *head = hmap_get(&p->map, h);
     for (struct interned *e = head; e; e = e->next)
-        if (!strcmp(e->s, s))
+        if (!strncmp(e->s, s, len) && !e->s[len])
             return e->s;
     struct interned *e = xmalloc(sizeof *e + len + 1);
-    memcpy(e->s, s, len + 1);
+    memcpy(e->s, s, len);
+    e->s[len] = '\0';
     e->next = head;
     hmap_put(&p->map, h, e);
     return e->s;
+}
+
+const char *strpool_intern(struct strpool *p, const char *s)
+{
+    return s ? strpool_intern_n(p, s, strlen(s)) : NULL;
 }
 
 static void free_chain(struct interned *e)

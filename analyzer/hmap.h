@@ -27,6 +27,10 @@ struct strpool {
 };
 /* The interned copy of s (NULL stays NULL); lives until strpool_clear. */
 const char *strpool_intern(struct strpool *p, const char *s);
+/* The interned copy of s[0..len), NUL-terminated: strpool_intern of that prefix, without
+ * copying it first (the symbolizer keeps "regexec" of "regexec@@GLIBC_2.3.4"). s[0..len) must
+ * hold no NUL. */
+const char *strpool_intern_n(struct strpool *p, const char *s, size_t len);
 void strpool_clear(struct strpool *p);
 
 #endif

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "db.h"
+#include "symcache.h"
 #include "usage.h"
 
 void report_opts_init(struct report_opts *o)

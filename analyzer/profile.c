@@ -8,6 +8,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include "symcache.h"
 #include "usage.h"
 
 /* Functions that only pass an allocation on: a stack starting in them is charged to its caller. */

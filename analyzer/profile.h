@@ -61,19 +61,7 @@ static inline bool sample_all_zero(const struct sample *s)
     return true;
 }
 
-/* Symbolization state for one database: modules, resolved locations and the on-disk cache
- * (table cache_frame, written when the database is writable). */
-struct symcache;
-struct symcache *symcache_open(struct hwdb *db);
-void symcache_close(struct symcache *sc);   /* stores new cache rows, then frees */
-struct location *symcache_location(struct symcache *sc, uint64_t pc);
-/* Whether any module of the stacks had no debug info (for a warning). Only locations resolved
- * through sc count, not those its database's cache held. */
-bool symcache_missing_debug(struct symcache *sc, const char **example);
-/* Start symcache_missing_debug over: it names the first such module among the locations asked
- * for from now on, as a new symcache of the same database would (for a second snapshot that
- * shares sc). */
-void symcache_forget_missing_debug(struct symcache *sc);
+struct symcache;   /* symcache.h: symbolization state for one database */
 
 struct profile {
     struct hwdb *db;

@@ -1,170 +1,45 @@
 /* symbolize.c: link-time address -> function, file, line and inline chain.
  *
- * This file implements the analyzer's symbolizer. Each ELF file asked about becomes one
- * struct sym_module, read completely on first use and kept until sym_free; lookups are binary
- * searches over arrays built at that point.
+ * This file implements the analyzer's symbolizer (symbolize.h): the cache of modules and the
+ * lookup. Each ELF file asked about becomes one struct sym_module, read completely on first use
+ * (symbolize_elf.c, then symbolize_lines.c when it has DWARF) and kept until sym_free; lookups
+ * are binary searches over the arrays built at that point.
  *
  * Design notes:
- *  1. Sources, best first: DWARF of the file itself; else the separate debug file libdwarf
- *     finds (build-id, .gnu_debuglink); else /usr/lib/debug/.build-id/xx/yyyy.debug for the
- *     caller's or the file's build id; else the debuglink names in the usual directories. ELF
- *     symbols come from .symtab (of the file, else of the debug file), else .dynsym, and name the
- *     function whenever DWARF does not cover the address.
- *  2. DWARF is flattened into scopes: one per subprogram or inlined subroutine that owns code.
- *     Inlined subroutines hang below their subprogram (first_child/next_sibling); lexical
- *     blocks are looked through. Subprograms go into a span index (sorted by start, with a
- *     running maximum of ends) so a lookup finds the innermost one even when ranges nest
- *     (GNU C nested functions). The ELF symbols use the same span index.
- *  3. The line rows of all CUs form one array sorted by address. An end_sequence row sorts
- *     before a row starting at the same address, so the last row <= addr describes addr unless
- *     it is an end row. Sequences and ranges starting at 0 or at a tombstone (-1, -2) belong to
- *     code the linker discarded and are dropped, or they would shadow real code.
- *  4. Names are resolved and demangled on first use, because most functions of a big module
- *     are never asked about; the Dwarf_Debug therefore stays open until sym_free.
- *  5. libdwarf's default error handler aborts (LD libdwarf.h dwarf_init_path): every call
- *     passes &err with a NULL handler, and an error only means "no data here". Recursion depth
- *     and reference chains are bounded, so corrupt DWARF cannot loop or overflow the stack.
- *     One libdwarf 20210528 bug is dodged by checking headers first (elf_lists_sane).
- *  6. All strings handed out live in a per-module intern pool (struct sym_strings).
+ *  1. Function ranges and ELF symbols each go into a span index (sorted by start, with a
+ *     running maximum of ends), so a stabbing query finds the innermost function even when
+ *     ranges nest (GNU C nested functions), or the biggest ELF symbol rather than a label
+ *     inside it.
+ *  2. An address's frames: the innermost function containing it, then the inlined
+ *     subroutines below it that contain it; the innermost frame's line is the last line row
+ *     <= addr (unless that is an end_sequence row), each outer frame's is the call site
+ *     recorded on the frame inside it. Without a function, the ELF symbol names the address.
+ *  3. Names are resolved and demangled on first use (symlines_scope_name, module_demangle),
+ *     because most functions of a big module are never asked about.
  *
  * Context: analyzer only, single-threaded.
  */
 #define _GNU_SOURCE
 #include "symbolize.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <gelf.h>
-#include <libdwarf/dwarf.h>
-#include <libdwarf/libdwarf.h>
 #include <libelf.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "hmap.h"
+#include "symbolize_internal.h"
 #include "usage.h"
 
 /* From libstdc++ (CXXABI_1.3); link with -lstdc++. The result is malloc'd. */
 char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status);
 
-#define SYM_MAX_DEPTH 128  /* DIE nesting we follow; real code stays far below */
-#define SYM_MAX_HOPS  8    /* abstract_origin/specification links per name */
 #define SYM_MAX_CHAIN 64   /* inline frames per address */
 #define SYM_MAX_STAB  4096 /* spans examined per stabbing query (bounds corrupt input) */
-#define POOL_CHUNK    (64 * 1024)
 
-/* ---- string pool ---- */
+/* ---- span index: which [lo, hi) ranges contain an address (design note 1) ---- */
 
-struct pool_chunk {
-    struct pool_chunk *next;
-    size_t used, cap;
-    char data[];
-};
-
-struct sym_strings {
-    struct pool_chunk *chunks;
-    const char **slots; /* open addressing, power-of-two size */
-    size_t nr, alloc;
-};
-
-static char *pool_alloc(struct sym_strings *p, size_t n)
-{
-    struct pool_chunk *c = p->chunks;
-
-    if (!c || c->cap - c->used < n) {
-        size_t cap = n > POOL_CHUNK / 4 ? n : POOL_CHUNK;
-
-        c = xmalloc(sizeof(*c) + cap);
-        c->used = 0;
-        c->cap = cap;
-        /* A big string gets its own chunk behind the current one, which stays open. */
-        if (cap != POOL_CHUNK && p->chunks) {
-            c->next = p->chunks->next;
-            p->chunks->next = c;
-        } else {
-            c->next = p->chunks;
-            p->chunks = c;
-        }
-    }
-    c->used += n;
-    return c->data + c->used - n;
-}
-
-static void pool_grow(struct sym_strings *p)
-{
-    size_t alloc = p->alloc ? p->alloc * 2 : 1024;
-    const char **slots = xcalloc(alloc, sizeof(*slots));
-
-    for (size_t i = 0; i < p->alloc; i++) {
-        const char *s = p->slots[i];
-        size_t j;
-
-        if (!s)
-            continue;
-        j = hash_bytes(s, strlen(s)) & (alloc - 1);
-        while (slots[j])
-            j = (j + 1) & (alloc - 1);
-        slots[j] = s;
-    }
-    free(p->slots);
-    p->slots = slots;
-    p->alloc = alloc;
-}
-
-/* The pooled copy of s[0..len), NUL-terminated; equal strings share one copy. */
-static const char *pool_intern_n(struct sym_strings *p, const char *s, size_t len)
-{
-    size_t i;
-    char *copy;
-
-    if ((p->nr + 1) * 2 > p->alloc)
-        pool_grow(p);
-    i = hash_bytes(s, len) & (p->alloc - 1);
-    for (; p->slots[i]; i = (i + 1) & (p->alloc - 1))
-        if (!strncmp(p->slots[i], s, len) && !p->slots[i][len])
-            return p->slots[i];
-    copy = pool_alloc(p, len + 1);
-    memcpy(copy, s, len);
-    copy[len] = '\0';
-    p->slots[i] = copy;
-    p->nr++;
-    return copy;
-}
-
-static const char *pool_intern(struct sym_strings *p, const char *s)
-{
-    return pool_intern_n(p, s, strlen(s));
-}
-
-static void pool_clear(struct sym_strings *p)
-{
-    while (p->chunks) {
-        struct pool_chunk *next = p->chunks->next;
-
-        free(p->chunks);
-        p->chunks = next;
-    }
-    free(p->slots);
-}
-
-/* ---- span index: which [lo, hi) ranges contain an address (design note 2) ---- */
-
-struct sym_span {
-    uint64_t lo, hi;
-    uint32_t idx;  /* scope or symbol index */
-    uint32_t rank; /* tie-break between equal symbols: lower is preferred */
-};
-
-struct span_index {
-    struct sym_span *v;
-    uint64_t *maxhi; /* maxhi[i] = max(v[0..i].hi) */
-    size_t nr, alloc;
-};
-
-static void span_add(struct span_index *x, uint64_t lo, uint64_t hi, uint32_t idx, uint32_t rank)
+void span_add(struct span_index *x, uint64_t lo, uint64_t hi, uint32_t idx, uint32_t rank)
 {
     ALLOC_GROW(x->v, x->nr + 1, x->alloc);
     x->v[x->nr++] = (struct sym_span){ lo, hi, idx, rank };
@@ -181,7 +56,7 @@ static int span_cmp(const void *a, const void *b)
     return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
-static void span_finish(struct span_index *x)
+void span_finish(struct span_index *x)
 {
     uint64_t max = 0;
 
@@ -195,8 +70,7 @@ static void span_finish(struct span_index *x)
     }
 }
 
-/* Number of spans with lo <= addr (the upper bound). */
-static size_t span_upper(const struct span_index *x, uint64_t addr)
+size_t span_upper(const struct span_index *x, uint64_t addr)
 {
     size_t lo = 0, hi = x->nr;
 
@@ -211,9 +85,7 @@ static size_t span_upper(const struct span_index *x, uint64_t addr)
     return lo;
 }
 
-/* The span containing addr: the smallest (innermost function), or with `biggest` the largest
- * (an ELF symbol rather than a label inside it), ties to the better rank. -1 if none. */
-static long span_find(const struct span_index *x, uint64_t addr, bool biggest)
+long span_find(const struct span_index *x, uint64_t addr, bool biggest)
 {
     size_t j = span_upper(x, addr);
     long best = -1;
@@ -236,219 +108,19 @@ static long span_find(const struct span_index *x, uint64_t addr, bool biggest)
     return best;
 }
 
-static void span_clear(struct span_index *x)
+void span_clear(struct span_index *x)
 {
     free(x->v);
     free(x->maxhi);
 }
 
-/* ---- module ---- */
+/* ---- names ---- */
 
-struct sym_scope {
-    Dwarf_Off die;         /* global .debug_info offset of the scope's DIE */
-    const char *name;      /* NULL until resolved; "" if DWARF has none */
-    const char *call_file; /* inlined subroutines: where the caller calls it */
-    uint32_t call_line;
-    int32_t first_child, next_sibling; /* inlined subroutines below; -1 ends */
-    uint32_t range_first, range_nr;    /* into sym_module.ranges */
-};
-
-struct sym_range {
-    uint64_t lo, hi;
-};
-
-struct sym_row {
-    uint64_t addr;
-    const char *file;
-    uint32_t line;
-    uint32_t key; /* bit 31: not an end_sequence row; bits 0-30: order of appearance */
-};
-
-struct sym_elfsym {
-    const char *raw;  /* as in the symbol table */
-    const char *name; /* demangled, on first use */
-};
-
-struct sym_module {
-    const char *path;
-    bool ok;           /* opened; false caches a failure */
-    const char *error; /* why not ok */
-    bool syms_from_dynsym;
-    Dwarf_Debug dbg; /* NULL without DWARF */
-    const char *debug_file;
-    const char *build_id;  /* hex, from the file's NT_GNU_BUILD_ID note */
-    const char *debuglink; /* .gnu_debuglink file name */
-    struct sym_strings pool;
-
-    struct sym_scope *scopes;
-    size_t scopes_nr, scopes_alloc;
-    struct sym_range *ranges;
-    size_t ranges_nr, ranges_alloc;
-    struct span_index funcs; /* top-level scopes */
-    struct sym_row *rows;
-    size_t rows_nr, rows_alloc;
-
-    struct sym_elfsym *syms;
-    size_t syms_nr, syms_alloc;
-    struct span_index symspans;
-    struct sym_range *xsecs; /* executable sections of the file */
-    size_t xsecs_nr, xsecs_alloc;
-};
-
-struct symbolizer {
-    struct sym_module **mods;
-    size_t nr, alloc;
-    struct sym_module *last; /* lookups come in runs per module */
-    char err[512];
-};
-
-static void drop_err(Dwarf_Debug dbg, Dwarf_Error *err)
-{
-    if (*err) {
-        dwarf_dealloc(dbg, *err, DW_DLA_ERROR);
-        *err = NULL;
-    }
-}
-
-/* ---- ELF: symbols, executable sections, build id, debuglink ---- */
-
-/* Lower is better among symbols at one address: global before weak before local, then fewer
- * leading underscores (malloc over __libc_malloc). */
-static uint32_t sym_rank(const GElf_Sym *sym, const char *name)
-{
-    uint32_t bind = GELF_ST_BIND(sym->st_info), r, u = 0;
-
-    r = bind == STB_GLOBAL ? 0 : bind == STB_WEAK ? 1 : bind == STB_LOCAL ? 2 : 3;
-    while (name[u] == '_' && u < 3)
-        u++;
-    return r * 4 + u;
-}
-
-static void elf_read_syms(struct sym_module *m, Elf *elf, Elf_Scn *scn, bool dynsym)
-{
-    GElf_Shdr sh;
-    Elf_Data *data;
-    size_t n;
-
-    if (!gelf_getshdr(scn, &sh) || !sh.sh_entsize || !(data = elf_getdata(scn, NULL)))
-        return;
-    m->syms_nr = 0;
-    m->symspans.nr = 0;
-    m->syms_from_dynsym = dynsym;
-    n = sh.sh_size / sh.sh_entsize;
-    for (size_t i = 0; i < n; i++) {
-        GElf_Sym sym;
-        const char *name;
-        int type;
-
-        if (!gelf_getsym(data, (int)i, &sym))
-            break;
-        type = GELF_ST_TYPE(sym.st_info);
-        if ((type != STT_FUNC && type != STT_GNU_IFUNC) || sym.st_shndx == SHN_UNDEF ||
-            !sym.st_value)
-            continue;
-        name = elf_strptr(elf, sh.sh_link, sym.st_name);
-        if (!name || !*name || *name == '@')
-            continue;
-        ALLOC_GROW(m->syms, m->syms_nr + 1, m->syms_alloc);
-        /* .symtab spells versioned symbols "regexec@@GLIBC_2.3.4": keep the name only. */
-        m->syms[m->syms_nr] =
-                (struct sym_elfsym){ pool_intern_n(&m->pool, name, strcspn(name, "@")), NULL };
-        span_add(&m->symspans, sym.st_value, sym.st_value + sym.st_size, (uint32_t)m->syms_nr,
-                 sym_rank(&sym, name));
-        m->syms_nr++;
-    }
-}
-
-static void elf_read_build_id(struct sym_module *m, Elf_Scn *scn)
-{
-    Elf_Data *data = elf_getdata(scn, NULL);
-    size_t off = 0, name_off, desc_off;
-    GElf_Nhdr nh;
-
-    while (data && (off = gelf_getnote(data, off, &nh, &name_off, &desc_off)) > 0) {
-        const char *d = (const char *)data->d_buf;
-        char hex[2 * 64 + 1];
-
-        if (nh.n_type != NT_GNU_BUILD_ID || nh.n_namesz != 4 || memcmp(d + name_off, "GNU", 4) ||
-            !nh.n_descsz || nh.n_descsz > 64)
-            continue;
-        for (size_t i = 0; i < nh.n_descsz; i++)
-            sprintf(hex + 2 * i, "%02x", (unsigned char)d[desc_off + i]);
-        m->build_id = pool_intern(&m->pool, hex);
-        return;
-    }
-}
-
-static void elf_read_debuglink(struct sym_module *m, Elf_Scn *scn)
-{
-    Elf_Data *data = elf_getdata(scn, NULL);
-
-    if (data && data->d_buf && data->d_size > 1 && memchr(data->d_buf, 0, data->d_size))
-        m->debuglink = pool_intern(&m->pool, data->d_buf);
-}
-
-/* Read what the analyzer needs from the ELF file at path. `primary` is the module's own file
- * (sections, notes, and .symtab or .dynsym); otherwise a debug file, read only to replace a
- * .dynsym by its .symtab. -1 if the file cannot be read as ELF. */
-static int elf_scan(struct sym_module *m, const char *path, bool primary, char *err, size_t errlen)
-{
-    Elf_Scn *scn = NULL, *symtab = NULL, *dynsym = NULL;
-    size_t shstrndx;
-    Elf *elf;
-    int fd;
-
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
-        return -1;
-    }
-    elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-    if (!elf || elf_kind(elf) != ELF_K_ELF || elf_getshdrstrndx(elf, &shstrndx)) {
-        snprintf(err, errlen, "cannot read '%s': not an ELF file", path);
-        elf_end(elf);
-        close(fd);
-        return -1;
-    }
-    while ((scn = elf_nextscn(elf, scn))) {
-        GElf_Shdr sh;
-        const char *name;
-
-        if (!gelf_getshdr(scn, &sh))
-            continue;
-        if (sh.sh_type == SHT_SYMTAB)
-            symtab = scn;
-        else if (sh.sh_type == SHT_DYNSYM)
-            dynsym = scn;
-        if (!primary)
-            continue;
-        name = elf_strptr(elf, shstrndx, sh.sh_name);
-        if (sh.sh_type == SHT_NOTE && !m->build_id)
-            elf_read_build_id(m, scn);
-        else if (name && !strcmp(name, ".gnu_debuglink"))
-            elf_read_debuglink(m, scn);
-        if ((sh.sh_flags & (SHF_ALLOC | SHF_EXECINSTR)) == (SHF_ALLOC | SHF_EXECINSTR) &&
-            sh.sh_type != SHT_NOBITS) {
-            ALLOC_GROW(m->xsecs, m->xsecs_nr + 1, m->xsecs_alloc);
-            m->xsecs[m->xsecs_nr++] = (struct sym_range){ sh.sh_addr, sh.sh_addr + sh.sh_size };
-        }
-    }
-    if (symtab)
-        elf_read_syms(m, elf, symtab, false);
-    else if (primary && dynsym)
-        elf_read_syms(m, elf, dynsym, true);
-    elf_end(elf);
-    close(fd);
-    return 0;
-}
-
-/* The demangled form of raw, pooled. Only _Z names are demangled: __cxa_demangle also
- * decodes bare type codes, and would turn a C function "f" into "float". */
-static const char *demangle_intern(struct sym_module *m, const char *raw)
+const char *module_demangle(struct sym_module *m, const char *raw)
 {
     int status = -1;
     char *d = strncmp(raw, "_Z", 2) ? NULL : __cxa_demangle(raw, NULL, NULL, &status);
-    const char *r = pool_intern(&m->pool, status == 0 && d ? d : raw);
+    const char *r = strpool_intern(&m->strings, status == 0 && d ? d : raw);
 
     free(d);
     return r;
@@ -481,683 +153,8 @@ static const char *elf_name(struct sym_module *m, uint64_t addr)
     }
     sym = &m->syms[m->symspans.v[j].idx];
     if (!sym->name)
-        sym->name = demangle_intern(m, sym->raw);
+        sym->name = module_demangle(m, sym->raw);
     return sym->name;
-}
-
-/* ---- DWARF: open ---- */
-
-static uint64_t get_le(const unsigned char *p, int n)
-{
-    uint64_t v = 0;
-
-    while (n-- > 0)
-        v = v << 8 | p[n];
-    return v;
-}
-
-/* Whether every .debug_rnglists/.debug_loclists header is one libdwarf accepts (see
- * elf_lists_sane). Stricter than libdwarf: a unit must also end inside the section. */
-static bool lists_headers_ok(const unsigned char *d, size_t size)
-{
-    size_t off = 0;
-
-    while (off < size) {
-        uint64_t len;
-        size_t lensize = 4;
-
-        if (size - off < 4)
-            return false;
-        len = get_le(d + off, 4);
-        if (len == 0xffffffff) {
-            if (size - off < 12)
-                return false;
-            len = get_le(d + off + 4, 8);
-            lensize = 12;
-        } else if (len >= 0xfffffff0) {
-            return false;
-        }
-        if (len > size - off - lensize || len < 8)
-            return false;
-        /* version 5, address size 2/4/8, segment selector size, offset count */
-        if (get_le(d + off + lensize, 2) != 5)
-            return false;
-        if (d[off + lensize + 2] != 2 && d[off + lensize + 2] != 4 && d[off + lensize + 2] != 8)
-            return false;
-        off += lensize + len;
-    }
-    return true;
-}
-
-/* libdwarf 20210528 frees and then keeps using its list of contexts when a .debug_rnglists
- * or .debug_loclists header is bad (internal_load_rnglists_contexts lacks a return after
- * its error path: double free, abort), and it reads both headers when it first loads
- * .debug_info. So check them first and leave such a file's DWARF alone. */
-static bool elf_lists_sane(const char *file)
-{
-    Elf_Scn *scn = NULL;
-    size_t shstrndx;
-    bool ok = false;
-    Elf *elf;
-    int fd;
-
-    fd = open(file, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return false;
-    elf = elf_begin(fd, ELF_C_READ, NULL);
-    if (!elf || elf_kind(elf) != ELF_K_ELF || elf_getshdrstrndx(elf, &shstrndx))
-        goto out_end;
-    while ((scn = elf_nextscn(elf, scn))) {
-        const char *name;
-        Elf_Data *data;
-        GElf_Shdr sh;
-
-        if (!gelf_getshdr(scn, &sh) || !(name = elf_strptr(elf, shstrndx, sh.sh_name)))
-            goto out_end;
-        if (strcmp(name, ".debug_rnglists") && strcmp(name, ".debug_loclists") &&
-            strcmp(name, ".zdebug_rnglists") && strcmp(name, ".zdebug_loclists"))
-            continue;
-        if (sh.sh_type == SHT_NOBITS)
-            continue;
-        if (name[1] == 'z' ? elf_compress_gnu(scn, 0, 0) < 0
-                           : (sh.sh_flags & SHF_COMPRESSED) && elf_compress(scn, 0, 0) < 0)
-            goto out_end;
-        data = elf_getdata(scn, NULL);
-        if (data && data->d_size && (!data->d_buf || !lists_headers_ok(data->d_buf, data->d_size)))
-            goto out_end;
-    }
-    ok = true;
-out_end:
-    elf_end(elf);
-    close(fd);
-    return ok;
-}
-
-/* Keep dbg as m's DWARF if it has a .debug_info: libdwarf also accepts a file whose only
- * DWARF is .eh_frame, which every stripped binary has. */
-static bool dwarf_accept(struct sym_module *m, Dwarf_Debug dbg, const char *file)
-{
-    static const char *const names[] = { ".debug_info", ".zdebug_info" };
-    Dwarf_Error err = NULL;
-    bool sane = elf_lists_sane(file);   /* opens and scans the file: once, not per name */
-
-    for (int i = 0; i < 2 && sane; i++) {
-        Dwarf_Addr addr = 0;
-        Dwarf_Unsigned size = 0;
-        int res = dwarf_get_section_info_by_name(dbg, names[i], &addr, &size, &err);
-
-        drop_err(dbg, &err);
-        if (res == DW_DLV_OK && size) {
-            m->dbg = dbg;
-            m->debug_file = pool_intern(&m->pool, file);
-            return true;
-        }
-    }
-    if (dwarf_finish(dbg, &err) != DW_DLV_OK)
-        drop_err(NULL, &err);
-    return false;
-}
-
-/* Open path (following no links) and keep it if it has DWARF. */
-static bool dwarf_try(struct sym_module *m, const char *path)
-{
-    Dwarf_Debug dbg = NULL;
-    Dwarf_Error err = NULL;
-    int res;
-
-    if (access(path, R_OK))
-        return false;
-    res = dwarf_init_path(path, NULL, 0, DW_DLC_READ, DW_GROUPNUMBER_ANY, NULL, NULL, &dbg, NULL, 0,
-                          NULL, &err);
-    drop_err(NULL, &err);
-    return res == DW_DLV_OK && dwarf_accept(m, dbg, path);
-}
-
-/* Open the DWARF of m, searching the places of design note 1. */
-static void dwarf_open_module(struct sym_module *m, const char *build_id_hex)
-{
-    char buf[PATH_MAX + 64], dir[PATH_MAX];
-    Dwarf_Debug dbg = NULL;
-    Dwarf_Error err = NULL;
-    const char *bid = build_id_hex && *build_id_hex ? build_id_hex : m->build_id;
-    const char *slash;
-    int res;
-
-    buf[0] = '\0';
-    /* With a buffer for the true path, libdwarf itself follows build-id and debuglink. */
-    res = dwarf_init_path(m->path, buf, sizeof(buf), DW_DLC_READ, DW_GROUPNUMBER_ANY, NULL, NULL,
-                          &dbg, NULL, 0, NULL, &err);
-    drop_err(NULL, &err);
-    if (res == DW_DLV_OK && dwarf_accept(m, dbg, buf[0] ? buf : m->path))
-        return;
-    if (bid && strlen(bid) > 2) {
-        snprintf(buf, sizeof(buf), "/usr/lib/debug/.build-id/%.2s/%s.debug", bid, bid + 2);
-        if (dwarf_try(m, buf))
-            return;
-    }
-    if (!m->debuglink || strchr(m->debuglink, '/'))
-        return;
-    slash = strrchr(m->path, '/');
-    snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - m->path) : 1, slash ? m->path : ".");
-    for (int i = 0; i < 3; i++) {
-        static const char *const fmt[] = { "%s/%s", "%s/.debug/%s", "/usr/lib/debug%s/%s" };
-
-        snprintf(buf, sizeof(buf), fmt[i], dir, m->debuglink);
-        if (strcmp(buf, m->path) && dwarf_try(m, buf))
-            return;
-    }
-}
-
-/* ---- DWARF: build scopes and rows ---- */
-
-struct cu_ctx {
-    struct sym_module *m;
-    Dwarf_Debug dbg;
-    Dwarf_Half version;
-    Dwarf_Addr base;    /* CU base address, for DWARF 2-4 .debug_ranges */
-    const char **files; /* pooled; index = file number - files_base */
-    Dwarf_Signed files_nr, files_base;
-    uint32_t row_order;
-};
-
-static bool addr_is_real(uint64_t lo)
-{
-    /* 0 and -1/-2 mark code the linker discarded (design note 3). */
-    return lo != 0 && lo < UINT64_MAX - 1;
-}
-
-static const char *cu_file(const struct cu_ctx *c, Dwarf_Unsigned fileno)
-{
-    Dwarf_Signed i = (Dwarf_Signed)fileno - c->files_base;
-
-    return i >= 0 && i < c->files_nr ? c->files[i] : NULL;
-}
-
-static void range_add(struct cu_ctx *c, uint64_t lo, uint64_t hi)
-{
-    struct sym_module *m = c->m;
-
-    if (!addr_is_real(lo) || hi <= lo)
-        return;
-    ALLOC_GROW(m->ranges, m->ranges_nr + 1, m->ranges_alloc);
-    m->ranges[m->ranges_nr++] = (struct sym_range){ lo, hi };
-}
-
-/* DWARF 5 DW_AT_ranges: an offset or index into .debug_rnglists; entries come cooked. */
-static void ranges_read_rnglists(struct cu_ctx *c, Dwarf_Attribute attr, Dwarf_Half form)
-{
-    Dwarf_Rnglists_Head head = NULL;
-    Dwarf_Unsigned val = 0, count = 0, off = 0;
-    Dwarf_Error err = NULL;
-    int res;
-
-    res = form == DW_FORM_rnglistx ? dwarf_formudata(attr, &val, &err)
-                                   : dwarf_global_formref(attr, &val, &err);
-    if (res == DW_DLV_OK)
-        res = dwarf_rnglists_get_rle_head(attr, form, val, &head, &count, &off, &err);
-    drop_err(c->dbg, &err);
-    if (res != DW_DLV_OK)
-        return;
-    for (Dwarf_Unsigned i = 0; i < count; i++) {
-        unsigned len = 0, code = 0;
-        Dwarf_Unsigned raw1, raw2, lo, hi;
-        Dwarf_Bool unavailable = 0;
-
-        res = dwarf_get_rnglists_entry_fields_a(head, i, &len, &code, &raw1, &raw2, &unavailable,
-                                                &lo, &hi, &err);
-        drop_err(c->dbg, &err);
-        if (res != DW_DLV_OK)
-            break;
-        if (code == DW_RLE_end_of_list)
-            break;
-        if (code != DW_RLE_base_address && code != DW_RLE_base_addressx && !unavailable)
-            range_add(c, lo, hi);
-    }
-    dwarf_dealloc_rnglists_head(head);
-}
-
-/* DWARF 2-4 DW_AT_ranges: entries are relative to the CU base unless a base selection entry
- * changes it; libdwarf hands them out raw. */
-static void ranges_read_debug_ranges(struct cu_ctx *c, Dwarf_Die die, Dwarf_Attribute attr)
-{
-    Dwarf_Ranges *r = NULL;
-    Dwarf_Signed n = 0;
-    Dwarf_Unsigned bytes = 0;
-    Dwarf_Off off = 0;
-    Dwarf_Error err = NULL;
-    Dwarf_Addr base = c->base;
-    int res;
-
-    res = dwarf_global_formref(attr, &off, &err);
-    if (res == DW_DLV_ERROR) {
-        Dwarf_Unsigned u = 0;
-
-        drop_err(c->dbg, &err);
-        res = dwarf_formudata(attr, &u, &err);
-        off = u;
-    }
-    if (res == DW_DLV_OK)
-        res = dwarf_get_ranges_a(c->dbg, off, die, &r, &n, &bytes, &err);
-    drop_err(c->dbg, &err);
-    if (res != DW_DLV_OK)
-        return;
-    for (Dwarf_Signed i = 0; i < n; i++) {
-        if (r[i].dwr_type == DW_RANGES_END)
-            break;
-        if (r[i].dwr_type == DW_RANGES_ADDRESS_SELECTION)
-            base = r[i].dwr_addr2;
-        else
-            range_add(c, base + r[i].dwr_addr1, base + r[i].dwr_addr2);
-    }
-    dwarf_ranges_dealloc(c->dbg, r, n);
-}
-
-/* Append the code ranges of die to m->ranges; returns how many. */
-static uint32_t die_ranges(struct cu_ctx *c, Dwarf_Die die)
-{
-    size_t before = c->m->ranges_nr;
-    Dwarf_Error err = NULL;
-    Dwarf_Attribute attr;
-    Dwarf_Addr lo, hi;
-    Dwarf_Half form;
-    enum Dwarf_Form_Class cls;
-
-    if (dwarf_lowpc(die, &lo, &err) == DW_DLV_OK &&
-        dwarf_highpc_b(die, &hi, &form, &cls, &err) == DW_DLV_OK) {
-        range_add(c, lo, cls == DW_FORM_CLASS_ADDRESS ? hi : lo + hi);
-        return (uint32_t)(c->m->ranges_nr - before);
-    }
-    /* Else DW_AT_ranges (a DW_AT_low_pc next to it is only a base address). */
-    drop_err(c->dbg, &err);
-    if (dwarf_attr(die, DW_AT_ranges, &attr, &err) != DW_DLV_OK) {
-        drop_err(c->dbg, &err);
-        return 0;
-    }
-    if (dwarf_whatform(attr, &form, &err) == DW_DLV_OK) {
-        if (form == DW_FORM_rnglistx || c->version >= 5)
-            ranges_read_rnglists(c, attr, form);
-        else
-            ranges_read_debug_ranges(c, die, attr);
-    }
-    drop_err(c->dbg, &err);
-    dwarf_dealloc(c->dbg, attr, DW_DLA_ATTR);
-    return (uint32_t)(c->m->ranges_nr - before);
-}
-
-static bool die_udata(Dwarf_Debug dbg, Dwarf_Die die, Dwarf_Half at, Dwarf_Unsigned *val)
-{
-    Dwarf_Attribute attr;
-    Dwarf_Error err = NULL;
-    int res;
-
-    if (dwarf_attr(die, at, &attr, &err) != DW_DLV_OK) {
-        drop_err(dbg, &err);
-        return false;
-    }
-    res = dwarf_formudata(attr, val, &err);
-    drop_err(dbg, &err);
-    if (res != DW_DLV_OK) {
-        /* This libdwarf reads DW_FORM_implicit_const (gcc 12 uses it for call_file and
-         * call_line) only as signed. */
-        Dwarf_Signed sval = 0;
-
-        res = dwarf_formsdata(attr, &sval, &err);
-        drop_err(dbg, &err);
-        if (res == DW_DLV_OK && sval < 0)
-            res = DW_DLV_NO_ENTRY;
-        *val = (Dwarf_Unsigned)sval;
-    }
-    dwarf_dealloc(dbg, attr, DW_DLA_ATTR);
-    return res == DW_DLV_OK;
-}
-
-/* Make a scope for a subprogram (parent -1) or an inlined subroutine with code; -1 when the
- * DIE owns no code. */
-static int32_t scope_new(struct cu_ctx *c, Dwarf_Die die, int32_t parent, bool inlined)
-{
-    struct sym_module *m = c->m;
-    size_t first = m->ranges_nr;
-    uint32_t nr = die_ranges(c, die);
-    Dwarf_Error err = NULL;
-    Dwarf_Unsigned u;
-    struct sym_scope *sc;
-    int32_t idx;
-
-    if (!nr || m->scopes_nr >= INT32_MAX)
-        return -1;
-    ALLOC_GROW(m->scopes, m->scopes_nr + 1, m->scopes_alloc);
-    idx = (int32_t)m->scopes_nr++;
-    sc = &m->scopes[idx];
-    *sc = (struct sym_scope){
-        .first_child = -1, .next_sibling = -1, .range_first = (uint32_t)first, .range_nr = nr
-    };
-    if (dwarf_dieoffset(die, &sc->die, &err) != DW_DLV_OK)
-        sc->name = ""; /* unnamed: the caller falls back to the ELF symbol */
-    drop_err(c->dbg, &err);
-    if (inlined) {
-        if (die_udata(c->dbg, die, DW_AT_call_file, &u))
-            sc->call_file = cu_file(c, u);
-        if (die_udata(c->dbg, die, DW_AT_call_line, &u))
-            sc->call_line = u > INT32_MAX ? 0 : (uint32_t)u;
-    }
-    if (parent >= 0) {
-        sc->next_sibling = m->scopes[parent].first_child;
-        m->scopes[parent].first_child = idx;
-    } else {
-        for (uint32_t i = 0; i < nr; i++)
-            span_add(&m->funcs, m->ranges[first + i].lo, m->ranges[first + i].hi, (uint32_t)idx, 0);
-    }
-    return idx;
-}
-
-static bool die_is_declaration(Dwarf_Debug dbg, Dwarf_Die die)
-{
-    Dwarf_Bool has = 0;
-    Dwarf_Error err = NULL;
-
-    if (dwarf_hasattr(die, DW_AT_declaration, &has, &err) != DW_DLV_OK)
-        drop_err(dbg, &err);
-    return has;
-}
-
-static void die_walk(struct cu_ctx *c, Dwarf_Die parent, int32_t scope, int depth);
-
-/* Scopes for one DIE and the code-owning DIEs below it. */
-static void die_visit(struct cu_ctx *c, Dwarf_Die die, int32_t scope, int depth)
-{
-    Dwarf_Error err = NULL;
-    Dwarf_Half tag;
-    int32_t s;
-
-    if (dwarf_tag(die, &tag, &err) != DW_DLV_OK) {
-        drop_err(c->dbg, &err);
-        return;
-    }
-    switch (tag) {
-    case DW_TAG_subprogram:
-        /* Declarations (class members) own neither code nor nested definitions. */
-        if (die_is_declaration(c->dbg, die))
-            break;
-        s = scope_new(c, die, -1, false);
-        die_walk(c, die, s, depth + 1);
-        break;
-    case DW_TAG_inlined_subroutine:
-        /* Without a parent (corrupt input) it becomes a top-level function. */
-        s = scope_new(c, die, scope, scope >= 0);
-        if (s >= 0)
-            die_walk(c, die, s, depth + 1);
-        break;
-    case DW_TAG_lexical_block:
-    case DW_TAG_try_block:
-    case DW_TAG_catch_block:
-    case DW_TAG_namespace:
-    case DW_TAG_module:
-    case DW_TAG_class_type:
-    case DW_TAG_structure_type:
-    case DW_TAG_union_type:
-        die_walk(c, die, scope, depth + 1);
-        break;
-    default:
-        break;
-    }
-}
-
-static void die_walk(struct cu_ctx *c, Dwarf_Die parent, int32_t scope, int depth)
-{
-    Dwarf_Error err = NULL;
-    Dwarf_Die child = NULL, next;
-    int res;
-
-    if (depth > SYM_MAX_DEPTH)
-        return;
-    res = dwarf_child(parent, &child, &err);
-    while (res == DW_DLV_OK) {
-        die_visit(c, child, scope, depth);
-        res = dwarf_siblingof_b(c->dbg, child, 1, &next, &err);
-        dwarf_dealloc(c->dbg, child, DW_DLA_DIE);
-        child = next;
-    }
-    drop_err(c->dbg, &err);
-}
-
-static void row_add(struct cu_ctx *c, uint64_t addr, const char *file, uint32_t line, bool end)
-{
-    struct sym_module *m = c->m;
-
-    ALLOC_GROW(m->rows, m->rows_nr + 1, m->rows_alloc);
-    m->rows[m->rows_nr++] =
-            (struct sym_row){ addr, file, line,
-                              (end ? 0 : 1u << 31) | (c->row_order++ & 0x7fffffff) };
-}
-
-/* Append the CU's line rows, dropping sequences of discarded code (design note 3). */
-static void cu_read_lines(struct cu_ctx *c, Dwarf_Line_Context ctx)
-{
-    Dwarf_Line *lines = NULL;
-    Dwarf_Signed n = 0;
-    Dwarf_Error err = NULL;
-    size_t seq_start = 0;
-    bool seq_real = true, seq_open = false;
-
-    if (dwarf_srclines_from_linecontext(ctx, &lines, &n, &err) != DW_DLV_OK) {
-        drop_err(c->dbg, &err);
-        return;
-    }
-    for (Dwarf_Signed i = 0; i < n; i++) {
-        Dwarf_Addr addr = 0;
-        Dwarf_Unsigned line = 0, fileno = 0;
-        Dwarf_Bool end = 0;
-
-        if (dwarf_lineaddr(lines[i], &addr, &err) != DW_DLV_OK ||
-            dwarf_lineendsequence(lines[i], &end, &err) != DW_DLV_OK) {
-            drop_err(c->dbg, &err);
-            continue;
-        }
-        if (dwarf_lineno(lines[i], &line, &err) != DW_DLV_OK || line > INT32_MAX)
-            line = 0;
-        drop_err(c->dbg, &err);
-        if (dwarf_line_srcfileno(lines[i], &fileno, &err) != DW_DLV_OK)
-            fileno = (Dwarf_Unsigned)-1;
-        drop_err(c->dbg, &err);
-        if (!seq_open) {
-            seq_open = true;
-            seq_real = addr_is_real(addr);
-            seq_start = c->m->rows_nr;
-        }
-        /* Rows at the end address of their sequence cover no bytes; kept, they would win
-         * over the end row and claim the padding after the sequence. */
-        while (end && seq_real && c->m->rows_nr > seq_start &&
-               c->m->rows[c->m->rows_nr - 1].addr == addr)
-            c->m->rows_nr--;
-        if (seq_real)
-            row_add(c, addr, cu_file(c, fileno), (uint32_t)line, end);
-        if (end)
-            seq_open = false;
-    }
-}
-
-/* The CU's file table (dwarf_srcfiles joins the directories) and its line rows. */
-static void cu_read_line_table(struct cu_ctx *c, Dwarf_Die cu)
-{
-    Dwarf_Line_Context ctx = NULL;
-    Dwarf_Unsigned version = 0;
-    Dwarf_Small tables = 0;
-    Dwarf_Signed base = 0, count = 0, end = 0, nfiles = 0;
-    Dwarf_Error err = NULL;
-    char **files = NULL;
-
-    if (dwarf_srclines_b(cu, &version, &tables, &ctx, &err) != DW_DLV_OK) {
-        drop_err(c->dbg, &err);
-        return;
-    }
-    /* File numbers start at 1 in DWARF 2-4 and at 0 in DWARF 5; libdwarf says which. */
-    if (dwarf_srclines_files_indexes(ctx, &base, &count, &end, &err) != DW_DLV_OK)
-        base = version >= 5 ? 0 : 1;
-    drop_err(c->dbg, &err);
-    if (dwarf_srcfiles(cu, &files, &nfiles, &err) == DW_DLV_OK) {
-        c->files = xmalloc((nfiles ? nfiles : 1) * sizeof(*c->files));
-        for (Dwarf_Signed i = 0; i < nfiles; i++) {
-            c->files[i] = files[i] ? pool_intern(&c->m->pool, files[i]) : NULL;
-            dwarf_dealloc(c->dbg, files[i], DW_DLA_STRING);
-        }
-        dwarf_dealloc(c->dbg, files, DW_DLA_LIST);
-        c->files_nr = nfiles;
-        c->files_base = base;
-    }
-    drop_err(c->dbg, &err);
-    if (tables == 1)
-        cu_read_lines(c, ctx);
-    dwarf_srclines_dealloc_b(ctx);
-}
-
-static void cu_build(struct sym_module *m, Dwarf_Die cu, Dwarf_Half version, uint32_t *order)
-{
-    struct cu_ctx c = { .m = m, .dbg = m->dbg, .version = version, .row_order = *order };
-    Dwarf_Error err = NULL;
-    Dwarf_Half tag = 0;
-
-    if (dwarf_tag(cu, &tag, &err) != DW_DLV_OK ||
-        (tag != DW_TAG_compile_unit && tag != DW_TAG_partial_unit)) {
-        drop_err(m->dbg, &err);
-        return;
-    }
-    if (dwarf_lowpc(cu, &c.base, &err) != DW_DLV_OK)
-        c.base = 0;
-    drop_err(m->dbg, &err);
-    cu_read_line_table(&c, cu);
-    die_walk(&c, cu, -1, 0);
-    free(c.files);
-    *order = c.row_order;
-}
-
-static int row_cmp(const void *a, const void *b)
-{
-    const struct sym_row *x = a, *y = b;
-
-    if (x->addr != y->addr)
-        return x->addr < y->addr ? -1 : 1;
-    return x->key < y->key ? -1 : x->key > y->key;
-}
-
-static void dwarf_build(struct sym_module *m)
-{
-    Dwarf_Error err = NULL;
-    uint32_t order = 0;
-
-    for (;;) {
-        Dwarf_Unsigned len, type_off, next;
-        Dwarf_Half version, addr_size, off_size, ext_size, unit_type;
-        Dwarf_Off abbrev;
-        Dwarf_Sig8 sig;
-        Dwarf_Die cu = NULL;
-        int res;
-
-        res = dwarf_next_cu_header_d(m->dbg, 1, &len, &version, &abbrev, &addr_size, &off_size,
-                                     &ext_size, &sig, &type_off, &next, &unit_type, &err);
-        if (res != DW_DLV_OK)
-            break;
-        res = dwarf_siblingof_b(m->dbg, NULL, 1, &cu, &err);
-        if (res == DW_DLV_OK) {
-            cu_build(m, cu, version, &order);
-            dwarf_dealloc(m->dbg, cu, DW_DLA_DIE);
-        }
-        drop_err(m->dbg, &err);
-    }
-    drop_err(m->dbg, &err);
-    qsort(m->rows, m->rows_nr, sizeof(*m->rows), row_cmp);
-    span_finish(&m->funcs);
-}
-
-/* ---- DWARF: names ---- */
-
-/* The DIE that attribute `at` of die refers to, in this file's .debug_info; NULL if none.
- * References into a dwz supplementary file or a type unit cannot be followed here. */
-static Dwarf_Die die_ref(Dwarf_Debug dbg, Dwarf_Die die, Dwarf_Half at)
-{
-    Dwarf_Attribute attr;
-    Dwarf_Error err = NULL;
-    Dwarf_Half form = 0;
-    Dwarf_Off off = 0;
-    Dwarf_Die target = NULL;
-    int res;
-
-    if (dwarf_attr(die, at, &attr, &err) != DW_DLV_OK) {
-        drop_err(dbg, &err);
-        return NULL;
-    }
-    res = dwarf_whatform(attr, &form, &err);
-    if (res == DW_DLV_OK && form != DW_FORM_GNU_ref_alt && form != DW_FORM_ref_sup4 &&
-        form != DW_FORM_ref_sup8 && form != DW_FORM_ref_sig8)
-        res = dwarf_global_formref(attr, &off, &err);
-    else
-        res = DW_DLV_NO_ENTRY;
-    if (res == DW_DLV_OK && dwarf_offdie_b(dbg, off, 1, &target, &err) != DW_DLV_OK)
-        target = NULL;
-    drop_err(dbg, &err);
-    dwarf_dealloc(dbg, attr, DW_DLA_ATTR);
-    return target;
-}
-
-static const char *die_string(Dwarf_Debug dbg, Dwarf_Die die, Dwarf_Half at)
-{
-    Dwarf_Attribute attr;
-    Dwarf_Error err = NULL;
-    char *s = NULL;
-
-    if (dwarf_attr(die, at, &attr, &err) != DW_DLV_OK) {
-        drop_err(dbg, &err);
-        return NULL;
-    }
-    if (dwarf_formstring(attr, &s, &err) != DW_DLV_OK)
-        s = NULL;
-    drop_err(dbg, &err);
-    dwarf_dealloc(dbg, attr, DW_DLA_ATTR);
-    return s;
-}
-
-/* A function's name: the demangled C++ linkage name if any DIE on the abstract_origin /
- * specification chain has one (it carries namespaces and parameters), else the first
- * DW_AT_name, else a non-C++ linkage name. "" if none. A C function's linkage name is an asm
- * label at best (glibc's "__GI___libc_malloc" for __libc_malloc), so its source name wins. */
-static const char *die_function_name(struct sym_module *m, Dwarf_Off off)
-{
-    Dwarf_Error err = NULL;
-    Dwarf_Die die = NULL, next;
-    const char *plain = NULL, *result = NULL, *label = NULL;
-
-    if (dwarf_offdie_b(m->dbg, off, 1, &die, &err) != DW_DLV_OK) {
-        drop_err(m->dbg, &err);
-        return "";
-    }
-    for (int hop = 0; die && hop < SYM_MAX_HOPS; hop++) {
-        const char *s = die_string(m->dbg, die, DW_AT_linkage_name);
-
-        if (!s)
-            s = die_string(m->dbg, die, DW_AT_MIPS_linkage_name);
-        if (s && !strncmp(s, "_Z", 2)) {
-            result = demangle_intern(m, s);
-            break;
-        }
-        if (s && *s && !label)
-            label = pool_intern(&m->pool, s);
-        if (!plain && (s = die_string(m->dbg, die, DW_AT_name)) && *s)
-            plain = pool_intern(&m->pool, s);
-        next = die_ref(m->dbg, die, DW_AT_abstract_origin);
-        if (!next)
-            next = die_ref(m->dbg, die, DW_AT_specification);
-        dwarf_dealloc(m->dbg, die, DW_DLA_DIE);
-        die = next;
-    }
-    if (die)
-        dwarf_dealloc(m->dbg, die, DW_DLA_DIE);
-    return result ? result : plain ? plain : label ? label : "";
-}
-
-static const char *scope_name(struct sym_module *m, struct sym_scope *sc)
-{
-    if (!sc->name)
-        sc->name = die_function_name(m, sc->die);
-    return sc->name;
 }
 
 /* ---- lookup ---- */
@@ -1214,6 +211,15 @@ static const struct sym_row *row_find(const struct sym_module *m, uint64_t addr)
     return &m->rows[lo - 1];
 }
 
+/* ---- the module cache and the public API ---- */
+
+struct symbolizer {
+    struct sym_module **mods;
+    size_t nr, alloc;
+    struct sym_module *last; /* lookups come in runs per module */
+    char err[512];
+};
+
 static struct sym_module *module_find(struct symbolizer *s, const char *path)
 {
     if (s->last && !strcmp(s->last->path, path))
@@ -1229,23 +235,23 @@ static struct sym_module *module_open(struct symbolizer *s, const char *path,
 {
     struct sym_module *m = xcalloc(1, sizeof(*m));
 
-    m->path = pool_intern(&m->pool, path);
+    m->path = strpool_intern(&m->strings, path);
     ALLOC_GROW(s->mods, s->nr + 1, s->alloc);
     s->mods[s->nr++] = s->last = m;
-    if (elf_scan(m, path, true, s->err, sizeof(s->err))) {
-        m->error = pool_intern(&m->pool, s->err);
+    if (symelf_scan(m, path, true, s->err, sizeof(s->err))) {
+        m->error = strpool_intern(&m->strings, s->err);
         return m; /* cached failure */
     }
     m->ok = true;
-    dwarf_open_module(m, build_id_hex);
+    symelf_find_dwarf(m, build_id_hex);
     if (m->dbg) {
         /* A stripped file keeps only .dynsym; its debug file has the full .symtab. */
         if (m->syms_from_dynsym && strcmp(m->debug_file, path)) {
             char ignored[64];
 
-            elf_scan(m, m->debug_file, false, ignored, sizeof(ignored));
+            symelf_scan(m, m->debug_file, false, ignored, sizeof(ignored));
         }
-        dwarf_build(m);
+        symlines_read(m);
     }
     span_finish(&m->symspans);
     return m;
@@ -1262,12 +268,7 @@ struct symbolizer *sym_new(void)
 
 static void module_free(struct sym_module *m)
 {
-    if (m->dbg) {
-        Dwarf_Error err = NULL;
-
-        if (dwarf_finish(m->dbg, &err) != DW_DLV_OK)
-            drop_err(NULL, &err);
-    }
+    dw_close(m->dbg);
     free(m->scopes);
     free(m->ranges);
     span_clear(&m->funcs);
@@ -1275,7 +276,7 @@ static void module_free(struct sym_module *m)
     free(m->syms);
     span_clear(&m->symspans);
     free(m->xsecs);
-    pool_clear(&m->pool);
+    strpool_clear(&m->strings);
     free(m);
 }
 
@@ -1318,7 +319,7 @@ int sym_lookup(struct symbolizer *s, const char *path, const char *build_id_hex,
      * call site recorded on the frame inside it. */
     for (int i = n - 1; i >= 0 && k < max; i--, k++) {
         struct sym_scope *sc = &m->scopes[chain[i]];
-        const char *name = scope_name(m, sc);
+        const char *name = symlines_scope_name(m, sc);
 
         if (!*name)
             name = i == 0 ? elf_name(m, addr) : NULL;

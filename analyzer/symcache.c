@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "profile.h"
+#include "symcache.h"
 #include "symbolize.h"
 #include "usage.h"
 

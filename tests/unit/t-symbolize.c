@@ -1,4 +1,4 @@
-/* This file implements the unit test of analyzer/symbolize.c. It builds the target program
+/* This file implements the unit test of analyzer/symbolize*.c. It builds the target program
  * tests/unit/symtest_prog.c (+ symtest_prog.cpp) several ways into a temporary directory, runs
  * each build to learn the link-time addresses of known call sites, and checks what sym_lookup
  * makes of them: function names (C, inlined, C++ member and namespace function, demangled),
@@ -10,16 +10,17 @@
  *
  * Build and run from the top directory (these are the commands it was developed with):
  *   gcc -std=gnu11 -Wall -Wextra -Werror -O2 -g -Ianalyzer -o build/t-symbolize \
- *       tests/unit/t-symbolize.c analyzer/symbolize.c analyzer/usage.c analyzer/hmap.c \
+ *       tests/unit/t-symbolize.c analyzer/symbolize*.c analyzer/usage.c analyzer/hmap.c \
  *       -ldwarf -lelf -lstdc++ && build/t-symbolize
  *   valgrind --leak-check=full --errors-for-leak-kinds=all --error-exitcode=1 build/t-symbolize
- * (tests/Makefile builds it as unit/bin/t-symbolize from the LINK line below as well.) Under
+ * (tests/Makefile builds it as unit/bin/t-symbolize from the LINK lines below as well.) Under
  * valgrind the timing check is skipped; the whole run takes about 35 s there, 3 s without.
  * symtest_prog.c is looked for in argv[1], $T_SYMBOLIZE_SRCDIR, tests/unit, unit, next to
  * this binary (tests/unit/bin/.. or build/../tests/unit) and where this file was compiled.
  * Needs gcc, g++, strip, objcopy, nm, head and cp on PATH. T_SYMBOLIZE_KEEP=1 keeps the
  * temporary directory. */
-// LINK: analyzer/symbolize.c analyzer/usage.c analyzer/hmap.c
+// LINK: analyzer/symbolize.c analyzer/symbolize_elf.c analyzer/symbolize_dwarf.c
+// LINK: analyzer/symbolize_lines.c analyzer/usage.c analyzer/hmap.c
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <gelf.h>

@@ -1,0 +1,258 @@
+/* symbolize_dwarf.c: libdwarf access shared by every part of the symbolizer that reads a
+ * module's DWARF (symbolize_lines.c; later a reader of variables and types).
+ *
+ * This file implements opening the DWARF of one file, refusing files without .debug_info and
+ * files libdwarf would crash on, and the small readers the DWARF parts share: attributes as
+ * strings, unsigned numbers and DIE references, and the loop over compilation units.
+ *
+ * Design notes:
+ *  1. libdwarf's default error handler aborts (LD libdwarf.h dwarf_init_path): every call
+ *     passes &err with a NULL handler, and an error only means "no data here" (dw_drop_err).
+ *     The readers bound their recursion depth and reference chains, so corrupt DWARF cannot
+ *     loop or overflow the stack.
+ *  2. One libdwarf 20210528 bug is dodged by checking headers first (elf_lists_sane).
+ *
+ * Context: analyzer only, single-threaded.
+ */
+#define _GNU_SOURCE
+#include "symbolize_internal.h"
+
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <string.h>
+#include <unistd.h>
+
+void dw_drop_err(Dwarf_Debug dbg, Dwarf_Error *err)
+{
+    if (*err) {
+        dwarf_dealloc(dbg, *err, DW_DLA_ERROR);
+        *err = NULL;
+    }
+}
+
+/* ---- open ---- */
+
+static uint64_t get_le(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+
+    while (n-- > 0)
+        v = v << 8 | p[n];
+    return v;
+}
+
+/* Whether every .debug_rnglists/.debug_loclists header is one libdwarf accepts (see
+ * elf_lists_sane). Stricter than libdwarf: a unit must also end inside the section. */
+static bool lists_headers_ok(const unsigned char *d, size_t size)
+{
+    size_t off = 0;
+
+    while (off < size) {
+        uint64_t len;
+        size_t lensize = 4;
+
+        if (size - off < 4)
+            return false;
+        len = get_le(d + off, 4);
+        if (len == 0xffffffff) {
+            if (size - off < 12)
+                return false;
+            len = get_le(d + off + 4, 8);
+            lensize = 12;
+        } else if (len >= 0xfffffff0) {
+            return false;
+        }
+        if (len > size - off - lensize || len < 8)
+            return false;
+        /* version 5, address size 2/4/8, segment selector size, offset count */
+        if (get_le(d + off + lensize, 2) != 5)
+            return false;
+        if (d[off + lensize + 2] != 2 && d[off + lensize + 2] != 4 && d[off + lensize + 2] != 8)
+            return false;
+        off += lensize + len;
+    }
+    return true;
+}
+
+/* libdwarf 20210528 frees and then keeps using its list of contexts when a .debug_rnglists
+ * or .debug_loclists header is bad (internal_load_rnglists_contexts lacks a return after
+ * its error path: double free, abort), and it reads both headers when it first loads
+ * .debug_info. So check them first and leave such a file's DWARF alone. */
+static bool elf_lists_sane(const char *file)
+{
+    Elf_Scn *scn = NULL;
+    size_t shstrndx;
+    bool ok = false;
+    Elf *elf;
+    int fd;
+
+    fd = open(file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    elf = elf_begin(fd, ELF_C_READ, NULL);
+    if (!elf || elf_kind(elf) != ELF_K_ELF || elf_getshdrstrndx(elf, &shstrndx))
+        goto out_end;
+    while ((scn = elf_nextscn(elf, scn))) {
+        const char *name;
+        Elf_Data *data;
+        GElf_Shdr sh;
+
+        if (!gelf_getshdr(scn, &sh) || !(name = elf_strptr(elf, shstrndx, sh.sh_name)))
+            goto out_end;
+        if (strcmp(name, ".debug_rnglists") && strcmp(name, ".debug_loclists") &&
+            strcmp(name, ".zdebug_rnglists") && strcmp(name, ".zdebug_loclists"))
+            continue;
+        if (sh.sh_type == SHT_NOBITS)
+            continue;
+        if (name[1] == 'z' ? elf_compress_gnu(scn, 0, 0) < 0
+                           : (sh.sh_flags & SHF_COMPRESSED) && elf_compress(scn, 0, 0) < 0)
+            goto out_end;
+        data = elf_getdata(scn, NULL);
+        if (data && data->d_size && (!data->d_buf || !lists_headers_ok(data->d_buf, data->d_size)))
+            goto out_end;
+    }
+    ok = true;
+out_end:
+    elf_end(elf);
+    close(fd);
+    return ok;
+}
+
+Dwarf_Debug dw_open(const char *path, char *true_path, unsigned true_path_len)
+{
+    static const char *const names[] = { ".debug_info", ".zdebug_info" };
+    Dwarf_Debug dbg = NULL;
+    Dwarf_Error err = NULL;
+    bool sane;
+    int res;
+
+    if (true_path && true_path_len)
+        true_path[0] = '\0';
+    res = dwarf_init_path(path, true_path, true_path_len, DW_DLC_READ, DW_GROUPNUMBER_ANY, NULL,
+                          NULL, &dbg, NULL, 0, NULL, &err);
+    dw_drop_err(NULL, &err);
+    if (res != DW_DLV_OK)
+        return NULL;
+    /* libdwarf also accepts a file whose only DWARF is .eh_frame, which every stripped binary
+     * has: keep dbg only with a .debug_info. */
+    sane = elf_lists_sane(true_path && true_path[0] ? true_path : path); /* once, not per name */
+    for (int i = 0; i < 2 && sane; i++) {
+        Dwarf_Addr addr = 0;
+        Dwarf_Unsigned size = 0;
+
+        res = dwarf_get_section_info_by_name(dbg, names[i], &addr, &size, &err);
+        dw_drop_err(dbg, &err);
+        if (res == DW_DLV_OK && size)
+            return dbg;
+    }
+    dw_close(dbg);
+    return NULL;
+}
+
+void dw_close(Dwarf_Debug dbg)
+{
+    Dwarf_Error err = NULL;
+
+    if (dbg && dwarf_finish(dbg, &err) != DW_DLV_OK)
+        dw_drop_err(NULL, &err);
+}
+
+/* ---- read ---- */
+
+void dw_for_each_cu(Dwarf_Debug dbg, void (*fn)(Dwarf_Die cu, Dwarf_Half version, void *arg),
+                    void *arg)
+{
+    Dwarf_Error err = NULL;
+
+    for (;;) {
+        Dwarf_Unsigned len, type_off, next;
+        Dwarf_Half version, addr_size, off_size, ext_size, unit_type;
+        Dwarf_Off abbrev;
+        Dwarf_Sig8 sig;
+        Dwarf_Die cu = NULL;
+        int res;
+
+        res = dwarf_next_cu_header_d(dbg, 1, &len, &version, &abbrev, &addr_size, &off_size,
+                                     &ext_size, &sig, &type_off, &next, &unit_type, &err);
+        if (res != DW_DLV_OK)
+            break;
+        res = dwarf_siblingof_b(dbg, NULL, 1, &cu, &err);
+        if (res == DW_DLV_OK) {
+            fn(cu, version, arg);
+            dwarf_dealloc(dbg, cu, DW_DLA_DIE);
+        }
+        dw_drop_err(dbg, &err);
+    }
+    dw_drop_err(dbg, &err);
+}
+
+Dwarf_Die dw_ref(Dwarf_Debug dbg, Dwarf_Die die, Dwarf_Half at)
+{
+    Dwarf_Attribute attr;
+    Dwarf_Error err = NULL;
+    Dwarf_Half form = 0;
+    Dwarf_Off off = 0;
+    Dwarf_Die target = NULL;
+    int res;
+
+    if (dwarf_attr(die, at, &attr, &err) != DW_DLV_OK) {
+        dw_drop_err(dbg, &err);
+        return NULL;
+    }
+    res = dwarf_whatform(attr, &form, &err);
+    if (res == DW_DLV_OK && form != DW_FORM_GNU_ref_alt && form != DW_FORM_ref_sup4 &&
+        form != DW_FORM_ref_sup8 && form != DW_FORM_ref_sig8)
+        res = dwarf_global_formref(attr, &off, &err);
+    else
+        res = DW_DLV_NO_ENTRY;
+    if (res == DW_DLV_OK && dwarf_offdie_b(dbg, off, 1, &target, &err) != DW_DLV_OK)
+        target = NULL;
+    dw_drop_err(dbg, &err);
+    dwarf_dealloc(dbg, attr, DW_DLA_ATTR);
+    return target;
+}
+
+const char *dw_string(Dwarf_Debug dbg, Dwarf_Die die, Dwarf_Half at)
+{
+    Dwarf_Attribute attr;
+    Dwarf_Error err = NULL;
+    char *s = NULL;
+
+    if (dwarf_attr(die, at, &attr, &err) != DW_DLV_OK) {
+        dw_drop_err(dbg, &err);
+        return NULL;
+    }
+    if (dwarf_formstring(attr, &s, &err) != DW_DLV_OK)
+        s = NULL;
+    dw_drop_err(dbg, &err);
+    dwarf_dealloc(dbg, attr, DW_DLA_ATTR);
+    return s;
+}
+
+bool dw_udata(Dwarf_Debug dbg, Dwarf_Die die, Dwarf_Half at, Dwarf_Unsigned *val)
+{
+    Dwarf_Attribute attr;
+    Dwarf_Error err = NULL;
+    int res;
+
+    if (dwarf_attr(die, at, &attr, &err) != DW_DLV_OK) {
+        dw_drop_err(dbg, &err);
+        return false;
+    }
+    res = dwarf_formudata(attr, val, &err);
+    dw_drop_err(dbg, &err);
+    if (res != DW_DLV_OK) {
+        /* This libdwarf reads DW_FORM_implicit_const (gcc 12 uses it for call_file and
+         * call_line) only as signed. */
+        Dwarf_Signed sval = 0;
+
+        res = dwarf_formsdata(attr, &sval, &err);
+        dw_drop_err(dbg, &err);
+        if (res == DW_DLV_OK && sval < 0)
+            res = DW_DLV_NO_ENTRY;
+        *val = (Dwarf_Unsigned)sval;
+    }
+    dwarf_dealloc(dbg, attr, DW_DLA_ATTR);
+    return res == DW_DLV_OK;
+}

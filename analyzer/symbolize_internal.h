@@ -1,0 +1,171 @@
+/* symbolize_internal.h: what the parts of the symbolizer share; the rest of the analyzer uses
+ * symbolize.h. Each ELF file asked about is one struct sym_module, read completely on first use
+ * and kept until sym_free. The parts:
+ *   symbolize_elf.c    ELF symbols, executable sections, build id, debuglink; finds the file
+ *                      with the module's DWARF and opens it (m->dbg)
+ *   symbolize_dwarf.c  libdwarf access shared by every reader of a module's DWARF: opening,
+ *                      errors, attributes, the loop over compilation units
+ *   symbolize_lines.c  DWARF lines and inlines: function scopes, their inline trees, line rows
+ *   symbolize.c        the module cache, the span index and the lookup (symbolize.h)
+ * Every string of a module lives in its m->strings until sym_free.
+ *
+ * To add another reader of a module's DWARF (variables and types, say):
+ *  1. give it a file of its own beside symbolize_lines.c that reads m->dbg (open from
+ *     module_open until sym_free) through the dw_* helpers below;
+ *  2. keep what it builds in struct sym_module, and free that in module_free (symbolize.c);
+ *  3. declare its entry points in symbolize.h, and add the file to the LINK line of
+ *     tests/unit/t-symbolize.c (the Makefile builds every analyzer .c file).
+ *
+ * Context: analyzer only, single-threaded.
+ */
+#ifndef HW_SYMBOLIZE_INTERNAL_H
+#define HW_SYMBOLIZE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <libdwarf/dwarf.h>
+#include <libdwarf/libdwarf.h>
+#include "hmap.h"
+
+/* ---- the module ---- */
+
+/* A span index: which [lo, hi) ranges contain an address (symbolize.c). */
+struct sym_span {
+    uint64_t lo, hi;
+    uint32_t idx;  /* scope or symbol index */
+    uint32_t rank; /* tie-break between equal symbols: lower is preferred */
+};
+
+struct span_index {
+    struct sym_span *v;
+    uint64_t *maxhi; /* maxhi[i] = max(v[0..i].hi) */
+    size_t nr, alloc;
+};
+
+/* A subprogram or an inlined subroutine that owns code. */
+struct sym_scope {
+    Dwarf_Off die;         /* global .debug_info offset of the scope's DIE */
+    const char *name;      /* NULL until resolved; "" if DWARF has none */
+    const char *call_file; /* inlined subroutines: where the caller calls it */
+    uint32_t call_line;
+    int32_t first_child, next_sibling; /* inlined subroutines below; -1 ends */
+    uint32_t range_first, range_nr;    /* into sym_module.ranges */
+};
+
+struct sym_range {
+    uint64_t lo, hi;
+};
+
+struct sym_row {
+    uint64_t addr;
+    const char *file;
+    uint32_t line;
+    uint32_t key; /* bit 31: not an end_sequence row; bits 0-30: order of appearance */
+};
+
+struct sym_elfsym {
+    const char *raw;  /* as in the symbol table */
+    const char *name; /* demangled, on first use */
+};
+
+struct sym_module {
+    const char *path;
+    bool ok;           /* opened; false caches a failure */
+    const char *error; /* why not ok */
+    bool syms_from_dynsym;
+    Dwarf_Debug dbg; /* NULL without DWARF */
+    const char *debug_file;
+    const char *build_id;  /* hex, from the file's NT_GNU_BUILD_ID note */
+    const char *debuglink; /* .gnu_debuglink file name */
+    struct strpool strings; /* all its strings */
+
+    /* From the DWARF (symbolize_lines.c): functions and their inline trees, line rows. */
+    struct sym_scope *scopes;
+    size_t scopes_nr, scopes_alloc;
+    struct sym_range *ranges;
+    size_t ranges_nr, ranges_alloc;
+    struct span_index funcs; /* top-level scopes */
+    struct sym_row *rows;
+    size_t rows_nr, rows_alloc;
+
+    /* From the ELF file (symbolize_elf.c). */
+    struct sym_elfsym *syms;
+    size_t syms_nr, syms_alloc;
+    struct span_index symspans;
+    struct sym_range *xsecs; /* executable sections of the file */
+    size_t xsecs_nr, xsecs_alloc;
+};
+
+/* ---- symbolize.c: span index, names ---- */
+
+/* Add [lo, hi) for scope or symbol idx; rank breaks ties between equal symbols, lower first.
+ * Call span_finish before searching. */
+void span_add(struct span_index *x, uint64_t lo, uint64_t hi, uint32_t idx, uint32_t rank);
+/* Sort the spans and compute the running maximum of their ends. */
+void span_finish(struct span_index *x);
+/* Number of spans with lo <= addr (the upper bound). */
+size_t span_upper(const struct span_index *x, uint64_t addr);
+/* The span containing addr: the smallest (innermost function), or with `biggest` the largest
+ * (an ELF symbol rather than a label inside it), ties to the better rank. -1 if none. */
+long span_find(const struct span_index *x, uint64_t addr, bool biggest);
+void span_clear(struct span_index *x);
+
+/* The demangled form of raw, in m->strings. Only _Z names are demangled: __cxa_demangle also
+ * decodes bare type codes, and would turn a C function "f" into "float". */
+const char *module_demangle(struct sym_module *m, const char *raw);
+
+/* ---- symbolize_elf.c: ELF symbols and debug-file search ---- */
+
+/* Read what the symbolizer needs from the ELF file at path into m. `primary` is the module's
+ * own file (sections, notes, and .symtab or .dynsym); otherwise a debug file, read only to
+ * replace a .dynsym by its .symtab. -1 if the file cannot be read as ELF, with the reason in
+ * err[0..errlen). The symbols' span index m->symspans is left for the caller to finish. */
+int symelf_scan(struct sym_module *m, const char *path, bool primary, char *err, size_t errlen);
+/* Find the file with m's DWARF (build_id_hex, else m->build_id, and m->debuglink guide the
+ * search; see symbolize_elf.c) and open it: sets m->dbg and m->debug_file, or leaves them
+ * NULL. m->dbg then stays open for every reader of the module's DWARF until sym_free. */
+void symelf_find_dwarf(struct sym_module *m, const char *build_id_hex);
+
+/* ---- symbolize_lines.c: DWARF lines and inlines ---- */
+
+/* Read every compilation unit of m->dbg (not NULL) into m->scopes, m->ranges, m->rows (sorted
+ * by address) and m->funcs (finished), dropping what is unreadable. */
+void symlines_read(struct sym_module *m);
+/* The name of scope sc: the demangled C++ linkage name, else the source name; "" if DWARF has
+ * none. Resolved on the first call and kept in sc->name. */
+const char *symlines_scope_name(struct sym_module *m, struct sym_scope *sc);
+
+/* ---- symbolize_dwarf.c: libdwarf access ---- */
+
+/* Free *err if set and clear it. libdwarf calls here all take &err with no handler (whose
+ * default aborts), and an error only means "no data here". dbg may be NULL for errors of
+ * dwarf_init_path and dwarf_finish. */
+void dw_drop_err(Dwarf_Debug dbg, Dwarf_Error *err);
+
+/* The DWARF of the file at path, or NULL when it has no .debug_info (libdwarf also opens a
+ * file whose only DWARF is .eh_frame, which every stripped binary has) or has list headers
+ * libdwarf 20210528 would crash on. With a buffer true_path (true_path_len bytes), libdwarf
+ * also looks for a separate debug file itself (build id, .gnu_debuglink) and leaves there the
+ * path of the file it opened, "" when that is path. Close with dw_close. */
+Dwarf_Debug dw_open(const char *path, char *true_path, unsigned true_path_len);
+/* dwarf_finish; NULL is a no-op. */
+void dw_close(Dwarf_Debug dbg);
+
+/* Call fn for the DIE of each compilation unit of dbg's .debug_info in order, with the unit's
+ * DWARF version; the DIE is freed when fn returns. Stops at the first header libdwarf cannot
+ * read. libdwarf keeps the position in dbg, so two loops over one dbg must not nest. */
+void dw_for_each_cu(Dwarf_Debug dbg, void (*fn)(Dwarf_Die cu, Dwarf_Half version, void *arg),
+                    void *arg);
+
+/* The DIE that attribute `at` of die refers to, in this file's .debug_info; NULL if none.
+ * References into a dwz supplementary file or a type unit cannot be followed here. Free it
+ * with dwarf_dealloc(dbg, die, DW_DLA_DIE). */
+Dwarf_Die dw_ref(Dwarf_Debug dbg, Dwarf_Die die, Dwarf_Half at);
+/* Attribute `at` of die as a string owned by libdwarf (valid until dw_close), or NULL. */
+const char *dw_string(Dwarf_Debug dbg, Dwarf_Die die, Dwarf_Half at);
+/* Attribute `at` of die as an unsigned number into *val; false if absent, not a constant or
+ * negative. */
+bool dw_udata(Dwarf_Debug dbg, Dwarf_Die die, Dwarf_Half at, Dwarf_Unsigned *val);
+
+#endif
