@@ -50,6 +50,7 @@ struct hw_thread {
     int in_record;              /* > 0: inside the live table / depot / counters (stw.h) */
     _Atomic int stop_deferred;  /* the suspend signal came while in_record: park on leaving */
     uintptr_t stack_lo, stack_hi;  /* this thread's stack, once known (threadhooks.c); 0 = unknown */
+    struct hw_live_count *live;    /* this thread's live counters (threads.h); NULL until registered */
 };
 extern HW_TLS struct hw_thread hw_self;  /* defined in threads.c; the registry is threads.h */
 

@@ -72,6 +72,45 @@ static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
     return 0;
 }
 
+/* Which loaded modules hold the real malloc and malloc_usable_size (real.h: hw_real_usable). */
+struct allocator_modules {
+    const char *malloc_module, *usable_module;
+};
+
+static bool in_module(const struct dl_phdr_info *info, uintptr_t addr)
+{
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *p = &info->dlpi_phdr[i];
+        uintptr_t lo = info->dlpi_addr + p->p_vaddr;
+        if (p->p_type == PT_LOAD && (p->p_flags & PF_X) && addr >= lo && addr < lo + p->p_memsz)
+            return true;
+    }
+    return false;
+}
+
+static int find_allocator(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    struct allocator_modules *m = arg;
+    const char *name = info->dlpi_name && *info->dlpi_name ? info->dlpi_name : "(main)";
+    if (in_module(info, (uintptr_t)hw_real.malloc))
+        m->malloc_module = name;
+    if (hw_real.malloc_usable_size && in_module(info, (uintptr_t)hw_real.malloc_usable_size))
+        m->usable_module = name;
+    return 0;
+}
+
+static enum hw_usable usable_kind(void)
+{
+    struct allocator_modules m = { NULL, NULL };
+    dl_iterate_phdr(find_allocator, &m);
+    if (!m.malloc_module || m.malloc_module != m.usable_module)
+        return HW_USABLE_NONE;
+    const char *base = strrchr(m.malloc_module, '/');
+    base = base ? base + 1 : m.malloc_module;
+    return !strncmp(base, "libc.so", 7) ? HW_USABLE_GLIBC : HW_USABLE_CALL;
+}
+
 /* Whether this process must stay inert. */
 static bool must_stay_inert(void)
 {
@@ -97,6 +136,7 @@ bool hw_init_slow(void)
             hw_record_init();
             hw_unwind_init(dlsym(RTLD_DEFAULT, "_dl_find_object"));
             dl_iterate_phdr(find_self, (void *)(uintptr_t)&hw_init_slow);
+            hw_real_usable = usable_kind();
             next = HW_ACTIVE;
         } else {
             hw_log("cannot map its tables; recording is off");
@@ -184,7 +224,7 @@ HW_EXPORT int heapwatch_ignore(const void *p)
 {
     if (!hw_active() || !p)
         return -1;
-    return hw_livetable_set_ignored((uintptr_t)p) ? 0 : -1;
+    return hw_record_set_ignored(p) ? 0 : -1;
 }
 
 HW_EXPORT int heapwatch_register_root(const void *p, size_t size)

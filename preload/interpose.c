@@ -107,12 +107,12 @@ HW_EXPORT void *realloc(void *old, size_t size)
      * the old block is recorded again as a new allocation: a rare ENOMEM costs one extra
      * counted allocation rather than a record section held across the real allocator, where a
      * stop-the-world would have to wait for an arena lock (stw.h). */
-    struct hw_live_entry e;
-    bool tracked = hw_record_free(old, &e);
+    size_t old_size;
+    bool tracked = hw_record_free(old, &old_size);
     void *p = hw_real.realloc(old, size);
     if (!p && size) {
         if (tracked)
-            hw_record_alloc(old, e.size);
+            hw_record_alloc(old, old_size);
     } else if (p) {
         hw_record_alloc(p, size);
     }

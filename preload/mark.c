@@ -22,6 +22,8 @@
 
 #include <string.h>
 #include "blockmap.h"
+#include "real.h"
+#include "shadow.h"
 #include "maps.h"
 
 #define MIN_POINTER 4096
@@ -112,6 +114,47 @@ static struct hw_live_entry *sorted_blocks(size_t *n_out)
     return buf[cur];
 }
 
+/* The merge of the shadow map's blocks with the live table's, in address order. */
+struct merge {
+    struct hw_vec *out;
+    const struct hw_live_entry *table;   /* sorted */
+    size_t n, next;
+    bool ok;
+};
+
+static void emit(struct merge *m, const struct hw_live_entry *e)
+{
+    struct hw_live_entry *o = hw_vec_push(m->out);
+    if (o)
+        *o = *e;
+    else
+        m->ok = false;
+}
+
+/* One shadow byte: the table's entries below it, then its block. A block whose entry is
+ * gone (the byte says TABLE: a thread that did not stop, caught between the two) gets its
+ * usable size. */
+static bool take_shadow(uintptr_t addr, uint8_t byte, void *arg)
+{
+    struct merge *m = arg;
+    while (m->next < m->n && m->table[m->next].addr < addr)
+        emit(m, &m->table[m->next++]);
+    if (!(byte & HW_SHADOW_LIVE))
+        return m->ok;
+    struct hw_live_entry e = { .addr = addr };
+    if (m->next < m->n && m->table[m->next].addr == addr) {
+        e = m->table[m->next++];
+    } else {
+        size_t usable = hw_real_usable_size((const void *)addr);
+        size_t slack = byte & HW_SHADOW_TABLE ? 0 : byte & HW_SHADOW_SLACK;
+        e.size = usable >= slack ? usable - slack : usable;
+    }
+    if (byte & HW_SHADOW_IGNORED)
+        e.ignored = 1;
+    emit(m, &e);
+    return m->ok;
+}
+
 bool hw_heap_load(struct hw_heap *h)
 {
     hw_vec_release(&h->objects);
@@ -128,13 +171,21 @@ bool hw_heap_load(struct hw_heap *h)
     memset(h->bytes, 0, sizeof h->bytes);
     h->scanned_bytes = 0;
     h->incomplete = false;
-    size_t n;
-    struct hw_live_entry *o = sorted_blocks(&n);
-    if (!o)
+    /* The table's blocks (sampled, and those the shadow cannot describe), sorted; then the
+     * shadow map, already in address order, with the table's merged in. */
+    size_t nt;
+    struct hw_live_entry *table = sorted_blocks(&nt);
+    if (!table)
         return false;
-    /* The vector owns the mapping from now on (hw_vec_release unmaps alloc * elem bytes). */
-    h->objects.data = (char *)o;
-    h->objects.alloc = n + 1;
+    struct merge m = { &h->objects, table, nt, 0, true };
+    hw_shadow_scan(take_shadow, &m);
+    while (m.ok && m.next < m.n)
+        emit(&m, &m.table[m.next++]);
+    hw_unmap(table, (nt + 1) * sizeof *table);
+    size_t n = h->objects.nr;
+    if (!m.ok || n >= HW_EDGE_FROM_ROOT)
+        return false;
+    struct hw_live_entry *o = (struct hw_live_entry *)h->objects.data;
     /* A thread that did not stop may have been caught mid-update of the table: an emptied
      * slot (address 0) or an entry met twice during a backward shift. Drop them. */
     size_t kept = 0;

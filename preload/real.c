@@ -11,6 +11,7 @@
 #include <string.h>
 
 struct hw_real hw_real;
+enum hw_usable hw_real_usable;
 
 /* glibc's own entry points, the fallback when RTLD_NEXT finds nothing (static-ish setups). */
 extern void *__libc_malloc(size_t);
@@ -21,32 +22,27 @@ extern void *__libc_memalign(size_t, size_t);
 extern void *__libc_valloc(size_t);
 extern void *__libc_pvalloc(size_t);
 
-#define POOL_SIZE (64 * 1024)
-static _Alignas(64) char pool[POOL_SIZE];
+_Alignas(64) char hw_pool[HW_POOL_SIZE];
 static _Atomic size_t pool_used;
 static _Atomic int resolving;  /* thread id resolving, 0 = nobody */
 
-bool hw_pool_owns(const void *p)
-{
-    return (const char *)p >= pool && (const char *)p < pool + POOL_SIZE;
-}
 
 /* Each pool block is preceded by a 16-byte header holding its size. */
 void *hw_pool_alloc(size_t size, size_t align)
 {
     if (align < 16)
         align = 16;
-    if (size > POOL_SIZE || (align & (align - 1)))
+    if (size > HW_POOL_SIZE || (align & (align - 1)))
         return NULL;
     size_t old = atomic_load(&pool_used), start, end;
     do {
         start = (old + 16 + align - 1) & ~(align - 1);
         end = start + ((size + 15) & ~(size_t)15);
-        if (end > POOL_SIZE)
+        if (end > HW_POOL_SIZE)
             return NULL;  /* never abort: the caller sees ENOMEM */
     } while (!atomic_compare_exchange_weak(&pool_used, &old, end));
-    memcpy(pool + start - 16, &size, sizeof size);
-    return pool + start;
+    memcpy(hw_pool + start - 16, &size, sizeof size);
+    return hw_pool + start;
 }
 
 size_t hw_pool_size(const void *p)

@@ -9,7 +9,13 @@
  * estimates of objects and bytes. A free is weighed with the same formula from the size kept
  * in the live table, so inuse = alloc - free stays unbiased.
  *
- * Every block, sampled or not, goes into the live table: snapshots walk the whole heap.
+ * Every block, sampled or not, is tracked: snapshots walk the whole heap. An unsampled block
+ * costs one byte of the shadow map (shadow.h), which says it is live and how much smaller
+ * than its usable size it was asked for, so that its exact requested size comes back from
+ * the allocator's usable size at its free and in the heap walk. Sampled blocks, and the few
+ * whose slack does not fit the byte or that have no byte, keep an entry in the live table
+ * (address, requested size, stack, sequence number, thread). Live objects and bytes are
+ * counted per thread (threads.h).
  * Context: HOOKSAFE. */
 #define _GNU_SOURCE
 #include "record.h"
@@ -17,6 +23,8 @@
 #include <math.h>
 #include <time.h>
 #include "depot.h"
+#include "real.h"
+#include "shadow.h"
 #include "options.h"
 #include "sys.h"
 #include "threads.h"
@@ -71,8 +79,10 @@ static inline bool should_sample(size_t size)
 {
     if (hw_opt.sample_rate == 1)
         return true;
-    if (HW_UNLIKELY(hw_opt.sample_rate == 0))
+    if (HW_UNLIKELY(hw_opt.sample_rate == 0)) {
+        hw_self.until_sample = INT64_MAX / 2;   /* keeps hw_record_alloc on its fast path */
         return false;
+    }
     if (HW_UNLIKELY(hw_self.until_sample == 0))
         hw_self.until_sample = next_gap();  /* first allocation of this thread */
     hw_self.until_sample -= (int64_t)(size ? size : 1);
@@ -123,25 +133,82 @@ void hw_record_init(void)
     hw_livetable_set_counters(count_alloc, count_free);
 }
 
-void hw_record_alloc(void *p, size_t size)
+/* Whether some block is in the live table without a shadow byte (its address is not
+ * shadowed, or its shadow page could not be mapped): only then must a free whose byte is 0
+ * look in the table. Never set with glibc's 16-byte aligned blocks. */
+static _Atomic bool table_only_seen;
+
+/* The live table's path: sampled blocks, blocks whose slack does not fit their shadow byte,
+ * blocks without one. */
+static HW_NOINLINE void track_in_table(uintptr_t addr, size_t size, bool sampled, uint8_t *byte)
 {
-    struct hw_live_entry e;
+    struct hw_live_entry e = {
+        .addr = addr, .size = size, .thread = hw_thread_index(), .seq = hw_seq_next(),
+        .stack = sampled ? capture() : 0,
+    };
+    if (!byte)
+        atomic_store_explicit(&table_only_seen, true, memory_order_relaxed);
+    if (!hw_livetable_insert(&e))   /* counts a sampled allocation (hw_record_init) */
+        return;
+    if (byte)
+        *byte = HW_SHADOW_LIVE | HW_SHADOW_TABLE;
+    hw_live_add(1, (int64_t)size);
+}
+
+void hw_record_alloc_slow(void *p, size_t size)
+{
+    uintptr_t addr = (uintptr_t)p;
     hw_record_enter();
-    e.addr = (uintptr_t)p;
-    e.size = size;
-    e.thread = hw_thread_index();
-    e.ignored = 0;
-    e.seq = hw_seq_next();
-    e.stack = should_sample(size) ? capture() : 0;
-    hw_livetable_insert(&e);
+    bool sampled = should_sample(size);
+    uint8_t *byte = hw_shadow_covers(addr) ? hw_shadow_make(addr) : NULL;
+    size_t usable = byte && !sampled ? hw_real_usable_size(p) : 0;
+    if (HW_LIKELY(usable >= size && usable - size <= HW_SHADOW_SLACK && byte && !sampled)) {
+        *byte = (uint8_t)(HW_SHADOW_LIVE | (usable - size));
+        hw_live_add(1, (int64_t)size);
+    } else {
+        track_in_table(addr, size, sampled, byte);
+    }
     hw_record_leave();
 }
 
-bool hw_record_free(void *p, struct hw_live_entry *out)
+bool hw_record_free_slow(void *p, size_t *size_out)
 {
+    uintptr_t addr = (uintptr_t)p;
     struct hw_live_entry e;
+    size_t size = 0;
+    bool tracked = false;
     hw_record_enter();
-    bool tracked = hw_livetable_remove((uintptr_t)p, out ? out : &e);  /* counts the free (hw_record_init) */
+    uint8_t *byte = hw_shadow_covers(addr) ? hw_shadow_find(addr) : NULL;
+    uint8_t v = byte ? *byte : 0;
+    if (HW_LIKELY(v & HW_SHADOW_LIVE)) {
+        *byte = 0;   /* before the real free: the address may be handed out again at once */
+        if (HW_LIKELY(!(v & HW_SHADOW_TABLE))) {
+            size = hw_real_usable_size(p) - (v & HW_SHADOW_SLACK);
+            tracked = true;
+        } else if (hw_livetable_remove(addr, &e)) {   /* counts a sampled free */
+            size = e.size;
+            tracked = true;
+        }
+    } else if (HW_UNLIKELY(atomic_load_explicit(&table_only_seen, memory_order_relaxed)) &&
+               hw_livetable_remove(addr, &e)) {
+        size = e.size;
+        tracked = true;
+    }
+    if (tracked)
+        hw_live_add(-1, -(int64_t)size);
     hw_record_leave();
+    if (size_out)
+        *size_out = size;
     return tracked;
+}
+
+bool hw_record_set_ignored(const void *p)
+{
+    uintptr_t addr = (uintptr_t)p;
+    uint8_t *byte = hw_shadow_covers(addr) ? hw_shadow_find(addr) : NULL;
+    if (byte && (*byte & HW_SHADOW_LIVE)) {
+        *byte |= HW_SHADOW_IGNORED;   /* only this block's free writes this byte meanwhile */
+        return true;
+    }
+    return hw_livetable_set_ignored(addr);
 }

@@ -57,6 +57,7 @@
 #include "stw.h"
 #include "sys.h"
 #include "threadhooks.h"
+#include "threads.h"
 #include "trigger.h"
 #include "unwind.h"
 
@@ -92,7 +93,7 @@ static int checkpointer_fd = -1;
 /* Every stack's counters, and the live table's totals. */
 static void collect_counters(struct hw_snapshot_data *d)
 {
-    hw_livetable_totals(&d->live_objects, &d->live_bytes);
+    hw_live_totals(&d->live_objects, &d->live_bytes);
     uint32_t n = hw_depot_counters_count();
     for (uint32_t i = 0; i < n; i++) {
         struct hw_stack_counters *c = hw_depot_counters_at(i);

@@ -16,10 +16,39 @@ HW_TLS struct hw_thread hw_self;
 static _Atomic int *tids;
 static _Atomic uint32_t nr_threads;
 static _Atomic uint32_t seq_counter = 1;
+static struct hw_live_count *live_counts;   /* HW_LIVE_SLOTS, by thread index; the last shared */
 
 void hw_threads_init(void)
 {
     tids = hw_map(MAX_THREADS * sizeof *tids);
+    live_counts = hw_map(HW_LIVE_SLOTS * sizeof *live_counts);
+    if (live_counts)
+        live_counts[HW_LIVE_SLOTS - 1].shared = true;
+}
+
+struct hw_live_count *hw_live_count_slow(void)
+{
+    if (!live_counts)
+        return NULL;
+    uint32_t i = hw_thread_index();
+    hw_self.live = &live_counts[i < HW_LIVE_SLOTS ? i : HW_LIVE_SLOTS - 1];
+    return hw_self.live;
+}
+
+void hw_live_totals(uint64_t *objects, uint64_t *bytes)
+{
+    int64_t o = 0, b = 0;
+    uint32_t n = atomic_load_explicit(&nr_threads, memory_order_relaxed) + 1;   /* indices 1..nr_threads */
+    if (live_counts) {
+        for (uint32_t i = 0; i < n && i < HW_LIVE_SLOTS - 1; i++) {
+            o += atomic_load_explicit(&live_counts[i].objects, memory_order_relaxed);
+            b += atomic_load_explicit(&live_counts[i].bytes, memory_order_relaxed);
+        }
+        o += atomic_load_explicit(&live_counts[HW_LIVE_SLOTS - 1].objects, memory_order_relaxed);
+        b += atomic_load_explicit(&live_counts[HW_LIVE_SLOTS - 1].bytes, memory_order_relaxed);
+    }
+    *objects = o > 0 ? (uint64_t)o : 0;
+    *bytes = b > 0 ? (uint64_t)b : 0;
 }
 
 uint32_t hw_thread_register_slow(void)

@@ -6,7 +6,7 @@
  * interior pointer and what only such a block holds (memcheck's possibly lost, propagated);
  * a block reached both ways; an ignored block and what it reaches; a block bigger than the lookup's
  * granule reached far inside), the per-class totals and the edges from the root. Prints TAP. */
-// LINK: preload/maps.c preload/mark.c preload/blockmap.c preload/livetable.c preload/sys.c
+// LINK: preload/maps.c preload/mark.c preload/blockmap.c preload/livetable.c preload/shadow.c preload/real.c preload/threads.c preload/sys.c
 #define _GNU_SOURCE
 #include <stdlib.h>
 #include <string.h>
