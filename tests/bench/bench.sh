@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# bench.sh: overhead of libheapwatch.so (sampled and full) and of heaptrack, against native runs.
+# bench.sh: overhead of libheapwatch.so (recording, sampled and full) and of heaptrack, against
+# native runs, and a table of the project's speed and memory targets.
 #
 #   tests/bench/bench.sh LIBHEAPWATCH_SO BUILD_DIR
 #
@@ -9,13 +10,15 @@
 # of medians:
 #   native     ./prog
 #   sampled    LD_PRELOAD=SO HEAPWATCH_OUT=BUILD_DIR/bench-%p.db ./prog   (default sampling)
-#   full       the same plus HEAPWATCH_SAMPLE_RATE=1
+#   record     sampled plus HEAPWATCH_AT_EXIT=0: recording only, no exit snapshot (w_bigheap
+#              still takes its own "bench" snapshot, see below)
+#   full       sampled plus HEAPWATCH_SAMPLE_RATE=1
 #   heaptrack  heaptrack -o BUILD_DIR/ht.<name> ./prog
 # A configuration that cannot run (no .so, preload refused, crash, non-zero exit, timeout)
 # shows FAILED; the others go on. Databases and heaptrack files are deleted after every run.
 # Nothing about timings is asserted: the script exits 0 once it has run.
 #
-# Heap walk (when w_bigheap is among the workloads): from every sampled and full run of
+# Heap walk (when w_bigheap is among the workloads): from every sampled, record and full run of
 # w_bigheap, the snapshot labelled "bench" is read from its database before the database is
 # deleted (sqlite3 CLI): mode, pause, walk, write, scanned bytes, live objects, reachability
 # counts and database size. Each rep also runs
@@ -27,15 +30,30 @@
 # and the report adds a section of medians against the targets: pause <= 50 ms per snapshot,
 # walk+write faster than LeakSanitizer's leak check, scan speed against read bandwidth.
 #
+# The report ends with one table of the targets, each with its measured median, its limit,
+# measured/limit and "met" or "MISSED" (a figure that could not be measured, e.g. heaptrack not
+# installed or a configuration that failed, shows n/a and why):
+#   record wall / native wall <= 1.10 on every workload (churn = w_churn, mt_churn = w_churn2,
+#     tree = w_deep, bigheap = w_bigheap, cxx_mix = w_cxx; w_bigheap's record run includes its
+#     "bench" snapshot)
+#   shim memory per live block on w_bigheap, (maxrss record - maxrss native) / objects, <= 16 B
+#   exit snapshot cost on w_bigheap, wall sampled - wall record, < LeakSanitizer's leak check
+#   full's extra ns per allocation <= 0.40 x heaptrack's, and full's cpu <= heaptrack's / 3,
+#     on every workload
+#   pause <= 50 ms and walk+write < LeakSanitizer's check, for the bench snapshot of the
+#     sampled, full and inplace runs
+# The targets are set for the default scale: with BENCH_SCALE the table is indicative only.
+#
 # Environment:
 #   BENCH_REPS=3        runs per configuration (the median is shown)
 #   BENCH_WORKLOADS     subset, e.g. "w_churn w_cxx" (default: all five)
-#   BENCH_CONFIGS       subset of "native sampled full heaptrack" (native is always run)
+#   BENCH_CONFIGS       subset of "native sampled record full heaptrack" (native is always run)
 #   BENCH_SCALE         scale argument passed to every workload (default: none, i.e. 1.0)
 #   BENCH_TIMEOUT=180   seconds after which one run is killed and counted as FAILED
 #   BENCH_CFLAGS        extra flags for compiling the workloads
 #   BENCH_HEAPWALK=1    0 skips the heap walk section's extra runs (inplace, lsan, membw)
-# Other HEAPWATCH_* variables in the environment are passed through to the heapwatch runs.
+# Other HEAPWATCH_* variables in the environment (but HEAPWATCH_AT_EXIT, which the script sets
+# for record and leaves at its default for the others) are passed through to the heapwatch runs.
 # make runs this with sh; the script needs bash (arrays, pipefail).
 if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
 set -euo pipefail
@@ -51,7 +69,7 @@ mkdir -p -- "$2"
 build=$(cd -- "$2" && pwd)
 reps=${BENCH_REPS:-3}
 workloads=${BENCH_WORKLOADS:-"w_churn w_churn2 w_deep w_bigheap w_cxx"}
-configs=${BENCH_CONFIGS:-"native sampled full heaptrack"}
+configs=${BENCH_CONFIGS:-"native sampled record full heaptrack"}
 scale=${BENCH_SCALE:-}
 run_timeout=${BENCH_TIMEOUT:-180}
 extra_cflags=${BENCH_CFLAGS:-}
@@ -62,7 +80,7 @@ case $reps in '' | *[!0-9]* | 0) echo "BENCH_REPS must be a positive integer" >&
 case " $configs " in *" native "*) ;; *) configs="native $configs" ;; esac
 
 # Variables this script sets itself must not leak in from the caller.
-unset LD_PRELOAD HEAPWATCH_OUT HEAPWATCH_SAMPLE_RATE
+unset LD_PRELOAD HEAPWATCH_OUT HEAPWATCH_SAMPLE_RATE HEAPWATCH_AT_EXIT
 # The heap walk section reads the snapshots the shim writes; HEAPWATCH_SNAPSHOT (fork or
 # inplace) may still come from the caller for the sampled and full runs.
 
@@ -122,7 +140,7 @@ clean_outputs() { # $1: workload
 # why_skip CONFIG: prints a reason if CONFIG cannot run at all on this machine.
 why_skip() {
     case $1 in
-    sampled | full | inplace)
+    sampled | record | full | inplace)
         if [ ! -f "$so" ]; then echo "no such file: $so"; fi ;;
     lsan)
         if [ -n "$lsan_skip" ]; then echo "$lsan_skip"; fi ;;
@@ -141,6 +159,7 @@ run_one() {
     case $cfg in
     native) cmd=(env "$bin/$w") ;;
     sampled) cmd=(env "LD_PRELOAD=$so" "HEAPWATCH_OUT=$build/bench-%p.db" "$bin/$w") ;;
+    record) cmd=(env "LD_PRELOAD=$so" "HEAPWATCH_OUT=$build/bench-%p.db" HEAPWATCH_AT_EXIT=0 "$bin/$w") ;;
     full) cmd=(env "LD_PRELOAD=$so" "HEAPWATCH_OUT=$build/bench-%p.db" HEAPWATCH_SAMPLE_RATE=1 "$bin/$w") ;;
     inplace) cmd=(env "LD_PRELOAD=$so" "HEAPWATCH_OUT=$build/bench-%p.db" HEAPWATCH_SAMPLE_RATE=1
         HEAPWATCH_SNAPSHOT=inplace "$bin/$w") ;;
@@ -173,7 +192,7 @@ run_one() {
         esac
     fi
     case $cfg in
-    sampled | full | inplace)
+    sampled | record | full | inplace)
         if [ -z "$reason" ] && grep -q "cannot be preloaded" "$err"; then
             reason="preload refused by ld.so"
         elif [ -z "$reason" ]; then
@@ -304,7 +323,8 @@ heapwalk_report() {
     local cfg raw n lsan_ms="" seq="" rnd="" lat="" have_membw=0
     echo
     echo "w_bigheap heap walk: the snapshot labelled \"bench\" (median of each column over the reps"
-    echo "  that produced one; inplace = full with HEAPWATCH_SNAPSHOT=inplace)"
+    echo "  that produced one; record = sampled without the exit snapshot, the same bench snapshot;"
+    echo "  inplace = full with HEAPWATCH_SNAPSHOT=inplace)"
     echo "  pause = application held; walk = counters, roots, sort and mark; write = rows and commit"
     echo "  (fork: the child commits to the WAL and reports the snapshot, then checkpoints the WAL"
     echo "  into the database file, outside write; inplace: the writer's commit checkpoints, inside"
@@ -321,12 +341,12 @@ heapwalk_report() {
         have_membw=1
     fi
     local targets=() scans=()
-    for cfg in sampled full inplace; do
+    for cfg in sampled record full inplace; do
         raw=$rawdir/walk.$cfg
         if [ ! -s "$raw" ]; then
             local why="not run"
             case $cfg in
-            sampled | full) case " $configs " in *" $cfg "*) why="no snapshot read" ;; esac ;;
+            sampled | record | full) case " $configs " in *" $cfg "*) why="no snapshot read" ;; esac ;;
             inplace) why="no snapshot read" ;;
             esac
             [ -f "$rawdir/w_bigheap.$cfg.failed" ] && why="FAILED: $(cat "$rawdir/w_bigheap.$cfg.failed")"
@@ -392,6 +412,185 @@ heapwalk_report() {
     echo "timings are wall-clock on a shared machine: other processes running at the same time add noise"
 }
 
+# ---- targets table ----------------------------------------------------------------------------
+# tname WORKLOAD: the name the targets use for a workload.
+tname() {
+    case $1 in
+    w_churn) echo churn ;; w_churn2) echo mt_churn ;; w_deep) echo tree ;;
+    w_bigheap) echo bigheap ;; w_cxx) echo cxx_mix ;; *) echo "$1" ;;
+    esac
+}
+
+# cfg_why WORKLOAD CONFIG: why WORKLOAD has no median under CONFIG; nothing if it has one.
+cfg_why() {
+    case " $workloads " in *" $1 "*) ;; *) echo "$1 not in BENCH_WORKLOADS"; return ;; esac
+    case " $configs " in *" $2 "*) ;; *) echo "$2 not in BENCH_CONFIGS"; return ;; esac
+    if [ -f "$rawdir/$1.$2.failed" ]; then
+        echo "$1/$2 not measured: $(cat "$rawdir/$1.$2.failed")"
+    elif [ ! -s "$rawdir/$1.$2" ]; then
+        echo "$1/$2: no data"
+    fi
+}
+
+# walk_why CONFIG: why there is no bench snapshot figure of w_bigheap under CONFIG; nothing if
+# there is one.
+walk_why() {
+    case " $workloads " in *" w_bigheap "*) ;; *) echo "w_bigheap not in BENCH_WORKLOADS"; return ;; esac
+    if [ "$heapwalk" = 0 ]; then echo "BENCH_HEAPWALK=0"; return; fi
+    if [ -s "$rawdir/walk.$1" ]; then return; fi
+    if [ "$1" != inplace ]; then
+        case " $configs " in *" $1 "*) ;; *) echo "$1 not in BENCH_CONFIGS"; return ;; esac
+    fi
+    if [ -f "$rawdir/w_bigheap.$1.failed" ]; then
+        echo "w_bigheap/$1 not measured: $(cat "$rawdir/w_bigheap.$1.failed")"
+    elif ! command -v sqlite3 >/dev/null 2>&1; then
+        echo "sqlite3 CLI not installed"
+    else
+        echo "no snapshot labelled bench read from w_bigheap/$1"
+    fi
+}
+
+# trow LABEL OP LIMIT MEASURED UNIT FORMAT WHY: one row of the targets table, and its verdict
+# appended to $rawdir/verdicts. OP is <= or <; LIMIT and MEASURED are numbers, or empty when
+# unknown: then the row shows n/a and WHY.
+trow() {
+    awk -v label="$1" -v op="$2" -v lim="$3" -v m="$4" -v unit="$5" -v fmt="$6" -v why="$7" \
+        -v vfile="$rawdir/verdicts" 'BEGIN {
+        u = unit == "" ? "" : " " unit
+        ls = lim == "" ? "n/a" : sprintf("%s " fmt "%s", op, lim, u)
+        if (m == "" || lim == "") {
+            printf "  %-56s %11s %13s %6s  n/a: %s\n", label, "n/a", ls, "-", why
+            print "n/a" >>vfile
+            exit
+        }
+        r = lim > 0 ? sprintf("%.2f", m / lim) : "-"
+        v = (op == "<" ? m < lim : m <= lim) ? "met" : "MISSED"
+        printf "  %-56s %11s %13s %6s  %s\n", label, sprintf(fmt "%s", m, u), ls, r, v
+        print v >>vfile }'
+}
+
+# targets_report: the table of the project's targets, from the same medians as the report.
+targets_report() {
+    local w name why v lim nw cw hw objs lsan_ms="" lsan_why="" cfg raw mode n
+    rm -f "$rawdir/verdicts"
+    echo
+    echo "targets (medians; ratio = measured / limit; met = measured within the limit)"
+    printf '  %-56s %11s %13s %6s  %s\n' target measured limit ratio verdict
+    for w in w_churn w_churn2 w_deep w_bigheap w_cxx; do
+        why=$(cfg_why "$w" native)
+        [ -n "$why" ] || why=$(cfg_why "$w" record)
+        v=""
+        if [ -z "$why" ]; then
+            v=$(awk -v a="$(median 1 "$rawdir/$w.record")" -v b="$(median 1 "$rawdir/$w.native")" \
+                'BEGIN { if (b > 0) printf "%.6f", a / b }')
+            [ -n "$v" ] || why="native wall is 0"
+        fi
+        trow "$(tname "$w"): record wall / native wall" "<=" 1.10 "$v" "" "%.3f" "$why"
+    done
+
+    objs=${objects[w_bigheap]:-0}
+    why=$(cfg_why w_bigheap native)
+    [ -n "$why" ] || why=$(cfg_why w_bigheap record)
+    v=""
+    if [ -z "$why" ] && [ "$objs" -le 0 ]; then why="live object count of w_bigheap unknown"; fi
+    if [ -z "$why" ]; then
+        v=$(awk -v cr="$(median 3 "$rawdir/w_bigheap.record")" -v nr="$(median 3 "$rawdir/w_bigheap.native")" \
+            -v o="$objs" 'BEGIN { printf "%.6f", (cr - nr) * 1024 / o }')
+    fi
+    trow "bigheap: shim memory per live block (record)" "<=" 16 "$v" B "%.1f" "$why"
+
+    case " $workloads " in
+    *" w_bigheap "*)
+        if [ "$heapwalk" = 0 ]; then
+            lsan_why="BENCH_HEAPWALK=0"
+        elif [ -s "$rawdir/walk.lsan" ]; then
+            lsan_ms=$(median 1 "$rawdir/walk.lsan")
+        elif [ -f "$rawdir/w_bigheap.lsan.failed" ]; then
+            lsan_why="LeakSanitizer check not measured: $(cat "$rawdir/w_bigheap.lsan.failed")"
+        else
+            lsan_why="no LeakSanitizer figure"
+        fi
+        ;;
+    *) lsan_why="w_bigheap not in BENCH_WORKLOADS" ;;
+    esac
+    why=$(cfg_why w_bigheap sampled)
+    [ -n "$why" ] || why=$(cfg_why w_bigheap record)
+    v=""
+    if [ -z "$why" ]; then
+        v=$(awk -v s="$(median 1 "$rawdir/w_bigheap.sampled")" -v r="$(median 1 "$rawdir/w_bigheap.record")" \
+            'BEGIN { printf "%.6f", (s - r) * 1e3 }')
+    fi
+    if [ -z "$lsan_ms" ] && [ "$why" != "$lsan_why" ]; then why="${why:+$why; }$lsan_why"; fi
+    trow "bigheap: exit walk, sampled - record wall" "<" "$lsan_ms" "$v" ms "%.1f" "$why"
+
+    for w in w_churn w_churn2 w_deep w_bigheap w_cxx; do
+        name=$(tname "$w")
+        why=$(cfg_why "$w" native)
+        [ -n "$why" ] || why=$(cfg_why "$w" full)
+        [ -n "$why" ] || why=$(cfg_why "$w" heaptrack)
+        n=${allocs[$w]:-0}
+        if [ -z "$why" ] && [ "$n" -le 0 ]; then why="allocation count of $w unknown"; fi
+        v="" lim=""
+        if [ -z "$why" ]; then
+            nw=$(median 1 "$rawdir/$w.native") cw=$(median 1 "$rawdir/$w.full") hw=$(median 1 "$rawdir/$w.heaptrack")
+            v=$(awk -v cw="$cw" -v nw="$nw" -v n="$n" 'BEGIN { printf "%.6f", (cw - nw) / n * 1e9 }')
+            lim=$(awk -v hw="$hw" -v nw="$nw" -v n="$n" 'BEGIN { if (hw > nw) printf "%.6f", 0.40 * (hw - nw) / n * 1e9 }')
+            [ -n "$lim" ] || why="heaptrack no slower than native on $w"
+        fi
+        trow "$name: full extra ns/alloc (limit 0.40 x heaptrack's)" "<=" "$lim" "$v" ns "%.1f" "$why"
+    done
+    for w in w_churn w_churn2 w_deep w_bigheap w_cxx; do
+        why=$(cfg_why "$w" full)
+        [ -n "$why" ] || why=$(cfg_why "$w" heaptrack)
+        v="" lim=""
+        if [ -z "$why" ]; then
+            v=$(median 2 "$rawdir/$w.full")
+            lim=$(awk -v h="$(median 2 "$rawdir/$w.heaptrack")" 'BEGIN { printf "%.6f", h / 3 }')
+        fi
+        trow "$(tname "$w"): full cpu (limit heaptrack's / 3)" "<=" "$lim" "$v" s "%.3f" "$why"
+    done
+
+    for cfg in sampled full inplace; do
+        raw=$rawdir/walk.$cfg
+        why=$(walk_why "$cfg") v="" mode=""
+        if [ -z "$why" ]; then
+            v=$(awk -v p="$(median 1 "$raw")" 'BEGIN { printf "%.6f", p / 1e6 }')
+            mode=" ($(awk '{print $12}' "$raw" | sort -u | paste -sd, -))"
+        fi
+        trow "bigheap: snapshot pause, $cfg$mode" "<=" 50 "$v" ms "%.1f" "$why"
+    done
+    for cfg in sampled full inplace; do
+        raw=$rawdir/walk.$cfg
+        why=$(walk_why "$cfg") v=""
+        if [ -z "$why" ]; then
+            awk '{printf "%.0f\n", $2 + $3}' "$raw" >"$raw.tot"
+            v=$(awk -v t="$(median 1 "$raw.tot")" 'BEGIN { printf "%.6f", t / 1e6 }')
+        fi
+        if [ -z "$lsan_ms" ] && [ "$why" != "$lsan_why" ]; then why="${why:+$why; }$lsan_why"; fi
+        trow "bigheap: walk+write, $cfg (limit LSan check)" "<" "$lsan_ms" "$v" ms "%.1f" "$why"
+    done
+
+    awk '{n[$1]++} END {printf "  %d met, %d MISSED, %d n/a\n", n["met"], n["MISSED"], n["n/a"]}' \
+        "$rawdir/verdicts"
+    objs=${objects[w_bigheap]:-0}
+    echo "  record = sampled with HEAPWATCH_AT_EXIT=0 (no exit snapshot). w_bigheap takes one snapshot"
+    echo "    itself, heapwatch_snapshot(\"bench\"), a walk of its $objs live blocks: its record (and"
+    echo "    sampled) wall and maxrss include that snapshot"
+    echo "  memory per live block = (maxrss record - maxrss native) / $objs live blocks; maxrss is the"
+    echo "    largest single process, which may be the snapshot's fork child"
+    echo "  exit walk = wall sampled - wall record: the exit snapshot, which on w_bigheap walks an almost"
+    echo "    empty heap (its blocks are freed before exit); a difference of two walls, as noisy as"
+    echo "    they are; limit = LeakSanitizer's check of the full heap (lsan, heap walk section)"
+    echo "  extra ns/alloc = (wall - wall native) / allocations (each allocation is freed: one"
+    echo "    alloc+free pair); cpu = user+sys of the whole process tree"
+    echo "  pause, walk+write: the bench snapshot (heap walk section); limit of walk+write = LSan's check"
+    if [ -n "$scale" ]; then
+        echo "  BENCH_SCALE=$scale: the targets are set for the default scale (3,000,000 blocks on bigheap);"
+        echo "    these figures are indicative only"
+    fi
+    echo "  nothing is asserted: wall-clock medians on a shared machine, other processes add noise"
+}
+
 report=$bin/results.txt
 {
     echo "heapwatch benchmark  $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
@@ -432,7 +631,7 @@ report=$bin/results.txt
                     if (cfg != "native" && nw != "" && n > 0) {
                         e = (cw - nw) / n * 1e9
                         extra = sprintf("%.1f", e)
-                        if ((cfg == "sampled" || cfg == "full") && hw != "") {
+                        if ((cfg == "sampled" || cfg == "record" || cfg == "full") && hw != "") {
                             he = (hw - nw) / n * 1e9
                             if (he > 0) vs = sprintf("%.1f%%", e / he * 100)
                         }
@@ -469,6 +668,7 @@ report=$bin/results.txt
         ;;
     esac
     if [ "$heapwalk" != 0 ]; then heapwalk_report; fi
+    targets_report
 } | tee "$report"
 say "report saved in $report; stderr of every run in $logdir"
 exit 0
