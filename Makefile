@@ -26,7 +26,7 @@ HOOKSAFE_SRCS := preload/interpose.c preload/livetable.c preload/depot.c preload
                  preload/arena.c preload/stw.c preload/mark.c preload/blockmap.c preload/cfi.c \
                  preload/unwind.c preload/maps.c preload/shadow.c
 
-DEPS_PKGS := gcc g++ make libunwind-dev libdwarf-dev libelf-dev libsqlite3-dev zlib1g-dev libc6-dbg \
+DEPS_PKGS := gcc g++ make libunwind-dev libdwarf-dev libelf-dev libsqlite3-dev zlib1g-dev libc6-dbg libjemalloc2 libtcmalloc-minimal4 \
              sqlite3 golang-go heaptrack valgrind python3 git perl clang jq procps nginx apache2-utils
 
 all: libheapwatch.so heapwatch

@@ -177,6 +177,14 @@ bool hw_heap_load(struct hw_heap *h)
     struct hw_live_entry *table = sorted_blocks(&nt);
     if (!table)
         return false;
+    /* The radix sort ignores an address's low 4 bits: two blocks of one granule (8-byte
+     * aligned allocators' smallest blocks, which the table holds) may still be inverted. */
+    for (size_t i = 1; i < nt; i++)
+        for (size_t j = i; j > 0 && table[j - 1].addr > table[j].addr; j--) {
+            struct hw_live_entry t = table[j];
+            table[j] = table[j - 1];
+            table[j - 1] = t;
+        }
     struct merge m = { &h->objects, table, nt, 0, true };
     hw_shadow_scan(take_shadow, &m);
     while (m.ok && m.next < m.n)

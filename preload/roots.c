@@ -37,7 +37,14 @@ const char *const hw_root_kind_names[] = { "global", "tls", "dtv", "stack", "reg
                                            "exited_thread", "thread_start" };
 
 static size_t static_tls_size = 4096 + TCB_SIZE;
-static char allocator_module[PATH_MAX];  /* glibc's path, when hw_real.malloc is glibc's */
+/* The module of the real malloc when it is a library: glibc, whose malloc state the mark
+ * filters (mark.c), or another allocator (jemalloc, tcmalloc), whose writable data is not a
+ * root at all: its caches of free objects keep stale pointers to blocks handed out again
+ * since (tcmalloc's transfer cache, jemalloc's tcache stacks above their top), which would
+ * make leaked blocks reachable; an allocator holds no reference of the program's. As for
+ * LeakSanitizer, whose allocator's state is its own and never scanned. */
+static char allocator_module[PATH_MAX];
+static bool allocator_is_glibc;
 
 static struct { uintptr_t lo, hi; } regions[MAX_REGIONS];
 static unsigned nr_regions;
@@ -52,10 +59,11 @@ void hw_roots_init(void)
     if (size > TCB_SIZE && size < (64u << 20))
         static_tls_size = size;
     Dl_info where;
-    if (hw_real.malloc && dladdr((void *)hw_real.malloc, &where) && where.dli_fname) {
+    /* (The executable is never matched: its dl_phdr_info name is "", dladdr's its path.) */
+    if (hw_real.malloc && dladdr((void *)hw_real.malloc, &where) && where.dli_fname && *where.dli_fname) {
         const char *slash = strrchr(where.dli_fname, '/');
-        if (!strncmp(slash ? slash + 1 : where.dli_fname, "libc.so", 7))
-            hw_fmt(allocator_module, sizeof allocator_module, "%s", where.dli_fname);
+        allocator_is_glibc = !strncmp(slash ? slash + 1 : where.dli_fname, "libc.so", 7);
+        hw_fmt(allocator_module, sizeof allocator_module, "%s", where.dli_fname);
     }
 }
 
@@ -139,6 +147,8 @@ static int globals_cb(struct dl_phdr_info *info, size_t size, void *arg)
     struct hw_roots *r = arg;
     uintptr_t relro_lo = 0, relro_hi = 0;
     bool allocator = allocator_module[0] && info->dlpi_name && !strcmp(info->dlpi_name, allocator_module);
+    if (allocator && !allocator_is_glibc)
+        return 0;   /* another allocator's own state (allocator_module) */
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *p = &info->dlpi_phdr[i];
         uintptr_t lo = info->dlpi_addr + p->p_vaddr;

@@ -137,6 +137,15 @@ static void walk(struct hw_snapshot_data *d, const struct hw_world *w)
         hw_log("cannot read /proc/self/maps: snapshot without a heap walk");
         d->mode = "counters";
     } else if (hw_heap_load(&heap)) {
+        /* The live totals of a walked snapshot are the walk's own count, exact in the stopped
+         * world, rather than the per-thread counters: in a fork child of a threaded program,
+         * a thread that vanished mid-allocation leaves a block counted in one and not the
+         * other (threads.h). */
+        const struct hw_live_entry *o = (const struct hw_live_entry *)heap.objects.data;
+        d->live_objects = heap.objects.nr;
+        d->live_bytes = 0;
+        for (size_t i = 0; i < heap.objects.nr; i++)
+            d->live_bytes += o[i].size;
         hw_heap_mark(&heap, &roots);
         d->heap = &heap;
         d->roots = &roots;

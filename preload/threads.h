@@ -23,7 +23,9 @@ int hw_thread_tid(uint32_t index) HW_SIGSAFE;
  * allocation adds to its thread's line, a free subtracts from the freeing thread's (which may
  * go negative), and the sum over every thread that ever allocated is the process's. Exact in
  * a stopped world; approximate while threads run. Threads beyond the first HW_LIVE_SLOTS
- * share one line, with atomic additions. */
+ * share one line, with atomic additions. A fork child inherits the counts of a thread that
+ * vanished between its block's record and its count: off by those blocks, for the child's
+ * snapshots without a heap walk only (a walked snapshot counts the blocks it walks). */
 #define HW_LIVE_SLOTS 65536u
 struct hw_live_count {
     _Atomic int64_t objects, bytes;

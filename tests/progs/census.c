@@ -1,0 +1,178 @@
+/* census.c: live blocks whose number and requested bytes are known exactly, whatever the
+ * sampling, for tests/t1500-shadow.sh. Built as census-O0/-O2 with glibc's malloc, and by
+ * that test also linked with jemalloc or tcmalloc when Debian has them.
+ *
+ *   census
+ *     snapshot "baseline"   after stdio's own buffers exist
+ *     one thread: blocks of sizes whose slack (usable - requested) covers 0 to above 31, and
+ *       big ones (mmapped by glibc), through malloc, calloc, realloc (grown and shrunk),
+ *       posix_memalign, aligned_alloc and memalign; a third freed again; a list of LIST
+ *       nodes whose head is dropped (1 direct leak, LIST - 1 indirect) and DIRECT single
+ *       direct leaks
+ *     snapshot "census"     the delta from "baseline" is the first line printed
+ *     THREADS threads allocate PER blocks each, wait for each other, then each frees a
+ *       third of the next thread's blocks (cross-thread frees) and keeps the rest
+ *     snapshot "threads"    after the threads are joined; the second line printed
+ *
+ * Printed: "census objects=N bytes=B direct=D direct_bytes=DB indirect=I indirect_bytes=IB"
+ * and "threads objects=N bytes=B": what each snapshot adds to the one before (the threads'
+ * line counts only their blocks; thread creation's own allocations vary with glibc). */
+#define _GNU_SOURCE
+#include <malloc.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "heapwatch.h"
+
+#define BLOCKS 3000
+#define LIST 10
+#define DIRECT 5
+#define THREADS 4
+#define PER 4000
+
+static const size_t sizes[] = { 0, 1, 7, 8, 9, 16, 17, 24, 25, 40, 41, 56, 100, 255, 500, 1000, 1024,
+                                4000, 40000, 140000, 300000 };
+#define NSIZES (sizeof sizes / sizeof sizes[0])
+
+void *kept[BLOCKS];                 /* external linkage: reachable from a global */
+void *thread_kept[THREADS][PER];
+static long objects, bytes;         /* what census keeps (and leaks), requested sizes */
+static long direct, direct_bytes, indirect, indirect_bytes;
+
+struct node {
+    struct node *next;
+    char pad[40];
+};
+
+/* One block of `size` requested bytes through the entry point `way`; NULL only on failure. */
+static void *allocate(unsigned way, size_t size)
+{
+    void *p = NULL;
+    switch (way % 6) {
+    case 0: return malloc(size);
+    case 1: return calloc(1, size);
+    case 2: p = realloc(NULL, size / 2 + 1); return realloc(p, size ? size : 1);   /* grown */
+    case 3: p = malloc(size + 100); return realloc(p, size ? size : 1);        /* shrunk */
+    case 4: return posix_memalign(&p, 64, size) ? NULL : p;
+    default: return way % 12 == 5 ? aligned_alloc(256, (size + 255) & ~(size_t)255) : memalign(32, size);
+    }
+}
+
+static size_t requested(unsigned way, size_t size)
+{
+    if ((way % 6 == 2 || way % 6 == 3) && !size)   /* realloc(p, 0) would free */
+        return 1;
+    if (way % 12 == 5)
+        return (size + 255) & ~(size_t)255;
+    return size;
+}
+
+__attribute__((noinline)) static void one_thread(void)
+{
+    for (unsigned i = 0; i < BLOCKS; i++) {
+        size_t size = sizes[i % NSIZES];
+        kept[i] = allocate(i / NSIZES, size);
+        if (!kept[i])
+            abort();
+        /* No stale pointer left in a kept block: tcmalloc links free objects through their
+         * first word, which malloc hands back as it was. */
+        memset(kept[i], 0x5a, requested(i / NSIZES, size));
+        objects++;
+        bytes += (long)requested(i / NSIZES, size);
+    }
+    for (unsigned i = 0; i < BLOCKS; i += 3) {
+        objects--;
+        bytes -= (long)requested(i / NSIZES, sizes[i % NSIZES]);
+        free(kept[i]);
+        kept[i] = NULL;
+    }
+    struct node *head = NULL;
+    for (int i = 0; i < LIST; i++) {
+        struct node *n = calloc(1, sizeof *n);
+        __asm__ volatile("" : : "g"(n) : "memory");   /* an allocation the compiler must keep */
+        n->next = head;
+        head = n;
+    }
+    direct += 1, indirect += LIST - 1;
+    direct_bytes += sizeof(struct node), indirect_bytes += (LIST - 1) * (long)sizeof(struct node);
+    for (int i = 0; i < DIRECT; i++) {
+        void *volatile p = malloc(72);
+        memset(p, 0x5a, 72);
+        p = NULL;
+    }
+    direct += DIRECT, direct_bytes += DIRECT * 72;
+    objects += LIST + DIRECT;
+    bytes += LIST * (long)sizeof(struct node) + DIRECT * 72;
+    head = NULL;
+}
+
+/* Wipes the stack below the caller and the caller-saved registers (as leaks.c does), so that
+ * no dead copy of a leaked pointer is found. */
+__attribute__((noinline)) static void clear_stack(void)
+{
+    volatile char buf[16384];
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = 0;
+#ifdef __x86_64__
+    __asm__ volatile("xor %%eax, %%eax\n\txor %%ecx, %%ecx\n\txor %%edx, %%edx\n\t"
+                     "xor %%esi, %%esi\n\txor %%edi, %%edi\n\txor %%r8d, %%r8d\n\t"
+                     "xor %%r9d, %%r9d\n\txor %%r10d, %%r10d\n\txor %%r11d, %%r11d\n\t"
+                     "pxor %%xmm0, %%xmm0\n\tpxor %%xmm1, %%xmm1\n\tpxor %%xmm2, %%xmm2\n\t"
+                     "pxor %%xmm3, %%xmm3\n\tpxor %%xmm4, %%xmm4\n\tpxor %%xmm5, %%xmm5\n\t"
+                     "pxor %%xmm6, %%xmm6\n\tpxor %%xmm7, %%xmm7"
+                     ::: "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11",
+                     "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7");
+#endif
+}
+
+static pthread_barrier_t all_allocated;
+static _Atomic long thread_objects, thread_bytes;
+
+static void *worker(void *arg)
+{
+    unsigned t = (unsigned)(uintptr_t)arg;
+    long o = 0, b = 0;
+    for (unsigned i = 0; i < PER; i++) {
+        unsigned way = t + i;
+        size_t size = sizes[(i * 7 + t) % NSIZES] % 5000;   /* no mmapped blocks: quick */
+        thread_kept[t][i] = allocate(way, size);
+        if (!thread_kept[t][i])
+            abort();
+        memset(thread_kept[t][i], 0x5a, requested(way, size));
+        o++, b += (long)requested(way, size);
+    }
+    pthread_barrier_wait(&all_allocated);
+    unsigned other = (t + 1) % THREADS;   /* free a third of the next thread's blocks */
+    for (unsigned i = 0; i < PER; i += 3) {
+        o--, b -= (long)requested(other + i, sizes[(i * 7 + other) % NSIZES] % 5000);
+        free(thread_kept[other][i]);
+        thread_kept[other][i] = NULL;
+    }
+    thread_objects += o;
+    thread_bytes += b;
+    return NULL;
+}
+
+int main(void)
+{
+    printf("census: start\n");
+    fflush(stdout);
+    HEAPWATCH_SNAPSHOT("baseline");
+    one_thread();
+    clear_stack();
+    HEAPWATCH_SNAPSHOT("census");
+    printf("census objects=%ld bytes=%ld direct=%ld direct_bytes=%ld indirect=%ld indirect_bytes=%ld\n", objects,
+           bytes, direct, direct_bytes, indirect, indirect_bytes);
+    fflush(stdout);
+    pthread_barrier_init(&all_allocated, NULL, THREADS);
+    pthread_t th[THREADS];
+    for (unsigned t = 0; t < THREADS; t++)
+        pthread_create(&th[t], NULL, worker, (void *)(uintptr_t)t);
+    for (unsigned t = 0; t < THREADS; t++)
+        pthread_join(th[t], NULL);
+    HEAPWATCH_SNAPSHOT("threads");
+    printf("threads objects=%ld bytes=%ld\n", (long)thread_objects, (long)thread_bytes);
+    return 0;
+}
