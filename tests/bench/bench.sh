@@ -10,15 +10,15 @@
 # of medians:
 #   native     ./prog
 #   sampled    LD_PRELOAD=SO HEAPWATCH_OUT=BUILD_DIR/bench-%p.db ./prog   (default sampling)
-#   record     sampled plus HEAPWATCH_AT_EXIT=0: recording only, no exit snapshot (w_bigheap
-#              still takes its own "bench" snapshot, see below)
+#   record     sampled plus HEAPWATCH_AT_EXIT=0 and BENCH_NO_SNAPSHOT=1: recording only, no
+#              snapshot at all (w_bigheap skips its own "bench" snapshot)
 #   full       sampled plus HEAPWATCH_SAMPLE_RATE=1
 #   heaptrack  heaptrack -o BUILD_DIR/ht.<name> ./prog
 # A configuration that cannot run (no .so, preload refused, crash, non-zero exit, timeout)
 # shows FAILED; the others go on. Databases and heaptrack files are deleted after every run.
 # Nothing about timings is asserted: the script exits 0 once it has run.
 #
-# Heap walk (when w_bigheap is among the workloads): from every sampled, record and full run of
+# Heap walk (when w_bigheap is among the workloads): from every sampled and full run of
 # w_bigheap, the snapshot labelled "bench" is read from its database before the database is
 # deleted (sqlite3 CLI): mode, pause, walk, write, scanned bytes, live objects, reachability
 # counts and database size. Each rep also runs
@@ -34,10 +34,10 @@
 # measured/limit and "met" or "MISSED" (a figure that could not be measured, e.g. heaptrack not
 # installed or a configuration that failed, shows n/a and why):
 #   record wall / native wall <= 1.10 on every workload (churn = w_churn, mt_churn = w_churn2,
-#     tree = w_deep, bigheap = w_bigheap, cxx_mix = w_cxx; w_bigheap's record run includes its
-#     "bench" snapshot)
+#     tree = w_deep, bigheap = w_bigheap, cxx_mix = w_cxx)
 #   shim memory per live block on w_bigheap, (maxrss record - maxrss native) / objects, <= 16 B
-#   exit snapshot cost on w_bigheap, wall sampled - wall record, < LeakSanitizer's leak check
+#   snapshot cost on w_bigheap, wall sampled - wall record (its "bench" heap walk and the exit
+#     snapshot), < LeakSanitizer's leak check of the same heap
 #   full's extra ns per allocation <= 0.40 x heaptrack's, and full's cpu <= heaptrack's / 3,
 #     on every workload
 #   pause <= 50 ms and walk+write < LeakSanitizer's check, for the bench snapshot of the
@@ -159,7 +159,8 @@ run_one() {
     case $cfg in
     native) cmd=(env "$bin/$w") ;;
     sampled) cmd=(env "LD_PRELOAD=$so" "HEAPWATCH_OUT=$build/bench-%p.db" "$bin/$w") ;;
-    record) cmd=(env "LD_PRELOAD=$so" "HEAPWATCH_OUT=$build/bench-%p.db" HEAPWATCH_AT_EXIT=0 "$bin/$w") ;;
+    record) cmd=(env "LD_PRELOAD=$so" "HEAPWATCH_OUT=$build/bench-%p.db" HEAPWATCH_AT_EXIT=0 BENCH_NO_SNAPSHOT=1
+        "$bin/$w") ;;
     full) cmd=(env "LD_PRELOAD=$so" "HEAPWATCH_OUT=$build/bench-%p.db" HEAPWATCH_SAMPLE_RATE=1 "$bin/$w") ;;
     inplace) cmd=(env "LD_PRELOAD=$so" "HEAPWATCH_OUT=$build/bench-%p.db" HEAPWATCH_SAMPLE_RATE=1
         HEAPWATCH_SNAPSHOT=inplace "$bin/$w") ;;
@@ -199,7 +200,7 @@ run_one() {
             local dbs
             dbs=$( (find "$build" -maxdepth 1 -name 'bench-*.db'; find "$rundir" -name '*.db') | wc -l)
             [ "$dbs" -gt 0 ] || echo "nodb" >"$rawdir/$w.$cfg.nodb"
-            if [ "$w" = w_bigheap ] && [ "$heapwalk" != 0 ]; then walk_extract "$cfg"; fi
+            if [ "$w" = w_bigheap ] && [ "$heapwalk" != 0 ] && [ "$cfg" != record ]; then walk_extract "$cfg"; fi
         fi
         ;;
     lsan)
@@ -521,7 +522,7 @@ targets_report() {
             'BEGIN { printf "%.6f", (s - r) * 1e3 }')
     fi
     if [ -z "$lsan_ms" ] && [ "$why" != "$lsan_why" ]; then why="${why:+$why; }$lsan_why"; fi
-    trow "bigheap: exit walk, sampled - record wall" "<" "$lsan_ms" "$v" ms "%.1f" "$why"
+    trow "bigheap: snapshots, sampled - record wall" "<" "$lsan_ms" "$v" ms "%.1f" "$why"
 
     for w in w_churn w_churn2 w_deep w_bigheap w_cxx; do
         name=$(tname "$w")
@@ -573,14 +574,12 @@ targets_report() {
     awk '{n[$1]++} END {printf "  %d met, %d MISSED, %d n/a\n", n["met"], n["MISSED"], n["n/a"]}' \
         "$rawdir/verdicts"
     objs=${objects[w_bigheap]:-0}
-    echo "  record = sampled with HEAPWATCH_AT_EXIT=0 (no exit snapshot). w_bigheap takes one snapshot"
-    echo "    itself, heapwatch_snapshot(\"bench\"), a walk of its $objs live blocks: its record (and"
-    echo "    sampled) wall and maxrss include that snapshot"
-    echo "  memory per live block = (maxrss record - maxrss native) / $objs live blocks; maxrss is the"
-    echo "    largest single process, which may be the snapshot's fork child"
-    echo "  exit walk = wall sampled - wall record: the exit snapshot, which on w_bigheap walks an almost"
-    echo "    empty heap (its blocks are freed before exit); a difference of two walls, as noisy as"
-    echo "    they are; limit = LeakSanitizer's check of the full heap (lsan, heap walk section)"
+    echo "  record = sampled with HEAPWATCH_AT_EXIT=0 and no snapshot at all (w_bigheap skips its"
+    echo "    heapwatch_snapshot(\"bench\") when BENCH_NO_SNAPSHOT is set): recording alone"
+    echo "  memory per live block = (maxrss record - maxrss native) / $objs live blocks"
+    echo "  snapshot cost = wall sampled - wall record: w_bigheap's bench snapshot, a walk of its $objs"
+    echo "    live blocks, and its exit snapshot (of an almost empty heap); a difference of two walls,"
+    echo "    as noisy as they are; limit = LeakSanitizer's check of the same heap (lsan)"
     echo "  extra ns/alloc = (wall - wall native) / allocations (each allocation is freed: one"
     echo "    alloc+free pair); cpu = user+sys of the whole process tree"
     echo "  pause, walk+write: the bench snapshot (heap walk section); limit of walk+write = LSan's check"

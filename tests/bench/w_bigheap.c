@@ -2,7 +2,8 @@
  * Allocates about 3 million objects (x scale) of 64..336 bytes (200 on average, so about
  * 600 MB requested), held in a pointer array and each linked to an earlier object, all live at
  * once; then takes a heapwatch snapshot labelled "bench" if the program runs under
- * libheapwatch.so, then frees everything.
+ * libheapwatch.so (unless BENCH_NO_SNAPSHOT is set: bench.sh's record configuration measures
+ * recording alone), then frees everything.
  * Usage: w_bigheap [scale]   Prints "allocs=N", the live bytes and a checksum on stdout.
  *
  * Built with -DLSAN_BUILD (clang -fsanitize=leak), the program instead runs LeakSanitizer's
@@ -75,7 +76,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "lsan_check_ms=%.3f leaks=%d\n", ms, leaks);
     }
 #else
-    if (heapwatch_snapshot)
+    if (heapwatch_snapshot && !getenv("BENCH_NO_SNAPSHOT"))
         snap = heapwatch_snapshot("bench");
 #endif
 
