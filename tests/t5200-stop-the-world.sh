@@ -5,7 +5,8 @@
 #
 #  1. Signal storm: 6 threads churn the heap (mixed sizes, calloc, realloc, cross-thread
 #     frees through queues; every block tagged and checked when freed) under a SIGUSR2
-#     storm, at -O0 and -O2, in 'fork' mode and in 'inplace' mode. Exit status and stdout
+#     storm, at -O0 and -O2, in 'fork' mode and in 'inplace' mode, in full mode and (-O2)
+#     in the default sampled mode. Exit status and stdout
 #     (a checksum over every block) are those of the run without the shim, and EVERY
 #     snapshot is whole: its blocks (object_chunk) are live_objects in number and live_bytes
 #     in size, reachable + indirect + leaked = live, one thread row per thread, all stopped,
@@ -39,7 +40,7 @@
 #     .preinit_array) or in main(), the application's handler gets every SIGUSR2, the shim
 #     takes no snapshot on it, and says so once on stderr.
 . ./lib.sh
-plan 55
+plan 65
 
 T=60           # seconds: a run that takes longer is a deadlock
 ITERS=800000   # storm iterations per worker: about 1 s without the shim at -O2
@@ -153,23 +154,29 @@ native=$?
 # enough_full_snapshots N JSON: N signal snapshots and JSON's count of those with all threads
 # stopped are both at least 10
 enough_full_snapshots() { [ "$1" -ge 10 ] && [ "$(jq .full "$2")" -ge 10 ]; }
-storm_case() {  # OPT MODE
-    opt=$1 mode=$2 o="$OUT/storm-$1-$2"
-    drive "$o" 10 HEAPWATCH_OUT="$o.db" HEAPWATCH_SAMPLE_RATE=1 HEAPWATCH_SNAPSHOT="$mode" -- "$P-$opt" storm $ITERS
+storm_case() {  # OPT MODE [RATE]: RATE sampled (the default rate) or 1 (full, the default)
+    opt=$1 mode=$2 rate=${3:-1} o="$OUT/storm-$1-$2${3:+-$3}"
+    inuse=0 label=${3:+ $3}
+    [ "$rate" = 1 ] && inuse=1
+    [ "$rate" = sampled ] && rate=524288
+    drive "$o" 10 HEAPWATCH_OUT="$o.db" HEAPWATCH_SAMPLE_RATE=$rate HEAPWATCH_SNAPSHOT="$mode" -- "$P-$opt" storm $ITERS
     st=$?
-    is "$st $(cat "$o.out")" "$native $(cat "$OUT/native.out")" "storm -$opt $mode: exit status and output (checksum) unchanged"
-    is "$(grep '^heapwatch:' "$o.err")" "" "storm -$opt $mode: nothing from the shim on stderr"
-    check "$o.db" "$mode" 1 7 0 1 >"$o.json"
+    is "$st $(cat "$o.out")" "$native $(cat "$OUT/native.out")" "storm -$opt $mode$label: exit status and output (checksum) unchanged"
+    is "$(grep '^heapwatch:' "$o.err")" "" "storm -$opt $mode$label: nothing from the shim on stderr"
+    check "$o.db" "$mode" 1 7 0 $inuse >"$o.json"
     n=$(jq .signal "$o.json")
-    diag "storm -$opt $mode: $(sed -n 's/storm: sent //p' "$o.err") sent, $n signal snapshots, $(jq .full "$o.json") with all 7 threads, longest pause $(jq .max_pause_ms "$o.json") ms"
-    ok_cmd "storm -$opt $mode: at least 10 snapshots with all 7 threads stopped" enough_full_snapshots "$n" "$o.json"
-    is "$(jq '.bad | length' "$o.json")" 0 "storm -$opt $mode: every snapshot whole: $mode, all threads stopped, blocks = live totals = classes, inuse = live_bytes"
+    diag "storm -$opt $mode$label: $(sed -n 's/storm: sent //p' "$o.err") sent, $n signal snapshots, $(jq .full "$o.json") with all 7 threads, longest pause $(jq .max_pause_ms "$o.json") ms"
+    ok_cmd "storm -$opt $mode$label: at least 10 snapshots with all 7 threads stopped" enough_full_snapshots "$n" "$o.json"
+    is "$(jq '.bad | length' "$o.json")" 0 "storm -$opt $mode$label: every snapshot whole: $mode, all threads stopped, blocks = live totals = classes, inuse = live_bytes"
     report "$o.json"
-    is "$(jq .exit_last "$o.json")" true "storm -$opt $mode: the exit snapshot is the last one"
+    is "$(jq .exit_last "$o.json")" true "storm -$opt $mode$label: the exit snapshot is the last one"
 }
 storm_case O0 fork
 storm_case O2 fork
 storm_case O2 inplace
+# Sampled mode: most blocks are one shadow byte (shadow.h), found again by the walk.
+storm_case O2 fork sampled
+storm_case O2 inplace sampled
 
 # the reference for "inuse = live_bytes": a trivial program's exit snapshot
 shim "$OUT/true" HEAPWATCH_OUT="$OUT/true.db" HEAPWATCH_SAMPLE_RATE=1 -- "$P-O2" child 7
