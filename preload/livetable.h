@@ -1,4 +1,6 @@
-/* livetable.h: every live heap block the shim has seen, sampled or not.
+/* livetable.h: the live blocks that their shadow byte (shadow.h) cannot describe alone:
+ * sampled blocks (with their stack), blocks whose slack does not fit the byte, blocks that do
+ * not start on a 16-byte granule or lie above the shadowed addresses (record.c).
  *
  * A sharded open-addressing hash table from block address to {size, stack, sequence, thread},
  * 24 bytes an entry, living in anonymous mappings (never the real malloc). Inserts and
