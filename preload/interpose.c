@@ -36,6 +36,17 @@ static inline bool recording(void)
     return HW_LIKELY(!hw_self.guard) && hw_active();
 }
 
+/* Whether a free must be recorded: also under the guard (the shim's own calls, dlsym's
+ * dlerror string), where allocations pass through unrecorded but a block recorded before
+ * must still be forgotten, or its shadow byte would outlive it (a phantom block whose size
+ * the walk would read from memory that is no longer one). */
+static inline bool forgetting(void)
+{
+    /* Never hw_active(): a free must not initialise the shim (it may run inside the
+     * resolution of the real functions), and before initialisation nothing was recorded. */
+    return HW_LIKELY(atomic_load_explicit(&hw_state, memory_order_acquire) == HW_ACTIVE);
+}
+
 HW_EXPORT void *malloc(size_t size)
 {
     if (HW_UNLIKELY(!real_ready()))
@@ -54,7 +65,7 @@ HW_EXPORT void free(void *p)
         return;
     if (HW_UNLIKELY(!real_ready()))
         return;  /* cannot happen: a non-pool block implies a resolved allocator */
-    if (recording())
+    if (forgetting())
         hw_record_free(p, NULL);
     hw_real.free(p);
 }
@@ -100,8 +111,11 @@ HW_EXPORT void *realloc(void *old, size_t size)
         return realloc_from_pool(old, size);
     if (!old)
         return malloc(size);
-    if (!recording())
+    if (!recording()) {
+        if (forgetting())
+            hw_record_free(old, NULL);   /* the new block passes through unrecorded */
         return hw_real.realloc(old, size);
+    }
     /* Take the old entry out (and count its free) first: another thread could be handed `old`
      * as soon as the real realloc releases it. realloc(p, 0) frees. If the real realloc fails
      * the old block is recorded again as a new allocation: a rare ENOMEM costs one extra

@@ -40,7 +40,8 @@
 
 /* The live table's blocks sorted by address: an LSD radix sort of 11-bit digits of addr >> 4
  * (glibc's blocks are 16-byte aligned, which blockmap.c checks: two blocks within the same
- * 16 bytes, which no allocator hands out, would keep the table's order), that skips the
+ * 16 bytes, which jemalloc and tcmalloc hand out, keep the table's order, which
+ * hw_heap_load mends), that skips the
  * digits every block shares and reads its first pass straight from the table's slots, so
  * the table is read twice and the entries moved once per digit that varies; 11 bits keep
  * the 2048 destinations of a pass within the caches, where 16 bits made every write a miss. */
@@ -131,9 +132,10 @@ static void emit(struct merge *m, const struct hw_live_entry *e)
         m->ok = false;
 }
 
-/* One shadow byte: the table's entries below it, then its block. A block whose entry is
- * gone (the byte says TABLE: a thread that did not stop, caught between the two) gets its
- * usable size. */
+/* One shadow byte: the table's entries below it, then its block. Its entry is taken only when
+ * the byte says it has one; an entry at the address of a byte that does not (a stale one, left
+ * by a thread that vanished at a fork between the two) is emitted after it and dropped as a
+ * duplicate by hw_heap_load. A byte whose entry is missing gets the usable size. */
 static bool take_shadow(uintptr_t addr, uint8_t byte, void *arg)
 {
     struct merge *m = arg;
@@ -142,7 +144,7 @@ static bool take_shadow(uintptr_t addr, uint8_t byte, void *arg)
     if (!(byte & HW_SHADOW_LIVE))
         return m->ok;
     struct hw_live_entry e = { .addr = addr };
-    if (m->next < m->n && m->table[m->next].addr == addr) {
+    if ((byte & HW_SHADOW_TABLE) && m->next < m->n && m->table[m->next].addr == addr) {
         e = m->table[m->next++];
     } else {
         size_t usable = hw_real_usable_size((const void *)addr);

@@ -148,8 +148,15 @@ static HW_NOINLINE void track_in_table(uintptr_t addr, size_t size, bool sampled
     };
     if (!byte)
         atomic_store_explicit(&table_only_seen, true, memory_order_relaxed);
-    if (!hw_livetable_insert(&e))   /* counts a sampled allocation (hw_record_init) */
+    if (!hw_livetable_insert(&e)) {   /* counts a sampled allocation (hw_record_init) */
+        /* The table could not grow: a byte alone still keeps the block in the walk. */
+        size_t slack = byte ? hw_real_usable_size((void *)addr) - size : SIZE_MAX;
+        if (slack <= HW_SHADOW_SLACK) {
+            *byte = (uint8_t)(HW_SHADOW_LIVE | slack);
+            hw_live_add(1, (int64_t)size);
+        }
         return;
+    }
     if (byte)
         *byte = HW_SHADOW_LIVE | HW_SHADOW_TABLE;
     hw_live_add(1, (int64_t)size);
@@ -160,7 +167,8 @@ void hw_record_alloc_slow(void *p, size_t size)
     uintptr_t addr = (uintptr_t)p;
     hw_record_enter();
     bool sampled = should_sample(size);
-    uint8_t *byte = hw_shadow_covers(addr) ? hw_shadow_make(addr) : NULL;
+    /* In full mode every block has a table entry: a shadow byte would only add its cost. */
+    uint8_t *byte = hw_shadow_covers(addr) && hw_opt.sample_rate != 1 ? hw_shadow_make(addr) : NULL;
     size_t usable = byte && !sampled ? hw_real_usable_size(p) : 0;
     if (HW_LIKELY(usable >= size && usable - size <= HW_SHADOW_SLACK && byte && !sampled)) {
         *byte = (uint8_t)(HW_SHADOW_LIVE | (usable - size));
@@ -205,10 +213,15 @@ bool hw_record_free_slow(void *p, size_t *size_out)
 bool hw_record_set_ignored(const void *p)
 {
     uintptr_t addr = (uintptr_t)p;
+    bool found;
+    hw_record_enter();
     uint8_t *byte = hw_shadow_covers(addr) ? hw_shadow_find(addr) : NULL;
     if (byte && (*byte & HW_SHADOW_LIVE)) {
-        *byte |= HW_SHADOW_IGNORED;   /* only this block's free writes this byte meanwhile */
-        return true;
+        __atomic_fetch_or(byte, HW_SHADOW_IGNORED, __ATOMIC_RELAXED);
+        found = true;
+    } else {
+        found = hw_livetable_set_ignored(addr);
     }
-    return hw_livetable_set_ignored(addr);
+    hw_record_leave();
+    return found;
 }

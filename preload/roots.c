@@ -61,9 +61,16 @@ void hw_roots_init(void)
     Dl_info where;
     /* (The executable is never matched: its dl_phdr_info name is "", dladdr's its path.) */
     if (hw_real.malloc && dladdr((void *)hw_real.malloc, &where) && where.dli_fname && *where.dli_fname) {
-        const char *slash = strrchr(where.dli_fname, '/');
-        allocator_is_glibc = !strncmp(slash ? slash + 1 : where.dli_fname, "libc.so", 7);
-        hw_fmt(allocator_module, sizeof allocator_module, "%s", where.dli_fname);
+        const char *slash = strrchr(where.dli_fname, '/'), *base = slash ? slash + 1 : where.dli_fname;
+        /* Only libraries known to be allocators and nothing else: a program's own library that
+         * defines malloc may also hold the program's globals. */
+        static const char *const allocators[] = { "libjemalloc.so", "libtcmalloc", "libmimalloc.so" };
+        allocator_is_glibc = !strncmp(base, "libc.so", 7);
+        bool known = allocator_is_glibc;
+        for (size_t i = 0; i < sizeof allocators / sizeof allocators[0]; i++)
+            known |= !strncmp(base, allocators[i], strlen(allocators[i]));
+        if (known)
+            hw_fmt(allocator_module, sizeof allocator_module, "%s", where.dli_fname);
     }
 }
 

@@ -7,6 +7,10 @@
 #include <string.h>
 #include "sys.h"
 
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "hw_shadow_scan reads eight granules' bytes as one little-endian word"
+#endif
+
 struct hw_shadow_region *_Atomic hw_shadow_top[HW_SHADOW_REGIONS];
 static _Atomic uint64_t nr_regions, nr_pages;
 

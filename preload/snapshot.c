@@ -52,6 +52,7 @@
 #include "modules.h"
 #include "options.h"
 #include "output.h"
+#include "real.h"
 #include "roots.h"
 #include "sink.h"
 #include "stw.h"
@@ -206,6 +207,21 @@ static __attribute__((noreturn)) void child_main(struct stop_ctx *c)
     __builtin_unreachable();
 }
 
+/* The walk asks the real allocator for the usable size of unsampled blocks (real.h). glibc's
+ * is a read of the chunk header; jemalloc's may set up the calling thread's own state on its
+ * first call, taking the allocator's locks, which a stopped thread may hold, and which stay
+ * held in the walk's child. So the walking thread calls it once before the world stops. */
+static void warm_usable_size(void)
+{
+    if (hw_real_usable != HW_USABLE_CALL)
+        return;
+    void *p = hw_real.malloc(16);
+    if (p) {
+        hw_real.malloc_usable_size(p);
+        hw_real.free(p);
+    }
+}
+
 /* Runs inside dl_iterate_phdr: we own the loader lock while the world is stopped. */
 static int stop_cb(struct dl_phdr_info *info, size_t size, void *arg)
 {
@@ -329,6 +345,7 @@ static int64_t take_walked(struct hw_snapshot_data *d, const struct hw_caller *c
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);  /* the child must not run the application's handlers */
+    warm_usable_size();   /* before the loader lock: the allocator may want it */
     dl_iterate_phdr(stop_cb, &c);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (c.fork && c.child > 0) {

@@ -40,12 +40,15 @@ void hw_live_totals(uint64_t *objects, uint64_t *bytes)
     int64_t o = 0, b = 0;
     uint32_t n = atomic_load_explicit(&nr_threads, memory_order_relaxed) + 1;   /* indices 1..nr_threads */
     if (live_counts) {
-        for (uint32_t i = 0; i < n && i < HW_LIVE_SLOTS - 1; i++) {
-            o += atomic_load_explicit(&live_counts[i].objects, memory_order_relaxed);
-            b += atomic_load_explicit(&live_counts[i].bytes, memory_order_relaxed);
+        for (uint32_t i = 0; i < HW_LIVE_SLOTS; i++) {
+            if (i >= n && i != HW_LIVE_SLOTS - 1)
+                i = HW_LIVE_SLOTS - 1;   /* the rest were never used, but the shared one */
+            const struct hw_live_count *c = &live_counts[i];
+            o += atomic_load_explicit(&c->objects, memory_order_relaxed) +
+                 atomic_load_explicit(&c->nested_objects, memory_order_relaxed);
+            b += atomic_load_explicit(&c->bytes, memory_order_relaxed) +
+                 atomic_load_explicit(&c->nested_bytes, memory_order_relaxed);
         }
-        o += atomic_load_explicit(&live_counts[HW_LIVE_SLOTS - 1].objects, memory_order_relaxed);
-        b += atomic_load_explicit(&live_counts[HW_LIVE_SLOTS - 1].bytes, memory_order_relaxed);
     }
     *objects = o > 0 ? (uint64_t)o : 0;
     *bytes = b > 0 ? (uint64_t)b : 0;

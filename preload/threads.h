@@ -30,6 +30,9 @@ int hw_thread_tid(uint32_t index) HW_SIGSAFE;
 struct hw_live_count {
     _Atomic int64_t objects, bytes;
     bool shared;
+    /* Updates nested in another (a signal handler's malloc on this thread, inside the outer
+     * update's load and store): atomically, and apart, so that the outer store keeps them. */
+    _Atomic int64_t nested_objects, nested_bytes;
 } __attribute__((aligned(64)));
 struct hw_live_count *hw_live_count_slow(void) HW_HOOKSAFE;
 static inline void hw_live_add(int64_t objects, int64_t bytes)
@@ -37,7 +40,10 @@ static inline void hw_live_add(int64_t objects, int64_t bytes)
     struct hw_live_count *c = HW_LIKELY(hw_self.live != NULL) ? hw_self.live : hw_live_count_slow();
     if (HW_UNLIKELY(!c))
         return;
-    if (HW_LIKELY(!c->shared)) {   /* the owner alone writes: no read-modify-write needed */
+    if (HW_UNLIKELY(hw_self.in_record > 1)) {
+        atomic_fetch_add_explicit(&c->nested_objects, objects, memory_order_relaxed);
+        atomic_fetch_add_explicit(&c->nested_bytes, bytes, memory_order_relaxed);
+    } else if (HW_LIKELY(!c->shared)) {   /* the owner alone writes: no read-modify-write needed */
         atomic_store_explicit(&c->objects, atomic_load_explicit(&c->objects, memory_order_relaxed) + objects,
                               memory_order_relaxed);
         atomic_store_explicit(&c->bytes, atomic_load_explicit(&c->bytes, memory_order_relaxed) + bytes,
