@@ -100,6 +100,26 @@ static int find_allocator(struct dl_phdr_info *info, size_t size, void *arg)
     return 0;
 }
 
+/* The dynamic linker's executable segment (record.h: hw_loader_lo), by its name as the
+ * analyzer's default suppression knows it. */
+static int find_loader(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size, (void)arg;
+    const char *name = info->dlpi_name ? info->dlpi_name : "", *slash = strrchr(name, '/');
+    const char *base = slash ? slash + 1 : name;
+    if (strncmp(base, "ld-linux", 8) && strncmp(base, "ld64.so.", 8) && strncmp(base, "ld.so.", 6))
+        return 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *p = &info->dlpi_phdr[i];
+        if (p->p_type == PT_LOAD && (p->p_flags & PF_X)) {
+            hw_loader_lo = info->dlpi_addr + p->p_vaddr;
+            hw_loader_len = p->p_memsz;
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static enum hw_usable usable_kind(void)
 {
     struct allocator_modules m = { NULL, NULL };
@@ -137,6 +157,7 @@ bool hw_init_slow(void)
             hw_unwind_init(dlsym(RTLD_DEFAULT, "_dl_find_object"));
             dl_iterate_phdr(find_self, (void *)(uintptr_t)&hw_init_slow);
             hw_real_usable = usable_kind();
+            dl_iterate_phdr(find_loader, NULL);
             next = HW_ACTIVE;
         } else {
             hw_log("cannot map its tables; recording is off");

@@ -54,7 +54,9 @@ HW_EXPORT void *malloc(size_t size)
     if (!recording())
         return hw_real.malloc(size);
     void *p = hw_real.malloc(size);
-    if (HW_LIKELY(p != NULL))
+    if (HW_UNLIKELY(hw_from_loader(__builtin_return_address(0))) && p)
+        hw_record_alloc_loader(p, size);
+    else if (HW_LIKELY(p != NULL))
         hw_record_alloc(p, size);
     return p;
 }
@@ -83,7 +85,9 @@ HW_EXPORT void *calloc(size_t n, size_t size)
     if (!recording())
         return hw_real.calloc(n, size);
     void *p = hw_real.calloc(n, size);
-    if (HW_LIKELY(p != NULL))
+    if (HW_UNLIKELY(hw_from_loader(__builtin_return_address(0))) && p)
+        hw_record_alloc_loader(p, n * size);
+    else if (HW_LIKELY(p != NULL))
         hw_record_alloc(p, n * size);
     return p;
 }

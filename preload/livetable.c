@@ -116,7 +116,7 @@ bool hw_livetable_insert(const struct hw_live_entry *e)
     }
     s->slots[i] = *e;
     s->bytes += e->size;
-    if (count_alloc && e->stack)
+    if (count_alloc && e->stack && !e->uncounted)
         count_alloc(e);
     hw_spin_unlock(&s->lock);
     return true;
@@ -136,7 +136,7 @@ bool hw_livetable_remove(uintptr_t addr, struct hw_live_entry *out)
     *out = slots[i];
     s->count--;
     s->bytes -= out->size;
-    if (count_free && out->stack)
+    if (count_free && out->stack && !out->uncounted)
         count_free(out);
     /* Backward-shift deletion: pull later entries of the cluster into the hole when their
      * home slot is not cyclically between the hole and their position. */

@@ -17,8 +17,10 @@
 struct hw_live_entry {
     uintptr_t addr;           /* 0 = empty slot */
     uint64_t size : 40;       /* requested size */
-    uint64_t thread : 23;     /* allocating thread's index (threads.c) */
+    uint64_t thread : 22;     /* allocating thread's index (threads.c) */
     uint64_t ignored : 1;     /* heapwatch_ignore(): never a leak, and its contents are a root */
+    uint64_t uncounted : 1;   /* has a stack, but is not a sample: not in the profile's counters
+                               * (the dynamic linker's blocks, record.c) */
     uint32_t stack;           /* stack id, 0 = not sampled */
     uint32_t seq;             /* allocation sequence number */
 };

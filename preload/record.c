@@ -162,6 +162,31 @@ static HW_NOINLINE void track_in_table(uintptr_t addr, size_t size, bool sampled
     hw_live_add(1, (int64_t)size);
 }
 
+uintptr_t hw_loader_lo, hw_loader_len;
+
+void hw_record_alloc_loader(void *p, size_t size)
+{
+    if (hw_opt.sample_rate <= 1) {   /* every block has its stack already, or none is wanted */
+        hw_record_alloc(p, size);
+        return;
+    }
+    uintptr_t addr = (uintptr_t)p;
+    hw_record_enter();
+    uint8_t *byte = hw_shadow_covers(addr) ? hw_shadow_make(addr) : NULL;
+    struct hw_live_entry e = {
+        .addr = addr, .size = size, .thread = hw_thread_index(), .seq = hw_seq_next(),
+        .stack = capture(), .uncounted = 1,
+    };
+    if (!byte)
+        atomic_store_explicit(&table_only_seen, true, memory_order_relaxed);
+    if (hw_livetable_insert(&e)) {
+        if (byte)
+            *byte = HW_SHADOW_LIVE | HW_SHADOW_TABLE;
+        hw_live_add(1, (int64_t)size);
+    }
+    hw_record_leave();
+}
+
 void hw_record_alloc_slow(void *p, size_t size)
 {
     uintptr_t addr = (uintptr_t)p;

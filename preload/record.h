@@ -10,6 +10,18 @@
 #include "shadow.h"
 #include "threads.h"
 
+/* The dynamic linker's executable text ([lo, lo + len), set at initialisation): its blocks
+ * (a thread's DTV, dlerror's message, link maps) get a stack even when not sampled, so that
+ * a leak report can tell them from the program's (the default suppression of blocks
+ * allocated by the dynamic linker), without being counted as samples. */
+extern uintptr_t hw_loader_lo, hw_loader_len;
+static inline bool hw_from_loader(const void *return_address)
+{
+    return (uintptr_t)return_address - hw_loader_lo < hw_loader_len;
+}
+/* An allocation whose caller is the dynamic linker. */
+void hw_record_alloc_loader(void *p, size_t size) HW_HOOKSAFE;
+
 /* The whole of recording an allocation and a free (record.c); the hooks call the inline fast
  * paths below, which handle an unsampled block whose shadow page exists, and fall back to
  * these for everything else. */

@@ -1,5 +1,5 @@
 /* This file implements the thread registry: each thread that allocates gets a small index
- * (stored in 23 bits of every live entry) mapped to its kernel tid, and blocks of allocation
+ * (stored in 22 bits of every live entry) mapped to its kernel tid, and blocks of allocation
  * sequence numbers so that numbering does not bounce one cache line between cores (threads.h).
  * It also defines hw_self, the per-thread state of hw.h.
  * Context: HOOKSAFE. */
@@ -8,7 +8,7 @@
 
 #include "sys.h"
 
-#define MAX_THREADS (1u << 23)  /* the live entry keeps 23 bits of thread index */
+#define MAX_THREADS (1u << 22)  /* the live entry keeps 22 bits of thread index */
 #define SEQ_BLOCK 1024
 
 HW_TLS struct hw_thread hw_self;

@@ -133,9 +133,9 @@ static void test_basic(void)
     CHECK(hw_livetable_remove(0x5000, &out) && same_entry(&out, &b2), "remove returns the newer entry");
     CHECK(!hw_livetable_remove(0x5000, &out) && totals_are(0, 0), "and then it is gone");
 
-    /* Field widths: 40-bit size, 24-bit thread, full 32-bit stack and seq. */
+    /* Field widths: 40-bit size, 22-bit thread, full 32-bit stack and seq. */
     struct hw_live_entry w = entry(0xfffffffffff0, (1ull << 40) - 1, UINT32_MAX, UINT32_MAX,
-                                   (1u << 24) - 1);
+                                   (1u << 22) - 1);
     CHECK(hw_livetable_insert(&w) && totals_are(1, (1ull << 40) - 1), "largest field values");
     CHECK(hw_livetable_remove(w.addr, &out) && same_entry(&out, &w), "round trip of the widest entry");
     CHECK(totals_are(0, 0), "empty again");
