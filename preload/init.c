@@ -92,7 +92,7 @@ static int find_allocator(struct dl_phdr_info *info, size_t size, void *arg)
 {
     (void)size;
     struct allocator_modules *m = arg;
-    const char *name = info->dlpi_name && *info->dlpi_name ? info->dlpi_name : "(main)";
+    const char *name = info->dlpi_name && *info->dlpi_name ? info->dlpi_name : "";   /* "": the executable */
     if (in_module(info, (uintptr_t)hw_real.malloc))
         m->malloc_module = name;
     if (hw_real.malloc_usable_size && in_module(info, (uintptr_t)hw_real.malloc_usable_size))
@@ -124,7 +124,8 @@ static enum hw_usable usable_kind(void)
 {
     struct allocator_modules m = { NULL, NULL };
     dl_iterate_phdr(find_allocator, &m);
-    if (!m.malloc_module || m.malloc_module != m.usable_module)
+    hw_real_malloc_module = m.malloc_module && *m.malloc_module ? m.malloc_module : NULL;
+    if (!hw_real_malloc_module || m.malloc_module != m.usable_module)
         return HW_USABLE_NONE;
     const char *base = strrchr(m.malloc_module, '/');
     base = base ? base + 1 : m.malloc_module;

@@ -12,6 +12,7 @@
 
 struct hw_real hw_real;
 enum hw_usable hw_real_usable;
+const char *hw_real_malloc_module;
 
 /* glibc's own entry points, the fallback when RTLD_NEXT finds nothing (static-ish setups). */
 extern void *__libc_malloc(size_t);

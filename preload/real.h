@@ -34,6 +34,9 @@ extern struct hw_real hw_real;
  *          keeps its size in the live table. */
 enum hw_usable { HW_USABLE_NONE, HW_USABLE_GLIBC, HW_USABLE_CALL };
 extern enum hw_usable hw_real_usable;
+/* The loaded library that holds the real malloc (its dl_phdr_info name; NULL if none, or the
+ * executable). Set by init.c with hw_real_usable. */
+extern const char *hw_real_malloc_module;
 
 /* The usable size of live block p, from the real allocator; 0 when it cannot say.
  * Context: SIGSAFE with glibc (a read of the chunk header). */

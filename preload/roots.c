@@ -58,10 +58,9 @@ void hw_roots_init(void)
         info(&size, &align);
     if (size > TCB_SIZE && size < (64u << 20))
         static_tls_size = size;
-    Dl_info where;
-    /* (The executable is never matched: its dl_phdr_info name is "", dladdr's its path.) */
-    if (hw_real.malloc && dladdr((void *)hw_real.malloc, &where) && where.dli_fname && *where.dli_fname) {
-        const char *slash = strrchr(where.dli_fname, '/'), *base = slash ? slash + 1 : where.dli_fname;
+    const char *module = hw_real_malloc_module;   /* never the executable (real.h) */
+    if (module) {
+        const char *slash = strrchr(module, '/'), *base = slash ? slash + 1 : module;
         /* Only libraries known to be allocators and nothing else: a program's own library that
          * defines malloc may also hold the program's globals. */
         static const char *const allocators[] = { "libjemalloc.so", "libtcmalloc", "libmimalloc.so" };
@@ -70,7 +69,7 @@ void hw_roots_init(void)
         for (size_t i = 0; i < sizeof allocators / sizeof allocators[0]; i++)
             known |= !strncmp(base, allocators[i], strlen(allocators[i]));
         if (known)
-            hw_fmt(allocator_module, sizeof allocator_module, "%s", where.dli_fname);
+            hw_fmt(allocator_module, sizeof allocator_module, "%s", module);
     }
 }
 
