@@ -2,7 +2,7 @@
 # fork and exec: each child gets its own database, with the right content; the parent's
 # database is not disturbed; exit statuses are unchanged.
 . ./lib.sh
-plan 12
+plan 13
 
 dir="$OUT/db"
 mkdir -p "$dir"
@@ -30,6 +30,23 @@ is "$(sum_at "$execd")" $((3 * 5000)) "exec child: only its own 3 blocks"
 is "$(jq -r '.snapshots[-1].trigger' "$forked.json")" exit "fork child: exit snapshot taken"
 is "$(sqlite3 "$forked" 'select forked_from from process')" "$(jq .pid "$parent.json")" "fork child: records its parent"
 is "$(sqlite3 "$execd" 'select forked_from is null from process')" 1 "exec child: a process of its own"
+
+# The same run sampled (most blocks are shadow bytes, shadow.h): the fork child inherits the
+# map, and each process's exit snapshot has the same live blocks and bytes as in full mode.
+live_at_exit() { jq -c '.snapshots[-1] | [.live_objects, .live_bytes]' "$1.json"; }
+full_parent=$(live_at_exit "$parent") full_forked=$(live_at_exit "$forked") full_execd=$(live_at_exit "$execd")
+sdir="$OUT/sampled"
+mkdir -p "$sdir"
+env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$sdir/hw.%p.db" "$BIN/forker-O2" >/dev/null 2>&1
+for f in "$sdir"/hw.*.db; do "$HW" ls "$f" --json > "$f.json"; done
+role_of() { # JSON -> parent | execd | forked
+    if jq -e '.cmdline | endswith(" child")' "$1" >/dev/null; then echo execd
+    elif [ "$(sqlite3 "${1%.json}" 'select forked_from is null from process')" = 1 ]; then echo parent
+    else echo forked; fi
+}
+got=$(for f in "$sdir"/hw.*.db; do echo "$(role_of "$f.json")=$(live_at_exit "$f")"; done | sort | tr '\n' ' ')
+is "$got" "execd=$full_execd forked=$full_forked parent=$full_parent " \
+   "sampled: parent, fork child and exec child end with the live blocks and bytes of the full run"
 
 # HEAPWATCH_CHILDREN=0: exec'd children are not traced (forked ones still are)
 rm -rf "$dir" && mkdir -p "$dir"
