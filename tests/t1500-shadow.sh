@@ -8,7 +8,7 @@
 # heap walked in place and without a heap walk (the per-thread counters), with glibc's malloc and with jemalloc and tcmalloc when Debian's
 # libjemalloc2 and libtcmalloc-minimal4 are installed (`make deps` installs them).
 . ./lib.sh
-plan 53
+plan 42
 
 LIBDIR=/usr/lib/x86_64-linux-gnu
 progs="$BIN/census-O0 $BIN/census-O2"
@@ -54,9 +54,6 @@ for prog in $progs; do
         is "$(delta leaked_objects):$(delta leaked_bytes):$(delta indirect_objects):$(delta indirect_bytes)" \
            "$(truth direct):$(truth direct_bytes):$(truth indirect):$(truth indirect_bytes)" \
            "$name $mode: the walk's direct and indirect leaks, with their sizes"
-        # Every live block was walked: the walk's classes add up to the counters' total.
-        walked=$(jq '[.snapshots[] | .reachable_objects + .indirect_objects + .leaked_objects == .live_objects] | all' "$OUT/ls.json")
-        is "$walked" true "$name $mode: reachable + indirect + leaked = live, at every snapshot"
         walks=$((walks + 1))
     done
 done
@@ -76,5 +73,5 @@ is "$(jq '[.rows[].flat.alloc_objects] | add // 0' "$OUT/g-top.json")" 0 \
    "sampled: the linker's blocks have a stack but are not counted as samples"
 
 # 14 runs (census-O0: full and sampled only), 11 of them with a heap walk
-for i in $(seq $((2 * (14 - runs) + 2 * (11 - walks)))); do skip "jemalloc or tcmalloc not installed (make deps)"; done
+for i in $(seq $((2 * (14 - runs) + (11 - walks)))); do skip "jemalloc or tcmalloc not installed (make deps)"; done
 done_testing
