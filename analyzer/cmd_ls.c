@@ -62,11 +62,14 @@ static int list_one(void *ctx, const struct db_snapshot_totals *t)
             fmt_value(d, sizeof d, si.reachable_bytes, V_INUSE_SPACE);
             fmt_value(e, sizeof e, si.leaked_bytes + si.indirect_bytes, V_INUSE_SPACE);
         }
-        printf("%4lld %8.2fs %-9s %12s %10lld %12s %12s %12s %12s %7lld %8.1f %8.1f  %s\n", (long long)id,
+        /* The label last, and nothing after the pause columns when there is none (no trailing
+         * blanks). */
+        printf("%4lld %8.2fs %-9s %12s %10lld %12s %12s %12s %12s %7lld %8.1f %8.1f%s%s\n", (long long)id,
                (double)(si.time_ns - start) / 1e9, si.trigger, fmt_value(a, sizeof a, si.live_bytes, V_INUSE_SPACE),
                (long long)si.live_objects, fmt_value(b, sizeof b, t->inuse_bytes, V_INUSE_SPACE),
                fmt_value(c, sizeof c, t->alloc_bytes, V_ALLOC_SPACE), d, e, (long long)si.threads,
-               (double)si.pause_ns / 1e6, (double)si.write_ns / 1e6, si.label ? si.label : "");
+               (double)si.pause_ns / 1e6, (double)si.write_ns / 1e6, si.label && *si.label ? "  " : "",
+               si.label ? si.label : "");
     }
     snapshot_info_release(&si);
     return 0;

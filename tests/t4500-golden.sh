@@ -14,7 +14,8 @@
 #   ls: the pid                                                                 -> PID
 #   leaks: program counters (ASLR) and module offsets (the linker's layout)    -> 0xPC, 0xOFFSET
 #   ls: seconds since start, pause and write ms; growth: the time spanned      -> T.TT, P.P, W.W, D.D
-#   trailing blanks (ls's empty label of the exit snapshot), for `git diff --check`
+#   trailing blanks, for `git diff --check` (ls prints none since it ends a row without a
+#   label after its last column)
 # The demo's stdout is a pipe: its buffer, a block in the exit snapshot, is st_blksize bytes
 # (at most 8 KiB), which for a file depends on the file system, and is 4 KiB for a pipe.
 # The expected files assume what `make deps` installs on Debian 12: its gcc (lines and inlining
@@ -34,7 +35,7 @@ mask() {
     sed -E -e "s|$top_phys_re|TOP|g; s|$top_re|TOP|g" \
         -e 's/^(demo\.db: pid )[0-9]+,/\1PID,/' \
         -e 's/^( *[0-9]+) +[0-9]+\.[0-9]{2}s /\1     T.TTs /' \
-        -e 's/ +[0-9]+\.[0-9] +[0-9]+\.[0-9]  /      P.P      W.W  /' \
+        -e 's/ +[0-9]+\.[0-9] +[0-9]+\.[0-9]( |$)/      P.P      W.W\1/' \
         -e 's/, [0-9]+\.[0-9] s\)$/, D.D s)/' \
         -e 's/^(    #[0-9]+ )0x[0-9a-f]+ in /\10xPC in /' \
         -e 's/\+0x[0-9a-f]+\)$/+0xOFFSET)/' \

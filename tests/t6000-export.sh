@@ -27,7 +27,7 @@ for index in inuse_space alloc_space inuse_objects alloc_objects leaked_space le
     diff -u "$OUT/hw-$index.txt" "$OUT/pprof-$index.txt" > "$OUT/diff-$index.txt"
     ok $? "$index: go tool pprof -top and heapwatch top agree on every function ($(wc -l < "$OUT/hw-$index.txt") rows)"
 done
-# the demo leaks from its third round on: the leak comparison above is not of two empty lists
+# the demo leaks from its first round on: the leak comparison above is not of two empty lists
 ok_cmd "leaked_space: snapshot 3 has leaks to compare" test "$(wc -l < "$OUT/hw-leaked_space.txt")" -gt 0
 
 # inline frames: -O2 inlines handle() into main; pprof must see it as an inlined frame
