@@ -199,9 +199,12 @@ bool hw_heap_load(struct hw_heap *h)
     /* A thread that did not stop may have been caught mid-update of the table: an emptied
      * slot (address 0) or an entry met twice during a backward shift. Drop them. */
     size_t kept = 0;
+    h->live_bytes = 0;
     for (size_t i = 0; i < n; i++)
-        if (o[i].addr >= MIN_POINTER && (!kept || o[i].addr != o[kept - 1].addr))
+        if (o[i].addr >= MIN_POINTER && (!kept || o[i].addr != o[kept - 1].addr)) {
+            h->live_bytes += o[i].size;
             o[kept++] = o[i];
+        }
     h->objects.nr = n = kept;
     if (h->cls)
         hw_unmap(h->cls, 2 * h->cls_len);

@@ -36,6 +36,7 @@ struct hw_heap {
     struct hw_vec possible; /* uint32_t blocks first reached through an interior pointer */
     uint64_t count[3], bytes[3];  /* per class */
     uint64_t scanned_bytes;
+    uint64_t live_bytes;    /* the objects' sizes, summed by hw_heap_load */
     bool incomplete;        /* ran out of memory somewhere: classes may say reachable too often */
 };
 

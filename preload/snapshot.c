@@ -142,11 +142,8 @@ static void walk(struct hw_snapshot_data *d, const struct hw_world *w)
          * world, rather than the per-thread counters: in a fork child of a threaded program,
          * a thread that vanished mid-allocation leaves a block counted in one and not the
          * other (threads.h). */
-        const struct hw_live_entry *o = (const struct hw_live_entry *)heap.objects.data;
         d->live_objects = heap.objects.nr;
-        d->live_bytes = 0;
-        for (size_t i = 0; i < heap.objects.nr; i++)
-            d->live_bytes += o[i].size;
+        d->live_bytes = heap.live_bytes;
         hw_heap_mark(&heap, &roots);
         d->heap = &heap;
         d->roots = &roots;
