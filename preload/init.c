@@ -56,74 +56,57 @@ static char **early_environ(void)
     return vec;
 }
 
-static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
-{
-    (void)size;
-    uintptr_t me = (uintptr_t)arg;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *p = &info->dlpi_phdr[i];
-        uintptr_t lo = info->dlpi_addr + p->p_vaddr, hi = lo + p->p_memsz;
-        if (p->p_type == PT_LOAD && (p->p_flags & PF_X) && me >= lo && me < hi) {
-            hw_self_text_lo = lo;
-            hw_self_text_hi = hi;
-            return 1;
-        }
-    }
-    return 0;
-}
-
-/* Which loaded modules hold the real malloc and malloc_usable_size (real.h: hw_real_usable). */
-struct allocator_modules {
-    const char *malloc_module, *usable_module;
-};
-
-static bool in_module(const struct dl_phdr_info *info, uintptr_t addr)
+/* The executable segment of module `info` that holds addr (any executable segment when addr
+ * is 0): true with [*lo, *hi) set. */
+static bool exec_segment(const struct dl_phdr_info *info, uintptr_t addr, uintptr_t *lo, uintptr_t *hi)
 {
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *p = &info->dlpi_phdr[i];
-        uintptr_t lo = info->dlpi_addr + p->p_vaddr;
-        if (p->p_type == PT_LOAD && (p->p_flags & PF_X) && addr >= lo && addr < lo + p->p_memsz)
+        uintptr_t a = info->dlpi_addr + p->p_vaddr, b = a + p->p_memsz;
+        if (p->p_type == PT_LOAD && (p->p_flags & PF_X) && (!addr || (addr >= a && addr < b))) {
+            *lo = a;
+            *hi = b;
             return true;
+        }
     }
     return false;
 }
 
-static int find_allocator(struct dl_phdr_info *info, size_t size, void *arg)
+/* What initialisation learns from the loaded modules, in one pass: the shim's own text (its
+ * frames are dropped from stacks), the modules of the real malloc and malloc_usable_size
+ * (real.h: hw_real_usable) and the dynamic linker's text (record.h: hw_loader_lo, by its name
+ * as the analyzer's default suppression knows it). */
+struct allocator_modules {
+    const char *malloc_module, *usable_module;
+};
+
+static int scan_module(struct dl_phdr_info *info, size_t size, void *arg)
 {
     (void)size;
     struct allocator_modules *m = arg;
     const char *name = info->dlpi_name && *info->dlpi_name ? info->dlpi_name : "";   /* "": the executable */
-    if (in_module(info, (uintptr_t)hw_real.malloc))
+    const char *slash = strrchr(name, '/'), *base = slash ? slash + 1 : name;
+    uintptr_t lo, hi;
+    if (exec_segment(info, (uintptr_t)&hw_init_slow, &lo, &hi)) {
+        hw_self_text_lo = lo;
+        hw_self_text_hi = hi;
+    }
+    if (exec_segment(info, (uintptr_t)hw_real.malloc, &lo, &hi))
         m->malloc_module = name;
-    if (hw_real.malloc_usable_size && in_module(info, (uintptr_t)hw_real.malloc_usable_size))
+    if (hw_real.malloc_usable_size && exec_segment(info, (uintptr_t)hw_real.malloc_usable_size, &lo, &hi))
         m->usable_module = name;
-    return 0;
-}
-
-/* The dynamic linker's executable segment (record.h: hw_loader_lo), by its name as the
- * analyzer's default suppression knows it. */
-static int find_loader(struct dl_phdr_info *info, size_t size, void *arg)
-{
-    (void)size, (void)arg;
-    const char *name = info->dlpi_name ? info->dlpi_name : "", *slash = strrchr(name, '/');
-    const char *base = slash ? slash + 1 : name;
-    if (strncmp(base, "ld-linux", 8) && strncmp(base, "ld64.so.", 8) && strncmp(base, "ld.so.", 6))
-        return 0;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *p = &info->dlpi_phdr[i];
-        if (p->p_type == PT_LOAD && (p->p_flags & PF_X)) {
-            hw_loader_lo = info->dlpi_addr + p->p_vaddr;
-            hw_loader_len = p->p_memsz;
-            return 1;
-        }
+    if ((!strncmp(base, "ld-linux", 8) || !strncmp(base, "ld64.so.", 8) || !strncmp(base, "ld.so.", 6)) &&
+        exec_segment(info, 0, &lo, &hi)) {
+        hw_loader_lo = lo;
+        hw_loader_len = hi - lo;
     }
     return 0;
 }
 
-static enum hw_usable usable_kind(void)
+static enum hw_usable scan_modules(void)
 {
     struct allocator_modules m = { NULL, NULL };
-    dl_iterate_phdr(find_allocator, &m);
+    dl_iterate_phdr(scan_module, &m);
     hw_real_malloc_module = m.malloc_module && *m.malloc_module ? m.malloc_module : NULL;
     if (!hw_real_malloc_module || m.malloc_module != m.usable_module)
         return HW_USABLE_NONE;
@@ -156,9 +139,7 @@ bool hw_init_slow(void)
         if (hw_livetable_init() && hw_depot_init() && hw_modules_init()) {
             hw_record_init();
             hw_unwind_init(dlsym(RTLD_DEFAULT, "_dl_find_object"));
-            dl_iterate_phdr(find_self, (void *)(uintptr_t)&hw_init_slow);
-            hw_real_usable = usable_kind();
-            dl_iterate_phdr(find_loader, NULL);
+            hw_real_usable = scan_modules();
             next = HW_ACTIVE;
         } else {
             hw_log("cannot map its tables; recording is off");
