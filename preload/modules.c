@@ -14,6 +14,7 @@
  * Context: guarded (refresh), SIGSAFE (readers). */
 #define _GNU_SOURCE
 #include "modules.h"
+#include "roots.h"
 
 #include <dlfcn.h>
 #include <elf.h>
@@ -144,6 +145,18 @@ static void fill(struct hw_module *m, const struct dl_phdr_info *info, const cha
     }
     if (!m->text_hi)
         m->text_lo = 0;
+    m->tls_modid = info->dlpi_tls_modid;
+    m->tls_size = 0;
+    m->tls_offset = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++)
+        if (info->dlpi_phdr[i].p_type == PT_TLS)
+            m->tls_size = info->dlpi_phdr[i].p_memsz;
+    /* dlpi_tls_data is the calling thread's block (NULL if it has none yet). Below the
+     * thread pointer within the static TLS area, it is static TLS (x86-64: variant II),
+     * at the same distance in every thread; anywhere else it was malloc'd for a dlopen. */
+    uintptr_t tp = (uintptr_t)__builtin_thread_pointer(), data = (uintptr_t)info->dlpi_tls_data;
+    if (m->tls_modid && data && data < tp && tp - data <= hw_roots_static_tls_size())
+        m->tls_offset = tp - data;
     build_id_hex(info, m->build_id, sizeof m->build_id);
 }
 

@@ -24,6 +24,12 @@ struct hw_module {
     char build_id[65];            /* hex NT_GNU_BUILD_ID, "" if none */
     unsigned nr_segments;
     struct { uintptr_t lo, hi; uint8_t flags; } segment[HW_MODULE_SEGMENTS];  /* PF_R 4|PF_W 2|PF_X 1 */
+    /* Its TLS, for naming __thread variables: dlpi_tls_modid (0: none), PT_TLS's p_memsz,
+     * and for a module in static TLS the distance from the thread pointer down to its block
+     * (the same in every thread; 0 when its blocks are dynamic: dlopen'd, malloc'd per thread
+     * and found through the DTV). */
+    size_t tls_modid, tls_size;
+    uintptr_t tls_offset;
     _Atomic uint64_t seen;        /* the refresh that last saw it loaded */
 };
 

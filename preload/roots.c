@@ -46,6 +46,11 @@ static size_t static_tls_size = 4096 + TCB_SIZE;
 static char allocator_module[PATH_MAX];
 static bool allocator_is_glibc;
 
+size_t hw_roots_static_tls_size(void)
+{
+    return static_tls_size;
+}
+
 static struct { uintptr_t lo, hi; } regions[MAX_REGIONS];
 static unsigned nr_regions;
 static _Atomic int regions_lock;
@@ -222,6 +227,7 @@ static void thread_roots(struct hw_roots *r, const struct hw_stopped_thread *t)
         *ti = (struct hw_thread_info){ .tid = t->tid, .state = state, .sp = stopped ? t->sp : 0,
                                        .pc = stopped ? t->pc : 0,
                                        .stack_lo = off_hi ? off_lo : lo, .stack_hi = off_hi ? off_hi : hi,
+                                       .tp = tp,
                                        .have_start = stopped,
                                        .start = { .pc = t->pc, .sp = t->sp, .rbp = t->rbp, .exact = t->exact_pc } };
     uintptr_t tls_lo = 0, tls_hi = 0;

@@ -38,6 +38,7 @@ struct hw_thread_info {
     int tid;
     int state;             /* enum hw_thread_state */
     uintptr_t sp, pc, stack_lo, stack_hi;
+    uintptr_t tp;                 /* its thread pointer (%fs base), 0 if unknown */
     struct hw_unwind_regs start;  /* where to unwind its frames from ... */
     bool have_start;              /* ... if it stopped */
 };
@@ -55,6 +56,9 @@ void hw_roots_collect(struct hw_roots *r, const struct hw_world *w);
 /* Look up the static TLS size and the real allocator's module (call once at start,
  * allocation allowed). */
 void hw_roots_init(void);
+/* Bytes of static TLS below the thread pointer, TCB included (after hw_roots_init: glibc's
+ * figure; before it, a small default). Context: SIGSAFE. */
+size_t hw_roots_static_tls_size(void) HW_SIGSAFE;
 /* heapwatch_register_root / heapwatch_unregister_root. */
 bool hw_roots_register(uintptr_t lo, uintptr_t len);
 bool hw_roots_unregister(uintptr_t lo, uintptr_t len);

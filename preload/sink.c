@@ -219,7 +219,8 @@ static void bind_or_null(sqlite3_stmt *st, int k, bool have, uint64_t v)
 static int write_modules(int64_t snapshot)
 {
     sqlite3_stmt *mod = prepare("INSERT INTO module(path, build_id, load_bias, text_start, text_end, first_snapshot,"
-                                " load_seq, unloaded_before) VALUES (?,?,?,?,?,?,?,?)");
+                                " load_seq, unloaded_before, tls_modid, tls_size, tls_offset)"
+                                " VALUES (?,?,?,?,?,?,?,?,?,?,?)");
     sqlite3_stmt *seg = prepare("INSERT INTO module_segment(module_id, start, end, flags) VALUES (?,?,?,?)");
     sqlite3_stmt *known = prepare("SELECT id, unloaded_before IS NULL FROM module WHERE load_seq = ?");
     sqlite3_stmt *gone = prepare("UPDATE module SET unloaded_before = ? WHERE id = ?");
@@ -254,6 +255,9 @@ static int write_modules(int64_t snapshot)
         bind_or_null(mod, 6, snapshot != 0, (uint64_t)snapshot);
         sqlite3_bind_int64(mod, 7, m->seq);
         bind_or_null(mod, 8, !loaded, (uint64_t)dated);
+        bind_or_null(mod, 9, m->tls_modid != 0, m->tls_modid);
+        bind_or_null(mod, 10, m->tls_modid != 0, m->tls_size);
+        bind_or_null(mod, 11, m->tls_offset != 0, m->tls_offset);
         if ((rc = step_done(mod)) < 0)
             break;
         sqlite3_clear_bindings(mod);
@@ -585,8 +589,8 @@ static const char *thread_state_name(int state)
 
 static int write_threads(int64_t snap, const struct hw_roots *r, const struct hw_vec *frames)
 {
-    sqlite3_stmt *st = prepare("INSERT INTO thread(snapshot_id, tid, state, sp, pc, stack_start, stack_end)"
-                               " VALUES (?,?,?,?,?,?,?)");
+    sqlite3_stmt *st = prepare("INSERT INTO thread(snapshot_id, tid, state, sp, pc, stack_start, stack_end, tp)"
+                               " VALUES (?,?,?,?,?,?,?,?)");
     sqlite3_stmt *fr = prepare("INSERT INTO frame(snapshot_id, tid, depth, pc, cfa) VALUES (?,?,?,?,?)");
     int rc = st && fr ? 0 : -1;
     const struct hw_thread_info *t = (const struct hw_thread_info *)r->threads.data;
@@ -598,6 +602,7 @@ static int write_threads(int64_t snap, const struct hw_roots *r, const struct hw
         bind_or_null(st, 5, t[i].pc != 0, t[i].pc);
         bind_or_null(st, 6, t[i].stack_hi != 0, t[i].stack_lo);
         bind_or_null(st, 7, t[i].stack_hi != 0, t[i].stack_hi);
+        bind_or_null(st, 8, t[i].tp != 0, t[i].tp);
         rc = step_done(st);
     }
     const struct hw_frame_row *f = (const struct hw_frame_row *)frames->data;

@@ -11,7 +11,7 @@
 CREATE TABLE meta(
   key   TEXT PRIMARY KEY,
   value TEXT NOT NULL
-);  -- ('format','heapwatch'), ('schema_version','3'), ('heapwatch_version', ...)
+);  -- ('format','heapwatch'), ('schema_version','4'), ('heapwatch_version', ...)
 
 CREATE TABLE process(
   pid           INTEGER NOT NULL,
@@ -37,9 +37,16 @@ CREATE TABLE module(
   first_snapshot INTEGER,          -- first snapshot written after it was loaded (NULL: at start)
   load_seq   INTEGER NOT NULL,     -- the shim's number for this load (1, 2, ... a library loaded
                                    -- again after a dlclose is a new row)
-  unloaded_before INTEGER          -- the first snapshot taken after it was unloaded (dlclose);
+  unloaded_before INTEGER,         -- the first snapshot taken after it was unloaded (dlclose);
                                    -- NULL while it is loaded. Its frames still resolve: a PC
                                    -- in a range two rows share belongs to the newest one
+  -- Its thread-local storage (NULL: none), to name __thread variables (schema 4):
+  tls_modid  INTEGER,              -- the loader's TLS module id: a thread's block of it is
+                                   -- dtv[tls_modid] (the 'dtv' root's word 2 * tls_modid + 2)
+  tls_size   INTEGER,              -- PT_TLS p_memsz
+  tls_offset INTEGER               -- static TLS: its block is at thread.tp - tls_offset in every
+                                   -- thread; NULL for a dlopen'd module's dynamic TLS, whose
+                                   -- blocks are heap blocks reached from the dtv
 );
 CREATE UNIQUE INDEX module_by_load ON module(load_seq);
 
@@ -133,6 +140,7 @@ CREATE TABLE thread(
   pc          INTEGER,                 -- program counter where it stopped
   stack_start INTEGER,                 -- its stack mapping, when known
   stack_end   INTEGER,
+  tp          INTEGER,                 -- its thread pointer (%fs base; schema 4), NULL if unknown
   PRIMARY KEY(snapshot_id, tid)
 ) WITHOUT ROWID;
 

@@ -197,7 +197,7 @@ newdb "$OUT/v1.db" 1
 sqlite3 "$OUT/v1.db" "PRAGMA user_version = 1; UPDATE meta SET value = '1' WHERE key = 'schema_version'"
 "$HW" leaks "$OUT/v1.db" > /dev/null 2>"$OUT/err"; rc=$?
 is "$rc:$(cat "$OUT/err")" \
-   "3:heapwatch: error: cannot read '$OUT/v1.db': written by an older heapwatch (schema 1); this heapwatch reads schemas 2 to 3" \
+   "3:heapwatch: error: cannot read '$OUT/v1.db': written by an older heapwatch (schema 1); this heapwatch reads schemas 2 to $SCHEMA_VERSION" \
    "a schema 1 database: exit 3, one clear message"
 "$HW" ls "$OUT/v1.db" > /dev/null 2>&1
 is $? 3 "...from every command"
