@@ -168,4 +168,11 @@ const char *dw_string(Dwarf_Debug dbg, Dwarf_Die die, Dwarf_Half at);
  * negative. */
 bool dw_udata(Dwarf_Debug dbg, Dwarf_Die die, Dwarf_Half at, Dwarf_Unsigned *val);
 
+/* Call fn(arg, lo, hi) for each code range of die: its low_pc/high_pc, else its DW_AT_ranges
+ * (.debug_rnglists from DWARF 5 on; before, .debug_ranges entries relative to cu_base, the
+ * CU's low_pc, unless a base selection entry changes it). The caller filters the ranges of
+ * discarded code. Returns how many ranges fn was given. version: the unit's DWARF version. */
+int dw_ranges(Dwarf_Debug dbg, Dwarf_Die die, Dwarf_Half version, Dwarf_Addr cu_base,
+              void (*fn)(void *arg, uint64_t lo, uint64_t hi), void *arg);
+
 #endif
