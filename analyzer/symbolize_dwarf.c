@@ -188,30 +188,139 @@ void dw_for_each_cu(Dwarf_Debug dbg, void (*fn)(Dwarf_Die cu, Dwarf_Half version
     dw_drop_err(dbg, &err);
 }
 
-Dwarf_Die dw_ref(Dwarf_Debug dbg, Dwarf_Die die, Dwarf_Half at)
+bool dw_ref_off(Dwarf_Debug dbg, Dwarf_Die die, Dwarf_Half at, Dwarf_Off *off)
 {
     Dwarf_Attribute attr;
     Dwarf_Error err = NULL;
     Dwarf_Half form = 0;
-    Dwarf_Off off = 0;
-    Dwarf_Die target = NULL;
     int res;
 
     if (dwarf_attr(die, at, &attr, &err) != DW_DLV_OK) {
         dw_drop_err(dbg, &err);
-        return NULL;
+        return false;
     }
     res = dwarf_whatform(attr, &form, &err);
     if (res == DW_DLV_OK && form != DW_FORM_GNU_ref_alt && form != DW_FORM_ref_sup4 &&
         form != DW_FORM_ref_sup8 && form != DW_FORM_ref_sig8)
-        res = dwarf_global_formref(attr, &off, &err);
+        res = dwarf_global_formref(attr, off, &err);
     else
         res = DW_DLV_NO_ENTRY;
-    if (res == DW_DLV_OK && dwarf_offdie_b(dbg, off, 1, &target, &err) != DW_DLV_OK)
-        target = NULL;
     dw_drop_err(dbg, &err);
     dwarf_dealloc(dbg, attr, DW_DLA_ATTR);
-    return target;
+    return res == DW_DLV_OK;
+}
+
+Dwarf_Die dw_offdie(Dwarf_Debug dbg, Dwarf_Off off)
+{
+    Dwarf_Error err = NULL;
+    Dwarf_Die die = NULL;
+
+    if (dwarf_offdie_b(dbg, off, 1, &die, &err) != DW_DLV_OK)
+        die = NULL;
+    dw_drop_err(dbg, &err);
+    return die;
+}
+
+Dwarf_Die dw_ref(Dwarf_Debug dbg, Dwarf_Die die, Dwarf_Half at)
+{
+    Dwarf_Off off = 0;
+
+    return dw_ref_off(dbg, die, at, &off) ? dw_offdie(dbg, off) : NULL;
+}
+
+Dwarf_Half dw_tag(Dwarf_Debug dbg, Dwarf_Die die)
+{
+    Dwarf_Error err = NULL;
+    Dwarf_Half tag = 0;
+
+    if (dwarf_tag(die, &tag, &err) != DW_DLV_OK)
+        tag = 0;
+    dw_drop_err(dbg, &err);
+    return tag;
+}
+
+Dwarf_Off dw_off(Dwarf_Debug dbg, Dwarf_Die die)
+{
+    Dwarf_Error err = NULL;
+    Dwarf_Off off = 0;
+
+    if (dwarf_dieoffset(die, &off, &err) != DW_DLV_OK)
+        off = 0;
+    dw_drop_err(dbg, &err);
+    return off;
+}
+
+bool dw_has(Dwarf_Debug dbg, Dwarf_Die die, Dwarf_Half at)
+{
+    Dwarf_Bool has = 0;
+    Dwarf_Error err = NULL;
+
+    if (dwarf_hasattr(die, at, &has, &err) != DW_DLV_OK)
+        has = 0;
+    dw_drop_err(dbg, &err);
+    return has;
+}
+
+Dwarf_Die dw_child(Dwarf_Debug dbg, Dwarf_Die die)
+{
+    Dwarf_Error err = NULL;
+    Dwarf_Die child = NULL;
+
+    if (dwarf_child(die, &child, &err) != DW_DLV_OK)
+        child = NULL;
+    dw_drop_err(dbg, &err);
+    return child;
+}
+
+Dwarf_Die dw_next(Dwarf_Debug dbg, Dwarf_Die die)
+{
+    Dwarf_Error err = NULL;
+    Dwarf_Die next = NULL;
+
+    if (dwarf_siblingof_b(dbg, die, 1, &next, &err) != DW_DLV_OK)
+        next = NULL;
+    dw_drop_err(dbg, &err);
+    dwarf_dealloc(dbg, die, DW_DLA_DIE);
+    return next;
+}
+
+bool dw_expr(Dwarf_Debug dbg, Dwarf_Die die, Dwarf_Half at, unsigned char *buf, size_t *len)
+{
+    Dwarf_Attribute attr;
+    Dwarf_Error err = NULL;
+    Dwarf_Half form = 0;
+    Dwarf_Unsigned n = 0;
+    Dwarf_Ptr p = NULL;
+    Dwarf_Block *blk = NULL;
+    bool ok = false;
+
+    if (dwarf_attr(die, at, &attr, &err) != DW_DLV_OK) {
+        dw_drop_err(dbg, &err);
+        return false;
+    }
+    if (dwarf_whatform(attr, &form, &err) != DW_DLV_OK) {
+        form = 0;
+    } else if (form == DW_FORM_exprloc) {
+        if (dwarf_formexprloc(attr, &n, &p, &err) == DW_DLV_OK && n <= *len && (p || !n)) {
+            memcpy(buf, p, n);
+            *len = n;
+            ok = true;
+        }
+    } else if (form == DW_FORM_block1 || form == DW_FORM_block2 || form == DW_FORM_block4 ||
+               form == DW_FORM_block) {
+        /* DWARF 2-3 expressions */
+        if (dwarf_formblock(attr, &blk, &err) == DW_DLV_OK) {
+            if (blk->bl_len <= *len && (blk->bl_data || !blk->bl_len)) {
+                memcpy(buf, blk->bl_data, blk->bl_len);
+                *len = blk->bl_len;
+                ok = true;
+            }
+            dwarf_dealloc(dbg, blk, DW_DLA_BLOCK);
+        }
+    }
+    dw_drop_err(dbg, &err);
+    dwarf_dealloc(dbg, attr, DW_DLA_ATTR);
+    return ok;
 }
 
 const char *dw_string(Dwarf_Debug dbg, Dwarf_Die die, Dwarf_Half at)

@@ -95,9 +95,19 @@ struct sym_module {
     struct span_index symspans;
     struct sym_range *xsecs; /* executable sections of the file */
     size_t xsecs_nr, xsecs_alloc;
+    bool lines_read; /* the line and scope arrays above are read on first need */
 };
 
-/* ---- symbolize.c: span index, names ---- */
+/* ---- symbolize.c: the module cache, span index, names ---- */
+
+struct symbolizer;
+
+/* The module at path, opened and cached on first use (build_id_hex as for sym_lookup); NULL
+ * when it cannot be opened, with sym_error saying why. For the readers with entry points of
+ * their own. */
+struct sym_module *sym_module(struct symbolizer *s, const char *path, const char *build_id_hex);
+/* Read m's DWARF lines and function scopes (symlines_read) unless done already. */
+void sym_module_lines(struct sym_module *m);
 
 /* Add [lo, hi) for scope or symbol idx; rank breaks ties between equal symbols, lower first.
  * Call span_finish before searching. */
@@ -135,6 +145,9 @@ void symlines_read(struct sym_module *m);
 /* The name of scope sc: the demangled C++ linkage name, else the source name; "" if DWARF has
  * none. Resolved on the first call and kept in sc->name. */
 const char *symlines_scope_name(struct sym_module *m, struct sym_scope *sc);
+/* The name of the subprogram or inlined subroutine whose DIE is at global offset off, as
+ * symlines_scope_name names it; not cached. */
+const char *symlines_die_name(struct sym_module *m, Dwarf_Off off);
 
 /* ---- symbolize_dwarf.c: libdwarf access ---- */
 
@@ -162,6 +175,22 @@ void dw_for_each_cu(Dwarf_Debug dbg, void (*fn)(Dwarf_Die cu, Dwarf_Half version
  * References into a dwz supplementary file or a type unit cannot be followed here. Free it
  * with dwarf_dealloc(dbg, die, DW_DLA_DIE). */
 Dwarf_Die dw_ref(Dwarf_Debug dbg, Dwarf_Die die, Dwarf_Half at);
+/* dw_ref's target as a global .debug_info offset in *off, without reading that DIE. */
+bool dw_ref_off(Dwarf_Debug dbg, Dwarf_Die die, Dwarf_Half at, Dwarf_Off *off);
+/* The DIE at global .debug_info offset off, or NULL; free as for dw_ref. */
+Dwarf_Die dw_offdie(Dwarf_Debug dbg, Dwarf_Off off);
+/* die's tag, 0 if unreadable; its global offset, 0 if unreadable; whether it has `at`. */
+Dwarf_Half dw_tag(Dwarf_Debug dbg, Dwarf_Die die);
+Dwarf_Off dw_off(Dwarf_Debug dbg, Dwarf_Die die);
+bool dw_has(Dwarf_Debug dbg, Dwarf_Die die, Dwarf_Half at);
+/* Walking children: for (c = dw_child(dbg, d); c; c = dw_next(dbg, c)) visits each child;
+ * dw_next frees the DIE it is given, so a loop left early must free c itself. */
+Dwarf_Die dw_child(Dwarf_Debug dbg, Dwarf_Die die);
+Dwarf_Die dw_next(Dwarf_Debug dbg, Dwarf_Die die);
+/* Attribute `at` of die as a DWARF expression (exprloc, or a DWARF 2-3 block) copied into
+ * buf[0..*len); sets *len to its length. False if absent, another form (a location list)
+ * or longer than *len. */
+bool dw_expr(Dwarf_Debug dbg, Dwarf_Die die, Dwarf_Half at, unsigned char *buf, size_t *len);
 /* Attribute `at` of die as a string owned by libdwarf (valid until dw_close), or NULL. */
 const char *dw_string(Dwarf_Debug dbg, Dwarf_Die die, Dwarf_Half at);
 /* Attribute `at` of die as an unsigned number into *val; false if absent, not a constant or

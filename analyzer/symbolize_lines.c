@@ -363,6 +363,11 @@ static const char *die_function_name(struct sym_module *m, Dwarf_Off off)
     return result ? result : plain ? plain : label ? label : "";
 }
 
+const char *symlines_die_name(struct sym_module *m, Dwarf_Off off)
+{
+    return die_function_name(m, off);
+}
+
 const char *symlines_scope_name(struct sym_module *m, struct sym_scope *sc)
 {
     if (!sc->name)
