@@ -3,8 +3,8 @@
  * This file implements the analyzer's symbolizer (symbolize.h): the cache of modules and the
  * lookup. Each ELF file asked about becomes one struct sym_module, read completely on first
  * lookup (symbolize_elf.c, then symbolize_lines.c when it has DWARF) and kept until sym_free;
- * lookups are binary searches over the arrays built at that point. Modules opened by another
- * reader of their DWARF read their lines on their first lookup.
+ * lookups are binary searches over the arrays built at that point. Modules opened first for
+ * their variables (dwarfvars.h) read their lines on their first lookup.
  *
  * Design notes:
  *  1. Function ranges and ELF symbols each go into a span index (sorted by start, with a
@@ -279,6 +279,10 @@ struct symbolizer *sym_new(void)
 
 static void module_free(struct sym_module *m)
 {
+    dvvars_free(m);
+    dvtypes_free(m);
+    dvobj_free(m);
+    arena_clear(&m->arena);
     dw_close(m->dbg);
     free(m->scopes);
     free(m->ranges);

@@ -7,7 +7,13 @@
  *                      errors, attributes, the loop over compilation units
  *   symbolize_lines.c  DWARF lines and inlines: function scopes, their inline trees, line rows
  *   symbolize.c        the module cache, the span index and the lookup (symbolize.h)
- * Every string of a module lives in its m->strings until sym_free.
+ *   symbolize_vars.c   DWARF variables: globals, static locals, TLS; the pass over the DWARF
+ *                      that also indexes the types by name (dwarfvars.h)
+ *   symbolize_types.c  DWARF types, read on first use (dwarfvars.h); symbolize_typenames.c
+ *                      spells their names
+ *   symbolize_objsyms.c ELF object symbols: variables without DWARF, vtables
+ * Every string of a module lives in its m->strings until sym_free, every struct handed out by
+ * dwarfvars.h in its m->arena.
  *
  * To add another reader of a module's DWARF (variables and types, say):
  *  1. give it a file of its own beside symbolize_lines.c that reads m->dbg (open from
@@ -26,6 +32,8 @@
 #include <stdint.h>
 #include <libdwarf/dwarf.h>
 #include <libdwarf/libdwarf.h>
+#include "arena.h"
+#include "dwarfvars.h"
 #include "hmap.h"
 
 /* ---- the module ---- */
@@ -96,6 +104,12 @@ struct sym_module {
     struct sym_range *xsecs; /* executable sections of the file */
     size_t xsecs_nr, xsecs_alloc;
     bool lines_read; /* the line and scope arrays above are read on first need */
+
+    /* For dwarfvars.h, each owned by its file and NULL until first needed. */
+    struct arena arena;          /* every struct handed out */
+    struct dv_vars *vars;        /* symbolize_vars.c */
+    struct dv_types *types;      /* symbolize_types.c */
+    struct dv_objsyms *objsyms;  /* symbolize_objsyms.c */
 };
 
 /* ---- symbolize.c: the module cache, span index, names ---- */
@@ -104,7 +118,7 @@ struct symbolizer;
 
 /* The module at path, opened and cached on first use (build_id_hex as for sym_lookup); NULL
  * when it cannot be opened, with sym_error saying why. For the readers with entry points of
- * their own. */
+ * their own (dwarfvars.h). */
 struct sym_module *sym_module(struct symbolizer *s, const char *path, const char *build_id_hex);
 /* Read m's DWARF lines and function scopes (symlines_read) unless done already. */
 void sym_module_lines(struct sym_module *m);
@@ -148,6 +162,67 @@ const char *symlines_scope_name(struct sym_module *m, struct sym_scope *sc);
 /* The name of the subprogram or inlined subroutine whose DIE is at global offset off, as
  * symlines_scope_name names it; not cached. */
 const char *symlines_die_name(struct sym_module *m, Dwarf_Off off);
+
+/* ---- dwarfvars.h's parts: what symbolize.c and the parts use of each other ---- */
+
+/* symbolize_vars.c: the module at path with its variables read (the pass over its DWARF that
+ * also feeds dvtypes_note), opened with build_id_hex if not yet open; NULL if it cannot be
+ * opened. Every dwarfvars.h entry point starts here. */
+struct sym_module *dvvars_module(struct symbolizer *s, const char *path, const char *build_id_hex);
+/* v->name and v->type (when not set yet) of the variable DIE at off, from the first DIE on
+ * its specification / abstract_origin chain that has them. The name is the demangled C++
+ * linkage name unless local (a function's variable), else DW_AT_name, else "?". */
+void dvvars_describe(struct sym_module *m, Dwarf_Off off, bool local, struct dv_var *v);
+
+/* symbolize_types.c. During the pass over the DWARF, before any type id is given out: the
+ * unit whose DIE is at cu_off is C++ or not (C++ spells types without "struct"); units come
+ * in increasing order of offset. */
+void dvtypes_note_cu(struct sym_module *m, Dwarf_Off cu_off, bool cxx);
+/* ... and a struct/class/union/enum/typedef DIE at off named qname (in m->strings; qualified
+ * with its namespaces and classes in C++). nested: inside a namespace or class, so qname
+ * differs from its DW_AT_name; decl: a declaration. */
+void dvtypes_note(struct sym_module *m, Dwarf_Off off, Dwarf_Half tag, const char *qname,
+                  bool nested, bool decl);
+/* The id of the type that die's DW_AT_type names; 0 if none (void) or unreadable. */
+dv_type_id dvtypes_of(struct sym_module *m, Dwarf_Die die);
+/* The size of type t with typedefs and qualifiers followed; 0 if unknown. */
+uint64_t dvtypes_size(struct sym_module *m, dv_type_id t);
+
+/* symbolize_types.c and symbolize_typenames.c: one type id's slot, read in steps on first
+ * need (DVT_*): basics (kind, size, target, count, strip), name, members. */
+enum { DVT_BASIC = 1, DVT_NAMED = 2, DVT_MEMBERS = 4 };
+#define DVT_MAX_DEPTH 32 /* typedef/qualifier/array/pointer links followed per step */
+struct dv_tslot {
+    struct dv_type t; /* handed out by dv_type */
+    Dwarf_Off die;
+    uint32_t dim;     /* arrays: the dimension this slot is (symbolize_types.c note 2) */
+    Dwarf_Half tag;
+    uint8_t state;    /* DVT_* steps done */
+    bool busy;        /* being read: a reference cycle in corrupt DWARF stops here */
+    bool cxx;         /* from a C++ unit */
+    dv_type_id next;  /* the DIE's own DW_AT_type: typedef, qualifier, pointer, function */
+    dv_type_id strip; /* with typedefs and qualifiers stripped */
+};
+/* The slot of id; NULL for 0 or an id never given out. */
+struct dv_tslot *dvtypes_slot(struct sym_module *m, dv_type_id id);
+/* ... with its basics read, following at most DVT_MAX_DEPTH - depth links; a slot in a
+ * cycle or too deep keeps what it has. */
+struct dv_tslot *dvtypes_basic(struct sym_module *m, dv_type_id id, int depth);
+/* The qualified name the pass noted for the type DIE die at off, else its DW_AT_name; NULL
+ * if none. */
+const char *dvtypes_qname(struct sym_module *m, Dwarf_Die die, Dwarf_Off off);
+/* symbolize_typenames.c: set t->t.name (t is id's slot, its basics read) unless done. */
+void dvtypes_name(struct sym_module *m, struct dv_tslot *t, dv_type_id id);
+
+/* symbolize_objsyms.c: the ELF object (tls: STT_TLS) symbol holding a as a variable, or
+ * NULL; the size of the object symbol starting at a, 0 if none. */
+const struct dv_var *dvobj_var_at(struct sym_module *m, uint64_t a, bool tls);
+uint64_t dvobj_size_at(struct sym_module *m, uint64_t a, bool tls);
+
+/* Free what each part keeps in m (module_free); safe when the part never ran. */
+void dvvars_free(struct sym_module *m);
+void dvtypes_free(struct sym_module *m);
+void dvobj_free(struct sym_module *m);
 
 /* ---- symbolize_dwarf.c: libdwarf access ---- */
 
