@@ -5,7 +5,8 @@
  *
  * Every function opens the module on first use, like sym_lookup (with no build id unless
  * dv_open or sym_lookup gave one first), and reads its variables then: one pass over all of
- * its DWARF (~0.2 s for libc.so.6 with its debug file). Types are read when first asked for. A module that cannot be opened gives
+ * its DWARF (~0.2 s for libc.so.6 with its debug file). Types are read when first asked for,
+ * locals per function on the first dv_locals_at in it. A module that cannot be opened gives
  * NULL / 0 everywhere. Addresses are link-time addresses (runtime - load bias), as for
  * sym_lookup.
  *
@@ -61,6 +62,19 @@ struct dv_var {
     dv_type_id type;      /* 0 when unknown (no DWARF) */
 };
 
+enum dv_loc_kind { DV_L_NONE, DV_L_CFA, DV_L_BREG, DV_L_REG, DV_L_ADDR };
+struct dv_loc {            /* where a local lives at one pc */
+    enum dv_loc_kind kind; /* CFA: at cfa + offset; BREG: at reg + offset; REG: the value is
+                            * in DWARF register reg; ADDR: at link address offset */
+    int reg;               /* DWARF register number (x86-64: 0 rax, 3 rbx, 6 rbp, 7 rsp, ...) */
+    int64_t offset;
+};
+struct dv_local {
+    const struct dv_var *var;
+    struct dv_loc loc;
+    int inline_depth; /* 0: the function's own; n: of the inlined call n levels down */
+};
+
 /* Open the module's variables and types (reads the module on first use, like sym_lookup).
  * False when the module cannot be opened (sym_error says why); true for a module without
  * DWARF, whose variables then come from its ELF symbols. */
@@ -73,6 +87,13 @@ const struct dv_var *dv_var_at(struct symbolizer *s, const char *path, uint64_t 
 /* The TLS variable whose [addr, addr + size) holds offset o of the module's TLS block: DWARF
  * first, else an ELF STT_TLS symbol. */
 const struct dv_var *dv_tls_var_at(struct symbolizer *s, const char *path, uint64_t o);
+/* Locals and parameters of the function (and inlined functions) at link pc that have a
+ * location at that pc, innermost lexical scope first; at most max (the innermost ones);
+ * returns the count. pc is the instruction's address: for a caller's frame pass the return
+ * address - 1, as for sym_lookup. Function-static locals come as DV_L_ADDR. Locals whose
+ * location at pc is more than one register or stack slot (DW_OP_piece, entry values,
+ * computed values), or relative to a frame base given as a location list, are left out. */
+int dv_locals_at(struct symbolizer *s, const char *path, uint64_t pc, struct dv_local *out, int max);
 /* The type t, or NULL for 0 or an id this module never gave out. A struct/class/union
  * declaration (an incomplete type) that has a definition of the same name in the module
  * has the id of that definition: every id naming it, a pointer's target included, leads to

@@ -279,6 +279,7 @@ struct symbolizer *sym_new(void)
 
 static void module_free(struct sym_module *m)
 {
+    dvlocals_free(m);
     dvvars_free(m);
     dvtypes_free(m);
     dvobj_free(m);

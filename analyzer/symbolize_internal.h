@@ -11,6 +11,7 @@
  *                      that also indexes the types by name (dwarfvars.h)
  *   symbolize_types.c  DWARF types, read on first use (dwarfvars.h); symbolize_typenames.c
  *                      spells their names
+ *   symbolize_locals.c locals and parameters of a function and where they live at a pc
  *   symbolize_objsyms.c ELF object symbols: variables without DWARF, vtables
  * Every string of a module lives in its m->strings until sym_free, every struct handed out by
  * dwarfvars.h in its m->arena.
@@ -109,6 +110,7 @@ struct sym_module {
     struct arena arena;          /* every struct handed out */
     struct dv_vars *vars;        /* symbolize_vars.c */
     struct dv_types *types;      /* symbolize_types.c */
+    struct dv_locals *locals;    /* symbolize_locals.c */
     struct dv_objsyms *objsyms;  /* symbolize_objsyms.c */
 };
 
@@ -222,6 +224,7 @@ uint64_t dvobj_size_at(struct sym_module *m, uint64_t a, bool tls);
 /* Free what each part keeps in m (module_free); safe when the part never ran. */
 void dvvars_free(struct sym_module *m);
 void dvtypes_free(struct sym_module *m);
+void dvlocals_free(struct sym_module *m);
 void dvobj_free(struct sym_module *m);
 
 /* ---- symbolize_dwarf.c: libdwarf access ---- */

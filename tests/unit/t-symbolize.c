@@ -21,8 +21,8 @@
  * temporary directory. */
 // LINK: analyzer/symbolize.c analyzer/symbolize_elf.c analyzer/symbolize_dwarf.c
 // LINK: analyzer/symbolize_lines.c analyzer/symbolize_vars.c analyzer/symbolize_types.c
-// LINK: analyzer/symbolize_typenames.c analyzer/symbolize_objsyms.c analyzer/arena.c
-// LINK: analyzer/usage.c analyzer/hmap.c
+// LINK: analyzer/symbolize_typenames.c analyzer/symbolize_locals.c analyzer/symbolize_objsyms.c
+// LINK: analyzer/arena.c analyzer/usage.c analyzer/hmap.c
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <gelf.h>
