@@ -144,7 +144,7 @@ const struct dv_var *dvobj_var_at(struct sym_module *m, uint64_t a, bool tls)
         return NULL;
     if (!sym->var) {
         sym->var = arena_alloc(&m->arena, sizeof(*sym->var));
-        sym->var->name = module_demangle(m, sym->raw);
+        sym->var->name = dvvars_untag(m, module_demangle(m, sym->raw));
         sym->var->kind = tls ? DV_V_TLS : DV_V_GLOBAL;
         sym->var->addr = sym->addr;
         sym->var->size = sym->size;

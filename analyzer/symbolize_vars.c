@@ -12,8 +12,8 @@
  *     type may be a declaration whose definition lies in a later unit, and type ids resolve
  *     declarations through the name index the pass completes (symbolize_types.c note 1).
  *  2. A variable is named by the first DIE on its specification / abstract_origin chain with
- *     a C++ linkage name (demangled: "ns::Cls::s_inst"), else by its DW_AT_name; static
- *     locals always by DW_AT_name, with the function beside it.
+ *     a C++ linkage name (demangled: "ns::Cls::s_inst", ABI tags dropped), else by its
+ *     DW_AT_name; static locals always by DW_AT_name, with the function beside it.
  *  3. Locations are read from the expression bytes, not through libdwarf's location lists:
  *     only a lone DW_OP_addr, or a constant followed by DW_OP_GNU_push_tls_address /
  *     DW_OP_form_tls_address, is a fixed place, and the pass meets every local's location
@@ -234,6 +234,27 @@ static void pass_cu(Dwarf_Die cu, Dwarf_Half version, void *arg)
 
 /* ---- naming and indexing (design notes 1, 2, 4) ---- */
 
+const char *dvvars_untag(struct sym_module *m, const char *name)
+{
+    const char *tag = strstr(name, "[abi:"), *end;
+    char *s, *w;
+
+    if (!tag)
+        return name;
+    w = s = xstrdup(name);
+    for (const char *r = name; *r;) {
+        if (!strncmp(r, "[abi:", 5) && (end = strchr(r, ']'))) {
+            r = end + 1;
+            continue;
+        }
+        *w++ = *r++;
+    }
+    *w = '\0';
+    name = strpool_intern(&m->strings, s);
+    free(s);
+    return name;
+}
+
 void dvvars_describe(struct sym_module *m, Dwarf_Off off, bool local, struct dv_var *v)
 {
     Dwarf_Die die = dw_offdie(m->dbg, off), next;
@@ -243,7 +264,7 @@ void dvvars_describe(struct sym_module *m, Dwarf_Off off, bool local, struct dv_
         const char *s = local ? NULL : dw_string(m->dbg, die, DW_AT_linkage_name);
 
         if (!v->name && s && !strncmp(s, "_Z", 2))
-            v->name = module_demangle(m, s);
+            v->name = dvvars_untag(m, module_demangle(m, s));
         if (!plain && (s = dw_string(m->dbg, die, DW_AT_name)) && *s)
             plain = s;
         if (!v->type)

@@ -365,6 +365,11 @@ static void check_cxx(struct symbolizer *s, const struct prog *p, const char *wh
               "%s: g_box is a ns::Box<ns::Derived> whose item points to ns::Derived (%s)", what,
               type_name(s, path, v->type));
     }
+    if ((v = global(s, p, what, "g_label", DV_V_GLOBAL)))
+        CHECK(streq(type_name(s, path, v->type), "std::string") &&
+                  dv_type(s, path, v->type)->kind == DV_T_CLASS && v->size == 32,
+              "%s: g_label, named without its ABI tag, is a std::string (%s)", what,
+              type_name(s, path, v->type));
 }
 
 /* The local called name among l[0..n), or NULL. */
@@ -481,6 +486,8 @@ static void check_no_dwarf(struct symbolizer *s, const struct prog *p, const cha
           "no DWARF: tls_entry from .symtab's STT_TLS");
     CHECK(streq(dv_vtable_class(s, path, (uint64_t)val(p, "vptr g_obj")), "ns::Derived"),
           "no DWARF: the vtable still names ns::Derived");
+    v = dv_var_at(s, path, (uint64_t)val(p, "addr g_label"));
+    CHECK(v && streq(v->name, "g_label"), "no DWARF: g_label from .symtab without its ABI tag");
     CHECK(!dv_type_by_name(s, path, "struct cache") && !dv_type(s, path, 1) &&
               dv_locals_at(s, path, (uint64_t)val(p, "slot 0") - 1, l, MAXL) == 0,
           "no DWARF: no types, no locals");

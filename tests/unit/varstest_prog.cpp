@@ -1,13 +1,14 @@
 /* varstest_prog.cpp: C++ half of the DWARF variables test target (varstest_prog.c).
  *
  * This file implements a class hierarchy with virtual functions in a namespace (base classes
- * as members, vtables), a static class member, a template, and a global pointer to a
- * derived object through its base. It prints, like the C half:
+ * as members, vtables), a static class member, a template, a global pointer to a derived
+ * object through its base, and a std::string (whose mangled name has an ABI tag). It prints, like the C half:
  *   addr NAME A    off T.M N    size T N
  *   vptr g_obj A   the vtable pointer stored in *g_obj (inside _ZTVN2ns7DerivedE)
  */
 #include <cstdint>
 #include <cstdio>
+#include <string>
 
 extern "C" uintptr_t varstest_bias;
 
@@ -41,6 +42,7 @@ template <class T> struct Box {
 
 ns::Base *g_obj;
 ns::Box<ns::Derived> g_box;
+std::string g_label = "label"; /* mangled with an ABI tag: g_label[abi:cxx11] */
 
 extern "C" void varstest_cpp(void)
 {
@@ -51,6 +53,7 @@ extern "C" void varstest_cpp(void)
 	ns::Cls::s_inst = new ns::Cls;
 	std::printf("addr g_obj %#lx\n", (unsigned long)((uintptr_t)&g_obj - varstest_bias));
 	std::printf("addr g_box %#lx\n", (unsigned long)((uintptr_t)&g_box - varstest_bias));
+	std::printf("addr g_label %#lx\n", (unsigned long)((uintptr_t)&g_label - varstest_bias));
 	std::printf("addr ns::Cls::s_inst %#lx\n",
 		    (unsigned long)((uintptr_t)&ns::Cls::s_inst - varstest_bias));
 	std::printf("vptr g_obj %#lx\n", (unsigned long)(*(uintptr_t *)g_obj - varstest_bias));
