@@ -36,8 +36,9 @@ struct dv_type {
     enum dv_type_kind kind; /* of the type with typedefs/const/volatile stripped; C++
                              * references (T &, T &&) are POINTER */
     const char *name;       /* C/C++ spelling as declared: "struct cache *", "cache_t",
-                             * "struct entry *[512]", "char *", "std::vector<Foo*>",
-                             * "void (*)(int)"; anonymous: "struct {...}" */
+                             * "struct entry *[512]", "char *", "void (*)(int)",
+                             * templates as DW_AT_name gives them: "std::vector<Foo*,
+                             * std::allocator<Foo*> >"; anonymous: "struct {...}" */
     uint64_t size;          /* bytes; 0 when unknown or incomplete */
     dv_type_id target;      /* POINTER: pointee; ARRAY: element (declared types); 0 for void */
     uint64_t count;         /* ARRAY: elements (0 = unknown or flexible); multi-dim arrays
@@ -50,8 +51,8 @@ struct dv_type {
 enum dv_var_kind { DV_V_GLOBAL, DV_V_STATIC_LOCAL, DV_V_TLS, DV_V_LOCAL, DV_V_PARAM };
 
 struct dv_var {
-    const char *name;     /* "g_cache"; C++ qualified "ns::Cls::s_inst"; from .symtab
-                           * when there is no DWARF */
+    const char *name;     /* "g_cache"; C++ qualified "ns::Cls::s_inst" (ABI tags such as
+                           * [abi:cxx11] dropped); from .symtab when there is no DWARF */
     const char *function; /* STATIC_LOCAL, LOCAL, PARAM, and TLS declared in a function:
                            * the enclosing function (as sym_lookup names functions, an
                            * inlined one included); NULL otherwise */
@@ -90,9 +91,10 @@ const struct dv_var *dv_tls_var_at(struct symbolizer *s, const char *path, uint6
 /* Locals and parameters of the function (and inlined functions) at link pc that have a
  * location at that pc, innermost lexical scope first; at most max (the innermost ones);
  * returns the count. pc is the instruction's address: for a caller's frame pass the return
- * address - 1, as for sym_lookup. Function-static locals come as DV_L_ADDR. Locals whose
- * location at pc is more than one register or stack slot (DW_OP_piece, entry values,
- * computed values), or relative to a frame base given as a location list, are left out. */
+ * address - 1, as for sym_lookup. Function-static locals come as DV_L_ADDR, with the
+ * dv_var that dv_var_at gives for their address. Locals whose location at pc is more than
+ * one register or stack slot (DW_OP_piece, entry values, computed values), or relative to a
+ * frame base given as a location list, are left out. */
 int dv_locals_at(struct symbolizer *s, const char *path, uint64_t pc, struct dv_local *out, int max);
 /* The type t, or NULL for 0 or an id this module never gave out. A struct/class/union
  * declaration (an incomplete type) that has a definition of the same name in the module

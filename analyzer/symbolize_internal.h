@@ -175,6 +175,9 @@ struct sym_module *dvvars_module(struct symbolizer *s, const char *path, const c
  * its specification / abstract_origin chain that has them. The name is the demangled C++
  * linkage name unless local (a function's variable), else DW_AT_name, else "?". */
 void dvvars_describe(struct sym_module *m, Dwarf_Off off, bool local, struct dv_var *v);
+/* The DWARF variable (tls: TLS variable) holding a, as dv_var_at finds it without ELF
+ * symbols; NULL if none. m's variables must be read (dvvars_module). */
+const struct dv_var *dvvars_at(struct sym_module *m, uint64_t a, bool tls);
 /* A demangled variable name without its ABI tags ("g_map[abi:cxx11]" is g_map in the
  * source), in m->strings. */
 const char *dvvars_untag(struct sym_module *m, const char *name);

@@ -49,7 +49,7 @@ struct lloc {
 };
 
 struct lent {
-    struct dv_var *var;
+    const struct dv_var *var;
     uint32_t scope, loc_first, loc_nr, inline_depth;
 };
 
@@ -260,21 +260,27 @@ static void var_add(struct build *b, Dwarf_Die die, Dwarf_Half tag, int32_t scop
     struct fnlocals *f = b->f;
     size_t first = f->locs_nr;
     uint32_t n = read_locs(b, die);
+    const struct dv_var *g = NULL;
     struct dv_var *v;
 
     if (!n)
         return;
-    v = arena_alloc(&b->m->arena, sizeof(*v));
-    v->kind = tag == DW_TAG_formal_parameter ? DV_V_PARAM : DV_V_LOCAL;
-    if (n == 1 && f->locs[first].loc.kind == DV_L_ADDR) { /* a function's static */
-        v->kind = DV_V_STATIC_LOCAL;
-        v->addr = (uint64_t)f->locs[first].loc.offset;
+    /* A function's static is the variable dv_var_at gives for its address. */
+    if (n == 1 && f->locs[first].loc.kind == DV_L_ADDR)
+        g = dvvars_at(b->m, (uint64_t)f->locs[first].loc.offset, false);
+    if (!g || g->addr != (uint64_t)f->locs[first].loc.offset) {
+        g = v = arena_alloc(&b->m->arena, sizeof(*v));
+        v->kind = tag == DW_TAG_formal_parameter ? DV_V_PARAM : DV_V_LOCAL;
+        if (n == 1 && f->locs[first].loc.kind == DV_L_ADDR) {
+            v->kind = DV_V_STATIC_LOCAL;
+            v->addr = (uint64_t)f->locs[first].loc.offset;
+        }
+        v->function = f->scopes[scope].function;
+        dvvars_describe(b->m, dw_off(b->dbg, die), true, v);
+        v->size = dvtypes_size(b->m, v->type);
     }
-    v->function = f->scopes[scope].function;
-    dvvars_describe(b->m, dw_off(b->dbg, die), true, v);
-    v->size = dvtypes_size(b->m, v->type);
     ALLOC_GROW(f->ents, f->ents_nr + 1, f->ents_alloc);
-    f->ents[f->ents_nr++] = (struct lent){ v, (uint32_t)scope, (uint32_t)first, n, inline_depth };
+    f->ents[f->ents_nr++] = (struct lent){ g, (uint32_t)scope, (uint32_t)first, n, inline_depth };
 }
 
 static void walk(struct build *b, Dwarf_Die die, int32_t scope, uint32_t inline_depth)

@@ -347,17 +347,23 @@ bool dv_open(struct symbolizer *s, const char *path, const char *build_id_hex)
     return dvvars_module(s, path, build_id_hex) != NULL;
 }
 
+const struct dv_var *dvvars_at(struct sym_module *m, uint64_t a, bool tls)
+{
+    struct span_index *x = tls ? &m->vars->tls : &m->vars->globals;
+    long j = span_find(x, a, false);
+
+    return j >= 0 ? m->vars->v[x->v[j].idx] : NULL;
+}
+
 static const struct dv_var *var_at(struct symbolizer *s, const char *path, uint64_t a, bool tls)
 {
     struct sym_module *m = dvvars_module(s, path, NULL);
-    long j;
+    const struct dv_var *v;
 
     if (!m)
         return NULL;
-    j = span_find(tls ? &m->vars->tls : &m->vars->globals, a, false);
-    if (j >= 0)
-        return m->vars->v[(tls ? &m->vars->tls : &m->vars->globals)->v[j].idx];
-    return dvobj_var_at(m, a, tls);
+    v = dvvars_at(m, a, tls);
+    return v ? v : dvobj_var_at(m, a, tls);
 }
 
 const struct dv_var *dv_var_at(struct symbolizer *s, const char *path, uint64_t a)

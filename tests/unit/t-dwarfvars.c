@@ -196,6 +196,8 @@ static void check_members(struct symbolizer *s, const struct prog *p, const char
     CHECK(ok == n, "%s: members of %s at their offsetof (%d of %d)", what, tname, ok, n);
 }
 
+static const struct dv_local *local(const struct dv_local *l, int n, const char *name);
+
 static void check_c_globals(struct symbolizer *s, const struct prog *p, const char *what)
 {
     static const char *const cache_members[] = { "nr", "flags", "head", "slots", "name", "label" };
@@ -305,6 +307,13 @@ static void check_c_globals(struct symbolizer *s, const struct prog *p, const ch
         CHECK(streq(v->function, "bump") && v->size == 8 &&
                   streq(type_name(s, path, v->type), "struct entry *"),
               "%s: last_made is bump's static struct entry *", what);
+
+    struct dv_local l[MAXL];
+    int n = dv_locals_at(s, path, (uint64_t)val(p, "slot 4") - 1, l, MAXL);
+    const struct dv_local *c = local(l, n, "counter");
+    CHECK(c && c->loc.kind == DV_L_ADDR && c->loc.offset == val(p, "addr counter") &&
+              c->var == dv_var_at(s, path, (uint64_t)val(p, "addr counter")),
+          "%s: in bump, dv_locals_at gives counter at its address, as dv_var_at's variable", what);
 
     /* __thread */
     uint64_t o = (uint64_t)val(p, "tls tls_entry");

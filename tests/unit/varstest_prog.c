@@ -91,6 +91,7 @@ __attribute__((noinline)) int bump(void)
 	last_made = make_entry(++counter);
 	static_addr[0] = (uintptr_t)&counter;
 	static_addr[1] = (uintptr_t)&last_made;
+	varstest_record(4);
 	return counter;
 }
 
