@@ -95,7 +95,8 @@ const struct dv_var *dv_tls_var_at(struct symbolizer *s, const char *path, uint6
  * dv_var that dv_var_at gives for their address. Locals whose location at pc is more than
  * one register or stack slot (DW_OP_piece, entry values, computed values), or relative to a
  * frame base given as a location list, are left out. */
-int dv_locals_at(struct symbolizer *s, const char *path, uint64_t pc, struct dv_local *out, int max);
+int dv_locals_at(struct symbolizer *s, const char *path, uint64_t pc, struct dv_local *out,
+                 int max);
 /* The type t, or NULL for 0 or an id this module never gave out. A struct/class/union
  * declaration (an incomplete type) that has a definition of the same name in the module
  * has the id of that definition: every id naming it, a pointer's target included, leads to

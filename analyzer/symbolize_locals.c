@@ -207,7 +207,8 @@ static uint32_t read_locs(struct build *b, Dwarf_Die die)
             break;
         }
         if (nops != 1 || unavailable ||
-            dwarf_get_location_op_value_c(desc, 0, &atom, &op1, &op2, &op3, &br, &err) != DW_DLV_OK) {
+            dwarf_get_location_op_value_c(desc, 0, &atom, &op1, &op2, &op3, &br, &err) !=
+                    DW_DLV_OK) {
             dw_drop_err(b->dbg, &err);
             continue;
         }
@@ -378,7 +379,8 @@ static int hit_cmp(const void *a, const void *b)
     return x->order < y->order ? -1 : x->order > y->order;
 }
 
-int dv_locals_at(struct symbolizer *s, const char *path, uint64_t pc, struct dv_local *out, int max)
+int dv_locals_at(struct symbolizer *s, const char *path, uint64_t pc, struct dv_local *out,
+                 int max)
 {
     struct sym_module *m = dvvars_module(s, path, NULL);
     struct fnlocals *f;

@@ -284,7 +284,8 @@ static void check_c_globals(struct symbolizer *s, const struct prog *p, const ch
     if ((v = global(s, p, what, "g_cache_obj", DV_V_GLOBAL))) {
         t = dv_type(s, path, v->type);
         CHECK(t && streq(t->name, "cache_t") && t->kind == DV_T_STRUCT && t->nr_members == 6 &&
-                  dv_type_strip(s, path, v->type) == cache && v->size == (uint64_t)val(p, "size cache"),
+                  dv_type_strip(s, path, v->type) == cache &&
+                  v->size == (uint64_t)val(p, "size cache"),
               "%s: g_cache_obj is a cache_t, a struct cache with its members", what);
     }
 
@@ -301,7 +302,8 @@ static void check_c_globals(struct symbolizer *s, const struct prog *p, const ch
 
     /* function-static locals */
     if ((v = global(s, p, what, "counter", DV_V_STATIC_LOCAL)))
-        CHECK(streq(v->function, "bump") && v->size == 4 && streq(type_name(s, path, v->type), "int"),
+        CHECK(streq(v->function, "bump") && v->size == 4 &&
+                  streq(type_name(s, path, v->type), "int"),
               "%s: counter is bump's static int (%s)", what, v->function ? v->function : "-");
     if ((v = global(s, p, what, "last_made", DV_V_STATIC_LOCAL)))
         CHECK(streq(v->function, "bump") && v->size == 8 &&
@@ -416,7 +418,8 @@ static void check_locals_o0(struct symbolizer *s, const struct prog *p)
             ok = false;
     }
     x = local(l, n, "param");
-    if (!CHECK(ok && x && x->var->kind == DV_V_PARAM && local(l, n, "local_ptr")->var->kind == DV_V_LOCAL,
+    if (!CHECK(ok && x && x->var->kind == DV_V_PARAM &&
+                   local(l, n, "local_ptr")->var->kind == DV_V_LOCAL,
                "-O0: frame_fn's local_ptr, total and param at cfa + their frame offset - 16"))
         dump_locals(l, n);
     CHECK(n > 0 && !local(l, n, "inner_only") && !local(l, n, "after"),
@@ -484,7 +487,8 @@ static void check_no_dwarf(struct symbolizer *s, const struct prog *p, const cha
     CHECK(dv_open(s, path, NULL) && !sym_has_debug_info(s, path),
           "no DWARF: dv_open succeeds, no debug info");
     v = dv_var_at(s, path, (uint64_t)val(p, "addr g_cache") + 3);
-    CHECK(v && streq(v->name, "g_cache") && v->kind == DV_V_GLOBAL && v->type == 0 && v->size == 8 &&
+    CHECK(v && streq(v->name, "g_cache") && v->kind == DV_V_GLOBAL && v->type == 0 &&
+              v->size == 8 &&
               v->addr == (uint64_t)val(p, "addr g_cache"),
           "no DWARF: g_cache from .symtab, 8 bytes, type 0");
     v = dv_var_at(s, path, (uint64_t)val(p, "addr counter"));
@@ -570,7 +574,8 @@ static void test_libc(void)
     double t0 = now();
     bool ok = dv_open(s, libc, NULL);
     double t = now() - t0;
-    diag("libc: dv_open in %.3f s (DWARF from %s)", t, sym_debug_file(s, libc) ? sym_debug_file(s, libc) : "nowhere");
+    diag("libc: dv_open in %.3f s (DWARF from %s)", t,
+         sym_debug_file(s, libc) ? sym_debug_file(s, libc) : "nowhere");
     if (under_valgrind())
         CHECK(ok, "libc: dv_open # SKIP timing under valgrind");
     else
@@ -737,7 +742,10 @@ int main(int argc, char **argv)
           "copies made without DWARF and without any symbols");
 
     s = sym_new();
-    CHECK(dv_open(s, o0->path, NULL) && dv_open(s, o2->path, NULL), "dv_open of both builds");
+    double t0 = now();
+    bool opened = dv_open(s, o0->path, NULL);
+    diag("fixture -O0: dv_open in %.4f s", now() - t0);
+    CHECK(opened && dv_open(s, o2->path, NULL), "dv_open of both builds");
     check_c_globals(s, o0, "-O0");
     check_c_globals(s, o2, "-O2");
     check_cxx(s, o0, "-O0");

@@ -159,7 +159,8 @@ static int first_obj(struct dl_phdr_info *info, size_t size, void *arg)
 	return 1;
 }
 
-#define ADDR(name, p) printf("addr %s %#lx\n", name, (unsigned long)((uintptr_t)(p) - varstest_bias))
+#define ADDR(name, p) \
+	printf("addr %s %#lx\n", name, (unsigned long)((uintptr_t)(p) - varstest_bias))
 #define OFF(T, M) printf("off %s.%s %zu\n", #T, #M, offsetof(struct T, M))
 
 int main(int argc, char **argv)

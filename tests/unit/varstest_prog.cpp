@@ -2,7 +2,8 @@
  *
  * This file implements a class hierarchy with virtual functions in a namespace (base classes
  * as members, vtables), a static class member, a template, a global pointer to a derived
- * object through its base, and a std::string (whose mangled name has an ABI tag). It prints, like the C half:
+ * object through its base, and a std::string (whose mangled name has an ABI tag). It prints,
+ * like the C half:
  *   addr NAME A    off T.M N    size T N
  *   vptr g_obj A   the vtable pointer stored in *g_obj (inside _ZTVN2ns7DerivedE)
  */
