@@ -1,9 +1,10 @@
 /* symbolize.c: link-time address -> function, file, line and inline chain.
  *
  * This file implements the analyzer's symbolizer (symbolize.h): the cache of modules and the
- * lookup. Each ELF file asked about becomes one struct sym_module, read completely on first use
- * (symbolize_elf.c, then symbolize_lines.c when it has DWARF) and kept until sym_free; lookups
- * are binary searches over the arrays built at that point.
+ * lookup. Each ELF file asked about becomes one struct sym_module, read completely on first
+ * lookup (symbolize_elf.c, then symbolize_lines.c when it has DWARF) and kept until sym_free;
+ * lookups are binary searches over the arrays built at that point. Modules opened first for
+ * their variables (dwarfvars.h) read their lines on their first lookup.
  *
  * Design notes:
  *  1. Function ranges and ELF symbols each go into a span index (sorted by start, with a
@@ -244,17 +245,27 @@ static struct sym_module *module_open(struct symbolizer *s, const char *path,
     }
     m->ok = true;
     symelf_find_dwarf(m, build_id_hex);
-    if (m->dbg) {
-        /* A stripped file keeps only .dynsym; its debug file has the full .symtab. */
-        if (m->syms_from_dynsym && strcmp(m->debug_file, path)) {
-            char ignored[64];
+    /* A stripped file keeps only .dynsym; its debug file has the full .symtab. */
+    if (m->dbg && m->syms_from_dynsym && strcmp(m->debug_file, path)) {
+        char ignored[64];
 
-            symelf_scan(m, m->debug_file, false, ignored, sizeof(ignored));
-        }
-        symlines_read(m);
+        symelf_scan(m, m->debug_file, false, ignored, sizeof(ignored));
     }
     span_finish(&m->symspans);
     return m;
+}
+
+/* The lines wait for their first use: a module opened for its variables (dwarfvars.h) may
+ * never be asked for one. */
+void sym_module_lines(struct sym_module *m)
+{
+    if (m->lines_read)
+        return;
+    m->lines_read = true;
+    if (m->dbg)
+        symlines_read(m);
+    else
+        span_finish(&m->funcs);
 }
 
 struct symbolizer *sym_new(void)
@@ -268,6 +279,11 @@ struct symbolizer *sym_new(void)
 
 static void module_free(struct sym_module *m)
 {
+    dvlocals_free(m);
+    dvvars_free(m);
+    dvtypes_free(m);
+    dvobj_free(m);
+    arena_clear(&m->arena);
     dw_close(m->dbg);
     free(m->scopes);
     free(m->ranges);
@@ -290,20 +306,30 @@ void sym_free(struct symbolizer *s)
     free(s);
 }
 
-int sym_lookup(struct symbolizer *s, const char *path, const char *build_id_hex, uint64_t addr,
-               struct sym_frame *out, int max)
+struct sym_module *sym_module(struct symbolizer *s, const char *path, const char *build_id_hex)
 {
     struct sym_module *m = module_find(s, path);
-    int32_t chain[SYM_MAX_CHAIN];
-    const struct sym_row *row;
-    int n, k = 0;
 
     if (!m)
         m = module_open(s, path, build_id_hex);
     if (!m->ok) {
         snprintf(s->err, sizeof(s->err), "%s", m->error);
-        return -1;
+        return NULL;
     }
+    return m;
+}
+
+int sym_lookup(struct symbolizer *s, const char *path, const char *build_id_hex, uint64_t addr,
+               struct sym_frame *out, int max)
+{
+    struct sym_module *m = sym_module(s, path, build_id_hex);
+    int32_t chain[SYM_MAX_CHAIN];
+    const struct sym_row *row;
+    int n, k = 0;
+
+    if (!m)
+        return -1;
+    sym_module_lines(m);
     if (max < 1)
         return 0;
     row = row_find(m, addr);

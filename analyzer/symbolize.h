@@ -3,9 +3,10 @@
  * C++ names demangled. One struct symbolizer caches every module it opened.
  *
  * Context: analyzer only. Not thread-safe: use one struct symbolizer per thread.
- * Link with analyzer/symbolize.c and its parts analyzer/symbolize_{elf,dwarf,lines}.c
- * (symbolize_internal.h), analyzer/usage.c (xmalloc), analyzer/hmap.c (the string pool) and
- * -ldwarf -lelf -lstdc++ (__cxa_demangle).
+ * Link with analyzer/symbolize.c and its parts analyzer/symbolize_*.c (symbolize_internal.h;
+ * dwarfvars.h reads variables and types through the same modules), analyzer/arena.c,
+ * analyzer/usage.c (xmalloc), analyzer/hmap.c (the string pool) and -ldwarf -lelf -lstdc++
+ * (__cxa_demangle).
  */
 #ifndef HW_SYMBOLIZE_H
 #define HW_SYMBOLIZE_H

@@ -3,7 +3,8 @@
  *
  * This file implements opening the DWARF of one file, refusing files without .debug_info and
  * files libdwarf would crash on, and the small readers the DWARF parts share: attributes as
- * strings, unsigned numbers and DIE references, and the loop over compilation units.
+ * strings, unsigned numbers and DIE references, the loop over compilation units, and the
+ * code ranges of a DIE.
  *
  * Design notes:
  *  1. libdwarf's default error handler aborts (LD libdwarf.h dwarf_init_path): every call
@@ -187,30 +188,139 @@ void dw_for_each_cu(Dwarf_Debug dbg, void (*fn)(Dwarf_Die cu, Dwarf_Half version
     dw_drop_err(dbg, &err);
 }
 
-Dwarf_Die dw_ref(Dwarf_Debug dbg, Dwarf_Die die, Dwarf_Half at)
+bool dw_ref_off(Dwarf_Debug dbg, Dwarf_Die die, Dwarf_Half at, Dwarf_Off *off)
 {
     Dwarf_Attribute attr;
     Dwarf_Error err = NULL;
     Dwarf_Half form = 0;
-    Dwarf_Off off = 0;
-    Dwarf_Die target = NULL;
     int res;
 
     if (dwarf_attr(die, at, &attr, &err) != DW_DLV_OK) {
         dw_drop_err(dbg, &err);
-        return NULL;
+        return false;
     }
     res = dwarf_whatform(attr, &form, &err);
     if (res == DW_DLV_OK && form != DW_FORM_GNU_ref_alt && form != DW_FORM_ref_sup4 &&
         form != DW_FORM_ref_sup8 && form != DW_FORM_ref_sig8)
-        res = dwarf_global_formref(attr, &off, &err);
+        res = dwarf_global_formref(attr, off, &err);
     else
         res = DW_DLV_NO_ENTRY;
-    if (res == DW_DLV_OK && dwarf_offdie_b(dbg, off, 1, &target, &err) != DW_DLV_OK)
-        target = NULL;
     dw_drop_err(dbg, &err);
     dwarf_dealloc(dbg, attr, DW_DLA_ATTR);
-    return target;
+    return res == DW_DLV_OK;
+}
+
+Dwarf_Die dw_offdie(Dwarf_Debug dbg, Dwarf_Off off)
+{
+    Dwarf_Error err = NULL;
+    Dwarf_Die die = NULL;
+
+    if (dwarf_offdie_b(dbg, off, 1, &die, &err) != DW_DLV_OK)
+        die = NULL;
+    dw_drop_err(dbg, &err);
+    return die;
+}
+
+Dwarf_Die dw_ref(Dwarf_Debug dbg, Dwarf_Die die, Dwarf_Half at)
+{
+    Dwarf_Off off = 0;
+
+    return dw_ref_off(dbg, die, at, &off) ? dw_offdie(dbg, off) : NULL;
+}
+
+Dwarf_Half dw_tag(Dwarf_Debug dbg, Dwarf_Die die)
+{
+    Dwarf_Error err = NULL;
+    Dwarf_Half tag = 0;
+
+    if (dwarf_tag(die, &tag, &err) != DW_DLV_OK)
+        tag = 0;
+    dw_drop_err(dbg, &err);
+    return tag;
+}
+
+Dwarf_Off dw_off(Dwarf_Debug dbg, Dwarf_Die die)
+{
+    Dwarf_Error err = NULL;
+    Dwarf_Off off = 0;
+
+    if (dwarf_dieoffset(die, &off, &err) != DW_DLV_OK)
+        off = 0;
+    dw_drop_err(dbg, &err);
+    return off;
+}
+
+bool dw_has(Dwarf_Debug dbg, Dwarf_Die die, Dwarf_Half at)
+{
+    Dwarf_Bool has = 0;
+    Dwarf_Error err = NULL;
+
+    if (dwarf_hasattr(die, at, &has, &err) != DW_DLV_OK)
+        has = 0;
+    dw_drop_err(dbg, &err);
+    return has;
+}
+
+Dwarf_Die dw_child(Dwarf_Debug dbg, Dwarf_Die die)
+{
+    Dwarf_Error err = NULL;
+    Dwarf_Die child = NULL;
+
+    if (dwarf_child(die, &child, &err) != DW_DLV_OK)
+        child = NULL;
+    dw_drop_err(dbg, &err);
+    return child;
+}
+
+Dwarf_Die dw_next(Dwarf_Debug dbg, Dwarf_Die die)
+{
+    Dwarf_Error err = NULL;
+    Dwarf_Die next = NULL;
+
+    if (dwarf_siblingof_b(dbg, die, 1, &next, &err) != DW_DLV_OK)
+        next = NULL;
+    dw_drop_err(dbg, &err);
+    dwarf_dealloc(dbg, die, DW_DLA_DIE);
+    return next;
+}
+
+bool dw_expr(Dwarf_Debug dbg, Dwarf_Die die, Dwarf_Half at, unsigned char *buf, size_t *len)
+{
+    Dwarf_Attribute attr;
+    Dwarf_Error err = NULL;
+    Dwarf_Half form = 0;
+    Dwarf_Unsigned n = 0;
+    Dwarf_Ptr p = NULL;
+    Dwarf_Block *blk = NULL;
+    bool ok = false;
+
+    if (dwarf_attr(die, at, &attr, &err) != DW_DLV_OK) {
+        dw_drop_err(dbg, &err);
+        return false;
+    }
+    if (dwarf_whatform(attr, &form, &err) != DW_DLV_OK) {
+        form = 0;
+    } else if (form == DW_FORM_exprloc) {
+        if (dwarf_formexprloc(attr, &n, &p, &err) == DW_DLV_OK && n <= *len && (p || !n)) {
+            memcpy(buf, p, n);
+            *len = n;
+            ok = true;
+        }
+    } else if (form == DW_FORM_block1 || form == DW_FORM_block2 || form == DW_FORM_block4 ||
+               form == DW_FORM_block) {
+        /* DWARF 2-3 expressions */
+        if (dwarf_formblock(attr, &blk, &err) == DW_DLV_OK) {
+            if (blk->bl_len <= *len && (blk->bl_data || !blk->bl_len)) {
+                memcpy(buf, blk->bl_data, blk->bl_len);
+                *len = blk->bl_len;
+                ok = true;
+            }
+            dwarf_dealloc(dbg, blk, DW_DLA_BLOCK);
+        }
+    }
+    dw_drop_err(dbg, &err);
+    dwarf_dealloc(dbg, attr, DW_DLA_ATTR);
+    return ok;
 }
 
 const char *dw_string(Dwarf_Debug dbg, Dwarf_Die die, Dwarf_Half at)
@@ -255,4 +365,118 @@ bool dw_udata(Dwarf_Debug dbg, Dwarf_Die die, Dwarf_Half at, Dwarf_Unsigned *val
     }
     dwarf_dealloc(dbg, attr, DW_DLA_ATTR);
     return res == DW_DLV_OK;
+}
+
+/* ---- code ranges ---- */
+
+struct rng_ctx {
+    Dwarf_Debug dbg;
+    void (*fn)(void *arg, uint64_t lo, uint64_t hi);
+    void *arg;
+    int nr;
+};
+
+/* DWARF 5 DW_AT_ranges: an offset or index into .debug_rnglists; entries come cooked. */
+static void ranges_read_rnglists(struct rng_ctx *c, Dwarf_Attribute attr, Dwarf_Half form)
+{
+    Dwarf_Rnglists_Head head = NULL;
+    Dwarf_Unsigned val = 0, count = 0, off = 0;
+    Dwarf_Error err = NULL;
+    int res;
+
+    res = form == DW_FORM_rnglistx ? dwarf_formudata(attr, &val, &err)
+                                   : dwarf_global_formref(attr, &val, &err);
+    if (res == DW_DLV_OK)
+        res = dwarf_rnglists_get_rle_head(attr, form, val, &head, &count, &off, &err);
+    dw_drop_err(c->dbg, &err);
+    if (res != DW_DLV_OK)
+        return;
+    for (Dwarf_Unsigned i = 0; i < count; i++) {
+        unsigned len = 0, code = 0;
+        Dwarf_Unsigned raw1, raw2, lo, hi;
+        Dwarf_Bool unavailable = 0;
+
+        res = dwarf_get_rnglists_entry_fields_a(head, i, &len, &code, &raw1, &raw2, &unavailable,
+                                                &lo, &hi, &err);
+        dw_drop_err(c->dbg, &err);
+        if (res != DW_DLV_OK)
+            break;
+        if (code == DW_RLE_end_of_list)
+            break;
+        if (code != DW_RLE_base_address && code != DW_RLE_base_addressx && !unavailable) {
+            c->fn(c->arg, lo, hi);
+            c->nr++;
+        }
+    }
+    dwarf_dealloc_rnglists_head(head);
+}
+
+/* DWARF 2-4 DW_AT_ranges: entries are relative to the CU base unless a base selection entry
+ * changes it; libdwarf hands them out raw. */
+static void ranges_read_debug_ranges(struct rng_ctx *c, Dwarf_Die die, Dwarf_Attribute attr,
+                                     Dwarf_Addr base)
+{
+    Dwarf_Ranges *r = NULL;
+    Dwarf_Signed n = 0;
+    Dwarf_Unsigned bytes = 0;
+    Dwarf_Off off = 0;
+    Dwarf_Error err = NULL;
+    int res;
+
+    res = dwarf_global_formref(attr, &off, &err);
+    if (res == DW_DLV_ERROR) {
+        Dwarf_Unsigned u = 0;
+
+        dw_drop_err(c->dbg, &err);
+        res = dwarf_formudata(attr, &u, &err);
+        off = u;
+    }
+    if (res == DW_DLV_OK)
+        res = dwarf_get_ranges_a(c->dbg, off, die, &r, &n, &bytes, &err);
+    dw_drop_err(c->dbg, &err);
+    if (res != DW_DLV_OK)
+        return;
+    for (Dwarf_Signed i = 0; i < n; i++) {
+        if (r[i].dwr_type == DW_RANGES_END)
+            break;
+        if (r[i].dwr_type == DW_RANGES_ADDRESS_SELECTION) {
+            base = r[i].dwr_addr2;
+        } else {
+            c->fn(c->arg, base + r[i].dwr_addr1, base + r[i].dwr_addr2);
+            c->nr++;
+        }
+    }
+    dwarf_ranges_dealloc(c->dbg, r, n);
+}
+
+int dw_ranges(Dwarf_Debug dbg, Dwarf_Die die, Dwarf_Half version, Dwarf_Addr cu_base,
+              void (*fn)(void *arg, uint64_t lo, uint64_t hi), void *arg)
+{
+    struct rng_ctx c = { dbg, fn, arg, 0 };
+    Dwarf_Error err = NULL;
+    Dwarf_Attribute attr;
+    Dwarf_Addr lo, hi;
+    Dwarf_Half form;
+    enum Dwarf_Form_Class cls;
+
+    if (dwarf_lowpc(die, &lo, &err) == DW_DLV_OK &&
+        dwarf_highpc_b(die, &hi, &form, &cls, &err) == DW_DLV_OK) {
+        fn(arg, lo, cls == DW_FORM_CLASS_ADDRESS ? hi : lo + hi);
+        return 1;
+    }
+    /* Else DW_AT_ranges (a DW_AT_low_pc next to it is only a base address). */
+    dw_drop_err(dbg, &err);
+    if (dwarf_attr(die, DW_AT_ranges, &attr, &err) != DW_DLV_OK) {
+        dw_drop_err(dbg, &err);
+        return 0;
+    }
+    if (dwarf_whatform(attr, &form, &err) == DW_DLV_OK) {
+        if (form == DW_FORM_rnglistx || version >= 5)
+            ranges_read_rnglists(&c, attr, form);
+        else
+            ranges_read_debug_ranges(&c, die, attr, cu_base);
+    }
+    dw_drop_err(dbg, &err);
+    dwarf_dealloc(dbg, attr, DW_DLA_ATTR);
+    return c.nr;
 }

@@ -7,7 +7,14 @@
  *                      errors, attributes, the loop over compilation units
  *   symbolize_lines.c  DWARF lines and inlines: function scopes, their inline trees, line rows
  *   symbolize.c        the module cache, the span index and the lookup (symbolize.h)
- * Every string of a module lives in its m->strings until sym_free.
+ *   symbolize_vars.c   DWARF variables: globals, static locals, TLS; the pass over the DWARF
+ *                      that also indexes the types by name (dwarfvars.h)
+ *   symbolize_types.c  DWARF types, read on first use (dwarfvars.h); symbolize_typenames.c
+ *                      spells their names
+ *   symbolize_locals.c locals and parameters of a function and where they live at a pc
+ *   symbolize_objsyms.c ELF object symbols: variables without DWARF, vtables
+ * Every string of a module lives in its m->strings until sym_free, every struct handed out by
+ * dwarfvars.h in its m->arena.
  *
  * To add another reader of a module's DWARF (variables and types, say):
  *  1. give it a file of its own beside symbolize_lines.c that reads m->dbg (open from
@@ -26,6 +33,8 @@
 #include <stdint.h>
 #include <libdwarf/dwarf.h>
 #include <libdwarf/libdwarf.h>
+#include "arena.h"
+#include "dwarfvars.h"
 #include "hmap.h"
 
 /* ---- the module ---- */
@@ -95,9 +104,26 @@ struct sym_module {
     struct span_index symspans;
     struct sym_range *xsecs; /* executable sections of the file */
     size_t xsecs_nr, xsecs_alloc;
+    bool lines_read; /* the line and scope arrays above are read on first need */
+
+    /* For dwarfvars.h, each owned by its file and NULL until first needed. */
+    struct arena arena;          /* every struct handed out */
+    struct dv_vars *vars;        /* symbolize_vars.c */
+    struct dv_types *types;      /* symbolize_types.c */
+    struct dv_locals *locals;    /* symbolize_locals.c */
+    struct dv_objsyms *objsyms;  /* symbolize_objsyms.c */
 };
 
-/* ---- symbolize.c: span index, names ---- */
+/* ---- symbolize.c: the module cache, span index, names ---- */
+
+struct symbolizer;
+
+/* The module at path, opened and cached on first use (build_id_hex as for sym_lookup); NULL
+ * when it cannot be opened, with sym_error saying why. For the readers with entry points of
+ * their own (dwarfvars.h). */
+struct sym_module *sym_module(struct symbolizer *s, const char *path, const char *build_id_hex);
+/* Read m's DWARF lines and function scopes (symlines_read) unless done already. */
+void sym_module_lines(struct sym_module *m);
 
 /* Add [lo, hi) for scope or symbol idx; rank breaks ties between equal symbols, lower first.
  * Call span_finish before searching. */
@@ -135,6 +161,77 @@ void symlines_read(struct sym_module *m);
 /* The name of scope sc: the demangled C++ linkage name, else the source name; "" if DWARF has
  * none. Resolved on the first call and kept in sc->name. */
 const char *symlines_scope_name(struct sym_module *m, struct sym_scope *sc);
+/* The name of the subprogram or inlined subroutine whose DIE is at global offset off, as
+ * symlines_scope_name names it; not cached. */
+const char *symlines_die_name(struct sym_module *m, Dwarf_Off off);
+
+/* ---- dwarfvars.h's parts: what symbolize.c and the parts use of each other ---- */
+
+/* symbolize_vars.c: the module at path with its variables read (the pass over its DWARF that
+ * also feeds dvtypes_note), opened with build_id_hex if not yet open; NULL if it cannot be
+ * opened. Every dwarfvars.h entry point starts here. */
+struct sym_module *dvvars_module(struct symbolizer *s, const char *path, const char *build_id_hex);
+/* v->name and v->type (when not set yet) of the variable DIE at off, from the first DIE on
+ * its specification / abstract_origin chain that has them. The name is the demangled C++
+ * linkage name unless local (a function's variable), else DW_AT_name, else "?". */
+void dvvars_describe(struct sym_module *m, Dwarf_Off off, bool local, struct dv_var *v);
+/* The DWARF variable (tls: TLS variable) holding a, as dv_var_at finds it without ELF
+ * symbols; NULL if none. m's variables must be read (dvvars_module). */
+const struct dv_var *dvvars_at(struct sym_module *m, uint64_t a, bool tls);
+/* A demangled variable name without its ABI tags ("g_map[abi:cxx11]" is g_map in the
+ * source), in m->strings. */
+const char *dvvars_untag(struct sym_module *m, const char *name);
+
+/* symbolize_types.c. During the pass over the DWARF, before any type id is given out: the
+ * unit whose DIE is at cu_off is C++ or not (C++ spells types without "struct"); units come
+ * in increasing order of offset. */
+void dvtypes_note_cu(struct sym_module *m, Dwarf_Off cu_off, bool cxx);
+/* ... and a struct/class/union/enum/typedef DIE at off named qname (in m->strings; qualified
+ * with its namespaces and classes in C++). nested: inside a namespace or class, so qname
+ * differs from its DW_AT_name; decl: a declaration. */
+void dvtypes_note(struct sym_module *m, Dwarf_Off off, Dwarf_Half tag, const char *qname,
+                  bool nested, bool decl);
+/* The id of the type that die's DW_AT_type names; 0 if none (void) or unreadable. */
+dv_type_id dvtypes_of(struct sym_module *m, Dwarf_Die die);
+/* The size of type t with typedefs and qualifiers followed; 0 if unknown. */
+uint64_t dvtypes_size(struct sym_module *m, dv_type_id t);
+
+/* symbolize_types.c and symbolize_typenames.c: one type id's slot, read in steps on first
+ * need (DVT_*): basics (kind, size, target, count, strip), name, members. */
+enum { DVT_BASIC = 1, DVT_NAMED = 2, DVT_MEMBERS = 4 };
+#define DVT_MAX_DEPTH 32 /* typedef/qualifier/array/pointer links followed per step */
+struct dv_tslot {
+    struct dv_type t; /* handed out by dv_type */
+    Dwarf_Off die;
+    uint32_t dim;     /* arrays: the dimension this slot is (symbolize_types.c note 2) */
+    Dwarf_Half tag;
+    uint8_t state;    /* DVT_* steps done */
+    bool busy;        /* being read: a reference cycle in corrupt DWARF stops here */
+    bool cxx;         /* from a C++ unit */
+    dv_type_id next;  /* the DIE's own DW_AT_type: typedef, qualifier, pointer, function */
+    dv_type_id strip; /* with typedefs and qualifiers stripped */
+};
+/* The slot of id; NULL for 0 or an id never given out. */
+struct dv_tslot *dvtypes_slot(struct sym_module *m, dv_type_id id);
+/* ... with its basics read, following at most DVT_MAX_DEPTH - depth links; a slot in a
+ * cycle or too deep keeps what it has. */
+struct dv_tslot *dvtypes_basic(struct sym_module *m, dv_type_id id, int depth);
+/* The qualified name the pass noted for the type DIE die at off, else its DW_AT_name; NULL
+ * if none. */
+const char *dvtypes_qname(struct sym_module *m, Dwarf_Die die, Dwarf_Off off);
+/* symbolize_typenames.c: set t->t.name (t is id's slot, its basics read) unless done. */
+void dvtypes_name(struct sym_module *m, struct dv_tslot *t, dv_type_id id);
+
+/* symbolize_objsyms.c: the ELF object (tls: STT_TLS) symbol holding a as a variable, or
+ * NULL; the size of the object symbol starting at a, 0 if none. */
+const struct dv_var *dvobj_var_at(struct sym_module *m, uint64_t a, bool tls);
+uint64_t dvobj_size_at(struct sym_module *m, uint64_t a, bool tls);
+
+/* Free what each part keeps in m (module_free); safe when the part never ran. */
+void dvvars_free(struct sym_module *m);
+void dvtypes_free(struct sym_module *m);
+void dvlocals_free(struct sym_module *m);
+void dvobj_free(struct sym_module *m);
 
 /* ---- symbolize_dwarf.c: libdwarf access ---- */
 
@@ -162,10 +259,33 @@ void dw_for_each_cu(Dwarf_Debug dbg, void (*fn)(Dwarf_Die cu, Dwarf_Half version
  * References into a dwz supplementary file or a type unit cannot be followed here. Free it
  * with dwarf_dealloc(dbg, die, DW_DLA_DIE). */
 Dwarf_Die dw_ref(Dwarf_Debug dbg, Dwarf_Die die, Dwarf_Half at);
+/* dw_ref's target as a global .debug_info offset in *off, without reading that DIE. */
+bool dw_ref_off(Dwarf_Debug dbg, Dwarf_Die die, Dwarf_Half at, Dwarf_Off *off);
+/* The DIE at global .debug_info offset off, or NULL; free as for dw_ref. */
+Dwarf_Die dw_offdie(Dwarf_Debug dbg, Dwarf_Off off);
+/* die's tag, 0 if unreadable; its global offset, 0 if unreadable; whether it has `at`. */
+Dwarf_Half dw_tag(Dwarf_Debug dbg, Dwarf_Die die);
+Dwarf_Off dw_off(Dwarf_Debug dbg, Dwarf_Die die);
+bool dw_has(Dwarf_Debug dbg, Dwarf_Die die, Dwarf_Half at);
+/* Walking children: for (c = dw_child(dbg, d); c; c = dw_next(dbg, c)) visits each child;
+ * dw_next frees the DIE it is given, so a loop left early must free c itself. */
+Dwarf_Die dw_child(Dwarf_Debug dbg, Dwarf_Die die);
+Dwarf_Die dw_next(Dwarf_Debug dbg, Dwarf_Die die);
+/* Attribute `at` of die as a DWARF expression (exprloc, or a DWARF 2-3 block) copied into
+ * buf[0..*len); sets *len to its length. False if absent, another form (a location list)
+ * or longer than *len. */
+bool dw_expr(Dwarf_Debug dbg, Dwarf_Die die, Dwarf_Half at, unsigned char *buf, size_t *len);
 /* Attribute `at` of die as a string owned by libdwarf (valid until dw_close), or NULL. */
 const char *dw_string(Dwarf_Debug dbg, Dwarf_Die die, Dwarf_Half at);
 /* Attribute `at` of die as an unsigned number into *val; false if absent, not a constant or
  * negative. */
 bool dw_udata(Dwarf_Debug dbg, Dwarf_Die die, Dwarf_Half at, Dwarf_Unsigned *val);
+
+/* Call fn(arg, lo, hi) for each code range of die: its low_pc/high_pc, else its DW_AT_ranges
+ * (.debug_rnglists from DWARF 5 on; before, .debug_ranges entries relative to cu_base, the
+ * CU's low_pc, unless a base selection entry changes it). The caller filters the ranges of
+ * discarded code. Returns how many ranges fn was given. version: the unit's DWARF version. */
+int dw_ranges(Dwarf_Debug dbg, Dwarf_Die die, Dwarf_Half version, Dwarf_Addr cu_base,
+              void (*fn)(void *arg, uint64_t lo, uint64_t hi), void *arg);
 
 #endif

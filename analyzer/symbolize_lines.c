@@ -57,9 +57,10 @@ static const char *cu_file(const struct cu_ctx *c, Dwarf_Unsigned fileno)
     return i >= 0 && i < c->files_nr ? c->files[i] : NULL;
 }
 
-static void range_add(struct cu_ctx *c, uint64_t lo, uint64_t hi)
+/* Keep one range of a scope (a dw_ranges callback; arg is the struct cu_ctx). */
+static void range_add(void *arg, uint64_t lo, uint64_t hi)
 {
-    struct sym_module *m = c->m;
+    struct sym_module *m = ((struct cu_ctx *)arg)->m;
 
     if (!addr_is_real(lo) || hi <= lo)
         return;
@@ -67,104 +68,12 @@ static void range_add(struct cu_ctx *c, uint64_t lo, uint64_t hi)
     m->ranges[m->ranges_nr++] = (struct sym_range){ lo, hi };
 }
 
-/* DWARF 5 DW_AT_ranges: an offset or index into .debug_rnglists; entries come cooked. */
-static void ranges_read_rnglists(struct cu_ctx *c, Dwarf_Attribute attr, Dwarf_Half form)
-{
-    Dwarf_Rnglists_Head head = NULL;
-    Dwarf_Unsigned val = 0, count = 0, off = 0;
-    Dwarf_Error err = NULL;
-    int res;
-
-    res = form == DW_FORM_rnglistx ? dwarf_formudata(attr, &val, &err)
-                                   : dwarf_global_formref(attr, &val, &err);
-    if (res == DW_DLV_OK)
-        res = dwarf_rnglists_get_rle_head(attr, form, val, &head, &count, &off, &err);
-    dw_drop_err(c->dbg, &err);
-    if (res != DW_DLV_OK)
-        return;
-    for (Dwarf_Unsigned i = 0; i < count; i++) {
-        unsigned len = 0, code = 0;
-        Dwarf_Unsigned raw1, raw2, lo, hi;
-        Dwarf_Bool unavailable = 0;
-
-        res = dwarf_get_rnglists_entry_fields_a(head, i, &len, &code, &raw1, &raw2, &unavailable,
-                                                &lo, &hi, &err);
-        dw_drop_err(c->dbg, &err);
-        if (res != DW_DLV_OK)
-            break;
-        if (code == DW_RLE_end_of_list)
-            break;
-        if (code != DW_RLE_base_address && code != DW_RLE_base_addressx && !unavailable)
-            range_add(c, lo, hi);
-    }
-    dwarf_dealloc_rnglists_head(head);
-}
-
-/* DWARF 2-4 DW_AT_ranges: entries are relative to the CU base unless a base selection entry
- * changes it; libdwarf hands them out raw. */
-static void ranges_read_debug_ranges(struct cu_ctx *c, Dwarf_Die die, Dwarf_Attribute attr)
-{
-    Dwarf_Ranges *r = NULL;
-    Dwarf_Signed n = 0;
-    Dwarf_Unsigned bytes = 0;
-    Dwarf_Off off = 0;
-    Dwarf_Error err = NULL;
-    Dwarf_Addr base = c->base;
-    int res;
-
-    res = dwarf_global_formref(attr, &off, &err);
-    if (res == DW_DLV_ERROR) {
-        Dwarf_Unsigned u = 0;
-
-        dw_drop_err(c->dbg, &err);
-        res = dwarf_formudata(attr, &u, &err);
-        off = u;
-    }
-    if (res == DW_DLV_OK)
-        res = dwarf_get_ranges_a(c->dbg, off, die, &r, &n, &bytes, &err);
-    dw_drop_err(c->dbg, &err);
-    if (res != DW_DLV_OK)
-        return;
-    for (Dwarf_Signed i = 0; i < n; i++) {
-        if (r[i].dwr_type == DW_RANGES_END)
-            break;
-        if (r[i].dwr_type == DW_RANGES_ADDRESS_SELECTION)
-            base = r[i].dwr_addr2;
-        else
-            range_add(c, base + r[i].dwr_addr1, base + r[i].dwr_addr2);
-    }
-    dwarf_ranges_dealloc(c->dbg, r, n);
-}
-
 /* Append the code ranges of die to m->ranges; returns how many. */
 static uint32_t die_ranges(struct cu_ctx *c, Dwarf_Die die)
 {
     size_t before = c->m->ranges_nr;
-    Dwarf_Error err = NULL;
-    Dwarf_Attribute attr;
-    Dwarf_Addr lo, hi;
-    Dwarf_Half form;
-    enum Dwarf_Form_Class cls;
 
-    if (dwarf_lowpc(die, &lo, &err) == DW_DLV_OK &&
-        dwarf_highpc_b(die, &hi, &form, &cls, &err) == DW_DLV_OK) {
-        range_add(c, lo, cls == DW_FORM_CLASS_ADDRESS ? hi : lo + hi);
-        return (uint32_t)(c->m->ranges_nr - before);
-    }
-    /* Else DW_AT_ranges (a DW_AT_low_pc next to it is only a base address). */
-    dw_drop_err(c->dbg, &err);
-    if (dwarf_attr(die, DW_AT_ranges, &attr, &err) != DW_DLV_OK) {
-        dw_drop_err(c->dbg, &err);
-        return 0;
-    }
-    if (dwarf_whatform(attr, &form, &err) == DW_DLV_OK) {
-        if (form == DW_FORM_rnglistx || c->version >= 5)
-            ranges_read_rnglists(c, attr, form);
-        else
-            ranges_read_debug_ranges(c, die, attr);
-    }
-    dw_drop_err(c->dbg, &err);
-    dwarf_dealloc(c->dbg, attr, DW_DLA_ATTR);
+    dw_ranges(c->dbg, die, c->version, c->base, range_add, c);
     return (uint32_t)(c->m->ranges_nr - before);
 }
 
@@ -452,6 +361,11 @@ static const char *die_function_name(struct sym_module *m, Dwarf_Off off)
     if (die)
         dwarf_dealloc(m->dbg, die, DW_DLA_DIE);
     return result ? result : plain ? plain : label ? label : "";
+}
+
+const char *symlines_die_name(struct sym_module *m, Dwarf_Off off)
+{
+    return die_function_name(m, off);
 }
 
 const char *symlines_scope_name(struct sym_module *m, struct sym_scope *sc)

@@ -10,8 +10,8 @@
  *
  * Build and run from the top directory (these are the commands it was developed with):
  *   gcc -std=gnu11 -Wall -Wextra -Werror -O2 -g -Ianalyzer -o build/t-symbolize \
- *       tests/unit/t-symbolize.c analyzer/symbolize*.c analyzer/usage.c analyzer/hmap.c \
- *       -ldwarf -lelf -lstdc++ && build/t-symbolize
+ *       tests/unit/t-symbolize.c analyzer/symbolize*.c analyzer/arena.c analyzer/usage.c \
+ *       analyzer/hmap.c -ldwarf -lelf -lstdc++ && build/t-symbolize
  *   valgrind --leak-check=full --errors-for-leak-kinds=all --error-exitcode=1 build/t-symbolize
  * (tests/Makefile builds it as unit/bin/t-symbolize from the LINK lines below as well.) Under
  * valgrind the timing check is skipped; the whole run takes about 35 s there, 3 s without.
@@ -20,7 +20,9 @@
  * Needs gcc, g++, strip, objcopy, nm, head and cp on PATH. T_SYMBOLIZE_KEEP=1 keeps the
  * temporary directory. */
 // LINK: analyzer/symbolize.c analyzer/symbolize_elf.c analyzer/symbolize_dwarf.c
-// LINK: analyzer/symbolize_lines.c analyzer/usage.c analyzer/hmap.c
+// LINK: analyzer/symbolize_lines.c analyzer/symbolize_vars.c analyzer/symbolize_types.c
+// LINK: analyzer/symbolize_typenames.c analyzer/symbolize_locals.c analyzer/symbolize_objsyms.c
+// LINK: analyzer/arena.c analyzer/usage.c analyzer/hmap.c
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <gelf.h>
