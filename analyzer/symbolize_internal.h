@@ -1,6 +1,7 @@
 /* symbolize_internal.h: what the parts of the symbolizer share; the rest of the analyzer uses
- * symbolize.h. Each ELF file asked about is one struct sym_module, read completely on first use
- * and kept until sym_free. The parts:
+ * symbolize.h and dwarfvars.h. Each ELF file asked about is one struct sym_module, read on
+ * first use (its line tables on its first sym_lookup, its variables on its first dwarfvars.h
+ * call) and kept until sym_free. The parts:
  *   symbolize_elf.c    ELF symbols, executable sections, build id, debuglink; finds the file
  *                      with the module's DWARF and opens it (m->dbg)
  *   symbolize_dwarf.c  libdwarf access shared by every reader of a module's DWARF: opening,
@@ -16,12 +17,15 @@
  * Every string of a module lives in its m->strings until sym_free, every struct handed out by
  * dwarfvars.h in its m->arena.
  *
- * To add another reader of a module's DWARF (variables and types, say):
+ * To add another reader of a module's DWARF (as symbolize_vars.c reads variables):
  *  1. give it a file of its own beside symbolize_lines.c that reads m->dbg (open from
- *     module_open until sym_free) through the dw_* helpers below;
- *  2. keep what it builds in struct sym_module, and free that in module_free (symbolize.c);
- *  3. declare its entry points in symbolize.h, and add the file to the LINK line of
- *     tests/unit/t-symbolize.c (the Makefile builds every analyzer .c file).
+ *     module_open until sym_free) through the dw_* helpers below; its entry points find the
+ *     module with sym_module;
+ *  2. keep what it builds in struct sym_module (a pointer to a struct of its own, NULL until
+ *     first needed), and free that in module_free (symbolize.c);
+ *  3. declare its entry points in symbolize.h or a header of its own (dwarfvars.h), and add
+ *     the file to the LINK lines of tests/unit/t-symbolize.c and t-dwarfvars.c (the
+ *     Makefile builds every analyzer .c file).
  *
  * Context: analyzer only, single-threaded.
  */

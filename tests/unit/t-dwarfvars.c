@@ -1,15 +1,15 @@
 /* This file implements the unit test of analyzer/dwarfvars.h (symbolize_vars.c, _types.c,
  * _typenames.c, _locals.c, _objsyms.c). It builds the target program tests/unit/varstest_prog.c
- * (+ varstest_opaque.c, varstest_prog.cpp) at -O0 and -O2 into a temporary directory, runs
- * each build to learn the link-time addresses, TLS offsets, member offsets, sizes and frame
- * offsets it prints, and checks what the DWARF reader makes of them: globals of pointer,
- * array, nested struct and typedef types with their members, a linked-list struct, a pointer
- * to a struct defined in another unit, function-static locals, __thread variables, stack
- * locals at -O0 (frame offsets, lexical scopes, inlined functions), locals in registers at
- * -O2, a C++ class hierarchy (bases as members, vtables, namespaces, a static member, a
- * template); then copies without DWARF (objcopy --strip-debug, strip --strip-all), libc.so.6
- * (time to open, a few of its variables), and copies with corrupted DWARF (no crash). Prints
- * TAP.
+ * (+ varstest_opaque.c, varstest_prog.cpp) at -O0 and -O2 (DWARF 5), and at -O2 with DWARF 4,
+ * into a temporary directory, runs each build to learn the link-time addresses, TLS offsets,
+ * member offsets, sizes and frame offsets it prints, and checks what the DWARF reader makes
+ * of them: globals of pointer, array, nested struct and typedef types with their members, a
+ * linked-list struct, a pointer to a struct defined in another unit, function-static locals,
+ * __thread variables, stack locals at -O0 (frame offsets, lexical scopes, inlined functions),
+ * locals in registers at -O2, a C++ class hierarchy (bases as members, vtables, namespaces, a
+ * static member, a template, an ABI-tagged name); then copies without DWARF (objcopy
+ * --strip-debug, strip --strip-all), libc.so.6 (time to open, a few of its variables), and
+ * copies with corrupted DWARF (no crash). Prints TAP.
  *
  * Build and run from the top directory:
  *   make -C tests units && tests/unit/bin/t-dwarfvars
@@ -446,7 +446,7 @@ static void check_locals_o0(struct symbolizer *s, const struct prog *p)
 }
 
 /* -O2: a pointer kept across a call lives in a callee-saved register. */
-static void check_locals_o2(struct symbolizer *s, const struct prog *p)
+static void check_locals_o2(struct symbolizer *s, const struct prog *p, const char *what)
 {
     struct dv_local l[MAXL];
     const struct dv_local *x;
@@ -457,16 +457,17 @@ static void check_locals_o2(struct symbolizer *s, const struct prog *p)
                    (x->loc.reg == 3 || x->loc.reg == 6 || (x->loc.reg >= 12 && x->loc.reg <= 15)) &&
                    streq(x->var->function, "reg_fn") &&
                    streq(type_name(s, p->path, x->var->type), "struct entry *"),
-               "-O2: reg_fn's keep is in a callee-saved register across the call (reg %d)",
-               x ? x->loc.reg : -1))
+               "%s: reg_fn's keep is in a callee-saved register across the call (reg %d)",
+               what, x ? x->loc.reg : -1))
         dump_locals(l, n);
     n = dv_locals_at(s, p->path, (uint64_t)val(p, "slot 2") - 1, l, MAXL);
     x = local(l, n, "held");
     if (!CHECK(x && x->inline_depth == 1 && streq(x->var->function, "inl_hold") &&
                    x->loc.kind != DV_L_NONE,
-               "-O2: inl_hold's held, inlined into outer_fn, has a location (depth 1)"))
+               "%s: inl_hold's held, inlined into outer_fn, has a location (depth 1)", what))
         dump_locals(l, n);
-    CHECK(dv_locals_at(s, p->path, 0x10, l, MAXL) == 0, "-O2: no locals outside any function");
+    CHECK(dv_locals_at(s, p->path, 0x10, l, MAXL) == 0, "%s: no locals outside any function",
+          what);
 }
 
 /* The same module looked up for its lines after dv_open read only its variables. */
@@ -715,7 +716,7 @@ static bool find_srcdir(const char *arg)
 int main(int argc, char **argv)
 {
     struct symbolizer *s;
-    struct prog *o0, *o2;
+    struct prog *o0, *o2, *d4;
     char *nodwarf = NULL, *stripped = NULL;
 
     if (!find_srcdir(argc > 1 ? argv[1] : NULL)) {
@@ -733,7 +734,8 @@ int main(int argc, char **argv)
 
     o0 = prog_build("vars-O0", "-O0");
     o2 = prog_build("vars-O2", "-O2");
-    if (!CHECK(o0 && o2, "target program built at -O0 and -O2"))
+    d4 = prog_build("vars-O2-dwarf4", "-O2 -gdwarf-4"); /* .debug_loc, .debug_ranges */
+    if (!CHECK(o0 && o2 && d4, "target program built at -O0, -O2, and -O2 with DWARF 4"))
         return done();
     nodwarf = xasprintf("%s/vars-nodwarf", work);
     stripped = xasprintf("%s/vars-stripped", work);
@@ -751,7 +753,10 @@ int main(int argc, char **argv)
     check_cxx(s, o0, "-O0");
     check_cxx(s, o2, "-O2");
     check_locals_o0(s, o0);
-    check_locals_o2(s, o2);
+    check_locals_o2(s, o2, "-O2");
+    check_c_globals(s, d4, "DWARF 4");
+    check_cxx(s, d4, "DWARF 4");
+    check_locals_o2(s, d4, "DWARF 4");
     check_lines_after(s, o2, "-O2");
     check_no_dwarf(s, o0, nodwarf);
     check_stripped(s, o0, stripped);
@@ -766,6 +771,7 @@ int main(int argc, char **argv)
 
     prog_free(o0);
     prog_free(o2);
+    prog_free(d4);
     free(nodwarf);
     free(stripped);
     if (!getenv("T_DWARFVARS_KEEP"))
