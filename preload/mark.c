@@ -37,6 +37,7 @@
 #define DEFINITE 4  /* reached from a root through start pointers only (memcheck: not "possibly lost") */
 #define IGNORED 8
 #define PARTLY_UNREADABLE 16  /* part of the block is not mapped readable (an mprotect'ed page) */
+#define HW_MAX_STACK_BLOCKS 64  /* coroutine stacks the walk knows the stack pointer of */
 
 /* The live table's blocks sorted by address: an LSD radix sort of 11-bit digits of addr >> 4
  * (glibc's blocks are 16-byte aligned, which blockmap.c checks: two blocks within the same
@@ -263,6 +264,12 @@ struct marker {
     bool allocator;        /* the range being scanned is glibc's malloc state */
     struct queue lookup;   /* waiting for their bitmap entry */
     struct queue act;      /* resolved, waiting for their state byte */
+    /* Heap blocks that are a thread's stack (a coroutine's): below the thread's stack pointer
+     * (red zone aside) lies nothing live, only returned frames, and, for the thread that
+     * takes the snapshot, the walk's own frames, which hold pointers to whatever block it is
+     * looking at (the fork child runs on a copy of that stack). Scanned from `from` up. */
+    struct { uint32_t block; uintptr_t from; } stack_block[HW_MAX_STACK_BLOCKS];
+    unsigned nr_stack_blocks;
 };
 
 static inline void push_to(struct hw_heap *h, struct hw_vec *v, uint32_t i)
@@ -386,11 +393,15 @@ static void scan(struct marker *k, uintptr_t lo, uintptr_t hi, uint32_t src, uin
 static void scan_block(struct marker *k, uint32_t i)
 {
     uintptr_t lo = k->m->span[i].lo, hi = lo + ((const struct hw_live_entry *)k->h->objects.data)[i].size;
+    uintptr_t from = lo;
+    for (unsigned j = 0; j < k->nr_stack_blocks; j++)
+        if (k->stack_block[j].block == i && k->stack_block[j].from > from)
+            from = (k->stack_block[j].from + 7) & ~(uintptr_t)7;
     if (!(k->st[i] & PARTLY_UNREADABLE)) {
-        scan(k, lo, hi, i, lo);
+        scan(k, from < hi ? from : hi, hi, i, lo);
         return;
     }
-    for (uintptr_t a = lo, next; a < hi;) {
+    for (uintptr_t a = from, next; a < hi;) {
         uintptr_t end = hw_maps_readable_end(&k->roots->maps, a, &next);
         if (!end) {
             a = next;
@@ -495,6 +506,8 @@ void hw_heap_mark(struct hw_heap *h, struct hw_roots *roots)
             if (b >= 0) {
                 uintptr_t end = m.span[b].lo + o[b].size;
                 r[j].hi = end < r[j].hi ? end : r[j].hi;
+                if (k.nr_stack_blocks < HW_MAX_STACK_BLOCKS)
+                    k.stack_block[k.nr_stack_blocks++] = (typeof(k.stack_block[0])){ (uint32_t)b, r[j].lo };
             }
         }
         /* drained root by root: root edges come out in root order */

@@ -58,6 +58,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "heapwatch.h"
+#include "clear_stack.h"   /* the stack and scratch registers: glibc-state cases must not
+                             * pass or fail because of stale copies */
 
 #define CASEFN __attribute__((noipa, used))
 
@@ -74,19 +76,6 @@ static void *fill(void *p, size_t n)
     return p;
 }
 #define NEW(n) fill(malloc(n), (n))
-
-/* Wipes the stack below the caller and the scratch registers, as leaks.c does: the cases
- * about glibc's state must not pass or fail because of stale stack data. */
-CASEFN void clear_stack(void)
-{
-    volatile char buf[16384];
-    for (size_t i = 0; i < sizeof buf; i++)
-        buf[i] = 0;
-    __asm__ volatile("xor %%eax, %%eax\n\txor %%ecx, %%ecx\n\txor %%edx, %%edx\n\t"
-                     "xor %%esi, %%esi\n\txor %%edi, %%edi\n\txor %%r8d, %%r8d\n\t"
-                     "xor %%r9d, %%r9d\n\txor %%r10d, %%r10d\n\txor %%r11d, %%r11d"
-                     ::: "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "memory");
-}
 
 /* ---- glibc's bookkeeping ---- */
 
