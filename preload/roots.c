@@ -234,6 +234,12 @@ static void thread_roots(struct hw_roots *r, const struct hw_stopped_thread *t)
     if (tp) {
         tls_lo = tp + TCB_SIZE - static_tls_size;
         tls_hi = tp + TCB_SIZE;
+        /* TCB_SIZE is an upper bound (glibc 2.36's struct pthread is 2368 bytes); a thread's
+         * descriptor ends its stack mapping, and what lies past it is another mapping (the
+         * shim's own memory, which holds copies of a stopped caller's registers). */
+        const struct hw_mapping *own = hw_maps_of(&r->maps, tp);
+        if (own && tls_hi > own->hi)
+            tls_hi = own->hi;
     }
     /* A thread interrupted by the signal may have live data in the red zone below its
      * stack pointer; one that stopped itself (caller, safepoint) has none there. */
