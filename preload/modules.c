@@ -21,6 +21,8 @@
 #include <limits.h>
 #include <link.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include "spin.h"
 #include "real.h"
 #include "sys.h"
@@ -114,7 +116,15 @@ static void module_path(const struct dl_phdr_info *info, char *path, size_t size
     }
     else if (strstr(name, "linux-vdso") || strstr(name, "linux-gate"))
         hw_fmt(path, size, "[vdso]");
-    else
+    else if (name[0] != '/') {
+        /* dlopen("lib/x.so"): the loader keeps the name as given; the analyzer, run from
+         * elsewhere, needs it whole. The directory is the one now, as the loader's was. */
+        char cwd[PATH_MAX];
+        if (syscall(SYS_getcwd, cwd, sizeof cwd) > 0)
+            hw_fmt(path, size, "%s/%s", cwd, name[0] == '.' && name[1] == '/' ? name + 2 : name);
+        else
+            hw_fmt(path, size, "%s", name);
+    } else
         hw_fmt(path, size, "%s", name);
 }
 
