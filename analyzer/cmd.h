@@ -15,5 +15,6 @@ int cmd_growth(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_leaks(int argc, char **argv);
 int cmd_snap(int argc, char **argv);
+int cmd_owners(int argc, char **argv);
 
 #endif

@@ -134,9 +134,32 @@ struct db_module {
     const char *path, *build_id;
     uint64_t bias, start, end;
     int64_t load_seq;   /* schema 2: the row id */
+    uint64_t tls_modid, tls_size, tls_offset;   /* schema 4; 0 when none, unknown or dynamic */
 };
 typedef int db_module_fn(void *ctx, const struct db_module *m);
 int db_each_module(struct hwdb *db, db_module_fn *fn, void *ctx);
+
+/* A heap walk's roots (table root), in id order. */
+struct db_root {
+    int64_t id;
+    const char *kind;
+    int64_t module_id;  /* 0 when none */
+    int tid;            /* 0 when none */
+    uint64_t start, end;
+};
+typedef int db_root_fn(void *ctx, const struct db_root *r);
+int db_each_root(struct hwdb *db, int64_t snap, db_root_fn *fn, void *ctx);
+
+/* A heap walk's threads (table thread) and their frames (table frame), by tid then depth. */
+struct db_thread {
+    int tid;
+    const char *state;
+    uint64_t sp, pc, stack_start, stack_end, tp;   /* 0 when unknown */
+};
+typedef int db_thread_fn(void *ctx, const struct db_thread *t);
+int db_each_thread(struct hwdb *db, int64_t snap, db_thread_fn *fn, void *ctx);
+typedef int db_frame_fn(void *ctx, int tid, int depth, uint64_t pc, uint64_t cfa);
+int db_each_frame(struct hwdb *db, int64_t snap, db_frame_fn *fn, void *ctx);
 
 /* The analyzer's symbol cache (table cache_frame_v2, created in a writable database): frames
  * by pc, innermost first, in (pc, frame) order. No cache is not an error. */

@@ -227,7 +227,8 @@ static int module_row(sqlite3_stmt *st, void *args)
     struct db_module m = { sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
                            (const char *)sqlite3_column_text(st, 2), (uint64_t)sqlite3_column_int64(st, 3),
                            (uint64_t)sqlite3_column_int64(st, 4), (uint64_t)sqlite3_column_int64(st, 5),
-                           sqlite3_column_int64(st, 6) };
+                           sqlite3_column_int64(st, 6), (uint64_t)sqlite3_column_int64(st, 7),
+                           (uint64_t)sqlite3_column_int64(st, 8), (uint64_t)sqlite3_column_int64(st, 9) };
     return a->fn(a->ctx, &m);
 }
 
@@ -235,10 +236,74 @@ int db_each_module(struct hwdb *db, db_module_fn *fn, void *ctx)
 {
     struct module_args a = { fn, ctx };
     /* Schema 2 had no load_seq: each row was one load, numbered by its id. */
-    return for_rows(db, query(db, db->version >= 3
-                                      ? "SELECT id, path, build_id, load_bias, text_start, text_end, load_seq FROM module"
-                                      : "SELECT id, path, build_id, load_bias, text_start, text_end, id FROM module",
-                              0, NULL), module_row, &a);
+    /* Schema 2 had no load_seq: each row was one load, numbered by its id. Before schema 4
+     * nothing said where TLS lives (NULL reads as 0). */
+    const char *sql = db->version >= 4 ? "SELECT id, path, build_id, load_bias, text_start, text_end, load_seq,"
+                                         " tls_modid, tls_size, tls_offset FROM module"
+                      : db->version >= 3 ? "SELECT id, path, build_id, load_bias, text_start, text_end, load_seq,"
+                                           " NULL, NULL, NULL FROM module"
+                                         : "SELECT id, path, build_id, load_bias, text_start, text_end, id,"
+                                           " NULL, NULL, NULL FROM module";
+    return for_rows(db, query(db, sql, 0, NULL), module_row, &a);
+}
+
+/* ---- a heap walk's roots, threads and frames ------------------------------------------------- */
+
+struct root_args { db_root_fn *fn; void *ctx; };
+
+static int root_row(sqlite3_stmt *st, void *args)
+{
+    struct root_args *a = args;
+    struct db_root r = { sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
+                         sqlite3_column_int64(st, 2), sqlite3_column_int(st, 3),
+                         (uint64_t)sqlite3_column_int64(st, 4), (uint64_t)sqlite3_column_int64(st, 5) };
+    return a->fn(a->ctx, &r);
+}
+
+int db_each_root(struct hwdb *db, int64_t snap, db_root_fn *fn, void *ctx)
+{
+    struct root_args a = { fn, ctx };
+    return for_rows(db, query(db, "SELECT id, kind, coalesce(module_id, 0), coalesce(tid, 0), start, end FROM root"
+                                  " WHERE snapshot_id = ? ORDER BY id", 1, &snap), root_row, &a);
+}
+
+struct thread_args { db_thread_fn *fn; void *ctx; };
+
+static int thread_row(sqlite3_stmt *st, void *args)
+{
+    struct thread_args *a = args;
+    struct db_thread t = { sqlite3_column_int(st, 0), (const char *)sqlite3_column_text(st, 1),
+                           (uint64_t)sqlite3_column_int64(st, 2), (uint64_t)sqlite3_column_int64(st, 3),
+                           (uint64_t)sqlite3_column_int64(st, 4), (uint64_t)sqlite3_column_int64(st, 5),
+                           (uint64_t)sqlite3_column_int64(st, 6) };
+    return a->fn(a->ctx, &t);
+}
+
+int db_each_thread(struct hwdb *db, int64_t snap, db_thread_fn *fn, void *ctx)
+{
+    struct thread_args a = { fn, ctx };
+    return for_rows(db, query(db, db->version >= 4
+                                      ? "SELECT tid, state, sp, pc, stack_start, stack_end, tp FROM thread"
+                                        " WHERE snapshot_id = ? ORDER BY tid"
+                                      : "SELECT tid, state, sp, pc, stack_start, stack_end, NULL FROM thread"
+                                        " WHERE snapshot_id = ? ORDER BY tid",
+                              1, &snap), thread_row, &a);
+}
+
+struct frame_args { db_frame_fn *fn; void *ctx; };
+
+static int frame_row(sqlite3_stmt *st, void *args)
+{
+    struct frame_args *a = args;
+    return a->fn(a->ctx, sqlite3_column_int(st, 0), sqlite3_column_int(st, 1), (uint64_t)sqlite3_column_int64(st, 2),
+                 (uint64_t)sqlite3_column_int64(st, 3));
+}
+
+int db_each_frame(struct hwdb *db, int64_t snap, db_frame_fn *fn, void *ctx)
+{
+    struct frame_args a = { fn, ctx };
+    return for_rows(db, query(db, "SELECT tid, depth, pc, cfa FROM frame WHERE snapshot_id = ? ORDER BY tid, depth",
+                              1, &snap), frame_row, &a);
 }
 
 struct cached_args { db_cached_frame_fn *fn; void *ctx; };

@@ -24,6 +24,7 @@ static const struct command commands[] = {
     { "diff", cmd_diff, "what grew and shrank between two snapshots" },
     { "growth", cmd_growth, "which sites grow steadily over all snapshots" },
     { "leaks", cmd_leaks, "unreachable objects by allocation stack, direct and indirect (LeakSanitizer's report)" },
+    { "owners", cmd_owners, "the variables that hold the heap, largest retained size first (dominator tree)" },
     { "export", cmd_export, "write a snapshot as pprof (gzip'd profile.proto), folded stacks or JSON" },
 };
 #define NR_COMMANDS (sizeof commands / sizeof commands[0])

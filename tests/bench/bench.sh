@@ -42,6 +42,8 @@
 #     on every workload
 #   pause <= 50 ms and walk+write < LeakSanitizer's check, for the bench snapshot of the
 #     sampled, full and inplace runs
+#   heapwatch owners on the full run's bench snapshot (3M blocks): < 3 s cold, and its peak
+#     memory (maxrss) < 200 bytes per block
 # The targets are set for the default scale: with BENCH_SCALE the table is indicative only.
 #
 # Environment:
@@ -260,6 +262,25 @@ walk_extract() {
     [0-9]*) echo "$row" >>"$rawdir/walk.$cfg" ;;
     *) say "  w_bigheap/$cfg: no snapshot labelled bench in $db${row:+: $row}" ;;
     esac
+    owners_extract "$cfg" "$db"
+}
+
+# owners_extract CONFIG DB: time `heapwatch owners` (dominator tree included) on the bench
+# snapshot, cold (a fresh process, no cache), and its peak memory; appends
+#   seconds maxrss_kb live_objects
+# to owners.CONFIG (full mode only: every block has its stack there).
+owners_extract() {
+    local cfg=$1 db=$2 hw out id objs
+    [ "$cfg" = full ] || return 0
+    hw=$(dirname "$so")/heapwatch
+    [ -x "$hw" ] && [ -x /usr/bin/time ] || return 0
+    id=$(sqlite3 -batch -noheader "$db" "SELECT id FROM snapshot WHERE label = 'bench' ORDER BY id DESC LIMIT 1;") || return 0
+    objs=$(sqlite3 -batch -noheader "$db" "SELECT live_objects FROM snapshot WHERE id = $id;") || return 0
+    out=$(/usr/bin/time -f '%e %M' "$hw" owners "$db:$id" --json 2>&1 >/dev/null | tail -n 1) || {
+        say "  w_bigheap/$cfg: heapwatch owners failed: $out"
+        return 0
+    }
+    echo "$out $objs" >>"$rawdir/owners.$cfg"
 }
 
 # median COLUMN FILE
@@ -570,6 +591,13 @@ targets_report() {
         if [ -z "$lsan_ms" ] && [ "$why" != "$lsan_why" ]; then why="${why:+$why; }$lsan_why"; fi
         trow "bigheap: walk+write, $cfg (limit LSan check)" "<" "$lsan_ms" "$v" ms "%.1f" "$why"
     done
+
+    raw=$rawdir/owners.full v="" why=""
+    [ -s "$raw" ] || why="no owners run (needs the full w_bigheap run, /usr/bin/time and sqlite3)"
+    [ -n "$why" ] || v=$(median 1 "$raw")
+    trow "bigheap: heapwatch owners, cold" "<" 3 "$v" s "%.2f" "$why"
+    [ -n "$why" ] || v=$(awk '{printf "%.1f\n", $2 * 1024 / $3}' "$raw" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}')
+    trow "bigheap: heapwatch owners, memory per block" "<" 200 "$v" B "%.1f" "$why"
 
     awk '{n[$1]++} END {printf "  %d met, %d MISSED, %d n/a\n", n["met"], n["MISSED"], n["n/a"]}' \
         "$rawdir/verdicts"
