@@ -35,6 +35,7 @@
 #include <unistd.h>
 #include "dwarfvars.h"
 #include "harness.h"
+#include "fixture.h"
 #include "symbolize.h"
 #include "usage.h"
 
@@ -49,29 +50,6 @@ struct prog {
     long long *vals;
     size_t nr;
 };
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-    char *cmd;
-    va_list ap;
-    va_start(ap, fmt);
-    if (vasprintf(&cmd, fmt, ap) < 0)
-        abort();
-    va_end(ap);
-    int rc = system(cmd);
-    if (rc)
-        diag("command failed (%d): %s", rc, cmd);
-    free(cmd);
-    return rc;
-}
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 static bool under_valgrind(void)
 {
@@ -526,37 +504,6 @@ static void check_stripped(struct symbolizer *s, const struct prog *p, const cha
           "stripped: nothing at a far TLS offset, no locals");
 }
 
-static int find_libc(struct dl_phdr_info *info, size_t size, void *arg)
-{
-    (void)size;
-    if (info->dlpi_name && strstr(info->dlpi_name, "/libc.so.6")) {
-        snprintf(arg, PATH_MAX, "%s", info->dlpi_name);
-        return 1;
-    }
-    return 0;
-}
-
-/* st_value of `name` in the .dynsym of path (through nm), 0 if absent. */
-static uint64_t dynsym_value(const char *path, const char *name)
-{
-    char *cmd = xasprintf("nm -D --defined-only '%s'", path), line[512], sym[256];
-    FILE *f = popen(cmd, "r");
-    uint64_t v = 0;
-    free(cmd);
-    while (f && fgets(line, sizeof line, f)) {
-        unsigned long a;
-        char type;
-        if (sscanf(line, "%lx %c %255s", &a, &type, sym) != 3)
-            continue;
-        sym[strcspn(sym, "@")] = '\0';
-        if (!strcmp(sym, name))
-            v = a;
-    }
-    if (f)
-        pclose(f);
-    return v;
-}
-
 static void test_libc(void)
 {
     struct symbolizer *s = sym_new();
@@ -692,34 +639,13 @@ static void test_corrupt(const struct prog *p)
     sym_free(s);
 }
 
-/* The directory of varstest_prog.c: argv[1], $T_DWARFVARS_SRCDIR, or a guess. */
-static bool find_srcdir(const char *arg)
-{
-    char exe[PATH_MAX], up[PATH_MAX + 16];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    exe[n > 0 ? n : 0] = '\0';
-    if (strrchr(exe, '/'))
-        *strrchr(exe, '/') = '\0';
-    snprintf(up, sizeof up, "%s/..", exe);
-    const char *cands[] = { arg, getenv("T_DWARFVARS_SRCDIR"), "tests/unit", "unit", up };
-    for (size_t i = 0; i < sizeof cands / sizeof *cands; i++) {
-        char probe[PATH_MAX * 2];
-        if (!cands[i])
-            continue;
-        snprintf(probe, sizeof probe, "%s/varstest_prog.cpp", cands[i]);
-        if (!access(probe, R_OK) && realpath(cands[i], srcdir))
-            return true;
-    }
-    return false;
-}
-
 int main(int argc, char **argv)
 {
     struct symbolizer *s;
     struct prog *o0, *o2, *d4;
     char *nodwarf = NULL, *stripped = NULL;
 
-    if (!find_srcdir(argc > 1 ? argv[1] : NULL)) {
+    if (!find_srcdir(srcdir, argc > 1 ? argv[1] : NULL, "T_DWARFVARS_SRCDIR", "varstest_prog.cpp")) {
         printf("Bail out! varstest_prog.c not found: pass its directory as argv[1]\n");
         return 1;
     }

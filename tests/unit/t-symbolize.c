@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "harness.h"
+#include "fixture.h"
 #include "symbolize.h"
 #include "usage.h"
 
@@ -53,22 +54,6 @@ static bool ends_with(const char *s, const char *suffix)
 {
     size_t n = s ? strlen(s) : 0, m = strlen(suffix);
     return s && n >= m && !strcmp(s + n - m, suffix);
-}
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-    char *cmd;
-    va_list ap;
-    va_start(ap, fmt);
-    if (vasprintf(&cmd, fmt, ap) < 0)
-        abort();
-    va_end(ap);
-    int rc = system(cmd);
-    if (rc)
-        diag("command failed (%d): %s", rc, cmd);
-    free(cmd);
-    return rc;
 }
 
 /* The line of `path` that carries "@mark name", or -1. */
@@ -229,37 +214,6 @@ static void check_symbols_only(struct symbolizer *s, const struct prog *p, const
     CHECK(!sym_has_debug_info(s, p->path), "%s: no debug info", what);
 }
 
-static int find_libc(struct dl_phdr_info *info, size_t size, void *arg)
-{
-    (void)size;
-    if (info->dlpi_name && strstr(info->dlpi_name, "/libc.so.6")) {
-        snprintf(arg, PATH_MAX, "%s", info->dlpi_name);
-        return 1;
-    }
-    return 0;
-}
-
-/* st_value of `name` in the .dynsym of path (through nm), 0 if absent. */
-static uint64_t dynsym_value(const char *path, const char *name)
-{
-    char *cmd = xasprintf("nm -D --defined-only '%s'", path), line[512], sym[256];
-    FILE *f = popen(cmd, "r");
-    uint64_t v = 0;
-    free(cmd);
-    while (f && fgets(line, sizeof line, f)) {
-        unsigned long a;
-        char type;
-        if (sscanf(line, "%lx %c %255s", &a, &type, sym) != 3)
-            continue;
-        sym[strcspn(sym, "@")] = '\0'; /* nm -D prints "malloc@@GLIBC_2.2.5" */
-        if (!strcmp(sym, name))
-            v = a;
-    }
-    if (f)
-        pclose(f);
-    return v;
-}
-
 static bool is_malloc(const char *fn)
 {
     return fn && (!strcmp(fn, "malloc") || !strcmp(fn, "__libc_malloc") || !strcmp(fn, "__malloc"));
@@ -292,13 +246,6 @@ static bool section_of(const char *path, const char *name, uint64_t *off, uint64
     if (fd >= 0)
         close(fd);
     return found;
-}
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
 static void test_libc(struct symbolizer *s)
@@ -467,41 +414,12 @@ static void test_corrupt(struct symbolizer *s, const struct prog *p)
           tried);
 }
 
-/* The directory of symtest_prog.c: argv[1], $T_SYMBOLIZE_SRCDIR, or a guess from the working
- * directory, this binary's place (tests/unit/bin/ or build/) and __FILE__. */
-static bool find_srcdir(const char *arg)
-{
-    char here[PATH_MAX], exe[PATH_MAX], up[PATH_MAX + 16], top[PATH_MAX + 32];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    exe[n > 0 ? n : 0] = '\0';
-    if (strrchr(exe, '/'))
-        *strrchr(exe, '/') = '\0';
-    snprintf(up, sizeof up, "%s/..", exe);
-    snprintf(top, sizeof top, "%s/../tests/unit", exe);
-    snprintf(here, sizeof here, "%s", __FILE__);
-    if (strrchr(here, '/'))
-        *strrchr(here, '/') = '\0';
-    else
-        snprintf(here, sizeof here, ".");
-    const char *cands[] = { arg, getenv("T_SYMBOLIZE_SRCDIR"), "tests/unit", "unit", up, top,
-                            here };
-    for (size_t i = 0; i < sizeof cands / sizeof *cands; i++) {
-        char probe[PATH_MAX * 2];
-        if (!cands[i])
-            continue;
-        snprintf(probe, sizeof probe, "%s/symtest_prog.cpp", cands[i]);
-        if (!access(probe, R_OK) && realpath(cands[i], srcdir))
-            return true;
-    }
-    return false;
-}
-
 int main(int argc, char **argv)
 {
     struct symbolizer *s;
     struct prog *p5, *p4, *nodebug, *stripped = NULL, *split = NULL;
 
-    if (!find_srcdir(argc > 1 ? argv[1] : NULL)) {
+    if (!find_srcdir(srcdir, argc > 1 ? argv[1] : NULL, "T_SYMBOLIZE_SRCDIR", "symtest_prog.cpp")) {
         printf("Bail out! symtest_prog.c not found: pass its directory as argv[1]\n");
         return 1;
     }
