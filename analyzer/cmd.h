@@ -16,5 +16,7 @@ int cmd_export(int argc, char **argv);
 int cmd_leaks(int argc, char **argv);
 int cmd_snap(int argc, char **argv);
 int cmd_owners(int argc, char **argv);
+int cmd_types(int argc, char **argv);
+int cmd_path(int argc, char **argv);
 
 #endif

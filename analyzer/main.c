@@ -25,6 +25,8 @@ static const struct command commands[] = {
     { "growth", cmd_growth, "which sites grow steadily over all snapshots" },
     { "leaks", cmd_leaks, "unreachable objects by allocation stack, direct and indirect (LeakSanitizer's report)" },
     { "owners", cmd_owners, "the variables that hold the heap, largest retained size first (dominator tree)" },
+    { "types", cmd_types, "heap objects by type inferred from DWARF (declared pointers, vtables, sites)" },
+    { "path", cmd_path, "how a block is reached: the chain of fields from a variable to it" },
     { "export", cmd_export, "write a snapshot as pprof (gzip'd profile.proto), folded stacks or JSON" },
 };
 #define NR_COMMANDS (sizeof commands / sizeof commands[0])

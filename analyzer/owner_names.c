@@ -110,6 +110,8 @@ static void from_var(struct owner_namer *n, uint32_t m, const struct dv_var *v, 
     o->function = v->function ? intern(n, v->function) : NULL;
     o->module = intern(n, n->g->modules[m].path);
     o->type = type_name(n, m, v->type);
+    o->type_module = m;
+    o->type_id = v->type;
     o->address = runtime;
 }
 
@@ -222,7 +224,7 @@ uint32_t owner_dtv_module(struct owner_namer *n, uint32_t root, uint64_t offset)
     return HG_NONE;
 }
 
-void owner_name_tls_block_word(struct owner_namer *n, uint32_t m, int tid, uint64_t offset, struct owner *o)
+uint64_t owner_name_tls_block_word(struct owner_namer *n, uint32_t m, int tid, uint64_t offset, struct owner *o)
 {
     memset(o, 0, sizeof *o);
     o->frame = -1;
@@ -231,14 +233,16 @@ void owner_name_tls_block_word(struct owner_namer *n, uint32_t m, int tid, uint6
     if (module_vars(n, m)) {
         const struct dv_var *v = dv_tls_var_at(n->sym, mod->path, offset);
         if (v) {
-            from_var(n, m, v, 0, o);
+            from_var(n, m, v, v->addr, o);
             o->kind = OWNER_TLS;
-            return;
+            return o->type_id ? offset - v->addr : OWNER_NO_OFFSET;
         }
     }
     o->kind = OWNER_THREAD;
     o->module = intern(n, mod->path);
     o->name = internf(n, "TLS of %s+0x%llx", base_name(mod->path), (unsigned long long)offset);
+    o->address = offset;
+    return OWNER_NO_OFFSET;
 }
 
 /* ---- stacks ---- */
@@ -388,7 +392,7 @@ static void name_register(struct owner_namer *n, const struct hg_root *r, uint64
     }
 }
 
-void owner_name_root_word(struct owner_namer *n, uint32_t root, uint64_t offset, struct owner *o)
+uint64_t owner_name_root_word(struct owner_namer *n, uint32_t root, uint64_t offset, struct owner *o)
 {
     const struct hg_root *r = &n->g->roots[root];
     uint64_t a = r->start + offset;
@@ -429,4 +433,9 @@ void owner_name_root_word(struct owner_namer *n, uint32_t root, uint64_t offset,
         o->name = internf(n, "root range 0x%llx-0x%llx", (unsigned long long)r->start, (unsigned long long)r->end);
         break;
     }
+    if (!o->type_id)
+        return OWNER_NO_OFFSET;
+    if (o->reg)   /* a local held in a register: the register is the whole variable */
+        return 0;
+    return a >= o->address ? a - o->address : OWNER_NO_OFFSET;
 }

@@ -19,15 +19,19 @@ struct owner_namer *owner_namer_new(const struct heap_graph *g, struct symbolize
 void owner_namer_free(struct owner_namer *n);
 
 /* Fill o's identity (kind, name, function, module, type, tid, frame, reg, address) for the
- * word at byte offset `offset` of root `root` (an index into g->roots). */
-void owner_name_root_word(struct owner_namer *n, uint32_t root, uint64_t offset, struct owner *o);
+ * word at byte offset `offset` of root `root` (an index into g->roots). Returns the word's byte
+ * offset within the owner's variable when o is a variable with a known type (type_id != 0),
+ * else OWNER_NO_OFFSET. */
+uint64_t owner_name_root_word(struct owner_namer *n, uint32_t root, uint64_t offset, struct owner *o);
 
 /* For a word of a 'dtv' root: the module (index into g->modules) whose dynamic TLS block that
  * DTV slot points at; HG_NONE for other words (the length, static TLS modules' slots). */
 uint32_t owner_dtv_module(struct owner_namer *n, uint32_t root, uint64_t offset);
 
 /* Fill o for the word at byte offset `offset` of thread tid's dynamic TLS block of module m
- * (the block glibc malloc'd for a dlopen'd module; its TLS image starts at the block). */
-void owner_name_tls_block_word(struct owner_namer *n, uint32_t m, int tid, uint64_t offset, struct owner *o);
+ * (the block glibc malloc'd for a dlopen'd module; its TLS image starts at the block).
+ * o->address is the variable's offset in the block (the caller adds the block's address).
+ * Returns as owner_name_root_word. */
+uint64_t owner_name_tls_block_word(struct owner_namer *n, uint32_t m, int tid, uint64_t offset, struct owner *o);
 
 #endif

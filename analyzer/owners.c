@@ -19,8 +19,10 @@ struct owners_internal {
     struct strpool pool;
     struct dom_tree dom;
     uint32_t *first, *succ;   /* the graph the tree was built from (owners_reachable walks it) */
+    uint64_t *var_offset;     /* by owner edge, in succ order (owners.h) */
     uint32_t *seen;           /* owners_reachable's visit stamps by node */
     uint32_t stamp;
+    uint32_t *retainer;       /* owners_retainer's answers by node, computed on first use */
 };
 
 /* Owner edges (owner, target block) as the roots are named, and the owners themselves. */
@@ -29,6 +31,7 @@ struct collect {
     size_t owners_alloc;
     struct hmap index;        /* identity hash -> owner index + 1 (chained by probing below) */
     uint32_t *edge_owner, *edge_target;
+    uint64_t *edge_offset;    /* the word's offset in the owner's variable (owners.h) */
     size_t nr_edges, edges_alloc;
 };
 
@@ -64,14 +67,16 @@ static uint32_t owner_index(struct collect *c, const struct owner *o)
     }
 }
 
-static void add_edge(struct collect *c, uint32_t owner, uint32_t target)
+static void add_edge(struct collect *c, uint32_t owner, uint32_t target, uint64_t offset)
 {
     if (c->nr_edges == c->edges_alloc) {
         c->edges_alloc = c->edges_alloc ? 2 * c->edges_alloc : 1024;
         c->edge_owner = xrealloc(c->edge_owner, c->edges_alloc * sizeof *c->edge_owner);
         c->edge_target = xrealloc(c->edge_target, c->edges_alloc * sizeof *c->edge_target);
+        c->edge_offset = xrealloc(c->edge_offset, c->edges_alloc * sizeof *c->edge_offset);
     }
     c->edge_owner[c->nr_edges] = owner;
+    c->edge_offset[c->nr_edges] = offset;
     c->edge_target[c->nr_edges++] = target;
 }
 
@@ -95,16 +100,16 @@ static void collect_owners(struct collect *c, const struct heap_graph *g, struct
             ALLOC_GROW(tls, nr_tls + 1, tls_alloc);
             tls[nr_tls++] = (struct tls_block){ e->target, m, g->roots[e->root].tid };
         }
-        owner_name_root_word(namer, e->root, e->offset, &o);
-        add_edge(c, owner_index(c, &o), e->target);
+        uint64_t off = owner_name_root_word(namer, e->root, e->offset, &o);
+        add_edge(c, owner_index(c, &o), e->target, off);
     }
     for (size_t i = 0; i < nr_tls; i++) {
         uint32_t b = tls[i].block;
         for (uint32_t e = g->edge_first[b]; e < g->edge_first[b + 1]; e++) {
             struct owner o;
-            owner_name_tls_block_word(namer, tls[i].module, tls[i].tid, (uint64_t)g->edge_word[e] * 8, &o);
-            o.address = g->addr[b] + (uint64_t)g->edge_word[e] * 8;
-            add_edge(c, owner_index(c, &o), g->edge_target[e]);
+            uint64_t off = owner_name_tls_block_word(namer, tls[i].module, tls[i].tid, (uint64_t)g->edge_word[e] * 8, &o);
+            o.address += g->addr[b];
+            add_edge(c, owner_index(c, &o), g->edge_target[e], off);
         }
     }
     free(tls);
@@ -116,7 +121,7 @@ static void collect_owners(struct collect *c, const struct heap_graph *g, struct
         snprintf(name, sizeof name, "ignored block 0x%llx", (unsigned long long)g->addr[k]);
         struct owner o = { .kind = OWNER_IGNORED, .name = strpool_intern(&((struct owners_internal *)c->os->internal)->pool, name),
                            .frame = -1, .address = g->addr[k] };
-        add_edge(c, owner_index(c, &o), k);
+        add_edge(c, owner_index(c, &o), k, OWNER_NO_OFFSET);
     }
 }
 
@@ -145,8 +150,12 @@ static void build_graph(struct owner_set *os, struct collect *c, const uint8_t *
         succ[i] = 1 + i;
         fill[i] = first[1 + i];
     }
-    for (size_t e = 0; e < c->nr_edges; e++)
-        succ[fill[c->edge_owner[e]]++] = fb + c->edge_target[e];
+    in->var_offset = xmalloc((c->nr_edges ? c->nr_edges : 1) * sizeof *in->var_offset);
+    for (size_t e = 0; e < c->nr_edges; e++) {
+        uint32_t at = fill[c->edge_owner[e]]++;
+        succ[at] = fb + c->edge_target[e];
+        in->var_offset[at - K] = c->edge_offset[e];
+    }
     free(fill);
     uint32_t at = first[fb];
     for (uint32_t k = 0; k < g->nr_blocks; k++) {
@@ -158,6 +167,9 @@ static void build_graph(struct owner_set *os, struct collect *c, const uint8_t *
     first[n] = at;
     in->first = first;
     in->succ = succ;
+    os->first = first;
+    os->succ = succ;
+    os->var_offset = in->var_offset;
     if (dom_build(&in->dom, (uint32_t)n, first, succ) < 0)
         die(EXIT_SYSTEM, "out of memory building the dominator tree of snapshot %lld", (long long)g->snap);
 }
@@ -178,6 +190,7 @@ void owners_compute(struct owner_set *os, const struct heap_graph *g, struct sym
     free(is_tls_block);
     free(c.edge_owner);
     free(c.edge_target);
+    free(c.edge_offset);
 
     uint32_t n = in->dom.n, fb = os->first_block;
     uint64_t *bytes = xcalloc(n ? n : 1, sizeof *bytes);
@@ -256,6 +269,8 @@ void owners_release(struct owner_set *os)
         free(in->first);
         free(in->succ);
         free(in->seen);
+        free(in->var_offset);
+        free(in->retainer);
         strpool_clear(&in->pool);
         free(in);
     }
@@ -263,4 +278,20 @@ void owners_release(struct owner_set *os)
     free(os->retained);
     free(os->retained_objects_of);
     memset(os, 0, sizeof *os);
+}
+
+uint32_t owners_retainer(struct owner_set *os, uint32_t v)
+{
+    struct owners_internal *in = os->internal;
+    if (!in->retainer) {
+        /* Preorder puts every node after its immediate dominator. */
+        in->retainer = xmalloc((in->dom.n ? in->dom.n : 1) * sizeof *in->retainer);
+        for (uint32_t i = 0; i < in->dom.n; i++)
+            in->retainer[i] = i ? UINT32_MAX : 0;
+        for (uint32_t i = 1; i < in->dom.nr_reachable; i++) {
+            uint32_t w = in->dom.order[i], up = in->dom.idom[w];
+            in->retainer[w] = w <= os->nr_owners ? w : up ? in->retainer[up] : 0;
+        }
+    }
+    return v < in->dom.n ? in->retainer[v] : DOM_NONE;
 }

@@ -27,6 +27,8 @@
 
 struct symbolizer;
 
+#define OWNER_NO_OFFSET UINT64_MAX
+
 enum owner_kind {
     OWNER_GLOBAL,        /* a global or file-static variable */
     OWNER_STATIC_LOCAL,  /* a function's static variable */
@@ -52,6 +54,8 @@ struct owner {
     int frame;               /* OWNER_LOCAL, OWNER_STACK: frame depth (0 = innermost); -1 */
     const char *reg;         /* in a register: its name ("rbx"); NULL otherwise */
     uint64_t address;        /* the variable's (or range's) runtime address; 0 for a register */
+    uint32_t type_module;    /* the module whose DWARF declares type_id (index into g->modules) */
+    uint32_t type_id;        /* the declared type's dv_type_id; 0 when unknown */
     uint64_t retained_bytes, retained_objects;
     uint64_t reachable_bytes, reachable_objects;   /* owners_reachable() */
     bool reachable_known;
@@ -72,6 +76,14 @@ struct owner_set {
     uint32_t *idom;          /* DOM_NONE for nodes no owner reaches */
     uint64_t *retained;      /* bytes by node */
     uint32_t *retained_objects_of;   /* objects by node */
+    /* The graph the tree was built from, in CSR form (node v's successors are succ[first[v]]
+     * .. succ[first[v + 1] - 1]). The successors of owner nodes come with var_offset[e - K]
+     * (K = nr_owners: the root's edges come first): the byte offset within the owner's
+     * variable of the word that holds the pointer, OWNER_NO_OFFSET when the owner is not a
+     * typed variable. A block's successors are its pointers in g's order (edge_first), but
+     * for a dynamic TLS block's, which became its variables' owner edges. */
+    const uint32_t *first, *succ;
+    const uint64_t *var_offset;
     void *internal;
 };
 
@@ -80,5 +92,10 @@ void owners_compute(struct owner_set *os, const struct heap_graph *g, struct sym
 /* Fill reachable_* of owners[i] (a walk from it). */
 void owners_reachable(struct owner_set *os, uint32_t i);
 void owners_release(struct owner_set *os);
+/* The node (1 .. nr_owners) of the owner whose dominator subtree holds node v (its
+ * retainer); 0 for shared nodes (under the virtual root directly), DOM_NONE (UINT32_MAX) for
+ * nodes no owner reaches. Computed once for all
+ * nodes on first use (one pass over the tree in preorder). */
+uint32_t owners_retainer(struct owner_set *os, uint32_t v);
 
 #endif

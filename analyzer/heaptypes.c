@@ -1,0 +1,475 @@
+/* This file implements heaptypes.h: seed block types from the owners' declared types (and
+ * vtables), then propagate them breadth-first through pointer members, then lend the types
+ * of agreeing allocation sites to their untyped blocks and propagate again. */
+#define _GNU_SOURCE
+#include "heaptypes.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "dominators.h"
+#include "dwarfvars.h"
+#include "owners.h"
+#include "usage.h"
+
+const char *const ht_how_names[HT_NR_HOW] = { "unknown", "vtable", "declared", "site" };
+
+#define MAX_TYPE_DEPTH 32   /* nesting of members and arrays followed */
+#define ARRAY_SLACK 16      /* bytes an allocator may add to n * sizeof(T) */
+
+struct ht_internal {
+    struct symbolizer *sym;
+    struct strpool pool;
+    struct hmap index;    /* module << 32 | type id -> type index + 1 */
+    struct hmap memo;     /* type index << 32 | offset in element -> pointee type index + 1 */
+    struct hmap groups;   /* type index -> interned group name (arrays: index | 1 << 63) */
+    size_t types_alloc;
+    uint32_t *queue;      /* blocks whose pointers are still to follow */
+    size_t head, tail, queue_alloc;
+    uint8_t *retyped;     /* by block: already replaced by an embedding type once */
+};
+
+static struct ht_internal *in_of(const struct heap_types *ht) { return ht->internal; }
+
+static const char *module_path(const struct heap_types *ht, uint32_t m) { return ht->g->modules[m].path; }
+
+static const struct dv_type *type_of_id(const struct heap_types *ht, uint32_t m, dv_type_id id)
+{
+    return id ? dv_type(in_of(ht)->sym, module_path(ht, m), id) : NULL;
+}
+
+static dv_type_id strip(const struct heap_types *ht, uint32_t m, dv_type_id id)
+{
+    return id ? dv_type_strip(in_of(ht)->sym, module_path(ht, m), id) : 0;
+}
+
+/* ---- a bounded string builder for field paths ---- */
+
+struct sbuf {
+    char *buf;
+    size_t size, len;
+};
+
+__attribute__((format(printf, 2, 3))) static void sb_add(struct sbuf *sb, const char *fmt, ...)
+{
+    if (!sb)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(sb->buf + sb->len, sb->size - sb->len, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        sb->len = sb->len + (size_t)n < sb->size ? sb->len + (size_t)n : sb->size - 1;
+}
+
+static void sb_cut(struct sbuf *sb, size_t len)
+{
+    if (sb) {
+        sb->len = len;
+        sb->buf[len] = 0;
+    }
+}
+
+/* ---- walking a type down to a pointer ---- */
+
+static uint64_t member_size(const struct heap_types *ht, uint32_t m, const struct dv_member *mem, bool last)
+{
+    const struct dv_type *t = type_of_id(ht, m, strip(ht, m, mem->type));
+    if (!t)
+        return 0;
+    if (last && t->kind == DV_T_ARRAY && t->count == 0)
+        return UINT64_MAX - mem->offset;   /* a flexible array member runs to the block's end */
+    return t->size;
+}
+
+/* Whether a pointer lies at byte offset off of an object of type id (module m): its declared
+ * target in *pointee (0 for void *), the members and indexes passed appended to sb (".a.b[3]"). */
+static bool pointer_at(const struct heap_types *ht, uint32_t m, dv_type_id id, uint64_t off, dv_type_id *pointee,
+                       struct sbuf *sb, int depth)
+{
+    const struct dv_type *t = type_of_id(ht, m, strip(ht, m, id));
+    if (!t || depth > MAX_TYPE_DEPTH)
+        return false;
+    switch (t->kind) {
+    case DV_T_POINTER:
+        if (off)
+            return false;
+        *pointee = t->target;
+        return true;
+    case DV_T_ARRAY: {
+        const struct dv_type *e = type_of_id(ht, m, strip(ht, m, t->target));
+        if (!e || !e->size)
+            return false;
+        uint64_t i = off / e->size;
+        if (t->count && i >= t->count)
+            return false;
+        size_t mark = sb ? sb->len : 0;
+        sb_add(sb, "[%llu]", (unsigned long long)i);
+        if (pointer_at(ht, m, t->target, off - i * e->size, pointee, sb, depth + 1))
+            return true;
+        sb_cut(sb, mark);
+        return false;
+    }
+    case DV_T_STRUCT:
+    case DV_T_CLASS:
+    case DV_T_UNION:
+        for (uint32_t j = 0; j < t->nr_members; j++) {
+            const struct dv_member *mem = &t->members[j];
+            if (off < mem->offset || off - mem->offset >= member_size(ht, m, mem, j + 1 == t->nr_members))
+                continue;
+            size_t mark = sb ? sb->len : 0;
+            if (mem->name && *mem->name)
+                sb_add(sb, ".%s", mem->name);
+            if (pointer_at(ht, m, mem->type, off - mem->offset, pointee, sb, depth + 1))
+                return true;
+            sb_cut(sb, mark);   /* a union's next member may hold the pointer */
+        }
+        return false;
+    default:
+        return false;
+    }
+}
+
+/* Whether type id (module m) holds a member of the type named `name` at offset 0, at any
+ * depth: a derived class's base, or C's embedded header struct. */
+static bool embeds(const struct heap_types *ht, uint32_t m, dv_type_id id, const char *name)
+{
+    for (int depth = 0; depth < MAX_TYPE_DEPTH; depth++) {
+        const struct dv_type *t = type_of_id(ht, m, strip(ht, m, id));
+        if (!t || (t->kind != DV_T_STRUCT && t->kind != DV_T_CLASS) || !t->nr_members || t->members[0].offset)
+            return false;
+        id = t->members[0].type;
+        const struct dv_type *first = type_of_id(ht, m, strip(ht, m, id));
+        if (first && first->name && !strcmp(first->name, name))
+            return true;
+    }
+    return false;
+}
+
+/* ---- the types table ---- */
+
+static bool flexible_tail(const struct heap_types *ht, uint32_t m, const struct dv_type *t)
+{
+    if ((t->kind != DV_T_STRUCT && t->kind != DV_T_CLASS) || !t->nr_members)
+        return false;
+    const struct dv_type *last = type_of_id(ht, m, strip(ht, m, t->members[t->nr_members - 1].type));
+    return last && last->kind == DV_T_ARRAY && last->count == 0;
+}
+
+/* The index of the type a pointer declared to `declared` (module m) gives its target; 0 when
+ * it types nothing (void, a function, an incomplete or zero-sized type). */
+static uint32_t intern_type(struct heap_types *ht, uint32_t m, dv_type_id declared)
+{
+    struct ht_internal *in = in_of(ht);
+    dv_type_id id = strip(ht, m, declared);
+    const struct dv_type *t = type_of_id(ht, m, id);
+    if (!t || !t->size || t->kind == DV_T_FUNCTION || t->kind == DV_T_UNKNOWN)
+        return 0;
+    uint64_t key = (uint64_t)m << 32 | id;
+    uintptr_t at = (uintptr_t)hmap_get(&in->index, key);
+    if (at)
+        return (uint32_t)(at - 1);
+    const char *name = t->name;
+    if (!name || strstr(name, "{...}")) {   /* an anonymous struct: its typedef's name is better */
+        const struct dv_type *d = type_of_id(ht, m, declared);
+        if (d && d->name && !strstr(d->name, "{...}"))
+            name = d->name;
+    }
+    ALLOC_GROW(ht->types, ht->nr_types + 1, in->types_alloc);
+    ht->types[ht->nr_types] = (struct ht_type){
+        .name = strpool_intern(&in->pool, name ? name : "(anonymous)"),
+        .module = m,
+        .id = id,
+        .size = t->size,
+        .bytes = (t->kind == DV_T_BASE || t->kind == DV_T_ENUM) && t->size == 1,
+        .flexible = flexible_tail(ht, m, t),
+    };
+    hmap_put(&in->index, key, (void *)(uintptr_t)(ht->nr_types + 1));
+    return ht->nr_types++;
+}
+
+uint64_t ht_count(const struct ht_type *t, uint64_t size)
+{
+    if (!t->size || t->flexible || t->bytes || size < 2 * t->size)
+        return 1;
+    uint64_t n = size / t->size;
+    return size - n * t->size < ARRAY_SLACK ? n : 1;
+}
+
+/* The type of the block a pointer at byte offset b of block k points at; 0 when unknown. */
+static uint32_t pointee_of_block(struct heap_types *ht, uint32_t k, uint64_t b)
+{
+    const struct ht_type *t = &ht->types[ht->type_of[k]];
+    uint64_t n = ht_count(t, ht->g->size[k]), off = b;
+    if (n > 1) {
+        off = b % t->size;
+        if (b / t->size >= n)
+            return 0;
+    } else if (!t->flexible && b >= t->size) {
+        return 0;
+    }
+    struct ht_internal *in = in_of(ht);
+    uint64_t key = (uint64_t)ht->type_of[k] << 32 | (off & 0xffffffffu);
+    uintptr_t memo = (uintptr_t)hmap_get(&in->memo, key);
+    if (memo && off <= 0xffffffffu)
+        return (uint32_t)(memo - 1);
+    dv_type_id pointee = 0;
+    uint32_t to = pointer_at(ht, t->module, t->id, off, &pointee, NULL, 0) ? intern_type(ht, t->module, pointee) : 0;
+    if (off <= 0xffffffffu)
+        hmap_put(&in->memo, key, (void *)(uintptr_t)(to + 1));
+    return to;
+}
+
+/* ---- propagation ---- */
+
+static void enqueue(struct heap_types *ht, uint32_t k)
+{
+    struct ht_internal *in = in_of(ht);
+    ALLOC_GROW(in->queue, in->tail + 1, in->queue_alloc);
+    in->queue[in->tail++] = k;
+}
+
+/* Give block k type c (the conflict rules of heaptypes.h). */
+static void assign(struct heap_types *ht, uint32_t k, uint32_t c, enum ht_how how)
+{
+    if (!c || ht->types[c].size > ht->g->size[k])
+        return;
+    uint32_t old = ht->type_of[k];
+    if (!old) {
+        ht->type_of[k] = c;
+        ht->how[k] = (uint8_t)how;
+        enqueue(ht, k);
+        return;
+    }
+    const struct ht_type *a = &ht->types[old], *b = &ht->types[c];
+    if (a->name == b->name || embeds(ht, a->module, a->id, b->name))
+        return;
+    struct ht_internal *in = in_of(ht);
+    if (!in->retyped[k] && embeds(ht, b->module, b->id, a->name)) {
+        in->retyped[k] = 1;
+        ht->type_of[k] = c;
+        enqueue(ht, k);
+        return;
+    }
+    ht->conflicts++;
+}
+
+/* Follow the pointers of every queued block. */
+static void propagate(struct heap_types *ht)
+{
+    const struct heap_graph *g = ht->g;
+    struct ht_internal *in = in_of(ht);
+    while (in->head < in->tail) {
+        uint32_t k = in->queue[in->head++];
+        if (ht->types[ht->type_of[k]].bytes)
+            continue;
+        for (uint32_t e = g->edge_first[k]; e < g->edge_first[k + 1]; e++)
+            assign(ht, g->edge_target[e], pointee_of_block(ht, k, (uint64_t)g->edge_word[e] * 8), HT_DECLARED);
+    }
+}
+
+/* Rule 2's seeds: what the owners' words point at. */
+static void seed_from_owners(struct heap_types *ht, const struct owner_set *os)
+{
+    const struct owner **at_node = xcalloc((size_t)os->nr_owners + 1, sizeof *at_node);
+    for (uint32_t i = 0; i < os->nr_owners; i++)
+        at_node[os->owners[i].node] = &os->owners[i];
+    uint32_t K = os->nr_owners;
+    for (uint32_t v = 1; v <= K; v++) {
+        const struct owner *o = at_node[v];
+        if (!o || !o->type_id)
+            continue;
+        for (uint32_t e = os->first[v]; e < os->first[v + 1]; e++) {
+            uint64_t off = os->var_offset[e - K];
+            dv_type_id pointee = 0;
+            if (off == OWNER_NO_OFFSET || !pointer_at(ht, o->type_module, o->type_id, off, &pointee, NULL, 0))
+                continue;
+            assign(ht, os->succ[e] - os->first_block, intern_type(ht, o->type_module, pointee), HT_DECLARED);
+        }
+    }
+    free(at_node);
+}
+
+#define SITE_MIXED ((void *)UINTPTR_MAX)
+
+/* The key of block k's allocation site at a level: its whole stack (depth 0), else the
+ * return addresses of its `depth` innermost frames; 0 when not sampled. */
+static uint64_t site_key(const struct heap_graph *g, const struct stack_tree *tree, uint32_t k, int depth)
+{
+    uint64_t id = (uint64_t)g->stack[k];
+    if (!id || !depth)
+        return id;
+    uint64_t pcs[8];
+    int n = 0;
+    for (; id && id <= tree->nr && n < depth; id = tree->parent[id])
+        pcs[n++] = tree->pc[id];
+    uint64_t h = hash_bytes(pcs, (size_t)n * sizeof *pcs);
+    return h ? h : 1;
+}
+
+/* Rule 3 at one level: sites whose typed blocks agree lend their type to their untyped
+ * blocks. Returns the sites that lent. */
+static uint64_t lend_site_types(struct heap_types *ht, int depth, uint64_t *mixed)
+{
+    const struct heap_graph *g = ht->g;
+    const struct stack_tree *tree = depth ? db_stack_tree(g->db, 0) : NULL;
+    struct hmap site = { 0 };   /* site key -> type index + 1, or SITE_MIXED */
+    uint64_t *key = xmalloc(((size_t)g->nr_blocks + 1) * sizeof *key);
+    for (uint32_t k = 0; k < g->nr_blocks; k++) {
+        key[k] = site_key(g, tree, k, depth);
+        if (!key[k] || !ht->type_of[k])
+            continue;
+        void *seen = hmap_get(&site, key[k]);
+        uint32_t c = ht->type_of[k];
+        if (!seen)
+            hmap_put(&site, key[k], (void *)(uintptr_t)(c + 1));
+        else if (seen != SITE_MIXED && ht->types[(uintptr_t)seen - 1].name != ht->types[c].name)
+            hmap_put(&site, key[k], SITE_MIXED);
+    }
+    struct hmap lent = { 0 };
+    uint64_t nr_lent = 0;
+    for (uint32_t k = 0; k < g->nr_blocks; k++) {
+        if (!key[k] || ht->type_of[k])
+            continue;
+        void *c = hmap_get(&site, key[k]);
+        if (!c || c == SITE_MIXED)
+            continue;
+        assign(ht, k, (uint32_t)((uintptr_t)c - 1), HT_SITE);
+        if (ht->type_of[k] && !hmap_get(&lent, key[k])) {
+            hmap_put(&lent, key[k], (void *)1);
+            nr_lent++;
+        }
+    }
+    if (mixed) {
+        HMAP_FOR_EACH(&site, i)
+            *mixed += site.vals[i] == SITE_MIXED;
+    }
+    free(key);
+    hmap_clear(&site);
+    hmap_clear(&lent);
+    return nr_lent;
+}
+
+void heap_types_infer(struct heap_types *ht, const struct owner_set *os, struct symbolizer *sym)
+{
+    memset(ht, 0, sizeof *ht);
+    const struct heap_graph *g = os->g;
+    ht->g = g;
+    struct ht_internal *in = xcalloc(1, sizeof *in);
+    ht->internal = in;
+    in->sym = sym;
+    ALLOC_GROW(ht->types, 1, in->types_alloc);
+    ht->types[0] = (struct ht_type){ .name = strpool_intern(&in->pool, "(unknown)"), .module = HG_NONE };
+    ht->nr_types = 1;
+    ht->type_of = xcalloc(g->nr_blocks + 1, sizeof *ht->type_of);
+    ht->how = xcalloc(g->nr_blocks + 1, 1);
+    in->retyped = xcalloc(g->nr_blocks + 1, 1);
+
+    seed_from_owners(ht, os);
+    propagate(ht);
+    /* Sites from the most specific (the whole stack) to its innermost frames only: an
+     * unrolled loop or an inlined caller gives one site several stacks. */
+    static const int depths[] = { 0, 4, 3, 2 };
+    for (size_t i = 0; i < sizeof depths / sizeof *depths; i++) {
+        ht->sites_lent += lend_site_types(ht, depths[i], i ? NULL : &ht->sites_mixed);
+        propagate(ht);
+    }
+
+    for (uint32_t k = 0; k < g->nr_blocks; k++)
+        ht->by_how[ht->type_of[k] ? ht->how[k] : HT_NONE]++;
+    free(in->queue);
+    in->queue = NULL;
+    free(in->retyped);
+    in->retyped = NULL;
+}
+
+void heap_types_release(struct heap_types *ht)
+{
+    struct ht_internal *in = ht->internal;
+    if (in) {
+        strpool_clear(&in->pool);
+        hmap_clear(&in->index);
+        hmap_clear(&in->memo);
+        hmap_clear(&in->groups);
+        free(in->queue);
+        free(in->retyped);
+        free(in);
+    }
+    free(ht->type_of);
+    free(ht->how);
+    free(ht->types);
+    memset(ht, 0, sizeof *ht);
+}
+
+/* ---- names ---- */
+
+const char *ht_block_type(const struct heap_types *ht, uint32_t k, char *buf, size_t size)
+{
+    const struct ht_type *t = &ht->types[ht->type_of[k]];
+    uint64_t n = ht_count(t, ht->g->size[k]);
+    if (t->bytes)
+        snprintf(buf, size, "%s[]", t->name);
+    else if (n > 1)
+        snprintf(buf, size, "%s[%llu]", t->name, (unsigned long long)n);
+    else
+        snprintf(buf, size, "%s", t->name);
+    return buf;
+}
+
+const char *ht_block_group(const struct heap_types *ht, uint32_t k)
+{
+    struct ht_internal *in = in_of(ht);
+    uint32_t c = ht->type_of[k];
+    const struct ht_type *t = &ht->types[c];
+    bool array = t->bytes || ht_count(t, ht->g->size[k]) > 1;
+    uint64_t key = (uint64_t)c | (array ? 1ull << 63 : 0);
+    const char *name = hmap_get(&in->groups, key);
+    if (!name) {
+        char buf[1024];
+        snprintf(buf, sizeof buf, "%s%s", t->name, array ? "[]" : "");
+        name = strpool_intern(&in->pool, buf);
+        hmap_put(&in->groups, key, (void *)name);
+    }
+    return name;
+}
+
+const char *ht_block_field(const struct heap_types *ht, uint32_t k, uint64_t off, char *buf, size_t size)
+{
+    const struct ht_type *t = &ht->types[ht->type_of[k]];
+    uint64_t n = ht->type_of[k] ? ht_count(t, ht->g->size[k]) : 0;
+    char path[512];
+    struct sbuf sb = { path, sizeof path, 0 };
+    path[0] = 0;
+    dv_type_id pointee;
+    if (n > 1 && off / t->size < n) {
+        uint64_t i = off / t->size;
+        if (pointer_at(ht, t->module, t->id, off - i * t->size, &pointee, &sb, 0)) {
+            snprintf(buf, size, "[%llu]%s", (unsigned long long)i, path);
+            return buf;
+        }
+    } else if (n == 1 && !t->bytes && pointer_at(ht, t->module, t->id, off, &pointee, &sb, 0)) {
+        if (path[0] == '.')
+            snprintf(buf, size, "->%s", path + 1);
+        else
+            snprintf(buf, size, "[0]%s", path);
+        return buf;
+    }
+    snprintf(buf, size, "+0x%llx", (unsigned long long)off);
+    return buf;
+}
+
+const char *ht_var_field(const struct heap_types *ht, uint32_t m, uint32_t type, uint64_t off, char *buf, size_t size)
+{
+    char path[512];
+    struct sbuf sb = { path, sizeof path, 0 };
+    path[0] = 0;
+    dv_type_id pointee;
+    if (type && pointer_at(ht, m, type, off, &pointee, &sb, 0))
+        snprintf(buf, size, "%s", path);
+    else if (off)
+        snprintf(buf, size, "+0x%llx", (unsigned long long)off);
+    else
+        buf[0] = 0;
+    return buf;
+}

@@ -1,0 +1,32 @@
+/* snapmodel.h: one walked snapshot loaded for the reports that follow pointers (owners,
+ * types, path): its graph (heapgraph.h), its owners with the dominator tree (owners.h) and,
+ * when asked, its blocks' types (heaptypes.h). Context: analyzer only. */
+#ifndef HW_SNAPMODEL_H
+#define HW_SNAPMODEL_H
+
+#include <stdbool.h>
+#include "db.h"
+#include "heapgraph.h"
+#include "heaptypes.h"
+#include "owners.h"
+
+struct symbolizer;
+
+struct snap_model {
+    struct hwdb *db;
+    int64_t snap;
+    struct snapshot_info si;
+    struct heap_graph g;
+    struct symbolizer *sym;
+    struct owner_set os;
+    struct heap_types ht;
+    bool typed;
+};
+
+/* Open the snapshot named by spec ("[DB:]ID", as the report commands take it), load its
+ * graph, compute its owners and, with types, its blocks' types. Dies (3) with one message on
+ * a snapshot without a heap walk or without stored pointers. */
+void snap_model_open(struct snap_model *m, const char *spec, bool types);
+void snap_model_close(struct snap_model *m);
+
+#endif
