@@ -271,7 +271,7 @@ int cmd_owners(int argc, char **argv)
     struct owners_opts o;
     const char *spec = parse(argc, argv, &o);
     struct snap_model m;
-    snap_model_open(&m, spec, o.by_type);
+    snap_model_open(&m, spec, SNAP_RETAINED | (o.by_type ? SNAP_TYPES : 0));
     struct owner_set *os = &m.os;
     /* The tree is indexed by owner node numbers, kept in each owner: sorting is safe. */
     qsort(os->owners, os->nr_owners, sizeof *os->owners, by_retained);

@@ -213,7 +213,7 @@ int cmd_types(int argc, char **argv)
     if (!nodecount)
         nodecount = json ? SIZE_MAX : 20;
     struct snap_model m;
-    snap_model_open(&m, argc ? argv[0] : "latest", true);
+    snap_model_open(&m, argc ? argv[0] : "latest", SNAP_TYPES);
     struct symcache *sc = symcache_open(m.db);
     struct type_rows rows = { 0 };
     collect(&m, sc, &rows);

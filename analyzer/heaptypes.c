@@ -17,12 +17,17 @@ const char *const ht_how_names[HT_NR_HOW] = { "unknown", "vtable", "declared", "
 
 #define MAX_TYPE_DEPTH 32   /* nesting of members and arrays followed */
 #define ARRAY_SLACK 16      /* bytes an allocator may add to n * sizeof(T) */
+#define MAX_WORDS_MEMO 65536   /* element words memoized in an array (larger: a hash) */
 
 struct ht_internal {
     struct symbolizer *sym;
     struct strpool pool;
     struct hmap index;    /* module << 32 | type id -> type index + 1 */
-    struct hmap memo;     /* type index << 32 | offset in element -> pointee type index + 1 */
+    struct hmap memo;     /* type index << 32 | offset in element -> pointee type index + 1,
+                           * for types too large for a words array */
+    int32_t **words;      /* by type index: by word of the element, the pointee type index, -1
+                           * not known yet (NULL: not made yet) */
+    size_t words_alloc;
     struct hmap groups;   /* type index -> interned group name (arrays: index | 1 << 63) */
     size_t types_alloc;
     uint32_t *queue;      /* blocks whose pointers are still to follow */
@@ -210,13 +215,34 @@ static uint32_t pointee_of_block(struct heap_types *ht, uint32_t k, uint64_t b)
         return 0;
     }
     struct ht_internal *in = in_of(ht);
-    uint64_t key = (uint64_t)ht->type_of[k] << 32 | (off & 0xffffffffu);
-    uintptr_t memo = (uintptr_t)hmap_get(&in->memo, key);
-    if (memo && off <= 0xffffffffu)
-        return (uint32_t)(memo - 1);
+    uint32_t c = ht->type_of[k];
+    int32_t *words = NULL;
+    if (t->size <= MAX_WORDS_MEMO * 8 && off < t->size) {
+        if (c >= in->words_alloc) {
+            size_t was = in->words_alloc;
+            in->words_alloc = c + 64;
+            in->words = xrealloc(in->words, in->words_alloc * sizeof *in->words);
+            memset(in->words + was, 0, (in->words_alloc - was) * sizeof *in->words);
+        }
+        if (!in->words[c]) {
+            in->words[c] = xmalloc((t->size / 8 + 1) * sizeof **in->words);
+            memset(in->words[c], 0xff, (t->size / 8 + 1) * sizeof **in->words);
+        }
+        words = in->words[c];
+        if (words[off / 8] >= 0)
+            return (uint32_t)words[off / 8];
+    }
+    uint64_t key = (uint64_t)c << 32 | (off & 0xffffffffu);
+    if (!words && off <= 0xffffffffu) {
+        uintptr_t memo = (uintptr_t)hmap_get(&in->memo, key);
+        if (memo)
+            return (uint32_t)(memo - 1);
+    }
     dv_type_id pointee = 0;
     uint32_t to = pointer_at(ht, t->module, t->id, off, &pointee, NULL, 0) ? intern_type(ht, t->module, pointee) : 0;
-    if (off <= 0xffffffffu)
+    if (words)
+        words[off / 8] = (int32_t)to;
+    else if (off <= 0xffffffffu)
         hmap_put(&in->memo, key, (void *)(uintptr_t)(to + 1));
     return to;
 }
@@ -291,14 +317,14 @@ static void seed_from_owners(struct heap_types *ht, const struct owner_set *os)
     free(at_node);
 }
 
-#define SITE_MIXED ((void *)UINTPTR_MAX)
+#define SITE_NONE 0
+#define SITE_MIXED UINT32_MAX
 
-/* The key of block k's allocation site at a level: its whole stack (depth 0), else the
- * return addresses of its `depth` innermost frames; 0 when not sampled. */
-static uint64_t site_key(const struct heap_graph *g, const struct stack_tree *tree, uint32_t k, int depth)
+/* The key of stack id's allocation site at a level: the stack itself (depth 0), else a hash
+ * of the return addresses of its `depth` innermost frames. */
+static uint64_t site_key(const struct stack_tree *tree, uint64_t id, int depth)
 {
-    uint64_t id = (uint64_t)g->stack[k];
-    if (!id || !depth)
+    if (!depth)
         return id;
     uint64_t pcs[8];
     int n = 0;
@@ -308,47 +334,79 @@ static uint64_t site_key(const struct heap_graph *g, const struct stack_tree *tr
     return h ? h : 1;
 }
 
+/* Agreement of two sites' types: SITE_NONE (no typed block yet), a type index + 1, or
+ * SITE_MIXED. */
+static uint32_t agree(const struct heap_types *ht, uint32_t a, uint32_t b)
+{
+    if (a == SITE_NONE || a == b)
+        return b;
+    if (b == SITE_NONE)
+        return a;
+    if (a == SITE_MIXED || b == SITE_MIXED || ht->types[a - 1].name != ht->types[b - 1].name)
+        return SITE_MIXED;
+    return a;
+}
+
 /* Rule 3 at one level: sites whose typed blocks agree lend their type to their untyped
- * blocks. Returns the sites that lent. */
-static uint64_t lend_site_types(struct heap_types *ht, int depth, uint64_t *mixed)
+ * blocks. Works per stack id (arrays indexed by it), then merges the stacks of one site.
+ * Returns the sites that lent; counts the stacks whose blocks disagree in *mixed. */
+static uint64_t lend_site_types(struct heap_types *ht, const struct stack_tree *tree, int depth, uint64_t *mixed)
 {
     const struct heap_graph *g = ht->g;
-    const struct stack_tree *tree = depth ? db_stack_tree(g->db, 0) : NULL;
-    struct hmap site = { 0 };   /* site key -> type index + 1, or SITE_MIXED */
-    uint64_t *key = xmalloc(((size_t)g->nr_blocks + 1) * sizeof *key);
+    size_t nr = tree->nr + 1;
+    uint8_t *wants = xcalloc(nr, 1);   /* by stack: has untyped blocks */
+    bool any = false;
     for (uint32_t k = 0; k < g->nr_blocks; k++) {
-        key[k] = site_key(g, tree, k, depth);
-        if (!key[k] || !ht->type_of[k])
-            continue;
-        void *seen = hmap_get(&site, key[k]);
-        uint32_t c = ht->type_of[k];
-        if (!seen)
-            hmap_put(&site, key[k], (void *)(uintptr_t)(c + 1));
-        else if (seen != SITE_MIXED && ht->types[(uintptr_t)seen - 1].name != ht->types[c].name)
-            hmap_put(&site, key[k], SITE_MIXED);
-    }
-    struct hmap lent = { 0 };
-    uint64_t nr_lent = 0;
-    for (uint32_t k = 0; k < g->nr_blocks; k++) {
-        if (!key[k] || ht->type_of[k])
-            continue;
-        void *c = hmap_get(&site, key[k]);
-        if (!c || c == SITE_MIXED)
-            continue;
-        assign(ht, k, (uint32_t)((uintptr_t)c - 1), HT_SITE);
-        if (ht->type_of[k] && !hmap_get(&lent, key[k])) {
-            hmap_put(&lent, key[k], (void *)1);
-            nr_lent++;
+        uint64_t id = (uint64_t)g->stack[k];
+        if (id && id < nr && !ht->type_of[k]) {
+            wants[id] = 1;
+            any = true;
         }
     }
-    if (mixed) {
-        HMAP_FOR_EACH(&site, i)
-            *mixed += site.vals[i] == SITE_MIXED;
+    if (!any) {
+        free(wants);
+        return 0;
+    }
+    uint32_t *type = xcalloc(nr, sizeof *type);   /* by stack: its typed blocks' agreement */
+    for (uint32_t k = 0; k < g->nr_blocks; k++) {
+        uint64_t id = (uint64_t)g->stack[k];
+        if (id && id < nr && ht->type_of[k])
+            type[id] = agree(ht, type[id], ht->type_of[k] + 1);
+    }
+    if (mixed)
+        for (size_t id = 1; id < nr; id++)
+            *mixed += type[id] == SITE_MIXED;
+    uint64_t *key = NULL;
+    if (depth) {   /* merge the stacks of one site */
+        struct hmap site = { 0 };   /* key -> agreement + 1 */
+        key = xmalloc(nr * sizeof *key);
+        for (size_t id = 1; id < nr; id++) {
+            if (!type[id] && !wants[id])
+                continue;
+            key[id] = site_key(tree, id, depth);
+            uintptr_t was = (uintptr_t)hmap_get(&site, key[id]);
+            hmap_put(&site, key[id], (void *)(uintptr_t)((uint64_t)agree(ht, was ? (uint32_t)(was - 1) : 0, type[id]) + 1));
+        }
+        for (size_t id = 1; id < nr; id++)
+            if (wants[id])
+                type[id] = (uint32_t)((uintptr_t)hmap_get(&site, key[id]) - 1);
+        hmap_clear(&site);
+    }
+    uint64_t lent = 0;
+    for (uint32_t k = 0; k < g->nr_blocks; k++) {
+        uint64_t id = (uint64_t)g->stack[k];
+        if (!id || id >= nr || ht->type_of[k] || type[id] == SITE_NONE || type[id] == SITE_MIXED)
+            continue;
+        assign(ht, k, type[id] - 1, HT_SITE);
+        if (ht->type_of[k] && wants[id] == 1) {
+            wants[id] = 2;   /* count each stack (at depth 0) or each stack that lent */
+            lent++;
+        }
     }
     free(key);
-    hmap_clear(&site);
-    hmap_clear(&lent);
-    return nr_lent;
+    free(type);
+    free(wants);
+    return lent;
 }
 
 void heap_types_infer(struct heap_types *ht, const struct owner_set *os, struct symbolizer *sym)
@@ -371,8 +429,9 @@ void heap_types_infer(struct heap_types *ht, const struct owner_set *os, struct 
     /* Sites from the most specific (the whole stack) to its innermost frames only: an
      * unrolled loop or an inlined caller gives one site several stacks. */
     static const int depths[] = { 0, 4, 3, 2 };
+    const struct stack_tree *tree = db_stack_tree(g->db, 0);
     for (size_t i = 0; i < sizeof depths / sizeof *depths; i++) {
-        ht->sites_lent += lend_site_types(ht, depths[i], i ? NULL : &ht->sites_mixed);
+        ht->sites_lent += lend_site_types(ht, tree, depths[i], i ? NULL : &ht->sites_mixed);
         propagate(ht);
     }
 
@@ -392,6 +451,9 @@ void heap_types_release(struct heap_types *ht)
         hmap_clear(&in->index);
         hmap_clear(&in->memo);
         hmap_clear(&in->groups);
+        for (size_t i = 0; i < in->words_alloc; i++)
+            free(in->words[i]);
+        free(in->words);
         free(in->queue);
         free(in->retyped);
         free(in);

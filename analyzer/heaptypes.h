@@ -62,7 +62,7 @@ struct heap_types {
     uint32_t nr_types;
     uint64_t by_how[HT_NR_HOW];    /* blocks typed each way (HT_NONE: untyped) */
     uint64_t conflicts;   /* pointers that typed an already typed block differently */
-    uint64_t sites_lent;  /* sites (at all levels) that lent their type */
+    uint64_t sites_lent;  /* stacks that lent their type (at any level) */
     uint64_t sites_mixed; /* stacks whose typed blocks disagree */
     void *internal;
 };

@@ -170,11 +170,10 @@ static void build_graph(struct owner_set *os, struct collect *c, const uint8_t *
     os->first = first;
     os->succ = succ;
     os->var_offset = in->var_offset;
-    if (dom_build(&in->dom, (uint32_t)n, first, succ) < 0)
-        die(EXIT_SYSTEM, "out of memory building the dominator tree of snapshot %lld", (long long)g->snap);
+    os->nr_nodes = (uint32_t)n;
 }
 
-void owners_compute(struct owner_set *os, const struct heap_graph *g, struct symbolizer *sym)
+void owners_collect(struct owner_set *os, const struct heap_graph *g, struct symbolizer *sym)
 {
     memset(os, 0, sizeof *os);
     os->g = g;
@@ -191,7 +190,16 @@ void owners_compute(struct owner_set *os, const struct heap_graph *g, struct sym
     free(c.edge_owner);
     free(c.edge_target);
     free(c.edge_offset);
+    for (uint32_t i = 0; i < os->nr_owners; i++)
+        os->owners[i].node = 1 + i;
+}
 
+void owners_compute(struct owner_set *os, const struct heap_graph *g, struct symbolizer *sym)
+{
+    owners_collect(os, g, sym);
+    struct owners_internal *in = os->internal;
+    if (dom_build(&in->dom, os->nr_nodes, os->first, os->succ) < 0)
+        die(EXIT_SYSTEM, "out of memory building the dominator tree of snapshot %lld", (long long)g->snap);
     uint32_t n = in->dom.n, fb = os->first_block;
     uint64_t *bytes = xcalloc(n ? n : 1, sizeof *bytes);
     uint64_t *objects = xcalloc(n ? n : 1, sizeof *objects);
@@ -208,7 +216,6 @@ void owners_compute(struct owner_set *os, const struct heap_graph *g, struct sym
         os->retained_objects_of[v] = objects[v] > UINT32_MAX ? UINT32_MAX : (uint32_t)objects[v];
     for (uint32_t i = 0; i < os->nr_owners; i++) {
         struct owner *o = &os->owners[i];
-        o->node = 1 + i;
         o->retained_bytes = bytes[o->node];
         o->retained_objects = objects[o->node];
     }
@@ -231,7 +238,7 @@ void owners_reachable(struct owner_set *os, uint32_t i)
 {
     struct owners_internal *in = os->internal;
     const struct heap_graph *g = os->g;
-    uint32_t n = in->dom.n, fb = os->first_block;
+    uint32_t n = os->nr_nodes, fb = os->first_block;
     if (!in->seen)
         in->seen = xcalloc(n, sizeof *in->seen);
     if (++in->stamp == 0) {

@@ -84,11 +84,15 @@ struct owner_set {
      * for a dynamic TLS block's, which became its variables' owner edges. */
     const uint32_t *first, *succ;
     const uint64_t *var_offset;
+    uint32_t nr_nodes;       /* of that graph: 1 + nr_owners + g->nr_blocks */
     void *internal;
 };
 
 /* Attribute and build the dominator tree of g. Dies on out of memory. */
 void owners_compute(struct owner_set *os, const struct heap_graph *g, struct symbolizer *sym);
+/* Only attribute: owners and the graph (first, succ, var_offset), no tree (retained sizes 0,
+ * idom NULL, no owners_retainer): what types and paths need. */
+void owners_collect(struct owner_set *os, const struct heap_graph *g, struct symbolizer *sym);
 /* Fill reachable_* of owners[i] (a walk from it). */
 void owners_reachable(struct owner_set *os, uint32_t i);
 void owners_release(struct owner_set *os);

@@ -6,7 +6,7 @@
 #include "symbolize.h"
 #include "usage.h"
 
-void snap_model_open(struct snap_model *m, const char *spec, bool types)
+void snap_model_open(struct snap_model *m, const char *spec, unsigned what)
 {
     memset(m, 0, sizeof *m);
     m->db = db_open_snapshot_spec(spec, &m->snap);
@@ -16,8 +16,11 @@ void snap_model_open(struct snap_model *m, const char *spec, bool types)
         die(EXIT_INPUT, "snapshot %lld of '%s' has no stored pointers (written by an older heapwatch)",
             (long long)m->snap, m->db->path);
     m->sym = sym_new();
-    owners_compute(&m->os, &m->g, m->sym);
-    if (types) {
+    if (what & SNAP_RETAINED)
+        owners_compute(&m->os, &m->g, m->sym);
+    else
+        owners_collect(&m->os, &m->g, m->sym);
+    if (what & SNAP_TYPES) {
         heap_types_infer(&m->ht, &m->os, m->sym);
         m->typed = true;
     }

@@ -23,10 +23,15 @@ struct snap_model {
     bool typed;
 };
 
+enum {
+    SNAP_RETAINED = 1,   /* the dominator tree: owners' retained sizes (owners_compute) */
+    SNAP_TYPES = 2,      /* every block's type */
+};
+
 /* Open the snapshot named by spec ("[DB:]ID", as the report commands take it), load its
- * graph, compute its owners and, with types, its blocks' types. Dies (3) with one message on
- * a snapshot without a heap walk or without stored pointers. */
-void snap_model_open(struct snap_model *m, const char *spec, bool types);
+ * graph, name its owners and compute what `what` (SNAP_*) asks for. Dies (3) with one message
+ * on a snapshot without a heap walk or without stored pointers. */
+void snap_model_open(struct snap_model *m, const char *spec, unsigned what);
 void snap_model_close(struct snap_model *m);
 
 #endif
