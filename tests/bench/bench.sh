@@ -42,7 +42,7 @@
 #     on every workload
 #   pause <= 50 ms and walk+write < LeakSanitizer's check, for the bench snapshot of the
 #     sampled, full and inplace runs
-#   heapwatch owners on the full run's bench snapshot (3M blocks): < 3 s cold, and its peak
+#   heapwatch owners, types and path on the full run's bench snapshot (3M blocks): < 3 s cold, and their peak
 #     memory (maxrss) < 200 bytes per block
 # The targets are set for the default scale: with BENCH_SCALE the table is indicative only.
 #
@@ -265,22 +265,28 @@ walk_extract() {
     owners_extract "$cfg" "$db"
 }
 
-# owners_extract CONFIG DB: time `heapwatch owners` (dominator tree included) on the bench
-# snapshot, cold (a fresh process, no cache), and its peak memory; appends
+# owners_extract CONFIG DB: time `heapwatch owners` (dominator tree included), `types` and
+# `path` (of the largest block of w_bigheap's struct obj) on the bench snapshot, cold (a fresh
+# process, no cache), and their peak memory; appends
 #   seconds maxrss_kb live_objects
-# to owners.CONFIG (full mode only: every block has its stack there).
+# to owners.CONFIG, types.CONFIG and path.CONFIG (full mode only: every block has its stack
+# there).
 owners_extract() {
-    local cfg=$1 db=$2 hw out id objs
+    local cfg=$1 db=$2 hw out id objs report
     [ "$cfg" = full ] || return 0
     hw=$(dirname "$so")/heapwatch
     [ -x "$hw" ] && [ -x /usr/bin/time ] || return 0
     id=$(sqlite3 -batch -noheader "$db" "SELECT id FROM snapshot WHERE label = 'bench' ORDER BY id DESC LIMIT 1;") || return 0
     objs=$(sqlite3 -batch -noheader "$db" "SELECT live_objects FROM snapshot WHERE id = $id;") || return 0
-    out=$(/usr/bin/time -f '%e %M' "$hw" owners "$db:$id" --json 2>&1 >/dev/null | tail -n 1) || {
-        say "  w_bigheap/$cfg: heapwatch owners failed: $out"
-        return 0
-    }
-    echo "$out $objs" >>"$rawdir/owners.$cfg"
+    for report in owners types path; do
+        set -- "$db:$id" --json
+        [ $report = path ] && set -- "$db:$id" --type "struct obj" --json
+        out=$(/usr/bin/time -f '%e %M' "$hw" $report "$@" 2>&1 >/dev/null | tail -n 1) || {
+            say "  w_bigheap/$cfg: heapwatch $report failed: $out"
+            continue
+        }
+        echo "$out $objs" >>"$rawdir/$report.$cfg"
+    done
 }
 
 # median COLUMN FILE
@@ -592,12 +598,14 @@ targets_report() {
         trow "bigheap: walk+write, $cfg (limit LSan check)" "<" "$lsan_ms" "$v" ms "%.1f" "$why"
     done
 
-    raw=$rawdir/owners.full v="" why=""
-    [ -s "$raw" ] || why="no owners run (needs the full w_bigheap run, /usr/bin/time and sqlite3)"
-    [ -n "$why" ] || v=$(median 1 "$raw")
-    trow "bigheap: heapwatch owners, cold" "<" 3 "$v" s "%.2f" "$why"
-    [ -n "$why" ] || v=$(awk '{printf "%.1f\n", $2 * 1024 / $3}' "$raw" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}')
-    trow "bigheap: heapwatch owners, memory per block" "<" 200 "$v" B "%.1f" "$why"
+    for report in owners types path; do
+        raw=$rawdir/$report.full v="" why=""
+        [ -s "$raw" ] || why="no $report run (needs the full w_bigheap run, /usr/bin/time and sqlite3)"
+        [ -n "$why" ] || v=$(median 1 "$raw")
+        trow "bigheap: heapwatch $report, cold" "<" 3 "$v" s "%.2f" "$why"
+        [ -n "$why" ] || v=$(awk '{printf "%.1f\n", $2 * 1024 / $3}' "$raw" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}')
+        trow "bigheap: heapwatch $report, memory per block" "<" 200 "$v" B "%.1f" "$why"
+    done
 
     awk '{n[$1]++} END {printf "  %d met, %d MISSED, %d n/a\n", n["met"], n["MISSED"], n["n/a"]}' \
         "$rawdir/verdicts"
