@@ -404,7 +404,7 @@ int cmd_path(int argc, char **argv)
         spec = argv[0];
     }
     struct snap_model m;
-    snap_model_open(&m, spec, SNAP_TYPES);
+    snap_model_open(&m, spec, SNAP_OWNERS | SNAP_TYPES);
     struct symcache *sc = symcache_open(m.db);
     uint32_t k = want == 2 ? block_of_address(&m, addr) : o.site ? find_by_site(&m, sc, o.site) : find_by_type(&m, o.type);
     struct chain c = { 0 };

@@ -172,4 +172,12 @@ struct db_cache_writer *db_cache_begin(struct hwdb *db);
 void db_cache_put(struct db_cache_writer *w, uint64_t pc, int idx, const char *function, const char *file, int line);
 void db_cache_commit(struct db_cache_writer *w);
 
+/* The analyzer's per-snapshot results (inferred types...), as blobs in table cache_blob_v1
+ * keyed by (kind, snapshot), valid for one `version` of the code that made them. Get: a
+ * malloc'd copy in *data, or false (none, another version, a read-only database without
+ * the table). Put: silently nothing when the database is read-only or busy: a cache is only
+ * ever a shortcut. */
+bool db_cache_blob_get(struct hwdb *db, const char *kind, int64_t snap, const char *version, void **data, size_t *len);
+void db_cache_blob_put(struct hwdb *db, const char *kind, int64_t snap, const char *version, const void *data, size_t len);
+
 #endif

@@ -377,3 +377,49 @@ void db_cache_commit(struct db_cache_writer *w)
     sqlite3_exec(w->db->sql, "COMMIT", NULL, NULL, NULL);
     free(w);
 }
+
+static void create_blob_table(struct hwdb *db)
+{
+    if (db->writable)
+        sqlite3_exec(db->sql, "CREATE TABLE IF NOT EXISTS cache_blob_v1(kind TEXT, snapshot_id INTEGER, version TEXT,"
+                     " data BLOB, PRIMARY KEY(kind, snapshot_id))", NULL, NULL, NULL);
+}
+
+bool db_cache_blob_get(struct hwdb *db, const char *kind, int64_t snap, const char *version, void **data, size_t *len)
+{
+    create_blob_table(db);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db->sql, "SELECT data FROM cache_blob_v1 WHERE kind = ? AND snapshot_id = ? AND version = ?",
+                           -1, &st, NULL) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return false;
+    }
+    sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, snap);
+    sqlite3_bind_text(st, 3, version, -1, SQLITE_STATIC);
+    bool found = false;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        *len = (size_t)sqlite3_column_bytes(st, 0);
+        *data = xmalloc(*len ? *len : 1);
+        if (*len)
+            memcpy(*data, sqlite3_column_blob(st, 0), *len);
+        found = true;
+    }
+    sqlite3_finalize(st);
+    return found;
+}
+
+void db_cache_blob_put(struct hwdb *db, const char *kind, int64_t snap, const char *version, const void *data, size_t len)
+{
+    create_blob_table(db);
+    sqlite3_stmt *st;
+    if (!db->writable ||
+        sqlite3_prepare_v2(db->sql, "INSERT OR REPLACE INTO cache_blob_v1 VALUES (?,?,?,?)", -1, &st, NULL) != SQLITE_OK)
+        return;
+    sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, snap);
+    sqlite3_bind_text(st, 3, version, -1, SQLITE_STATIC);
+    sqlite3_bind_blob64(st, 4, data, len, SQLITE_STATIC);
+    sqlite3_step(st);   /* busy or full: computed again next time */
+    sqlite3_finalize(st);
+}

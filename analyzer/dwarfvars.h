@@ -109,6 +109,11 @@ dv_type_id dv_type_strip(struct symbolizer *s, const char *path, dv_type_id t);
  * preferring a definition over a declaration; 0 if none. Types local to a function are
  * not found. */
 dv_type_id dv_type_by_name(struct symbolizer *s, const char *path, const char *name);
+/* A key of type t that stays the same for the same module file in another process (ids are
+ * given out in the order types are asked for): its DIE and array dimension; 0 for 0 or an
+ * unknown id. dv_type_of_key turns it back into this process's id (0 if it names no type). */
+uint64_t dv_type_key(struct symbolizer *s, const char *path, dv_type_id t);
+dv_type_id dv_type_of_key(struct symbolizer *s, const char *path, uint64_t key);
 /* When link address a lies inside a C++ vtable symbol (_ZTV...), the demangled class name
  * ("ns::Derived"); else NULL. */
 const char *dv_vtable_class(struct symbolizer *s, const char *path, uint64_t a);

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "dominators.h"
+#include <zlib.h>
+#include "../schema/chunk.h"
 #include "dwarfvars.h"
 #include "owners.h"
 #include "usage.h"
@@ -496,9 +498,20 @@ const char *ht_block_group(const struct heap_types *ht, uint32_t k)
     return name;
 }
 
+/* Type c's id in this process (a type read from the cache has only its key until asked). */
+static const struct ht_type *with_id(const struct heap_types *ht, uint32_t c)
+{
+    struct ht_type *t = &ht->types[c];
+    if (c && !t->id && t->key) {
+        t->id = dv_type_of_key(in_of(ht)->sym, module_path(ht, t->module), t->key);
+        t->key = 0;
+    }
+    return t;
+}
+
 const char *ht_block_field(const struct heap_types *ht, uint32_t k, uint64_t off, char *buf, size_t size)
 {
-    const struct ht_type *t = &ht->types[ht->type_of[k]];
+    const struct ht_type *t = with_id(ht, ht->type_of[k]);
     uint64_t n = ht->type_of[k] ? ht_count(t, ht->g->size[k]) : 0;
     char path[512];
     struct sbuf sb = { path, sizeof path, 0 };
@@ -534,4 +547,113 @@ const char *ht_var_field(const struct heap_types *ht, uint32_t m, uint32_t type,
     else
         buf[0] = 0;
     return buf;
+}
+
+/* ---- the cache's blob ---- */
+
+#define BLOB_MAGIC 0x48575431u   /* "HWT1" */
+
+void *heap_types_encode(const struct heap_types *ht, size_t *len)
+{
+    size_t cap = 16 * HW_VARINT_MAX + (size_t)ht->g->nr_blocks * HW_VARINT_MAX;
+    for (uint32_t i = 1; i < ht->nr_types; i++)
+        cap += 6 * HW_VARINT_MAX + strlen(ht->types[i].name);
+    uint8_t *raw = xmalloc(cap), *p = raw;
+    p = hw_varint_put(p, BLOB_MAGIC);
+    p = hw_varint_put(p, ht->nr_types);
+    for (uint32_t i = 1; i < ht->nr_types; i++) {
+        const struct ht_type *t = &ht->types[i];
+        size_t n = strlen(t->name);
+        p = hw_varint_put(p, (uint64_t)t->module + 1);
+        p = hw_varint_put(p, dv_type_key(in_of(ht)->sym, module_path(ht, t->module), t->id));
+        p = hw_varint_put(p, t->size);
+        p = hw_varint_put(p, (uint64_t)t->bytes | (uint64_t)t->flexible << 1);
+        p = hw_varint_put(p, n);
+        memcpy(p, t->name, n);
+        p += n;
+    }
+    p = hw_varint_put(p, ht->conflicts);
+    p = hw_varint_put(p, ht->sites_lent);
+    p = hw_varint_put(p, ht->sites_mixed);
+    p = hw_varint_put(p, ht->g->nr_blocks);
+    for (uint32_t k = 0; k < ht->g->nr_blocks; k++)
+        p = hw_varint_put(p, (uint64_t)ht->type_of[k] << 2 | ht->how[k]);
+    uLongf zlen = compressBound((uLong)(p - raw));
+    uint8_t *out = xmalloc(8 + zlen);
+    uint64_t rawlen = (uint64_t)(p - raw);
+    memcpy(out, &rawlen, 8);
+    if (compress2(out + 8, &zlen, raw, (uLong)rawlen, 1) != Z_OK)
+        zlen = 0;   /* stored as an empty blob: decoded as "not cached" */
+    free(raw);
+    *len = 8 + zlen;
+    return out;
+}
+
+bool heap_types_decode(struct heap_types *ht, const struct heap_graph *g, struct symbolizer *sym, const void *blob,
+                       size_t len)
+{
+    memset(ht, 0, sizeof *ht);
+    uint64_t rawlen;
+    if (len <= 8)
+        return false;
+    memcpy(&rawlen, blob, 8);
+    if (rawlen > (uint64_t)g->nr_blocks * HW_VARINT_MAX + (64u << 20))
+        return false;
+    uint8_t *raw = xmalloc(rawlen ? rawlen : 1);
+    uLongf got = (uLongf)rawlen;
+    if (uncompress(raw, &got, (const uint8_t *)blob + 8, (uLong)(len - 8)) != Z_OK || got != rawlen) {
+        free(raw);
+        return false;
+    }
+    const uint8_t *p = raw, *end = raw + rawlen;
+    uint64_t v, nr_types;
+    struct ht_internal *in = xcalloc(1, sizeof *in);
+    in->sym = sym;
+    ht->internal = in;
+    ht->g = g;
+    bool ok = hw_varint_get(&p, end, &v) && v == BLOB_MAGIC && hw_varint_get(&p, end, &nr_types) && nr_types >= 1 &&
+              nr_types < UINT32_MAX && nr_types <= rawlen;
+    if (ok) {
+        ht->types = xcalloc(nr_types, sizeof *ht->types);
+        in->types_alloc = nr_types;
+        ht->types[0] = (struct ht_type){ .name = strpool_intern(&in->pool, "(unknown)"), .module = HG_NONE };
+        ht->nr_types = 1;
+    }
+    for (uint64_t i = 1; ok && i < nr_types; i++) {
+        uint64_t m, id, size, flags, n;
+        ok = hw_varint_get(&p, end, &m) && m >= 1 && m <= g->nr_modules && hw_varint_get(&p, end, &id) &&
+             hw_varint_get(&p, end, &size) && hw_varint_get(&p, end, &flags) &&
+             hw_varint_get(&p, end, &n) && n < 4096 && n <= (uint64_t)(end - p);
+        if (!ok)
+            break;
+        char name[4096];
+        memcpy(name, p, n);
+        name[n] = 0;
+        p += n;
+        /* The type's id in this process: looked up when a field name is asked for. */
+        ht->types[ht->nr_types++] = (struct ht_type){ .name = strpool_intern(&in->pool, name), .module = (uint32_t)(m - 1),
+                                                      .key = id, .size = size, .bytes = flags & 1,
+                                                      .flexible = (flags >> 1) & 1 };
+    }
+    uint64_t nr_blocks = 0;
+    ok = ok && hw_varint_get(&p, end, &ht->conflicts) && hw_varint_get(&p, end, &ht->sites_lent) &&
+         hw_varint_get(&p, end, &ht->sites_mixed) && hw_varint_get(&p, end, &nr_blocks) && nr_blocks == g->nr_blocks;
+    if (ok) {
+        ht->type_of = xcalloc(g->nr_blocks + 1, sizeof *ht->type_of);
+        ht->how = xcalloc(g->nr_blocks + 1, 1);
+    }
+    for (uint32_t k = 0; ok && k < g->nr_blocks; k++) {
+        ok = hw_varint_get(&p, end, &v) && (v >> 2) < ht->nr_types && (v & 3) < HT_NR_HOW;
+        if (ok) {
+            ht->type_of[k] = (uint32_t)(v >> 2);
+            ht->how[k] = (uint8_t)(v & 3);
+            ht->by_how[ht->type_of[k] ? ht->how[k] : HT_NONE]++;
+        }
+    }
+    free(raw);
+    if (!ok || p != end) {
+        heap_types_release(ht);
+        return false;
+    }
+    return true;
 }

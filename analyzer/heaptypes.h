@@ -48,7 +48,9 @@ struct ht_type {
                            * "struct entry *", "char"); interned: equal names, equal pointers */
     uint32_t module;      /* the module whose DWARF defines it (index into g->modules) */
     uint32_t id;          /* its dv_type_id there (typedefs stripped unless the type is an
-                           * anonymous struct named only by its typedef) */
+                           * anonymous struct named only by its typedef); 0 until first needed
+                           * for a type read from the database's cache */
+    uint64_t key;         /* read from the cache: its dv_type_key, until id is looked up */
     uint64_t size;        /* sizeof */
     bool bytes;           /* a one-byte type: its blocks are "char[]" */
     bool flexible;        /* a struct ending in a flexible array member */
@@ -70,6 +72,11 @@ struct heap_types {
 /* Type every block of os's graph (owners_compute'd). Dies on out of memory. */
 void heap_types_infer(struct heap_types *ht, const struct owner_set *os, struct symbolizer *sym);
 void heap_types_release(struct heap_types *ht);
+/* The inference's result as a blob (zlib-compressed) for the database's cache, malloc'd; and
+ * back: false (ht zeroed) when the blob is not one for g (another snapshot, corrupt). */
+void *heap_types_encode(const struct heap_types *ht, size_t *len);
+bool heap_types_decode(struct heap_types *ht, const struct heap_graph *g, struct symbolizer *sym, const void *blob,
+                       size_t len);
 
 /* Elements of type t that a block of `size` bytes holds: 1 for a single object (or a type of
  * unknown size, or a flexible struct), n for an array T[n]. */

@@ -2,9 +2,33 @@
 #define _GNU_SOURCE
 #include "snapmodel.h"
 
+#include <stdlib.h>
 #include <string.h>
+#include "../schema/schema.h"
 #include "symbolize.h"
 #include "usage.h"
+
+/* The version of the code whose types a cache holds: a rebuilt analyzer infers again. */
+static const char types_version[] = HW_VERSION " " __DATE__ " " __TIME__;
+
+static void load_types(struct snap_model *m)
+{
+    void *blob;
+    size_t len;
+    m->typed = true;
+    if (db_cache_blob_get(m->db, "types", m->snap, types_version, &blob, &len)) {
+        bool ok = heap_types_decode(&m->ht, &m->g, m->sym, blob, len);
+        free(blob);
+        if (ok)
+            return;
+    }
+    if (!m->os.owners && !m->os.internal)
+        owners_collect(&m->os, &m->g, m->sym);
+    heap_types_infer(&m->ht, &m->os, m->sym);
+    blob = heap_types_encode(&m->ht, &len);
+    db_cache_blob_put(m->db, "types", m->snap, types_version, blob, len);
+    free(blob);
+}
 
 void snap_model_open(struct snap_model *m, const char *spec, unsigned what)
 {
@@ -18,12 +42,10 @@ void snap_model_open(struct snap_model *m, const char *spec, unsigned what)
     m->sym = sym_new();
     if (what & SNAP_RETAINED)
         owners_compute(&m->os, &m->g, m->sym);
-    else
+    else if (what & SNAP_OWNERS)
         owners_collect(&m->os, &m->g, m->sym);
-    if (what & SNAP_TYPES) {
-        heap_types_infer(&m->ht, &m->os, m->sym);
-        m->typed = true;
-    }
+    if (what & SNAP_TYPES)
+        load_types(m);
 }
 
 void snap_model_close(struct snap_model *m)

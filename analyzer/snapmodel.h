@@ -25,7 +25,8 @@ struct snap_model {
 
 enum {
     SNAP_RETAINED = 1,   /* the dominator tree: owners' retained sizes (owners_compute) */
-    SNAP_TYPES = 2,      /* every block's type */
+    SNAP_TYPES = 2,      /* every block's type (from the database's cache when it has them) */
+    SNAP_OWNERS = 4,     /* the owners and their pointers, without the tree (owners_collect) */
 };
 
 /* Open the snapshot named by spec ("[DB:]ID", as the report commands take it), load its

@@ -468,6 +468,21 @@ dv_type_id dv_type_strip(struct symbolizer *s, const char *path, dv_type_id t)
     return ts ? ts->strip : 0;
 }
 
+uint64_t dv_type_key(struct symbolizer *s, const char *path, dv_type_id t)
+{
+    struct sym_module *m = dvvars_module(s, path, NULL);
+    struct dv_tslot *ts = m ? dvtypes_slot(m, t) : NULL;
+
+    return ts ? (uint64_t)ts->die | (uint64_t)ts->dim << 56 : 0;
+}
+
+dv_type_id dv_type_of_key(struct symbolizer *s, const char *path, uint64_t key)
+{
+    struct sym_module *m = dvvars_module(s, path, NULL);
+
+    return m && m->dbg && key ? id_for(m, key & ((1ull << 56) - 1), (uint32_t)(key >> 56)) : 0;
+}
+
 dv_type_id dv_type_by_name(struct symbolizer *s, const char *path, const char *name)
 {
     struct sym_module *m = dvvars_module(s, path, NULL);

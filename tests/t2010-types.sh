@@ -4,7 +4,7 @@
 # header comment has the table); full mode, so every block keeps its requested size and
 # stack. Checked at -O0 and -O2, on a copy without debug info, and with bad input.
 . ./lib.sh
-plan 79
+plan 83
 
 # typ JSON TYPE: "OBJECTS BYTES" of the types row TYPE ("none" when absent)
 typ() { jq -r --arg t "$2" '[.types[] | select(.type == $t)] | if length == 0 then "none" else .[0] | "\(.objects) \(.bytes)" end' "$1"; }
@@ -70,6 +70,18 @@ for opt in O0 O2; do
     is "$(jq -r '.shared.types | map("\(.type)=\(.bytes)") | join(",")' "$o")" "struct derived=40" \
         "-$opt: ... and the shared memory"
 done
+
+# The types are cached in the database: the second report reads them, the same; a corrupt
+# cache entry is inferred again.
+db="$OUT/types-O0.db"
+"$HW" types "$db:1" --json >"$OUT/cached.json" 2>&1
+is "$(sqlite3 "$db" "SELECT count(*) FROM cache_blob_v1 WHERE kind = 'types' AND snapshot_id = 1")" 1 "types are cached"
+ok_cmd "... and read back the same" cmp "$OUT/types-O0.json" "$OUT/cached.json"
+sqlite3 "$db" "UPDATE cache_blob_v1 SET data = x'0011223344556677889900' WHERE kind = 'types'"
+"$HW" types "$db:1" --json >"$OUT/recached.json" 2>&1
+ok_cmd "a corrupt cache entry: inferred again, the same" cmp "$OUT/types-O0.json" "$OUT/recached.json"
+"$HW" path "$db:1" --type "struct user" --json >"$OUT/cached-path.json" 2>&1
+is "$(jqr .expression "$OUT/cached-path.json")" "g_server->sessions[0]->user" "path with cached types"
 
 # No debug info: nothing typed, untyped blocks grouped by site, path still works by offsets.
 cp "$BIN/types-O0" "$OUT/types-O0"
