@@ -288,6 +288,10 @@ static void print_text(struct snap_model *m, struct symcache *sc, uint32_t k, co
     expression(m, c, expr, sizeof expr);
     if (c->owner)
         printf("Reached as %s\n\n", expr);
+    else if (c->nr == 1 && (m->g.cls[k] & 3) == 2)
+        printf("Unreachable: a direct leak, no pointer to it is left\n\n");
+    else if (c->nr == 1)
+        printf("Unreachable: held only by a cycle of leaked blocks\n\n");
     else
         printf("Unreachable; held by a leaked block as %s\n\n", expr);
     if (c->owner) {

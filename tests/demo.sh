@@ -1,7 +1,8 @@
 #!/bin/sh
 # demo.sh: what `make demo` shows: a small service with a leak, a growing index, a cache and
 # churn runs under heapwatch; it takes a snapshot after each round of 1000 requests (through
-# heapwatch.h), one on SIGUSR2 and one with `heapwatch snap`; then the reports, leaks included.
+# heapwatch.h), one on SIGUSR2 and one with `heapwatch snap`; then the reports, leaks included,
+# and which variables hold the memory, of what types, through which fields.
 set -e
 top=$(cd "$(dirname "$0")/.." && pwd)
 hw="$top/heapwatch"
@@ -33,6 +34,14 @@ step "heapwatch leaks demo.db                               # unreachable blocks
 "$hw" leaks demo.db
 step "heapwatch growth demo.db --all --by function         # steady growth vs cache vs churn"
 "$hw" growth demo.db --all --by function
+step "heapwatch owners demo.db --by type -n 4                # which variables hold it, of what type"
+"$hw" owners demo.db --by type -n 4
+step "heapwatch types demo.db -n 6                           # the heap by type (DWARF)"
+"$hw" types demo.db -n 6
+step "heapwatch path demo.db --site session_open             # how a block is reached (here: a leak)"
+"$hw" path demo.db --site session_open
+step "heapwatch path demo.db --type 'struct cache_entry'     # ... and a reachable one"
+"$hw" path demo.db --type 'struct cache_entry'
 step "heapwatch export demo.db --format pprof -o heap.pb.gz && go tool pprof -top heap.pb.gz"
 "$hw" export demo.db --format pprof -o heap.pb.gz
 if command -v go >/dev/null 2>&1; then
