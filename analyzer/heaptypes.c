@@ -164,6 +164,20 @@ static bool flexible_tail(const struct heap_types *ht, uint32_t m, const struct 
     return last && last->kind == DV_T_ARRAY && last->count == 0;
 }
 
+/* Whether t is a C++ polymorphic class: its vtable pointer (GCC's and clang's artificial
+ * `_vptr.Base` member) at offset 0, its own or a first base's. */
+static bool polymorphic(const struct heap_types *ht, uint32_t m, const struct dv_type *t)
+{
+    for (int depth = 0; t && depth < MAX_TYPE_DEPTH; depth++) {
+        if ((t->kind != DV_T_STRUCT && t->kind != DV_T_CLASS) || !t->nr_members || t->members[0].offset)
+            return false;
+        if (t->members[0].name && !strncmp(t->members[0].name, "_vptr", 5))
+            return true;
+        t = type_of_id(ht, m, strip(ht, m, t->members[0].type));
+    }
+    return false;
+}
+
 /* The index of the type a pointer declared to `declared` (module m) gives its target; 0 when
  * it types nothing (void, a function, an incomplete or zero-sized type). */
 static uint32_t intern_type(struct heap_types *ht, uint32_t m, dv_type_id declared)
@@ -191,6 +205,7 @@ static uint32_t intern_type(struct heap_types *ht, uint32_t m, dv_type_id declar
         .size = t->size,
         .bytes = (t->kind == DV_T_BASE || t->kind == DV_T_ENUM) && t->size == 1,
         .flexible = flexible_tail(ht, m, t),
+        .polymorphic = polymorphic(ht, m, t),
     };
     hmap_put(&in->index, key, (void *)(uintptr_t)(ht->nr_types + 1));
     return ht->nr_types++;
@@ -198,7 +213,7 @@ static uint32_t intern_type(struct heap_types *ht, uint32_t m, dv_type_id declar
 
 uint64_t ht_count(const struct ht_type *t, uint64_t size)
 {
-    if (!t->size || t->flexible || t->bytes || size < 2 * t->size)
+    if (!t->size || t->flexible || t->polymorphic || t->bytes || size < 2 * t->size)
         return 1;
     uint64_t n = size / t->size;
     return size - n * t->size < ARRAY_SLACK ? n : 1;
@@ -567,7 +582,7 @@ void *heap_types_encode(const struct heap_types *ht, size_t *len)
         p = hw_varint_put(p, (uint64_t)t->module + 1);
         p = hw_varint_put(p, dv_type_key(in_of(ht)->sym, module_path(ht, t->module), t->id));
         p = hw_varint_put(p, t->size);
-        p = hw_varint_put(p, (uint64_t)t->bytes | (uint64_t)t->flexible << 1);
+        p = hw_varint_put(p, (uint64_t)t->bytes | (uint64_t)t->flexible << 1 | (uint64_t)t->polymorphic << 2);
         p = hw_varint_put(p, n);
         memcpy(p, t->name, n);
         p += n;
@@ -633,7 +648,7 @@ bool heap_types_decode(struct heap_types *ht, const struct heap_graph *g, struct
         /* The type's id in this process: looked up when a field name is asked for. */
         ht->types[ht->nr_types++] = (struct ht_type){ .name = strpool_intern(&in->pool, name), .module = (uint32_t)(m - 1),
                                                       .key = id, .size = size, .bytes = flags & 1,
-                                                      .flexible = (flags >> 1) & 1 };
+                                                      .flexible = (flags >> 1) & 1, .polymorphic = (flags >> 2) & 1 };
     }
     uint64_t nr_blocks = 0;
     ok = ok && hw_varint_get(&p, end, &ht->conflicts) && hw_varint_get(&p, end, &ht->sites_lent) &&

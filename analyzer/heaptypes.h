@@ -22,7 +22,8 @@
  *      alone is often a wrapper (xmalloc) that allocates every type. Blocks typed so type
  *      what they point at in turn (rule 2 again).
  * A block of T whose size holds several T (remainder under 16 bytes, an allocator's
- * rounding) is an array T[n]; a struct ending in a flexible array member stays one T.
+ * rounding) is an array T[n]; a struct ending in a flexible array member, or a C++ class
+ * with a vtable (a larger block is an object of a derived class), stays one T.
  * Targets of `char *` (any one-byte type) are `char[]`, counted without a length; `void *`
  * types nothing. A union member is the first member (in declaration order) that holds a
  * pointer at the offset. The rest is "(unknown)".
@@ -54,6 +55,8 @@ struct ht_type {
     uint64_t size;        /* sizeof */
     bool bytes;           /* a one-byte type: its blocks are "char[]" */
     bool flexible;        /* a struct ending in a flexible array member */
+    bool polymorphic;     /* a C++ class with a vtable: a larger block is a derived object,
+                           * never an array */
 };
 
 struct heap_types {

@@ -2,21 +2,60 @@
 #define _GNU_SOURCE
 #include "snapmodel.h"
 
+#include <elf.h>
+#include <link.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "../schema/schema.h"
 #include "symbolize.h"
 #include "usage.h"
 
+/* The heapwatch binary's own build id (hex), from its NT_GNU_BUILD_ID note: any rebuild
+ * changes it. */
+static int note_of_self(struct dl_phdr_info *info, size_t size, void *out)
+{
+    (void)size;
+    if (info->dlpi_name && *info->dlpi_name)
+        return 0;   /* the executable comes first, with an empty name */
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_NOTE)
+            continue;
+        const uint8_t *p = (const uint8_t *)(info->dlpi_addr + ph->p_vaddr), *end = p + ph->p_memsz;
+        while (p + sizeof(ElfW(Nhdr)) <= end) {
+            const ElfW(Nhdr) *n = (const ElfW(Nhdr) *)p;
+            const uint8_t *desc = p + sizeof *n + ((n->n_namesz + 3) & ~3u);
+            if (n->n_type == NT_GNU_BUILD_ID && n->n_namesz == 4 && desc + n->n_descsz <= end) {
+                char *hex = out;
+                for (uint32_t j = 0; j < n->n_descsz && j < 32; j++)
+                    sprintf(hex + 2 * j, "%02x", desc[j]);
+                return 1;
+            }
+            p = desc + ((n->n_descsz + 3) & ~3u);
+        }
+    }
+    return 1;
+}
+
 /* The version of the code whose types a cache holds: a rebuilt analyzer infers again. */
-static const char types_version[] = HW_VERSION " " __DATE__ " " __TIME__;
+static const char *types_version(void)
+{
+    static char version[128];
+    if (!*version) {
+        char id[65] = "";
+        dl_iterate_phdr(note_of_self, id);
+        snprintf(version, sizeof version, "%s %s", HW_VERSION, *id ? id : __DATE__ " " __TIME__);
+    }
+    return version;
+}
 
 static void load_types(struct snap_model *m)
 {
     void *blob;
     size_t len;
     m->typed = true;
-    if (db_cache_blob_get(m->db, "types", m->snap, types_version, &blob, &len)) {
+    if (db_cache_blob_get(m->db, "types", m->snap, types_version(), &blob, &len)) {
         bool ok = heap_types_decode(&m->ht, &m->g, m->sym, blob, len);
         free(blob);
         if (ok)
@@ -26,7 +65,7 @@ static void load_types(struct snap_model *m)
         owners_collect(&m->os, &m->g, m->sym);
     heap_types_infer(&m->ht, &m->os, m->sym);
     blob = heap_types_encode(&m->ht, &len);
-    db_cache_blob_put(m->db, "types", m->snap, types_version, blob, len);
+    db_cache_blob_put(m->db, "types", m->snap, types_version(), blob, len);
     free(blob);
 }
 
