@@ -1,4 +1,5 @@
-/* This file implements `heapwatch growth`: which sites grow steadily over all snapshots.
+/* This file implements `heapwatch growth`: which sites grow steadily over all snapshots
+ * (--by owner: group_growth.c).
  *
  * Each site's series (its flat value at every snapshot, 0 where absent) is fitted and classed
  * by growth_class.h: growing, plateau, shrinking, churn or stable. Each finding carries its
@@ -9,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cmd.h"
+#include "group_reports.h"
+#include "groupings.h"
 #include "options.h"
 #include "report.h"
 #include "symcache.h"
@@ -18,7 +21,9 @@
 static const struct cmd_usage usage_growth = {
     "growth", "[DB]", "Which sites grow steadily over all snapshots of a database: each site's series is tested\n"
     "for a trend (Mann-Kendall) and its slope measured (Theil-Sen), then classed as growing,\n"
-    "plateau, shrinking, churn or stable.",
+    "plateau, shrinking, churn or stable. With --by owner, over the snapshots with a heap walk:\n"
+    "which variables accumulate (their retained memory grows), which sites leak (their\n"
+    "unreachable memory grows), which caches filled up (cache), and churn.",
     "DB defaults to the newest heapwatch.*.db in the current directory.", NULL,
 };
 
@@ -58,7 +63,7 @@ int cmd_growth(int argc, char **argv)
     report_opts_init(&o);
     const struct opt opts[] = {
         OPT_SAMPLE_INDEX(&o.index, SAMPLE_INDEX_HELP),
-        OPT_REPORT_BY(&o.by),
+        OPT_REPORT_BY_WALK(&o.by),
         OPT_BOOL(0, "all", &o.all, "list every class, not only growing and plateau"),
         OPT_NODECOUNT(&o.nodecount),
         OPT_JSON(&o.json),
@@ -67,7 +72,14 @@ int cmd_growth(int argc, char **argv)
     };
     argc = parse_options(argc, argv, opts, &usage_growth, 0);
     report_opts_finish(&o);
+    if (grouping_of(o.by))
+        check_walk_options(opts, &usage_growth, &o);
     struct hwdb *db = open_db_operand(argc, argv, opts, &usage_growth);
+    if (grouping_of(o.by)) {
+        int rc = growth_by_group(db, &o);
+        db_close(db);
+        return rc;
+    }
     struct symcache *sc = symcache_open(db);
     size_t n;
     int64_t *ids = db_snapshot_ids(db, &n);
