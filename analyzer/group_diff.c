@@ -1,7 +1,8 @@
 /* This file implements diff_by_group (group_reports.h): which owners (or types) and which
  * sites of unreachable memory changed between two walked snapshots, largest change first,
- * with each row's bytes and objects in A and in B. Rows line up by key (groupings.h), so the
- * two snapshots may come from different runs of the same program. */
+ * with each row's bytes and objects in A and in B. Rows line up by key (groupings.h): the
+ * two snapshots may come from different runs of the same program, whose globals, main
+ * thread's owners and leaking sites line up (group_owners.c says which owners do not). */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>

@@ -11,6 +11,8 @@
  *   - the address and declared type (shown as first seen).
  * Kept: the thread of a per-thread owner (tls, local, register, stack): two threads' copies
  * of a __thread variable are different memory, and tids do not change over a process's life.
+ * The main thread (tid = pid) is keyed as "main", so that its owners line up between two
+ * runs (diff of two databases); other threads' owners only line up within one process. 
  * Owners that no variable names are keyed by their description ("data of lib.so+0x40",
  * "stack of thread 12 in f (frame 3)"), which is as stable as the range it names.
  *
@@ -24,12 +26,18 @@
 #include "owners.h"
 #include "usage.h"
 
-/* Interned "owner␟kind␟name␟function␟module␟tid" (␟: the ASCII unit separator). */
-static const char *owner_key(struct strpool *pool, const struct owner *o)
+/* Interned "owner␟kind␟name␟function␟module␟thread" (␟: the ASCII unit separator), the
+ * thread "main", a tid, or empty. */
+static const char *owner_key(struct group_ctx *ctx, const struct owner *o)
 {
-    char *k = xasprintf("owner\x1f%s\x1f%s\x1f%s\x1f%s\x1f%d", owner_kind_names[o->kind], o->name,
-                        o->function ? o->function : "", o->module ? o->module : "", o->tid);
-    const char *key = strpool_intern(pool, k);
+    char thread[16] = "";
+    if (o->tid && o->tid == ctx->db->pid)
+        snprintf(thread, sizeof thread, "main");
+    else if (o->tid)
+        snprintf(thread, sizeof thread, "%d", o->tid);
+    char *k = xasprintf("owner\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s", owner_kind_names[o->kind], o->name,
+                        o->function ? o->function : "", o->module ? o->module : "", thread);
+    const char *key = strpool_intern(ctx->pool, k);
     free(k);
     return key;
 }
@@ -55,7 +63,7 @@ void group_owners(const struct heap_graph *g, struct group_ctx *ctx, struct grou
         if (!o->retained_objects)
             continue;   /* as absent: its memory is counted where it is retained */
         struct group_row r = {
-            .key = owner_key(ctx->pool, o),
+            .key = owner_key(ctx, o),
             .kind = owner_kind_names[o->kind],   /* static strings */
             .name = strpool_intern(ctx->pool, o->name),
             .function = strpool_intern(ctx->pool, o->function),

@@ -94,8 +94,8 @@ const char *group_row_text(const struct group_row *r, char *buf, size_t size)
     }
     if (r->function && (!strcmp(r->kind, "static_local") || !strcmp(r->kind, "local")))
         append(buf, size, &n, " in %s", r->function);
-    if (r->tid)
-        append(buf, size, &n, " (thread %d)", r->tid);
+    if (r->tid && (!strcmp(r->kind, "tls") || !strcmp(r->kind, "local")))
+        append(buf, size, &n, " (thread %d)", r->tid);   /* the other kinds' names say it */
     if (r->type)
         append(buf, size, &n, " [%s]", r->type);
     if (r->module && strcmp(r->kind, "data") && strcmp(r->kind, "thread"))

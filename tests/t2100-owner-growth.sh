@@ -6,7 +6,7 @@
 # phase. Full mode (every block keeps its requested size), no exit snapshot (the 8 are the
 # program's), at -O0 and -O2.
 . ./lib.sh
-plan 66
+plan 68
 
 src="$PWD/progs/owner_growth.c"
 leak_line=$(grep -n 'struct lnode \*n = malloc' "$src" | cut -d: -f1)
@@ -121,6 +121,15 @@ is "$?:$(sed -n 2p "$OUT/short.txt")" "0:(at least 4 snapshots are needed to tel
     "3 snapshots: the message growth gives"
 "$HW" growth "$OUT/short.db" --by owner --all --json >"$OUT/short.json" 2>&1
 is "$(row "$OUT/short.json" g_sessions)" "global insufficient 640,1280,1920" "... and every row is insufficient"
+
+# Two runs of one program: rows line up by owner, not by address or pid. The main thread's
+# owners are keyed as "main" (its tid is the pid); other threads' by their tids.
+"$HW" diff "$db:3" "$OUT/short.db:3" --by owner >"$OUT/runs.txt" 2>&1
+is "$?:$(tail -1 "$OUT/runs.txt")" "0:(no change)" "diff of the same phase of two runs: no change"
+for r in 1 2; do run_shim "$OUT/owners$r.db" HEAPWATCH_SAMPLE_RATE=1 HEAPWATCH_AT_EXIT=0 -- "$BIN/owners-O0"; done
+"$HW" diff "$OUT/owners1.db:1" "$OUT/owners2.db:1" --by owner --json >"$OUT/runs.json" 2>&1
+is "$(jqr '[.rows[] | select(.name == "main_local" or .name == "g_cache")] | length' "$OUT/runs.json"):$(jqr '[.rows[] | select(.name == "tls_buf")] | length' "$OUT/runs.json")" \
+    "0:2" "two runs of progs/owners.c: the main thread's local and the globals line up, another thread's do not"
 
 # Bad input: no heap walk at all; a grouping another command cannot take; wrong options.
 run_shim "$OUT/counters.db" HEAPWATCH_SAMPLE_RATE=1 HEAPWATCH_AT_EXIT=0 HEAPWATCH_OBJECTS=0 -- "$BIN/owner_growth-O0"
