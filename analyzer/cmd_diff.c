@@ -1,8 +1,8 @@
 /* This file implements `heapwatch diff A B`: what grew and shrank between two snapshots, by
- * site (--by owner: group_diff.c). Each row is B - A of the same key; rows are sorted by the size of the change. When
- * both snapshots had a heap walk, each row also carries the unreachable (leaked) objects and
- * bytes of its site (flat) in A and in B; otherwise those are null in JSON and left out of
- * the text. */
+ * site (--by owner: group_diff.c). Each row is B - A of the same key; rows are sorted by the
+ * size of the change. When both snapshots had a heap walk, each row also carries the
+ * unreachable (leaked) objects and bytes of its site (flat) in A and in B; otherwise those
+ * are null in JSON and left out of the text. */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>

@@ -12,10 +12,10 @@
 #include "cmd.h"
 #include "group_reports.h"
 #include "groupings.h"
+#include "growth_class.h"
 #include "options.h"
 #include "report.h"
 #include "symcache.h"
-#include "growth_class.h"
 #include "usage.h"
 
 static const struct cmd_usage usage_growth = {
