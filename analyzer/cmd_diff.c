@@ -1,13 +1,15 @@
 /* This file implements `heapwatch diff A B`: what grew and shrank between two snapshots, by
- * site. Each row is B - A of the same key; rows are sorted by the size of the change. When
- * both snapshots had a heap walk, each row also carries the unreachable (leaked) objects and
- * bytes of its site (flat) in A and in B; otherwise those are null in JSON and left out of
- * the text. */
+ * site (--by owner: group_diff.c). Each row is B - A of the same key; rows are sorted by the
+ * size of the change. When both snapshots had a heap walk, each row also carries the
+ * unreachable (leaked) objects and bytes of its site (flat) in A and in B; otherwise those
+ * are null in JSON and left out of the text. */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cmd.h"
+#include "group_reports.h"
+#include "groupings.h"
 #include "options.h"
 #include "report.h"
 #include "symcache.h"
@@ -15,7 +17,8 @@
 
 static const struct cmd_usage usage_diff = {
     "diff", "SNAP_A SNAP_B", "What grew and shrank between two snapshots: rows are B - A by site, with each site's\n"
-    "leaked bytes in A and B.",
+    "leaked bytes in A and B; or, with --by owner, by the variables that retain the memory\n"
+    "(and unreachable memory by site), with their bytes and objects in A and B.",
     "A snapshot is [DB:]ID: ID is a number, first, latest or -N; DB defaults to the newest\n"
     "heapwatch.*.db here. The two may come from different databases.", NULL,
 };
@@ -114,7 +117,7 @@ int cmd_diff(int argc, char **argv)
     report_opts_init(&o);
     const struct opt opts[] = {
         OPT_SAMPLE_INDEX(&o.index, SAMPLE_INDEX_HELP),
-        OPT_REPORT_BY(&o.by),
+        OPT_REPORT_BY_WALK(&o.by),
         OPT_BOOL(0, "cum", &o.cum, "sort by the change of the cumulative value"),
         OPT_NODECOUNT(&o.nodecount),
         OPT_JSON(&o.json),
@@ -125,6 +128,12 @@ int cmd_diff(int argc, char **argv)
     report_opts_finish(&o);
     if (argc != 2)
         die_with_usage(opts, &usage_diff, "diff needs two snapshots");
+    if (grouping_of(o.by)) {
+        check_walk_options(opts, &usage_diff, &o);
+        if (o.cum)
+            die_with_usage(opts, &usage_diff, "--cum has no meaning with --by %s", report_by_names[o.by]);
+        return diff_by_group(argv[0], argv[1], &o);
+    }
     struct side a, b;
     load_side(&a, argv[0], &o, NULL);
     load_side(&b, argv[1], &o, &a);

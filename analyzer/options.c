@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "db.h"
+#include "groupings.h"
 #include "symcache.h"
 #include "usage.h"
 
@@ -36,8 +37,29 @@ const char *parse_report_by(const struct opt *opt, const char *arg)
     int by = report_by_parse(arg);
     if (by < 0)
         return xasprintf("unknown grouping '%s' for --by", arg);
+    if (grouping_of((enum report_by)by))
+        return xasprintf("--by %s is for diff and growth (one snapshot's owners: heapwatch owners)", arg);
     *(enum report_by *)opt->value = (enum report_by)by;
     return NULL;
+}
+
+const char *parse_report_by_walk(const struct opt *opt, const char *arg)
+{
+    int by = report_by_parse(arg);
+    if (by < 0)
+        return xasprintf("unknown grouping '%s' for --by", arg);
+    const struct grouping *gr = grouping_of((enum report_by)by);
+    if (gr && !gr->fn)
+        return xasprintf("--by %s is not available yet (it needs type inference)", arg);
+    *(enum report_by *)opt->value = (enum report_by)by;
+    return NULL;
+}
+
+void check_walk_options(const struct opt *opts, const struct cmd_usage *usage, const struct report_opts *o)
+{
+    if (o->index != V_INUSE_SPACE && o->index != V_INUSE_OBJECTS)
+        die_with_usage(opts, usage, "--by %s measures what is held at each snapshot: use --sample-index "
+                       "inuse_space or inuse_objects, not %s", report_by_names[o->by], value_names[o->index]);
 }
 
 const char *parse_nodecount(const struct opt *opt, const char *arg)

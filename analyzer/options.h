@@ -24,7 +24,8 @@ void report_opts_init(struct report_opts *o);
 void report_opts_finish(struct report_opts *o);
 
 opt_callback parse_sample_index;   /* value: int * */
-opt_callback parse_report_by;      /* value: enum report_by * */
+opt_callback parse_report_by;      /* value: enum report_by *; function, line or stack */
+opt_callback parse_report_by_walk; /* the same, and the heap-walk groupings (groupings.h) */
 opt_callback parse_nodecount;      /* value: size_t * */
 
 /* What the [SNAP] operand of top, leaks and export means. */
@@ -41,10 +42,20 @@ opt_callback parse_nodecount;      /* value: size_t * */
 #define OPT_REPORT_BY(v)                                                               \
     OPT_CALLBACK(0, "by", (v), "function|line|stack",                                 \
                  "group by function, by function and line (default) or by whole stack", parse_report_by)
+/* diff and growth: the stack groupings and those of a walked snapshot's heap. */
+#define OPT_REPORT_BY_WALK(v)                                                          \
+    OPT_CALLBACK(0, "by", (v), "function|line|stack|owner",                           \
+                 "group by function, by function and line (default), by whole stack, or\n" \
+                 "by owner: the variables that retain the memory, and unreachable memory\n" \
+                 "by allocation site (snapshots with a heap walk)", parse_report_by_walk)
 #define OPT_NODECOUNT(v)                                                               \
     OPT_CALLBACK('n', "nodecount", (v), "N", "show the first N rows (default 20; every row with --json)", \
                  parse_nodecount)
 #define OPT_JSON(v) OPT_BOOL(0, "json", (v), "the report as JSON")
+
+/* Dies with the usage unless the options suit a heap-walk grouping (o->by is one): the
+ * sample index must be inuse_space or inuse_objects, what a walk measures. */
+void check_walk_options(const struct opt *opts, const struct cmd_usage *usage, const struct report_opts *o);
 
 /* The database named by the one optional operand argv[0] (default: the newest
  * heapwatch.*.db here), opened; dies on a second operand. */

@@ -10,11 +10,11 @@
 #include <string.h>
 #include "usage.h"
 
-const char *const report_by_names[] = { "function", "line", "stack" };
+const char *const report_by_names[] = { "function", "line", "stack", "owner", "type" };
 
 int report_by_parse(const char *s)
 {
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i <= BY_TYPE; i++)
         if (!strcmp(s, report_by_names[i]))
             return i;
     return -1;
@@ -99,6 +99,8 @@ static bool seen_add(struct seen_set *s, uint64_t key)
 
 void report_aggregate(const struct profile *p, enum report_by by, struct rows *rows)
 {
+    if (by > BY_STACK)
+        BUG("report_aggregate by %s: a heap-walk grouping (groupings.h)", report_by_names[by]);
     struct seen_set seen = { .mask = 16383, .cur = 0 };
     seen.keys = xcalloc(seen.mask + 1, sizeof *seen.keys);
     seen.gen = xcalloc(seen.mask + 1, sizeof *seen.gen);

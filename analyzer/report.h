@@ -8,7 +8,9 @@
 #include "json.h"
 #include "profile.h"
 
-enum report_by { BY_FUNCTION, BY_LINE, BY_STACK };
+/* FUNCTION, LINE and STACK group a profile's samples by their stacks (report_aggregate);
+ * OWNER and TYPE group a walked snapshot's heap (groupings.h), for diff and growth only. */
+enum report_by { BY_FUNCTION, BY_LINE, BY_STACK, BY_OWNER, BY_TYPE };
 
 struct row {
     uint64_t key;
@@ -24,10 +26,10 @@ struct rows {
     struct hmap index;   /* key -> row index + 1 */
 };
 
-/* Parse "function" | "line" | "stack"; -1 if unknown. */
+/* Parse "function" | "line" | "stack" | "owner" | "type"; -1 if unknown. */
 int report_by_parse(const char *s);
 extern const char *const report_by_names[];
-/* Add p's samples into rows (call again with another profile to sum). */
+/* Add p's samples into rows (call again with another profile to sum); by is a stack grouping. */
 void report_aggregate(const struct profile *p, enum report_by by, struct rows *rows);
 /* The row with key, or NULL. */
 struct row *report_find(struct rows *rows, uint64_t key);
