@@ -8,11 +8,13 @@
 #include "options.h"
 #include "report.h"
 #include "symcache.h"
+#include "top_types.h"
 #include "usage.h"
 
 static const struct cmd_usage usage_top = {
     "top", "[SNAP]", "Who holds (inuse) or allocated (alloc) the most, by function, line or stack, with flat\n"
-    "and cumulative values, as pprof's top.", SNAP_OPERAND_HELP, NULL,
+    "and cumulative values, as pprof's top; or what the heap walk found by type (--by type).",
+    SNAP_OPERAND_HELP, NULL,
 };
 
 static void print_text(const struct profile *p, struct rows *rows, const struct report_opts *o)
@@ -93,6 +95,8 @@ int cmd_top(int argc, char **argv)
     report_opts_finish(&o);
     if (argc > 1)
         die_with_usage(opts, &usage_top, "too many arguments");
+    if (o.by == BY_TYPE)
+        return top_by_type(argc ? argv[0] : "latest", &o);
     int64_t snap;
     struct hwdb *db = db_open_snapshot_spec(argc ? argv[0] : "latest", &snap);
     struct symcache *sc = symcache_open(db);

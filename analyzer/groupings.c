@@ -13,7 +13,7 @@
 
 static const struct grouping groupings[] = {
     { BY_OWNER, "owner", group_owners },
-    { BY_TYPE, "type", NULL },   /* type inference plugs in here */
+    { BY_TYPE, "type", group_types },
 };
 
 const struct grouping *grouping_of(enum report_by by)

@@ -1,8 +1,8 @@
 /* groupings.h: the heap-walk groupings of `diff --by` and `growth --by`: ways to cut one
  * walked snapshot's heap into rows that line up across snapshots. `owner` (group_owners.c)
  * gives a row per variable that retains memory, one `shared` row, and a row per allocation
- * site of unreachable memory (group_sites.c); `type` (to come with type inference) gives a
- * row per inferred type.
+ * site of unreachable memory (group_sites.c); `type` (group_types.c) gives a row per
+ * inferred type (heaptypes.h), its reachable and its unreachable memory apart.
  *
  * A grouping is one function: given a loaded snapshot graph, it adds rows to a set. A row is
  * an identity key (a string: equal keys in two snapshots are the same owner, type or site),
@@ -72,7 +72,7 @@ typedef void grouping_fn(const struct heap_graph *g, struct group_ctx *ctx, stru
 struct grouping {
     enum report_by by;
     const char *name;       /* "owner" */
-    grouping_fn *fn;        /* NULL: not available yet */
+    grouping_fn *fn;
 };
 
 /* The grouping of by, or NULL when by groups a profile's stacks (function, line, stack). */
@@ -95,8 +95,9 @@ void group_rows_release(struct group_rows *rows);
  * left out, as in every report) by allocation site, named as `top --by line` names a site
  * (allocator wrappers dropped; "(unsampled)" for blocks without a stack), kind "leak". */
 void group_unreachable_sites(const struct heap_graph *g, struct group_ctx *ctx, struct group_rows *out);
-/* The owner grouping (group_owners.c). */
+/* The owner grouping (group_owners.c) and the type grouping (group_types.c). */
 grouping_fn group_owners;
+grouping_fn group_types;
 
 /* The row as text: "g_cache [struct cache *] in prog", "p in worker (thread 12) [char *] in
  * prog", "leak_site prog.c:42", "(shared by several owners)". */

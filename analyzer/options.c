@@ -37,7 +37,7 @@ const char *parse_report_by(const struct opt *opt, const char *arg)
     int by = report_by_parse(arg);
     if (by < 0)
         return xasprintf("unknown grouping '%s' for --by", arg);
-    if (grouping_of((enum report_by)by))
+    if (by == BY_OWNER)
         return xasprintf("--by %s is for diff and growth (one snapshot's owners: heapwatch owners)", arg);
     *(enum report_by *)opt->value = (enum report_by)by;
     return NULL;
@@ -48,9 +48,6 @@ const char *parse_report_by_walk(const struct opt *opt, const char *arg)
     int by = report_by_parse(arg);
     if (by < 0)
         return xasprintf("unknown grouping '%s' for --by", arg);
-    const struct grouping *gr = grouping_of((enum report_by)by);
-    if (gr && !gr->fn)
-        return xasprintf("--by %s is not available yet (it needs type inference)", arg);
     *(enum report_by *)opt->value = (enum report_by)by;
     return NULL;
 }

@@ -24,7 +24,7 @@ void report_opts_init(struct report_opts *o);
 void report_opts_finish(struct report_opts *o);
 
 opt_callback parse_sample_index;   /* value: int * */
-opt_callback parse_report_by;      /* value: enum report_by *; function, line or stack */
+opt_callback parse_report_by;      /* value: enum report_by *; function, line, stack or type */
 opt_callback parse_report_by_walk; /* the same, and the heap-walk groupings (groupings.h) */
 opt_callback parse_nodecount;      /* value: size_t * */
 
@@ -40,14 +40,15 @@ opt_callback parse_nodecount;      /* value: size_t * */
     OPT_CALLBACK(0, "sample-index", (v), "NAME", (help), parse_sample_index),         \
     OPT_HIDDEN_CALLBACK("sample_index", (v), "NAME", parse_sample_index)
 #define OPT_REPORT_BY(v)                                                               \
-    OPT_CALLBACK(0, "by", (v), "function|line|stack",                                 \
-                 "group by function, by function and line (default) or by whole stack", parse_report_by)
+    OPT_CALLBACK(0, "by", (v), "function|line|stack|type",                            \
+                 "group by function, by function and line (default), by whole stack, or by the type of\n" \
+                 "the objects (inferred from DWARF; a heap walk's inuse and leaked values)", parse_report_by)
 /* diff and growth: the stack groupings and those of a walked snapshot's heap. */
 #define OPT_REPORT_BY_WALK(v)                                                          \
-    OPT_CALLBACK(0, "by", (v), "function|line|stack|owner",                           \
-                 "group by function, by function and line (default), by whole stack, or\n" \
-                 "by owner: the variables that retain the memory, and unreachable memory\n" \
-                 "by allocation site (snapshots with a heap walk)", parse_report_by_walk)
+    OPT_CALLBACK(0, "by", (v), "function|line|stack|owner|type",                      \
+                 "group by function, by function and line (default), by whole stack, by\n" \
+                 "owner: the variables that retain the memory, and unreachable memory by\n" \
+                 "allocation site, or by type (snapshots with a heap walk)", parse_report_by_walk)
 #define OPT_NODECOUNT(v)                                                               \
     OPT_CALLBACK('n', "nodecount", (v), "N", "show the first N rows (default 20; every row with --json)", \
                  parse_nodecount)

@@ -50,22 +50,21 @@ static const char *types_version(void)
     return version;
 }
 
-static void load_types(struct snap_model *m)
+void snap_types(struct heap_types *ht, const struct heap_graph *g, struct symbolizer *sym, struct owner_set *os)
 {
     void *blob;
     size_t len;
-    m->typed = true;
-    if (db_cache_blob_get(m->db, "types", m->snap, types_version(), &blob, &len)) {
-        bool ok = heap_types_decode(&m->ht, &m->g, m->sym, blob, len);
+    if (db_cache_blob_get(g->db, "types", g->snap, types_version(), &blob, &len)) {
+        bool ok = heap_types_decode(ht, g, sym, blob, len);
         free(blob);
         if (ok)
             return;
     }
-    if (!m->os.owners && !m->os.internal)
-        owners_collect(&m->os, &m->g, m->sym);
-    heap_types_infer(&m->ht, &m->os, m->sym);
-    blob = heap_types_encode(&m->ht, &len);
-    db_cache_blob_put(m->db, "types", m->snap, types_version(), blob, len);
+    if (!os->owners && !os->internal)
+        owners_collect(os, g, sym);
+    heap_types_infer(ht, os, sym);
+    blob = heap_types_encode(ht, &len);
+    db_cache_blob_put(g->db, "types", g->snap, types_version(), blob, len);
     free(blob);
 }
 
@@ -83,8 +82,10 @@ void snap_model_open(struct snap_model *m, const char *spec, unsigned what)
         owners_compute(&m->os, &m->g, m->sym);
     else if (what & SNAP_OWNERS)
         owners_collect(&m->os, &m->g, m->sym);
-    if (what & SNAP_TYPES)
-        load_types(m);
+    if (what & SNAP_TYPES) {
+        snap_types(&m->ht, &m->g, m->sym, &m->os);
+        m->typed = true;
+    }
 }
 
 void snap_model_close(struct snap_model *m)

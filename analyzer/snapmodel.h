@@ -34,5 +34,9 @@ enum {
  * on a snapshot without a heap walk or without stored pointers. */
 void snap_model_open(struct snap_model *m, const char *spec, unsigned what);
 void snap_model_close(struct snap_model *m);
+/* g's block types into ht: from the database's cache, else inferred (naming os's owners
+ * first unless os has them: os zeroed, or owners_collect'ed or owners_compute'd) and
+ * cached. The caller releases ht and os. */
+void snap_types(struct heap_types *ht, const struct heap_graph *g, struct symbolizer *sym, struct owner_set *os);
 
 #endif

@@ -4,7 +4,7 @@
 # header comment has the table); full mode, so every block keeps its requested size and
 # stack. Checked at -O0 and -O2, on a copy without debug info, and with bad input.
 . ./lib.sh
-plan 83
+plan 87
 
 # typ JSON TYPE: "OBJECTS BYTES" of the types row TYPE ("none" when absent)
 typ() { jq -r --arg t "$2" '[.types[] | select(.type == $t)] | if length == 0 then "none" else .[0] | "\(.objects) \(.bytes)" end' "$1"; }
@@ -62,6 +62,12 @@ for opt in O0 O2; do
         "-$opt: --site FUNC: the largest block with FUNC on its stack (the first reachable one of equals)"
     "$HW" path "$db:1" "$name2" >"$OUT/path-name-$opt.txt" 2>&1
     ok_cmd "-$opt: the text report says the expression" grep -q "Reached as g_server->sessions\[2\]->user->name" "$OUT/path-name-$opt.txt"
+
+    "$HW" top "$db:1" --by type --json >"$OUT/top-$opt.json" 2>&1
+    is "$(jqr '[.rows[] | "\(.type)=\(.flat.inuse_objects)/\(.flat.leaked_objects)"] | .[0:3] | join(",")' "$OUT/top-$opt.json")" \
+        "struct item=20/6,struct tnode=7/0,char[]=5/0" "-$opt: top --by type: inuse and leaked objects by type"
+    "$HW" top "$db:1" --by type --sample-index alloc_space >/dev/null 2>&1
+    is "$?" 2 "-$opt: top --by type --sample-index alloc_space: exit 2 (a walk has no alloc values)"
 
     o="$OUT/owners-type-$opt.json"
     "$HW" owners "$db:1" --by type --json >"$o" 2>&1

@@ -6,7 +6,7 @@
 # phase. Full mode (every block keeps its requested size), no exit snapshot (the 8 are the
 # program's), at -O0 and -O2.
 . ./lib.sh
-plan 68
+plan 76
 
 src="$PWD/progs/owner_growth.c"
 leak_line=$(grep -n 'struct lnode \*n = malloc' "$src" | cut -d: -f1)
@@ -83,6 +83,19 @@ for opt in O0 O2; do
         "-$opt: diff rows: the largest change first, unchanged rows left out"
     is "$(jqr '"\(.a.total.bytes) \(.b.total.bytes) \(.delta.bytes) \(.delta.objects)"' "$d")" "3840 11456 7616 73" \
         "-$opt: diff totals: the walked heap of each side and their difference"
+
+    # The same by type: struct session accumulates, struct centry is a cache, the dropped lists
+    # of struct lnode (never typed: no variable of that type) are an unreachable (unknown).
+    t="$OUT/growth-type-$opt.json"
+    "$HW" growth "$db" --by type --all --json >"$t" 2>"$OUT/growth-type-$opt.err" || : >"$t"
+    is "$(jqr '[.rows[] | select(.name == "struct session")][0] | "\(.kind) \(.class) \(.series | map(tostring) | join(","))"' "$t")" \
+        "type accumulation 640,1280,1920,2560,3200,3840,4480,5120" "-$opt: growth --by type: struct session accumulates"
+    is "$(jqr '[.rows[] | select(.name == "struct centry")][0] | "\(.kind) \(.class) \(.series | map(tostring) | join(","))"' "$t")" \
+        "type cache 960,1920,2880,2880,2880,2880,2880,2880" "-$opt: ... struct centry fills, then plateaus: a cache"
+    is "$(jqr '[.rows[] | select(.kind == "leak")][0] | "\(.name) \(.class) \(.series | map(tostring) | join(","))"' "$t")" \
+        "(unknown) leak 192,384,576,768,960,1152,1344,1536" "-$opt: ... the leaked lists: unreachable memory that grows, a leak"
+    "$HW" diff "$db:2" "$db:5" --by type --json >"$OUT/diff-type-$opt.json" 2>&1
+    is "$(delta "$OUT/diff-type-$opt.json" "struct session")" "1280 20 3200 50 1920 30" "-$opt: diff --by type: struct session"
 done
 
 db="$OUT/og-O0.db"
@@ -154,7 +167,6 @@ is "$?:$(head -1 "$OUT/err")" \
     "growth --by owner --sample-index alloc_space: exit 2"
 "$HW" diff "$db:1" "$db:2" --by owner --cum >/dev/null 2>"$OUT/err"
 is "$?:$(head -1 "$OUT/err")" "2:heapwatch: error: --cum has no meaning with --by owner" "diff --by owner --cum: exit 2"
-"$HW" diff "$db:1" "$db:2" --by type >/dev/null 2>"$OUT/err"
-is "$?:$(head -1 "$OUT/err")" "2:heapwatch: error: --by type is not available yet (it needs type inference)" \
-    "diff --by type: not yet, exit 2"
+"$HW" growth "$OUT/counters.db" --by type >/dev/null 2>"$OUT/err"
+is "$?" 3 "growth --by type without heap walks: exit 3"
 done_testing
