@@ -259,9 +259,10 @@ static void expression(struct snap_model *m, const struct chain *c, char *buf, s
     size_t n = 0;
     const struct owner *o = c->owner;
     if (o) {
-        const char *f = o->type_id ? ht_var_field(&m->ht, o->type_module, o->type_id, c->steps[0].offset, field, sizeof field)
-                        : c->steps[0].offset ? (snprintf(field, sizeof field, "+0x%llx",
-                                                         (unsigned long long)c->steps[0].offset), field) : "";
+        uint64_t off = c->steps[0].offset;
+        const char *f = o->type_id ? ht_var_field(&m->ht, o->type_module, o->type_id, off, field, sizeof field)
+                        : off && off != OWNER_NO_OFFSET
+                            ? (snprintf(field, sizeof field, "+0x%llx", (unsigned long long)off), field) : "";
         n = (size_t)snprintf(buf, size, "%s%s", o->name, f);
     } else {
         n = (size_t)snprintf(buf, size, "leaked block 0x%llx", (unsigned long long)m->g.addr[c->steps[0].block]);
@@ -371,7 +372,10 @@ static void print_json(struct snap_model *m, struct symcache *sc, uint32_t k, co
         else
             json_null(&j);
         json_key(&j, "offset");
-        if (i || c->owner) json_int(&j, (int64_t)c->steps[i].offset); else json_null(&j);
+        if (i || (c->owner && c->steps[0].offset != OWNER_NO_OFFSET))
+            json_int(&j, (int64_t)c->steps[i].offset);
+        else
+            json_null(&j);
         block_json(&j, m, sc, c->steps[i].block);
         json_end_object(&j);
     }

@@ -235,14 +235,14 @@ uint64_t owner_name_tls_block_word(struct owner_namer *n, uint32_t m, int tid, u
         if (v) {
             from_var(n, m, v, v->addr, o);
             o->kind = OWNER_TLS;
-            return o->type_id ? offset - v->addr : OWNER_NO_OFFSET;
+            return offset - v->addr;
         }
     }
     o->kind = OWNER_THREAD;
     o->module = intern(n, mod->path);
     o->name = internf(n, "TLS of %s+0x%llx", base_name(mod->path), (unsigned long long)offset);
     o->address = offset;
-    return OWNER_NO_OFFSET;
+    return 0;
 }
 
 /* ---- stacks ---- */
@@ -433,9 +433,7 @@ uint64_t owner_name_root_word(struct owner_namer *n, uint32_t root, uint64_t off
         o->name = internf(n, "root range 0x%llx-0x%llx", (unsigned long long)r->start, (unsigned long long)r->end);
         break;
     }
-    if (!o->type_id)
-        return OWNER_NO_OFFSET;
-    if (o->reg)   /* a local held in a register: the register is the whole variable */
+    if (o->reg && o->kind == OWNER_LOCAL)   /* a local in a register: the whole variable */
         return 0;
-    return a >= o->address ? a - o->address : OWNER_NO_OFFSET;
+    return o->address && a >= o->address ? a - o->address : OWNER_NO_OFFSET;
 }

@@ -20,8 +20,9 @@ void owner_namer_free(struct owner_namer *n);
 
 /* Fill o's identity (kind, name, function, module, type, tid, frame, reg, address) for the
  * word at byte offset `offset` of root `root` (an index into g->roots). Returns the word's byte
- * offset within the owner's variable when o is a variable with a known type (type_id != 0),
- * else OWNER_NO_OFFSET. */
+ * offset from the owner's address (within its variable, or 0 for a described range, whose
+ * address is the word's), 0 for a local in a register, OWNER_NO_OFFSET when the owner has no
+ * address (a register no local claims, a thread's DTV...). */
 uint64_t owner_name_root_word(struct owner_namer *n, uint32_t root, uint64_t offset, struct owner *o);
 
 /* For a word of a 'dtv' root: the module (index into g->modules) whose dynamic TLS block that

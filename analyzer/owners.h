@@ -78,9 +78,9 @@ struct owner_set {
     uint32_t *retained_objects_of;   /* objects by node */
     /* The graph the tree was built from, in CSR form (node v's successors are succ[first[v]]
      * .. succ[first[v + 1] - 1]). The successors of owner nodes come with var_offset[e - K]
-     * (K = nr_owners: the root's edges come first): the byte offset within the owner's
-     * variable of the word that holds the pointer, OWNER_NO_OFFSET when the owner is not a
-     * typed variable. A block's successors are its pointers in g's order (edge_first), but
+     * (K = nr_owners: the root's edges come first): the byte offset from the owner's address
+     * (within its variable) of the word that holds the pointer, OWNER_NO_OFFSET when the
+     * owner has no address. A block's successors are its pointers in g's order (edge_first), but
      * for a dynamic TLS block's, which became its variables' owner edges. */
     const uint32_t *first, *succ;
     const uint64_t *var_offset;
