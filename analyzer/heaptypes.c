@@ -12,12 +12,12 @@
 #include <zlib.h>
 #include "../schema/chunk.h"
 #include "dwarfvars.h"
+#include "typewalk.h"
 #include "owners.h"
 #include "usage.h"
 
 const char *const ht_how_names[HT_NR_HOW] = { "unknown", "vtable", "declared", "site" };
 
-#define MAX_TYPE_DEPTH 32   /* nesting of members and arrays followed */
 #define ARRAY_SLACK 16      /* bytes an allocator may add to n * sizeof(T) */
 #define MAX_WORDS_MEMO 65536   /* element words memoized in an array (larger: a hash) */
 
@@ -51,133 +51,6 @@ static dv_type_id strip(const struct heap_types *ht, uint32_t m, dv_type_id id)
     return id ? dv_type_strip(in_of(ht)->sym, module_path(ht, m), id) : 0;
 }
 
-/* ---- a bounded string builder for field paths ---- */
-
-struct sbuf {
-    char *buf;
-    size_t size, len;
-};
-
-__attribute__((format(printf, 2, 3))) static void sb_add(struct sbuf *sb, const char *fmt, ...)
-{
-    if (!sb)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(sb->buf + sb->len, sb->size - sb->len, fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        sb->len = sb->len + (size_t)n < sb->size ? sb->len + (size_t)n : sb->size - 1;
-}
-
-static void sb_cut(struct sbuf *sb, size_t len)
-{
-    if (sb) {
-        sb->len = len;
-        sb->buf[len] = 0;
-    }
-}
-
-/* ---- walking a type down to a pointer ---- */
-
-static uint64_t member_size(const struct heap_types *ht, uint32_t m, const struct dv_member *mem, bool last)
-{
-    const struct dv_type *t = type_of_id(ht, m, strip(ht, m, mem->type));
-    if (!t)
-        return 0;
-    if (last && t->kind == DV_T_ARRAY && t->count == 0)
-        return UINT64_MAX - mem->offset;   /* a flexible array member runs to the block's end */
-    return t->size;
-}
-
-/* Whether a pointer lies at byte offset off of an object of type id (module m): its declared
- * target in *pointee (0 for void *), the members and indexes passed appended to sb (".a.b[3]"). */
-static bool pointer_at(const struct heap_types *ht, uint32_t m, dv_type_id id, uint64_t off, dv_type_id *pointee,
-                       struct sbuf *sb, int depth)
-{
-    const struct dv_type *t = type_of_id(ht, m, strip(ht, m, id));
-    if (!t || depth > MAX_TYPE_DEPTH)
-        return false;
-    switch (t->kind) {
-    case DV_T_POINTER:
-        if (off)
-            return false;
-        *pointee = t->target;
-        return true;
-    case DV_T_ARRAY: {
-        const struct dv_type *e = type_of_id(ht, m, strip(ht, m, t->target));
-        if (!e || !e->size)
-            return false;
-        uint64_t i = off / e->size;
-        if (t->count && i >= t->count)
-            return false;
-        size_t mark = sb ? sb->len : 0;
-        sb_add(sb, "[%llu]", (unsigned long long)i);
-        if (pointer_at(ht, m, t->target, off - i * e->size, pointee, sb, depth + 1))
-            return true;
-        sb_cut(sb, mark);
-        return false;
-    }
-    case DV_T_STRUCT:
-    case DV_T_CLASS:
-    case DV_T_UNION:
-        for (uint32_t j = 0; j < t->nr_members; j++) {
-            const struct dv_member *mem = &t->members[j];
-            if (off < mem->offset || off - mem->offset >= member_size(ht, m, mem, j + 1 == t->nr_members))
-                continue;
-            size_t mark = sb ? sb->len : 0;
-            if (mem->name && *mem->name)
-                sb_add(sb, ".%s", mem->name);
-            if (pointer_at(ht, m, mem->type, off - mem->offset, pointee, sb, depth + 1))
-                return true;
-            sb_cut(sb, mark);   /* a union's next member may hold the pointer */
-        }
-        return false;
-    default:
-        return false;
-    }
-}
-
-/* Whether type id (module m) holds a member of the type named `name` at offset 0, at any
- * depth: a derived class's base, or C's embedded header struct. */
-static bool embeds(const struct heap_types *ht, uint32_t m, dv_type_id id, const char *name)
-{
-    for (int depth = 0; depth < MAX_TYPE_DEPTH; depth++) {
-        const struct dv_type *t = type_of_id(ht, m, strip(ht, m, id));
-        if (!t || (t->kind != DV_T_STRUCT && t->kind != DV_T_CLASS) || !t->nr_members || t->members[0].offset)
-            return false;
-        id = t->members[0].type;
-        const struct dv_type *first = type_of_id(ht, m, strip(ht, m, id));
-        if (first && first->name && !strcmp(first->name, name))
-            return true;
-    }
-    return false;
-}
-
-/* ---- the types table ---- */
-
-static bool flexible_tail(const struct heap_types *ht, uint32_t m, const struct dv_type *t)
-{
-    if ((t->kind != DV_T_STRUCT && t->kind != DV_T_CLASS) || !t->nr_members)
-        return false;
-    const struct dv_type *last = type_of_id(ht, m, strip(ht, m, t->members[t->nr_members - 1].type));
-    return last && last->kind == DV_T_ARRAY && last->count == 0;
-}
-
-/* Whether t is a C++ polymorphic class: its vtable pointer (GCC's and clang's artificial
- * `_vptr.Base` member) at offset 0, its own or a first base's. */
-static bool polymorphic(const struct heap_types *ht, uint32_t m, const struct dv_type *t)
-{
-    for (int depth = 0; t && depth < MAX_TYPE_DEPTH; depth++) {
-        if ((t->kind != DV_T_STRUCT && t->kind != DV_T_CLASS) || !t->nr_members || t->members[0].offset)
-            return false;
-        if (t->members[0].name && !strncmp(t->members[0].name, "_vptr", 5))
-            return true;
-        t = type_of_id(ht, m, strip(ht, m, t->members[0].type));
-    }
-    return false;
-}
-
 /* The index of the type a pointer declared to `declared` (module m) gives its target; 0 when
  * it types nothing (void, a function, an incomplete or zero-sized type). */
 static uint32_t intern_type(struct heap_types *ht, uint32_t m, dv_type_id declared)
@@ -204,8 +77,8 @@ static uint32_t intern_type(struct heap_types *ht, uint32_t m, dv_type_id declar
         .id = id,
         .size = t->size,
         .bytes = (t->kind == DV_T_BASE || t->kind == DV_T_ENUM) && t->size == 1,
-        .flexible = flexible_tail(ht, m, t),
-        .polymorphic = polymorphic(ht, m, t),
+        .flexible = tw_flexible(in->sym, module_path(ht, m), t),
+        .polymorphic = tw_polymorphic(in->sym, module_path(ht, m), t),
     };
     hmap_put(&in->index, key, (void *)(uintptr_t)(ht->nr_types + 1));
     return ht->nr_types++;
@@ -256,7 +129,7 @@ static uint32_t pointee_of_block(struct heap_types *ht, uint32_t k, uint64_t b)
             return (uint32_t)(memo - 1);
     }
     dv_type_id pointee = 0;
-    uint32_t to = pointer_at(ht, t->module, t->id, off, &pointee, NULL, 0) ? intern_type(ht, t->module, pointee) : 0;
+    uint32_t to = tw_pointer_at(in_of(ht)->sym, module_path(ht, t->module), t->id, off, &pointee, NULL, 0) ? intern_type(ht, t->module, pointee) : 0;
     if (words)
         words[off / 8] = (int32_t)to;
     else if (off <= 0xffffffffu)
@@ -286,10 +159,10 @@ static void assign(struct heap_types *ht, uint32_t k, uint32_t c, enum ht_how ho
         return;
     }
     const struct ht_type *a = &ht->types[old], *b = &ht->types[c];
-    if (a->name == b->name || embeds(ht, a->module, a->id, b->name))
+    if (a->name == b->name || tw_embeds(in_of(ht)->sym, module_path(ht, a->module), a->id, b->name))
         return;
     struct ht_internal *in = in_of(ht);
-    if (!in->retyped[k] && embeds(ht, b->module, b->id, a->name)) {
+    if (!in->retyped[k] && tw_embeds(in_of(ht)->sym, module_path(ht, b->module), b->id, a->name)) {
         in->retyped[k] = 1;
         ht->type_of[k] = c;
         enqueue(ht, k);
@@ -326,7 +199,7 @@ static void seed_from_owners(struct heap_types *ht, const struct owner_set *os)
         for (uint32_t e = os->first[v]; e < os->first[v + 1]; e++) {
             uint64_t off = os->var_offset[e - K];
             dv_type_id pointee = 0;
-            if (off == OWNER_NO_OFFSET || !pointer_at(ht, o->type_module, o->type_id, off, &pointee, NULL, 0))
+            if (off == OWNER_NO_OFFSET || !tw_pointer_at(in_of(ht)->sym, module_path(ht, o->type_module), o->type_id, off, &pointee, NULL, 0))
                 continue;
             assign(ht, os->succ[e] - os->first_block, intern_type(ht, o->type_module, pointee), HT_DECLARED);
         }
@@ -529,16 +402,15 @@ const char *ht_block_field(const struct heap_types *ht, uint32_t k, uint64_t off
     const struct ht_type *t = with_id(ht, ht->type_of[k]);
     uint64_t n = ht->type_of[k] ? ht_count(t, ht->g->size[k]) : 0;
     char path[512];
-    struct sbuf sb = { path, sizeof path, 0 };
     path[0] = 0;
     dv_type_id pointee;
     if (n > 1 && off / t->size < n) {
         uint64_t i = off / t->size;
-        if (pointer_at(ht, t->module, t->id, off - i * t->size, &pointee, &sb, 0)) {
+        if (tw_pointer_at(in_of(ht)->sym, module_path(ht, t->module), t->id, off - i * t->size, &pointee, path, sizeof path)) {
             snprintf(buf, size, "[%llu]%s", (unsigned long long)i, path);
             return buf;
         }
-    } else if (n == 1 && !t->bytes && pointer_at(ht, t->module, t->id, off, &pointee, &sb, 0)) {
+    } else if (n == 1 && !t->bytes && tw_pointer_at(in_of(ht)->sym, module_path(ht, t->module), t->id, off, &pointee, path, sizeof path)) {
         if (path[0] == '.')
             snprintf(buf, size, "->%s", path + 1);
         else
@@ -552,10 +424,9 @@ const char *ht_block_field(const struct heap_types *ht, uint32_t k, uint64_t off
 const char *ht_var_field(const struct heap_types *ht, uint32_t m, uint32_t type, uint64_t off, char *buf, size_t size)
 {
     char path[512];
-    struct sbuf sb = { path, sizeof path, 0 };
     path[0] = 0;
     dv_type_id pointee;
-    if (type && pointer_at(ht, m, type, off, &pointee, &sb, 0))
+    if (type && tw_pointer_at(in_of(ht)->sym, module_path(ht, m), type, off, &pointee, path, sizeof path))
         snprintf(buf, size, "%s", path);
     else if (off)
         snprintf(buf, size, "+0x%llx", (unsigned long long)off);

@@ -38,6 +38,8 @@ step "heapwatch owners demo.db --by type -n 4                # which variables h
 "$hw" owners demo.db --by type -n 4
 step "heapwatch types demo.db -n 6                           # the heap by type (DWARF)"
 "$hw" types demo.db -n 6
+step "heapwatch growth demo.db --by owner                    # which variable accumulates, which site leaks"
+"$hw" growth demo.db --by owner
 step "heapwatch path demo.db --site session_open             # how a block is reached (here: a leak)"
 "$hw" path demo.db --site session_open
 step "heapwatch path demo.db --type 'struct cache_entry'     # ... and a reachable one"
