@@ -24,6 +24,7 @@
 #include <string.h>
 #include "dwarfvars.h"
 #include "symbolize.h"
+#include "typewalk.h"
 #include "usage.h"
 
 #define MAX_LOCALS 256
@@ -33,6 +34,9 @@ struct owner_namer {
     struct symbolizer *sym;
     struct strpool *pool;
     bool *opened, *usable;   /* by module: dv_open tried, and it worked */
+    uint32_t libc;           /* libc's module (HG_NONE: none), whose DWARF has struct pthread */
+    dv_type_id pthread;      /* 0 until looked up, or when libc has no DWARF for it */
+    bool pthread_tried;
     struct dv_local locals[MAX_LOCALS];
 };
 
@@ -165,6 +169,42 @@ static void name_global(struct owner_namer *n, const struct hg_root *r, uint64_t
 
 /* ---- thread-local storage ---- */
 
+/* libc's struct pthread (the thread descriptor at the thread pointer), 0 without its DWARF. */
+static dv_type_id pthread_type(struct owner_namer *n, uint32_t *m)
+{
+    if (!n->pthread_tried) {
+        n->pthread_tried = true;
+        n->libc = HG_NONE;
+        for (uint32_t i = 0; i < n->g->nr_modules && n->libc == HG_NONE; i++)
+            if (!strncmp(base_name(n->g->modules[i].path), "libc.so", 7))
+                n->libc = i;
+        if (n->libc != HG_NONE && module_vars(n, n->libc))
+            n->pthread = dv_type_by_name(n->sym, n->g->modules[n->libc].path, "pthread");
+    }
+    *m = n->libc;
+    return n->pthread;
+}
+
+/* A word of thread t's descriptor (struct pthread at the thread pointer), named by its field
+ * when libc's DWARF has the type: a pthread_setspecific value says its key. */
+static bool name_descriptor_word(struct owner_namer *n, const struct hg_thread *t, uint64_t a, struct owner *o)
+{
+    uint32_t m;
+    dv_type_id pt = pthread_type(n, &m);
+    const struct dv_type *ty = pt ? dv_type(n->sym, n->g->modules[m].path, pt) : NULL;
+    char field[256];
+    if (!ty || a - t->tp >= ty->size || !tw_pointer_at(n->sym, n->g->modules[m].path, pt, a - t->tp, NULL, field, sizeof field))
+        return false;
+    unsigned key;
+    int used = 0;
+    if (sscanf(field, ".specific_1stblock[%u].data%n", &key, &used) == 1 && used && !field[used])
+        o->name = internf(n, "pthread_setspecific value (key %u) of thread %d", key, t->tid);
+    else
+        o->name = internf(n, "thread descriptor%s of thread %d", field, t->tid);
+    o->module = intern(n, n->g->modules[m].path);
+    return true;
+}
+
 /* The module whose static TLS block of thread t holds a, and a's offset in it. */
 static uint32_t static_tls_module(const struct heap_graph *g, const struct hg_thread *t, uint64_t a, uint64_t *off)
 {
@@ -203,6 +243,8 @@ static void name_tls(struct owner_namer *n, const struct hg_root *r, uint64_t a,
         o->name = internf(n, "TLS of %s+0x%llx", base_name(n->g->modules[m].path), (unsigned long long)off);
     } else if (t && t->tp && a == t->tp + 8) {
         o->name = internf(n, "DTV of thread %d", r->tid);   /* tcbhead_t.dtv */
+    } else if (t && t->tp && a >= t->tp && name_descriptor_word(n, t, a, o)) {
+        /* named by its field */
     } else if (t && t->tp && a >= t->tp) {
         o->name = internf(n, "thread descriptor+0x%llx", (unsigned long long)(a - t->tp));
     } else {

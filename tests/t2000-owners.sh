@@ -5,7 +5,7 @@
 # requested size. Checked at -O0 and -O2, and on a stripped copy (owners by ELF symbol, or
 # described ranges, never a crash).
 . ./lib.sh
-plan 53
+plan 55
 
 # owner JSON NAME [FUNCTION]: "KIND RETAINED_BYTES RETAINED_OBJECTS" of the owner called NAME
 # ("none" when there is none, "several" when more than one matches).
@@ -46,6 +46,8 @@ for opt in O0 O2; do
     is "$(owner "$j" main_local main)" "local 1234 1" "-$opt: a local of the thread that took the snapshot"
     is "$(owner "$j" dso_held)" "global 64 1" "-$opt: a dlopen'd library's global"
     is "$(owner "$j" dso_tls_held | cut -d' ' -f1-2)" "tls 720" "-$opt: a dlopen'd library's __thread variable (dynamic TLS)"
+    is "$(jqr '[.owners[] | select(.name | test("^pthread_setspecific value \\(key [0-9]+\\) of thread [0-9]+$"))] | map("\(.kind) \(.retained_bytes)") | join(",")' "$j")" \
+        "thread 333" "-$opt: a pthread_setspecific value, named by its key (libc's DWARF for struct pthread)"
     ok_cmd "-$opt: owners' retained bytes plus shared add up to the reachable bytes" \
         test "$(jqr '([.owners[].retained_bytes] | add) + .shared_bytes' "$j")" = "$(jqr .reachable_bytes "$j")"
     ok_cmd "-$opt: reachable bytes are the snapshot's" \

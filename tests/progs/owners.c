@@ -18,6 +18,8 @@
  * main_local in main local         1234 bytes
  * dso_held           global of owners_dso*.so (dlopen'd): 64 bytes
  * dso_tls_held       tls of owners_dso*.so (worker): 720 bytes
+ * g_key's value      the worker's pthread_setspecific value: 333 bytes, in its thread
+ *                    descriptor (named through libc's DWARF for struct pthread)
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -51,6 +53,7 @@ void *g_shared_a, *g_shared_b;
 __thread char *tls_buf;
 
 static int go_pipe[2], ready_pipe[2];
+static pthread_key_t g_key;
 static void (*dso_hold_tls)(void);
 
 static void *xmalloc(size_t n)
@@ -109,6 +112,8 @@ static void *worker(void *arg)
     (void)arg;
     tls_buf = xmalloc(3000);
     dso_hold_tls();
+    if (pthread_setspecific(g_key, xmalloc(333)))
+        exit(1);
     char *mine = xmalloc(5000);
     char c = 'r';
     if (write(ready_pipe[1], &c, 1) != 1)
@@ -121,6 +126,7 @@ static void *worker(void *arg)
         exit(1);
     free(mine);
     free(tls_buf);
+    free(pthread_getspecific(g_key));
     return NULL;
 }
 
@@ -145,7 +151,7 @@ int main(int argc, char **argv)
     void *dso = load_dso(argv[0]);
     void (*dso_hold)(void) = (void (*)(void))dlsym(dso, "dso_hold");
     dso_hold_tls = (void (*)(void))dlsym(dso, "dso_hold_tls");
-    if (!dso_hold || !dso_hold_tls || pipe(go_pipe) || pipe(ready_pipe))
+    if (!dso_hold || !dso_hold_tls || pipe(go_pipe) || pipe(ready_pipe) || pthread_key_create(&g_key, NULL))
         return 1;
     dso_hold();
     build();
