@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "dwarfvars.h"
+#include "elfsections.h"
 #include "symbolize.h"
 #include "typewalk.h"
 #include "usage.h"
@@ -37,6 +38,7 @@ struct owner_namer {
     uint32_t libc;           /* libc's module (HG_NONE: none), whose DWARF has struct pthread */
     dv_type_id pthread;      /* 0 until looked up, or when libc has no DWARF for it */
     bool pthread_tried;
+    struct elfsections *sections;   /* for data no variable names: ".bss of x.so+0x40" */
     struct dv_local locals[MAX_LOCALS];
 };
 
@@ -48,6 +50,7 @@ struct owner_namer *owner_namer_new(const struct heap_graph *g, struct symbolize
     n->pool = pool;
     n->opened = xcalloc(g->nr_modules + 1, sizeof *n->opened);
     n->usable = xcalloc(g->nr_modules + 1, sizeof *n->usable);
+    n->sections = elfsections_new();
     return n;
 }
 
@@ -57,6 +60,7 @@ void owner_namer_free(struct owner_namer *n)
         return;
     free(n->opened);
     free(n->usable);
+    elfsections_free(n->sections);
     free(n);
 }
 
@@ -163,7 +167,9 @@ static void name_global(struct owner_namer *n, const struct hg_root *r, uint64_t
     }
     o->kind = OWNER_DATA;
     o->module = intern(n, mod->path);
-    o->name = internf(n, "data of %s+0x%llx", base_name(mod->path), (unsigned long long)link);
+    uint64_t in_section;
+    const char *section = mod->path[0] == '[' ? NULL : elfsections_at(n->sections, mod->path, link, &in_section);
+    o->name = internf(n, "%s of %s+0x%llx", section ? section : "data", base_name(mod->path), (unsigned long long)link);
     o->address = a;
 }
 

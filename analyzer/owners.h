@@ -5,7 +5,7 @@
  * function-static variable, a __thread variable of a thread, a local or parameter of a
  * thread's frame (in its stack slot, or in a saved register), a registered region, a thread
  * descriptor slot, a heapwatch_ignore()d block, or, when nothing names it, the range as
- * precisely as known ("data of libfoo.so+0x1234", "stack of thread 12 in parse (frame 3)").
+ * precisely as known (".bss of libfoo.so+0x1234", "stack of thread 12 in parse (frame 3)").
  * Pointers stored in a dlopen'd module's dynamic TLS block (a heap block the thread's DTV
  * points at) are attributed to that module's __thread variables.
  *

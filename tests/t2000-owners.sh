@@ -71,8 +71,8 @@ strip --strip-all "$OUT/owners-O0"
 run_shim "$OUT/stripped.db" HEAPWATCH_SAMPLE_RATE=1 -- "$OUT/owners-O0"
 "$HW" owners "$OUT/stripped.db:1" --json >"$OUT/stripped.json" 2>"$OUT/stripped.err"
 is "$?" 0 "stripped: owners succeeds"
-ok_cmd "stripped: g_cache's memory is held by a described data range of the executable" \
-    test "$(jqr '[.owners[] | select(.kind == "data" and (.name | startswith("data of owners-O0+0x")) and .retained_bytes == 4232)] | length' "$OUT/stripped.json")" -ge 1
+ok_cmd "stripped: g_cache's memory is held by a described range of the executable's .bss" \
+    test "$(jqr '[.owners[] | select(.kind == "data" and (.name | startswith(".bss of owners-O0+0x")) and .retained_bytes == 4232)] | length' "$OUT/stripped.json")" -ge 1
 
 # Bad input: a snapshot without a heap walk, an unknown snapshot.
 run_shim "$OUT/counters.db" HEAPWATCH_OBJECTS=0 HEAPWATCH_SAMPLE_RATE=1 -- "$BIN/owners-O0"
