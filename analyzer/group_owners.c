@@ -13,7 +13,7 @@
  * of a __thread variable are different memory, and tids do not change over a process's life.
  * The main thread (tid = pid) is keyed as "main", so that its owners line up between two
  * runs (diff of two databases); other threads' owners only line up within one process. 
- * Owners that no variable names are keyed by their description ("data of lib.so+0x40",
+ * Owners that no variable names are keyed by their description (".data of lib.so+0x40",
  * "stack of thread 12 in f (frame 3)"), which is as stable as the range it names.
  *
  * Summing two owners merged by identity is exact: each block is retained by at most one
