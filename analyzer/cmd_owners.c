@@ -88,7 +88,8 @@ static struct type_split *split_by_type(struct snap_model *m, size_t shown)
     free(shown_at);
     for (size_t i = 0; i <= shown; i++) {
         hmap_clear(&splits[i].index);
-        qsort(splits[i].v, splits[i].nr, sizeof *splits[i].v, by_share);
+        if (splits[i].nr)
+            qsort(splits[i].v, splits[i].nr, sizeof *splits[i].v, by_share);
     }
     return splits;
 }

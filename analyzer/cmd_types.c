@@ -101,7 +101,8 @@ static void collect(struct snap_model *m, struct symcache *sc, struct type_rows 
         free(sites.zero_val);
     hmap_clear(&sites);
     hmap_clear(&rows->index);
-    qsort(rows->v, rows->nr, sizeof *rows->v, by_bytes);
+    if (rows->nr)
+        qsort(rows->v, rows->nr, sizeof *rows->v, by_bytes);
 }
 
 static uint64_t typed_bytes(const struct snap_model *m)

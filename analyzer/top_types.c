@@ -72,7 +72,8 @@ int top_by_type(const char *spec, const struct report_opts *o)
     }
     hmap_clear(&at);
     sort_index = o->index;
-    qsort(rows, nr, sizeof *rows, by_value);
+    if (nr)
+        qsort(rows, nr, sizeof *rows, by_value);
     size_t shown = nr < o->nodecount ? nr : o->nodecount;
     while (shown && !rows[shown - 1].v[o->index])
         shown--;   /* as pprof: types with nothing of this value are not rows */
