@@ -323,6 +323,20 @@ bool dw_expr(Dwarf_Debug dbg, Dwarf_Die die, Dwarf_Half at, unsigned char *buf, 
     return ok;
 }
 
+bool dw_addrx(Dwarf_Debug dbg, Dwarf_Die die, uint64_t idx, uint64_t *addr)
+{
+    Dwarf_Error err = NULL;
+    Dwarf_Addr a = 0;
+    int res;
+
+    res = dwarf_debug_addr_index_to_addr(die, idx, &a, &err);
+    dw_drop_err(dbg, &err);
+    if (res != DW_DLV_OK)
+        return false;
+    *addr = a;
+    return true;
+}
+
 const char *dw_string(Dwarf_Debug dbg, Dwarf_Die die, Dwarf_Half at)
 {
     Dwarf_Attribute attr;

@@ -279,6 +279,10 @@ Dwarf_Die dw_next(Dwarf_Debug dbg, Dwarf_Die die);
  * buf[0..*len); sets *len to its length. False if absent, another form (a location list)
  * or longer than *len. */
 bool dw_expr(Dwarf_Debug dbg, Dwarf_Die die, Dwarf_Half at, unsigned char *buf, size_t *len);
+/* The address at index idx of the .debug_addr table of die's unit (DW_OP_addrx,
+ * DW_OP_constx, DW_FORM_addrx: DWARF 5 from clang keeps every address there, from the unit's
+ * DW_AT_addr_base), into *addr; false if the unit has no such entry. */
+bool dw_addrx(Dwarf_Debug dbg, Dwarf_Die die, uint64_t idx, uint64_t *addr);
 /* Attribute `at` of die as a string owned by libdwarf (valid until dw_close), or NULL. */
 const char *dw_string(Dwarf_Debug dbg, Dwarf_Die die, Dwarf_Half at);
 /* Attribute `at` of die as an unsigned number into *val; false if absent, not a constant or

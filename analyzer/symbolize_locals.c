@@ -12,9 +12,11 @@
  *     symbolize_lines.c); its variables are read once and kept per function DIE.
  *  2. Locations: DW_OP_fbreg(n) is relative to the function's DW_AT_frame_base, which GCC
  *     makes DW_OP_call_frame_cfa (-> DV_L_CFA n) and clang a register (DW_OP_reg6 -> DV_L_BREG
- *     6, n). DW_OP_bregN(n) is DV_L_BREG, DW_OP_regN DV_L_REG, DW_OP_addr DV_L_ADDR. An entry
- *     with any other expression or with more than one operation is dropped, and so is every
- *     fbreg entry when the frame base is itself a location list.
+ *     6, n; at -O2 often DW_OP_reg7 rsp). DW_OP_bregN(n) is DV_L_BREG, DW_OP_regN DV_L_REG,
+ *     DW_OP_addr DV_L_ADDR, and so is clang's DW_OP_addrx, whose operand libdwarf leaves an
+ *     index into .debug_addr (dw_addrx). An entry with any other expression or with more than
+ *     one operation is dropped, and so is every fbreg entry when the frame base is itself a
+ *     location list.
  *  3. libdwarf (20210528) hands out location list entries with their pc range already cooked
  *     (base address entries, CU base, DW_LLE_offset_pair) for DWARF 5 .debug_loclists and
  *     DWARF 2-4 .debug_loc alike; entries without an expression (base address, end of list)
@@ -200,6 +202,7 @@ static uint32_t read_locs(struct build *b, Dwarf_Die die)
         Dwarf_Addr lo = 0, hi = 0;
         Dwarf_Locdesc_c desc = NULL;
         struct dv_loc l;
+        uint64_t a;
 
         if (dwarf_get_locdesc_entry_d(head, i, &lle, &rawlo, &rawhi, &unavailable, &lo, &hi,
                                       &nops, &desc, &src, &eoff, &doff, &err) != DW_DLV_OK) {
@@ -211,6 +214,12 @@ static uint32_t read_locs(struct build *b, Dwarf_Die die)
                     DW_DLV_OK) {
             dw_drop_err(b->dbg, &err);
             continue;
+        }
+        /* clang's DWARF 5: a static's address as an index into .debug_addr (design note 2). */
+        if ((atom == DW_OP_addrx || atom == DW_OP_GNU_addr_index) &&
+            dw_addrx(b->dbg, die, op1, &a)) {
+            atom = DW_OP_addr;
+            op1 = a;
         }
         l = op_place(b, atom, op1, op2);
         if (l.kind == DV_L_NONE)

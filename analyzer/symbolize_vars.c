@@ -2,10 +2,10 @@
  * dv_tls_var_at): globals, function-static locals and TLS variables, from its DWARF.
  *
  * This file implements the one pass over all of a module's DWARF that dwarfvars.h makes on
- * first use: it collects every variable whose location is a link address (DW_OP_addr) or a
- * TLS offset, and feeds the names of struct, class, union, enum and typedef DIEs to
- * symbolize_types.c (its name index and the qualified names of nested C++ types). Then it
- * names the variables, gives them types and sizes, and indexes them by address.
+ * first use: it collects every variable whose location is a link address (DW_OP_addr,
+ * DW_OP_addrx) or a TLS offset, and feeds the names of struct, class, union, enum and typedef
+ * DIEs to symbolize_types.c (its name index and the qualified names of nested C++ types).
+ * Then it names the variables, gives them types and sizes, and indexes them by address.
  *
  * Design notes:
  *  1. The pass only notes offsets; names, types and sizes come after it, because a variable's
@@ -17,7 +17,11 @@
  *  3. Locations are read from the expression bytes, not through libdwarf's location lists:
  *     only a lone DW_OP_addr, or a constant followed by DW_OP_GNU_push_tls_address /
  *     DW_OP_form_tls_address, is a fixed place, and the pass meets every local's location
- *     too, so it must be cheap to say no.
+ *     too, so it must be cheap to say no. DWARF 5 from clang gives the address as
+ *     DW_OP_addrx (an index into .debug_addr from the unit's DW_AT_addr_base), which
+ *     libdwarf 20210528 does not resolve in its location operands either: dw_addrx looks it
+ *     up. Split DWARF's DW_OP_constx (GNU: DW_OP_GNU_const_index) likewise holds a TLS
+ *     offset; DW_OP_GNU_addr_index is DW_OP_addrx before DWARF 5.
  *  4. Variables go into span indexes like functions (symbolize.c note 1): the smallest that
  *     holds an address names it. Where none does, ELF object symbols do (symbolize_objsyms.c).
  *  5. DIE nesting and reference chains are bounded, so corrupt DWARF cannot loop or overflow
@@ -73,12 +77,29 @@ static uint64_t get_le(const unsigned char *p, int n)
     return v;
 }
 
+/* The ULEB128 number at e[*n] (e[0..len)) into *v; false if it runs past the end. */
+static bool get_uleb(const unsigned char *e, size_t len, size_t *n, uint64_t *v)
+{
+    int shift = 0;
+
+    *v = 0;
+    for (; *n < len && shift < 64; shift += 7) {
+        unsigned char b = e[(*n)++];
+
+        *v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return true;
+    }
+    return false;
+}
+
 /* Whether die's DW_AT_location is a fixed place (design note 3): *addr and *tls. */
 static bool fixed_location(struct pass *p, Dwarf_Die die, uint64_t *addr, bool *tls)
 {
     unsigned char e[32];
-    size_t len = sizeof(e), n = 0;
-    int shift = 0;
+    size_t len = sizeof(e), n = 1;
+    uint64_t idx;
+    bool is_addr = false;
 
     if (!dw_expr(p->dbg, die, DW_AT_location, e, &len) || !len)
         return false;
@@ -88,6 +109,13 @@ static bool fixed_location(struct pass *p, Dwarf_Die die, uint64_t *addr, bool *
         if (len < n || (p->addr_size != 4 && p->addr_size != 8))
             return false;
         *addr = get_le(e + 1, p->addr_size);
+        is_addr = true;
+        break;
+    case DW_OP_addrx: /* DWARF 5 (clang): an index into the unit's .debug_addr */
+    case DW_OP_GNU_addr_index:
+        if (!get_uleb(e, len, &n, &idx) || !dw_addrx(p->dbg, die, idx, addr))
+            return false;
+        is_addr = true;
         break;
     case DW_OP_const4u:
     case DW_OP_const8u:
@@ -97,20 +125,19 @@ static bool fixed_location(struct pass *p, Dwarf_Die die, uint64_t *addr, bool *
         *addr = get_le(e + 1, (int)n - 1);
         break;
     case DW_OP_constu:
-        *addr = 0;
-        for (n = 1; n < len && shift < 64; n++, shift += 7) {
-            *addr |= (uint64_t)(e[n] & 0x7f) << shift;
-            if (!(e[n] & 0x80))
-                break;
-        }
-        if (n++ >= len)
+        if (!get_uleb(e, len, &n, addr))
+            return false;
+        break;
+    case DW_OP_constx: /* a TLS offset kept in .debug_addr (split DWARF) */
+    case DW_OP_GNU_const_index:
+        if (!get_uleb(e, len, &n, &idx) || !dw_addrx(p->dbg, die, idx, addr))
             return false;
         break;
     default:
         return false;
     }
     *tls = len == n + 1 && (e[n] == DW_OP_GNU_push_tls_address || e[n] == DW_OP_form_tls_address);
-    return len == n ? e[0] == DW_OP_addr : *tls;
+    return len == n ? is_addr : *tls;
 }
 
 static void visit_children(struct pass *p, Dwarf_Die die, Dwarf_Off fn, int depth);
