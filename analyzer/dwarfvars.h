@@ -55,7 +55,9 @@ struct dv_var {
                            * [abi:cxx11] dropped); from .symtab when there is no DWARF */
     const char *function; /* STATIC_LOCAL, LOCAL, PARAM, and TLS declared in a function:
                            * the enclosing function (as sym_lookup names functions, an
-                           * inlined one included); NULL otherwise */
+                           * inlined one included; for a static whose function clang
+                           * dropped, from its symbol "fn.var"); NULL otherwise, or when
+                           * nothing names the function */
     enum dv_var_kind kind;
     uint64_t addr;        /* GLOBAL, STATIC_LOCAL: link-time address; TLS: offset in
                            * the module's TLS block; LOCAL, PARAM: 0 (see dv_locals_at) */

@@ -230,6 +230,11 @@ void dvtypes_name(struct sym_module *m, struct dv_tslot *t, dv_type_id id);
  * NULL; the size of the object symbol starting at a, 0 if none. */
 const struct dv_var *dvobj_var_at(struct sym_module *m, uint64_t a, bool tls);
 uint64_t dvobj_size_at(struct sym_module *m, uint64_t a, bool tls);
+/* The function whose static local called var starts at a, from the symbol there as clang
+ * names it ("fn.var", C++ "fn::var" demangled), in m->strings; NULL if no symbol starts at a
+ * or its name is not of that form (GCC's "var.N"). For statics whose DWARF function has no
+ * name (symbolize_objsyms.c note 4). */
+const char *dvobj_static_function(struct sym_module *m, uint64_t a, const char *var);
 
 /* Free what each part keeps in m (module_free); safe when the part never ran. */
 void dvvars_free(struct sym_module *m);

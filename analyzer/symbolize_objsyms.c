@@ -3,8 +3,8 @@
  * the address).
  *
  * This file implements reading the STT_OBJECT and STT_TLS symbols of a module on first need,
- * indexing them by address, and turning them into variables (type 0) or, for C++ vtables
- * (_ZTV...), class names.
+ * indexing them by address, and turning them into variables (type 0), for C++ vtables
+ * (_ZTV...) into class names, and for a function's static into the function's name.
  *
  * Design notes:
  *  1. Symbols come from the module's .symtab, else its debug file's .symtab (a stripped
@@ -15,6 +15,11 @@
  *     before weak before local, then fewer leading underscores ("environ" over "__environ").
  *  3. Variables and class names are made when first asked for and kept, so the pointers
  *     handed out stay valid until sym_free.
+ *  4. clang names a function's static "fn.var" (C) or mangles it as a local name of fn
+ *     (C++: "_ZZ4mainE4list", "main::list"); GCC as "var.N". When clang drops a function
+ *     whose static lives on (its one use folded into the callers), the DWARF subprogram that
+ *     holds the static's DIE has no name left, and this symbol is all that still says
+ *     whose static it is (dvobj_static_function).
  *
  * Context: analyzer only, single-threaded.
  */
@@ -157,6 +162,32 @@ uint64_t dvobj_size_at(struct sym_module *m, uint64_t a, bool tls)
     struct objsym *sym = objsym_at(m, a, tls);
 
     return sym && sym->addr == a ? sym->size : 0;
+}
+
+const char *dvobj_static_function(struct sym_module *m, uint64_t a, const char *var)
+{
+    struct objsym *sym = objsym_at(m, a, false);
+    const char *d;
+    size_t dlen, vlen = strlen(var);
+    char *fn;
+
+    if (!sym || sym->addr != a || !vlen)
+        return NULL;
+    d = module_demangle(m, sym->raw);
+    dlen = strlen(d);
+    if (dlen <= vlen + 1 || strcmp(d + dlen - vlen, var))
+        return NULL;
+    dlen -= vlen;
+    if (d[dlen - 1] == '.')
+        dlen -= 1; /* C: "get_list.list" */
+    else if (dlen > 2 && !strncmp(d + dlen - 2, "::", 2))
+        dlen -= 2; /* C++: "_ZZ4mainE4list", "main::list" */
+    else
+        return NULL;
+    fn = xstrndup(d, dlen);
+    d = strpool_intern(&m->strings, fn);
+    free(fn);
+    return d;
 }
 
 const char *dv_vtable_class(struct symbolizer *s, const char *path, uint64_t a)

@@ -326,6 +326,11 @@ static void vars_index(struct sym_module *m, struct dv_vars *vs, struct pass *p)
             hmap_put(&fn_names, raw->fn, (void *)v->function);
         }
         dvvars_describe(m, raw->die, raw->fn != 0, v);
+        /* clang -O2 may drop the function and keep its static under a nameless DIE. */
+        if (raw->fn && !*v->function && !raw->tls)
+            v->function = dvobj_static_function(m, v->addr, v->name);
+        if (raw->fn && (!v->function || !*v->function))
+            v->function = NULL;
         v->size = dvtypes_size(m, v->type);
         if (!v->size)
             v->size = dvobj_size_at(m, v->addr, raw->tls);
