@@ -44,14 +44,15 @@ static uint64_t get_le(const unsigned char *p, int n)
 }
 
 /* Whether every .debug_rnglists/.debug_loclists header is one libdwarf accepts (see
- * elf_lists_sane). Stricter than libdwarf: a unit must also end inside the section. */
+ * elf_lists_sane). Stricter than libdwarf: a unit must also end inside the section, and so
+ * must its offset table. */
 static bool lists_headers_ok(const unsigned char *d, size_t size)
 {
     size_t off = 0;
 
     while (off < size) {
-        uint64_t len;
-        size_t lensize = 4;
+        uint64_t len, count;
+        size_t lensize = 4, osize;
 
         if (size - off < 4)
             return false;
@@ -71,6 +72,16 @@ static bool lists_headers_ok(const unsigned char *d, size_t size)
             return false;
         if (d[off + lensize + 2] != 2 && d[off + lensize + 2] != 4 && d[off + lensize + 2] != 8)
             return false;
+        /* The offset table (DW_FORM_loclistx / rnglistx index it: clang) must fit in the
+         * unit and point into it, or libdwarf reads past it (a crash in
+         * dwarf_get_loclist_c). */
+        osize = lensize == 4 ? 4 : 8;
+        count = get_le(d + off + lensize + 4, 4);
+        if (count > (len - 8) / osize)
+            return false;
+        for (uint64_t i = 0; i < count; i++)
+            if (get_le(d + off + lensize + 8 + i * osize, (int)osize) >= len - 8)
+                return false;
         off += lensize + len;
     }
     return true;
