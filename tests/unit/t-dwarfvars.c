@@ -1,7 +1,9 @@
 /* This file implements the unit test of analyzer/dwarfvars.h (symbolize_vars.c, _types.c,
  * _typenames.c, _locals.c, _objsyms.c). It builds the target program tests/unit/varstest_prog.c
  * (+ varstest_opaque.c, varstest_prog.cpp) at -O0 and -O2 (DWARF 5), and at -O2 with DWARF 4,
- * into a temporary directory, runs each build to learn the link-time addresses, TLS offsets,
+ * with gcc, and at -O0 and -O2 with clang when it is on PATH (its DWARF 5 reaches addresses,
+ * strings, ranges and location lists through indexes: DW_OP_addrx, DW_FORM_strx,
+ * DW_FORM_loclistx), into a temporary directory, runs each build to learn the link-time addresses, TLS offsets,
  * member offsets, sizes and frame offsets it prints, and checks what the DWARF reader makes
  * of them: globals of pointer, array, nested struct and typedef types with their members, a
  * linked-list struct, a pointer to a struct defined in another unit, function-static locals,
@@ -9,7 +11,7 @@
  * locals in registers at -O2, a C++ class hierarchy (bases as members, vtables, namespaces, a
  * static member, a template, an ABI-tagged name); then copies without DWARF (objcopy
  * --strip-debug, strip --strip-all), libc.so.6 (time to open, a few of its variables), and
- * copies with corrupted DWARF (no crash). Prints TAP.
+ * copies of a gcc and a clang build with corrupted DWARF (no crash). Prints TAP.
  *
  * Build and run from the top directory:
  *   make -C tests units && tests/unit/bin/t-dwarfvars
@@ -88,15 +90,21 @@ static bool prog_run(struct prog *p)
     return pclose(f) == 0 && p->nr > 30;
 }
 
-/* Compile and link the fixture with `opt` (-O0, -O2); NULL on failure. */
-static struct prog *prog_build(const char *name, const char *opt)
+/* Compile and link the fixture with `opt` (-O0, -O2) by gcc/g++ or (clang) clang/clang++;
+ * NULL on failure. */
+static struct prog *prog_build_cc(const char *name, const char *opt, bool clang)
 {
     struct prog *p = xcalloc(1, sizeof *p);
+    const char *cc = clang ? "clang" : "gcc", *cxx = clang ? "clang++" : "g++";
+    /* clang 14 knows no noipa: noinline keeps varstest_record's return address in its
+     * caller (an inlined copy would report its caller's caller). */
+    const char *copt = clang ? "-Dnoipa=noinline -Wno-unknown-attributes" : "";
     p->path = xasprintf("%s/%s", work, name);
-    if (sh("gcc -std=gnu11 -g %s -c '%s/varstest_prog.c' -o '%s-c.o'", opt, srcdir, p->path) ||
-        sh("gcc -std=gnu11 -g %s -c '%s/varstest_opaque.c' -o '%s-o.o'", opt, srcdir, p->path) ||
-        sh("g++ -g %s -c '%s/varstest_prog.cpp' -o '%s-x.o'", opt, srcdir, p->path) ||
-        sh("g++ '%s-c.o' '%s-o.o' '%s-x.o' -o '%s'", p->path, p->path, p->path, p->path) ||
+    if (sh("%s -std=gnu11 -g %s %s -c '%s/varstest_prog.c' -o '%s-c.o'", cc, opt, copt, srcdir,
+           p->path) ||
+        sh("%s -std=gnu11 -g %s -c '%s/varstest_opaque.c' -o '%s-o.o'", cc, opt, srcdir, p->path) ||
+        sh("%s -g %s -c '%s/varstest_prog.cpp' -o '%s-x.o'", cxx, opt, srcdir, p->path) ||
+        sh("%s '%s-c.o' '%s-o.o' '%s-x.o' -o '%s'", cxx, p->path, p->path, p->path, p->path) ||
         !prog_run(p)) {
         diag("cannot build or run %s", name);
         free(p->path);
@@ -104,6 +112,11 @@ static struct prog *prog_build(const char *name, const char *opt)
         return NULL;
     }
     return p;
+}
+
+static struct prog *prog_build(const char *name, const char *opt)
+{
+    return prog_build_cc(name, opt, false);
 }
 
 static void prog_free(struct prog *p)
@@ -378,8 +391,18 @@ static void dump_locals(const struct dv_local *l, int n)
              l[i].loc.reg, (long)l[i].loc.offset, l[i].inline_depth);
 }
 
-/* -O0: every local in its stack slot, at cfa + (its offset from rbp) - 16. */
-static void check_locals_o0(struct symbolizer *s, const struct prog *p)
+/* Whether x is in the stack slot at frame offset `off` (from rbp): GCC's frame base is the
+ * CFA (DW_OP_call_frame_cfa), 16 bytes above rbp; clang's is rbp itself (DW_OP_reg6). */
+static bool in_slot(const struct dv_local *x, long long off, bool clang)
+{
+    if (clang)
+        return x->loc.kind == DV_L_BREG && x->loc.reg == 6 && x->loc.offset == off;
+    return x->loc.kind == DV_L_CFA && x->loc.offset == off - 16;
+}
+
+/* -O0: every local in its stack slot (in_slot). */
+static void check_locals_o0(struct symbolizer *s, const struct prog *p, const char *what,
+                            bool clang)
 {
     struct dv_local l[MAXL];
     const struct dv_local *x;
@@ -391,35 +414,37 @@ static void check_locals_o0(struct symbolizer *s, const struct prog *p)
         char key[64];
         snprintf(key, sizeof key, "frame %s", names[i]);
         x = local(l, n, names[i]);
-        if (!x || x->loc.kind != DV_L_CFA || x->loc.offset != val(p, key) - 16 ||
-            !streq(x->var->function, "frame_fn") || x->inline_depth)
+        if (!x || !in_slot(x, val(p, key), clang) || !streq(x->var->function, "frame_fn") ||
+            x->inline_depth)
             ok = false;
     }
     x = local(l, n, "param");
     if (!CHECK(ok && x && x->var->kind == DV_V_PARAM &&
                    local(l, n, "local_ptr")->var->kind == DV_V_LOCAL,
-               "-O0: frame_fn's local_ptr, total and param at cfa + their frame offset - 16"))
+               "%s: frame_fn's local_ptr, total and param at their frame offsets (%s)", what,
+               clang ? "rbp + offset" : "cfa + offset - 16"))
         dump_locals(l, n);
     CHECK(n > 0 && !local(l, n, "inner_only") && !local(l, n, "after"),
-          "-O0: locals of blocks not around the pc are left out");
+          "%s: locals of blocks not around the pc are left out", what);
     x = local(l, n, "local_ptr");
     CHECK(x && streq(type_name(s, p->path, x->var->type), "struct entry *") && x->var->size == 8,
-          "-O0: local_ptr's type is struct entry *");
+          "%s: local_ptr's type is struct entry *", what);
 
     n = dv_locals_at(s, p->path, (uint64_t)val(p, "slot 3") - 1, l, MAXL);
-    if (!CHECK(n >= 4 && streq(l[0].var->name, "after") && l[0].loc.kind == DV_L_CFA &&
-                   l[0].loc.offset == val(p, "frame after") - 16 && local(l, n, "local_ptr"),
-               "-O0: in the inner block, its local after comes first, then the function's"))
+    if (!CHECK(n >= 4 && streq(l[0].var->name, "after") &&
+                   in_slot(&l[0], val(p, "frame after"), clang) && local(l, n, "local_ptr"),
+               "%s: in the inner block, its local after comes first, then the function's", what))
         dump_locals(l, n);
     CHECK(dv_locals_at(s, p->path, (uint64_t)val(p, "slot 3") - 1, l, 1) == 1 &&
               streq(l[0].var->name, "after"),
-          "-O0: max 1 keeps the innermost local");
+          "%s: max 1 keeps the innermost local", what);
 
     n = dv_locals_at(s, p->path, (uint64_t)val(p, "slot 2") - 1, l, MAXL);
     x = local(l, n, "held");
     if (!CHECK(x && x->inline_depth == 1 && streq(x->var->function, "inl_hold") &&
-                   x->loc.kind == DV_L_CFA && local(l, n, "n"),
-               "-O0: the always-inline inl_hold's local held, inline depth 1, in the frame"))
+                   x->loc.kind == (clang ? DV_L_BREG : DV_L_CFA) && local(l, n, "n"),
+               "%s: the always-inline inl_hold's local held, inline depth 1, in the frame",
+               what))
         dump_locals(l, n);
 }
 
@@ -620,10 +645,10 @@ static void ask_everything(struct symbolizer *s, const struct prog *p, const cha
     dv_vtable_class(s, path, (uint64_t)val(p, "vptr g_obj"));
 }
 
-static void test_corrupt(const struct prog *p)
+/* secs: the sections to corrupt, 6 of them (clang's builds add .debug_addr and
+ * .debug_str_offsets, which DW_OP_addrx and DW_FORM_strx index). */
+static void test_corrupt(const struct prog *p, const char *what, const char *const secs[6])
 {
-    static const char *const secs[] = { ".debug_info", ".debug_abbrev", ".debug_loclists",
-                                        ".debug_str", ".debug_rnglists", ".debug_line" };
     struct symbolizer *s = sym_new();
     int tried = 0;
 
@@ -635,12 +660,48 @@ static void test_corrupt(const struct prog *p)
         ask_everything(s, p, path);
         free(path);
     }
-    CHECK(tried > 0, "%d copies with corrupted DWARF sections: no crash", tried);
+    CHECK(tried > 0, "%s: %d copies with corrupted DWARF sections: no crash", what, tried);
     sym_free(s);
+}
+
+/* The same checks on the fixture built by clang: DWARF 5 with every address in .debug_addr
+ * (DW_OP_addrx, DW_FORM_addrx), strings by DW_FORM_strx, ranges and location lists by
+ * DW_FORM_rnglistx / DW_FORM_loclistx with DW_LLE_base_addressx and DW_LLE_offset_pair
+ * entries, frame base rbp at -O0 and rsp at -O2, TLS as DW_OP_const8u
+ * DW_OP_GNU_push_tls_address. */
+static void test_clang(void)
+{
+    static const char *const secs[6] = { ".debug_info", ".debug_addr", ".debug_loclists",
+                                         ".debug_str_offsets", ".debug_rnglists", ".debug_abbrev" };
+    struct prog *c0, *c2;
+    struct symbolizer *s;
+
+    if (sh("command -v clang >/dev/null && command -v clang++ >/dev/null")) {
+        CHECK(true, "clang builds # SKIP clang or clang++ not installed");
+        return;
+    }
+    c0 = prog_build_cc("vars-clang-O0", "-O0", true);
+    c2 = prog_build_cc("vars-clang-O2", "-O2", true);
+    if (CHECK(c0 && c2, "target program built by clang at -O0 and -O2")) {
+        s = sym_new();
+        check_c_globals(s, c0, "clang -O0");
+        check_c_globals(s, c2, "clang -O2");
+        check_cxx(s, c0, "clang -O0");
+        check_cxx(s, c2, "clang -O2");
+        check_locals_o0(s, c0, "clang -O0", true);
+        check_locals_o2(s, c2, "clang -O2");
+        check_lines_after(s, c2, "clang -O2");
+        sym_free(s);
+        test_corrupt(c2, "clang -O2", secs);
+    }
+    prog_free(c0);
+    prog_free(c2);
 }
 
 int main(int argc, char **argv)
 {
+    static const char *const gcc_secs[6] = { ".debug_info", ".debug_abbrev", ".debug_loclists",
+                                             ".debug_str", ".debug_rnglists", ".debug_line" };
     struct symbolizer *s;
     struct prog *o0, *o2, *d4;
     char *nodwarf = NULL, *stripped = NULL;
@@ -678,7 +739,7 @@ int main(int argc, char **argv)
     check_c_globals(s, o2, "-O2");
     check_cxx(s, o0, "-O0");
     check_cxx(s, o2, "-O2");
-    check_locals_o0(s, o0);
+    check_locals_o0(s, o0, "-O0", false);
     check_locals_o2(s, o2, "-O2");
     check_c_globals(s, d4, "DWARF 4");
     check_cxx(s, d4, "DWARF 4");
@@ -692,8 +753,9 @@ int main(int argc, char **argv)
           "a missing file: dv_open false with an error, NULL everywhere");
     sym_free(s);
 
+    test_clang();
     test_libc();
-    test_corrupt(o0);
+    test_corrupt(o0, "gcc -O0", gcc_secs);
 
     prog_free(o0);
     prog_free(o2);
