@@ -2,10 +2,11 @@
 # heapwatch owners: which variables hold the heap, with retained sizes from the dominator
 # tree. progs/owners.c builds a heap whose owners and sizes are known exactly (its header
 # comment has the table); the snapshot is taken in full mode, so every block keeps its
-# requested size. Checked at -O0 and -O2, and on a stripped copy (owners by ELF symbol, or
-# described ranges, never a crash).
+# requested size. Checked at -O0 and -O2 built by gcc and by clang (whose DWARF 5 reaches
+# addresses through .debug_addr: DW_OP_addrx), and on a stripped copy (owners by ELF symbol,
+# or described ranges, never a crash).
 . ./lib.sh
-plan 55
+plan 101
 
 # owner JSON NAME [FUNCTION]: "KIND RETAINED_BYTES RETAINED_OBJECTS" of the owner called NAME
 # ("none" when there is none, "several" when more than one matches).
@@ -22,7 +23,11 @@ field() { jq -r --arg n "$2" --arg k "$3" '[.owners[] | select(.name == $n)][0][
 # reachable JSON NAME: "REACHABLE_BYTES REACHABLE_OBJECTS"
 reachable() { jq -r --arg n "$2" '[.owners[] | select(.name == $n)][0] | "\(.reachable_bytes) \(.reachable_objects)"' "$1"; }
 
-for opt in O0 O2; do
+for opt in O0 O2 clang-O0 clang-O2; do
+    if [ ! -x "$BIN/owners-$opt" ]; then   # tests/Makefile builds -clang-* only with clang
+        for _i in $(seq 23); do skip "-$opt: no $BIN/owners-$opt (clang not installed)"; done
+        continue
+    fi
     db="$OUT/owners-$opt.db"
     run_shim "$db" HEAPWATCH_SAMPLE_RATE=1 -- "$BIN/owners-$opt"
     is "$?" 0 "-$opt: the program runs under the shim"
@@ -42,7 +47,13 @@ for opt in O0 O2; do
     ok_cmd "-$opt: the shared block is counted once, in shared" test "$(jqr .shared_bytes "$j")" -ge 777
     is "$(owner "$j" tls_buf | cut -d' ' -f1-2)" "tls 3000" "-$opt: a __thread variable of a live thread"
     is "$(jqr '[.owners[] | select(.name == "tls_buf")][0].thread | type' "$j")" number "-$opt: ... with its thread"
-    is "$(owner "$j" mine worker)" "local 5000 1" "-$opt: a local of a thread blocked in a system call"
+    if [ "$opt" = clang-O2 ]; then
+        # Exception: clang -O2 inlines xmalloc into worker and, seeing that `mine` never
+        # escapes, removes its malloc, memset and free altogether: no block, so no owner.
+        is "$(owner "$j" mine worker)" none "-$opt: a local whose allocation clang removed owns nothing"
+    else
+        is "$(owner "$j" mine worker)" "local 5000 1" "-$opt: a local of a thread blocked in a system call"
+    fi
     is "$(owner "$j" main_local main)" "local 1234 1" "-$opt: a local of the thread that took the snapshot"
     is "$(owner "$j" dso_held)" "global 64 1" "-$opt: a dlopen'd library's global"
     is "$(owner "$j" dso_tls_held | cut -d' ' -f1-2)" "tls 720" "-$opt: a dlopen'd library's __thread variable (dynamic TLS)"

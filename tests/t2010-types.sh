@@ -2,16 +2,21 @@
 # heapwatch types and path: block types inferred from DWARF and the chains of fields that
 # reach a block. progs/types.c builds a heap whose types and paths are known exactly (its
 # header comment has the table); full mode, so every block keeps its requested size and
-# stack. Checked at -O0 and -O2, on a copy without debug info, and with bad input.
+# stack. Checked at -O0 and -O2 built by gcc and by clang (DWARF 5 through .debug_addr and
+# .debug_str_offsets), on a copy without debug info, and with bad input.
 . ./lib.sh
-plan 87
+plan 157
 
 # typ JSON TYPE: "OBJECTS BYTES" of the types row TYPE ("none" when absent)
 typ() { jq -r --arg t "$2" '[.types[] | select(.type == $t)] | if length == 0 then "none" else .[0] | "\(.objects) \(.bytes)" end' "$1"; }
 # how JSON TYPE HOW: objects of row TYPE typed by HOW
 how() { jq -r --arg t "$2" --arg h "$3" '[.types[] | select(.type == $t)][0].typed_by[$h]' "$1"; }
 
-for opt in O0 O2; do
+for opt in O0 O2 clang-O0 clang-O2; do
+    if [ ! -x "$BIN/types-$opt" ]; then   # tests/Makefile builds -clang-* only with clang
+        for _i in $(seq 35); do skip "-$opt: no $BIN/types-$opt (clang not installed)"; done
+        continue
+    fi
     db="$OUT/types-$opt.db"
     run_shim "$db" HEAPWATCH_SAMPLE_RATE=1 -- "$BIN/types-$opt"
     is "$?" 0 "-$opt: the program runs under the shim"
