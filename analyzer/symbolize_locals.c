@@ -20,7 +20,10 @@
  *  3. libdwarf (20210528) hands out location list entries with their pc range already cooked
  *     (base address entries, CU base, DW_LLE_offset_pair) for DWARF 5 .debug_loclists and
  *     DWARF 2-4 .debug_loc alike; entries without an expression (base address, end of list)
- *     are skipped. A single expression (DW_LKIND_expression) holds at every pc of its scope.
+ *     are skipped. That includes the entries that name addresses by their .debug_addr index
+ *     (DW_LLE_base_addressx, which clang puts before its offset pairs, startx_length and
+ *     startx_endx: checked on hand-made lists), reached through DW_FORM_loclistx. A single
+ *     expression (DW_LKIND_expression) holds at every pc of its scope.
  *  4. A variable is live at pc when pc is in its scope and in all scopes around it (a
  *     lexical block without ranges is as wide as its parent) and in one of its entries.
  *     Results are sorted by scope depth, innermost first, stable otherwise.
