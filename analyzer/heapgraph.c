@@ -37,7 +37,7 @@ static int take_object_chunk(void *ctx, const struct db_chunk *c)
         g->stack = xrealloc(g->stack, f->alloc * sizeof *g->stack);
         g->cls = xrealloc(g->cls, f->alloc);
     }
-    uint64_t prev = 0;
+    struct hw_chunk_cursor prev = { 0, 0 };
     for (int64_t i = 0; i < c->count; i++, g->nr_blocks++) {
         struct hw_chunk_block b;
         if (!hw_chunk_get_block(&p, end, &prev, &b))
@@ -73,7 +73,7 @@ static int take_edge_chunk(void *ctx, const struct db_chunk *c)
     f->any = true;
     for (int64_t i = 0; i < c->count; i++) {
         struct hw_chunk_edge e;
-        if (!hw_chunk_get_edge(&p, end, &e))
+        if (!hw_chunk_get_edge(&p, end, g->db->version, &e))
             corrupt(g, "truncated edge_chunk data");
         if (e.target >= g->nr_blocks)
             corrupt(g, "a pointer to a block that does not exist");

@@ -471,10 +471,10 @@ static int write_objects(int64_t snap, const struct hw_heap *h)
     for (size_t first = 0; first < h->objects.nr && !rc; first += OBJECT_CHUNK) {
         size_t end = first + OBJECT_CHUNK < h->objects.nr ? first + OBJECT_CHUNK : h->objects.nr;
         uint8_t *p = buf;
-        uint64_t prev = 0;
+        struct hw_chunk_cursor cursor = { 0, 0 };
         for (size_t i = first; i < end && !rc; i++) {
             int tid = hw_thread_tid((uint32_t)e[i].thread);
-            p = hw_chunk_put_block(p, &prev, &(struct hw_chunk_block){
+            p = hw_chunk_put_block(p, &cursor, &(struct hw_chunk_block){
                 .addr = e[i].addr, .size = e[i].size, .stack = e[i].stack, .seq = e[i].seq,
                 .tid = (unsigned)tid, .cls = h->cls[i], .flags = h->flags[i] });
             if (h->cls[i] == HW_REACHABLE && !h->flags[i])
