@@ -16,6 +16,12 @@
  * head and indirect nodes, and an unreachable cycle that nothing else reaches is split into
  * one direct leak (the block at the lowest address) and indirect rest, where LeakSanitizer
  * reports every member of such a cycle as an indirect leak and no direct one.
+ *
+ * For type inference the walk also keeps two facts it meets anyway: each pointer's offset
+ * within its target (its value - the target's start), and each block's first word when it
+ * points into a module's non-executable segments (roots.h, data): the vtable pointer of a C++
+ * polymorphic object, or a false candidate that the analyzer drops. The word is read as the
+ * block is scanned, so it costs a range check per block, not a memory access.
  * Context: SIGSAFE. */
 #define _GNU_SOURCE
 #include "mark.h"
@@ -213,6 +219,11 @@ bool hw_heap_load(struct hw_heap *h)
     h->cls = hw_map_populated(2 * h->cls_len);
     if (!h->cls)
         return false;
+    if (h->vptr)
+        hw_unmap(h->vptr, h->vptr_len);
+    /* Not populated: pages of it are only touched where blocks have a candidate. */
+    h->vptr_len = (n + 1) * sizeof *h->vptr;
+    h->vptr = hw_map(h->vptr_len);  /* NULL: no vptrs this time, nothing else lost */
     h->flags = h->cls + h->cls_len;
     memset(h->cls, UNVISITED, n);
     return true;
@@ -258,6 +269,8 @@ struct marker {
     struct hw_heap *h;
     const struct hw_blockmap *m;
     const struct hw_roots *roots;  /* its mappings say what is readable */
+    const struct hw_range *data;   /* roots->data: where vtable pointers point */
+    size_t nr_data;
     uint8_t *st;           /* h->cls: the state bytes */
     enum scan_mode mode;
     uint32_t head;         /* CLASSIFY: the direct leak being flooded */
@@ -306,7 +319,8 @@ static void act_oldest(struct marker *k)
     struct hw_heap *h = k->h;
     struct hw_edge *e = hw_vec_push(f.src & HW_EDGE_FROM_ROOT ? &h->root_edges : &h->edges);
     if (e)
-        *e = (struct hw_edge){ .src = f.src, .dst = f.dst, .offset = f.offset };
+        *e = (struct hw_edge){ .src = f.src, .dst = f.dst, .offset = f.offset,
+                               .target_offset = f.at_start ? 0 : f.v - k->m->span[f.dst].lo };
     else
         h->incomplete = true;
     uint8_t s = k->st[f.dst];
@@ -388,12 +402,43 @@ static void scan(struct marker *k, uintptr_t lo, uintptr_t hi, uint32_t src, uin
     }
 }
 
+/* Whether v lies in a module's non-executable segments (bisection of the sorted ranges). */
+static bool in_module_data(const struct marker *k, uintptr_t v)
+{
+    size_t lo = 0, hi = k->nr_data;
+    if (!hi || v < k->data[0].lo || v >= k->data[hi - 1].hi)
+        return false;
+    while (lo < hi) {  /* the first range that ends above v */
+        size_t mid = lo + (hi - lo) / 2;
+        if (k->data[mid].hi <= v)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < k->nr_data && v >= k->data[lo].lo;
+}
+
+/* Keep block i's first word, at lo, if it may be a vtable pointer: 8-aligned and pointing
+ * into a module's data. The scan reads that word next, so it is no extra miss. */
+static inline void note_vptr(struct marker *k, uint32_t i, uintptr_t lo, uintptr_t hi)
+{
+    uintptr_t next;
+    if (!k->h->vptr || hi - lo < 8 || (lo & 7))
+        return;
+    if ((k->st[i] & PARTLY_UNREADABLE) && hw_maps_readable_end(&k->roots->maps, lo, &next) < lo + 8)
+        return;
+    uintptr_t v = *(const uintptr_t *)lo;
+    if (!(v & 7) && in_module_data(k, v))
+        k->h->vptr[i] = v;
+}
+
 /* Scan block i's readable parts: a program may mprotect a page inside a block (a guard page
  * of a coroutine stack it allocated), and reading it would kill the walk. */
 static void scan_block(struct marker *k, uint32_t i)
 {
     uintptr_t lo = k->m->span[i].lo, hi = lo + ((const struct hw_live_entry *)k->h->objects.data)[i].size;
     uintptr_t from = lo;
+    note_vptr(k, i, lo, hi);
     for (unsigned j = 0; j < k->nr_stack_blocks; j++)
         if (k->stack_block[j].block == i && k->stack_block[j].from > from)
             from = (k->stack_block[j].from + 7) & ~(uintptr_t)7;
@@ -496,7 +541,8 @@ void hw_heap_mark(struct hw_heap *h, struct hw_roots *roots)
         split_states(h);
         return;
     }
-    struct marker k = { .h = h, .m = &m, .roots = roots, .st = st, .mode = FLOOD };
+    struct marker k = { .h = h, .m = &m, .roots = roots, .st = st, .mode = FLOOD,
+                        .data = (const struct hw_range *)roots->data.data, .nr_data = roots->data.nr };
     flag_unreadable(&k);
     struct hw_root *r = (struct hw_root *)roots->roots.data;
     for (size_t j = 0; j < roots->roots.nr; j++) {
@@ -557,4 +603,7 @@ void hw_heap_release(struct hw_heap *h)
     if (h->cls)
         hw_unmap(h->cls, 2 * h->cls_len);
     h->cls = h->flags = NULL;
+    if (h->vptr)
+        hw_unmap(h->vptr, h->vptr_len);
+    h->vptr = NULL;
 }

@@ -25,12 +25,18 @@ struct hw_edge {
     uint32_t src;      /* object index, or HW_EDGE_FROM_ROOT | root index */
     uint32_t dst;      /* object index */
     uint64_t offset;   /* byte offset of the pointer within the source */
+    uint64_t target_offset;  /* the pointer's value - the target's address (0: its start) */
 };
 
 struct hw_heap {
     struct hw_vec objects;  /* struct hw_live_entry, sorted by address */
     uint8_t *cls, *flags;   /* one each per object */
     size_t cls_len;         /* bytes mapped for cls and for flags */
+    /* Per object, its first word when that points into a module's non-executable segments (a
+     * C++ vtable pointer, or a false candidate: a pointer to a global); 0 otherwise. Mapped
+     * zero-filled and only touched for such objects, so a heap without any costs no memory. */
+    uint64_t *vptr;
+    size_t vptr_len;        /* bytes mapped for vptr */
     struct hw_vec root_edges, edges;  /* struct hw_edge: from roots; from blocks */
     struct hw_vec work;     /* uint32_t mark stack */
     struct hw_vec possible; /* uint32_t blocks first reached through an interior pointer */

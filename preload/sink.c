@@ -476,7 +476,7 @@ static int write_objects(int64_t snap, const struct hw_heap *h)
             int tid = hw_thread_tid((uint32_t)e[i].thread);
             p = hw_chunk_put_block(p, &cursor, &(struct hw_chunk_block){
                 .addr = e[i].addr, .size = e[i].size, .stack = e[i].stack, .seq = e[i].seq,
-                .tid = (unsigned)tid, .cls = h->cls[i], .flags = h->flags[i] });
+                .tid = (unsigned)tid, .cls = h->cls[i], .flags = h->flags[i], .vptr = h->vptr ? h->vptr[i] : 0 });
             if (h->cls[i] == HW_REACHABLE && !h->flags[i])
                 continue;
             sqlite3_bind_int64(row, 1, snap);
@@ -513,7 +513,7 @@ static int write_edge_chunks(sqlite3_stmt *st, int64_t snap, const struct hw_vec
             p = hw_chunk_put_edge(p, &(struct hw_chunk_edge){
                 .from_root = from_root,
                 .source = from_root ? (uint64_t)(e[i].src & ~HW_EDGE_FROM_ROOT) + 1 : (uint64_t)e[i].src,
-                .offset = e[i].offset, .target = e[i].dst });
+                .offset = e[i].offset, .target = e[i].dst, .target_offset = e[i].target_offset });
         }
         if (insert_chunk(st, snap, (*chunk_no)++, end - first, buf, (size_t)(p - buf)) < 0)
             return -1;

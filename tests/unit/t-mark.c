@@ -5,7 +5,9 @@
  * leak absorbed as indirect when another leaked block points at it; a self-pointing leak; an
  * interior pointer and what only such a block holds (memcheck's possibly lost, propagated);
  * a block reached both ways; an ignored block and what it reaches; a block bigger than the lookup's
- * granule reached far inside), the per-class totals and the edges from the root. Prints TAP. */
+ * granule reached far inside), the per-class totals and the edges from the root with their
+ * offsets in the source and in the target; and the first words kept as vtable pointer
+ * candidates: only those that point into the modules' data ranges given. Prints TAP. */
 // LINK: preload/maps.c preload/mark.c preload/blockmap.c preload/livetable.c preload/shadow.c preload/real.c preload/threads.c preload/sys.c
 #define _GNU_SOURCE
 #include <stdlib.h>
@@ -19,6 +21,7 @@ struct blk {
 };
 
 static void *root_area[8];
+static const uint64_t fake_vtable[4] = { 1, 2, 3, 4 };  /* stands for a module's .data.rel.ro */
 static struct hw_live_entry entries[64];
 static unsigned nr;
 
@@ -82,12 +85,24 @@ int main(void)
     /* a block bigger than a 4 KiB granule, reached 90 KiB inside */
     char *big = track(100 * 1024);
     root_area[5] = big + 90 * 1024;
-    /* an unreachable block pointed to by nothing, to count */
+    /* an unreferenced block, to count */
     void *lone = track(40);
+    /* held by a: an "object" whose first word points into a module's data (a vtable), one
+     * whose first word points elsewhere, one pointing into the data but misaligned */
+    struct blk *poly = track(sizeof *poly), *plain = track(sizeof *plain), *odd = track(sizeof *odd);
+    poly->p[0] = (struct blk *)&fake_vtable[2];
+    plain->p[0] = (struct blk *)root_area;
+    odd->p[0] = (struct blk *)((char *)&fake_vtable[2] + 4);
+    a->p[1] = poly;
+    a->p[2] = plain;
+    a->p[3] = odd;
 
     struct hw_roots roots = { .roots = { .elem = sizeof(struct hw_root) } };
     struct hw_root *r = hw_vec_push(&roots.roots);
     *r = (struct hw_root){ .lo = (uintptr_t)root_area, .hi = (uintptr_t)(root_area + 8), .kind = HW_ROOT_REGION };
+    roots.data.elem = sizeof(struct hw_range);
+    struct hw_range *d = hw_vec_push(&roots.data);
+    *d = (struct hw_range){ (uintptr_t)fake_vtable, (uintptr_t)(fake_vtable + 4) };
 
     struct hw_heap h = { 0 };
     CHECK(hw_heap_load(&h), "load copies and sorts the live table");
@@ -120,8 +135,8 @@ int main(void)
           "an ignored block is a root: reachable, flagged, and so is what it holds");
     CHECK(cls(&h, big) == HW_REACHABLE, "a block bigger than a granule is found from far inside");
     CHECK(cls(&h, lone) == HW_LEAKED, "an unreferenced block is a direct leak");
-    CHECK(h.count[HW_REACHABLE] == 9 && h.count[HW_INDIRECT] == 4 && h.count[HW_LEAKED] == 5,
-          "class totals 9/4/5 (got %lu/%lu/%lu)", (unsigned long)h.count[0], (unsigned long)h.count[1],
+    CHECK(h.count[HW_REACHABLE] == 12 && h.count[HW_INDIRECT] == 4 && h.count[HW_LEAKED] == 5,
+          "class totals 12/4/5 (got %lu/%lu/%lu)", (unsigned long)h.count[0], (unsigned long)h.count[1],
           (unsigned long)h.count[2]);
     uint64_t leaked_bytes = 4 * sizeof(struct blk) + 40;
     CHECK(h.bytes[HW_LEAKED] == leaked_bytes, "leaked bytes %lu", (unsigned long)h.bytes[HW_LEAKED]);
@@ -133,9 +148,22 @@ int main(void)
                    e[3].offset == 48 &&
                    e[0].dst == (uint32_t)index_of(&h, a) && (e[0].src & HW_EDGE_FROM_ROOT);
     CHECK(offsets, "root edges carry their offsets and targets");
-    /* block edges: a->b, b->c, c->up, in->inheld, head->n1, n1->n2, x->y, y->x, p->q, ig->held
-     * (self-pointers are not edges) */
-    CHECK(h.edges.nr == 10, "ten edges between blocks (%zu)", h.edges.nr);
+    CHECK(h.root_edges.nr == 4 && e[0].target_offset == 0 && e[1].target_offset == 24 &&
+          e[2].target_offset == 90 * 1024 && e[3].target_offset == 8,
+          "root edges carry where they point in their targets: 0 for a start, the interior offset otherwise");
+    /* block edges: a->b, a->poly, a->plain, a->odd, b->c, c->up, in->inheld, head->n1, n1->n2,
+     * x->y, y->x, p->q, ig->held (self-pointers are not edges) */
+    CHECK(h.edges.nr == 13, "thirteen edges between blocks (%zu)", h.edges.nr);
+    const struct hw_edge *be = (const struct hw_edge *)h.edges.data;
+    bool starts = true;
+    for (size_t i = 0; i < h.edges.nr; i++)
+        starts &= be[i].target_offset == 0;
+    CHECK(starts, "pointers to blocks' starts have target offset 0");
+    CHECK(h.vptr && h.vptr[index_of(&h, poly)] == (uintptr_t)&fake_vtable[2],
+          "a block whose first word points into a module's data keeps it as its vptr");
+    CHECK(h.vptr && !h.vptr[index_of(&h, plain)] && !h.vptr[index_of(&h, odd)] && !h.vptr[index_of(&h, a)] &&
+          !h.vptr[index_of(&h, lone)],
+          "blocks whose first word points elsewhere, or is misaligned, or is a heap pointer or 0, have none");
     CHECK(!h.incomplete, "the walk completed");
     hw_heap_release(&h);
     return done();
