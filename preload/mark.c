@@ -170,7 +170,10 @@ bool hw_heap_load(struct hw_heap *h)
     h->objects.elem = sizeof(struct hw_live_entry);
     h->edges.elem = sizeof(struct hw_edge);
     h->root_edges.elem = sizeof(struct hw_edge);
+    h->wide.elem = h->root_wide.elem = sizeof(struct hw_wide_edge);
     hw_vec_clear(&h->root_edges);
+    hw_vec_clear(&h->wide);
+    hw_vec_clear(&h->root_wide);
     h->work.elem = sizeof(uint32_t);
     h->possible.elem = sizeof(uint32_t);
     hw_vec_clear(&h->edges);
@@ -313,17 +316,38 @@ static inline struct found queue_pop(struct queue *q)
     return f;
 }
 
+/* Record f's edge (mark.h, struct hw_edge); out of memory, drop it. */
+static void record_edge(struct marker *k, const struct found *f)
+{
+    struct hw_heap *h = k->h;
+    bool root = f->src & HW_EDGE_FROM_ROOT;
+    uint64_t toff = f->at_start ? 0 : f->v - k->m->span[f->dst].lo;
+    struct hw_edge *e = hw_vec_push(root ? &h->root_edges : &h->edges);
+    if (!e) {
+        h->incomplete = true;
+        return;
+    }
+    if (HW_LIKELY(f->offset / 8 < HW_EDGE_WIDE && toff < HW_EDGE_WIDE)) {
+        *e = (struct hw_edge){ .src = f->src, .dst = f->dst, .word = (uint32_t)(f->offset / 8),
+                               .target_offset = (uint32_t)toff };
+        return;
+    }
+    struct hw_wide_edge *w = hw_vec_push(root ? &h->root_wide : &h->wide);
+    if (!w) {
+        (root ? &h->root_edges : &h->edges)->nr--;
+        h->incomplete = true;
+        return;
+    }
+    *w = (struct hw_wide_edge){ .offset = f->offset, .target_offset = toff };
+    *e = (struct hw_edge){ .src = f->src, .dst = f->dst, .word = HW_EDGE_WIDE, .target_offset = HW_EDGE_WIDE };
+}
+
 /* The oldest resolved pointer: record its edge, mark its target per mode. */
 static void act_oldest(struct marker *k)
 {
     struct found f = queue_pop(&k->act);
     struct hw_heap *h = k->h;
-    struct hw_edge *e = hw_vec_push(f.src & HW_EDGE_FROM_ROOT ? &h->root_edges : &h->edges);
-    if (e)
-        *e = (struct hw_edge){ .src = f.src, .dst = f.dst, .offset = f.offset,
-                               .target_offset = f.at_start ? 0 : f.v - k->m->span[f.dst].lo };
-    else
-        h->incomplete = true;
+    record_edge(k, &f);
     uint8_t s = k->st[f.dst];
     if (k->mode == FLOOD) {
         if (!f.at_start) {
@@ -607,6 +631,8 @@ void hw_heap_release(struct hw_heap *h)
     hw_vec_release(&h->objects);
     hw_vec_release(&h->edges);
     hw_vec_release(&h->root_edges);
+    hw_vec_release(&h->wide);
+    hw_vec_release(&h->root_wide);
     hw_vec_release(&h->work);
     hw_vec_release(&h->possible);
     if (h->cls)

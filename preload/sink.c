@@ -498,10 +498,12 @@ static int write_objects(int64_t snap, const struct hw_heap *h)
     return rc;
 }
 
-static int write_edge_chunks(sqlite3_stmt *st, int64_t snap, const struct hw_vec *edges, int64_t *chunk_no)
+static int write_edge_chunks(sqlite3_stmt *st, int64_t snap, const struct hw_vec *edges, const struct hw_vec *wide,
+                             int64_t *chunk_no)
 {
     const struct hw_edge *e = (const struct hw_edge *)edges->data;
     uint8_t *buf = chunk_buffer(EDGE_CHUNK * HW_CHUNK_EDGE_MAX);
+    size_t next_wide = 0;
     if (!buf)
         return -1;
     for (size_t first = 0; first < edges->nr; first += EDGE_CHUNK) {
@@ -509,11 +511,13 @@ static int write_edge_chunks(sqlite3_stmt *st, int64_t snap, const struct hw_vec
         uint8_t *p = buf;
         for (size_t i = first; i < end; i++) {
             bool from_root = e[i].src & HW_EDGE_FROM_ROOT;
+            uint64_t offset, target_offset;
+            hw_edge_offsets(&e[i], wide, &next_wide, &offset, &target_offset);
             /* Root ids are 1-based (the root table's ids); the walk counts roots from 0. */
             p = hw_chunk_put_edge(p, &(struct hw_chunk_edge){
                 .from_root = from_root,
                 .source = from_root ? (uint64_t)(e[i].src & ~HW_EDGE_FROM_ROOT) + 1 : (uint64_t)e[i].src,
-                .offset = e[i].offset, .target = e[i].dst, .target_offset = e[i].target_offset });
+                .offset = offset, .target = e[i].dst, .target_offset = target_offset });
         }
         if (insert_chunk(st, snap, (*chunk_no)++, end - first, buf, (size_t)(p - buf)) < 0)
             return -1;
@@ -527,9 +531,9 @@ static int write_edges(int64_t snap, const struct hw_heap *h)
     int64_t chunk_no = 0;
     int rc = st ? 0 : -1;
     if (!rc)
-        rc = write_edge_chunks(st, snap, &h->root_edges, &chunk_no);
+        rc = write_edge_chunks(st, snap, &h->root_edges, &h->root_wide, &chunk_no);
     if (!rc)
-        rc = write_edge_chunks(st, snap, &h->edges, &chunk_no);
+        rc = write_edge_chunks(st, snap, &h->edges, &h->wide, &chunk_no);
     sqlite3_finalize(st);
     return rc;
 }

@@ -6,13 +6,16 @@
  * interior pointer and what only such a block holds (memcheck's possibly lost, propagated);
  * a block reached both ways; an ignored block and what it reaches; a block bigger than the lookup's
  * granule reached far inside), the per-class totals and the edges from the root with their
- * offsets in the source and in the target; and the first words kept as vtable pointer
- * candidates: only those that point into the modules' data ranges given. Prints TAP. */
+ * offsets in the source and in the target (past 32 bits too, in reserved address space);
+ * and the first words kept as vtable pointer candidates: only those that point into the
+ * modules' data ranges given. Prints TAP. */
 // LINK: preload/maps.c preload/mark.c preload/blockmap.c preload/livetable.c preload/shadow.c preload/real.c preload/threads.c preload/sys.c
 #define _GNU_SOURCE
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include "harness.h"
+#include "maps.h"
 #include "mark.h"
 
 struct blk {
@@ -25,13 +28,18 @@ static const uint64_t fake_vtable[4] = { 1, 2, 3, 4 };  /* stands for a module's
 static struct hw_live_entry entries[64];
 static unsigned nr;
 
-static void *track(size_t size)
+/* Register p as a live block of size bytes. */
+static void *track_at(void *p, size_t size)
 {
-    void *p = calloc(1, size);
     struct hw_live_entry e = { .addr = (uintptr_t)p, .size = size, .stack = ++nr, .seq = nr };
     entries[nr - 1] = e;
     hw_livetable_insert(&e);
     return p;
+}
+
+static void *track(size_t size)
+{
+    return track_at(calloc(1, size), size);
 }
 
 static long index_of(const struct hw_heap *h, const void *p)
@@ -144,8 +152,8 @@ int main(void)
     /* edges from the root: slots 1, 3 and 5, at their byte offsets */
     const struct hw_edge *e = (const struct hw_edge *)h.root_edges.data;
     CHECK(h.root_edges.nr == 4, "four edges from the root (%zu)", h.root_edges.nr);
-    bool offsets = h.root_edges.nr == 4 && e[0].offset == 8 && e[1].offset == 24 && e[2].offset == 40 &&
-                   e[3].offset == 48 &&
+    bool offsets = h.root_edges.nr == 4 && e[0].word == 1 && e[1].word == 3 && e[2].word == 5 &&
+                   e[3].word == 6 &&
                    e[0].dst == (uint32_t)index_of(&h, a) && (e[0].src & HW_EDGE_FROM_ROOT);
     CHECK(offsets, "root edges carry their offsets and targets");
     CHECK(h.root_edges.nr == 4 && e[0].target_offset == 0 && e[1].target_offset == 24 &&
@@ -165,6 +173,53 @@ int main(void)
           !h.vptr[index_of(&h, lone)],
           "blocks whose first word points elsewhere, or is misaligned, or is a heap pointer or 0, have none");
     CHECK(!h.incomplete, "the walk completed");
+    CHECK(!h.wide.nr && !h.root_wide.nr, "no edge needed wide offsets");
     hw_heap_release(&h);
+
+    /* Offsets past 32 bits: a 5 GiB block pointed to 4.5 GiB in, and a 33 GiB block holding a
+     * pointer 32.5 GiB in. Reserved address space only (PROT_NONE), with a readable page
+     * where the walk reads; the walk skips the rest as unreadable (real mappings this time). */
+    const size_t G = (size_t)1 << 30;
+    char *huge = mmap(NULL, 5 * G, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    char *vast = mmap(NULL, 33 * G, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (huge == MAP_FAILED || vast == MAP_FAILED || mprotect(huge, 4096, PROT_READ | PROT_WRITE) ||
+        mprotect(vast + 32 * G + G / 2, 4096, PROT_READ | PROT_WRITE)) {
+        diag("cannot reserve 38 GiB of address space: wide offsets not checked");
+        return done();
+    }
+    *(void **)(vast + 32 * G + G / 2) = a;
+    track_at(huge, 5 * G);
+    track_at(vast, 33 * G);
+    static void *far[2];
+    far[0] = huge + 4 * G + G / 2;
+    far[1] = huge;
+    struct hw_roots roots2 = { .roots = { .elem = sizeof(struct hw_root) }, .maps = { .elem = sizeof(struct hw_mapping) } };
+    r = hw_vec_push(&roots2.roots);
+    *r = (struct hw_root){ .lo = (uintptr_t)far, .hi = (uintptr_t)(far + 2), .kind = HW_ROOT_REGION };
+    hw_maps_read(&roots2.maps);
+    struct hw_heap h2 = { 0 };
+    CHECK(hw_heap_load(&h2) && roots2.maps.nr, "a second walk, with huge blocks and the real mappings");
+    hw_heap_mark(&h2, &roots2);
+    e = (const struct hw_edge *)h2.root_edges.data;
+    uint64_t off[2] = { 0, 0 }, toff[2] = { 0, 0 };
+    size_t next_wide = 0;
+    for (size_t i = 0; i < h2.root_edges.nr && i < 2; i++)
+        hw_edge_offsets(&e[i], &h2.root_wide, &next_wide, &off[i], &toff[i]);
+    CHECK(h2.root_edges.nr == 2 && e[0].word == HW_EDGE_WIDE && e[1].word == 1 && h2.root_wide.nr == 1,
+          "a pointer 4.5 GiB into its target is a wide edge, the next one is not");
+    CHECK(off[0] == 0 && toff[0] == 4 * G + G / 2 && off[1] == 8 && toff[1] == 0 && next_wide == 1,
+          "hw_edge_offsets reads both kinds: 4.5 GiB exactly, then 0");
+    bool found = false;
+    next_wide = 0;
+    e = (const struct hw_edge *)h2.edges.data;
+    for (size_t i = 0; i < h2.edges.nr; i++) {
+        uint64_t o64, t64;
+        hw_edge_offsets(&e[i], &h2.wide, &next_wide, &o64, &t64);
+        if (e[i].src == (uint32_t)index_of(&h2, vast))
+            found = e[i].dst == (uint32_t)index_of(&h2, a) && o64 == 32 * G + G / 2 && t64 == 0;
+    }
+    CHECK(found && h2.wide.nr == 1 && next_wide == 1, "a pointer 32.5 GiB into its source: a wide edge, exact");
+    CHECK(cls(&h2, huge) == HW_REACHABLE && !h2.incomplete, "the huge block is reached from 4.5 GiB inside");
+    hw_heap_release(&h2);
     return done();
 }
