@@ -70,7 +70,10 @@ static void validate(struct hwdb *db)
     /* Version 1 had no reachability: its snapshot table lacks the columns every report reads.
      * Version 2 lacks only what version 3 added beside (module load_seq and unloaded_before,
      * the gap table), which reports do without; its "possibly lost" flag did not spread along
-     * start pointers yet. */
+     * start pointers yet. Version 4 added TLS columns (module, thread), which queries ask for
+     * only from 4 on; version 5 only extended the packed chunks (vtable pointer candidates,
+     * pointers' target offsets): their decoders take db->version and read the new fields of
+     * older databases as 0 (schema/chunk.h). */
     if (version < HW_SCHEMA_OLDEST_READ)
         die(EXIT_INPUT, "cannot read '%s': written by an older heapwatch (schema %d); this heapwatch reads schemas %d to %d",
             db->path, version, HW_SCHEMA_OLDEST_READ, HW_SCHEMA_VERSION);

@@ -1,6 +1,8 @@
 /* This file implements heapgraph.h: decode a snapshot's object_chunk rows into per-block
  * arrays, its edge_chunk rows into root pointers and (by a counting sort on the source) a
- * compressed adjacency of block pointers, and read its roots, threads, frames and modules. */
+ * compressed adjacency of block pointers, and read its roots, threads, frames and modules.
+ * The arrays of what only some snapshots have (vtable pointers, interior target offsets) are
+ * allocated when the first nonzero value comes, so that the others pay nothing for them. */
 #define _GNU_SOURCE
 #include "heapgraph.h"
 
@@ -12,6 +14,22 @@
 static void corrupt(const struct heap_graph *g, const char *what)
 {
     die(EXIT_INPUT, "cannot read '%s': %s in snapshot %lld (corrupt database)", g->db->path, what, (long long)g->snap);
+}
+
+static uint32_t saturate32(uint64_t v)
+{
+    return v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+}
+
+/* Grow an optional array a (NULL: not needed yet) of elem-sized entries from `have` entries
+ * to `want`, the new ones zero. */
+static void *grow_zeroed(void *a, size_t elem, size_t have, size_t want)
+{
+    if (!a)
+        return NULL;
+    a = xrealloc(a, want * elem);
+    memset((char *)a + have * elem, 0, (want - have) * elem);
+    return a;
 }
 
 /* ---- blocks ---- */
@@ -31,13 +49,15 @@ static int take_object_chunk(void *ctx, const struct db_chunk *c)
         corrupt(g, "object_chunk rows out of sequence");
     size_t need = g->nr_blocks + (size_t)c->count;
     if (need > f->alloc) {
+        size_t had = f->alloc;
         f->alloc = need + need / 2;
         g->addr = xrealloc(g->addr, f->alloc * sizeof *g->addr);
         g->size = xrealloc(g->size, f->alloc * sizeof *g->size);
         g->stack = xrealloc(g->stack, f->alloc * sizeof *g->stack);
         g->cls = xrealloc(g->cls, f->alloc);
+        g->vptr = grow_zeroed(g->vptr, sizeof *g->vptr, had, f->alloc);
     }
-    uint64_t prev = 0;
+    struct hw_chunk_cursor prev = { 0, 0 };
     for (int64_t i = 0; i < c->count; i++, g->nr_blocks++) {
         struct hw_chunk_block b;
         if (!hw_chunk_get_block(&p, end, &prev, &b))
@@ -49,6 +69,10 @@ static int take_object_chunk(void *ctx, const struct db_chunk *c)
         g->size[k] = b.size;
         g->stack[k] = (int64_t)b.stack;
         g->cls[k] = (uint8_t)(b.cls | b.flags << 2);
+        if (b.vptr && !g->vptr)
+            g->vptr = xcalloc(f->alloc, sizeof *g->vptr);
+        if (g->vptr)
+            g->vptr[k] = b.vptr;
     }
     if (p != end)
         corrupt(g, "an object_chunk with trailing bytes");
@@ -57,10 +81,11 @@ static int take_object_chunk(void *ctx, const struct db_chunk *c)
 
 /* ---- pointers ---- */
 
-/* Block pointers as they come (source, target, word), sorted into the adjacency afterwards. */
+/* Block pointers as they come (source, target, word, target offset; toff NULL while every
+ * one so far points at its target's start), sorted into the adjacency afterwards. */
 struct edge_fill {
     struct heap_graph *g;
-    uint32_t *src, *dst, *word;
+    uint32_t *src, *dst, *word, *toff;
     size_t n, alloc, root_alloc;
     bool any;
 };
@@ -73,26 +98,35 @@ static int take_edge_chunk(void *ctx, const struct db_chunk *c)
     f->any = true;
     for (int64_t i = 0; i < c->count; i++) {
         struct hw_chunk_edge e;
-        if (!hw_chunk_get_edge(&p, end, &e))
+        if (!hw_chunk_get_edge(&p, end, g->db->version, &e))
             corrupt(g, "truncated edge_chunk data");
         if (e.target >= g->nr_blocks)
             corrupt(g, "a pointer to a block that does not exist");
+        if (e.target_offset && e.target_offset >= g->size[e.target])
+            corrupt(g, "a pointer past the end of its target");
         if (e.from_root) {
             if (e.source < 1 || e.source > g->nr_roots)
                 corrupt(g, "a pointer out of a root that does not exist");
             ALLOC_GROW(g->root_edges, g->nr_root_edges + 1, f->root_alloc);
             g->root_edges[g->nr_root_edges++] =
-                (struct hg_root_edge){ .root = (uint32_t)e.source - 1, .target = (uint32_t)e.target, .offset = e.offset };
+                (struct hg_root_edge){ .root = (uint32_t)e.source - 1, .target = (uint32_t)e.target, .offset = e.offset,
+                                       .target_offset = saturate32(e.target_offset) };
             continue;
         }
         if (e.source >= g->nr_blocks || e.offset / 8 >= UINT32_MAX)
             corrupt(g, "a pointer out of a block that does not exist");
         if (f->n == f->alloc) {
+            size_t had = f->alloc;
             f->alloc = f->alloc ? f->alloc * 2 : 4096;
             f->src = xrealloc(f->src, f->alloc * sizeof *f->src);
             f->dst = xrealloc(f->dst, f->alloc * sizeof *f->dst);
             f->word = xrealloc(f->word, f->alloc * sizeof *f->word);
+            f->toff = grow_zeroed(f->toff, sizeof *f->toff, had, f->alloc);
         }
+        if (e.target_offset && !f->toff)
+            f->toff = xcalloc(f->alloc, sizeof *f->toff);
+        if (f->toff)
+            f->toff[f->n] = saturate32(e.target_offset);
         f->src[f->n] = (uint32_t)e.source;
         f->dst[f->n] = (uint32_t)e.target;
         f->word[f->n++] = (uint32_t)(e.offset / 8);
@@ -126,17 +160,22 @@ static void build_adjacency(struct heap_graph *g, struct edge_fill *f)
         g->edge_first[k + 1] += g->edge_first[k];
     g->edge_target = xmalloc((f->n ? f->n : 1) * sizeof *g->edge_target);
     g->edge_word = xmalloc((f->n ? f->n : 1) * sizeof *g->edge_word);
+    if (f->toff)
+        g->edge_toff = xmalloc((f->n ? f->n : 1) * sizeof *g->edge_toff);
     uint32_t *fill = xmalloc(((size_t)n + 1) * sizeof *fill);
     memcpy(fill, g->edge_first, ((size_t)n + 1) * sizeof *fill);
     for (size_t e = 0; e < f->n; e++) {
         uint32_t at = fill[f->src[e]]++;
         g->edge_target[at] = f->dst[e];
         g->edge_word[at] = f->word[e];
+        if (f->toff)
+            g->edge_toff[at] = f->toff[e];
     }
     free(fill);
     free(f->src);
     free(f->dst);
     free(f->word);
+    free(f->toff);
     qsort(g->root_edges, g->nr_root_edges, sizeof *g->root_edges, cmp_root_edge);
 }
 
@@ -243,6 +282,7 @@ bool heap_graph_load(struct heap_graph *g, struct hwdb *db, int64_t snap)
         free(ef.src);
         free(ef.dst);
         free(ef.word);
+        free(ef.toff);
         heap_graph_release(g);
         return false;
     }
@@ -256,9 +296,11 @@ void heap_graph_release(struct heap_graph *g)
     free(g->size);
     free(g->stack);
     free(g->cls);
+    free(g->vptr);
     free(g->edge_first);
     free(g->edge_target);
     free(g->edge_word);
+    free(g->edge_toff);
     free(g->root_edges);
     free(g->roots);
     for (uint32_t i = 0; i < g->nr_modules; i++) {

@@ -5,7 +5,9 @@
  *
  * Memory: about 25 bytes per block and 8 per pointer between blocks, so that the bench's 3
  * million blocks (and 6 million pointers) fit in well under 200 bytes a block with the
- * dominator tree built on top (owners.c).
+ * dominator tree built on top (owners.c). What type inference reads costs only where the
+ * snapshot has it: 8 bytes per block when any block has a vtable pointer candidate, 4 per
+ * pointer when any pointer points inside its target (schema 5).
  *
  * Context: analyzer only. */
 #ifndef HW_HEAPGRAPH_H
@@ -30,10 +32,13 @@ struct hg_root {
     uint64_t start, end;
 };
 
-/* A pointer out of a root: the word at roots[root].start + offset points into block target. */
+/* A pointer out of a root: the word at roots[root].start + offset points into block target,
+ * target_offset bytes from its start (0: at its start; saturated at UINT32_MAX; always 0 in
+ * databases before schema 5, which did not record it). */
 struct hg_root_edge {
     uint32_t root, target;
     uint64_t offset;
+    uint32_t target_offset;
 };
 
 struct hg_module {
@@ -61,9 +66,19 @@ struct heap_graph {
     uint64_t *addr, *size;   /* by block number, addr ascending */
     int64_t *stack;          /* allocation stack id, 0 = not sampled */
     uint8_t *cls;            /* class (0 reachable, 1 indirect, 2 direct leak) | flags << 2 */
+    /* By block number: the block's first word when the walk found it pointing into a loaded
+     * module's non-executable segments (schema 5): a C++ polymorphic object's vtable pointer
+     * (a runtime address: subtract its module's load bias before dv_vtable_class), or a
+     * false candidate such as a pointer to a global, which dv_vtable_class rejects; 0 = none.
+     * NULL when no block has one (always before schema 5): read it with hg_vptr. */
+    uint64_t *vptr;
     /* Pointers between blocks: those out of block k are edge_target[edge_first[k] ..
-     * edge_first[k + 1]), found at word offsets edge_word[...] of block k, in offset order. */
+     * edge_first[k + 1]), found at word offsets edge_word[...] of block k, in offset order.
+     * edge_toff[e] is where pointer e points in its target, in bytes from the target's start
+     * (0: the start; interior pointers > 0; saturated at UINT32_MAX). NULL when every pointer
+     * points at its target's start (always before schema 5): read it with hg_edge_toff. */
     uint32_t *edge_first, *edge_target, *edge_word;
+    uint32_t *edge_toff;
     size_t nr_edges;
     struct hg_root_edge *root_edges;   /* in root, then offset order */
     size_t nr_root_edges;
@@ -90,5 +105,9 @@ const struct hg_thread *hg_thread(const struct heap_graph *g, int tid);
 uint32_t hg_module_of_pc(const struct heap_graph *g, uint64_t pc);
 /* Block numbers of a class: whether the block is unreachable (class 1 or 2). */
 static inline bool hg_unreachable(const struct heap_graph *g, uint32_t k) { return (g->cls[k] & 3) != 0; }
+/* Block k's vtable pointer candidate (runtime address), 0 if none. */
+static inline uint64_t hg_vptr(const struct heap_graph *g, uint32_t k) { return g->vptr ? g->vptr[k] : 0; }
+/* Pointer e's byte offset within its target (index into edge_target), 0 at the start. */
+static inline uint32_t hg_edge_toff(const struct heap_graph *g, size_t e) { return g->edge_toff ? g->edge_toff[e] : 0; }
 
 #endif

@@ -30,7 +30,7 @@ static int take_object_chunk(void *ctx, const struct db_chunk *c)
         b->size = xrealloc(b->size, b->alloc * sizeof *b->size);
         b->cls = xrealloc(b->cls, b->alloc);
     }
-    uint64_t prev = 0;
+    struct hw_chunk_cursor prev = { 0, 0 };
     for (int64_t k = 0; k < c->count; k++, b->n++) {
         struct hw_chunk_block block;
         if (!hw_chunk_get_block(&p, end, &prev, &block))
@@ -74,7 +74,7 @@ static int take_edge_chunk(void *ctx, const struct db_chunk *c)
     ie->any = true;
     for (int64_t k = 0; k < c->count; k++) {
         struct hw_chunk_edge e;
-        if (!hw_chunk_get_edge(&p, end, &e))
+        if (!hw_chunk_get_edge(&p, end, b->db->version, &e))
             die(EXIT_INPUT, "cannot read '%s': truncated edge_chunk data (corrupt database)", b->db->path);
         if (e.target >= b->n || (!e.from_root && e.source >= b->n))
             die(EXIT_INPUT, "cannot read '%s': a pointer to or from block %llu of %zu in snapshot %lld (corrupt database)",

@@ -21,17 +21,37 @@ enum hw_class { HW_REACHABLE = 0, HW_INDIRECT = 1, HW_LEAKED = 2 };
 
 #define HW_EDGE_FROM_ROOT 0x80000000u
 
+/* A pointer the mark found: 16 bytes, as there are millions. Its two offsets fit 32 bits
+ * but in a source of 32 GiB or more, or 4 GiB or more into its target: such an edge has both
+ * word and target_offset HW_EDGE_WIDE, and its exact offsets are the next entry of the wide
+ * vector that goes with its edge vector (root_wide with root_edges, wide with edges), in the
+ * same order. hw_edge_offsets reads either kind. */
 struct hw_edge {
     uint32_t src;      /* object index, or HW_EDGE_FROM_ROOT | root index */
     uint32_t dst;      /* object index */
-    uint64_t offset;   /* byte offset of the pointer within the source */
+    uint32_t word;     /* byte offset of the pointer within the source / 8 */
+    uint32_t target_offset;  /* the pointer's value - the target's address (0: its start) */
+};
+_Static_assert(sizeof(struct hw_edge) == 16, "an edge must stay compact");
+
+#define HW_EDGE_WIDE UINT32_MAX
+
+struct hw_wide_edge {
+    uint64_t offset;         /* bytes */
+    uint64_t target_offset;
 };
 
 struct hw_heap {
     struct hw_vec objects;  /* struct hw_live_entry, sorted by address */
     uint8_t *cls, *flags;   /* one each per object */
     size_t cls_len;         /* bytes mapped for cls and for flags */
+    /* Per object, its first word when that points into a module's non-executable segments (a
+     * C++ vtable pointer, or a false candidate: a pointer to a global); 0 otherwise. Mapped
+     * zero-filled and only touched for such objects, so a heap without any costs no memory. */
+    uint64_t *vptr;
+    size_t vptr_len;        /* bytes mapped for vptr */
     struct hw_vec root_edges, edges;  /* struct hw_edge: from roots; from blocks */
+    struct hw_vec root_wide, wide;    /* struct hw_wide_edge: their wide offsets, in order */
     struct hw_vec work;     /* uint32_t mark stack */
     struct hw_vec possible; /* uint32_t blocks first reached through an interior pointer */
     uint64_t count[3], bytes[3];  /* per class */
@@ -39,6 +59,21 @@ struct hw_heap {
     uint64_t live_bytes;    /* the objects' sizes, summed by hw_heap_load */
     bool incomplete;        /* ran out of memory somewhere: classes may say reachable too often */
 };
+
+/* The byte offsets of e within its source and its target. Call it for the edges of one
+ * vector in order, with that vector's wide vector and *next_wide = 0 before the first. */
+static inline void hw_edge_offsets(const struct hw_edge *e, const struct hw_vec *wide, size_t *next_wide,
+                                   uint64_t *offset, uint64_t *target_offset)
+{
+    if (e->word != HW_EDGE_WIDE) {
+        *offset = (uint64_t)e->word * 8;
+        *target_offset = e->target_offset;
+        return;
+    }
+    const struct hw_wide_edge *w = (const struct hw_wide_edge *)wide->data + (*next_wide)++;
+    *offset = w->offset;
+    *target_offset = w->target_offset;
+}
 
 /* Copy the live table (the world is stopped) and sort it. False if out of memory. */
 bool hw_heap_load(struct hw_heap *h);

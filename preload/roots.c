@@ -152,11 +152,50 @@ static struct hw_root *add_root(struct hw_roots *r, int kind, int tid, uintptr_t
 
 /* ---- globals ---------------------------------------------------------------------------------- */
 
+/* Record the module's non-executable segments in r->data, for the vtable pointers. */
+static void module_data(struct hw_roots *r, const struct dl_phdr_info *info)
+{
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *p = &info->dlpi_phdr[i];
+        if (p->p_type != PT_LOAD || (p->p_flags & PF_X) || !p->p_memsz)
+            continue;
+        struct hw_range *d = hw_vec_push(&r->data);
+        if (!d)
+            return;  /* fewer candidates: blocks of those modules' classes stay untyped */
+        d->lo = info->dlpi_addr + p->p_vaddr;
+        d->hi = d->lo + p->p_memsz;
+    }
+}
+
+/* Sort r->data by address and merge what touches (an insertion sort: a few hundred ranges,
+ * mostly in order already; no allocation). */
+static void sort_data(struct hw_roots *r)
+{
+    struct hw_range *d = (struct hw_range *)r->data.data;
+    size_t n = r->data.nr, kept = 0;
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && d[j - 1].lo > d[j].lo; j--) {
+            struct hw_range t = d[j];
+            d[j] = d[j - 1];
+            d[j - 1] = t;
+        }
+    for (size_t i = 0; i < n; i++) {
+        if (kept && d[i].lo <= d[kept - 1].hi) {
+            if (d[i].hi > d[kept - 1].hi)
+                d[kept - 1].hi = d[i].hi;
+        } else {
+            d[kept++] = d[i];
+        }
+    }
+    r->data.nr = kept;
+}
+
 static int globals_cb(struct dl_phdr_info *info, size_t size, void *arg)
 {
     (void)size;
     struct hw_roots *r = arg;
     uintptr_t relro_lo = 0, relro_hi = 0;
+    module_data(r, info);
     bool allocator = allocator_module[0] && info->dlpi_name && !strcmp(info->dlpi_name, allocator_module);
     if (allocator && !allocator_is_glibc)
         return 0;   /* another allocator's own state (allocator_module) */
@@ -327,10 +366,13 @@ void hw_roots_collect(struct hw_roots *r, const struct hw_world *w)
     r->roots.elem = sizeof(struct hw_root);
     r->threads.elem = sizeof(struct hw_thread_info);
     r->maps.elem = sizeof(struct hw_mapping);
+    r->data.elem = sizeof(struct hw_range);
     hw_vec_clear(&r->roots);
     hw_vec_clear(&r->threads);
+    hw_vec_clear(&r->data);
     hw_maps_read(&r->maps);
     dl_iterate_phdr(globals_cb, r);
+    sort_data(r);
     for (uint32_t i = 0; i < w->nr; i++)
         thread_roots(r, &w->threads[i]);
     sort_words(&r->live_tp);

@@ -43,11 +43,20 @@ struct hw_thread_info {
     bool have_start;              /* ... if it stopped */
 };
 
+/* An address range [lo, hi). */
+struct hw_range {
+    uintptr_t lo, hi;
+};
+
 struct hw_roots {
     struct hw_vec roots;    /* struct hw_root */
     struct hw_vec threads;  /* struct hw_thread_info */
     struct hw_vec maps;     /* struct hw_mapping (maps.h): what the walk may read */
     struct hw_vec live_tp;  /* scratch: uintptr_t thread pointers of the listed threads */
+    /* struct hw_range: the non-executable PT_LOAD segments of every loaded module, the shim
+     * and the allocator included, sorted, disjoint (adjacent ones merged): where a C++ object's
+     * vtable pointer points (.data.rel.ro, or .rodata without relocations). Not roots. */
+    struct hw_vec data;
 };
 
 /* Build the root set of the stopped world w. */

@@ -471,12 +471,12 @@ static int write_objects(int64_t snap, const struct hw_heap *h)
     for (size_t first = 0; first < h->objects.nr && !rc; first += OBJECT_CHUNK) {
         size_t end = first + OBJECT_CHUNK < h->objects.nr ? first + OBJECT_CHUNK : h->objects.nr;
         uint8_t *p = buf;
-        uint64_t prev = 0;
+        struct hw_chunk_cursor cursor = { 0, 0 };
         for (size_t i = first; i < end && !rc; i++) {
             int tid = hw_thread_tid((uint32_t)e[i].thread);
-            p = hw_chunk_put_block(p, &prev, &(struct hw_chunk_block){
+            p = hw_chunk_put_block(p, &cursor, &(struct hw_chunk_block){
                 .addr = e[i].addr, .size = e[i].size, .stack = e[i].stack, .seq = e[i].seq,
-                .tid = (unsigned)tid, .cls = h->cls[i], .flags = h->flags[i] });
+                .tid = (unsigned)tid, .cls = h->cls[i], .flags = h->flags[i], .vptr = h->vptr ? h->vptr[i] : 0 });
             if (h->cls[i] == HW_REACHABLE && !h->flags[i])
                 continue;
             sqlite3_bind_int64(row, 1, snap);
@@ -498,10 +498,12 @@ static int write_objects(int64_t snap, const struct hw_heap *h)
     return rc;
 }
 
-static int write_edge_chunks(sqlite3_stmt *st, int64_t snap, const struct hw_vec *edges, int64_t *chunk_no)
+static int write_edge_chunks(sqlite3_stmt *st, int64_t snap, const struct hw_vec *edges, const struct hw_vec *wide,
+                             int64_t *chunk_no)
 {
     const struct hw_edge *e = (const struct hw_edge *)edges->data;
     uint8_t *buf = chunk_buffer(EDGE_CHUNK * HW_CHUNK_EDGE_MAX);
+    size_t next_wide = 0;
     if (!buf)
         return -1;
     for (size_t first = 0; first < edges->nr; first += EDGE_CHUNK) {
@@ -509,11 +511,13 @@ static int write_edge_chunks(sqlite3_stmt *st, int64_t snap, const struct hw_vec
         uint8_t *p = buf;
         for (size_t i = first; i < end; i++) {
             bool from_root = e[i].src & HW_EDGE_FROM_ROOT;
+            uint64_t offset, target_offset;
+            hw_edge_offsets(&e[i], wide, &next_wide, &offset, &target_offset);
             /* Root ids are 1-based (the root table's ids); the walk counts roots from 0. */
             p = hw_chunk_put_edge(p, &(struct hw_chunk_edge){
                 .from_root = from_root,
                 .source = from_root ? (uint64_t)(e[i].src & ~HW_EDGE_FROM_ROOT) + 1 : (uint64_t)e[i].src,
-                .offset = e[i].offset, .target = e[i].dst });
+                .offset = offset, .target = e[i].dst, .target_offset = target_offset });
         }
         if (insert_chunk(st, snap, (*chunk_no)++, end - first, buf, (size_t)(p - buf)) < 0)
             return -1;
@@ -527,9 +531,9 @@ static int write_edges(int64_t snap, const struct hw_heap *h)
     int64_t chunk_no = 0;
     int rc = st ? 0 : -1;
     if (!rc)
-        rc = write_edge_chunks(st, snap, &h->root_edges, &chunk_no);
+        rc = write_edge_chunks(st, snap, &h->root_edges, &h->root_wide, &chunk_no);
     if (!rc)
-        rc = write_edge_chunks(st, snap, &h->edges, &chunk_no);
+        rc = write_edge_chunks(st, snap, &h->edges, &h->wide, &chunk_no);
     sqlite3_finalize(st);
     return rc;
 }

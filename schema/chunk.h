@@ -44,67 +44,116 @@ static inline bool hw_varint_get(const uint8_t **p, const uint8_t *end, uint64_t
 
 /* ---- object_chunk: every live block of a walked snapshot, in address order ----------------
  * Per block: address - the previous block's address (the first of a chunk: its address),
- * size, stack id (0 = not sampled), seq, tid, class | flags << 2. */
+ * size, stack id (0 = not sampled), seq, tid, class | flags << 2 | HW_CHUNK_HAS_VPTR; then,
+ * only when that bit is set (schema 5), the block's first word (a candidate C++ vtable
+ * pointer) as a zigzag delta from the previous such word in the chunk (0 at its start).
+ * Earlier schemas never set the bit, so one decoder reads them all. */
 
 struct hw_chunk_block {
     uint64_t addr, size, stack, seq, tid;
     unsigned cls;     /* 0 reachable, 1 indirect leak, 2 direct leak */
     unsigned flags;   /* as in the object table: 1 possibly lost, 2 ignored */
+    uint64_t vptr;    /* the block's first word when it points into a module's data (a C++
+                       * object's vtable pointer, or a false candidate); 0 = none */
 };
 
-#define HW_CHUNK_BLOCK_MAX (6 * HW_VARINT_MAX)   /* bytes one block can take */
+/* Where a chunk's encoder or decoder is: the previous block's address and the previous
+ * nonzero vptr. Zero at the start of every chunk. */
+struct hw_chunk_cursor {
+    uint64_t addr, vptr;
+};
 
-/* *prev is the previous block's address; 0 at the start of a chunk. */
-static inline uint8_t *hw_chunk_put_block(uint8_t *p, uint64_t *prev, const struct hw_chunk_block *b)
+#define HW_CHUNK_FLAGS_MASK 0xf   /* flags take bits 2..5 of the class varint */
+#define HW_CHUNK_HAS_VPTR 0x40    /* bit 6: a vptr follows; blocks without one pay nothing */
+#define HW_CHUNK_BLOCK_MAX (7 * HW_VARINT_MAX)   /* bytes one block can take */
+
+static inline uint64_t hw_zigzag(uint64_t delta) { return delta << 1 ^ (uint64_t)-(int64_t)(delta >> 63); }
+static inline uint64_t hw_unzigzag(uint64_t z) { return z >> 1 ^ (uint64_t)-(int64_t)(z & 1); }
+
+static inline uint8_t *hw_chunk_put_block(uint8_t *p, struct hw_chunk_cursor *c, const struct hw_chunk_block *b)
 {
-    p = hw_varint_put(p, b->addr - *prev);
-    *prev = b->addr;
+    p = hw_varint_put(p, b->addr - c->addr);
+    c->addr = b->addr;
     p = hw_varint_put(p, b->size);
     p = hw_varint_put(p, b->stack);
     p = hw_varint_put(p, b->seq);
     p = hw_varint_put(p, b->tid);
-    return hw_varint_put(p, (uint64_t)b->cls | (uint64_t)b->flags << 2);
+    p = hw_varint_put(p, (uint64_t)b->cls | (uint64_t)(b->flags & HW_CHUNK_FLAGS_MASK) << 2 |
+                             (b->vptr ? HW_CHUNK_HAS_VPTR : 0));
+    if (!b->vptr)
+        return p;
+    /* Objects of one class share a vptr and often lie side by side: the delta is then 0, one
+     * byte where the raw address takes seven. */
+    p = hw_varint_put(p, hw_zigzag(b->vptr - c->vptr));
+    c->vptr = b->vptr;
+    return p;
 }
 
-static inline bool hw_chunk_get_block(const uint8_t **p, const uint8_t *end, uint64_t *prev, struct hw_chunk_block *b)
+static inline bool hw_chunk_get_block(const uint8_t **p, const uint8_t *end, struct hw_chunk_cursor *c,
+                                      struct hw_chunk_block *b)
 {
-    uint64_t delta, cls_flags;
+    uint64_t delta, cls_flags, vdelta;
     if (!hw_varint_get(p, end, &delta) || !hw_varint_get(p, end, &b->size) || !hw_varint_get(p, end, &b->stack) ||
         !hw_varint_get(p, end, &b->seq) || !hw_varint_get(p, end, &b->tid) || !hw_varint_get(p, end, &cls_flags))
         return false;
-    b->addr = *prev += delta;
+    b->addr = c->addr += delta;
     b->cls = (unsigned)(cls_flags & 3);
-    b->flags = (unsigned)(cls_flags >> 2 & 0xff);
+    b->flags = (unsigned)(cls_flags >> 2 & HW_CHUNK_FLAGS_MASK);
+    b->vptr = 0;
+    if (cls_flags & HW_CHUNK_HAS_VPTR) {
+        if (!hw_varint_get(p, end, &vdelta))
+            return false;
+        b->vptr = c->vptr += hw_unzigzag(vdelta);
+        if (!b->vptr)
+            return false;   /* the encoder never writes a vptr of 0 */
+    }
     return true;
 }
 
 /* ---- edge_chunk: the pointers the mark found, from roots first, then from blocks -----------
  * Per pointer: source (2 * root id + 1 for a root, 2 * block number for a block), the word's
- * byte offset / 8 within the root range or block, the target block number. */
+ * byte offset / 8 within the root range or block, the target block number.
+ * Schema 5: the second varint is (offset / 8) * 2 + interior, and an interior pointer (one
+ * whose value is not its target's start) is followed by a fourth varint, its target offset
+ * (value - target's address, > 0). A pointer to a block's start costs nothing more, and
+ * only the rare word offset of 64 or more can take one more byte. Earlier schemas have
+ * neither: the decoder needs to know which it reads. */
 
 struct hw_chunk_edge {
     bool from_root;
     uint64_t source;   /* root id (1-based, the root table's id) or block number */
     uint64_t offset;   /* bytes from the start of the source; a multiple of 8 */
     uint64_t target;   /* block number */
+    uint64_t target_offset;  /* bytes from the target's start to where the pointer points
+                              * (0: its start; always 0 before schema 5) */
 };
 
-#define HW_CHUNK_EDGE_MAX (3 * HW_VARINT_MAX)
+#define HW_CHUNK_EDGE_MAX (4 * HW_VARINT_MAX)
+#define HW_CHUNK_SCHEMA_TARGET_OFFSET 5   /* the first schema whose edges carry it */
 
 static inline uint8_t *hw_chunk_put_edge(uint8_t *p, const struct hw_chunk_edge *e)
 {
     p = hw_varint_put(p, 2 * e->source + (e->from_root ? 1 : 0));
-    p = hw_varint_put(p, e->offset / 8);
-    return hw_varint_put(p, e->target);
+    p = hw_varint_put(p, e->offset / 8 * 2 + (e->target_offset ? 1 : 0));
+    p = hw_varint_put(p, e->target);
+    return e->target_offset ? hw_varint_put(p, e->target_offset) : p;
 }
 
-static inline bool hw_chunk_get_edge(const uint8_t **p, const uint8_t *end, struct hw_chunk_edge *e)
+/* Reads one edge of a database of schema `schema` (PRAGMA user_version). */
+static inline bool hw_chunk_get_edge(const uint8_t **p, const uint8_t *end, int schema, struct hw_chunk_edge *e)
 {
     uint64_t source, words;
     if (!hw_varint_get(p, end, &source) || !hw_varint_get(p, end, &words) || !hw_varint_get(p, end, &e->target))
         return false;
     e->from_root = source & 1;
     e->source = source >> 1;
+    e->target_offset = 0;
+    if (schema >= HW_CHUNK_SCHEMA_TARGET_OFFSET) {
+        bool interior = words & 1;
+        words >>= 1;
+        if (interior && (!hw_varint_get(p, end, &e->target_offset) || !e->target_offset))
+            return false;
+    }
     e->offset = words * 8;
     return true;
 }

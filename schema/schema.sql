@@ -11,7 +11,7 @@
 CREATE TABLE meta(
   key   TEXT PRIMARY KEY,
   value TEXT NOT NULL
-);  -- ('format','heapwatch'), ('schema_version','4'), ('heapwatch_version', ...)
+);  -- ('format','heapwatch'), ('schema_version','5'), ('heapwatch_version', ...)
 
 CREATE TABLE process(
   pid           INTEGER NOT NULL,
@@ -180,8 +180,15 @@ CREATE TABLE snapshot_stack(
 -- object_chunk rows hold consecutive runs of them. data is a sequence of unsigned LEB128
 -- varints, per block:
 --   address - previous block's address (the first block of a chunk: its address)
---   size, stack_id (0 = not sampled), seq, tid, class | flags << 2
--- (class and flags as in the object table below).
+--   size, stack_id (0 = not sampled), seq, tid, class | flags << 2 | has_vptr << 6
+--   (class and flags as in the object table below; flags fill bits 2..5)
+--   vptr, only when has_vptr (schema 5): the block's first word, a candidate C++ vtable
+--     pointer, as a zigzag delta ((d << 1) ^ (d >> 63) of the 64-bit difference) from the
+--     previous vptr of the chunk (0 at its start). The walk stores a block's first word when
+--     the block has 8 bytes or more and the word is 8-aligned and points into a loaded
+--     module's segment that is not executable (where .data.rel.ro and .rodata, so the
+--     vtables, are; so are .data and .bss: a pointer to a global is a false candidate, which
+--     the analyzer drops when no _ZTV symbol holds it). Schemas 2..4 never set has_vptr.
 -- Both chunk tables keep their rowids (unlike the small tables here): a WITHOUT ROWID table
 -- stores rows in its key's b-tree, and inserting into it reads back whole neighbouring rows,
 -- megabytes each here, to compare keys.
@@ -217,8 +224,11 @@ CREATE INDEX object_by_snapshot ON object(snapshot_id, class, stack_id);
 -- (interior pointers count; pointers out of unreachable blocks are included). data is a
 -- sequence of LEB128 varints, per pointer:
 --   source: 2 * root id + 1 for a root, 2 * block number for a block
---   offset / 8 (byte offset of the word within the root range or the block; always aligned)
+--   offset / 8 * 2 + interior (offset: byte offset of the word within the root range or the
+--     block, always aligned; interior: 1 when the pointer's value is not its target's start.
+--     Schemas 2..4: offset / 8 alone, and no target offsets)
 --   target block number
+--   target offset, only when interior (schema 5): the value - the target block's address
 -- Edges from roots come first, in root id order; then edges from blocks.
 CREATE TABLE edge_chunk(
   snapshot_id INTEGER NOT NULL,

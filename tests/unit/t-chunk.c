@@ -1,8 +1,9 @@
 /* This file implements the unit test of schema/chunk.h, the packed formats that the shim
  * writes and the analyzer reads: varints at every length boundary, blocks and edges round
  * trip, bytes fixed by the format (schema.sql documents them: a change here is a schema
- * change), and a decoder that refuses truncated data and varints past 64 bits without
- * reading beyond its end. Prints TAP. */
+ * change), schema 5's vtable pointers and target offsets beside schema 4's bytes, and a
+ * decoder that refuses truncated data and varints past 64 bits without reading beyond its
+ * end. Prints TAP. */
 // LINK:
 #define _GNU_SOURCE
 #include <stdlib.h>
@@ -48,56 +49,99 @@ int main(void)
     CHECK(!get_exact(eleven, sizeof eleven, &v, &used), "a varint longer than 64 bits is refused");
     CHECK(!get_exact(eleven, 0, &v, &used), "no bytes: refused");
 
-    /* Blocks: a chunk of three, addresses delta-coded from the chunk's start. */
-    const struct hw_chunk_block blocks[3] = {
+    /* Blocks: a chunk of five, addresses delta-coded from the chunk's start; the last three
+     * with vtable pointers, each a zigzag delta from the one before. */
+    const struct hw_chunk_block blocks[5] = {
         { .addr = 0x1000, .size = 16, .stack = 7, .seq = 1, .tid = 42, .cls = 0, .flags = 0 },
         { .addr = 0x1010, .size = 200, .stack = 0, .seq = 2, .tid = 42, .cls = 2, .flags = 0 },
-        { .addr = 0x7fff00001000, .size = 1 << 20, .stack = 99999, .seq = 4000000000u, .tid = 123456, .cls = 0, .flags = 3 },
+        { .addr = 0x7fff00001000, .size = 1 << 20, .stack = 99999, .seq = 4000000000u, .tid = 123456, .cls = 0, .flags = 3,
+          .vptr = 0x555555557d48 },
+        { .addr = 0x7fff00101000, .size = 24, .stack = 0, .seq = 5, .tid = 1, .cls = 0, .flags = 0, .vptr = 0x555555557d48 },
+        { .addr = 0x7fff00101020, .size = 24, .stack = 0, .seq = 6, .tid = 1, .cls = 1, .flags = 0, .vptr = 0x555555557d20 },
     };
     uint8_t *p = buf;
-    uint64_t prev = 0;
-    for (int i = 0; i < 3; i++)
+    struct hw_chunk_cursor prev = { 0, 0 };
+    size_t at[6] = { 0 };
+    for (int i = 0; i < 5; i++) {
         p = hw_chunk_put_block(p, &prev, &blocks[i]);
+        at[i + 1] = (size_t)(p - buf);
+    }
     size_t len = (size_t)(p - buf);
-    CHECK(len <= 3 * HW_CHUNK_BLOCK_MAX, "three blocks fit HW_CHUNK_BLOCK_MAX each");
+    CHECK(len <= 5 * HW_CHUNK_BLOCK_MAX, "five blocks fit HW_CHUNK_BLOCK_MAX each");
     static const uint8_t first_two[] = { 0x80, 0x20, 0x10, 0x07, 0x01, 0x2a, 0x00,    /* 0x1000 16 7 1 42 0 */
                                          0x10, 0xc8, 0x01, 0x00, 0x02, 0x2a, 0x02 };  /* +16 200 0 2 42 2 */
     CHECK(!memcmp(buf, first_two, sizeof first_two), "the bytes of two blocks are the documented ones");
+    /* +0x20 24 0 6 1, class 1 | has_vptr 0x40, zigzag(-0x28) = 0x4f */
+    static const uint8_t fifth[] = { 0x20, 0x18, 0x00, 0x06, 0x01, 0x41, 0x4f };
+    CHECK(at[5] - at[4] == sizeof fifth && !memcmp(buf + at[4], fifth, sizeof fifth),
+          "a vptr: bit 6 of the class varint, then its zigzag delta from the chunk's previous one");
+    CHECK(at[4] - at[3] == 9 && buf[at[4] - 1] == 0x00 && buf[at[4] - 2] == 0x40,
+          "the same vptr again costs one byte (delta 0)");
+    CHECK(buf[at[3] - 8] == 0x4c && at[3] - at[2] == 7 + 3 + 3 + 5 + 3 + 1 + 7,
+          "the chunk's first vptr is a delta from 0 (7 bytes), after class 0 | flags 3 << 2 | 0x40");
     const uint8_t *q = buf;
-    prev = 0;
+    prev = (struct hw_chunk_cursor){ 0, 0 };
     bool same = true;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 5; i++) {
         struct hw_chunk_block b;
         same &= hw_chunk_get_block(&q, buf + len, &prev, &b) && !memcmp(&b, &blocks[i], sizeof b);
     }
-    CHECK(same && q == buf + len, "blocks round trip, to the last byte");
+    CHECK(same && q == buf + len, "blocks round trip, vptrs included, to the last byte");
     q = buf;
-    prev = 0;
+    prev = (struct hw_chunk_cursor){ 0, 0 };
     struct hw_chunk_block b;
-    CHECK(hw_chunk_get_block(&q, buf + len - 1, &prev, &b) && hw_chunk_get_block(&q, buf + len - 1, &prev, &b) &&
-          !hw_chunk_get_block(&q, buf + len - 1, &prev, &b), "a chunk one byte short: its last block is refused");
+    bool all = true;
+    for (int i = 0; i < 4; i++)
+        all &= hw_chunk_get_block(&q, buf + len - 1, &prev, &b);
+    CHECK(all && !hw_chunk_get_block(&q, buf + len - 1, &prev, &b), "a chunk one byte short: its last block is refused");
+    q = buf + at[4];
+    prev = (struct hw_chunk_cursor){ 0x7fff00101000, 0x555555557d48 };
+    CHECK(!hw_chunk_get_block(&q, buf + at[5] - 1, &prev, &b), "a block whose vptr is cut off is refused");
+    static const uint8_t zero_vptr[] = { 0x10, 0x01, 0x00, 0x01, 0x01, 0x40, 0x00 };
+    q = zero_vptr;
+    prev = (struct hw_chunk_cursor){ 0, 0 };
+    CHECK(!hw_chunk_get_block(&q, zero_vptr + sizeof zero_vptr, &prev, &b), "a vptr that decodes to 0 is refused");
+    static const uint8_t old_block[] = { 0x80, 0x20, 0x10, 0x07, 0x01, 0x2a, 0x00 };
+    q = old_block;
+    prev = (struct hw_chunk_cursor){ 0, 0 };
+    CHECK(hw_chunk_get_block(&q, old_block + sizeof old_block, &prev, &b) && b.vptr == 0 && q == old_block + 7,
+          "a block of an earlier schema (no bit 6) reads with vptr 0");
 
-    /* Edges: from a root (1-based id) and from a block. */
-    const struct hw_chunk_edge edges[2] = {
+    /* Edges: from a root (1-based id) and from a block; the second points 16 bytes in. */
+    const struct hw_chunk_edge edges[3] = {
         { .from_root = true, .source = 1, .offset = 24, .target = 2 },
-        { .from_root = false, .source = 0, .offset = 0, .target = 1 },
+        { .from_root = false, .source = 0, .offset = 0, .target = 1, .target_offset = 16 },
+        { .from_root = false, .source = 5, .offset = 8, .target = 3 },
     };
     p = buf;
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 3; i++)
         p = hw_chunk_put_edge(p, &edges[i]);
-    static const uint8_t edge_bytes[] = { 0x03, 0x03, 0x02, 0x00, 0x00, 0x01 };
+    static const uint8_t edge_bytes[] = { 0x03, 0x06, 0x02, 0x00, 0x01, 0x01, 0x10, 0x0a, 0x02, 0x03 };
     CHECK(p - buf == (long)sizeof edge_bytes && !memcmp(buf, edge_bytes, sizeof edge_bytes),
-          "edges: 2 * root id + 1, offset / 8, target; 2 * block for a block");
+          "edges: 2 * root id + 1, offset / 8 * 2 + interior, target, target offset if interior; 2 * block for a block");
     q = buf;
     same = true;
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 3; i++) {
         struct hw_chunk_edge e;
-        same &= hw_chunk_get_edge(&q, p, &e) && e.from_root == edges[i].from_root && e.source == edges[i].source &&
-                e.offset == edges[i].offset && e.target == edges[i].target;
+        same &= hw_chunk_get_edge(&q, p, 5, &e) && e.from_root == edges[i].from_root && e.source == edges[i].source &&
+                e.offset == edges[i].offset && e.target == edges[i].target && e.target_offset == edges[i].target_offset;
     }
-    CHECK(same && q == p, "edges round trip");
+    CHECK(same && q == p, "edges round trip (schema 5)");
     struct hw_chunk_edge e;
     q = buf;
-    CHECK(!hw_chunk_get_edge(&q, buf + 2, &e), "an edge cut short is refused");
+    CHECK(!hw_chunk_get_edge(&q, buf + 2, 5, &e), "an edge cut short is refused");
+    q = buf + 3;
+    CHECK(!hw_chunk_get_edge(&q, buf + 6, 5, &e), "an interior edge without its target offset is refused");
+    static const uint8_t zero_toff[] = { 0x00, 0x01, 0x01, 0x00 };
+    q = zero_toff;
+    CHECK(!hw_chunk_get_edge(&q, zero_toff + sizeof zero_toff, 5, &e), "an interior edge with target offset 0 is refused");
+    /* Schema 4's bytes: the word offset alone, no target offsets. */
+    static const uint8_t old_edges[] = { 0x03, 0x03, 0x02, 0x00, 0x01, 0x01 };
+    q = old_edges;
+    struct hw_chunk_edge e1, e2;
+    CHECK(hw_chunk_get_edge(&q, old_edges + 6, 4, &e1) && hw_chunk_get_edge(&q, old_edges + 6, 4, &e2) &&
+          q == old_edges + 6 && e1.from_root && e1.source == 1 && e1.offset == 24 && e1.target == 2 &&
+          !e1.target_offset && !e2.from_root && e2.source == 0 && e2.offset == 8 && e2.target == 1 && !e2.target_offset,
+          "edges of schema 4 read as before: offset / 8, target offset 0");
     return done();
 }

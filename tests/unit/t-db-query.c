@@ -48,11 +48,11 @@ static void build(const char *path)
               " (1, 4176, 20, 1, 4, 77, 0, 1);"
               "INSERT INTO gap VALUES (1, 3, 6000, 7000, 'disk full');");
     const struct hw_chunk_block blocks[4] = {
-        { 4096, 20, 1, 1, 77, 0, 0 }, { 4112, 30, 2, 2, 77, 2, 0 }, { 4144, 30, 2, 3, 77, 1, 0 }, { 4176, 20, 1, 4, 77, 0, 1 },
+        { 4096, 20, 1, 1, 77, 0, 0, 0 }, { 4112, 30, 2, 2, 77, 2, 0, 0 }, { 4144, 30, 2, 3, 77, 1, 0, 0 }, { 4176, 20, 1, 4, 77, 0, 1, 0 },
     };
-    const struct hw_chunk_edge edges[2] = { { true, 1, 0, 0 }, { false, 1, 8, 2 } };
+    const struct hw_chunk_edge edges[2] = { { true, 1, 0, 0, 0 }, { false, 1, 8, 2, 0 } };
     uint8_t buf[512], *p = buf;
-    uint64_t prev = 0;
+    struct hw_chunk_cursor prev = { 0, 0 };
     for (int i = 0; i < 4; i++)
         p = hw_chunk_put_block(p, &prev, &blocks[i]);
     sqlite3_stmt *st;
@@ -90,7 +90,7 @@ static int count_blocks(void *ctx, const struct db_chunk *c)
 {
     int64_t *v = ctx;
     const uint8_t *p = c->data;
-    uint64_t prev = 0;
+    struct hw_chunk_cursor prev = { 0, 0 };
     struct hw_chunk_block b;
     for (int64_t k = 0; k < c->count; k++)
         if (hw_chunk_get_block(&p, c->data + c->len, &prev, &b))
@@ -104,7 +104,7 @@ static int count_edges(void *ctx, const struct db_chunk *c)
     const uint8_t *p = c->data;
     struct hw_chunk_edge e;
     for (int64_t k = 0; k < c->count; k++)
-        if (hw_chunk_get_edge(&p, c->data + c->len, &e))
+        if (hw_chunk_get_edge(&p, c->data + c->len, HW_SCHEMA_VERSION, &e))
             v[0] += e.from_root, v[1] += (int64_t)(e.target + e.offset);
     return 0;
 }
