@@ -38,7 +38,8 @@ struct path_opts {
  * previous step (of the owner's variable for the first). */
 struct step {
     uint32_t block;
-    uint64_t offset;
+    uint64_t offset;   /* of the word holding the pointer, in the previous step */
+    uint32_t into;     /* where the pointer points in this step's block (interior: > 0) */
 };
 
 struct chain {
@@ -179,17 +180,21 @@ static bool chain_from_owner(struct snap_model *m, uint32_t k, struct chain *c)
         }
         u = lo;   /* the last node whose range starts at or before e: the one holding e */
         uint64_t off;
+        uint32_t into;
         if (u >= os->first_block) {
             uint32_t b = u - os->first_block;
-            off = (uint64_t)m->g.edge_word[m->g.edge_first[b] + (e - os->first[u])] * 8;
+            size_t ge = m->g.edge_first[b] + (e - os->first[u]);
+            off = (uint64_t)m->g.edge_word[ge] * 8;
+            into = hg_edge_toff(&m->g, ge);
         } else {
             off = os->var_offset[e - os->nr_owners];
+            into = os->target_offset[e - os->nr_owners];
             for (uint32_t i = 0; i < os->nr_owners; i++)
                 if (os->owners[i].node == u)
                     c->owner = &os->owners[i];
         }
         ALLOC_GROW(c->steps, nr + 1, alloc);
-        c->steps[nr++] = (struct step){ v - os->first_block, off };
+        c->steps[nr++] = (struct step){ v - os->first_block, off, into };
         v = u;
     }
     c->nr = nr;
@@ -231,15 +236,15 @@ static void chain_from_leak(struct snap_model *m, uint32_t k, struct chain *c)
     for (uint32_t v = k; via[v] != UINT32_MAX;) {
         ALLOC_GROW(c->steps, nr + 1, alloc);
         if (via[v] == UINT32_MAX - 1) {
-            c->steps[nr++] = (struct step){ v, 0 };
+            c->steps[nr++] = (struct step){ v, 0, 0 };
             break;
         }
-        c->steps[nr++] = (struct step){ v, (uint64_t)g->edge_word[via[v]] * 8 };
+        c->steps[nr++] = (struct step){ v, (uint64_t)g->edge_word[via[v]] * 8, hg_edge_toff(g, via[v]) };
         v = from[v];
     }
     if (!nr) {   /* in a cycle of indirect leaks no direct leak reaches: the block alone */
         ALLOC_GROW(c->steps, 1, alloc);
-        c->steps[nr++] = (struct step){ k, 0 };
+        c->steps[nr++] = (struct step){ k, 0, 0 };
     }
     c->nr = nr;
     for (size_t i = 0; i < nr / 2; i++) {
@@ -310,7 +315,11 @@ static void print_text(struct snap_model *m, struct symcache *sc, uint32_t k, co
         else
             f = "";
         site_of_stack(m->db, sc, m->g.stack[b], &site);
-        printf("  %-28s 0x%-14llx %10s  %-24s %s\n", *f ? f : (c->owner ? "(the variable)" : "(the leak)"),
+        char label[1100];
+        snprintf(label, sizeof label, "%s", *f ? f : (c->owner ? "(the variable)" : "(the leak)"));
+        if (c->steps[i].into)   /* an interior pointer: to a member of the block */
+            snprintf(label + strlen(label), sizeof label - strlen(label), " (+0x%x into)", c->steps[i].into);
+        printf("  %-28s 0x%-14llx %10s  %-24s %s\n", label,
                (unsigned long long)m->g.addr[b], fmt_value(a, sizeof a, (int64_t)m->g.size[b], V_INUSE_SPACE),
                ht_block_type(&m->ht, b, type, sizeof type), site_text(&site, site_buf, sizeof site_buf));
     }
@@ -376,6 +385,8 @@ static void print_json(struct snap_model *m, struct symcache *sc, uint32_t k, co
             json_int(&j, (int64_t)c->steps[i].offset);
         else
             json_null(&j);
+        json_key(&j, "target_offset");
+        json_int(&j, c->steps[i].into);
         block_json(&j, m, sc, c->steps[i].block);
         json_end_object(&j);
     }

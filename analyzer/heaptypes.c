@@ -181,8 +181,60 @@ static void propagate(struct heap_types *ht)
         if (ht->types[ht->type_of[k]].bytes)
             continue;
         for (uint32_t e = g->edge_first[k]; e < g->edge_first[k + 1]; e++)
-            assign(ht, g->edge_target[e], pointee_of_block(ht, k, (uint64_t)g->edge_word[e] * 8), HT_DECLARED);
+            if (!hg_edge_toff(g, e))   /* an interior pointer types a member, not the block */
+                assign(ht, g->edge_target[e], pointee_of_block(ht, k, (uint64_t)g->edge_word[e] * 8), HT_DECLARED);
     }
+}
+
+/* The module whose image holds runtime address a: the one loaded highest at or below it
+ * (the newest of equals), HG_NONE if none. A guess that dv_vtable_class then checks. */
+static uint32_t module_below(const struct heap_graph *g, uint64_t a)
+{
+    uint32_t best = HG_NONE;
+    for (uint32_t m = 0; m < g->nr_modules; m++)
+        if (g->modules[m].bias <= a && g->modules[m].path[0] != '[' &&
+            (best == HG_NONE || g->modules[m].bias >= g->modules[best].bias))
+            best = m;
+    return best;
+}
+
+/* The type a vtable pointer v gives (its class, from the module that defines the vtable, else
+ * the first module whose DWARF has the class), 0 when v is no vtable. */
+static uint32_t vtable_type(struct heap_types *ht, uint64_t v)
+{
+    const struct heap_graph *g = ht->g;
+    struct ht_internal *in = in_of(ht);
+    uint32_t m = module_below(g, v);
+    const char *cls = m != HG_NONE ? dv_vtable_class(in->sym, module_path(ht, m), v - g->modules[m].bias) : NULL;
+    if (!cls)
+        return 0;
+    dv_type_id id = dv_type_by_name(in->sym, module_path(ht, m), cls);
+    for (uint32_t o = 0; !id && o < g->nr_modules; o++)
+        if (o != m && g->modules[o].path[0] != '[' && (id = dv_type_by_name(in->sym, module_path(ht, o), cls)))
+            m = o;
+    return id ? intern_type(ht, m, id) : 0;
+}
+
+/* Rule 1: blocks whose first word points into a C++ vtable. */
+static void seed_from_vtables(struct heap_types *ht)
+{
+    const struct heap_graph *g = ht->g;
+    if (!g->vptr)
+        return;
+    struct hmap memo = { 0 };   /* vtable pointer -> type index + 1 (1: none) */
+    for (uint32_t k = 0; k < g->nr_blocks; k++) {
+        uint64_t v = hg_vptr(g, k);
+        if (!v)
+            continue;
+        uintptr_t c = (uintptr_t)hmap_get(&memo, v);
+        if (!c) {
+            c = vtable_type(ht, v) + 1;
+            hmap_put(&memo, v, (void *)c);
+        }
+        if (c > 1)
+            assign(ht, k, (uint32_t)(c - 1), HT_VTABLE);
+    }
+    hmap_clear(&memo);
 }
 
 /* Rule 2's seeds: what the owners' words point at. */
@@ -199,7 +251,7 @@ static void seed_from_owners(struct heap_types *ht, const struct owner_set *os)
         for (uint32_t e = os->first[v]; e < os->first[v + 1]; e++) {
             uint64_t off = os->var_offset[e - K];
             dv_type_id pointee = 0;
-            if (off == OWNER_NO_OFFSET || !tw_pointer_at(in_of(ht)->sym, module_path(ht, o->type_module), o->type_id, off, &pointee, NULL, 0))
+            if (off == OWNER_NO_OFFSET || os->target_offset[e - K] || !tw_pointer_at(in_of(ht)->sym, module_path(ht, o->type_module), o->type_id, off, &pointee, NULL, 0))
                 continue;
             assign(ht, os->succ[e] - os->first_block, intern_type(ht, o->type_module, pointee), HT_DECLARED);
         }
@@ -314,6 +366,7 @@ void heap_types_infer(struct heap_types *ht, const struct owner_set *os, struct 
     ht->how = xcalloc(g->nr_blocks + 1, 1);
     in->retyped = xcalloc(g->nr_blocks + 1, 1);
 
+    seed_from_vtables(ht);
     seed_from_owners(ht, os);
     propagate(ht);
     /* Sites from the most specific (the whole stack) to its innermost frames only: an

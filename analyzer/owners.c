@@ -20,6 +20,7 @@ struct owners_internal {
     struct dom_tree dom;
     uint32_t *first, *succ;   /* the graph the tree was built from (owners_reachable walks it) */
     uint64_t *var_offset;     /* by owner edge, in succ order (owners.h) */
+    uint32_t *target_offset;  /* the same order: where the pointer points in its target */
     uint32_t *seen;           /* owners_reachable's visit stamps by node */
     uint32_t stamp;
     uint32_t *retainer;       /* owners_retainer's answers by node, computed on first use */
@@ -32,6 +33,7 @@ struct collect {
     struct hmap index;        /* identity hash -> owner index + 1 (chained by probing below) */
     uint32_t *edge_owner, *edge_target;
     uint64_t *edge_offset;    /* the word's offset in the owner's variable (owners.h) */
+    uint32_t *edge_toff;      /* the pointer's offset in its target */
     size_t nr_edges, edges_alloc;
 };
 
@@ -67,16 +69,18 @@ static uint32_t owner_index(struct collect *c, const struct owner *o)
     }
 }
 
-static void add_edge(struct collect *c, uint32_t owner, uint32_t target, uint64_t offset)
+static void add_edge(struct collect *c, uint32_t owner, uint32_t target, uint64_t offset, uint32_t toff)
 {
     if (c->nr_edges == c->edges_alloc) {
         c->edges_alloc = c->edges_alloc ? 2 * c->edges_alloc : 1024;
         c->edge_owner = xrealloc(c->edge_owner, c->edges_alloc * sizeof *c->edge_owner);
         c->edge_target = xrealloc(c->edge_target, c->edges_alloc * sizeof *c->edge_target);
         c->edge_offset = xrealloc(c->edge_offset, c->edges_alloc * sizeof *c->edge_offset);
+        c->edge_toff = xrealloc(c->edge_toff, c->edges_alloc * sizeof *c->edge_toff);
     }
     c->edge_owner[c->nr_edges] = owner;
     c->edge_offset[c->nr_edges] = offset;
+    c->edge_toff[c->nr_edges] = toff;
     c->edge_target[c->nr_edges++] = target;
 }
 
@@ -101,7 +105,7 @@ static void collect_owners(struct collect *c, const struct heap_graph *g, struct
             tls[nr_tls++] = (struct tls_block){ e->target, m, g->roots[e->root].tid };
         }
         uint64_t off = owner_name_root_word(namer, e->root, e->offset, &o);
-        add_edge(c, owner_index(c, &o), e->target, off);
+        add_edge(c, owner_index(c, &o), e->target, off, e->target_offset);
     }
     for (size_t i = 0; i < nr_tls; i++) {
         uint32_t b = tls[i].block;
@@ -109,7 +113,7 @@ static void collect_owners(struct collect *c, const struct heap_graph *g, struct
             struct owner o;
             uint64_t off = owner_name_tls_block_word(namer, tls[i].module, tls[i].tid, (uint64_t)g->edge_word[e] * 8, &o);
             o.address += g->addr[b];
-            add_edge(c, owner_index(c, &o), g->edge_target[e], off);
+            add_edge(c, owner_index(c, &o), g->edge_target[e], off, hg_edge_toff(g, e));
         }
     }
     free(tls);
@@ -121,7 +125,7 @@ static void collect_owners(struct collect *c, const struct heap_graph *g, struct
         snprintf(name, sizeof name, "ignored block 0x%llx", (unsigned long long)g->addr[k]);
         struct owner o = { .kind = OWNER_IGNORED, .name = strpool_intern(&((struct owners_internal *)c->os->internal)->pool, name),
                            .frame = -1, .address = g->addr[k] };
-        add_edge(c, owner_index(c, &o), k, OWNER_NO_OFFSET);
+        add_edge(c, owner_index(c, &o), k, OWNER_NO_OFFSET, 0);
     }
 }
 
@@ -151,10 +155,12 @@ static void build_graph(struct owner_set *os, struct collect *c, const uint8_t *
         fill[i] = first[1 + i];
     }
     in->var_offset = xmalloc((c->nr_edges ? c->nr_edges : 1) * sizeof *in->var_offset);
+    in->target_offset = xmalloc((c->nr_edges ? c->nr_edges : 1) * sizeof *in->target_offset);
     for (size_t e = 0; e < c->nr_edges; e++) {
         uint32_t at = fill[c->edge_owner[e]]++;
         succ[at] = fb + c->edge_target[e];
         in->var_offset[at - K] = c->edge_offset[e];
+        in->target_offset[at - K] = c->edge_toff[e];
     }
     free(fill);
     uint32_t at = first[fb];
@@ -170,6 +176,7 @@ static void build_graph(struct owner_set *os, struct collect *c, const uint8_t *
     os->first = first;
     os->succ = succ;
     os->var_offset = in->var_offset;
+    os->target_offset = in->target_offset;
     os->nr_nodes = (uint32_t)n;
 }
 
@@ -190,6 +197,7 @@ void owners_collect(struct owner_set *os, const struct heap_graph *g, struct sym
     free(c.edge_owner);
     free(c.edge_target);
     free(c.edge_offset);
+    free(c.edge_toff);
     for (uint32_t i = 0; i < os->nr_owners; i++)
         os->owners[i].node = 1 + i;
 }
@@ -277,6 +285,7 @@ void owners_release(struct owner_set *os)
         free(in->succ);
         free(in->seen);
         free(in->var_offset);
+        free(in->target_offset);
         free(in->retainer);
         strpool_clear(&in->pool);
         free(in);

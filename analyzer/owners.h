@@ -84,6 +84,8 @@ struct owner_set {
      * for a dynamic TLS block's, which became its variables' owner edges. */
     const uint32_t *first, *succ;
     const uint64_t *var_offset;
+    const uint32_t *target_offset;   /* the same edges: the pointer's byte offset in its target
+                                      * block (0 at its start; 0 before schema 5) */
     uint32_t nr_nodes;       /* of that graph: 1 + nr_owners + g->nr_blocks */
     void *internal;
 };

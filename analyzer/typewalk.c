@@ -48,6 +48,13 @@ static void sb_cut(struct sbuf *sb, size_t len)
 
 /* ---- walking a type down to a pointer ---- */
 
+/* Whether a member is a C++ base class (dwarfvars.h names it after its type). */
+static bool is_base(struct symbolizer *s, const char *path, const struct dv_member *mem)
+{
+    const struct dv_type *t = type_of(s, path, strip(s, path, mem->type));
+    return t && t->name && (t->kind == DV_T_CLASS || t->kind == DV_T_STRUCT) && !strcmp(t->name, mem->name);
+}
+
 static uint64_t member_size(struct symbolizer *s, const char *path, const struct dv_member *mem, bool last)
 {
     const struct dv_type *t = type_of(s, path, strip(s, path, mem->type));
@@ -94,8 +101,8 @@ static bool pointer_at(struct symbolizer *s, const char *path, dv_type_id id, ui
             if (off < mem->offset || off - mem->offset >= member_size(s, path, mem, j + 1 == t->nr_members))
                 continue;
             size_t mark = sb ? sb->len : 0;
-            if (mem->name && *mem->name)
-                sb_add(sb, ".%s", mem->name);
+            if (mem->name && *mem->name && !is_base(s, path, mem))
+                sb_add(sb, ".%s", mem->name);   /* a base class's members are the object's own */
             if (pointer_at(s, path, mem->type, off - mem->offset, pointee, sb, depth + 1))
                 return true;
             sb_cut(sb, mark);   /* a union's next member may hold the pointer */

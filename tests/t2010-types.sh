@@ -5,7 +5,7 @@
 # stack. Checked at -O0 and -O2 built by gcc and by clang (DWARF 5 through .debug_addr and
 # .debug_str_offsets), on a copy without debug info, and with bad input.
 . ./lib.sh
-plan 157
+plan 177
 
 # typ JSON TYPE: "OBJECTS BYTES" of the types row TYPE ("none" when absent)
 typ() { jq -r --arg t "$2" '[.types[] | select(.type == $t)] | if length == 0 then "none" else .[0] | "\(.objects) \(.bytes)" end' "$1"; }
@@ -37,8 +37,8 @@ for opt in O0 O2 clang-O0 clang-O2; do
     is "$(typ "$j" "struct derived")" "1 40" "-$opt: the outer struct wins over its first member's type"
     is "$(typ "$j" "struct base")" none "-$opt: ... and the inner type is no row"
     is "$(jqr .conflicts "$j")" 0 "-$opt: no conflicts"
-    is "$(typ "$j" "(unknown)")" none "-$opt: every block typed"
-    is "$(jqr .typed_bytes "$j")" "$(jqr .bytes "$j")" "-$opt: typed bytes are all the bytes"
+    is "$(typ "$j" "(unknown)")" "1 50" "-$opt: every block typed but the one only an interior pointer reaches"
+    is "$(jqr '.bytes - .typed_bytes' "$j")" 50 "-$opt: typed bytes are all the others"
 
     p="$OUT/path-$opt.json"
     "$HW" path "$db:1" --type "struct user" --json >"$p" 2>"$OUT/path-$opt.err" || : >"$p"
@@ -55,6 +55,10 @@ for opt in O0 O2 clang-O0 clang-O2; do
     inner=$(printf '0x%x' $(($name2 + 5)))
     "$HW" path "$db:1" "$inner" --json >"$OUT/path-inner-$opt.json" 2>&1
     is "$(jqr .target.address "$OUT/path-inner-$opt.json")" "$(printf '%d' "$name2")" "-$opt: an address inside a block names the block"
+    inner=$(sed -n 's/^inner //p' "$OUT/stderr")
+    "$HW" path "$db:1" "$inner" --json >"$OUT/path-inner2-$opt.json" 2>&1
+    is "$(jqr '"\(.expression) \(.steps[0].target_offset) \(.target.address + 10 == ('"$(printf '%d' "$inner")"'))"' "$OUT/path-inner2-$opt.json")" \
+        "g_inner 10 true" "-$opt: an interior pointer: path says where in the block it points"
     "$HW" path "$db:1" "$leaked" --json >"$OUT/path-leak-$opt.json" 2>&1
     is "$(jqr .reachable "$OUT/path-leak-$opt.json")" false "-$opt: a leaked block is unreachable"
     is "$(jqr '.expression | sub("0x[0-9a-f]+"; "ADDR")' "$OUT/path-leak-$opt.json")" "leaked block ADDR->next->next" \
@@ -78,8 +82,29 @@ for opt in O0 O2 clang-O0 clang-O2; do
     "$HW" owners "$db:1" --by type --json >"$o" 2>&1
     is "$(jq -r '[.owners[] | select(.name == "g_server")][0].types | map("\(.type)=\(.objects)") | join(",")' "$o")" \
         "struct user=4,struct session=4,char[]=4,struct server=1" "-$opt: owners --by type splits g_server's retained objects"
-    is "$(jq -r '.shared.types | map("\(.type)=\(.bytes)") | join(",")' "$o")" "struct derived=40" \
-        "-$opt: ... and the shared memory"
+    is "$(jq -r '.shared.types | map("\(.type)=\(.bytes)") | join(",")' "$o")" "struct point[]=120,struct derived=40" \
+        "-$opt: ... and the shared memory (g_points' block, also held by g_mid)"
+done
+
+# C++ (progs/types_cxx.cpp): polymorphic objects typed by their vtables whatever pointer
+# holds them (a Shape * or a void *), std::vector<T *>'s elements through its buffer.
+for opt in O0 O2; do
+    db="$OUT/cxx-$opt.db"
+    run_shim "$db" HEAPWATCH_SAMPLE_RATE=1 -- "$BIN/types_cxx-$opt"
+    is "$?" 0 "C++ -$opt: the program runs under the shim"
+    j="$OUT/cxx-$opt.json"
+    "$HW" types "$db:1" --json >"$j" 2>"$OUT/cxx-$opt.err" || : >"$j"
+    is "$(typ "$j" "shapes::Circle") $(how "$j" "shapes::Circle" vtable)" "4 96 4" \
+        "C++ -$opt: 3 Circles held as Shape * and one as void *: typed by their vtable"
+    is "$(typ "$j" "shapes::Square") $(how "$j" "shapes::Square" vtable)" "3 192 3" \
+        "C++ -$opt: 3 Squares (64 B): their dynamic type, not Shape[4]"
+    is "$(typ "$j" "shapes::Shape")" none "C++ -$opt: no block typed as the base class"
+    is "$(typ "$j" "shapes::Shape *[]")" "1 40" "C++ -$opt: the vector<Shape *>'s buffer"
+    is "$(typ "$j" "Item") $(how "$j" "Item" declared)" "4 96 4" "C++ -$opt: vector<Item *>'s elements through its buffer"
+    is "$(jqr .conflicts "$j")" 0 "C++ -$opt: a Shape * to a Circle is no conflict (the class embeds its base)"
+    "$HW" path "$db:1" --type shapes::Square --json >"$OUT/cxx-path-$opt.json" 2>&1
+    ok_cmd "C++ -$opt: path through the vector's buffer, base classes left out" \
+        grep -Eq '"expression":"g_(shapes\._M_impl\._M_start\[[34]\]|one)"' "$OUT/cxx-path-$opt.json"
 done
 
 # The types are cached in the database: the second report reads them, the same; a corrupt

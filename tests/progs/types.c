@@ -23,6 +23,10 @@
  *                           member, typed by the site                   struct blob (site)
  * g_base, g_derived         one block of struct derived (40 B), pointed to as its first
  *                           member's type too: the outer type wins, no conflict
+ * g_mid                     a char * into g_points' block (+12): an interior pointer types
+ *                           nothing (else: a conflict with struct point[10])
+ * g_inner                   a char * 10 bytes into a 50-byte block nothing else points to:
+ *                           the block stays (unknown); path says "+0xa into"
  * It prints the addresses of g_server->sessions[2]->user->name ("name2") and of the leaked
  * list's third item ("leaked") for `path`.
  */
@@ -66,6 +70,7 @@ struct blob *g_blob;
 struct holder g_holder;
 struct base *g_base;
 struct derived *g_derived;
+char *g_mid, *g_inner;
 
 __attribute__((noinline)) static void *zalloc(size_t n)
 {
@@ -127,6 +132,9 @@ __attribute__((noinline)) static void build(void)
     for (int i = 0; i < 8; i++)
         g_vec[i] = zalloc(sizeof(struct item));
     g_msg = zalloc(sizeof *g_msg + 100);
+    g_mid = (char *)g_points + 12;
+    g_inner = (char *)zalloc(50) + 10;
+    fprintf(stderr, "inner %p\n", (void *)g_inner);
     g_var.tag = 1;
     g_var.u.s = zalloc(77);
     struct blob *blobs[2];
