@@ -285,6 +285,7 @@ int cmd_owners(int argc, char **argv)
     else
         print_text(os, &m.si, m.db->path, shown, splits);
     free_splits(splits, shown);
+    snap_model_warn_missing_debug(&m);
     snap_model_close(&m);
     return 0;
 }

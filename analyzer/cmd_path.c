@@ -434,6 +434,7 @@ int cmd_path(int argc, char **argv)
     else
         print_text(&m, sc, k, &c);
     free(c.steps);
+    snap_model_warn_missing_debug(&m);
     symcache_close(sc);
     snap_model_close(&m);
     return 0;

@@ -82,6 +82,8 @@ struct dv_local {
  * False when the module cannot be opened (sym_error says why); true for a module without
  * DWARF, whose variables then come from its ELF symbols. */
 bool dv_open(struct symbolizer *s, const char *path, const char *build_id_hex);
+/* Whether the module has DWARF (its own, or a debug file found for it). */
+bool dv_has_dwarf(struct symbolizer *s, const char *path);
 /* The global or static-local variable whose [addr, addr + size) holds link address a, or
  * NULL; the smallest one when they nest. DWARF first; where no DWARF variable holds a, an
  * ELF STT_OBJECT symbol (.symtab, else the debug file's .symtab, else .dynsym) as a GLOBAL

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "../schema/schema.h"
+#include "dwarfvars.h"
 #include "symbolize.h"
 #include "usage.h"
 
@@ -86,6 +87,22 @@ void snap_model_open(struct snap_model *m, const char *spec, unsigned what)
         snap_types(&m->ht, &m->g, m->sym, &m->os);
         m->typed = true;
     }
+}
+
+void snap_model_warn_missing_debug(struct snap_model *m)
+{
+    struct hmap said = { 0 };   /* module path (interned: the pointer) -> 1 */
+    for (uint32_t i = 0; i < m->os.nr_owners; i++) {
+        const struct owner *o = &m->os.owners[i];
+        if ((o->kind != OWNER_GLOBAL && o->kind != OWNER_DATA) || !o->module || o->module[0] == '[' ||
+            hmap_get(&said, (uint64_t)(uintptr_t)o->module))
+            continue;
+        hmap_put(&said, (uint64_t)(uintptr_t)o->module, (void *)1);
+        if (!dv_has_dwarf(m->sym, o->module))
+            warning("no debug information for '%s': its variables are named by their ELF symbols, without "
+                    "types, or described as ranges", o->module);
+    }
+    hmap_clear(&said);
 }
 
 void snap_model_close(struct snap_model *m)

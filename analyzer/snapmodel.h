@@ -34,6 +34,9 @@ enum {
  * on a snapshot without a heap walk or without stored pointers. */
 void snap_model_open(struct snap_model *m, const char *spec, unsigned what);
 void snap_model_close(struct snap_model *m);
+/* A warning on stderr for each module that holds owners but has no DWARF (its variables are
+ * then ELF symbols without types, or ranges). */
+void snap_model_warn_missing_debug(struct snap_model *m);
 /* g's block types into ht: from the database's cache, else inferred (naming os's owners
  * first unless os has them: os zeroed, or owners_collect'ed or owners_compute'd) and
  * cached. The caller releases ht and os. */

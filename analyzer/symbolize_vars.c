@@ -408,6 +408,12 @@ const struct dv_var *dv_tls_var_at(struct symbolizer *s, const char *path, uint6
     return var_at(s, path, o, true);
 }
 
+bool dv_has_dwarf(struct symbolizer *s, const char *path)
+{
+    struct sym_module *m = dvvars_module(s, path, NULL);
+    return m && m->dbg;
+}
+
 void dvvars_free(struct sym_module *m)
 {
     if (!m->vars)

@@ -6,7 +6,7 @@
 # addresses through .debug_addr: DW_OP_addrx), and on a stripped copy (owners by ELF symbol,
 # or described ranges, never a crash).
 . ./lib.sh
-plan 101
+plan 102
 
 # owner JSON NAME [FUNCTION]: "KIND RETAINED_BYTES RETAINED_OBJECTS" of the owner called NAME
 # ("none" when there is none, "several" when more than one matches).
@@ -78,6 +78,7 @@ is "$?" 0 "no debug info: the program runs"
 is "$?" 0 "no debug info: owners succeeds"
 is "$(owner "$OUT/nodebug.json" g_cache)" "global 4232 9" "no debug info: g_cache is named by its ELF symbol"
 is "$(field "$OUT/nodebug.json" g_cache type)" null "no debug info: ... with no type"
+ok_cmd "no debug info: a warning says so, naming the module" grep -q "no debug information for '.*/owners-O0'" "$OUT/nodebug.err"
 strip --strip-all "$OUT/owners-O0"
 run_shim "$OUT/stripped.db" HEAPWATCH_SAMPLE_RATE=1 -- "$OUT/owners-O0"
 "$HW" owners "$OUT/stripped.db:1" --json >"$OUT/stripped.json" 2>"$OUT/stripped.err"
