@@ -240,18 +240,7 @@ static void print_json(const struct owner_set *os, const struct snapshot_info *s
     for (size_t i = 0; i < shown; i++) {
         const struct owner *o = &os->owners[i];
         json_begin_object(&j);
-        json_key(&j, "name"); json_str(&j, o->name);
-        json_key(&j, "kind"); json_str(&j, owner_kind_names[o->kind]);
-        json_key(&j, "function"); json_str(&j, o->function);
-        json_key(&j, "module"); json_str(&j, o->module);
-        json_key(&j, "type"); json_str(&j, o->type);
-        json_key(&j, "thread");
-        if (o->tid) json_int(&j, o->tid); else json_null(&j);
-        json_key(&j, "frame");
-        if (o->frame >= 0) json_int(&j, o->frame); else json_null(&j);
-        json_key(&j, "register"); json_str(&j, o->reg);
-        json_key(&j, "address");
-        if (o->address) json_int(&j, (int64_t)o->address); else json_null(&j);
+        owner_json_identity(&j, o);
         json_u64(&j, "retained_bytes", o->retained_bytes);
         json_u64(&j, "retained_objects", o->retained_objects);
         json_key(&j, "reachable_bytes");

@@ -355,15 +355,8 @@ static void print_json(struct snap_model *m, struct symcache *sc, uint32_t k, co
     json_key(&j, "expression"); json_str(&j, expr);
     json_key(&j, "owner");
     if (c->owner) {
-        const struct owner *o = c->owner;
         json_begin_object(&j);
-        json_key(&j, "name"); json_str(&j, o->name);
-        json_key(&j, "kind"); json_str(&j, owner_kind_names[o->kind]);
-        json_key(&j, "function"); json_str(&j, o->function);
-        json_key(&j, "module"); json_str(&j, o->module);
-        json_key(&j, "type"); json_str(&j, o->type);
-        json_key(&j, "thread");
-        if (o->tid) json_int(&j, o->tid); else json_null(&j);
+        owner_json_identity(&j, c->owner);
         json_end_object(&j);
     } else {
         json_null(&j);

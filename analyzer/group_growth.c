@@ -165,18 +165,7 @@ static void print_json(const struct walk_growth *wg, const char *path, const str
         group_row_json_identity(&j, &s->id);
         json_key(&j, "class"); json_str(&j, class_name(s));
         json_key(&j, "trend"); json_str(&j, growth_class_names[s->fit.cls]);
-        json_key(&j, "slope_per_second"); json_double(&j, s->fit.t.slope);
-        json_key(&j, "slope_per_snapshot"); json_double(&j, s->fit.per_snap.slope);
-        json_key(&j, "mann_kendall_s"); json_double(&j, s->fit.t.s);
-        json_key(&j, "z"); json_double(&j, s->fit.t.z);
-        json_key(&j, "p_value"); json_double(&j, s->fit.t.p);
-        json_key(&j, "first"); json_int(&j, n ? (int64_t)s->y[0] : 0);
-        json_key(&j, "last"); json_int(&j, n ? (int64_t)s->y[n - 1] : 0);
-        json_key(&j, "series");
-        json_begin_array(&j);
-        for (size_t i = 0; i < n; i++)
-            json_int(&j, (int64_t)s->y[i]);
-        json_end_array(&j);
+        growth_fit_json(&j, &s->fit, s->y, n);
         json_end_object(&j);
     }
     json_end_array(&j);

@@ -1,6 +1,7 @@
 /* This file implements growth_class.h: the trend tests of a series and the rule that turns
  * them into a class. */
 #include "growth_class.h"
+#include "json.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -56,4 +57,20 @@ void growth_fit(const double *x, const double *y, size_t n, struct growth_fit *o
         free(xi);
     }
     out->cls = n < GROWTH_MIN_SNAPSHOTS ? GROWTH_INSUFFICIENT : classify(x, y, n, &out->t);
+}
+
+void growth_fit_json(struct json *j, const struct growth_fit *f, const double *y, size_t n)
+{
+    json_key(j, "slope_per_second"); json_double(j, f->t.slope);
+    json_key(j, "slope_per_snapshot"); json_double(j, f->per_snap.slope);
+    json_key(j, "mann_kendall_s"); json_double(j, f->t.s);
+    json_key(j, "z"); json_double(j, f->t.z);
+    json_key(j, "p_value"); json_double(j, f->t.p);
+    json_key(j, "first"); json_int(j, n ? (int64_t)y[0] : 0);
+    json_key(j, "last"); json_int(j, n ? (int64_t)y[n - 1] : 0);
+    json_key(j, "series");
+    json_begin_array(j);
+    for (size_t i = 0; i < n; i++)
+        json_int(j, (int64_t)y[i]);
+    json_end_array(j);
 }

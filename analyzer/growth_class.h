@@ -32,4 +32,9 @@ struct growth_fit {
 /* Fit and class y[0..n) against x[0..n) (strictly increasing). With n < 2 the trends are 0. */
 void growth_fit(const double *x, const double *y, size_t n, struct growth_fit *out);
 
+/* The evidence of a series' fit into an open JSON object: "slope_per_second",
+ * "slope_per_snapshot", "mann_kendall_s", "z", "p_value", "first", "last", "series". */
+struct json;
+void growth_fit_json(struct json *j, const struct growth_fit *f, const double *y, size_t n);
+
 #endif

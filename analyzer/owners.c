@@ -9,6 +9,7 @@
 #include <string.h>
 #include "dominators.h"
 #include "hmap.h"
+#include "json.h"
 #include "owner_names.h"
 #include "usage.h"
 
@@ -310,4 +311,20 @@ uint32_t owners_retainer(struct owner_set *os, uint32_t v)
         }
     }
     return v < in->dom.n ? in->retainer[v] : DOM_NONE;
+}
+
+void owner_json_identity(struct json *j, const struct owner *o)
+{
+    json_key(j, "name"); json_str(j, o->name);
+    json_key(j, "kind"); json_str(j, owner_kind_names[o->kind]);
+    json_key(j, "function"); json_str(j, o->function);
+    json_key(j, "module"); json_str(j, o->module);
+    json_key(j, "type"); json_str(j, o->type);
+    json_key(j, "thread");
+    if (o->tid) json_int(j, o->tid); else json_null(j);
+    json_key(j, "frame");
+    if (o->frame >= 0) json_int(j, o->frame); else json_null(j);
+    json_key(j, "register"); json_str(j, o->reg);
+    json_key(j, "address");
+    if (o->address) json_int(j, (int64_t)o->address); else json_null(j);
 }

@@ -98,6 +98,10 @@ void owners_collect(struct owner_set *os, const struct heap_graph *g, struct sym
 /* Fill reachable_* of owners[i] (a walk from it). */
 void owners_reachable(struct owner_set *os, uint32_t i);
 void owners_release(struct owner_set *os);
+/* o's identity into an open JSON object: "name", "kind", "function", "module", "type",
+ * "thread", "frame", "register", "address" (null when not known). */
+struct json;
+void owner_json_identity(struct json *j, const struct owner *o);
 /* The node (1 .. nr_owners) of the owner whose dominator subtree holds node v (its
  * retainer); 0 for shared nodes (under the virtual root directly), DOM_NONE (UINT32_MAX) for
  * nodes no owner reaches. Computed once for all
