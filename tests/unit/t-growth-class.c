@@ -2,7 +2,7 @@
  * shape is known (the shapes t4000 and t2100 meet in real programs): a steady rise, a cache
  * that fills and stays full, a sawtooth, a constant, a fall, too few points, uneven times.
  * Prints TAP. */
-// LINK: analyzer/growth_class.c analyzer/trend.c analyzer/usage.c
+// LINK: analyzer/growth_class.c analyzer/trend.c analyzer/json.c analyzer/usage.c
 #define _GNU_SOURCE
 #include <string.h>
 #include "growth_class.h"
