@@ -1,6 +1,6 @@
 /* fixture.h: what the unit tests that build and read fixture programs share (t-symbolize,
- * t-dwarfvars): running a shell command, a clock, finding libc and a .dynsym value, finding
- * the directory of the fixture sources. Header-only, like harness.h (include that first). */
+ * t-dwarfvars, t-heapgraph): running a shell command, a clock, finding libc and a .dynsym
+ * value, finding the directory of the fixture sources, a fresh directory for the builds. Header-only, like harness.h (include that first). */
 #ifndef HW_TEST_FIXTURE_H
 #define HW_TEST_FIXTURE_H
 
@@ -14,6 +14,18 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+/* A fresh directory $TMPDIR/NAME.XXXXXX (TMPDIR defaults to /tmp) in work[size]; false, with
+ * a TAP "Bail out!", when it cannot be made. */
+__attribute__((unused)) static bool make_workdir(char *work, size_t size, const char *name)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(work, size, "%s/%s.XXXXXX", tmp && *tmp ? tmp : "/tmp", name);
+    if (mkdtemp(work))
+        return true;
+    printf("Bail out! cannot create a temporary directory %s\n", work);
+    return false;
+}
 
 /* system() of the formatted command; says which failed. */
 __attribute__((format(printf, 1, 2), unused)) static int sh(const char *fmt, ...)

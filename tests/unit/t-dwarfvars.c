@@ -710,12 +710,8 @@ int main(int argc, char **argv)
         printf("Bail out! varstest_prog.c not found: pass its directory as argv[1]\n");
         return 1;
     }
-    const char *tmp = getenv("TMPDIR");
-    snprintf(work, sizeof work, "%s/t-dwarfvars.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(work)) {
-        printf("Bail out! cannot create a temporary directory\n");
+    if (!make_workdir(work, sizeof work, "t-dwarfvars"))
         return 1;
-    }
     elf_version(EV_CURRENT);
     diag("sources in %s, builds in %s", srcdir, work);
 

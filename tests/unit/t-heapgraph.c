@@ -289,11 +289,8 @@ int main(void)
         printf("Bail out! %s missing: run make all first\n", shim);
         return 1;
     }
-    snprintf(work, sizeof work, "%s/hw-t-heapgraph.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    if (!mkdtemp(work)) {
-        printf("Bail out! mkdtemp failed\n");
+    if (!make_workdir(work, sizeof work, "hw-t-heapgraph"))
         return 1;
-    }
     struct symbolizer *s = sym_new();
     static const char *const opts[] = { "O0", "O2" }, *const modes[] = { "fork", "inplace" };
     for (int i = 0; i < 2; i++) {
