@@ -44,7 +44,10 @@
 struct hw_thread {
     int guard;                  /* > 0: inside the shim, allocations pass through unrecorded */
     uint32_t index;             /* 1-based thread index (0 = not registered yet) */
-    int64_t until_sample;       /* bytes left before the next sampled allocation */
+    int64_t until_sample;       /* bytes left before the next sampled allocation; 0 while the
+                                 * guard is set, so that a hook's fast path (taken only when it
+                                 * stays positive) needs no other test */
+    int64_t until_sample_saved; /* its value when the guard was set */
     uint64_t rng;               /* xorshift64* state, 0 = not seeded */
     uint32_t seq_next, seq_end; /* block of allocation sequence numbers owned by this thread */
     int in_record;              /* > 0: inside the live table / depot / counters (stw.h) */
@@ -54,8 +57,21 @@ struct hw_thread {
 };
 extern HW_TLS struct hw_thread hw_self;  /* defined in threads.c; the registry is threads.h */
 
-static inline void hw_guard_enter(void) { hw_self.guard++; }
-static inline void hw_guard_leave(void) { hw_self.guard--; }
+/* The guard also parks the sampling countdown at 0, which sends every hook to its slow path,
+ * where the guard is tested. A signal handler's allocation between the two steps of either
+ * function at worst moves the countdown: sampling stays a Poisson process. */
+static inline void hw_guard_enter(void)
+{
+    if (hw_self.guard++ == 0) {
+        hw_self.until_sample_saved = hw_self.until_sample;
+        hw_self.until_sample = 0;
+    }
+}
+static inline void hw_guard_leave(void)
+{
+    if (--hw_self.guard == 0)
+        hw_self.until_sample = hw_self.until_sample_saved;
+}
 
 /* Brackets around every update of the shim's tables: a stop-the-world never catches a thread
  * between them (it parks at the closing bracket instead; stw.c). */

@@ -47,29 +47,43 @@ static inline bool forgetting(void)
     return HW_LIKELY(atomic_load_explicit(&hw_state, memory_order_acquire) == HW_ACTIVE);
 }
 
-HW_EXPORT void *malloc(size_t size)
+/* Everything malloc does but the fast path: resolution, the bootstrap pool, the guard,
+ * sampled blocks, the dynamic linker's blocks. */
+static HW_NOINLINE void *malloc_slow(size_t size, const void *caller)
 {
     if (HW_UNLIKELY(!real_ready()))
         return hw_pool_alloc(size, 16);
     if (!recording())
         return hw_real.malloc(size);
     void *p = hw_real.malloc(size);
-    if (HW_UNLIKELY(hw_from_loader(__builtin_return_address(0))) && p)
+    if (HW_UNLIKELY(hw_from_loader(caller)) && p)
         hw_record_alloc_loader(p, size);
     else if (HW_LIKELY(p != NULL))
-        hw_record_alloc(p, size);
+        hw_record_alloc_slow(p, size);
     return p;
+}
+
+HW_EXPORT void *malloc(size_t size)
+{
+    int64_t left = hw_countdown_after(size);   /* positive: active, unguarded, not sampled */
+    if (HW_LIKELY(left > 0) && HW_LIKELY(!hw_from_loader(__builtin_return_address(0)))) {
+        void *p = hw_real.malloc(size);
+        if (HW_LIKELY(p != NULL))
+            hw_record_alloc_unsampled(p, size, left);
+        return p;
+    }
+    return malloc_slow(size, __builtin_return_address(0));
 }
 
 HW_EXPORT void free(void *p)
 {
     if (HW_UNLIKELY(!p || hw_pool_owns(p)))
         return;
-    if (HW_UNLIKELY(!real_ready()))
-        return;  /* cannot happen: a non-pool block implies a resolved allocator */
-    if (forgetting())
-        hw_record_free(p, NULL);
-    hw_real.free(p);
+    if (HW_UNLIKELY(!hw_record_free_fast(p, NULL)) && forgetting())
+        hw_record_free_slow(p, NULL);
+    void (*real_free)(void *) = hw_real.free;
+    if (HW_LIKELY(real_free != NULL))   /* always: a block that is not the pool's came from it */
+        real_free(p);
 }
 
 HW_EXPORT void *calloc(size_t n, size_t size)
@@ -237,11 +251,18 @@ static HW_COLD void *new_slow(const char *symbol, size_t size, size_t align, boo
 
 static inline void *new_fast(size_t size)
 {
+    int64_t left = hw_countdown_after(size);   /* positive: active, unguarded, not sampled */
+    if (HW_LIKELY(left > 0)) {
+        void *p = hw_real.malloc(size ? size : 1);
+        if (HW_LIKELY(p != NULL))
+            hw_record_alloc_unsampled(p, size, left);
+        return p;
+    }
     if (HW_UNLIKELY(!real_ready()))
         return hw_pool_alloc(size, 16);
     void *p = hw_real.malloc(size ? size : 1);
     if (HW_LIKELY(p != NULL) && recording())
-        hw_record_alloc(p, size);
+        hw_record_alloc_slow(p, size);
     return p;
 }
 

@@ -28,51 +28,82 @@ void hw_record_alloc_loader(void *p, size_t size) HW_HOOKSAFE;
 void hw_record_alloc_slow(void *p, size_t size) HW_HOOKSAFE;
 bool hw_record_free_slow(void *p, size_t *size) HW_HOOKSAFE;
 
-/* A new block p of `size` requested bytes. Called after the real allocator succeeded. The
- * fast path: not sampled (the thread's byte countdown stays above zero), a shadowed address
- * whose page exists, a slack that fits the byte: one byte store and the thread's counters. */
-static inline __attribute__((always_inline)) void hw_record_alloc(void *p, size_t size)
+/* THE FAST PATHS. A stopped world (stw.c) may catch a thread anywhere in them: they hold no
+ * lock and change the shim's state with single stores, so there is no half-recorded block to
+ * see, and they need no record brackets. A block's shadow byte is its one record for a heap
+ * walk: before the store the block is not yet allocated as far as a snapshot can tell, after
+ * it it is. The thread's counters are a separate view for the snapshots that do not walk
+ * (threads.h): the block counts from its add instruction on. */
+
+/* An unsampled block: p of `size` requested bytes, just returned by the real allocator, where
+ * `left` = this thread's countdown minus the block's bytes is positive (hooks compute it
+ * before calling the real allocator: a positive countdown implies the shim is active, this
+ * thread is not inside it and sampling is on, see hw_guard_enter). The common case costs a
+ * shadow lookup, a header read, a byte store and two adds; the rest (no shadow page yet,
+ * slack too big for the byte, an unaligned block) goes to the slow path, which samples with
+ * the countdown as it was. */
+static inline __attribute__((always_inline)) void hw_record_alloc_unsampled(void *p, size_t size, int64_t left)
 {
     uintptr_t addr = (uintptr_t)p;
-    int64_t left = hw_self.until_sample - (int64_t)(size + !size);
-    if (HW_LIKELY(left > 0) && HW_LIKELY(hw_shadow_covers(addr))) {
-        hw_record_enter();
+    if (HW_LIKELY(hw_shadow_covers(addr))) {
         uint8_t *byte = hw_shadow_find(addr);
         size_t slack = hw_real_usable_size(p) - size;   /* wraps when unknown (0): too big */
         if (HW_LIKELY(byte != NULL) && HW_LIKELY(slack <= HW_SHADOW_SLACK)) {
             hw_self.until_sample = left;
             *byte = (uint8_t)(HW_SHADOW_LIVE | slack);
             hw_live_add(1, (int64_t)size);
-            hw_record_leave();
             return;
         }
-        hw_record_leave();
     }
     hw_record_alloc_slow(p, size);
 }
 
-/* Block p is about to be released: call before the real free (livetable.c note 3). Whether
- * it was tracked; its requested size goes to *size unless size is NULL. The fast path: a
- * block that only its shadow byte describes. */
-static inline __attribute__((always_inline)) bool hw_record_free(void *p, size_t *size)
+/* The countdown after an allocation of `size` bytes: positive means the fast path. */
+static inline int64_t hw_countdown_after(size_t size)
+{
+    return hw_self.until_sample - (int64_t)(size + !size);
+}
+
+/* A new block p of `size` requested bytes, from a hook that has checked that recording is on
+ * (not guarded, active). Called after the real allocator succeeded. */
+static inline __attribute__((always_inline)) void hw_record_alloc(void *p, size_t size)
+{
+    int64_t left = hw_countdown_after(size);
+    if (HW_LIKELY(left > 0))
+        hw_record_alloc_unsampled(p, size, left);
+    else
+        hw_record_alloc_slow(p, size);
+}
+
+/* Block p is about to be released: the fast path, for a block that only its shadow byte
+ * describes. Whether it handled p; its requested size goes to *size unless size is NULL.
+ * Needs no test of the shim's state: before initialisation no shadow page exists. */
+static inline __attribute__((always_inline)) bool hw_record_free_fast(void *p, size_t *size)
 {
     uintptr_t addr = (uintptr_t)p;
     if (HW_LIKELY(hw_shadow_covers(addr))) {
-        hw_record_enter();
         uint8_t *byte = hw_shadow_find(addr);
-        uint8_t v = byte ? *byte : 0;
-        if (HW_LIKELY((v & (HW_SHADOW_LIVE | HW_SHADOW_TABLE)) == HW_SHADOW_LIVE)) {
-            *byte = 0;   /* before the real free: the address may be handed out again at once */
-            size_t n = hw_real_usable_size(p) - (v & HW_SHADOW_SLACK);
-            hw_live_add(-1, -(int64_t)n);
-            hw_record_leave();
-            if (size)
-                *size = n;
-            return true;
+        if (HW_LIKELY(byte != NULL)) {
+            uint8_t v = *byte;
+            if (HW_LIKELY((v & (HW_SHADOW_LIVE | HW_SHADOW_TABLE)) == HW_SHADOW_LIVE)) {
+                *byte = 0;   /* before the real free: the address may be handed out again at once */
+                size_t n = hw_real_usable_size(p) - (v & HW_SHADOW_SLACK);
+                hw_live_add(-1, -(int64_t)n);
+                if (size)
+                    *size = n;
+                return true;
+            }
         }
-        hw_record_leave();
     }
-    return hw_record_free_slow(p, size);
+    return false;
+}
+
+/* Block p is about to be released: call before the real free (livetable.c note 3), when the
+ * shim is active. Whether it was tracked; its requested size goes to *size unless size is
+ * NULL. */
+static inline __attribute__((always_inline)) bool hw_record_free(void *p, size_t *size)
+{
+    return hw_record_free_fast(p, size) || hw_record_free_slow(p, size);
 }
 /* heapwatch_ignore(p): flag the live block that starts at p; false if there is none. */
 bool hw_record_set_ignored(const void *p) HW_HOOKSAFE;

@@ -22,17 +22,21 @@ void hw_threads_init(void)
 {
     tids = hw_map(MAX_THREADS * sizeof *tids);
     live_counts = hw_map(HW_LIVE_SLOTS * sizeof *live_counts);
-    if (live_counts)
-        live_counts[HW_LIVE_SLOTS - 1].shared = true;
 }
 
-struct hw_live_count *hw_live_count_slow(void)
+void hw_live_add_slow(int64_t objects, int64_t bytes)
 {
     if (!live_counts)
-        return NULL;
+        return;
     uint32_t i = hw_thread_index();
-    hw_self.live = &live_counts[i < HW_LIVE_SLOTS ? i : HW_LIVE_SLOTS - 1];
-    return hw_self.live;
+    if (i < HW_LIVE_SLOTS - 1) {
+        hw_self.live = &live_counts[i];
+        hw_live_add(objects, bytes);
+        return;
+    }
+    struct hw_live_count *shared = &live_counts[HW_LIVE_SLOTS - 1];
+    __atomic_fetch_add(&shared->objects, objects, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&shared->bytes, bytes, __ATOMIC_RELAXED);
 }
 
 void hw_live_totals(uint64_t *objects, uint64_t *bytes)
@@ -44,10 +48,8 @@ void hw_live_totals(uint64_t *objects, uint64_t *bytes)
             if (i >= n && i != HW_LIVE_SLOTS - 1)
                 i = HW_LIVE_SLOTS - 1;   /* the rest were never used, but the shared one */
             const struct hw_live_count *c = &live_counts[i];
-            o += atomic_load_explicit(&c->objects, memory_order_relaxed) +
-                 atomic_load_explicit(&c->nested_objects, memory_order_relaxed);
-            b += atomic_load_explicit(&c->bytes, memory_order_relaxed) +
-                 atomic_load_explicit(&c->nested_bytes, memory_order_relaxed);
+            o += __atomic_load_n(&c->objects, __ATOMIC_RELAXED);
+            b += __atomic_load_n(&c->bytes, __ATOMIC_RELAXED);
         }
     }
     *objects = o > 0 ? (uint64_t)o : 0;

@@ -22,35 +22,27 @@ int hw_thread_tid(uint32_t index) HW_SIGSAFE;
 /* Live blocks and their requested bytes, counted per thread on a cache line of its own: an
  * allocation adds to its thread's line, a free subtracts from the freeing thread's (which may
  * go negative), and the sum over every thread that ever allocated is the process's. Exact in
- * a stopped world; approximate while threads run. Threads beyond the first HW_LIVE_SLOTS
- * share one line, with atomic additions. A fork child inherits the counts of a thread that
- * vanished between its block's record and its count: off by those blocks, for the child's
- * snapshots without a heap walk only (a walked snapshot counts the blocks it walks). */
+ * a stopped world; approximate while threads run. A thread adds to its own line with one
+ * unlocked add instruction per counter: nobody else writes it, and a signal handler's update
+ * on the same thread runs between two instructions, never inside one, so none is lost (the
+ * readers load with relaxed atomics). Threads beyond the first HW_LIVE_SLOTS - 1 share the
+ * last line, with atomic additions. A fork child inherits the counts of a thread that
+ * vanished between its block's shadow byte and its count: off by those blocks, for the
+ * child's snapshots without a heap walk only (a walked snapshot counts the blocks it walks). */
 #define HW_LIVE_SLOTS 65536u
 struct hw_live_count {
-    _Atomic int64_t objects, bytes;
-    bool shared;
-    /* Updates nested in another (a signal handler's malloc on this thread, inside the outer
-     * update's load and store): atomically, and apart, so that the outer store keeps them. */
-    _Atomic int64_t nested_objects, nested_bytes;
+    int64_t objects, bytes;
 } __attribute__((aligned(64)));
-struct hw_live_count *hw_live_count_slow(void) HW_HOOKSAFE;
-static inline void hw_live_add(int64_t objects, int64_t bytes)
+/* Registers the thread's line, or adds to the shared one (hw_self.live stays NULL there). */
+void hw_live_add_slow(int64_t objects, int64_t bytes) HW_HOOKSAFE;
+static inline __attribute__((always_inline)) void hw_live_add(int64_t objects, int64_t bytes)
 {
-    struct hw_live_count *c = HW_LIKELY(hw_self.live != NULL) ? hw_self.live : hw_live_count_slow();
-    if (HW_UNLIKELY(!c))
-        return;
-    if (HW_UNLIKELY(hw_self.in_record > 1)) {
-        atomic_fetch_add_explicit(&c->nested_objects, objects, memory_order_relaxed);
-        atomic_fetch_add_explicit(&c->nested_bytes, bytes, memory_order_relaxed);
-    } else if (HW_LIKELY(!c->shared)) {   /* the owner alone writes: no read-modify-write needed */
-        atomic_store_explicit(&c->objects, atomic_load_explicit(&c->objects, memory_order_relaxed) + objects,
-                              memory_order_relaxed);
-        atomic_store_explicit(&c->bytes, atomic_load_explicit(&c->bytes, memory_order_relaxed) + bytes,
-                              memory_order_relaxed);
+    struct hw_live_count *c = hw_self.live;
+    if (HW_LIKELY(c != NULL)) {
+        __asm__("addq %1, %0" : "+m"(c->objects) : "er"(objects));
+        __asm__("addq %1, %0" : "+m"(c->bytes) : "er"(bytes));
     } else {
-        atomic_fetch_add_explicit(&c->objects, objects, memory_order_relaxed);
-        atomic_fetch_add_explicit(&c->bytes, bytes, memory_order_relaxed);
+        hw_live_add_slow(objects, bytes);
     }
 }
 /* The sum of every thread's counters. Context: SIGSAFE. */
