@@ -13,6 +13,7 @@ CC ?= gcc
 CFLAGS_COMMON := -std=gnu11 -Wall -Wextra -Werror -g -O2
 SHIM_CFLAGS := $(CFLAGS_COMMON) -fPIC -fvisibility=hidden -fno-omit-frame-pointer -ftls-model=initial-exec
 ANA_CFLAGS := $(CFLAGS_COMMON) -I/usr/include/libdwarf
+ZLIB_A := $(firstword $(wildcard /usr/lib/*/libz.a) /usr/lib/x86_64-linux-gnu/libz.a)
 SQLITE_A := $(firstword $(wildcard /usr/lib/*/libsqlite3.a) /usr/lib/x86_64-linux-gnu/libsqlite3.a)
 
 SHIM_SRCS := $(wildcard preload/*.c)
@@ -24,7 +25,7 @@ ANA_OBJS := $(patsubst analyzer/%.c,$(BUILD)/analyzer/%.o,$(ANA_SRCS)) $(BUILD)/
 HOOKSAFE_SRCS := preload/interpose.c preload/livetable.c preload/depot.c preload/record.c \
                  preload/real.c preload/sys.c preload/options.c preload/threads.c \
                  preload/arena.c preload/stw.c preload/mark.c preload/blockmap.c preload/cfi.c \
-                 preload/unwind.c preload/maps.c preload/shadow.c
+                 preload/unwind.c preload/maps.c preload/shadow.c preload/events.c
 
 DEPS_PKGS := gcc g++ make libunwind-dev libdwarf-dev libelf-dev libsqlite3-dev zlib1g-dev libc6-dbg libjemalloc2 libtcmalloc-minimal4 \
              sqlite3 golang-go heaptrack valgrind python3 git perl clang jq procps nginx apache2-utils
@@ -51,7 +52,7 @@ $(BUILD)/preload/%.o: preload/%.c preload/*.h schema/settings.def schema/schema.
 # The private SQLite is linked statically with its symbols hidden (-Wl,--exclude-libs,ALL),
 # so a program that uses its own SQLite never meets ours.
 libheapwatch.so: $(SHIM_OBJS)
-	$(CC) -shared -o $@ $^ -Wl,--exclude-libs,ALL -Wl,-z,nodelete $(SQLITE_A) -lunwind -ldl -lpthread -lm
+	$(CC) -shared -o $@ $^ -Wl,--exclude-libs,ALL -Wl,-z,nodelete $(SQLITE_A) $(ZLIB_A) -lunwind -ldl -lpthread -lm
 
 $(BUILD)/analyzer/%.o: analyzer/%.c analyzer/*.h schema/*.h schema/settings.def | $(BUILD)/analyzer
 	$(CC) $(ANA_CFLAGS) -c $< -o $@

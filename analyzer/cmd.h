@@ -18,5 +18,8 @@ int cmd_snap(int argc, char **argv);
 int cmd_owners(int argc, char **argv);
 int cmd_types(int argc, char **argv);
 int cmd_path(int argc, char **argv);
+int cmd_peak(int argc, char **argv);
+int cmd_timeline(int argc, char **argv);
+int cmd_lifetimes(int argc, char **argv);
 
 #endif

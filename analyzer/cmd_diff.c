@@ -53,7 +53,7 @@ static void side_json(struct json *j, const struct side *s)
     json_key(j, "db"); json_str(j, s->db->path);
     json_key(j, "snapshot"); json_int(j, s->p.snapshot);
     json_key(j, "mode"); json_str(j, s->p.mode);
-    json_key(j, "total"); values_json_known(j, s->p.total, s->p.marked);
+    json_key(j, "total"); values_json_known(j, s->p.total, profile_known(&s->p));
     json_end_object(j);
 }
 
@@ -137,7 +137,7 @@ int cmd_diff(int argc, char **argv)
     struct side a, b;
     load_side(&a, argv[0], &o, NULL);
     load_side(&b, argv[1], &o, &a);
-    bool walked = a.p.marked && b.p.marked;
+    unsigned walked = profile_known(&a.p) & profile_known(&b.p);
     struct rows d;
     build_delta(&a, &b, &d);
     report_sort(&d, o.index, o.cum);
@@ -177,7 +177,7 @@ int cmd_diff(int argc, char **argv)
                (long long)b.p.snapshot, value_names[o.index], fmt_value(x, sizeof x, a.p.total[o.index], o.index),
                fmt_value(y, sizeof y, b.p.total[o.index], o.index), total[o.index] >= 0 ? "+" : "",
                fmt_value(z, sizeof z, total[o.index], o.index));
-        if (walked)
+        if (walked & VALUES_WALKED)
             printf("%12s %12s %12s %12s  %s\n", "flat delta", "cum delta", "leaked A", "leaked B", report_by_names[o.by]);
         else
             printf("%12s %12s  %s\n", "flat delta", "cum delta", report_by_names[o.by]);
@@ -190,7 +190,7 @@ int cmd_diff(int argc, char **argv)
             char f1[40], f2[40];
             snprintf(f1, sizeof f1, "%s%s", r->flat[o.index] > 0 ? "+" : "", fmt_value(x, sizeof x, r->flat[o.index], o.index));
             snprintf(f2, sizeof f2, "%s%s", r->cum[o.index] > 0 ? "+" : "", fmt_value(y, sizeof y, r->cum[o.index], o.index));
-            if (walked) {
+            if (walked & VALUES_WALKED) {
                 char la[32], lb[32];
                 fmt_value(la, sizeof la, side_leaked_space(&a, r->key), V_LEAKED_SPACE);
                 fmt_value(lb, sizeof lb, side_leaked_space(&b, r->key), V_LEAKED_SPACE);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "cmd.h"
+#include "evprofile.h"
 #include "json.h"
 #include "options.h"
 #include "pprof.h"
@@ -30,6 +31,7 @@ static const struct cmd_usage usage_export = {
 struct export_opts {
     const char *output;   /* NULL or "-": standard output */
     int index;            /* sample index */
+    const char *at;       /* --at: a moment of the event log, or NULL */
 };
 
 struct format {
@@ -135,7 +137,7 @@ static void frame_json(struct json *j, const struct location *l, int k)
     json_end_object(j);
 }
 
-static void sample_json(struct json *j, const struct sample *s, bool walked)
+static void sample_json(struct json *j, const struct sample *s, unsigned walked)
 {
     json_begin_object(j);
     json_key(j, "stack_id");
@@ -173,7 +175,7 @@ static void render_json(const struct profile *p, FILE *out, const struct export_
     json_str(&j, p->mode);
     json_key(&j, "sample_types");
     json_begin_array(&j);
-    for (int i = 0; i < NV; i++) {
+    for (int i = 0; i < profile_nv(p); i++) {
         json_begin_object(&j);
         json_key(&j, "type");
         json_str(&j, value_names[i]);
@@ -183,12 +185,12 @@ static void render_json(const struct profile *p, FILE *out, const struct export_
     }
     json_end_array(&j);
     json_key(&j, "total");
-    values_json_known(&j, p->total, p->marked);
+    values_json_known(&j, p->total, profile_known(p));
     json_key(&j, "samples");
     json_begin_array(&j);
     for (size_t i = 0; i < p->nr; i++)
         if (!sample_all_zero(&p->samples[i]))
-            sample_json(&j, &p->samples[i], p->marked);
+            sample_json(&j, &p->samples[i], profile_known(p));
     json_end_array(&j);
     json_end_object(&j);
     json_finish(&j);
@@ -232,6 +234,8 @@ static const char *parse(int argc, char **argv, struct export_opts *o, const str
                      "json: every sample with its frames and its values", parse_format),
         OPT_STRING('o', "output", &o->output, "FILE", "write to FILE instead of standard output"),
         OPT_SAMPLE_INDEX(&o->index, SAMPLE_INDEX_HELP "\n(of folded lines; pprof's default sample type)"),
+        OPT_STRING(0, "at", &o->at, "WHEN", "the heap at a moment, from the event log: peak, a time since its start"
+                   " (2.5s, 300ms) or a snapshot; SNAP then names the database only"),
         OPT_END(),
     };
     argc = parse_options(argc, argv, opts, &usage_export, 0);
@@ -277,11 +281,30 @@ int cmd_export(int argc, char **argv)
     bool pprof = !fmt->fn;
     if (pprof && to_stdout(&o) && isatty(STDOUT_FILENO))
         die(EXIT_USAGE, "not writing a binary pprof profile to a terminal: use -o FILE");
-    int64_t snap;
-    struct hwdb *db = db_open_snapshot_spec(spec, &snap);
-    struct symcache *sc = symcache_open(db);
+    struct hwdb *db;
+    struct symcache *sc;
     struct profile p;
-    profile_load(&p, db, sc, snap);
+    if (o.at) {
+        if (VALUE_NEEDS_WALK(o.index))
+            die(EXIT_USAGE, "--at exports from the event log, which has no %s: only a snapshot's heap walk does",
+                value_names[o.index]);
+        char *path = strcmp(spec, "latest") ? xstrdup(spec) : db_default_path();
+        db = db_open(path);
+        free(path);
+        char *label;
+        int64_t t = ev_resolve_at(db, o.at, &label);
+        sc = symcache_open(db);
+        profile_load_at(&p, db, sc, t, 0, label);
+        free(label);
+    } else {
+        int64_t snap;
+        db = db_open_snapshot_spec(spec, &snap);
+        sc = symcache_open(db);
+        profile_load(&p, db, sc, snap);
+        profile_add_temporaries(&p);   /* when the database has an event log */
+    }
+    if (o.at || VALUE_NEEDS_EVENTS(o.index))
+        profile_require_index(&p, o.index);
     int status = 0;
     if (pprof)
         status = pprof_write_index(&p, to_stdout(&o) ? "-" : o.output, o.index) ? EXIT_SYSTEM : 0;

@@ -225,6 +225,8 @@ int cmd_run(int argc, char **argv)
                      "mean bytes between sampled allocations (default 524288)", set_variable),
         OPT_CALLBACK(0, "full", (void *)"HEAPWATCH_SAMPLE_RATE", NULL,
                      "record the stack of every allocation (same as --rate 1)", set_variable),
+        OPT_CALLBACK('e', "events", (void *)"HEAPWATCH_EVENTS", NULL,
+                     "log every sampled allocation and free, for timeline, peak and lifetimes", set_variable),
         OPT_CALLBACK(0, "interval", (void *)"HEAPWATCH_INTERVAL", "SECONDS",
                      "take a snapshot every SECONDS seconds", set_variable),
         OPT_CALLBACK(0, "signal", (void *)"HEAPWATCH_SIGNAL", "SIG",

@@ -5,24 +5,32 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cmd.h"
+#include "evprofile.h"
 #include "options.h"
 #include "report.h"
 #include "symcache.h"
+#include "top_report.h"
 #include "top_types.h"
 #include "usage.h"
 
 static const struct cmd_usage usage_top = {
     "top", "[SNAP]", "Who holds (inuse) or allocated (alloc) the most, by function, line or stack, with flat\n"
-    "and cumulative values, as pprof's top; or what the heap walk found by type (--by type).",
-    SNAP_OPERAND_HELP, NULL,
+    "and cumulative values, as pprof's top; or what the heap walk found by type (--by type).\n"
+    "With an event log (HEAPWATCH_EVENTS=1): at any moment (--at), and the temporary allocations\n"
+    "(--sample-index temporary_objects or temporary_space).",
+    SNAP_OPERAND_HELP " With --at, SNAP names\nthe database only.", NULL,
 };
 
-static void print_text(const struct profile *p, struct rows *rows, const struct report_opts *o)
+void top_print_text(const struct profile *p, struct rows *rows, const struct report_opts *o)
 {
     char a[32], b[32], c[32], name[4096];
     int64_t total = p->total[o->index];
-    printf("Snapshot %lld of %s (%s%s%s), %s, %s\n", (long long)p->snapshot, p->db->path, p->trigger,
-           *p->label ? ": " : "", p->label, value_names[o->index], report_rate_text(p->sample_rate, a, sizeof a));
+    if (p->snapshot)
+        printf("Snapshot %lld of %s (%s%s%s), %s, %s\n", (long long)p->snapshot, p->db->path, p->trigger,
+               *p->label ? ": " : "", p->label, value_names[o->index], report_rate_text(p->sample_rate, a, sizeof a));
+    else
+        printf("At %s of %s (from the event log), %s, %s\n", p->label, p->db->path, value_names[o->index],
+               report_rate_text(p->sample_rate, a, sizeof a));
     size_t shown = rows->nr < o->nodecount ? rows->nr : o->nodecount;
     int64_t shown_flat = 0;
     for (size_t i = 0; i < shown; i++)
@@ -47,43 +55,58 @@ static void print_json(const struct profile *p, struct rows *rows, const struct 
     struct json j;
     json_init(&j, stdout);
     json_begin_object(&j);
-    json_key(&j, "db");
-    json_str(&j, p->db->path);
-    json_key(&j, "snapshot");
-    json_int(&j, p->snapshot);
-    json_key(&j, "label");
-    json_str(&j, p->label);
-    json_key(&j, "sample_rate");
-    json_int(&j, p->sample_rate);
-    json_key(&j, "sample_index");
-    json_str(&j, value_names[o->index]);
-    json_key(&j, "by");
-    json_str(&j, report_by_names[o->by]);
-    json_key(&j, "mode");
-    json_str(&j, p->mode);
-    json_key(&j, "total");
-    values_json_known(&j, p->total, p->marked);
-    json_key(&j, "rows");
-    json_begin_array(&j);
-    for (size_t i = 0; i < rows->nr && i < o->nodecount; i++) {
-        json_begin_object(&j);
-        row_json_identity(&j, &rows->v[i], o->by);
-        json_key(&j, "flat");
-        values_json_known(&j, rows->v[i].flat, p->marked);
-        json_key(&j, "cum");
-        values_json_known(&j, rows->v[i].cum, p->marked);
-        json_end_object(&j);
-    }
-    json_end_array(&j);
+    top_json_fields(&j, p, rows, o);
     json_end_object(&j);
     json_finish(&j);
+}
+
+void top_json_fields(struct json *j, const struct profile *p, struct rows *rows, const struct report_opts *o)
+{
+    json_key(j, "db");
+    json_str(j, p->db->path);
+    json_key(j, "snapshot");
+    if (p->snapshot)
+        json_int(j, p->snapshot);
+    else
+        json_null(j);
+    json_key(j, "label");
+    json_str(j, p->label);
+    if (!p->snapshot) {   /* a moment of the event log */
+        json_key(j, "time_ns");
+        json_int(j, p->time_ns);
+    }
+    json_key(j, "sample_rate");
+    json_int(j, p->sample_rate);
+    json_key(j, "sample_index");
+    json_str(j, value_names[o->index]);
+    json_key(j, "by");
+    json_str(j, report_by_names[o->by]);
+    json_key(j, "mode");
+    json_str(j, p->mode);
+    json_key(j, "total");
+    values_json_known(j, p->total, profile_known(p));
+    json_key(j, "rows");
+    json_begin_array(j);
+    for (size_t i = 0; i < rows->nr && i < o->nodecount; i++) {
+        json_begin_object(j);
+        row_json_identity(j, &rows->v[i], o->by);
+        json_key(j, "flat");
+        values_json_known(j, rows->v[i].flat, profile_known(p));
+        json_key(j, "cum");
+        values_json_known(j, rows->v[i].cum, profile_known(p));
+        json_end_object(j);
+    }
+    json_end_array(j);
 }
 
 int cmd_top(int argc, char **argv)
 {
     struct report_opts o;
     report_opts_init(&o);
+    const char *at = NULL;
     const struct opt opts[] = {
+        OPT_STRING(0, "at", &at, "WHEN", "the heap at a moment, from the event log: peak, a time since its start"
+                   " (2.5s, 300ms) or a snapshot"),
         OPT_SAMPLE_INDEX(&o.index, SAMPLE_INDEX_HELP),
         OPT_REPORT_BY(&o.by),
         OPT_BOOL(0, "cum", &o.cum, "sort by cumulative value (the site and what it calls)"),
@@ -95,13 +118,32 @@ int cmd_top(int argc, char **argv)
     report_opts_finish(&o);
     if (argc > 1)
         die_with_usage(opts, &usage_top, "too many arguments");
-    if (o.by == BY_TYPE)
+    if (o.by == BY_TYPE) {
+        if (at)
+            die_with_usage(opts, &usage_top, "--by type reports a snapshot's heap walk: it takes no --at");
         return top_by_type(argc ? argv[0] : "latest", &o);
-    int64_t snap;
-    struct hwdb *db = db_open_snapshot_spec(argc ? argv[0] : "latest", &snap);
-    struct symcache *sc = symcache_open(db);
+    }
+    struct hwdb *db;
     struct profile p;
-    profile_load(&p, db, sc, snap);
+    struct symcache *sc;
+    if (at) {
+        if (VALUE_NEEDS_WALK(o.index))
+            die_with_usage(opts, &usage_top, "--at reports from the event log, which has no %s: only a snapshot's"
+                           " heap walk does", value_names[o.index]);
+        db = open_db_operand(argc, argv, opts, &usage_top);
+        char *label;
+        int64_t t = ev_resolve_at(db, at, &label);
+        sc = symcache_open(db);
+        profile_load_at(&p, db, sc, t, 0, label);
+        free(label);
+    } else {
+        int64_t snap;
+        db = db_open_snapshot_spec(argc ? argv[0] : "latest", &snap);
+        sc = symcache_open(db);
+        profile_load(&p, db, sc, snap);
+        if (VALUE_NEEDS_EVENTS(o.index))
+            profile_add_temporaries(&p);
+    }
     profile_require_index(&p, o.index);
     struct rows rows = { 0 };
     report_aggregate(&p, o.by, &rows);
@@ -109,7 +151,7 @@ int cmd_top(int argc, char **argv)
     if (o.json)
         print_json(&p, &rows, &o);
     else
-        print_text(&p, &rows, &o);
+        top_print_text(&p, &rows, &o);
     warn_missing_debug(sc);
     report_rows_release(&rows);
     profile_release(&p);

@@ -73,7 +73,8 @@ static void validate(struct hwdb *db)
      * start pointers yet. Version 4 added TLS columns (module, thread), which queries ask for
      * only from 4 on; version 5 only extended the packed chunks (vtable pointer candidates,
      * pointers' target offsets): their decoders take db->version and read the new fields of
-     * older databases as 0 (schema/chunk.h). */
+     * older databases as 0 (schema/chunk.h). Version 6 added the event_chunk table, which
+     * only the event reports read (eventlog.c: an older database has no event log). */
     if (version < HW_SCHEMA_OLDEST_READ)
         die(EXIT_INPUT, "cannot read '%s': written by an older heapwatch (schema %d); this heapwatch reads schemas %d to %d",
             db->path, version, HW_SCHEMA_OLDEST_READ, HW_SCHEMA_VERSION);

@@ -108,6 +108,19 @@ struct db_chunk {
 typedef int db_chunk_fn(void *ctx, const struct db_chunk *c);
 int db_each_object_chunk(struct hwdb *db, int64_t snap, db_chunk_fn *fn, void *ctx);
 int db_each_edge_chunk(struct hwdb *db, int64_t snap, db_chunk_fn *fn, void *ctx);
+/* One event_chunk row (schema 6): the clock pairs at its start and end, its record count,
+ * its inflated size and its deflated data. */
+struct db_event_chunk {
+    int64_t id, start_ticks, start_ns, end_ticks, end_ns, events, raw_bytes;
+    const uint8_t *data;
+    size_t len;
+};
+typedef int db_event_chunk_fn(void *ctx, const struct db_event_chunk *c);
+/* Every event chunk in the order written; none in a database older than schema 6. */
+int db_each_event_chunk(struct hwdb *db, db_event_chunk_fn *fn, void *ctx);
+/* The log's extent from the chunks' headers alone: chunks, events, first start and last end
+ * (CLOCK_REALTIME ns); all 0 without a log. */
+int db_event_log_extent(struct hwdb *db, int64_t *chunks, int64_t *events, int64_t *first_ns, int64_t *last_ns);
 /* The number of blocks the snapshot's object_chunk rows hold. */
 int db_chunk_blocks(struct hwdb *db, int64_t snap, int64_t *blocks);
 

@@ -141,6 +141,49 @@ int db_each_edge_chunk(struct hwdb *db, int64_t snap, db_chunk_fn *fn, void *ctx
                               1, &snap), chunk_row, &a);
 }
 
+struct event_chunk_args { db_event_chunk_fn *fn; void *ctx; };
+
+static int event_chunk_row(sqlite3_stmt *st, void *args)
+{
+    struct event_chunk_args *a = args;
+    struct db_event_chunk c = {
+        sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
+        sqlite3_column_int64(st, 3), sqlite3_column_int64(st, 4), sqlite3_column_int64(st, 5),
+        sqlite3_column_int64(st, 6), sqlite3_column_blob(st, 7), (size_t)sqlite3_column_bytes(st, 7),
+    };
+    return a->fn(a->ctx, &c);
+}
+
+int db_each_event_chunk(struct hwdb *db, db_event_chunk_fn *fn, void *ctx)
+{
+    if (db->version < 6)
+        return 0;
+    struct event_chunk_args a = { fn, ctx };
+    return for_rows(db, query(db, "SELECT id, start_ticks, start_ns, end_ticks, end_ns, events, raw_bytes, data"
+                                  " FROM event_chunk ORDER BY id", 0, NULL), event_chunk_row, &a);
+}
+
+static int four_counts_row(sqlite3_stmt *st, void *args)
+{
+    int64_t *v = args;
+    for (int i = 0; i < 4; i++)
+        v[i] = sqlite3_column_int64(st, i);
+    return 0;
+}
+
+int db_event_log_extent(struct hwdb *db, int64_t *chunks, int64_t *events, int64_t *first_ns, int64_t *last_ns)
+{
+    int64_t v[4] = { 0, 0, 0, 0 };
+    int rc = db->version < 6 ? 0 :
+             for_rows(db, query(db, "SELECT count(*), coalesce(sum(events), 0), coalesce(min(start_ns), 0),"
+                                    " coalesce(max(end_ns), 0) FROM event_chunk", 0, NULL), four_counts_row, v);
+    *chunks = v[0];
+    *events = v[1];
+    *first_ns = v[2];
+    *last_ns = v[3];
+    return rc;
+}
+
 int db_chunk_blocks(struct hwdb *db, int64_t snap, int64_t *blocks)
 {
     int64_t v[2] = { -1, 0 };

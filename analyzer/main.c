@@ -27,6 +27,9 @@ static const struct command commands[] = {
     { "owners", cmd_owners, "the variables that hold the heap, largest retained size first (dominator tree)" },
     { "types", cmd_types, "heap objects by type inferred from DWARF (declared pointers, vtables, sites)" },
     { "path", cmd_path, "how a block is reached: the chain of fields from a variable to it" },
+    { "timeline", cmd_timeline, "memory in use over the run, total and by site, from the event log" },
+    { "peak", cmd_peak, "when memory in use peaked and who held it then, from the event log" },
+    { "lifetimes", cmd_lifetimes, "how long each site's allocations live, from the event log" },
     { "export", cmd_export, "write a snapshot as pprof (gzip'd profile.proto), folded stacks or JSON" },
 };
 #define NR_COMMANDS (sizeof commands / sizeof commands[0])

@@ -35,7 +35,7 @@ opt_callback parse_nodecount;      /* value: size_t * */
 
 #define SAMPLE_INDEX_HELP                                                               \
     "inuse_space (default), inuse_objects, alloc_space, alloc_objects,\n"             \
-    "leaked_space or leaked_objects: the value reported"
+    "leaked_space, leaked_objects, temporary_space or temporary_objects: the value reported"
 #define OPT_SAMPLE_INDEX(v, help)                                                      \
     OPT_CALLBACK(0, "sample-index", (v), "NAME", (help), parse_sample_index),         \
     OPT_HIDDEN_CALLBACK("sample_index", (v), "NAME", parse_sample_index)

@@ -192,7 +192,7 @@ static void put_value_type(struct enc *e, int field, const char *type, const cha
 }
 
 /* One Sample: location ids leaf first, its values, and Go's "bytes" label. */
-static void put_sample(struct enc *e, const struct sample *s)
+static void put_sample(struct enc *e, const struct sample *s, int nv)
 {
     struct pbuf *b = &e->out;
     size_t m = msg_begin(b, PROFILE_SAMPLE);
@@ -203,7 +203,7 @@ static void put_sample(struct enc *e, const struct sample *s)
         msg_end(b, packed);
     }
     size_t packed = msg_begin(b, SAMPLE_VALUE);
-    for (int i = 0; i < NV; i++)
+    for (int i = 0; i < nv; i++)
         put_varint(b, (uint64_t)s->v[i]);
     msg_end(b, packed);
     /* runtime/pprof protomem.go: blockSize = AllocBytes / AllocObjects, labelled when nonzero. */
@@ -270,6 +270,8 @@ static void put_function(struct enc *e, uint64_t id, const struct fn *fn)
 static char *comment_text(const struct profile *p)
 {
     bool label = p->label && *p->label, trigger = p->trigger && *p->trigger;
+    if (!p->snapshot)
+        return xasprintf("heapwatch event log at %s", label ? p->label : "a moment");
     return xasprintf("heapwatch snapshot %lld%s%s%s%s%s%s", (long long)p->snapshot,
                      label ? ", label '" : "", label ? p->label : "", label ? "'" : "",
                      trigger ? ", trigger '" : "", trigger ? p->trigger : "", trigger ? "'" : "");
@@ -280,11 +282,12 @@ static void encode(struct enc *e, const struct profile *p, int sample_index, con
 {
     ALLOC_GROW(e->strs, 1, e->alloc_strs);
     e->strs[e->nr_strs++] = "";   /* index 0, never looked up: str_id maps "" to it */
-    for (int i = 0; i < NV; i++)
+    int nv = profile_nv(p);
+    for (int i = 0; i < nv; i++)
         put_value_type(e, PROFILE_SAMPLE_TYPE, value_names[i], value_units[i]);
     for (size_t i = 0; i < p->nr; i++)
         if (!sample_all_zero(&p->samples[i]))
-            put_sample(e, &p->samples[i]);
+            put_sample(e, &p->samples[i], nv);
     for (size_t i = 0; i < e->nr_locs; i++)
         if (e->locs[i]->module)
             mod_id(e, e->locs[i]->module);
@@ -379,7 +382,7 @@ static int write_out(const struct pbuf *b, const char *path)
 
 int pprof_write_index(const struct profile *p, const char *path, int sample_index)
 {
-    if (sample_index < 0 || sample_index >= NV)
+    if (sample_index < 0 || sample_index >= profile_nv(p))
         BUG("bad sample index %d", sample_index);
     struct enc e;
     memset(&e, 0, sizeof e);

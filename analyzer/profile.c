@@ -175,8 +175,30 @@ void profile_load(struct profile *p, struct hwdb *db, struct symcache *sc, int64
     snapshot_info_release(&si);
 }
 
+void profile_add_values(struct profile *p, size_t sorted, int64_t stack_id, const int64_t v[NV])
+{
+    struct sample *s = find_sample(p, sorted, stack_id);
+    if (!s) {
+        add_sample(p, stack_id, v);
+        return;
+    }
+    for (int i = 0; i < NV; i++) {
+        add_checked(p, &s->v[i], v[i]);
+        add_checked(p, &p->total[i], v[i]);
+    }
+}
+
+void profile_sort(struct profile *p)
+{
+    if (p->nr)
+        qsort(p->samples, p->nr, sizeof *p->samples, cmp_stack_id);
+}
+
 void profile_require_index(const struct profile *p, int index)
 {
+    if (VALUE_NEEDS_EVENTS(index) && !p->temporaries)
+        die(EXIT_INPUT, "'%s' has no event log, which %s needs: record with HEAPWATCH_EVENTS=1", p->db->path,
+            value_names[index]);
     if (!VALUE_NEEDS_WALK(index) || p->marked)
         return;
     struct snapshot_info si;

@@ -15,9 +15,17 @@
 #include "db.h"
 #include "hmap.h"
 
-enum { V_ALLOC_OBJECTS, V_ALLOC_SPACE, V_INUSE_OBJECTS, V_INUSE_SPACE, V_LEAKED_OBJECTS, V_LEAKED_SPACE, NV };
+enum { V_ALLOC_OBJECTS, V_ALLOC_SPACE, V_INUSE_OBJECTS, V_INUSE_SPACE, V_LEAKED_OBJECTS, V_LEAKED_SPACE,
+       V_TEMP_OBJECTS, V_TEMP_SPACE, NV };
 /* Whether sample type i needs a marked snapshot (leaked_objects, leaked_space). */
-#define VALUE_NEEDS_WALK(i) ((i) >= V_LEAKED_OBJECTS)
+#define VALUE_NEEDS_WALK(i) ((i) == V_LEAKED_OBJECTS || (i) == V_LEAKED_SPACE)
+/* Whether sample type i needs the event log (temporary_objects, temporary_space: allocations
+ * freed before their thread's next allocation, heaptrack's "temporary"). */
+#define VALUE_NEEDS_EVENTS(i) ((i) >= V_TEMP_OBJECTS)
+/* Which optional values a profile has: what values_json_known prints as numbers, null, or
+ * not at all. */
+#define VALUES_WALKED 1u        /* the leaked values (else null) */
+#define VALUES_TEMPORARIES 2u   /* the temporary values (else left out, as before schema 6) */
 extern const char *const value_names[NV];   /* "alloc_objects" ... */
 extern const char *const value_units[NV];   /* "count" / "bytes" */
 /* Index of a sample type name, or -1. */
@@ -69,6 +77,7 @@ struct profile {
     int64_t snapshot, time_ns, sample_rate;
     char *label, *trigger, *mode;
     bool marked;            /* the leaked values are known (see db.h struct snapshot_info) */
+    bool temporaries;       /* the temporary values are known (from the event log) */
     struct sample *samples;
     size_t nr, alloc;
     int64_t total[NV];
@@ -77,8 +86,23 @@ struct profile {
 /* Load snapshot `snap` of db with stacks symbolized through sc; dies on a corrupt database. */
 void profile_load(struct profile *p, struct hwdb *db, struct symcache *sc, int64_t snap);
 void profile_release(struct profile *p);
-/* Dies (3) when sample type `index` needs a heap walk that snapshot p did not have. */
+/* Add v to the sample of stack_id among the first `sorted` samples (sorted by stack id), or
+ * append a sample for it; profile_sort orders them again. */
+void profile_add_values(struct profile *p, size_t sorted, int64_t stack_id, const int64_t v[NV]);
+void profile_sort(struct profile *p);
+/* Dies (3) when sample type `index` needs a heap walk that snapshot p did not have, or an
+ * event log that its database does not have. */
 void profile_require_index(const struct profile *p, int index);
+/* VALUES_WALKED and VALUES_TEMPORARIES, as p has them. */
+static inline unsigned profile_known(const struct profile *p)
+{
+    return (p->marked ? VALUES_WALKED : 0) | (p->temporaries ? VALUES_TEMPORARIES : 0);
+}
+/* The number of sample types p exports: the temporary ones only when it has them. */
+static inline int profile_nv(const struct profile *p)
+{
+    return p->temporaries ? NV : V_TEMP_OBJECTS;
+}
 
 /* The locations of stack `stack_id` (0: none), leaf first, into out[0..max); returns how many. */
 int profile_stack(struct hwdb *db, struct symcache *sc, int64_t stack_id, struct location **out, int max);

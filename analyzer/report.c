@@ -45,6 +45,14 @@ static uint64_t stack_key(const struct sample *s)
     return h ? h : 1;
 }
 
+uint64_t report_flat_key(const struct sample *s, enum report_by by, const struct frame **f)
+{
+    if (!s->depth)
+        return 0;
+    *f = &s->locs[0]->frames[0];
+    return by == BY_STACK ? stack_key(s) : frame_key(*f, by);
+}
+
 struct row *report_find(struct rows *rows, uint64_t key)
 {
     uintptr_t i = (uintptr_t)hmap_get(&rows->index, key);
@@ -251,12 +259,14 @@ void sample_frames_json(struct json *j, const struct sample *s)
     json_end_array(j);
 }
 
-void values_json_known(struct json *j, const int64_t v[NV], bool walked)
+void values_json_known(struct json *j, const int64_t v[NV], unsigned known)
 {
     json_begin_object(j);
     for (int i = 0; i < NV; i++) {
+        if (VALUE_NEEDS_EVENTS(i) && !(known & VALUES_TEMPORARIES))
+            continue;
         json_key(j, value_names[i]);
-        if (VALUE_NEEDS_WALK(i) && !walked)
+        if (VALUE_NEEDS_WALK(i) && !(known & VALUES_WALKED))
             json_null(j);
         else
             json_int(j, v[i]);

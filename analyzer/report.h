@@ -31,6 +31,9 @@ int report_by_parse(const char *s);
 extern const char *const report_by_names[];
 /* Add p's samples into rows (call again with another profile to sum); by is a stack grouping. */
 void report_aggregate(const struct profile *p, enum report_by by, struct rows *rows);
+/* The key of the row that s's flat values go to (its leaf frame; its whole stack BY_STACK),
+ * with that frame in *f; 0 for a sample without locations. */
+uint64_t report_flat_key(const struct sample *s, enum report_by by, const struct frame **f);
 /* The row with key, or NULL. */
 struct row *report_find(struct rows *rows, uint64_t key);
 /* Sort by |value[idx]| of flat (or cum) descending, then by name. */
@@ -48,7 +51,7 @@ void row_json_identity(struct json *j, const struct row *r, enum report_by by);
 void sample_frames_json(struct json *j, const struct sample *s);
 /* Emit {"alloc_objects":..,..} for a values array, the heap-walk values (leaked_*) null
  * unless walked. */
-void values_json_known(struct json *j, const int64_t v[NV], bool walked);
+void values_json_known(struct json *j, const int64_t v[NV], unsigned known);
 /* Emit a snapshot row's fields ("time_ns", "label", ..., "mode", the reachability totals, null
  * when the snapshot had no heap walk, ..., "write_ns") into an open JSON object. */
 void snapshot_info_json(struct json *j, const struct snapshot_info *si);

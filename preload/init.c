@@ -26,6 +26,7 @@
 #include "depot.h"
 #include "livetable.h"
 #include "modules.h"
+#include "events.h"
 #include "options.h"
 #include "real.h"
 #include "record.h"
@@ -138,6 +139,7 @@ bool hw_init_slow(void)
         hw_threads_init();
         if (hw_livetable_init() && hw_depot_init() && hw_modules_init()) {
             hw_record_init();
+            hw_events_init();
             hw_unwind_init(dlsym(RTLD_DEFAULT, "_dl_find_object"));
             hw_real_usable = scan_modules();
             next = HW_ACTIVE;

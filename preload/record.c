@@ -23,6 +23,7 @@
 #include <math.h>
 #include <time.h>
 #include "depot.h"
+#include "events.h"
 #include "real.h"
 #include "shadow.h"
 #include "options.h"
@@ -118,6 +119,8 @@ static void count_alloc(const struct hw_live_entry *e)
     struct hw_stack_counters *c = hw_depot_counters(e->stack);
     if (c)
         count(&c->alloc_samples, &c->alloc_weight, &c->alloc_bytes, e);
+    if (hw_events_on)
+        hw_event_alloc(e);
 }
 
 /* Count a sampled block's free; the live table calls it under the shard's lock. */
@@ -126,6 +129,8 @@ static void count_free(const struct hw_live_entry *e)
     struct hw_stack_counters *c = hw_depot_counters(e->stack);
     if (c)
         count(&c->free_samples, &c->free_weight, &c->free_bytes, e);
+    if (hw_events_on)
+        hw_event_free(e);
 }
 
 void hw_record_init(void)
@@ -172,6 +177,7 @@ void hw_record_alloc_loader(void *p, size_t size)
     }
     uintptr_t addr = (uintptr_t)p;
     hw_record_enter();
+    hw_event_note_allocation();
     uint8_t *byte = hw_shadow_covers(addr) ? hw_shadow_make(addr) : NULL;
     struct hw_live_entry e = {
         .addr = addr, .size = size, .thread = hw_thread_index(), .seq = hw_seq_next(),
@@ -191,6 +197,7 @@ void hw_record_alloc_slow(void *p, size_t size)
 {
     uintptr_t addr = (uintptr_t)p;
     hw_record_enter();
+    hw_event_note_allocation();
     bool sampled = should_sample(size);
     /* In full mode every block has a table entry: a shadow byte would only add its cost. */
     uint8_t *byte = hw_shadow_covers(addr) && hw_opt.sample_rate != 1 ? hw_shadow_make(addr) : NULL;

@@ -725,6 +725,41 @@ out:
     return snap;
 }
 
+/* One chunk of the event log, with the stacks and modules its records name, in one
+ * transaction: a chunk is readable on its own, even if no snapshot follows (a kill -9). */
+static int write_events_locked(const char *path, const struct hw_ev_chunk *c)
+{
+    if (open_db(path) < 0)
+        return -1;
+    int rc = -1;
+    sqlite3_stmt *st = NULL;
+    if (exec("PRAGMA journal_mode=WAL") < 0 || exec("BEGIN IMMEDIATE") < 0)
+        goto out;
+    int64_t next_snapshot = query_int("SELECT coalesce(max(id), 0) + 1 FROM snapshot");
+    st = prepare("INSERT INTO event_chunk(start_ticks, start_ns, end_ticks, end_ns, events, raw_bytes, data)"
+                 " VALUES (?,?,?,?,?,?,?)");
+    if (next_snapshot <= 0 || !st || write_stacks() < 0 || write_modules(next_snapshot) < 0) {
+        exec("ROLLBACK");
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, (int64_t)c->start_ticks);
+    sqlite3_bind_int64(st, 2, (int64_t)c->start_ns);
+    sqlite3_bind_int64(st, 3, (int64_t)c->end_ticks);
+    sqlite3_bind_int64(st, 4, (int64_t)c->end_ns);
+    sqlite3_bind_int64(st, 5, (int64_t)c->events);
+    sqlite3_bind_int64(st, 6, (int64_t)c->raw_bytes);
+    sqlite3_bind_blob(st, 7, c->data, (int)c->len, SQLITE_STATIC);
+    if (step_done(st) < 0 || exec("COMMIT") < 0) {
+        exec("ROLLBACK");
+        goto out;
+    }
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    close_db();
+    return rc;
+}
+
 static int checkpoint_locked(const char *path)
 {
     if (open_db(path) < 0)
@@ -781,6 +816,16 @@ int64_t hw_sink_write(const char *path, struct hw_snapshot_data *d)
     int64_t id = write_locked(path, d);
     hw_sink_unlock();
     return id;
+}
+
+int hw_sink_write_events(const char *path, const struct hw_ev_chunk *c)
+{
+    if (unusable)
+        return -1;
+    hw_sink_lock();
+    int rc = write_events_locked(path, c);
+    hw_sink_unlock();
+    return rc;
 }
 
 int hw_sink_checkpoint(const char *path)

@@ -59,6 +59,16 @@ int hw_sink_create(const char *path, int forked_from, bool quiet_exists);
  * calls: a snapshot may be written by a fork child, and SQLite connections must not cross a
  * fork. Allocates only from the shim's arena (arena.h), so it is safe in that child. */
 int64_t hw_sink_write(const char *path, struct hw_snapshot_data *d);
+/* One chunk of the event log (eventwriter.c): the clock at the previous drain and at this
+ * one, the number of records, the inflated size and the deflated bytes. */
+struct hw_ev_chunk {
+    uint64_t start_ticks, start_ns, end_ticks, end_ns, events, raw_bytes;
+    const void *data;
+    size_t len;
+};
+/* Append it, with the stacks and modules written since, in one transaction. 0, or -1 (the
+ * caller reports it). */
+int hw_sink_write_events(const char *path, const struct hw_ev_chunk *c);
 /* Copy what the WAL holds into the database file and, when nobody else has it open, remove
  * the WAL. A snapshot written with leave_checkpoint is committed and readable without this:
  * the fork child runs it after reporting the snapshot's id, so that copying and syncing tens

@@ -46,6 +46,8 @@
 #include <unistd.h>
 #include "arena.h"
 #include "depot.h"
+#include "events.h"
+#include "eventwriter.h"
 #include "livetable.h"
 #include "loaderlock.h"
 #include "mark.h"
@@ -415,6 +417,7 @@ static void note_result(long id, uint64_t time_ns)
  * threads) and release anyone waiting for a snapshot that will not come. write_lock held. */
 static void close_for_exit(void)
 {
+    hw_events_write();   /* the last events: after this snapshot's, before the database closes */
     reap_checkpointer();
     if (hw_output_ready())
         hw_sink_finish(hw_output_path());
@@ -617,10 +620,12 @@ void hw_snapshot_atfork_prepare(void)
     hw_roots_lock_regions();
     hw_depot_lock();
     hw_livetable_lock_all();
+    hw_events_atfork_prepare();
 }
 
 void hw_snapshot_atfork_parent(void)
 {
+    hw_events_atfork_parent();
     hw_livetable_unlock_all();
     hw_depot_unlock();
     hw_roots_unlock_regions();
@@ -635,6 +640,8 @@ void hw_snapshot_atfork_parent(void)
 /* The child: its own database (opened at its first snapshot), its own helper and pipe. */
 void hw_snapshot_atfork_child(void)
 {
+    hw_events_atfork_child();
+    hw_events_writer_atfork_child();
     hw_livetable_unlock_all();
     hw_depot_unlock();
     hw_roots_unlock_regions();

@@ -80,11 +80,14 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+#include "events.h"
+#include "eventwriter.h"
 #include "options.h"
 #include "output.h"
 #include "snapshot.h"
 #include "sys.h"
 
+#define EVENTS_POLL_MS 250         /* the helper checks whether the event log is due this often */
 #define SELF_SIGNAL_WAIT_MS 5000  /* a thread that signalled itself waits at most this long */
 
 static int wake_pipe[2] = { -1, -1 };
@@ -110,6 +113,7 @@ static void wake_helper(char what)
 }
 
 void hw_trigger_wake_for_checkpoint(void) { wake_helper('c'); }
+void hw_trigger_wake_for_events(void) { wake_helper('e'); }
 
 /* ---- requests -------------------------------------------------------------------------------- */
 
@@ -206,10 +210,11 @@ static void *helper_main(void *unused)
     uint64_t next = period ? hw_now_ns(CLOCK_MONOTONIC) + period : 0;
     for (;;) {
         int timeout = -1;
-        if (period) {
-            uint64_t now = hw_now_ns(CLOCK_MONOTONIC);
+        uint64_t now = hw_now_ns(CLOCK_MONOTONIC);
+        if (period)
             timeout = next > now ? (int)((next - now + 999999) / 1000000) : 0;
-        }
+        if (hw_events_on && (timeout < 0 || timeout > EVENTS_POLL_MS))
+            timeout = EVENTS_POLL_MS;   /* the event log is drained about once a second */
         struct pollfd pfd = { .fd = wake_pipe[0], .events = POLLIN };
         int rc = poll(&pfd, 1, timeout);
         if (rc > 0) {
@@ -217,18 +222,22 @@ static void *helper_main(void *unused)
             ssize_t r = read(wake_pipe[0], buf, sizeof buf);  /* coalesce a burst of signals */
             bool requested = r > 0 && memchr(buf, 'r', (size_t)r);
             bool snapshot = requested || (r > 0 && memchr(buf, 's', (size_t)r));
-            if (snapshot) {
+            if (snapshot)
                 hw_snapshot_take("signal", requested ? "heapwatch snap" : NULL, NULL);
-            } else if (r > 0) {
-                /* the checkpointing child of an application thread's snapshot */
-                hw_snapshot_reap_checkpointer();
-            }
-        } else if (rc == 0) {
+            else if (r > 0 && memchr(buf, 'c', (size_t)r))
+                hw_snapshot_reap_checkpointer();   /* the checkpointing child of an application thread's snapshot */
+        }
+        if (period && hw_now_ns(CLOCK_MONOTONIC) >= next) {
             hw_snapshot_take("interval", NULL, NULL);
             next += period;
-            uint64_t now = hw_now_ns(CLOCK_MONOTONIC);
+            now = hw_now_ns(CLOCK_MONOTONIC);
             if (next < now)
                 next = now + period;  /* a slow write must not cause a burst */
+        }
+        if (hw_events_due()) {
+            if (!hw_output_ready())
+                hw_snapshot_create_output();   /* a fork child's, at its first events */
+            hw_events_write();
         }
     }
     return NULL;

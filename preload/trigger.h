@@ -27,6 +27,8 @@ int hw_trigger_helper_tid(void) HW_SIGSAFE;
 /* Ask the helper to wait for the walk child still checkpointing (an application thread's
  * snapshot, which does not wait itself). Context: SIGSAFE. */
 void hw_trigger_wake_for_checkpoint(void) HW_SIGSAFE;
+/* Ask the helper to drain the event log now (a thread has filled several blocks). */
+void hw_trigger_wake_for_events(void) HW_SIGSAFE;
 
 /* Requests, for hw_snapshot_take under its write_lock. A snapshot claims the requests made so
  * far if it is a signal snapshot (signal true), none otherwise; hw_trigger_claimed_served

@@ -158,4 +158,61 @@ static inline bool hw_chunk_get_edge(const uint8_t **p, const uint8_t *end, int 
     return true;
 }
 
+/* ---- event_chunk: the event log (HEAPWATCH_EVENTS=1, schema 6) -----------------------------
+ * A chunk's data, once inflated (zlib), is a sequence of segments, one per thread that had
+ * events to give at that drain: tid, length in bytes, then that many bytes of the thread's
+ * records. A thread's records continue from one segment to its next, in the next chunks:
+ * each record is a delta from the previous one of the same thread (0 before its first), so
+ * a thread's stream must be read from its first segment on. Per record:
+ *   zigzag(ticks - previous ticks) << 2 | op      op: HW_EV_ALLOC, HW_EV_FREE, HW_EV_FREE_TEMP
+ *   zigzag(address - previous address)
+ *   for HW_EV_ALLOC only: requested size, stack id
+ * ticks are the event clock (the chunk's start and end pairs map it to CLOCK_REALTIME).
+ * HW_EV_FREE_TEMP is the free of a temporary allocation: the freeing thread's latest
+ * allocation, with no other allocation of that thread in between (heaptrack's definition,
+ * per thread). Only sampled blocks have events; a free's size and stack are its
+ * allocation's. */
+
+enum { HW_EV_ALLOC = 0, HW_EV_FREE = 1, HW_EV_FREE_TEMP = 2 };
+#define HW_EV_RECORD_MAX (4 * HW_VARINT_MAX)   /* bytes one record can take */
+
+struct hw_ev_record {
+    unsigned op;
+    uint64_t ticks, addr, size, stack;   /* size and stack: HW_EV_ALLOC only */
+};
+
+/* A thread's place in its stream: the previous record's ticks and address. */
+struct hw_ev_cursor {
+    uint64_t ticks, addr;
+};
+
+static inline uint8_t *hw_ev_put(uint8_t *p, struct hw_ev_cursor *c, const struct hw_ev_record *r)
+{
+    p = hw_varint_put(p, hw_zigzag(r->ticks - c->ticks) << 2 | r->op);
+    p = hw_varint_put(p, hw_zigzag(r->addr - c->addr));
+    c->ticks = r->ticks;
+    c->addr = r->addr;
+    if (r->op == HW_EV_ALLOC) {
+        p = hw_varint_put(p, r->size);
+        p = hw_varint_put(p, r->stack);
+    }
+    return p;
+}
+
+static inline bool hw_ev_get(const uint8_t **p, const uint8_t *end, struct hw_ev_cursor *c, struct hw_ev_record *r)
+{
+    uint64_t tag, delta;
+    if (!hw_varint_get(p, end, &tag) || !hw_varint_get(p, end, &delta))
+        return false;
+    r->op = (unsigned)(tag & 3);
+    if (r->op > HW_EV_FREE_TEMP)
+        return false;
+    r->ticks = c->ticks += hw_unzigzag(tag >> 2);
+    r->addr = c->addr += hw_unzigzag(delta);
+    r->size = r->stack = 0;
+    if (r->op == HW_EV_ALLOC && (!hw_varint_get(p, end, &r->size) || !hw_varint_get(p, end, &r->stack)))
+        return false;
+    return true;
+}
+
 #endif

@@ -11,7 +11,7 @@
 CREATE TABLE meta(
   key   TEXT PRIMARY KEY,
   value TEXT NOT NULL
-);  -- ('format','heapwatch'), ('schema_version','5'), ('heapwatch_version', ...)
+);  -- ('format','heapwatch'), ('schema_version','6'), ('heapwatch_version', ...)
 
 CREATE TABLE process(
   pid           INTEGER NOT NULL,
@@ -236,4 +236,24 @@ CREATE TABLE edge_chunk(
   count       INTEGER NOT NULL,
   data        BLOB NOT NULL,
   PRIMARY KEY(snapshot_id, chunk)
+);
+
+-- The event log (HEAPWATCH_EVENTS=1; schema 6): every sampled allocation and its free, in
+-- the order each thread made them (every allocation in full mode). Each thread appends
+-- records to its own buffer; the shim's writer drains every buffer at least once a second,
+-- and whenever a few megabytes are waiting, into one row here (a kill -9 loses at most the
+-- events of the last second). data is zlib (RFC 1950) of the segments and records that
+-- schema/chunk.h documents (event_chunk). Order across threads comes from the event clock:
+-- every event of a chunk was taken before its end_ticks, and an event taken before
+-- end_ticks but published after the drain (its thread was preempted in between) shows up in
+-- the next chunk.
+CREATE TABLE event_chunk(
+  id          INTEGER PRIMARY KEY,   -- 1, 2, ... in the order written
+  start_ticks INTEGER NOT NULL,      -- the event clock and CLOCK_REALTIME at the previous drain
+  start_ns    INTEGER NOT NULL,      --   (the first chunk: when recording started)
+  end_ticks   INTEGER NOT NULL,      -- the same at this drain
+  end_ns      INTEGER NOT NULL,
+  events      INTEGER NOT NULL,      -- records in data
+  raw_bytes   INTEGER NOT NULL,      -- bytes of data inflated
+  data        BLOB NOT NULL
 );

@@ -1,0 +1,301 @@
+/* This file implements reading the event log (eventlog.h): inflating each chunk, decoding
+ * the threads' record streams (schema/chunk.h), merging them by the event clock within a
+ * window of one chunk, and matching frees with their allocations. */
+#define _GNU_SOURCE
+#include "eventlog.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+#include "../schema/chunk.h"
+#include "usage.h"
+
+#define MAX_RAW_BYTES (1ull << 31)   /* a chunk the shim cannot have written: corrupt */
+
+/* ---- the blocks live at the moment: address -> allocation ---------------------------------- */
+
+struct live {
+    uint64_t addr, size;
+    int64_t stack, alloc_ns;
+    double objects, bytes;
+};
+
+/* Open addressing with linear probing and backward-shift deletion; addr 0 marks a free slot
+ * (the shim never records a block at 0). */
+struct live_map {
+    struct live *slot;
+    size_t nr, cap;
+};
+
+static size_t live_hash(uint64_t addr, size_t cap)
+{
+    return (size_t)((addr >> 4) * 0x9e3779b97f4a7c15ull >> 20) & (cap - 1);
+}
+
+static struct live *live_find(struct live_map *m, uint64_t addr)
+{
+    if (!m->cap)
+        return NULL;
+    for (size_t i = live_hash(addr, m->cap);; i = (i + 1) & (m->cap - 1)) {
+        if (m->slot[i].addr == addr)
+            return &m->slot[i];
+        if (!m->slot[i].addr)
+            return NULL;
+    }
+}
+
+static void live_put(struct live_map *m, const struct live *l);
+
+static void live_grow(struct live_map *m)
+{
+    struct live_map bigger = { xcalloc(m->cap ? 2 * m->cap : 1024, sizeof *m->slot), 0, m->cap ? 2 * m->cap : 1024 };
+    for (size_t i = 0; i < m->cap; i++)
+        if (m->slot[i].addr)
+            live_put(&bigger, &m->slot[i]);
+    free(m->slot);
+    *m = bigger;
+}
+
+/* Insert or replace l. */
+static void live_put(struct live_map *m, const struct live *l)
+{
+    if (2 * (m->nr + 1) > m->cap)
+        live_grow(m);
+    size_t i = live_hash(l->addr, m->cap);
+    while (m->slot[i].addr && m->slot[i].addr != l->addr)
+        i = (i + 1) & (m->cap - 1);
+    if (!m->slot[i].addr)
+        m->nr++;
+    m->slot[i] = *l;
+}
+
+static void live_delete(struct live_map *m, struct live *l)
+{
+    size_t i = (size_t)(l - m->slot), j = i;
+    for (;;) {
+        j = (j + 1) & (m->cap - 1);
+        if (!m->slot[j].addr)
+            break;
+        size_t home = live_hash(m->slot[j].addr, m->cap);
+        /* Move j back into the hole at i unless its home lies cyclically in (i, j]. */
+        bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (!stays) {
+            m->slot[i] = m->slot[j];
+            i = j;
+        }
+    }
+    m->slot[i].addr = 0;
+    m->nr--;
+}
+
+/* ---- decoding -------------------------------------------------------------------------------- */
+
+/* A decoded record waiting in the merge window. */
+struct pending {
+    uint64_t ticks, order;   /* order: decoding order, which keeps a thread's own order on ties */
+    int64_t ns;
+    uint64_t addr, size, stack;
+    int tid;
+    unsigned op;
+};
+
+struct thread_cursor {
+    int tid;
+    struct hw_ev_cursor c;
+};
+
+struct replay {
+    struct hwdb *db;
+    ev_fn *fn;
+    void *ctx;
+    struct ev_stats st;
+    double rate;                /* the process's sample rate; <= 1: every event weighs 1 */
+    struct live_map live;
+    struct thread_cursor *threads;
+    size_t nr_threads, alloc_threads;
+    struct pending *win;        /* the merge window */
+    size_t nr_win, alloc_win;
+    uint64_t order, last_ticks, last_chunk_end;
+    int64_t last_ns;
+    bool any_delivered;
+    uint8_t *raw;
+    size_t alloc_raw;
+    int stop;
+};
+
+static __attribute__((noreturn)) void corrupt(struct replay *r, int64_t chunk, const char *why)
+{
+    die(EXIT_INPUT, "cannot read '%s': event chunk %lld is corrupt (%s)", r->db->path, (long long)chunk, why);
+}
+
+static struct hw_ev_cursor *cursor_of(struct replay *r, int tid)
+{
+    for (size_t i = 0; i < r->nr_threads; i++)
+        if (r->threads[i].tid == tid)
+            return &r->threads[i].c;
+    ALLOC_GROW(r->threads, r->nr_threads + 1, r->alloc_threads);
+    r->threads[r->nr_threads] = (struct thread_cursor){ .tid = tid };
+    return &r->threads[r->nr_threads++].c;
+}
+
+static void weigh(const struct replay *r, uint64_t size, double *objects, double *bytes)
+{
+    if (r->rate <= 1) {
+        *objects = 1;
+        *bytes = (double)size;
+        return;
+    }
+    double p = -expm1(-(double)(size ? size : 1) / r->rate);
+    *objects = 1 / p;
+    *bytes = (double)size / p;
+}
+
+/* Deliver one event of the window to the callback, matching a free with its allocation. */
+static void deliver(struct replay *r, const struct pending *p)
+{
+    if (r->stop)
+        return;
+    int64_t ns = p->ns;
+    if (r->any_delivered && p->ticks < r->last_ticks) {
+        r->st.late++;
+        ns = r->last_ns;
+    } else {
+        r->last_ticks = p->ticks;
+        r->last_ns = ns;
+        r->any_delivered = true;
+    }
+    struct ev_event e = { .op = p->op, .time_ns = ns, .tid = p->tid, .addr = p->addr };
+    if (p->op == HW_EV_ALLOC) {
+        struct live l = { p->addr, p->size, (int64_t)p->stack, ns, 0, 0 };
+        weigh(r, p->size, &l.objects, &l.bytes);
+        if (live_find(&r->live, p->addr))
+            r->st.unmatched_frees++;   /* its free is missing: the new block replaces it */
+        live_put(&r->live, &l);
+        e.size = l.size;
+        e.stack = l.stack;
+        e.alloc_ns = ns;
+        e.objects = l.objects;
+        e.bytes = l.bytes;
+    } else {
+        struct live *l = live_find(&r->live, p->addr);
+        if (!l) {
+            r->st.unmatched_frees++;
+            return;
+        }
+        e.size = l->size;
+        e.stack = l->stack;
+        e.alloc_ns = l->alloc_ns;
+        e.objects = l->objects;
+        e.bytes = l->bytes;
+        live_delete(&r->live, l);
+    }
+    r->stop = r->fn(r->ctx, &e);
+}
+
+static int cmp_pending(const void *a, const void *b)
+{
+    const struct pending *x = a, *y = b;
+    if (x->ticks != y->ticks)
+        return x->ticks < y->ticks ? -1 : 1;
+    return (x->order > y->order) - (x->order < y->order);
+}
+
+/* Deliver every event of the window taken up to `upto` ticks (all of them when flush). */
+static void release_window(struct replay *r, uint64_t upto, bool flush)
+{
+    qsort(r->win, r->nr_win, sizeof *r->win, cmp_pending);
+    size_t n = 0;
+    while (n < r->nr_win && (flush || r->win[n].ticks <= upto))
+        deliver(r, &r->win[n++]);
+    memmove(r->win, r->win + n, (r->nr_win - n) * sizeof *r->win);
+    r->nr_win -= n;
+}
+
+static int64_t ticks_to_ns(const struct db_event_chunk *c, uint64_t ticks)
+{
+    if (c->end_ticks == c->start_ticks)
+        return c->end_ns;
+    double f = ((double)(int64_t)(ticks - (uint64_t)c->start_ticks)) / (double)(c->end_ticks - c->start_ticks);
+    return c->start_ns + (int64_t)llround(f * (double)(c->end_ns - c->start_ns));
+}
+
+static int one_chunk(void *ctx, const struct db_event_chunk *c)
+{
+    struct replay *r = ctx;
+    if (c->raw_bytes <= 0 || (uint64_t)c->raw_bytes > MAX_RAW_BYTES || c->events < 0)
+        corrupt(r, c->id, "bad header");
+    if (c->end_ticks < c->start_ticks || c->end_ns < c->start_ns)
+        corrupt(r, c->id, "its clock runs backwards");
+    ALLOC_GROW(r->raw, (size_t)c->raw_bytes, r->alloc_raw);
+    uLongf len = (uLongf)c->raw_bytes;
+    int zrc = c->data ? uncompress(r->raw, &len, c->data, (uLong)c->len) : Z_DATA_ERROR;
+    if (zrc != Z_OK)
+        corrupt(r, c->id, zrc == Z_BUF_ERROR ? "more data than its header says" : "not zlib data");
+    if (len != (uLongf)c->raw_bytes)
+        corrupt(r, c->id, "less data than its header says");
+    const uint8_t *p = r->raw, *end = r->raw + len;
+    int64_t events = 0;
+    while (p < end) {
+        uint64_t tid, seg;
+        if (!hw_varint_get(&p, end, &tid) || !hw_varint_get(&p, end, &seg) || seg > (uint64_t)(end - p) ||
+            tid > INT32_MAX)
+            corrupt(r, c->id, "bad segment header");
+        const uint8_t *seg_end = p + seg;
+        struct hw_ev_cursor *cur = cursor_of(r, (int)tid);
+        while (p < seg_end) {
+            struct hw_ev_record rec;
+            if (!hw_ev_get(&p, seg_end, cur, &rec))
+                corrupt(r, c->id, "bad record");
+            ALLOC_GROW(r->win, r->nr_win + 1, r->alloc_win);
+            r->win[r->nr_win++] = (struct pending){
+                .ticks = rec.ticks, .order = r->order++, .ns = ticks_to_ns(c, rec.ticks), .addr = rec.addr,
+                .size = rec.size, .stack = rec.stack, .tid = (int)tid, .op = rec.op,
+            };
+            events++;
+        }
+    }
+    if (events != c->events)
+        corrupt(r, c->id, "its record count does not match its header");
+    if (!r->st.chunks)
+        r->st.first_ns = c->start_ns;
+    r->st.last_ns = c->end_ns;
+    r->st.chunks++;
+    r->st.events += events;
+    /* Everything taken before the previous chunk's end has arrived by now. */
+    release_window(r, r->last_chunk_end, false);
+    r->last_chunk_end = (uint64_t)c->end_ticks;
+    return r->stop;
+}
+
+bool ev_log_extent(struct hwdb *db, struct ev_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    if (db_event_log_extent(db, &st->chunks, &st->events, &st->first_ns, &st->last_ns) < 0)
+        exit(EXIT_INPUT);
+    return st->chunks > 0;
+}
+
+void ev_require_log(struct hwdb *db, const char *what)
+{
+    struct ev_stats st;
+    if (!ev_log_extent(db, &st))
+        die(EXIT_INPUT, "'%s' has no event log, which %s needs: record with HEAPWATCH_EVENTS=1"
+            " (heapwatch run -e, or LD_PRELOAD=... HEAPWATCH_EVENTS=1)", db->path, what);
+}
+
+int ev_replay(struct hwdb *db, ev_fn *fn, void *ctx, struct ev_stats *st)
+{
+    struct replay r = { .db = db, .fn = fn, .ctx = ctx, .rate = (double)db->sample_rate };
+    int rc = db_each_event_chunk(db, one_chunk, &r);
+    if (rc < 0)
+        exit(EXIT_INPUT);
+    release_window(&r, 0, true);
+    if (st)
+        *st = r.st;
+    free(r.live.slot);
+    free(r.threads);
+    free(r.win);
+    free(r.raw);
+    return r.stop;
+}

@@ -1,0 +1,349 @@
+/* This file implements the event log's recording side (events.h).
+ *
+ * A thread's queue is a list of blocks with one producer (the thread) and one consumer (the
+ * writer). The thread encodes a record past its tail block's `used` mark and then publishes
+ * it with a release store; the writer reads up to `used` with an acquire load. No record
+ * spans two blocks: a record that does not fit starts a new block, which the thread links
+ * with a release store after the old block's last `used` store, so a writer that sees the
+ * link reads `used` once more and then owns the old block whole. Nothing on the thread's
+ * side waits for the writer: a thread whose writer lags takes more blocks.
+ *
+ * A thread that exits (the key destructor) marks its queue exited; the writer retires it once
+ * drained. Blocks and queues are recycled through free lists under short spin locks, taken
+ * only once per block (64 KiB of records) or per thread.
+ * Context: HOOKSAFE; drain and the fork handlers run guarded. */
+#define _GNU_SOURCE
+#include "events.h"
+
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+#include <x86intrin.h>
+#include "../schema/chunk.h"
+#include "options.h"
+#include "spin.h"
+#include "trigger.h"
+
+#define BLOCK_BYTES (64 * 1024 - 64)
+#define DRAIN_PERIOD_NS 1000000000ull   /* a kill -9 loses at most this much */
+#define DRAIN_BLOCKS 32                 /* or as soon as this many blocks (2 MiB) wait */
+
+struct ev_block {
+    struct ev_block *_Atomic next;   /* the thread's next block; NULL while this is its tail */
+    _Atomic uint32_t used;           /* bytes published */
+    uint8_t data[BLOCK_BYTES];
+};
+
+struct hw_ev_queue {
+    struct hw_ev_queue *next_all;    /* the registry (registry_lock) */
+    struct ev_block *head;           /* writer: the first block with bytes it has not read */
+    uint32_t head_read;              /* writer: bytes of head already drained */
+    struct ev_block *tail;           /* thread: the block it appends to */
+    _Atomic uint64_t events;         /* records published */
+    uint64_t events_read;            /* writer */
+    int tid;
+    _Atomic bool exited;
+};
+
+bool hw_events_on;
+static bool use_tsc;
+static pthread_key_t exit_key;
+static bool have_exit_key;
+
+static _Atomic int registry_lock, free_lock;
+static struct hw_ev_queue *registry;          /* every live queue */
+static struct hw_ev_queue *free_queues;        /* free_lock */
+static struct ev_block *free_blocks;          /* free_lock, linked through next */
+static _Atomic uint32_t blocks_waiting;       /* blocks linked since the last drain */
+static _Atomic bool wake_sent;
+static uint64_t last_ticks, last_ns, last_mono; /* the previous drain (writer) */
+
+uint64_t hw_event_ticks(void)
+{
+    return use_tsc ? __rdtsc() : hw_now_ns(CLOCK_MONOTONIC);
+}
+
+/* Whether the kernel keeps time with the TSC: then it is constant-rate and synchronised
+ * across CPUs (the kernel checks both before it chooses it), and reading it costs a third of
+ * a vDSO clock_gettime. */
+static bool kernel_uses_tsc(void)
+{
+    char buf[64];
+    size_t n = hw_read_file("/sys/devices/system/clocksource/clocksource0/current_clocksource", buf, sizeof buf - 1);
+    buf[n] = '\0';
+    return !strncmp(buf, "tsc", 3) && (buf[3] == '\n' || buf[3] == '\0');
+}
+
+static void queue_exit(void *q);
+
+void hw_events_init(void)
+{
+    hw_events_on = hw_opt.events && hw_opt.sample_rate != 0;
+    if (!hw_events_on)
+        return;
+    use_tsc = kernel_uses_tsc();
+    have_exit_key = pthread_key_create(&exit_key, queue_exit) == 0;
+    last_ticks = hw_event_ticks();
+    last_ns = hw_now_ns(CLOCK_REALTIME);
+    last_mono = hw_now_ns(CLOCK_MONOTONIC);
+}
+
+static struct ev_block *block_new(void)
+{
+    hw_spin_lock(&free_lock);
+    struct ev_block *b = free_blocks;
+    if (b)
+        free_blocks = atomic_load_explicit(&b->next, memory_order_relaxed);
+    hw_spin_unlock(&free_lock);
+    if (!b && !(b = hw_map(sizeof *b)))
+        return NULL;
+    atomic_store_explicit(&b->next, NULL, memory_order_relaxed);
+    atomic_store_explicit(&b->used, 0, memory_order_relaxed);
+    return b;
+}
+
+static void block_free(struct ev_block *b)
+{
+    hw_spin_lock(&free_lock);
+    atomic_store_explicit(&b->next, free_blocks, memory_order_relaxed);
+    free_blocks = b;
+    hw_spin_unlock(&free_lock);
+}
+
+/* The calling thread's queue, made on its first event; NULL when out of memory. */
+static struct hw_ev_queue *queue_of_thread(void)
+{
+    struct hw_ev_queue *q = hw_self.evq;
+    if (HW_LIKELY(q != NULL))
+        return q;
+    hw_spin_lock(&free_lock);
+    q = free_queues;
+    if (q)
+        free_queues = q->next_all;
+    hw_spin_unlock(&free_lock);
+    if (!q && !(q = hw_map(sizeof *q)))
+        return NULL;
+    struct ev_block *b = block_new();
+    if (!b)
+        return NULL;   /* q stays mapped: one page, on an out-of-memory path */
+    memset(q, 0, sizeof *q);
+    q->head = q->tail = b;
+    q->tid = hw_gettid();
+    /* A new stream: its first record is a delta from 0. */
+    hw_self.ev_ticks = hw_self.ev_addr = 0;
+    hw_spin_lock(&registry_lock);
+    q->next_all = registry;
+    registry = q;
+    hw_spin_unlock(&registry_lock);
+    hw_self.evq = q;
+    if (have_exit_key)
+        pthread_setspecific(exit_key, q);   /* our key is one of the first: no allocation */
+    return q;
+}
+
+/* The thread-exit key's destructor: later events of this thread (other keys' destructors)
+ * start a new queue. */
+static void queue_exit(void *q)
+{
+    if (hw_self.evq == q)
+        hw_self.evq = NULL;
+    atomic_store_explicit(&((struct hw_ev_queue *)q)->exited, true, memory_order_release);
+}
+
+/* Append one record to the calling thread's queue. */
+static void put(unsigned op, const struct hw_live_entry *e)
+{
+    if (hw_self.ev_busy)
+        return;   /* a signal handler's allocation inside ours: dropped, not interleaved */
+    hw_self.ev_busy = true;
+    struct hw_ev_queue *q = queue_of_thread();
+    if (!q)
+        goto out;
+    struct ev_block *b = q->tail;
+    uint32_t used = atomic_load_explicit(&b->used, memory_order_relaxed);
+    if (used + HW_EV_RECORD_MAX > BLOCK_BYTES) {
+        struct ev_block *nb = block_new();
+        if (!nb)
+            goto out;
+        atomic_store_explicit(&b->next, nb, memory_order_release);
+        q->tail = b = nb;
+        used = 0;
+        if (atomic_fetch_add_explicit(&blocks_waiting, 1, memory_order_relaxed) + 1 >= DRAIN_BLOCKS &&
+            !atomic_exchange_explicit(&wake_sent, true, memory_order_relaxed))
+            hw_trigger_wake_for_events();
+    }
+    struct hw_ev_cursor c = { hw_self.ev_ticks, hw_self.ev_addr };
+    struct hw_ev_record r = { .op = op, .ticks = hw_event_ticks(), .addr = e->addr, .size = e->size, .stack = e->stack };
+    uint8_t *end = hw_ev_put(b->data + used, &c, &r);
+    hw_self.ev_ticks = c.ticks;
+    hw_self.ev_addr = c.addr;
+    atomic_store_explicit(&b->used, (uint32_t)(end - b->data), memory_order_release);
+    atomic_store_explicit(&q->events, atomic_load_explicit(&q->events, memory_order_relaxed) + 1,
+                          memory_order_release);
+out:
+    hw_self.ev_busy = false;
+}
+
+void hw_event_alloc(const struct hw_live_entry *e)
+{
+    put(HW_EV_ALLOC, e);
+    hw_self.ev_last_seq = e->seq;
+    hw_self.ev_last_countdown = hw_self.until_sample;
+    hw_self.ev_last_slow = hw_self.slow_allocs;
+}
+
+void hw_event_free(const struct hw_live_entry *e)
+{
+    /* Temporary: this thread's latest sampled allocation, and neither the countdown (every
+     * unsampled allocation on the fast path lowers it) nor the slow-path count moved since. */
+    bool temporary = e->seq == hw_self.ev_last_seq && hw_self.until_sample == hw_self.ev_last_countdown &&
+                     hw_self.slow_allocs == hw_self.ev_last_slow && e->thread == hw_self.index;
+    put(temporary ? HW_EV_FREE_TEMP : HW_EV_FREE, e);
+    if (temporary)
+        hw_self.ev_last_seq = 0;
+}
+
+bool hw_events_due(void)
+{
+    if (!hw_events_on)
+        return false;
+    return atomic_load_explicit(&blocks_waiting, memory_order_relaxed) >= DRAIN_BLOCKS ||
+           hw_now_ns(CLOCK_MONOTONIC) - last_mono >= DRAIN_PERIOD_NS;
+}
+
+/* Copy [from, to) of block b into the drain, as part of the current segment. */
+static bool take(struct hw_ev_drain *d, const struct ev_block *b, uint32_t from, uint32_t to)
+{
+    for (uint32_t i = from; i < to; i++) {
+        uint8_t *p = hw_vec_push(&d->raw);
+        if (!p)
+            return false;
+        *p = b->data[i];
+    }
+    return true;
+}
+
+/* Drain queue q into one segment of d: tid, length, bytes. Returns false when out of memory. */
+static bool drain_queue(struct hw_ev_drain *d, struct hw_ev_queue *q)
+{
+    /* The segment's length is known only at its end: reserve the longest varint and move the
+     * bytes back over what the real one does not use. */
+    size_t header = d->raw.nr;
+    uint8_t tmp[2 * HW_VARINT_MAX];
+    for (int i = 0; i < 2 * HW_VARINT_MAX; i++)
+        if (!hw_vec_push(&d->raw))
+            return false;
+    size_t start = d->raw.nr;
+    uint64_t events = atomic_load_explicit(&q->events, memory_order_acquire);
+    for (;;) {
+        struct ev_block *b = q->head;
+        uint32_t used = atomic_load_explicit(&b->used, memory_order_acquire);
+        struct ev_block *next = atomic_load_explicit(&b->next, memory_order_acquire);
+        if (next)   /* the thread has moved on: its last store to used came before the link */
+            used = atomic_load_explicit(&b->used, memory_order_acquire);
+        if (!take(d, b, q->head_read, used))
+            return false;
+        q->head_read = used;
+        if (!next)
+            break;
+        q->head = next;
+        q->head_read = 0;
+        block_free(b);
+    }
+    size_t len = d->raw.nr - start;
+    uint8_t *p = hw_varint_put(tmp, (uint64_t)q->tid);
+    p = hw_varint_put(p, len);
+    size_t hlen = (size_t)(p - tmp);
+    if (!len) {
+        d->raw.nr = header;   /* nothing from this thread */
+        return true;
+    }
+    memcpy(d->raw.data + header, tmp, hlen);
+    memmove(d->raw.data + header + hlen, d->raw.data + start, len);
+    d->raw.nr = header + hlen + len;
+    d->events += events - q->events_read;
+    q->events_read = events;
+    return true;
+}
+
+void hw_events_drain(struct hw_ev_drain *d)
+{
+    memset(d, 0, sizeof *d);
+    d->raw.elem = 1;
+    d->start_ticks = last_ticks;
+    d->start_ns = last_ns;
+    /* The clock first: every record published before the queues are read below was taken
+     * before end_ticks. */
+    d->end_ticks = last_ticks = hw_event_ticks();
+    d->end_ns = last_ns = hw_now_ns(CLOCK_REALTIME);
+    last_mono = hw_now_ns(CLOCK_MONOTONIC);
+    atomic_store_explicit(&blocks_waiting, 0, memory_order_relaxed);
+    atomic_store_explicit(&wake_sent, false, memory_order_relaxed);
+    hw_spin_lock(&registry_lock);
+    struct hw_ev_queue *list = registry;
+    hw_spin_unlock(&registry_lock);
+    /* Queues are only ever added at the head: the list from `list` on is stable but for the
+     * retirements below, which only this writer makes. */
+    struct hw_ev_queue **link = NULL;
+    for (struct hw_ev_queue *q = list, *next; q; q = next) {
+        next = q->next_all;
+        bool exited = atomic_load_explicit(&q->exited, memory_order_acquire);
+        if (!drain_queue(d, q))
+            break;
+        if (!exited) {
+            link = &q->next_all;
+            continue;
+        }
+        /* Retire it: its thread is gone and everything it published is drained. */
+        hw_spin_lock(&registry_lock);
+        if (link) {
+            *link = next;
+        } else {
+            struct hw_ev_queue **l = &registry;
+            while (*l != q)
+                l = &(*l)->next_all;
+            *l = next;
+        }
+        hw_spin_unlock(&registry_lock);
+        block_free(q->head);
+        hw_spin_lock(&free_lock);
+        q->next_all = free_queues;
+        free_queues = q;
+        hw_spin_unlock(&free_lock);
+    }
+}
+
+void hw_events_atfork_prepare(void)
+{
+    hw_spin_lock(&registry_lock);
+    hw_spin_lock(&free_lock);
+}
+
+void hw_events_atfork_parent(void)
+{
+    hw_spin_unlock(&free_lock);
+    hw_spin_unlock(&registry_lock);
+}
+
+void hw_events_atfork_child(void)
+{
+    hw_spin_unlock(&free_lock);
+    hw_spin_unlock(&registry_lock);
+    if (!hw_events_on)
+        return;
+    /* What is waiting is the parent's to write. The other threads do not exist here: their
+     * queues retire at the first drain; this thread starts a new stream in a new queue. */
+    for (struct hw_ev_queue *q = registry; q; q = q->next_all) {
+        q->head = q->tail;
+        q->head_read = atomic_load_explicit(&q->tail->used, memory_order_relaxed);
+        q->events_read = atomic_load_explicit(&q->events, memory_order_relaxed);
+        atomic_store_explicit(&q->exited, true, memory_order_relaxed);
+    }
+    hw_self.evq = NULL;
+    hw_self.ev_last_seq = 0;
+    atomic_store(&blocks_waiting, 0);
+    atomic_store(&wake_sent, false);
+    last_ticks = hw_event_ticks();
+    last_ns = hw_now_ns(CLOCK_REALTIME);
+    last_mono = hw_now_ns(CLOCK_MONOTONIC);
+}

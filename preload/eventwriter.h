@@ -1,0 +1,15 @@
+/* eventwriter.h: the event log's writer: drains the threads' queues (events.h), deflates the
+ * records and appends them to the database as one event_chunk row (sink.c). The helper thread
+ * calls it about once a second and when threads have filled several blocks; the exiting
+ * thread calls it last, before the database is closed.
+ * Context: guarded (it allocates through zlib and SQLite). */
+#ifndef HW_EVENTWRITER_H
+#define HW_EVENTWRITER_H
+
+/* Drain and write whatever is waiting; a failed write is reported once and its events are
+ * dropped (the log then has a hole, which the next chunk's start time shows). */
+void hw_events_write(void);
+/* A fork child: the parent's helper may have been writing. */
+void hw_events_writer_atfork_child(void);
+
+#endif
