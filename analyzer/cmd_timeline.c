@@ -211,8 +211,11 @@ static void print_text(struct hwdb *db, const struct timeline *t, const struct e
         max = total[k] > max ? total[k] : max;
     printf("Timeline of %s (%s): %s over %.3fs, %zu points, %s\n", db->path, db->cmdline, value_names[t->index],
            (double)t->span_ns / 1e9, t->points, report_rate_text(db->sample_rate, a, sizeof a));
-    printf("Event log: %lld events in %lld chunks%s\n", (long long)st->events, (long long)st->chunks,
-           db->sample_rate <= 1 ? " (every allocation: exact)" : " (sampled: estimates)");
+    printf("Event log: %lld events in %lld chunks%s; %s\n", (long long)st->events, (long long)st->chunks,
+           db->sample_rate <= 1 ? " (every allocation: exact)" : " (sampled: estimates)",
+           st->complete ? "complete (the process exited)"
+                        : "it ends without the process's exit (killed, or still running: the last second's"
+                          " events may be missing)");
     printf("%12s %12s  each mark is %s; a letter is a site below, '.' the rest\n", "time", value_names[t->index],
            fmt_value(a, sizeof a, llround(max / BAR_WIDTH), t->index));
     for (size_t k = 0; k < t->points; k++) {
@@ -261,6 +264,7 @@ static void print_json(struct hwdb *db, const struct timeline *t, const struct e
     json_key(&j, "events"); json_int(&j, st->events);
     json_key(&j, "unmatched_frees"); json_int(&j, st->unmatched_frees);
     json_key(&j, "late"); json_int(&j, st->late);
+    json_key(&j, "complete"); json_bool(&j, st->complete);
     json_end_object(&j);
     json_key(&j, "points");
     json_begin_array(&j);

@@ -184,6 +184,24 @@ int db_event_log_extent(struct hwdb *db, int64_t *chunks, int64_t *events, int64
     return rc;
 }
 
+static int text_row(sqlite3_stmt *st, void *args)
+{
+    const unsigned char *v = sqlite3_column_text(st, 0);
+    *(char **)args = v ? xstrdup((const char *)v) : NULL;
+    return 0;
+}
+
+char *db_meta_value(struct hwdb *db, const char *key)
+{
+    sqlite3_stmt *st = query(db, "SELECT value FROM meta WHERE key = ?", 0, NULL);
+    if (st)
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+    char *value = NULL;
+    if (for_rows(db, st, text_row, &value) < 0)
+        exit(EXIT_INPUT);
+    return value;
+}
+
 int db_chunk_blocks(struct hwdb *db, int64_t snap, int64_t *blocks)
 {
     int64_t v[2] = { -1, 0 };

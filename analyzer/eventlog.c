@@ -273,6 +273,9 @@ bool ev_log_extent(struct hwdb *db, struct ev_stats *st)
     memset(st, 0, sizeof *st);
     if (db_event_log_extent(db, &st->chunks, &st->events, &st->first_ns, &st->last_ns) < 0)
         exit(EXIT_INPUT);
+    char *end = db_meta_value(db, "event_log_end");
+    st->complete = end != NULL;
+    free(end);
     return st->chunks > 0;
 }
 
@@ -291,8 +294,12 @@ int ev_replay(struct hwdb *db, ev_fn *fn, void *ctx, struct ev_stats *st)
     if (rc < 0)
         exit(EXIT_INPUT);
     release_window(&r, 0, true);
-    if (st)
+    if (st) {
+        struct ev_stats ext;
+        ev_log_extent(db, &ext);
+        r.st.complete = ext.complete;
         *st = r.st;
+    }
     free(r.live.slot);
     free(r.threads);
     free(r.win);

@@ -34,6 +34,8 @@ struct ev_stats {
     int64_t unmatched_frees;     /* frees of blocks the log never saw allocated (a fork child's
                                   * inherited blocks), left out */
     int64_t late;                /* events delivered after later ones (see above) */
+    bool complete;               /* the process exited and wrote its last events (meta's
+                                  * event_log_end); else it was killed, or still runs */
 };
 
 /* Called for each event in time order; a nonzero return stops the replay and is returned. */

@@ -3,6 +3,8 @@
 #include "evprofile.h"
 
 #include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "../schema/chunk.h"
@@ -176,6 +178,23 @@ int64_t ev_resolve_at(struct hwdb *db, const char *spec, char **label)
         ev_find_peak(db, V_INUSE_SPACE, &pk);
         *label = xstrdup("peak");
         return pk.time_ns;
+    }
+    if (spec[0] == '@') {   /* absolute: seconds since the epoch (CLOCK_REALTIME), to the nanosecond */
+        const char *q = spec + 1;
+        int64_t secs = 0, frac = 0, scale = 1000000000;
+        bool digits = false;
+        for (; *q >= '0' && *q <= '9' && secs <= (INT64_MAX / 1000000000 - 9) / 10; q++, digits = true)
+            secs = secs * 10 + (*q - '0');
+        if (*q == '.')
+            for (q++; *q >= '0' && *q <= '9'; q++)
+                if (scale > 1) {
+                    scale /= 10;
+                    frac += (*q - '0') * scale;
+                }
+        if (!digits || *q)
+            die(EXIT_USAGE, "bad --at '%s': expected @SECONDS since the epoch, e.g. @1765000000.25", spec);
+        *label = xstrdup(spec);
+        return secs * 1000000000 + frac;
     }
     char *end;
     double v = strtod(spec, &end);

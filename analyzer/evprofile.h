@@ -28,7 +28,8 @@ struct ev_peak {
 void ev_find_peak(struct hwdb *db, int index, struct ev_peak *pk);
 
 /* The moment an --at argument names: "peak" (of inuse_space), a time since the log's start
- * ("2.5s", "300ms", "1500us"), or a snapshot ("3", "latest", "-1": its time). *label gets a
+ * ("2.5s", "300ms", "1500us"), an absolute time ("@1765000000.25": seconds since the epoch,
+ * CLOCK_REALTIME, to the nanosecond), or a snapshot ("3", "latest", "-1": its time). *label gets a
  * malloc'd name for it. Dies with one message on anything else. */
 int64_t ev_resolve_at(struct hwdb *db, const char *spec, char **label);
 

@@ -22,6 +22,7 @@
 #include "../schema/chunk.h"
 #include "options.h"
 #include "spin.h"
+#include "threads.h"
 #include "trigger.h"
 
 #define BLOCK_BYTES (64 * 1024 - 64)
@@ -184,23 +185,39 @@ out:
     hw_self.ev_busy = false;
 }
 
+/* This thread's live object count (threads.h): every allocation and free moves it. */
+static int64_t thread_objects(void)
+{
+    if (!hw_self.live)
+        hw_live_add(0, 0);   /* registers the thread's count (its first allocation comes here first) */
+    return hw_self.live ? __atomic_load_n(&hw_self.live->objects, __ATOMIC_RELAXED) : INT64_MIN;
+}
+
 void hw_event_alloc(const struct hw_live_entry *e)
 {
     put(HW_EV_ALLOC, e);
+    /* Called before the block is counted (record.c): its own count comes after. */
     hw_self.ev_last_seq = e->seq;
     hw_self.ev_last_countdown = hw_self.until_sample;
     hw_self.ev_last_slow = hw_self.slow_allocs;
+    hw_self.ev_last_objects = thread_objects();
 }
 
 void hw_event_free(const struct hw_live_entry *e)
 {
-    /* Temporary: this thread's latest sampled allocation, and neither the countdown (every
-     * unsampled allocation on the fast path lowers it) nor the slow-path count moved since. */
-    bool temporary = e->seq == hw_self.ev_last_seq && hw_self.until_sample == hw_self.ev_last_countdown &&
-                     hw_self.slow_allocs == hw_self.ev_last_slow && e->thread == hw_self.index;
+    /* Temporary, as heaptrack counts it: the free comes right after its allocation, with no
+     * other allocation or free of this thread in between (heaptrack looks at its global trace;
+     * per thread, threads do not make each other's blocks temporary or not). Sampled or not,
+     * every allocation moves the countdown (fast path) or the slow-path count, and every
+     * allocation and free moves the thread's live count, which is its own block's count
+     * higher than at its allocation if nothing happened since. A thread beyond the live
+     * count's slots has no count: none of its frees is temporary. */
+    int64_t objects = thread_objects();
+    bool temporary = e->seq == hw_self.ev_last_seq && e->thread == hw_self.index &&
+                     hw_self.until_sample == hw_self.ev_last_countdown && hw_self.slow_allocs == hw_self.ev_last_slow &&
+                     objects != INT64_MIN && objects == hw_self.ev_last_objects + 1;
     put(temporary ? HW_EV_FREE_TEMP : HW_EV_FREE, e);
-    if (temporary)
-        hw_self.ev_last_seq = 0;
+    hw_self.ev_last_seq = 0;
 }
 
 bool hw_events_due(void)

@@ -13,7 +13,7 @@
 static pthread_mutex_t writer_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool failure_reported;
 
-void hw_events_write(void)
+void hw_events_write(bool final)
 {
     if (!hw_events_on)
         return;
@@ -21,7 +21,10 @@ void hw_events_write(void)
     pthread_mutex_lock(&writer_lock);
     struct hw_ev_drain d;
     hw_events_drain(&d);
-    if (d.events && hw_output_ready()) {
+    if (!d.events && final && hw_output_ready()) {
+        struct hw_ev_chunk c = { .end_ns = d.end_ns };
+        hw_sink_write_events(hw_output_path(), &c, true);
+    } else if (d.events && hw_output_ready()) {
         uLongf len = compressBound((uLong)d.raw.nr);
         void *z = hw_map(len);
         /* Level 1: three quarters of level 6's ratio on these records at a fifth of the CPU. */
@@ -30,7 +33,7 @@ void hw_events_write(void)
                 .start_ticks = d.start_ticks, .start_ns = d.start_ns, .end_ticks = d.end_ticks, .end_ns = d.end_ns,
                 .events = d.events, .raw_bytes = d.raw.nr, .data = z, .len = len,
             };
-            if (hw_sink_write_events(hw_output_path(), &c) < 0 && !failure_reported) {
+            if (hw_sink_write_events(hw_output_path(), &c, final) < 0 && !failure_reported) {
                 failure_reported = true;
                 hw_log("cannot write the event log to '%s' (%s); events are being lost", hw_output_path(),
                        hw_sink_last_message());

@@ -6,9 +6,12 @@
 #ifndef HW_EVENTWRITER_H
 #define HW_EVENTWRITER_H
 
+#include <stdbool.h>
+
 /* Drain and write whatever is waiting; a failed write is reported once and its events are
- * dropped (the log then has a hole, which the next chunk's start time shows). */
-void hw_events_write(void);
+ * dropped (the log then has a hole, which the next chunk's start time shows). final: the
+ * process is exiting, and the database says the log is complete. */
+void hw_events_write(bool final);
 /* A fork child: the parent's helper may have been writing. */
 void hw_events_writer_atfork_child(void);
 

@@ -55,12 +55,13 @@ struct hw_thread {
     uintptr_t stack_lo, stack_hi;  /* this thread's stack, once known (threadhooks.c); 0 = unknown */
     struct hw_live_count *live;    /* this thread's live counters (threads.h); NULL until registered */
     /* The event log (events.c): this thread's queue and its place in its stream (the previous
-     * record's ticks and address); its latest sampled allocation (seq, the countdown and
-     * slow_allocs right after it), which a free compares to tell a temporary allocation. */
+     * record's ticks and address); its latest sampled allocation (seq, and the countdown,
+     * slow_allocs and its live count right after it), which a free compares to tell a
+     * temporary allocation. */
     struct hw_ev_queue *evq;
     uint64_t ev_ticks, ev_addr;
     uint64_t slow_allocs, ev_last_slow;
-    int64_t ev_last_countdown;
+    int64_t ev_last_countdown, ev_last_objects;
     uint32_t ev_last_seq;
     bool ev_busy;               /* inside hw_event_*: a nested call (a signal handler) is dropped */
 };

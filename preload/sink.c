@@ -727,7 +727,7 @@ out:
 
 /* One chunk of the event log, with the stacks and modules its records name, in one
  * transaction: a chunk is readable on its own, even if no snapshot follows (a kill -9). */
-static int write_events_locked(const char *path, const struct hw_ev_chunk *c)
+static int write_events_locked(const char *path, const struct hw_ev_chunk *c, bool final)
 {
     if (open_db(path) < 0)
         return -1;
@@ -740,6 +740,21 @@ static int write_events_locked(const char *path, const struct hw_ev_chunk *c)
                  " VALUES (?,?,?,?,?,?,?)");
     if (next_snapshot <= 0 || !st || write_stacks() < 0 || write_modules(next_snapshot) < 0) {
         exec("ROLLBACK");
+        goto out;
+    }
+    if (final) {   /* the reader can tell a log that ended with the process from a cut one */
+        char sql[128];
+        hw_fmt(sql, sizeof sql, "INSERT OR REPLACE INTO meta VALUES ('event_log_end', '%llu')",
+               (unsigned long long)c->end_ns);
+        if (exec(sql) < 0) {
+            exec("ROLLBACK");
+            goto out;
+        }
+    }
+    if (!c->events) {
+        if (exec("COMMIT") < 0)
+            goto out;
+        rc = 0;
         goto out;
     }
     sqlite3_bind_int64(st, 1, (int64_t)c->start_ticks);
@@ -818,12 +833,12 @@ int64_t hw_sink_write(const char *path, struct hw_snapshot_data *d)
     return id;
 }
 
-int hw_sink_write_events(const char *path, const struct hw_ev_chunk *c)
+int hw_sink_write_events(const char *path, const struct hw_ev_chunk *c, bool final)
 {
     if (unusable)
         return -1;
     hw_sink_lock();
-    int rc = write_events_locked(path, c);
+    int rc = write_events_locked(path, c, final);
     hw_sink_unlock();
     return rc;
 }

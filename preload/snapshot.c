@@ -417,7 +417,7 @@ static void note_result(long id, uint64_t time_ns)
  * threads) and release anyone waiting for a snapshot that will not come. write_lock held. */
 static void close_for_exit(void)
 {
-    hw_events_write();   /* the last events: after this snapshot's, before the database closes */
+    hw_events_write(true);   /* the last events: after this snapshot's, before the database closes */
     reap_checkpointer();
     if (hw_output_ready())
         hw_sink_finish(hw_output_path());

@@ -237,7 +237,7 @@ static void *helper_main(void *unused)
         if (hw_events_due()) {
             if (!hw_output_ready())
                 hw_snapshot_create_output();   /* a fork child's, at its first events */
-            hw_events_write();
+            hw_events_write(false);
         }
     }
     return NULL;
