@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "../../schema/schema.h"
 #include "../schema/chunk.h"
 #include "db.h"
 #include "dwarfvars.h"
@@ -130,7 +131,7 @@ static void check_snapshot(struct symbolizer *s, const char *what, const char *p
 {
     struct hwdb *db = db_open(dbpath);
     struct heap_graph g;
-    CHECK(db->version == 5, "%s: the database is schema 5", what);
+    CHECK(db->version == HW_SCHEMA_VERSION, "%s: the database is the current schema", what);
     if (!CHECK(heap_graph_load(&g, db, 1), "%s: its snapshot loads as a heap graph", what)) {
         db_close(db);
         return;
