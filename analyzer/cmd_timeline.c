@@ -211,7 +211,8 @@ static void print_text(struct hwdb *db, const struct timeline *t, const struct e
         max = total[k] > max ? total[k] : max;
     printf("Timeline of %s (%s): %s over %.3fs, %zu points, %s\n", db->path, db->cmdline, value_names[t->index],
            (double)t->span_ns / 1e9, t->points, report_rate_text(db->sample_rate, a, sizeof a));
-    printf("Event log: %lld events in %lld chunks%s; %s\n", (long long)st->events, (long long)st->chunks,
+    printf("Event log: %lld events in %lld chunk%s%s; %s\n", (long long)st->events, (long long)st->chunks,
+           st->chunks == 1 ? "" : "s",
            db->sample_rate <= 1 ? " (every allocation: exact)" : " (sampled: estimates)",
            st->complete ? "complete (the process exited)"
                         : "it ends without the process's exit (killed, or still running: the last second's"

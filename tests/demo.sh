@@ -2,7 +2,8 @@
 # demo.sh: what `make demo` shows: a small service with a leak, a growing index, a cache and
 # churn runs under heapwatch; it takes a snapshot after each round of 1000 requests (through
 # heapwatch.h), one on SIGUSR2 and one with `heapwatch snap`; then the reports, leaks included,
-# and which variables hold the memory, of what types, through which fields.
+# which variables hold the memory, of what types, through which fields, and from the event log
+# the timeline, the peak, the temporary allocations and the lifetimes.
 set -e
 top=$(cd "$(dirname "$0")/.." && pwd)
 hw="$top/heapwatch"
@@ -11,8 +12,8 @@ rm -rf "$work" && mkdir -p "$work" && cd "$work"
 
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 
-step "heapwatch run --full -o demo.db -- demo_service 8"
-"$hw" run --full -o demo.db -- "$top/tests/progs/bin/demo_service-O2" 8
+step "heapwatch run --full --events -o demo.db -- demo_service 8"
+"$hw" run --full --events -o demo.db -- "$top/tests/progs/bin/demo_service-O2" 8
 
 step "LD_PRELOAD=libheapwatch.so demo_service 0 wait &   # then kill -USR2, heapwatch snap, kill -TERM"
 LD_PRELOAD="$top/libheapwatch.so" HEAPWATCH_OUT=signals.db "$top/tests/progs/bin/demo_service-O2" 0 wait >/dev/null &
@@ -44,6 +45,14 @@ step "heapwatch path demo.db --site session_open             # how a block is re
 "$hw" path demo.db --site session_open
 step "heapwatch path demo.db --type 'struct cache_entry'     # ... and a reachable one"
 "$hw" path demo.db --type 'struct cache_entry'
+step "heapwatch timeline demo.db --points 16 --top 4          # memory over the run (event log)"
+"$hw" timeline demo.db --points 16 --top 4
+step "heapwatch peak demo.db --nodecount 6                     # when it peaked, who held it"
+"$hw" peak demo.db --nodecount 6 --by function
+step "heapwatch top demo.db --sample-index temporary_objects --by function   # freed right away"
+"$hw" top demo.db --sample-index temporary_objects --by function --nodecount 5
+step "heapwatch lifetimes demo.db -n 5                          # how long allocations live"
+"$hw" lifetimes demo.db -n 5
 step "heapwatch export demo.db --format pprof -o heap.pb.gz && go tool pprof -top heap.pb.gz"
 "$hw" export demo.db --format pprof -o heap.pb.gz
 if command -v go >/dev/null 2>&1; then
