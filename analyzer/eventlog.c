@@ -9,6 +9,7 @@
 #include <string.h>
 #include <zlib.h>
 #include "../schema/chunk.h"
+#include "hmap.h"
 #include "usage.h"
 
 #define MAX_RAW_BYTES (1ull << 31)   /* a chunk the shim cannot have written: corrupt */
@@ -91,18 +92,22 @@ static void live_delete(struct live_map *m, struct live *l)
 
 /* ---- decoding -------------------------------------------------------------------------------- */
 
-/* A decoded record waiting in the merge window. */
+/* A decoded record waiting in the merge window, in its thread's queue. */
 struct pending {
-    uint64_t ticks, order;   /* order: decoding order, which keeps a thread's own order on ties */
+    uint64_t ticks;
     int64_t ns;
     uint64_t addr, size, stack;
-    int tid;
     unsigned op;
 };
 
+/* A thread's stream: where its decoding is, and its records waiting in the window, in its
+ * own order (oldest at head). */
 struct thread_cursor {
+    uint64_t stream;
     int tid;
     struct hw_ev_cursor c;
+    struct pending *q;
+    size_t head, nr, alloc;
 };
 
 struct replay {
@@ -112,11 +117,12 @@ struct replay {
     struct ev_stats st;
     double rate;                /* the process's sample rate; <= 1: every event weighs 1 */
     struct live_map live;
-    struct thread_cursor *threads;
+    struct thread_cursor *threads;   /* one per stream */
     size_t nr_threads, alloc_threads;
-    struct pending *win;        /* the merge window */
-    size_t nr_win, alloc_win;
-    uint64_t order, last_ticks, last_chunk_end;
+    struct hmap streams;             /* stream number -> index in threads + 1 */
+    size_t *heap;               /* threads with records waiting, by their oldest (a min-heap) */
+    size_t nr_heap, alloc_heap;
+    uint64_t last_ticks, last_chunk_end;
     int64_t last_ns;
     bool any_delivered;
     uint8_t *raw;
@@ -129,14 +135,15 @@ static __attribute__((noreturn)) void corrupt(struct replay *r, int64_t chunk, c
     die(EXIT_INPUT, "cannot read '%s': event chunk %lld is corrupt (%s)", r->db->path, (long long)chunk, why);
 }
 
-static struct hw_ev_cursor *cursor_of(struct replay *r, int tid)
+static struct thread_cursor *cursor_of(struct replay *r, uint64_t stream, int tid)
 {
-    for (size_t i = 0; i < r->nr_threads; i++)
-        if (r->threads[i].tid == tid)
-            return &r->threads[i].c;
+    uintptr_t at = (uintptr_t)hmap_get(&r->streams, stream);
+    if (at)
+        return &r->threads[at - 1];
     ALLOC_GROW(r->threads, r->nr_threads + 1, r->alloc_threads);
-    r->threads[r->nr_threads] = (struct thread_cursor){ .tid = tid };
-    return &r->threads[r->nr_threads++].c;
+    r->threads[r->nr_threads] = (struct thread_cursor){ .stream = stream, .tid = tid };
+    hmap_put(&r->streams, stream, (void *)(uintptr_t)(r->nr_threads + 1));
+    return &r->threads[r->nr_threads++];
 }
 
 static void weigh(const struct replay *r, uint64_t size, double *objects, double *bytes)
@@ -152,7 +159,7 @@ static void weigh(const struct replay *r, uint64_t size, double *objects, double
 }
 
 /* Deliver one event of the window to the callback, matching a free with its allocation. */
-static void deliver(struct replay *r, const struct pending *p)
+static void deliver(struct replay *r, const struct pending *p, int tid)
 {
     if (r->stop)
         return;
@@ -165,7 +172,7 @@ static void deliver(struct replay *r, const struct pending *p)
         r->last_ns = ns;
         r->any_delivered = true;
     }
-    struct ev_event e = { .op = p->op, .time_ns = ns, .tid = p->tid, .addr = p->addr };
+    struct ev_event e = { .op = p->op, .time_ns = ns, .tid = tid, .addr = p->addr };
     if (p->op == HW_EV_ALLOC) {
         struct live l = { p->addr, p->size, (int64_t)p->stack, ns, 0, 0 };
         weigh(r, p->size, &l.objects, &l.bytes);
@@ -193,23 +200,60 @@ static void deliver(struct replay *r, const struct pending *p)
     r->stop = r->fn(r->ctx, &e);
 }
 
-static int cmp_pending(const void *a, const void *b)
+/* Whether thread x's oldest waiting record comes before thread y's (ties: by tid). */
+static bool before(const struct replay *r, size_t x, size_t y)
 {
-    const struct pending *x = a, *y = b;
-    if (x->ticks != y->ticks)
-        return x->ticks < y->ticks ? -1 : 1;
-    return (x->order > y->order) - (x->order < y->order);
+    const struct thread_cursor *a = &r->threads[x], *b = &r->threads[y];
+    uint64_t ta = a->q[a->head].ticks, tb = b->q[b->head].ticks;
+    return ta != tb ? ta < tb : a->tid < b->tid;
 }
 
-/* Deliver every event of the window taken up to `upto` ticks (all of them when flush). */
+static void heap_down(struct replay *r, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, m = i;
+        if (l < r->nr_heap && before(r, r->heap[l], r->heap[m]))
+            m = l;
+        if (l + 1 < r->nr_heap && before(r, r->heap[l + 1], r->heap[m]))
+            m = l + 1;
+        if (m == i)
+            return;
+        size_t t = r->heap[i];
+        r->heap[i] = r->heap[m];
+        r->heap[m] = t;
+        i = m;
+    }
+}
+
+/* Deliver, oldest first across threads, every waiting record taken up to `upto` ticks (all
+ * of them when flush): a k-way merge of the threads' queues, each already in order. */
 static void release_window(struct replay *r, uint64_t upto, bool flush)
 {
-    qsort(r->win, r->nr_win, sizeof *r->win, cmp_pending);
-    size_t n = 0;
-    while (n < r->nr_win && (flush || r->win[n].ticks <= upto))
-        deliver(r, &r->win[n++]);
-    memmove(r->win, r->win + n, (r->nr_win - n) * sizeof *r->win);
-    r->nr_win -= n;
+    r->nr_heap = 0;
+    ALLOC_GROW(r->heap, r->nr_threads, r->alloc_heap);
+    for (size_t i = 0; i < r->nr_threads; i++)
+        if (r->threads[i].head < r->threads[i].nr)
+            r->heap[r->nr_heap++] = i;
+    for (size_t i = r->nr_heap / 2; i-- > 0;)
+        heap_down(r, i);
+    while (r->nr_heap) {
+        struct thread_cursor *t = &r->threads[r->heap[0]];
+        const struct pending *p = &t->q[t->head];
+        if (!flush && p->ticks > upto)
+            break;
+        deliver(r, p, t->tid);
+        if (++t->head == t->nr)
+            r->heap[0] = r->heap[--r->nr_heap];
+        heap_down(r, 0);
+    }
+    for (size_t i = 0; i < r->nr_threads; i++) {   /* drop what was delivered */
+        struct thread_cursor *t = &r->threads[i];
+        if (t->head && t->head * 2 >= t->nr) {
+            memmove(t->q, t->q + t->head, (t->nr - t->head) * sizeof *t->q);
+            t->nr -= t->head;
+            t->head = 0;
+        }
+    }
 }
 
 static int64_t ticks_to_ns(const struct db_event_chunk *c, uint64_t ticks)
@@ -237,20 +281,22 @@ static int one_chunk(void *ctx, const struct db_event_chunk *c)
     const uint8_t *p = r->raw, *end = r->raw + len;
     int64_t events = 0;
     while (p < end) {
-        uint64_t tid, seg;
-        if (!hw_varint_get(&p, end, &tid) || !hw_varint_get(&p, end, &seg) || seg > (uint64_t)(end - p) ||
-            tid > INT32_MAX)
+        uint64_t stream, tid, seg;
+        if (!hw_varint_get(&p, end, &stream) || !hw_varint_get(&p, end, &tid) || !hw_varint_get(&p, end, &seg) ||
+            seg > (uint64_t)(end - p) || tid > INT32_MAX || !stream)
             corrupt(r, c->id, "bad segment header");
         const uint8_t *seg_end = p + seg;
-        struct hw_ev_cursor *cur = cursor_of(r, (int)tid);
+        struct thread_cursor *t = cursor_of(r, stream, (int)tid);
+        if (t->tid != (int)tid)
+            corrupt(r, c->id, "a stream changes thread");
         while (p < seg_end) {
             struct hw_ev_record rec;
-            if (!hw_ev_get(&p, seg_end, cur, &rec))
+            if (!hw_ev_get(&p, seg_end, &t->c, &rec))
                 corrupt(r, c->id, "bad record");
-            ALLOC_GROW(r->win, r->nr_win + 1, r->alloc_win);
-            r->win[r->nr_win++] = (struct pending){
-                .ticks = rec.ticks, .order = r->order++, .ns = ticks_to_ns(c, rec.ticks), .addr = rec.addr,
-                .size = rec.size, .stack = rec.stack, .tid = (int)tid, .op = rec.op,
+            ALLOC_GROW(t->q, t->nr + 1, t->alloc);
+            t->q[t->nr++] = (struct pending){
+                .ticks = rec.ticks, .ns = ticks_to_ns(c, rec.ticks), .addr = rec.addr, .size = rec.size,
+                .stack = rec.stack, .op = rec.op,
             };
             events++;
         }
@@ -301,8 +347,11 @@ int ev_replay(struct hwdb *db, ev_fn *fn, void *ctx, struct ev_stats *st)
         *st = r.st;
     }
     free(r.live.slot);
+    for (size_t i = 0; i < r.nr_threads; i++)
+        free(r.threads[i].q);
     free(r.threads);
-    free(r.win);
+    free(r.heap);
+    hmap_clear(&r.streams);
     free(r.raw);
     return r.stop;
 }

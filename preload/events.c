@@ -40,8 +40,7 @@ struct hw_ev_queue {
     struct ev_block *head;           /* writer: the first block with bytes it has not read */
     uint32_t head_read;              /* writer: bytes of head already drained */
     struct ev_block *tail;           /* thread: the block it appends to */
-    _Atomic uint64_t events;         /* records published */
-    uint64_t events_read;            /* writer */
+    uint64_t stream;                 /* its number in the log (schema/chunk.h) */
     int tid;
     _Atomic bool exited;
 };
@@ -56,6 +55,7 @@ static struct hw_ev_queue *registry;          /* every live queue */
 static struct hw_ev_queue *free_queues;        /* free_lock */
 static struct ev_block *free_blocks;          /* free_lock, linked through next */
 static _Atomic uint32_t blocks_waiting;       /* blocks linked since the last drain */
+static _Atomic uint64_t streams;              /* queues ever made: the next stream number */
 static _Atomic bool wake_sent;
 static uint64_t last_ticks, last_ns, last_mono; /* the previous drain (writer) */
 
@@ -130,6 +130,7 @@ static struct hw_ev_queue *queue_of_thread(void)
     memset(q, 0, sizeof *q);
     q->head = q->tail = b;
     q->tid = hw_gettid();
+    q->stream = atomic_fetch_add_explicit(&streams, 1, memory_order_relaxed) + 1;
     /* A new stream: its first record is a delta from 0. */
     hw_self.ev_ticks = hw_self.ev_addr = 0;
     hw_spin_lock(&registry_lock);
@@ -179,8 +180,6 @@ static void put(unsigned op, const struct hw_live_entry *e)
     hw_self.ev_ticks = c.ticks;
     hw_self.ev_addr = c.addr;
     atomic_store_explicit(&b->used, (uint32_t)(end - b->data), memory_order_release);
-    atomic_store_explicit(&q->events, atomic_load_explicit(&q->events, memory_order_relaxed) + 1,
-                          memory_order_release);
 out:
     hw_self.ev_busy = false;
 }
@@ -228,30 +227,51 @@ bool hw_events_due(void)
            hw_now_ns(CLOCK_MONOTONIC) - last_mono >= DRAIN_PERIOD_NS;
 }
 
+/* The records in [p, end), whole ones only (the thread publishes at record boundaries). */
+static uint64_t count_records(const uint8_t *p, const uint8_t *end)
+{
+    uint64_t n = 0, tag, skip;
+    while (p < end && hw_varint_get(&p, end, &tag)) {
+        int more = (tag & 3) == HW_EV_ALLOC ? 3 : 1;   /* address, then size and stack */
+        for (int i = 0; i < more; i++)
+            if (!hw_varint_get(&p, end, &skip))
+                return n;
+        n++;
+    }
+    return n;
+}
+
+/* Append n bytes to the drain. */
+static bool append(struct hw_ev_drain *d, const void *bytes, size_t n)
+{
+    while (d->raw.alloc - d->raw.nr < n) {   /* grow (doubling), then give the byte back */
+        if (!hw_vec_grow_push(&d->raw))
+            return false;
+        d->raw.nr--;
+    }
+    if (bytes)
+        memcpy(d->raw.data + d->raw.nr, bytes, n);
+    d->raw.nr += n;
+    return true;
+}
+
 /* Copy [from, to) of block b into the drain, as part of the current segment. */
 static bool take(struct hw_ev_drain *d, const struct ev_block *b, uint32_t from, uint32_t to)
 {
-    for (uint32_t i = from; i < to; i++) {
-        uint8_t *p = hw_vec_push(&d->raw);
-        if (!p)
-            return false;
-        *p = b->data[i];
-    }
-    return true;
+    d->events += count_records(b->data + from, b->data + to);
+    return append(d, b->data + from, to - from);
 }
 
 /* Drain queue q into one segment of d: tid, length, bytes. Returns false when out of memory. */
 static bool drain_queue(struct hw_ev_drain *d, struct hw_ev_queue *q)
 {
-    /* The segment's length is known only at its end: reserve the longest varint and move the
-     * bytes back over what the real one does not use. */
+    /* The segment's length is known only at its end: reserve the longest varints and move
+     * the bytes back over what the real ones do not use. */
     size_t header = d->raw.nr;
-    uint8_t tmp[2 * HW_VARINT_MAX];
-    for (int i = 0; i < 2 * HW_VARINT_MAX; i++)
-        if (!hw_vec_push(&d->raw))
-            return false;
+    uint8_t tmp[3 * HW_VARINT_MAX];
+    if (!append(d, NULL, sizeof tmp))
+        return false;
     size_t start = d->raw.nr;
-    uint64_t events = atomic_load_explicit(&q->events, memory_order_acquire);
     for (;;) {
         struct ev_block *b = q->head;
         uint32_t used = atomic_load_explicit(&b->used, memory_order_acquire);
@@ -268,7 +288,8 @@ static bool drain_queue(struct hw_ev_drain *d, struct hw_ev_queue *q)
         block_free(b);
     }
     size_t len = d->raw.nr - start;
-    uint8_t *p = hw_varint_put(tmp, (uint64_t)q->tid);
+    uint8_t *p = hw_varint_put(tmp, q->stream);
+    p = hw_varint_put(p, (uint64_t)q->tid);
     p = hw_varint_put(p, len);
     size_t hlen = (size_t)(p - tmp);
     if (!len) {
@@ -278,8 +299,6 @@ static bool drain_queue(struct hw_ev_drain *d, struct hw_ev_queue *q)
     memcpy(d->raw.data + header, tmp, hlen);
     memmove(d->raw.data + header + hlen, d->raw.data + start, len);
     d->raw.nr = header + hlen + len;
-    d->events += events - q->events_read;
-    q->events_read = events;
     return true;
 }
 
@@ -353,7 +372,6 @@ void hw_events_atfork_child(void)
     for (struct hw_ev_queue *q = registry; q; q = q->next_all) {
         q->head = q->tail;
         q->head_read = atomic_load_explicit(&q->tail->used, memory_order_relaxed);
-        q->events_read = atomic_load_explicit(&q->events, memory_order_relaxed);
         atomic_store_explicit(&q->exited, true, memory_order_relaxed);
     }
     hw_self.evq = NULL;

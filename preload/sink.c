@@ -727,13 +727,26 @@ out:
 
 /* One chunk of the event log, with the stacks and modules its records name, in one
  * transaction: a chunk is readable on its own, even if no snapshot follows (a kill -9). */
+/* Event chunks come every second or faster: closing the connection after each would copy
+ * the WAL into the database and sync it every time. The WAL is checkpointed once this many
+ * bytes of chunks have gone into it since the last checkpoint (and by every snapshot's
+ * checkpoint, and at the end). */
+#define EVENTS_CHECKPOINT_BYTES (32u << 20)
+static uint64_t events_since_checkpoint;
+
 static int write_events_locked(const char *path, const struct hw_ev_chunk *c, bool final)
 {
     if (open_db(path) < 0)
         return -1;
     int rc = -1;
     sqlite3_stmt *st = NULL;
-    if (exec("PRAGMA journal_mode=WAL") < 0 || exec("BEGIN IMMEDIATE") < 0)
+    events_since_checkpoint += c->len;
+    bool checkpoint = final || events_since_checkpoint >= EVENTS_CHECKPOINT_BYTES;
+    if (checkpoint)
+        events_since_checkpoint = 0;
+    int on;
+    sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, !checkpoint, &on);
+    if (exec("PRAGMA journal_mode=WAL") < 0 || exec("PRAGMA wal_autocheckpoint=0") < 0 || exec("BEGIN IMMEDIATE") < 0)
         goto out;
     int64_t next_snapshot = query_int("SELECT coalesce(max(id), 0) + 1 FROM snapshot");
     st = prepare("INSERT INTO event_chunk(start_ticks, start_ns, end_ticks, end_ns, events, raw_bytes, data)"

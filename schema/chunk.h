@@ -159,11 +159,13 @@ static inline bool hw_chunk_get_edge(const uint8_t **p, const uint8_t *end, int 
 }
 
 /* ---- event_chunk: the event log (HEAPWATCH_EVENTS=1, schema 6) -----------------------------
- * A chunk's data, once inflated (zlib), is a sequence of segments, one per thread that had
- * events to give at that drain: tid, length in bytes, then that many bytes of the thread's
- * records. A thread's records continue from one segment to its next, in the next chunks:
- * each record is a delta from the previous one of the same thread (0 before its first), so
- * a thread's stream must be read from its first segment on. Per record:
+ * A chunk's data, once inflated (zlib), is a sequence of segments, one per stream that had
+ * events to give at that drain: stream number, tid, length in bytes, then that many bytes of
+ * records. A stream is one thread's records (a thread that exits and logs again, in a later
+ * destructor, starts a new one; so does a new thread that gets an old one's tid); its records
+ * continue from one segment to its next, in the next chunks: each record is a delta from
+ * the previous one of the same stream (0 before its first), so a stream must be read from
+ * its first segment on. Per record:
  *   zigzag(ticks - previous ticks) << 2 | op      op: HW_EV_ALLOC, HW_EV_FREE, HW_EV_FREE_TEMP
  *   zigzag(address - previous address)
  *   for HW_EV_ALLOC only: requested size, stack id
