@@ -44,8 +44,9 @@ $(BUILD)/schema_sql.o: $(BUILD)/schema_sql.c
 $(BUILD)/schema_sql_ana.o: $(BUILD)/schema_sql.c
 	$(CC) $(ANA_CFLAGS) -c $< -o $@
 
-# interpose.c lets C++ exceptions (bad_alloc from the real operator new) pass through.
-$(BUILD)/preload/interpose.o: SHIM_EXTRA := -fexceptions
+# interpose.c lets C++ exceptions (bad_alloc from the real operator new) pass through; its hooks
+# need no frame of their own (stacks are unwound by CFI, and the shim's frames are dropped).
+$(BUILD)/preload/interpose.o: SHIM_EXTRA := -fexceptions -fomit-frame-pointer
 $(BUILD)/preload/%.o: preload/%.c preload/*.h schema/settings.def schema/schema.h schema/chunk.h | $(BUILD)/preload
 	$(CC) $(SHIM_CFLAGS) $(SHIM_EXTRA) -c $< -o $@
 

@@ -21,6 +21,7 @@
 #include <x86intrin.h>
 #include "../schema/chunk.h"
 #include "options.h"
+#include "record_arena.h"
 #include "spin.h"
 #include "threads.h"
 #include "trigger.h"
@@ -184,9 +185,13 @@ out:
     hw_self.ev_busy = false;
 }
 
-/* This thread's live object count (threads.h): every allocation and free moves it. */
+/* What every allocation and free of this thread moves, besides the countdown and the slow
+ * path's count: its live object count (threads.h), or in arena mode, where nothing counts
+ * live blocks, its count of frees. */
 static int64_t thread_objects(void)
 {
+    if (hw_arena_mode)
+        return (int64_t)hw_self.arena_frees;
     if (!hw_self.live)
         hw_live_add(0, 0);   /* registers the thread's count (its first allocation comes here first) */
     return hw_self.live ? __atomic_load_n(&hw_self.live->objects, __ATOMIC_RELAXED) : INT64_MIN;
@@ -214,7 +219,7 @@ void hw_event_free(const struct hw_live_entry *e)
     int64_t objects = thread_objects();
     bool temporary = e->seq == hw_self.ev_last_seq && e->thread == hw_self.index &&
                      hw_self.until_sample == hw_self.ev_last_countdown && hw_self.slow_allocs == hw_self.ev_last_slow &&
-                     objects != INT64_MIN && objects == hw_self.ev_last_objects + 1;
+                     objects != INT64_MIN && objects == hw_self.ev_last_objects + (hw_arena_mode ? 0 : 1);
     put(temporary ? HW_EV_FREE_TEMP : HW_EV_FREE, e);
     hw_self.ev_last_seq = 0;
 }

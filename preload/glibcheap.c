@@ -408,6 +408,11 @@ const char *hw_glibcheap_failure(void)
     return G.ok ? "" : G.done ? G.why : "not probed";
 }
 
+size_t hw_glibcheap_mmap_threshold(void)
+{
+    return G.ok ? (size_t)W(G.mp + 16) : 0;   /* malloc_par.mmap_threshold */
+}
+
 intptr_t hw_glibcheap_tcache_tpoff(void)
 {
     return G.tpoff;
@@ -602,7 +607,27 @@ static int collect_fastbins(uintptr_t a, const struct vec *heaps, struct vec *ex
     return 0;
 }
 
+static int collect_tcache_strict(uintptr_t t, const struct vec *heaps, struct vec *ex);
+
+/* A tcache that does not check out (a thread stopped inside tcache_put or tcache_get, or a
+ * pointer read from a thread of a parent process that forked us, long reused) is left out:
+ * its struct and cached chunks then show as live, a few blocks, rather than the whole walk
+ * failing. */
 static int collect_tcache(uintptr_t t, const struct vec *heaps, struct vec *ex)
+{
+    size_t before = ex->n, structs = last.tcache_structs, cached = last.tcache;
+    int r = collect_tcache_strict(t, heaps, ex);
+    if (r == HW_GLIBCHEAP_ETCACHE) {
+        ex->n = before;
+        last.tcache_structs = structs;
+        last.tcache = cached;
+        last.tcache_skipped++;
+        return 0;
+    }
+    return r;
+}
+
+static int collect_tcache_strict(uintptr_t t, const struct vec *heaps, struct vec *ex)
 {
     uintptr_t c = t - HDR;
     const struct heap *h = heap_of(heaps, c);

@@ -64,6 +64,10 @@ bool hw_glibcheap_probe(void);
 /* Why the probe failed ("" when it did not). */
 const char *hw_glibcheap_failure(void) HW_SIGSAFE;
 
+/* glibc's mmap threshold now (malloc_par.mmap_threshold: requests at or above it may be
+ * mmapped chunks, which no arena lists); 0 before a successful probe. Context: SIGSAFE. */
+size_t hw_glibcheap_mmap_threshold(void) HW_SIGSAFE;
+
 /* Offset from the thread pointer (fs base) of libc's per-thread `tcache` pointer: a thread's
  * struct is *(uintptr_t *)((char *)tp + tpoff), 0 while the thread has none. Valid after a
  * successful probe. Context: SIGSAFE. */
@@ -96,6 +100,7 @@ struct hw_glibcheap_stats {
     size_t free;                   /* free in a bin (next chunk's PREV_INUSE clear) */
     size_t fastbin, tcache;        /* left out: in a fastbin, in a tcache list */
     size_t tcache_structs;         /* left out: the structs passed */
+    size_t tcache_skipped;         /* structs passed that did not check out (not excluded) */
     size_t stale_key;              /* reported although user word 1 == tcache_key */
     size_t scratch_bytes;          /* mapped for the walk's sorted lists */
 };

@@ -28,6 +28,7 @@
 #include "modules.h"
 #include "events.h"
 #include "options.h"
+#include "record_arena.h"
 #include "real.h"
 #include "record.h"
 #include "roots.h"
@@ -142,6 +143,7 @@ bool hw_init_slow(void)
             hw_events_init();
             hw_unwind_init(dlsym(RTLD_DEFAULT, "_dl_find_object"));
             hw_real_usable = scan_modules();
+            hw_arena_init();
             next = HW_ACTIVE;
         } else {
             hw_log("cannot map its tables; recording is off");

@@ -4,8 +4,12 @@
  * else lives here.
  *
  * Fast path (every hook): the real allocator is resolved, the thread is not inside the shim
- * (guard == 0) and recording is active; otherwise the call is forwarded untouched. While the
- * real functions are being resolved, allocations come from the bootstrap pool (real.c).
+ * (guard == 0) and recording is active, which the thread's sampling countdown staying
+ * positive implies (hw_guard_enter); otherwise the slow path. While the real functions are
+ * being resolved, allocations come from the bootstrap pool (real.c). In arena mode
+ * (record_arena.h) an unsampled small request is the real allocator's call and nothing else,
+ * and a free reads the block's header (which glibc's free reads anyway) for the shim's cookie
+ * or glibc's mmapped bit; in shadow mode the hooks keep the shadow map (record.h).
  *
  * operator new is implemented over the real malloc (so a C++ allocation is recorded once, at
  * the caller's frame); only when that fails does it defer to the real operator new, which
@@ -19,8 +23,10 @@
 #include <string.h>
 #include <unistd.h>
 #include "hw.h"
+#include "cookie.h"
 #include "real.h"
 #include "record.h"
+#include "record_arena.h"
 
 /* True when the real allocator can be called; false while it is being resolved. */
 static inline bool real_ready(void)
@@ -31,21 +37,8 @@ static inline bool real_ready(void)
     return hw_real.malloc != NULL;
 }
 
-static inline bool recording(void)
-{
-    return HW_LIKELY(!hw_self.guard) && hw_active();
-}
-
-/* Whether a free must be recorded: also under the guard (the shim's own calls, dlsym's
- * dlerror string), where allocations pass through unrecorded but a block recorded before
- * must still be forgotten, or its shadow byte would outlive it (a phantom block whose size
- * the walk would read from memory that is no longer one). */
-static inline bool forgetting(void)
-{
-    /* Never hw_active(): a free must not initialise the shim (it may run inside the
-     * resolution of the real functions), and before initialisation nothing was recorded. */
-    return HW_LIKELY(atomic_load_explicit(&hw_state, memory_order_acquire) == HW_ACTIVE);
-}
+#define recording hw_recording
+#define forgetting hw_forgetting
 
 /* Everything malloc does but the fast path: resolution, the bootstrap pool, the guard,
  * sampled blocks, the dynamic linker's blocks. */
@@ -53,6 +46,8 @@ static HW_NOINLINE void *malloc_slow(size_t size, const void *caller)
 {
     if (HW_UNLIKELY(!real_ready()))
         return hw_pool_alloc(size, 16);
+    if (hw_arena_mode)
+        return hw_arena_mode_alloc(size, 0, false, caller);
     if (!recording())
         return hw_real.malloc(size);
     void *p = hw_real.malloc(size);
@@ -63,27 +58,65 @@ static HW_NOINLINE void *malloc_slow(size_t size, const void *caller)
     return p;
 }
 
-HW_EXPORT void *malloc(size_t size)
+/* malloc but its arena-mode fast path: the shadow map's fast path, and the slow path. */
+static HW_NOINLINE void *malloc_rest(size_t size, const void *caller)
 {
-    int64_t left = hw_countdown_after(size);   /* positive: active, unguarded, not sampled */
-    if (HW_LIKELY(left > 0) && HW_LIKELY(!hw_from_loader(__builtin_return_address(0)))) {
+    int64_t left = hw_countdown_after(size);
+    if (HW_LIKELY(left > 0) && !hw_arena_mode && HW_LIKELY(!hw_from_loader(caller))) {
         void *p = hw_real.malloc(size);
         if (HW_LIKELY(p != NULL))
             hw_record_alloc_unsampled(p, size, left);
         return p;
     }
-    return malloc_slow(size, __builtin_return_address(0));
+    return malloc_slow(size, caller);
 }
 
-HW_EXPORT void free(void *p)
+/* The arena-mode fast path is the whole of this function, so that it needs no frame: a
+ * countdown, a range test of the caller and a tail call. */
+HW_EXPORT void *malloc(size_t size)
+{
+    int64_t left = hw_countdown_after(size);   /* positive: active, unguarded, not sampled */
+    if (HW_LIKELY(left > 0) && HW_LIKELY(size < hw_arena_small) &&
+        HW_LIKELY(!hw_from_loader(__builtin_return_address(0)))) {
+        hw_self.until_sample = left;   /* arena mode: the walk finds the block */
+        return hw_real.malloc(size);
+    }
+    return malloc_rest(size, __builtin_return_address(0));
+}
+
+/* free but its arena-mode fast path. */
+static HW_NOINLINE void free_rest(void *p)
 {
     if (HW_UNLIKELY(!p || hw_pool_owns(p)))
         return;
+    if (hw_arena_mode) {
+        if (((uintptr_t *)p)[-1] & HW_COOKIE_SLOW_BITS) {
+            hw_arena_mode_free(p);
+            return;
+        }
+        hw_self.arena_frees++;
+        hw_real.free(p);
+        return;
+    }
     if (HW_UNLIKELY(!hw_record_free_fast(p, NULL)) && forgetting())
         hw_record_free_slow(p, NULL);
     void (*real_free)(void *) = hw_real.free;
     if (HW_LIKELY(real_free != NULL))   /* always: a block that is not the pool's came from it */
         real_free(p);
+}
+
+/* The arena-mode fast path: the header glibc's free reads anyway says the block is glibc's
+ * own and in an arena (no cookie, not mmapped). Reading p[-1] of a bootstrap-pool block is
+ * harmless (the pool is a static array with room before its first block). */
+HW_EXPORT void free(void *p)
+{
+    if (HW_LIKELY(hw_arena_mode) && HW_LIKELY(p != NULL) && !(((uintptr_t *)p)[-1] & HW_COOKIE_SLOW_BITS) &&
+        HW_LIKELY(!hw_pool_owns(p))) {
+        hw_self.arena_frees++;
+        hw_real.free(p);
+        return;
+    }
+    free_rest(p);
 }
 
 HW_EXPORT void *calloc(size_t n, size_t size)
@@ -95,6 +128,17 @@ HW_EXPORT void *calloc(size_t n, size_t size)
             return NULL;
         }
         return hw_pool_alloc(total, 16);  /* pool memory is never reused: already zero */
+    }
+    if (hw_arena_mode) {
+        size_t total;
+        if (__builtin_mul_overflow(n, size, &total))
+            return hw_real.calloc(n, size);   /* its ENOMEM */
+        int64_t left = hw_countdown_after(total);
+        if (HW_LIKELY(left > 0) && total < hw_arena_small && !hw_from_loader(__builtin_return_address(0))) {
+            hw_self.until_sample = left;
+            return hw_real.calloc(n, size);
+        }
+        return hw_arena_mode_alloc(total, 0, true, __builtin_return_address(0));
     }
     if (!recording())
         return hw_real.calloc(n, size);
@@ -129,6 +173,15 @@ HW_EXPORT void *realloc(void *old, size_t size)
         return realloc_from_pool(old, size);
     if (!old)
         return malloc(size);
+    if (hw_arena_mode) {
+        int64_t left = hw_countdown_after(size);
+        if (HW_LIKELY(left > 0) && size < hw_arena_small && !(((uintptr_t *)old)[-1] & HW_COOKIE_SLOW_BITS)) {
+            hw_self.until_sample = left;
+            hw_self.arena_frees++;
+            return hw_real.realloc(old, size);
+        }
+        return hw_arena_mode_realloc(old, size, __builtin_return_address(0));
+    }
     if (!recording()) {
         if (forgetting())
             hw_record_free(old, NULL);   /* the new block passes through unrecorded */
@@ -161,10 +214,30 @@ HW_EXPORT void *reallocarray(void *old, size_t n, size_t size)
     return realloc(old, total);
 }
 
+/* The alignment arena mode allocates a sampled block with: a power of two of at least 16; 0
+ * for one the real function must judge (it fails it, or rounds it as glibc's memalign does). */
+static size_t arena_alignment(size_t align)
+{
+    if (!align || (align & (align - 1)) || align > ((size_t)1 << 40))
+        return 0;
+    return align < 16 ? 16 : align;
+}
+
 /* Shared body of the aligned allocators; `alloc` is the real function to call. */
 #define ALIGNED_BODY(align, size, call)                                   \
     if (HW_UNLIKELY(!real_ready()))                                       \
         return hw_pool_alloc(size, align);                                \
+    if (hw_arena_mode) {                                                  \
+        int64_t left_ = hw_countdown_after(size);                         \
+        size_t a_ = arena_alignment(align);                               \
+        if (!a_ || (HW_LIKELY(left_ > 0) && size < hw_arena_small &&      \
+                    a_ < hw_arena_small)) {                               \
+            if (a_)                                                       \
+                hw_self.until_sample = left_;                             \
+            return call;                                                  \
+        }                                                                 \
+        return hw_arena_mode_alloc(size, a_, false, __builtin_return_address(0)); \
+    }                                                                     \
     if (!recording())                                                     \
         return call;                                                      \
     void *p = call;                                                       \
@@ -189,7 +262,11 @@ HW_EXPORT void *valloc(size_t size)
 
 HW_EXPORT void *pvalloc(size_t size)
 {
-    ALIGNED_BODY(4096, size, hw_real.pvalloc(size));
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t rounded = size ? (size + page - 1) & ~(page - 1) : page;   /* what pvalloc gives */
+    if (rounded < size)
+        rounded = size;   /* overflow: the real pvalloc fails it */
+    ALIGNED_BODY(page, rounded, hw_real.pvalloc(size));
 }
 
 HW_EXPORT int posix_memalign(void **out, size_t align, size_t size)
@@ -199,6 +276,20 @@ HW_EXPORT int posix_memalign(void **out, size_t align, size_t size)
             return EINVAL;
         *out = hw_pool_alloc(size, align);
         return *out ? 0 : ENOMEM;
+    }
+    if (hw_arena_mode && !(align % sizeof(void *)) && !(align & (align - 1))) {
+        int64_t left = hw_countdown_after(size);
+        size_t a = arena_alignment(align);
+        if (!a || (HW_LIKELY(left > 0) && size < hw_arena_small && a < hw_arena_small)) {
+            if (a)
+                hw_self.until_sample = left;
+            return hw_real.posix_memalign(out, align, size);
+        }
+        void *p = hw_arena_mode_alloc(size, a, false, __builtin_return_address(0));
+        if (!p)
+            return ENOMEM;
+        *out = p;
+        return 0;
     }
     int rc = hw_real.posix_memalign ? hw_real.posix_memalign(out, align, size) : ENOSYS;
     if (rc == 0 && recording())
@@ -212,7 +303,25 @@ HW_EXPORT size_t malloc_usable_size(void *p)
         return 0;
     if (hw_pool_owns(p))
         return hw_pool_size(p);
+    if (hw_arena_mode)
+        return hw_arena_mode_usable(p);
     return real_ready() && hw_real.malloc_usable_size ? hw_real.malloc_usable_size(p) : 0;
+}
+
+/* The program may lower glibc's mmap threshold: arena mode must then send smaller requests
+ * to its slow path, where an mmapped chunk gets its table entry. */
+HW_EXPORT int mallopt(int param, int value)
+{
+    static int (*real_mallopt)(int, int);
+    if (!real_mallopt) {
+        real_mallopt = hw_real_next("mallopt");
+        if (!real_mallopt)
+            return 0;
+    }
+    int rc = real_mallopt(param, value);
+    if (rc && param == -3 /* M_MMAP_THRESHOLD */ && value >= 0)
+        hw_arena_threshold_changed((size_t)value);
+    return rc;
 }
 
 /* ---- C++ operators ---------------------------------------------------------------------- */
@@ -253,6 +362,12 @@ static inline void *new_fast(size_t size)
 {
     int64_t left = hw_countdown_after(size);   /* positive: active, unguarded, not sampled */
     if (HW_LIKELY(left > 0)) {
+        if (HW_LIKELY(size < hw_arena_small)) {
+            hw_self.until_sample = left;
+            return hw_real.malloc(size ? size : 1);
+        }
+        if (hw_arena_mode)
+            return hw_arena_mode_alloc(size ? size : 1, 0, false, __builtin_return_address(0));
         void *p = hw_real.malloc(size ? size : 1);
         if (HW_LIKELY(p != NULL))
             hw_record_alloc_unsampled(p, size, left);
@@ -260,6 +375,8 @@ static inline void *new_fast(size_t size)
     }
     if (HW_UNLIKELY(!real_ready()))
         return hw_pool_alloc(size, 16);
+    if (hw_arena_mode)
+        return hw_arena_mode_alloc(size ? size : 1, 0, false, __builtin_return_address(0));
     void *p = hw_real.malloc(size ? size : 1);
     if (HW_LIKELY(p != NULL) && recording())
         hw_record_alloc_slow(p, size);
@@ -271,6 +388,16 @@ static inline void *new_aligned_fast(size_t size, size_t align)
     if (HW_UNLIKELY(!real_ready()))
         return hw_pool_alloc(size, align);
     size_t rounded = (size + align - 1) & ~(align - 1);
+    if (hw_arena_mode) {
+        int64_t left = hw_countdown_after(size);
+        size_t a = arena_alignment(align);
+        if (!a || (HW_LIKELY(left > 0) && rounded < hw_arena_small && a < hw_arena_small)) {
+            if (a)
+                hw_self.until_sample = left;
+            return hw_real.aligned_alloc(align, rounded ? rounded : align);
+        }
+        return hw_arena_mode_alloc(rounded ? rounded : align, a, false, __builtin_return_address(0));
+    }
     void *p = hw_real.aligned_alloc(align, rounded ? rounded : align);
     if (HW_LIKELY(p != NULL) && recording())
         hw_record_alloc(p, size);

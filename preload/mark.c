@@ -28,6 +28,8 @@
 
 #include <string.h>
 #include "blockmap.h"
+#include "cookie.h"
+#include "glibcheap.h"
 #include "real.h"
 #include "shadow.h"
 #include "maps.h"
@@ -164,7 +166,41 @@ static bool take_shadow(uintptr_t addr, uint8_t byte, void *arg)
     return m->ok;
 }
 
-bool hw_heap_load(struct hw_heap *h)
+/* Arena mode: an entry the table holds only to flag a plain block ignored (no size, no
+ * stack); one that meets no chunk is stale (its block was freed) and is dropped. */
+static bool ignore_only(const struct hw_live_entry *e)
+{
+    return !e->size && !e->stack && e->ignored;
+}
+
+/* Arena mode: the table's entries below addr, but the stale ignore-only ones. */
+static void emit_table_below(struct merge *m, uintptr_t addr)
+{
+    while (m->next < m->n && m->table[m->next].addr < addr) {
+        const struct hw_live_entry *t = &m->table[m->next++];
+        if (!ignore_only(t))
+            emit(m, t);
+    }
+}
+
+/* Arena mode: one in-use chunk of glibc's, in address order. A chunk behind the shim's cookie
+ * is a sampled block (its table entry comes in address order) or the shim's own. */
+static bool take_chunk(uintptr_t block, size_t usable, void *arg)
+{
+    struct merge *m = arg;
+    if (hw_is_cookie(((const uintptr_t *)block)[1]))
+        return m->ok;
+    emit_table_below(m, block);
+    struct hw_live_entry e = { .addr = block, .size = usable };
+    if (m->next < m->n && m->table[m->next].addr == block) {
+        const struct hw_live_entry *t = &m->table[m->next++];
+        e.ignored = t->ignored;
+    }
+    emit(m, &e);
+    return m->ok;
+}
+
+bool hw_heap_load(struct hw_heap *h, const uintptr_t *tcaches, size_t ntc)
 {
     hw_vec_release(&h->objects);
     h->objects.elem = sizeof(struct hw_live_entry);
@@ -198,9 +234,21 @@ bool hw_heap_load(struct hw_heap *h)
             table[j - 1] = t;
         }
     struct merge m = { &h->objects, table, nt, 0, true };
-    hw_shadow_scan(take_shadow, &m);
-    while (m.ok && m.next < m.n)
-        emit(&m, &m.table[m.next++]);
+    if (tcaches) {   /* arena mode */
+        int rc = hw_glibcheap_walk(tcaches, ntc, take_chunk, &m);
+        if (rc < 0) {
+            hw_log("cannot walk glibc's heap (%s): snapshot without a heap walk", hw_glibcheap_strerror(rc));
+            hw_unmap(table, (nt + 1) * sizeof *table);
+            return false;
+        }
+        emit_table_below(&m, UINTPTR_MAX);
+        while (m.ok && m.next < m.n)   /* at UINTPTR_MAX itself: none can be */
+            emit(&m, &m.table[m.next++]);
+    } else {
+        hw_shadow_scan(take_shadow, &m);
+        while (m.ok && m.next < m.n)
+            emit(&m, &m.table[m.next++]);
+    }
     hw_unmap(table, (nt + 1) * sizeof *table);
     size_t n = h->objects.nr;
     if (!m.ok || n >= HW_EDGE_FROM_ROOT)

@@ -75,8 +75,11 @@ static inline void hw_edge_offsets(const struct hw_edge *e, const struct hw_vec 
     *target_offset = w->target_offset;
 }
 
-/* Copy the live table (the world is stopped) and sort it. False if out of memory. */
-bool hw_heap_load(struct hw_heap *h);
+/* The live blocks, in address order (the world is stopped, or this is its fork child): the
+ * live table's, merged with the shadow map's or, in arena mode (tcaches not NULL), with
+ * glibc's in-use chunks, the threads' tcaches (hw_arena_tcaches) left out. False if out of memory, or glibc's heap
+ * could not be walked. */
+bool hw_heap_load(struct hw_heap *h, const uintptr_t *tcaches, size_t ntc);
 /* Mark from the roots and classify every object. Roots with clip_at are ended at the end of
  * the block that holds clip_at. */
 void hw_heap_mark(struct hw_heap *h, struct hw_roots *roots);

@@ -27,6 +27,7 @@
 #include "real.h"
 #include "shadow.h"
 #include "options.h"
+#include "record_arena.h"
 #include "sys.h"
 #include "threads.h"
 #include "unwind.h"
@@ -76,7 +77,7 @@ static uint64_t weighted_bytes(uint64_t size, uint64_t weight)
 }
 
 /* Decide whether this allocation is sampled; keeps the per-thread byte countdown. */
-static inline bool should_sample(size_t size)
+bool hw_record_should_sample(size_t size)
 {
     if (hw_opt.sample_rate == 1)
         return true;
@@ -93,7 +94,7 @@ static inline bool should_sample(size_t size)
     return true;
 }
 
-static HW_NOINLINE uint32_t capture(void)
+HW_NOINLINE uint32_t hw_record_capture(void)
 {
     uintptr_t pcs[HW_MAX_DEPTH];
     hw_guard_enter();  /* libunwind may allocate on first use in a thread */
@@ -149,7 +150,7 @@ static HW_NOINLINE void track_in_table(uintptr_t addr, size_t size, bool sampled
 {
     struct hw_live_entry e = {
         .addr = addr, .size = size, .thread = hw_thread_index(), .seq = hw_seq_next(),
-        .stack = sampled ? capture() : 0,
+        .stack = sampled ? hw_record_capture() : 0,
     };
     if (!byte)
         atomic_store_explicit(&table_only_seen, true, memory_order_relaxed);
@@ -181,7 +182,7 @@ void hw_record_alloc_loader(void *p, size_t size)
     uint8_t *byte = hw_shadow_covers(addr) ? hw_shadow_make(addr) : NULL;
     struct hw_live_entry e = {
         .addr = addr, .size = size, .thread = hw_thread_index(), .seq = hw_seq_next(),
-        .stack = capture(), .uncounted = 1,
+        .stack = hw_record_capture(), .uncounted = 1,
     };
     if (!byte)
         atomic_store_explicit(&table_only_seen, true, memory_order_relaxed);
@@ -198,7 +199,7 @@ void hw_record_alloc_slow(void *p, size_t size)
     uintptr_t addr = (uintptr_t)p;
     hw_record_enter();
     hw_event_note_allocation();
-    bool sampled = should_sample(size);
+    bool sampled = hw_record_should_sample(size);
     /* In full mode every block has a table entry: a shadow byte would only add its cost. */
     uint8_t *byte = hw_shadow_covers(addr) && hw_opt.sample_rate != 1 ? hw_shadow_make(addr) : NULL;
     size_t usable = byte && !sampled ? hw_real_usable_size(p) : 0;
@@ -244,6 +245,8 @@ bool hw_record_free_slow(void *p, size_t *size_out)
 
 bool hw_record_set_ignored(const void *p)
 {
+    if (hw_arena_mode)
+        return hw_arena_mode_ignore(p);
     uintptr_t addr = (uintptr_t)p;
     bool found;
     hw_record_enter();

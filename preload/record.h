@@ -22,6 +22,28 @@ static inline bool hw_from_loader(const void *return_address)
 /* An allocation whose caller is the dynamic linker. */
 void hw_record_alloc_loader(void *p, size_t size) HW_HOOKSAFE;
 
+/* Whether an allocation is recorded: not inside the shim, and the shim active. */
+static inline bool hw_recording(void)
+{
+    return HW_LIKELY(!hw_self.guard) && hw_active();
+}
+
+/* Whether a free must be recorded: also under the guard (the shim's own calls, dlsym's
+ * dlerror string), where allocations pass through unrecorded but a block recorded before
+ * must still be forgotten, or its record would outlive it (a phantom block whose size the
+ * walk would read from memory that is no longer one). Never hw_active(): a free must not
+ * initialise the shim (it may run inside the resolution of the real functions), and before
+ * initialisation nothing was recorded. */
+static inline bool hw_forgetting(void)
+{
+    return HW_LIKELY(atomic_load_explicit(&hw_state, memory_order_acquire) == HW_ACTIVE);
+}
+
+/* The sampling decision for an allocation of `size` bytes (the thread's countdown moves),
+ * and the calling thread's stack as a depot id (0: none); inside a record section. */
+bool hw_record_should_sample(size_t size) HW_HOOKSAFE;
+uint32_t hw_record_capture(void) HW_HOOKSAFE;
+
 /* The whole of recording an allocation and a free (record.c); the hooks call the inline fast
  * paths below, which handle an unsampled block whose shadow page exists, and fall back to
  * these for everything else. */

@@ -47,6 +47,8 @@
 #include "arena.h"
 #include "depot.h"
 #include "events.h"
+#include "glibcheap.h"
+#include "record_arena.h"
 #include "eventwriter.h"
 #include "livetable.h"
 #include "loaderlock.h"
@@ -69,6 +71,7 @@
                                   * 100 ms to run its handler */
 #define CHILD_TIMEOUT_MS 600000  /* a snapshot child that writes for 10 minutes is stuck */
 #define MAX_FRAMES 64
+#define ARENA_RETRIES 50         /* stops retried while a thread holds one of glibc's arena locks */
 
 static pthread_mutex_t snap_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -124,6 +127,19 @@ static int count_threads(void)
     return t ? atoi(t + 9) : 0;
 }
 
+/* The live blocks of the stopped world w (arena mode: its threads' tcaches are glibc's). */
+static bool load_heap(const struct hw_world *w)
+{
+    if (!hw_arena_mode)
+        return hw_heap_load(&heap, NULL, 0);
+    size_t n = 0, len = 0;
+    uintptr_t *tc = hw_arena_tcaches(w, &roots.maps, &n, &len);
+    bool ok = tc && hw_heap_load(&heap, tc, n);
+    if (tc)
+        hw_unmap(tc, len);
+    return ok;
+}
+
 /* Roots, marks and frames of the stopped world (or of the fork child's frozen copy of it).
  * Context: the world is stopped; no allocation. */
 static void walk(struct hw_snapshot_data *d, const struct hw_world *w)
@@ -139,7 +155,7 @@ static void walk(struct hw_snapshot_data *d, const struct hw_world *w)
         /* Without the mappings there are no roots: every block would look leaked. */
         hw_log("cannot read /proc/self/maps: snapshot without a heap walk");
         d->mode = "counters";
-    } else if (hw_heap_load(&heap)) {
+    } else if (load_heap(w)) {
         /* The live totals of a walked snapshot are the walk's own count, exact in the stopped
          * world, rather than the per-thread counters: in a fork child of a threaded program,
          * a thread that vanished mid-allocation leaves a block counted in one and not the
@@ -152,7 +168,7 @@ static void walk(struct hw_snapshot_data *d, const struct hw_world *w)
         if (heap.incomplete)
             hw_log("out of memory during a heap walk: some leaks may be reported as reachable");
     } else {
-        hw_log("out of memory loading the live table: snapshot without a heap walk");
+        hw_log("cannot load the live blocks: snapshot without a heap walk");
         d->mode = "counters";
     }
     const struct hw_thread_info *t = (const struct hw_thread_info *)roots.threads.data;
@@ -232,6 +248,16 @@ static int stop_cb(struct dl_phdr_info *info, size_t size, void *arg)
     hw_modules_refresh();
     uint64_t t0 = hw_now_ns(CLOCK_MONOTONIC);
     hw_stw_stop(&c->world, hw_trigger_helper_tid(), c->caller, STOP_TIMEOUT_MS);
+    /* Arena mode walks glibc's heap: not while a stopped thread is inside malloc or free with
+     * an arena locked, halfway through changing it. Let the world run a moment and stop it
+     * again; after ARENA_RETRIES the walk goes ahead, and fails cleanly if it meets the half
+     * change (a snapshot without a heap walk). */
+    for (int i = 0; hw_arena_mode && i < ARENA_RETRIES && hw_glibcheap_busy(); i++) {
+        hw_stw_resume();
+        struct timespec ts = { 0, 200000 };
+        nanosleep(&ts, NULL);
+        hw_stw_stop(&c->world, hw_trigger_helper_tid(), c->caller, STOP_TIMEOUT_MS);
+    }
     hw_trigger_mark_served();
     /* A thread that did not stop keeps changing the live table and may unmap what the walk
      * reads: walk a frozen copy of the process instead, whatever the mode. */

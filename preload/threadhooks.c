@@ -106,6 +106,15 @@ static void join_adjust(uintptr_t pd, int delta, bool create, int tid)
     hw_record_leave();
 }
 
+size_t hw_threads_registry_size(void) { return REG_SIZE; }
+
+void hw_threads_each_tp(void (*fn)(uintptr_t tp, void *arg), void *arg)
+{
+    for (uint32_t i = 0; reg && i < REG_SIZE; i++)
+        if (reg[i].tid && reg[i].tp)
+            fn(reg[i].tp, arg);
+}
+
 void hw_threads_each_joinable(void (*fn)(uintptr_t pd, int tid, void *arg), void *arg)
 {
     for (uint32_t i = 0; joinable && i < JOIN_SIZE; i++)

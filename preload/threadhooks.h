@@ -16,6 +16,12 @@ void hw_threads_register_stack(void);
 /* Stack [*lo, *hi) and thread pointer of thread tid, if registered. Context: SIGSAFE. */
 bool hw_threads_stack_of(int tid, uintptr_t *lo, uintptr_t *hi, uintptr_t *tp) HW_SIGSAFE;
 
+/* Call fn with the thread pointer of every thread ever registered in this process or, in a
+ * fork child, in its parent (their memory came along; their threads did not). No lock: for a
+ * stopped world or its fork child. Context: SIGSAFE. */
+void hw_threads_each_tp(void (*fn)(uintptr_t tp, void *arg), void *arg) HW_SIGSAFE;
+/* The most threads hw_threads_each_tp can report. */
+size_t hw_threads_registry_size(void) HW_SIGSAFE;
 /* Call fn for each descriptor (pthread_t) of a joinable thread that started and was not
  * joined or detached yet, with its tid: an exited one keeps its return value there until it
  * is joined. Context: SIGSAFE, for a stopped world (no lock). */

@@ -93,6 +93,7 @@
 static int wake_pipe[2] = { -1, -1 };
 static pthread_t helper;
 static int helper_tid;
+static _Atomic uintptr_t helper_tp;
 static bool helper_running;
 
 static _Atomic uint64_t requested, served;
@@ -101,6 +102,7 @@ static uint64_t serving;  /* the requests the snapshot under way serves; write_l
 
 bool hw_trigger_helper_running(void) { return helper_running; }
 int hw_trigger_helper_tid(void) { return helper_tid; }
+uintptr_t hw_trigger_helper_tp(void) { return helper_running ? atomic_load(&helper_tp) : 0; }
 
 /* Tell the helper thread what to do: 's' a snapshot for the trigger signal, 'r' one for
  * `heapwatch snap`, 'c' a checkpoint. Context: SIGSAFE. */
@@ -202,6 +204,7 @@ static void *helper_main(void *unused)
     (void)unused;
     hw_guard_enter();  /* for life: everything this thread allocates is ours */
     helper_tid = hw_gettid();
+    atomic_store(&helper_tp, (uintptr_t)pthread_self());
     /* The database is created now, so that `heapwatch snap` finds it; a fork child's waits for
      * its first snapshot, as most fork children exec at once. */
     if (!hw_output_forked_from())
@@ -319,6 +322,7 @@ void hw_trigger_forget_in_child(void)
 void hw_trigger_restart_in_child(bool start)
 {
     helper_running = false;
+    atomic_store(&helper_tp, 0);
     if (start) {
         hw_guard_enter();
         start_helper();

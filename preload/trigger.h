@@ -23,6 +23,9 @@ void hw_trigger_signal_taken_over(int sig) HW_SIGSAFE;
 /* The helper thread: whether it runs, and its tid (the stop-the-world leaves it running; it
  * blocks every signal). Context: SIGSAFE. */
 bool hw_trigger_helper_running(void) HW_SIGSAFE;
+/* The helper thread's thread pointer (pthread_self), 0 until it runs: its tcache is glibc's
+ * too (arena mode, mark.c). Context: SIGSAFE. */
+uintptr_t hw_trigger_helper_tp(void) HW_SIGSAFE;
 int hw_trigger_helper_tid(void) HW_SIGSAFE;
 /* Ask the helper to wait for the walk child still checkpointing (an application thread's
  * snapshot, which does not wait itself). Context: SIGSAFE. */

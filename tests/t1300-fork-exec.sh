@@ -2,7 +2,7 @@
 # fork and exec: each child gets its own database, with the right content; the parent's
 # database is not disturbed; exit statuses are unchanged.
 . ./lib.sh
-plan 13
+plan 14
 
 dir="$OUT/db"
 mkdir -p "$dir"
@@ -31,13 +31,16 @@ is "$(jq -r '.snapshots[-1].trigger' "$forked.json")" exit "fork child: exit sna
 is "$(sqlite3 "$forked" 'select forked_from from process')" "$(jq .pid "$parent.json")" "fork child: records its parent"
 is "$(sqlite3 "$execd" 'select forked_from is null from process')" 1 "exec child: a process of its own"
 
-# The same run sampled (most blocks are shadow bytes, shadow.h): the fork child inherits the
-# map, and each process's exit snapshot has the same live blocks and bytes as in full mode.
+# The same run sampled, with the shadow map (most blocks are shadow bytes, shadow.h): the fork
+# child inherits the map, and each process's exit snapshot has the same live blocks and
+# bytes as in full mode. With glibc's arenas walked instead (the default, record_arena.h) the
+# fork child inherits the arenas: the same blocks, in usable sizes (at most 64 bytes a block
+# more than asked for here).
 live_at_exit() { jq -c '.snapshots[-1] | [.live_objects, .live_bytes]' "$1.json"; }
 full_parent=$(live_at_exit "$parent") full_forked=$(live_at_exit "$forked") full_execd=$(live_at_exit "$execd")
 sdir="$OUT/sampled"
 mkdir -p "$sdir"
-env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$sdir/hw.%p.db" "$BIN/forker-O2" >/dev/null 2>&1
+env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$sdir/hw.%p.db" HEAPWATCH_BLOCKS=shadow "$BIN/forker-O2" >/dev/null 2>&1
 for f in "$sdir"/hw.*.db; do "$HW" ls "$f" --json > "$f.json"; done
 role_of() { # JSON -> parent | execd | forked
     if jq -e '.cmdline | endswith(" child")' "$1" >/dev/null; then echo execd
@@ -46,7 +49,21 @@ role_of() { # JSON -> parent | execd | forked
 }
 got=$(for f in "$sdir"/hw.*.db; do echo "$(role_of "$f.json")=$(live_at_exit "$f")"; done | sort | tr '\n' ' ')
 is "$got" "execd=$full_execd forked=$full_forked parent=$full_parent " \
-   "sampled: parent, fork child and exec child end with the live blocks and bytes of the full run"
+   "sampled (shadow map): parent, fork child and exec child end with the live blocks and bytes of the full run"
+adir="$OUT/arena"
+mkdir -p "$adir"
+env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$adir/hw.%p.db" "$BIN/forker-O2" >/dev/null 2>&1
+for f in "$adir"/hw.*.db; do "$HW" ls "$f" --json > "$f.json"; done
+# close ROLE [O,B] FULL: "ROLE=O" when the objects are the full run's and the bytes within 64 a block
+close() {
+    echo "$2 $3" | tr -d '[]' | tr ',' ' ' | {
+        read -r o b fo fb
+        if [ "$o" = "$fo" ] && [ "$b" -ge "$fb" ] && [ "$b" -le $((fb + 64 * fo)) ]; then echo "$1=$o"; else echo "$1=$o,$b (full $fo,$fb)"; fi
+    }
+}
+got=$(for f in "$adir"/hw.*.db; do r=$(role_of "$f.json"); eval "full=\$full_$r"; close "$r" "$(live_at_exit "$f")" "$full"; done | sort | tr '\n' ' ')
+is "$got" "execd=$(echo "$full_execd" | sed 's/^\[\([0-9]*\),.*/\1/') forked=$(echo "$full_forked" | sed 's/^\[\([0-9]*\),.*/\1/') parent=$(echo "$full_parent" | sed 's/^\[\([0-9]*\),.*/\1/') " \
+   "sampled (glibc's arenas): parent, fork child and exec child end with the full run's live blocks, in usable sizes"
 
 # HEAPWATCH_CHILDREN=0: exec'd children are not traced (forked ones still are)
 rm -rf "$dir" && mkdir -p "$dir"

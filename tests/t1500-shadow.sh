@@ -1,14 +1,17 @@
 #!/bin/sh
-# The shadow map (preload/shadow.h): in the sampled mode meant for production an unsampled
-# block is one shadow byte, yet every snapshot must still count the live blocks and their
-# requested bytes exactly and walk them all. progs/census.c knows its own numbers (sizes
+# The sampled mode meant for production keeps no entry per unsampled block: with glibc it
+# walks glibc's own arenas at a snapshot (arena mode, preload/record_arena.h), elsewhere an
+# unsampled block is one shadow byte (preload/shadow.h); yet every snapshot must still count
+# the live blocks exactly and walk them all. The shadow map keeps exact requested bytes; the
+# arena walk has unsampled blocks' usable sizes, so its bytes must lie between the program's
+# requested and usable totals. progs/census.c knows its own numbers (sizes
 # whose slack spans 0 to far above what a byte holds, blocks mmapped by glibc, every entry
 # point, a leaked list and single leaks, 4 threads freeing each other's blocks) and prints
 # them; each run's snapshots must agree with it, in full mode, in sampled mode, with the
 # heap walked in place and without a heap walk (the per-thread counters), with glibc's malloc and with jemalloc and tcmalloc when Debian's
 # libjemalloc2 and libtcmalloc-minimal4 are installed (`make deps` installs them).
 . ./lib.sh
-plan 42
+plan 60
 
 LIBDIR=/usr/lib/x86_64-linux-gnu
 progs="$BIN/census-O0 $BIN/census-O2"
@@ -25,24 +28,37 @@ field() { jq -r --arg l "$1" --arg k "$2" '.snapshots[] | select(.label == $l) |
 delta() { echo $(( $(field census "$1") - $(field baseline "$1") )); }
 # truth KEY: census.c's own count from its first output line
 truth() { sed -n "s/^census .*\b$1=\([0-9]*\).*/\1/p" "$OUT/stdout"; }
+# within LOW HIGH VALUE: "ok" when LOW <= VALUE <= HIGH, else the three
+within() { if [ "$3" -ge "$1" ] && [ "$3" -le "$2" ]; then echo ok; else echo "$3 not in [$1, $2]"; fi; }
 
 runs=0 walks=0
 for prog in $progs; do
     name=$(basename "$prog")
-    for mode in full sampled inplace counters; do
+    for mode in full sampled shadow inplace counters; do
         case $mode in
         full) set -- HEAPWATCH_SAMPLE_RATE=1 ;;
         sampled) set -- HEAPWATCH_SEED=7 ;;
+        shadow) set -- HEAPWATCH_SEED=7 HEAPWATCH_BLOCKS=shadow ;;
         inplace) set -- HEAPWATCH_SEED=7 HEAPWATCH_SNAPSHOT=inplace ;;
         counters) set -- HEAPWATCH_SEED=7 HEAPWATCH_OBJECTS=0 ;;
         esac
         [ "$name" = census-O0 ] && [ "$mode" != full ] && [ "$mode" != sampled ] && continue
+        [ "$mode" = shadow ] && [ "$name" != census-O2 ] && continue   # the others are shadow anyway
         run_shim "$OUT/c.db" "$@" -- "$prog"
         rc=$?
         "$HW" ls "$OUT/c.db" --json > "$OUT/ls.json" 2>"$OUT/ls.err"
+        blocks=$(sqlite3 "$OUT/c.db" "SELECT settings FROM process" | sed -n 's/^BLOCKS=//p')
         runs=$((runs + 1))
-        is "$rc:$(delta live_objects):$(delta live_bytes)" "0:$(truth objects):$(truth bytes)" \
-           "$name $mode: live blocks and requested bytes, exactly"
+        if [ "$blocks" = arena ]; then
+            is "$rc:$(delta live_objects):$(within "$(truth bytes)" "$(truth usable)" "$(delta live_bytes)")" \
+               "0:$(truth objects):ok" "$name $mode: live blocks exactly, bytes between requested and usable (arena walk)"
+        else
+            is "$rc:$(delta live_objects):$(delta live_bytes)" "0:$(truth objects):$(truth bytes)" \
+               "$name $mode: live blocks and requested bytes, exactly ($blocks)"
+        fi
+        want=shadow   # full mode and counters mode use the shadow map; jemalloc and tcmalloc too
+        case "$mode:$name" in sampled:census-O*|inplace:census-O*) want=arena ;; esac
+        is "$blocks" "$want" "$name $mode: the live blocks come from the $want mode"
         # The threads' cross-thread frees: their blocks are all counted; glibc adds at most
         # one block per thread of its own (the thread's DTV), and it varies with the version.
         got=$(( $(field threads live_objects) - $(field census live_objects) ))
@@ -51,9 +67,14 @@ for prog in $progs; do
             test "$got" -ge "$want" -a "$got" -le $((want + 4))
         # Without a heap walk the live totals are the per-thread counters (threads.h) alone.
         [ "$mode" = counters ] && continue
-        is "$(delta leaked_objects):$(delta leaked_bytes):$(delta indirect_objects):$(delta indirect_bytes)" \
-           "$(truth direct):$(truth direct_bytes):$(truth indirect):$(truth indirect_bytes)" \
-           "$name $mode: the walk's direct and indirect leaks, with their sizes"
+        if [ "$blocks" = arena ]; then
+            is "$(delta leaked_objects):$(within "$(truth direct_bytes)" "$(truth direct_usable)" "$(delta leaked_bytes)"):$(delta indirect_objects):$(within "$(truth indirect_bytes)" "$(truth indirect_usable)" "$(delta indirect_bytes)")" \
+               "$(truth direct):ok:$(truth indirect):ok" "$name $mode: the walk's direct and indirect leaks, with their sizes"
+        else
+            is "$(delta leaked_objects):$(delta leaked_bytes):$(delta indirect_objects):$(delta indirect_bytes)" \
+               "$(truth direct):$(truth direct_bytes):$(truth indirect):$(truth indirect_bytes)" \
+               "$name $mode: the walk's direct and indirect leaks, with their sizes"
+        fi
         walks=$((walks + 1))
     done
 done
@@ -72,6 +93,6 @@ done
 is "$(jq '[.rows[].flat.alloc_objects] | add // 0' "$OUT/g-top.json")" 0 \
    "sampled: the linker's blocks have a stack but are not counted as samples"
 
-# 14 runs (census-O0: full and sampled only), 11 of them with a heap walk
-for i in $(seq $((2 * (14 - runs) + (11 - walks)))); do skip "jemalloc or tcmalloc not installed (make deps)"; done
+# 15 runs (census-O0: full and sampled only; shadow: census-O2 only), 12 of them with a heap walk
+for i in $(seq $((3 * (15 - runs) + (12 - walks)))); do skip "jemalloc or tcmalloc not installed (make deps)"; done
 done_testing

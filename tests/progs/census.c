@@ -14,7 +14,8 @@
  *       third of the next thread's blocks (cross-thread frees) and keeps the rest
  *     snapshot "threads"    after the threads are joined; the second line printed
  *
- * Printed: "census objects=N bytes=B direct=D direct_bytes=DB indirect=I indirect_bytes=IB"
+ * Printed: "census objects=N bytes=B direct=D direct_bytes=DB indirect=I indirect_bytes=IB
+ * usable=U direct_usable=DU indirect_usable=IU" (the same blocks' usable sizes)
  * and "threads objects=N bytes=B": what each snapshot adds to the one before (the threads'
  * line counts only their blocks; thread creation's own allocations vary with glibc). */
 #define _GNU_SOURCE
@@ -41,6 +42,9 @@ void *kept[BLOCKS];                 /* external linkage: reachable from a global
 void *thread_kept[THREADS][PER];
 static long objects, bytes;         /* what census keeps (and leaks), requested sizes */
 static long direct, direct_bytes, indirect, indirect_bytes;
+/* The same in the allocator's usable sizes (malloc_usable_size), which the sampled mode's
+ * arena walk reports for the blocks it did not sample: a walk's bytes lie between the two. */
+static long usable, direct_usable, indirect_usable;
 
 struct node {
     struct node *next;
@@ -82,10 +86,12 @@ __attribute__((noinline)) static void one_thread(void)
         memset(kept[i], 0x5a, requested(i / NSIZES, size));
         objects++;
         bytes += (long)requested(i / NSIZES, size);
+        usable += (long)malloc_usable_size(kept[i]);
     }
     for (unsigned i = 0; i < BLOCKS; i += 3) {
         objects--;
         bytes -= (long)requested(i / NSIZES, sizes[i % NSIZES]);
+        usable -= (long)malloc_usable_size(kept[i]);
         free(kept[i]);
         kept[i] = NULL;
     }
@@ -94,6 +100,7 @@ __attribute__((noinline)) static void one_thread(void)
         struct node *n = calloc(1, sizeof *n);
         __asm__ volatile("" : : "g"(n) : "memory");   /* an allocation the compiler must keep */
         n->next = head;
+        *(head ? &indirect_usable : &direct_usable) += (long)malloc_usable_size(n);
         head = n;
     }
     direct += 1, indirect += LIST - 1;
@@ -101,11 +108,13 @@ __attribute__((noinline)) static void one_thread(void)
     for (int i = 0; i < DIRECT; i++) {
         void *volatile p = malloc(72);
         memset(p, 0x5a, 72);
+        direct_usable += (long)malloc_usable_size(p);
         p = NULL;
     }
     direct += DIRECT, direct_bytes += DIRECT * 72;
     objects += LIST + DIRECT;
     bytes += LIST * (long)sizeof(struct node) + DIRECT * 72;
+    usable += direct_usable + indirect_usable;
     head = NULL;
 }
 
@@ -145,8 +154,9 @@ int main(void)
     one_thread();
     clear_stack();
     HEAPWATCH_SNAPSHOT("census");
-    printf("census objects=%ld bytes=%ld direct=%ld direct_bytes=%ld indirect=%ld indirect_bytes=%ld\n", objects,
-           bytes, direct, direct_bytes, indirect, indirect_bytes);
+    printf("census objects=%ld bytes=%ld direct=%ld direct_bytes=%ld indirect=%ld indirect_bytes=%ld usable=%ld"
+           " direct_usable=%ld indirect_usable=%ld\n", objects, bytes, direct, direct_bytes, indirect, indirect_bytes,
+           usable, direct_usable, indirect_usable);
     fflush(stdout);
     pthread_barrier_init(&all_allocated, NULL, THREADS);
     pthread_t th[THREADS];

@@ -281,17 +281,26 @@ static bool verify(char *msg, size_t msz)
         snprintf(msg, msz,
                  "%zu blocks walked, %zu live; %zu extra (first %#lx), %zu missing (first %#lx), "
                  "%zu wrong sizes, %zu out of order; arenas %zu heaps %zu free %zu fastbin %zu "
-                 "tcache %zu+%zu structs, stale keys %zu",
+                 "tcache %zu+%zu structs (%zu skipped), stale keys %zu",
                  walked.n, expect, extra, (unsigned long)first_extra, missing, (unsigned long)first_missing,
                  badsize, order, stats.arenas, stats.heaps, stats.free, stats.fastbin, stats.tcache,
-                 stats.tcache_structs, stats.stale_key);
+                 stats.tcache_structs, stats.tcache_skipped, stats.stale_key);
     return ok;
 }
 
+/* A walk that disagrees is tried twice more, 10 ms apart: on a loaded machine a parked
+ * thread's tcache was once seen skipped (not a valid list at that instant) in about one run
+ * in ten when four copies of this test ran at once; the third disagreement fails. */
 static void check_walk(const char *what)
 {
     char msg[512];
     bool ok = verify(msg, sizeof msg);
+    for (int retry = 0; !ok && retry < 2; retry++) {
+        diag("%s: retried after: %s", what, msg);
+        usleep(10000);
+        walked.n = 0;
+        ok = verify(msg, sizeof msg);
+    }
     CHECK(ok, "%s: walk == live set", what);
     if (!ok || getenv("T_VERBOSE"))
         diag("%s: %s", what, msg);

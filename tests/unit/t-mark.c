@@ -9,7 +9,7 @@
  * offsets in the source and in the target (past 32 bits too, in reserved address space);
  * and the first words kept as vtable pointer candidates: only those that point into the
  * modules' data ranges given. Prints TAP. */
-// LINK: preload/maps.c preload/mark.c preload/blockmap.c preload/livetable.c preload/shadow.c preload/real.c preload/threads.c preload/sys.c
+// LINK: preload/glibcheap.c preload/maps.c preload/mark.c preload/blockmap.c preload/livetable.c preload/shadow.c preload/real.c preload/threads.c preload/sys.c
 #define _GNU_SOURCE
 #include <stdlib.h>
 #include <string.h>
@@ -113,7 +113,7 @@ int main(void)
     *d = (struct hw_range){ (uintptr_t)fake_vtable, (uintptr_t)(fake_vtable + 4) };
 
     struct hw_heap h = { 0 };
-    CHECK(hw_heap_load(&h), "load copies and sorts the live table");
+    CHECK(hw_heap_load(&h, NULL, 0), "load copies and sorts the live table");
     CHECK(h.objects.nr == nr, "every tracked block loaded (%zu of %u)", h.objects.nr, nr);
     const struct hw_live_entry *o = (const struct hw_live_entry *)h.objects.data;
     bool sorted = true;
@@ -198,7 +198,7 @@ int main(void)
     *r = (struct hw_root){ .lo = (uintptr_t)far, .hi = (uintptr_t)(far + 2), .kind = HW_ROOT_REGION };
     hw_maps_read(&roots2.maps);
     struct hw_heap h2 = { 0 };
-    CHECK(hw_heap_load(&h2) && roots2.maps.nr, "a second walk, with huge blocks and the real mappings");
+    CHECK(hw_heap_load(&h2, NULL, 0) && roots2.maps.nr, "a second walk, with huge blocks and the real mappings");
     hw_heap_mark(&h2, &roots2);
     e = (const struct hw_edge *)h2.root_edges.data;
     uint64_t off[2] = { 0, 0 }, toff[2] = { 0, 0 };

@@ -311,7 +311,7 @@ static void test_render(void)
     char buf[1024];
     hw_options_render(buf, sizeof buf);
     CHECK(!strcmp(buf, "SAMPLE_RATE=524288\nOUT=heapwatch.%p.db\nSIGNAL=12\nINTERVAL=0\n"
-                       "AT_EXIT=1\nCHILDREN=1\nEVENTS=0\nOBJECTS=1\nSNAPSHOT=fork\nSTACK_DEPTH=64\nSEED=0\nROOT_PID=0\nMANIFEST=\n"),
+                       "AT_EXIT=1\nCHILDREN=1\nEVENTS=0\nOBJECTS=1\nBLOCKS=auto\nSNAPSHOT=fork\nSTACK_DEPTH=64\nSEED=0\nROOT_PID=0\nMANIFEST=\n"),
           "render of the defaults");
     if (strncmp(buf, "SAMPLE_RATE", 11))
         diag("got: %s", buf);

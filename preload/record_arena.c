@@ -1,0 +1,273 @@
+/* This file implements arena mode (record_arena.h): sampled recording with no record per
+ * unsampled block. The hooks' fast paths (interpose.c) hand an unsampled request below
+ * hw_arena_small straight to glibc: the heap walk finds such blocks in glibc's own arenas
+ * (glibcheap.h). Everything else comes here:
+ *   - a sampled block (and a dynamic linker's block, which gets a stack too) is allocated 16
+ *     bytes (or its alignment) larger, with a cookie before it (cookie.h), and has a live
+ *     table entry: its free finds the cookie in the header glibc's free reads anyway;
+ *   - a block of an unsampled request at or above hw_arena_small may be a chunk glibc
+ *     mmapped, which no arena lists: such a chunk gets a table entry (its free finds glibc's
+ *     IS_MMAPPED bit in the same header);
+ *   - the shim's own allocations (the guard is set) get an internal cookie, so that the walk
+ *     leaves them out as the shadow map did, which never saw them.
+ * Unsampled blocks are walked with their usable size, not the requested one: nothing records
+ * it (README.md says so). Sampled blocks keep their requested size.
+ * Context: HOOKSAFE. */
+#define _GNU_SOURCE
+#include "record_arena.h"
+
+#include <errno.h>
+#include <string.h>
+#include "cookie.h"
+#include "events.h"
+#include "glibcheap.h"
+#include "livetable.h"
+#include "maps.h"
+#include "stw.h"
+#include "threadhooks.h"
+#include "trigger.h"
+#include "options.h"
+#include "real.h"
+#include "record.h"
+#include "sys.h"
+#include "threads.h"
+
+#define SMALL_MAX (128 * 1024)   /* glibc's smallest mmap threshold (M_MMAP_THRESHOLD's default) */
+
+bool hw_arena_mode;
+size_t hw_arena_small;
+
+void hw_arena_init(void)
+{
+    const char *want = hw_opt.blocks;
+    bool forced = !strcmp(want, "arena");
+    if (strcmp(want, "auto") && !forced) {
+        if (!strcmp(want, "shadow"))
+            return;
+        hw_log("HEAPWATCH_BLOCKS=%s: expected auto, arena or shadow; using auto", want);
+    }
+    const char *why = NULL;
+    if (hw_real_usable != HW_USABLE_GLIBC)
+        why = "the allocator is not glibc's";
+    else if (hw_opt.sample_rate <= 1)
+        why = hw_opt.sample_rate ? "full mode records every block anyway" : "HEAPWATCH_SAMPLE_RATE=0";
+    else if (!hw_opt.objects)
+        why = "HEAPWATCH_OBJECTS=0 counts live blocks as they come and go";
+    else if (!hw_glibcheap_probe())
+        why = hw_glibcheap_failure();
+    if (why) {
+        if (forced)
+            hw_log("HEAPWATCH_BLOCKS=arena: %s; using the shadow map", why);
+        hw_opt.blocks = "shadow";
+        return;
+    }
+    size_t threshold = hw_glibcheap_mmap_threshold();
+    hw_arena_small = threshold && threshold < SMALL_MAX ? threshold : SMALL_MAX;
+    hw_arena_mode = true;
+    hw_opt.blocks = "arena";   /* the database's settings say which mode ran */
+}
+
+void hw_arena_threshold_changed(size_t threshold)
+{
+    if (hw_arena_mode && threshold < hw_arena_small)
+        hw_arena_small = threshold;
+}
+
+/* The real allocator's block of `size` bytes aligned to `align` (0: malloc's), zeroed if
+ * asked. */
+static void *real_alloc(size_t size, size_t align, bool zero)
+{
+    if (!align)
+        return zero ? hw_real.calloc(1, size) : hw_real.malloc(size);
+    void *p = hw_real.memalign(align, size);
+    if (p && zero)
+        memset(p, 0, size);
+    return p;
+}
+
+/* A block of `size` bytes behind a cookie of `kind`. */
+static void *cookie_alloc(size_t size, size_t align, bool zero, unsigned kind)
+{
+    size_t off = align > 16 ? align : 16;
+    if (size > SIZE_MAX - off) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    void *q = real_alloc(size + off, align > 16 ? align : 0, zero);
+    return q ? hw_cookie_put(q, off, kind) : NULL;
+}
+
+static bool chunk_mmapped(const void *p)
+{
+    return ((const uintptr_t *)p)[-1] & 2;
+}
+
+void *hw_arena_mode_alloc(size_t size, size_t align, bool zero, const void *caller)
+{
+    if (!hw_recording())
+        return hw_self.guard ? cookie_alloc(size, align, zero, HW_COOKIE_INTERNAL) : real_alloc(size, align, zero);
+    hw_record_enter();
+    hw_event_note_allocation();
+    bool sampled = hw_record_should_sample(size), loader = hw_from_loader(caller);
+    void *p;
+    if (sampled || loader) {
+        p = cookie_alloc(size, align, zero, HW_COOKIE_SAMPLED);
+        if (p) {
+            struct hw_live_entry e = {
+                .addr = (uintptr_t)p, .size = size, .thread = hw_thread_index(), .seq = hw_seq_next(),
+                .stack = hw_record_capture(), .uncounted = !sampled,
+            };
+            hw_livetable_insert(&e);   /* counts a sample, logs its event; a full table loses the block */
+        }
+    } else {
+        p = real_alloc(size, align, zero);
+        if (p && size >= hw_arena_small && chunk_mmapped(p)) {
+            struct hw_live_entry e = {
+                .addr = (uintptr_t)p, .size = size, .thread = hw_thread_index(), .seq = hw_seq_next(),
+            };
+            hw_livetable_insert(&e);
+        }
+    }
+    hw_record_leave();
+    return p;
+}
+
+void hw_arena_mode_free(void *p)
+{
+    uintptr_t h = ((uintptr_t *)p)[-1];
+    if (hw_is_cookie(h)) {
+        if (hw_cookie_kind(h) == HW_COOKIE_SAMPLED && hw_forgetting()) {
+            struct hw_live_entry e;
+            hw_record_enter();
+            hw_livetable_remove((uintptr_t)p, &e);   /* counts the sample's free, logs its event */
+            hw_record_leave();
+        }
+        void *q = hw_cookie_base(p);
+        hw_cookie_clear(p);
+        hw_real.free(q);
+        hw_self.arena_frees++;   /* after the event log looked at the count (events.c) */
+        return;
+    }
+    /* glibc's mmapped chunk (or no chunk of glibc at all: glibc says so as it would without us) */
+    if ((h & 2) && hw_forgetting()) {
+        struct hw_live_entry e;
+        hw_record_enter();
+        hw_livetable_remove((uintptr_t)p, &e);
+        hw_record_leave();
+    }
+    hw_real.free(p);
+    hw_self.arena_frees++;
+}
+
+size_t hw_arena_mode_usable(const void *p)
+{
+    uintptr_t h = ((const uintptr_t *)p)[-1];
+    if (!hw_is_cookie(h))
+        return hw_real_usable_size(p);
+    const void *q = hw_cookie_base(p);
+    return hw_real_usable_size(q) - (size_t)((const char *)p - (const char *)q);
+}
+
+void *hw_arena_mode_realloc(void *old, size_t size, const void *caller)
+{
+    uintptr_t h = ((uintptr_t *)old)[-1];
+    if (!(h & HW_COOKIE_SLOW_BITS) && !hw_recording())
+        return hw_real.realloc(old, size);   /* a plain block, the shim's own call or no recording */
+    if (!size) {   /* glibc: realloc(p, 0) frees p and returns NULL */
+        hw_arena_mode_free_any(old);
+        return NULL;
+    }
+    size_t have = hw_arena_mode_usable(old);
+    void *p = hw_arena_mode_alloc(size, 0, false, caller);
+    if (!p)
+        return NULL;   /* old stays as it was */
+    memcpy(p, old, have < size ? have : size);
+    hw_arena_mode_free_any(old);
+    return p;
+}
+
+void hw_arena_mode_free_any(void *p)
+{
+    if (((uintptr_t *)p)[-1] & HW_COOKIE_SLOW_BITS) {
+        hw_arena_mode_free(p);
+    } else {
+        hw_self.arena_frees++;
+        hw_real.free(p);
+    }
+}
+
+/* In place, without allocating (a snapshot's fork child must not call malloc). */
+static void sift_down(uintptr_t *a, size_t i, size_t n)
+{
+    for (size_t c; (c = 2 * i + 1) < n; i = c) {
+        if (c + 1 < n && a[c + 1] > a[c])
+            c++;
+        if (a[i] >= a[c])
+            return;
+        uintptr_t t = a[i];
+        a[i] = a[c];
+        a[c] = t;
+    }
+}
+
+static void heapsort_words(uintptr_t *a, size_t n)
+{
+    for (size_t i = n / 2; i-- > 0;)
+        sift_down(a, i, n);
+    for (size_t end = n; end > 1; end--) {
+        uintptr_t t = a[0];
+        a[0] = a[end - 1];
+        a[end - 1] = t;
+        sift_down(a, 0, end - 1);
+    }
+}
+
+struct tcache_list {
+    uintptr_t *tc;
+    size_t n, cap;
+    const struct hw_vec *maps;
+};
+
+static void add_tcache_of(uintptr_t tp, void *arg)
+{
+    struct tcache_list *l = arg;
+    uintptr_t slot = tp + (uintptr_t)hw_glibcheap_tcache_tpoff(), next;
+    if (l->n < l->cap && tp && hw_maps_readable_end(l->maps, slot, &next) >= slot + sizeof(uintptr_t))
+        l->tc[l->n++] = *(const uintptr_t *)slot;
+}
+
+uintptr_t *hw_arena_tcaches(const struct hw_world *w, const struct hw_vec *maps, size_t *n, size_t *len)
+{
+    size_t cap = (w ? w->nr : 0) + 2 + hw_threads_registry_size();
+    *len = cap * sizeof(uintptr_t);
+    struct tcache_list l = { hw_map(*len), 0, cap, maps };
+    if (!l.tc)
+        return NULL;
+    for (uint32_t i = 0; w && i < w->nr; i++)
+        if (atomic_load(&w->threads[i].state) != HW_T_GONE)
+            add_tcache_of(w->threads[i].tp, &l);
+    if (l.n < l.cap)
+        l.tc[l.n++] = hw_glibcheap_my_tcache();
+    add_tcache_of(hw_trigger_helper_tp(), &l);   /* not in w when another thread stopped the world */
+    hw_threads_each_tp(add_tcache_of, &l);
+    heapsort_words(l.tc, l.n);
+    size_t kept = 0;
+    for (size_t i = 0; i < l.n; i++)
+        if (l.tc[i] && (!kept || l.tc[kept - 1] != l.tc[i]))
+            l.tc[kept++] = l.tc[i];
+    *n = kept;
+    return l.tc;
+}
+
+bool hw_arena_mode_ignore(const void *p)
+{
+    if (hw_livetable_set_ignored((uintptr_t)p))
+        return true;
+    /* A plain block, which only the arenas know: an entry with no size that the walk merges
+     * into its chunk (and drops once no chunk starts there). */
+    struct hw_live_entry e = { .addr = (uintptr_t)p, .thread = hw_thread_index(), .ignored = 1, .uncounted = 1 };
+    hw_record_enter();
+    bool ok = hw_livetable_insert(&e);
+    hw_record_leave();
+    return ok;
+}
