@@ -49,7 +49,9 @@
 # Environment:
 #   BENCH_REPS=3        runs per configuration (the median is shown)
 #   BENCH_WORKLOADS     subset, e.g. "w_churn w_cxx" (default: all five)
-#   BENCH_CONFIGS       subset of "native sampled record full heaptrack" (native is always run)
+#   BENCH_CONFIGS       subset of "native sampled record full heaptrack record_ev full_ev" (native
+#                       is always run); record_ev and full_ev are record and full with the
+#                       event log on (HEAPWATCH_EVENTS=1)
 #   BENCH_SCALE         scale argument passed to every workload (default: none, i.e. 1.0)
 #   BENCH_TIMEOUT=180   seconds after which one run is killed and counted as FAILED
 #   BENCH_CFLAGS        extra flags for compiling the workloads
@@ -71,7 +73,7 @@ mkdir -p -- "$2"
 build=$(cd -- "$2" && pwd)
 reps=${BENCH_REPS:-3}
 workloads=${BENCH_WORKLOADS:-"w_churn w_churn2 w_deep w_bigheap w_cxx"}
-configs=${BENCH_CONFIGS:-"native sampled record full heaptrack"}
+configs=${BENCH_CONFIGS:-"native sampled record full heaptrack record_ev full_ev"}
 scale=${BENCH_SCALE:-}
 run_timeout=${BENCH_TIMEOUT:-180}
 extra_cflags=${BENCH_CFLAGS:-}
@@ -82,7 +84,7 @@ case $reps in '' | *[!0-9]* | 0) echo "BENCH_REPS must be a positive integer" >&
 case " $configs " in *" native "*) ;; *) configs="native $configs" ;; esac
 
 # Variables this script sets itself must not leak in from the caller.
-unset LD_PRELOAD HEAPWATCH_OUT HEAPWATCH_SAMPLE_RATE HEAPWATCH_AT_EXIT
+unset LD_PRELOAD HEAPWATCH_OUT HEAPWATCH_SAMPLE_RATE HEAPWATCH_AT_EXIT HEAPWATCH_EVENTS
 # The heap walk section reads the snapshots the shim writes; HEAPWATCH_SNAPSHOT (fork or
 # inplace) may still come from the caller for the sampled and full runs.
 
@@ -164,6 +166,10 @@ run_one() {
     record) cmd=(env "LD_PRELOAD=$so" "HEAPWATCH_OUT=$build/bench-%p.db" HEAPWATCH_AT_EXIT=0 BENCH_NO_SNAPSHOT=1
         "$bin/$w") ;;
     full) cmd=(env "LD_PRELOAD=$so" "HEAPWATCH_OUT=$build/bench-%p.db" HEAPWATCH_SAMPLE_RATE=1 "$bin/$w") ;;
+    record_ev) cmd=(env "LD_PRELOAD=$so" "HEAPWATCH_OUT=$build/bench-%p.db" HEAPWATCH_AT_EXIT=0 BENCH_NO_SNAPSHOT=1
+        HEAPWATCH_EVENTS=1 "$bin/$w") ;;
+    full_ev) cmd=(env "LD_PRELOAD=$so" "HEAPWATCH_OUT=$build/bench-%p.db" HEAPWATCH_SAMPLE_RATE=1 HEAPWATCH_EVENTS=1
+        "$bin/$w") ;;
     inplace) cmd=(env "LD_PRELOAD=$so" "HEAPWATCH_OUT=$build/bench-%p.db" HEAPWATCH_SAMPLE_RATE=1
         HEAPWATCH_SNAPSHOT=inplace "$bin/$w") ;;
     lsan) cmd=(env "$bin/${w}_lsan") ;;
@@ -195,7 +201,14 @@ run_one() {
         esac
     fi
     case $cfg in
-    sampled | record | full | inplace)
+    sampled | record | full | inplace | record_ev | full_ev)
+        if [ -z "$reason" ] && [ "$cfg" = full_ev ] && command -v sqlite3 >/dev/null 2>&1; then
+            # the event log's size on disk: bytes and events of its chunks
+            local evdb
+            evdb=$(find "$build" -maxdepth 1 -name 'bench-*.db' | head -n 1)
+            [ -n "$evdb" ] && sqlite3 "$evdb" "SELECT coalesce(sum(length(data)), 0), coalesce(sum(events), 0) FROM event_chunk" \
+                2>/dev/null | tr '|' ' ' >>"$rawdir/evlog.$w"
+        fi
         if [ -z "$reason" ] && grep -q "cannot be preloaded" "$err"; then
             reason="preload refused by ld.so"
         elif [ -z "$reason" ]; then
@@ -344,6 +357,31 @@ for w in $workloads; do
     done
 done
 elapsed=$(($(date +%s) - start))
+
+# The event log's analyses on 10 million events: w_churn at a quarter scale in full mode with
+# the log (5M pairs), then `heapwatch timeline` and `heapwatch peak` timed cold, REPS times;
+# appends "seconds maxrss_kb events" to evtime.timeline and evtime.peak.
+hwbin=$(dirname "$so")/heapwatch
+case " $configs " in
+*" full_ev "*)
+    if [ -x "$hwbin" ] && [ -x /usr/bin/time ] && command -v sqlite3 >/dev/null 2>&1 && [ -x "$bin/w_churn" ]; then
+        evdb=$build/bench-events.db
+        rm -f "$evdb" "$evdb-wal" "$evdb-shm"
+        (cd "$rundir" && env LD_PRELOAD="$so" HEAPWATCH_OUT="$evdb" HEAPWATCH_SAMPLE_RATE=1 HEAPWATCH_EVENTS=1 \
+            HEAPWATCH_AT_EXIT=0 "$bin/w_churn" 0.25 >/dev/null 2>>"$logdir/events.err") || true
+        nev=$(sqlite3 "$evdb" "SELECT coalesce(sum(events), 0) FROM event_chunk" 2>/dev/null || echo 0)
+        for rep in $(seq 1 "$reps"); do
+            for report in timeline peak; do
+                if out=$(/usr/bin/time -f '%e %M' "$hwbin" $report "$evdb" 2>&1 >/dev/null | tail -n 1); then
+                    echo "$out $nev" >>"$rawdir/evtime.$report"
+                    say "  events: heapwatch $report over $nev events: $out"
+                fi
+            done
+        done
+        rm -f "$evdb" "$evdb-wal" "$evdb-shm"
+    fi
+    ;;
+esac
 
 # ---- report -----------------------------------------------------------------------------------
 # heapwalk_report: the heap walk section (medians of the walk.* raw files).
@@ -607,6 +645,40 @@ targets_report() {
         trow "bigheap: heapwatch $report, memory per block" "<" 200 "$v" B "%.1f" "$why"
     done
 
+    # the event log (HEAPWATCH_EVENTS=1)
+    for w in w_churn w_churn2 w_deep w_bigheap w_cxx; do
+        why=$(cfg_why "$w" native)
+        [ -n "$why" ] || why=$(cfg_why "$w" record_ev)
+        v=""
+        [ -n "$why" ] || v=$(awk -v a="$(median 1 "$rawdir/$w.record_ev")" -v b="$(median 1 "$rawdir/$w.native")" \
+            'BEGIN { if (b > 0) printf "%.6f", a / b }')
+        trow "$(tname "$w"): record with events wall / native wall" "<=" 1.10 "$v" "" "%.3f" "$why"
+    done
+    for w in w_churn w_churn2 w_deep w_bigheap w_cxx; do
+        why=$(cfg_why "$w" full)
+        [ -n "$why" ] || why=$(cfg_why "$w" full_ev)
+        n=${allocs[$w]:-0}
+        if [ -z "$why" ] && [ "$n" -le 0 ]; then why="allocation count of $w unknown"; fi
+        v=""
+        [ -n "$why" ] || v=$(awk -v e="$(median 1 "$rawdir/$w.full_ev")" -v f="$(median 1 "$rawdir/$w.full")" -v n="$n" \
+            'BEGIN { printf "%.6f", (e - f) / n * 1e9 }')
+        trow "$(tname "$w"): events' extra ns/pair over full" "<=" 30 "$v" ns "%.1f" "$why"
+    done
+    for w in w_churn w_churn2 w_deep w_bigheap w_cxx; do
+        why="" v=""
+        [ -s "$rawdir/evlog.$w" ] || why="no full_ev run read (needs sqlite3)"
+        [ -n "$why" ] || v=$(awk '{b += $1; e += $2} END { if (e > 0) printf "%.6f", b / e }' "$rawdir/evlog.$w")
+        [ -n "$why" ] || [ -n "$v" ] || why="no events logged"
+        trow "$(tname "$w"): event log on disk, bytes/event" "<=" 6 "$v" B "%.2f" "$why"
+    done
+    for report in timeline peak; do
+        why="" v=""
+        [ -s "$rawdir/evtime.$report" ] || why="not measured (needs full_ev, /usr/bin/time, sqlite3)"
+        [ -n "$why" ] || v=$(awk '{ printf "%.6f\n", $1 * 1e7 / ($3 > 0 ? $3 : 1) }' "$rawdir/evtime.$report" | sort -g |
+            awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}')
+        trow "heapwatch $report per 10M events" "<" 2 "$v" s "%.2f" "$why"
+    done
+
     awk '{n[$1]++} END {printf "  %d met, %d MISSED, %d n/a\n", n["met"], n["MISSED"], n["n/a"]}' \
         "$rawdir/verdicts"
     objs=${objects[w_bigheap]:-0}
@@ -619,6 +691,9 @@ targets_report() {
     echo "  extra ns/alloc = (wall - wall native) / allocations (each allocation is freed: one"
     echo "    alloc+free pair); cpu = user+sys of the whole process tree"
     echo "  pause, walk+write: the bench snapshot (heap walk section); limit of walk+write = LSan's check"
+    echo "  record_ev, full_ev: record and full with HEAPWATCH_EVENTS=1; events' extra = (full_ev -"
+    echo "    full) / allocations; bytes/event = the full_ev runs' event_chunk data / events; timeline"
+    echo "    and peak: over w_churn 0.25's log (5M pairs), scaled to 10M events"
     if [ -n "$scale" ]; then
         echo "  BENCH_SCALE=$scale: the targets are set for the default scale (3,000,000 blocks on bigheap);"
         echo "    these figures are indicative only"
