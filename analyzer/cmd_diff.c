@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "cmd.h"
+#include "evprofile.h"
 #include "group_reports.h"
 #include "groupings.h"
 #include "options.h"
@@ -20,7 +22,9 @@ static const struct cmd_usage usage_diff = {
     "leaked bytes in A and B; or, with --by owner, by the variables that retain the memory\n"
     "(and unreachable memory by site), with their bytes and objects in A and B.",
     "A snapshot is [DB:]ID: ID is a number, first, latest or -N; DB defaults to the newest\n"
-    "heapwatch.*.db here. The two may come from different databases.", NULL,
+    "heapwatch.*.db here. The two may come from different databases. With --moments, A and B\n"
+    "are moments of the event log instead, [DB:]WHEN: peak, a time since its start (2.5s,\n"
+    "300ms), @SECONDS since the epoch, or a snapshot's moment.", NULL,
 };
 
 struct side {
@@ -30,28 +34,77 @@ struct side {
     struct rows rows;
 };
 
-/* Load one side; a second side in the same database as `other` shares its symcache. */
-static void load_side(struct side *s, const char *spec, const struct report_opts *o, const struct side *other)
+/* A moment's database: the DB: prefix of [DB:]WHEN when it names a file, else the default;
+ * *when is the rest. */
+static struct hwdb *moment_db(const char *spec, const char **when)
 {
-    int64_t snap;
-    s->db = db_open_snapshot_spec(spec, &snap);
+    const char *colon = strrchr(spec, ':');
+    char *path = colon ? xstrndup(spec, (size_t)(colon - spec)) : NULL;
+    if (path && access(path, F_OK) == 0) {
+        *when = colon + 1;
+    } else {
+        free(path);
+        path = db_default_path();
+        *when = spec;
+    }
+    struct hwdb *db = db_open(path);
+    free(path);
+    return db;
+}
+
+/* Load one side; a second side in the same database as `other` shares its symcache. */
+static void load_side(struct side *s, const char *spec, const struct report_opts *o, bool moments,
+                      const struct side *other)
+{
+    int64_t snap = 0;
+    const char *when = NULL;
+    if (moments)
+        s->db = moment_db(spec, &when);
+    else
+        s->db = db_open_snapshot_spec(spec, &snap);
     if (other && other->db == s->db) {
         s->sc = other->sc;
         symcache_forget_missing_debug(s->sc);   /* the warning is about this side's stacks */
     } else {
         s->sc = symcache_open(s->db);
     }
-    profile_load(&s->p, s->db, s->sc, snap);
+    if (moments) {
+        char *label;
+        int64_t t = ev_resolve_at(s->db, when, &label);
+        profile_load_at(&s->p, s->db, s->sc, t, 0, label);
+        free(label);
+    } else {
+        profile_load(&s->p, s->db, s->sc, snap);
+        if (VALUE_NEEDS_EVENTS(o->index))
+            profile_add_temporaries(&s->p);
+    }
     profile_require_index(&s->p, o->index);
     memset(&s->rows, 0, sizeof s->rows);
     report_aggregate(&s->p, o->by, &s->rows);
+}
+
+/* "3" for a snapshot, the moment's label ("peak", "2.5s") for a moment of the event log. */
+static void side_name(const struct side *s, char *buf, size_t size)
+{
+    if (s->p.snapshot)
+        snprintf(buf, size, "%lld", (long long)s->p.snapshot);
+    else
+        snprintf(buf, size, "%s", s->p.label);
 }
 
 static void side_json(struct json *j, const struct side *s)
 {
     json_begin_object(j);
     json_key(j, "db"); json_str(j, s->db->path);
-    json_key(j, "snapshot"); json_int(j, s->p.snapshot);
+    json_key(j, "snapshot");
+    if (s->p.snapshot)
+        json_int(j, s->p.snapshot);
+    else
+        json_null(j);
+    if (!s->p.snapshot) {   /* a moment of the event log */
+        json_key(j, "label"); json_str(j, s->p.label);
+        json_key(j, "time_ns"); json_int(j, s->p.time_ns);
+    }
     json_key(j, "mode"); json_str(j, s->p.mode);
     json_key(j, "total"); values_json_known(j, s->p.total, profile_known(&s->p));
     json_end_object(j);
@@ -115,9 +168,11 @@ int cmd_diff(int argc, char **argv)
 {
     struct report_opts o;
     report_opts_init(&o);
+    bool moments = false;
     const struct opt opts[] = {
         OPT_SAMPLE_INDEX(&o.index, SAMPLE_INDEX_HELP),
         OPT_REPORT_BY_WALK(&o.by),
+        OPT_BOOL(0, "moments", &moments, "A and B are moments of the event log (peak, 2.5s, @SECONDS, a snapshot)"),
         OPT_BOOL(0, "cum", &o.cum, "sort by the change of the cumulative value"),
         OPT_NODECOUNT(&o.nodecount),
         OPT_JSON(&o.json),
@@ -128,6 +183,9 @@ int cmd_diff(int argc, char **argv)
     report_opts_finish(&o);
     if (argc != 2)
         die_with_usage(opts, &usage_diff, "diff needs two snapshots");
+    if (moments && (grouping_of(o.by) || VALUE_NEEDS_WALK(o.index)))
+        die_with_usage(opts, &usage_diff, "--moments diffs the event log, which has no heap walk: no --by %s, no %s",
+                       report_by_names[o.by], value_names[o.index]);
     if (grouping_of(o.by)) {
         check_walk_options(opts, &usage_diff, &o);
         if (o.cum)
@@ -135,8 +193,8 @@ int cmd_diff(int argc, char **argv)
         return diff_by_group(argv[0], argv[1], &o);
     }
     struct side a, b;
-    load_side(&a, argv[0], &o, NULL);
-    load_side(&b, argv[1], &o, &a);
+    load_side(&a, argv[0], &o, moments, NULL);
+    load_side(&b, argv[1], &o, moments, &a);
     unsigned walked = profile_known(&a.p) & profile_known(&b.p);
     struct rows d;
     build_delta(&a, &b, &d);
@@ -173,8 +231,11 @@ int cmd_diff(int argc, char **argv)
         json_end_object(&j);
         json_finish(&j);
     } else {
-        printf("Diff %s:%lld -> %s:%lld, %s: %s -> %s (%s%s)\n", a.db->path, (long long)a.p.snapshot, b.db->path,
-               (long long)b.p.snapshot, value_names[o.index], fmt_value(x, sizeof x, a.p.total[o.index], o.index),
+        char na[64], nb[64];
+        side_name(&a, na, sizeof na);
+        side_name(&b, nb, sizeof nb);
+        printf("Diff %s:%s -> %s:%s, %s: %s -> %s (%s%s)\n", a.db->path, na, b.db->path, nb,
+               value_names[o.index], fmt_value(x, sizeof x, a.p.total[o.index], o.index),
                fmt_value(y, sizeof y, b.p.total[o.index], o.index), total[o.index] >= 0 ? "+" : "",
                fmt_value(z, sizeof z, total[o.index], o.index));
         if (walked & VALUES_WALKED)

@@ -8,7 +8,8 @@
 
 #include <stdbool.h>
 
-/* Drain and write whatever is waiting; a failed write is reported once and its events are
+/* Drain and write whatever is waiting (the caller holds the snapshots' write lock:
+ * hw_snapshot_flush_events, or the exit's close); a failed write is reported once and its events are
  * dropped (the log then has a hole, which the next chunk's start time shows). final: the
  * process is exiting, and the database says the log is complete. */
 void hw_events_write(bool final);

@@ -527,6 +527,17 @@ void hw_snapshot_create_output(void)
     pthread_mutex_unlock(&write_lock);
 }
 
+void hw_snapshot_flush_events(void)
+{
+    /* write_lock: a snapshot's fork child is cloned holding it, and must not inherit SQLite's
+     * own mutexes held by this thread's write (it would wait on them for ever). */
+    pthread_mutex_lock(&write_lock);
+    if (!hw_output_ready())
+        hw_output_ensure();   /* a fork child's database, at its first events */
+    hw_events_write(false);
+    pthread_mutex_unlock(&write_lock);
+}
+
 void hw_snapshot_reap_checkpointer(void)
 {
     pthread_mutex_lock(&write_lock);

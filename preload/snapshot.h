@@ -30,6 +30,8 @@ void hw_snapshot_at_exit(void);
  * database (at the helper's start, so that `heapwatch snap` finds it); wait for the walk
  * child still checkpointing an application thread's snapshot, if any. */
 void hw_snapshot_create_output(void);
+/* Write the event log's waiting records (eventwriter.h), under the snapshots' write lock. */
+void hw_snapshot_flush_events(void);
 void hw_snapshot_reap_checkpointer(void);
 /* fork handlers. */
 void hw_snapshot_atfork_prepare(void);

@@ -81,7 +81,6 @@
 #include <time.h>
 #include <unistd.h>
 #include "events.h"
-#include "eventwriter.h"
 #include "options.h"
 #include "output.h"
 #include "snapshot.h"
@@ -237,11 +236,8 @@ static void *helper_main(void *unused)
             if (next < now)
                 next = now + period;  /* a slow write must not cause a burst */
         }
-        if (hw_events_due()) {
-            if (!hw_output_ready())
-                hw_snapshot_create_output();   /* a fork child's, at its first events */
-            hw_events_write(false);
-        }
+        if (hw_events_due())
+            hw_snapshot_flush_events();
     }
     return NULL;
 }

@@ -6,7 +6,7 @@
 # that says it was cut, a corrupt chunk gives one message, heaptrack counts the same
 # temporaries, and a database without a log says how to record one.
 . ./lib.sh
-plan 76
+plan 86
 
 # run_events DB MODE [ENV...]: the program under the shim with the log on, full mode unless ENV says
 run_events() {
@@ -40,6 +40,20 @@ for opt in O0 O2; do
     peak_text=$("$HW" peak "$db" 2>&1)
     ok_cmd "-$opt: peak's text names the moment and the snapshots around it" \
         sh -c 'printf "%s\n" "$1" | grep -q "^Peak of inuse_space: 107.42KiB in 60 objects at .*between snapshots 1 and 2"' _ "$peak_text"
+
+    "$HW" diff --moments --by function --json "$db:1" "$db:peak" >"$OUT/dpeak-$opt.json" 2>/dev/null
+    is "$(jqr '[.rows[] | select(.function == "site_burst")][0].flat.inuse_space' "$OUT/dpeak-$opt.json") $(jqr '.b.label' "$OUT/dpeak-$opt.json")" \
+        "100000 peak" "-$opt: diff --moments from snapshot 1's moment to the peak: site_burst +100000 bytes"
+
+    # ---- a peak made of one temporary allocation ----------------------------------------------------
+    db="$OUT/burst-$opt.db"
+    run_events "$db" burst
+    is "$?:$(cat "$OUT/stdout")" "0:burst 110000 11" "-$opt: burst runs under the shim"
+    "$HW" peak "$db" --by function --json >"$OUT/burst-$opt.json" 2>/dev/null
+    is "$(jqr '.peak | "\(.inuse_space) \(.inuse_objects)"' "$OUT/burst-$opt.json") $(flat "$OUT/burst-$opt.json" site_temp inuse_space)" \
+        "110000 11 100000" "-$opt: a burst of temporaries peaks at the first of them: 110000 bytes, site_temp's 100000 on top"
+    "$HW" top "$db" --by function --sample-index temporary_objects --json >"$OUT/burst-top-$opt.json" 2>/dev/null
+    is "$(flat "$OUT/burst-top-$opt.json" site_temp temporary_objects)" "100" "-$opt: the burst's 100 blocks are temporary"
 
     # ---- temporary allocations --------------------------------------------------------------------
     db="$OUT/temps-$opt.db"
@@ -137,6 +151,18 @@ else
     skip "heaptrack is not installed"
     skip "heaptrack is not installed"
 fi
+
+# ---- snapshots while the writer writes: each fork child must find SQLite free ----------------------
+for run in 1 2; do
+    db="$OUT/snaps-$run.db"
+    rm -f "$db" "$db-wal" "$db-shm"
+    bounded 60 env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$db" HEAPWATCH_EVENTS=1 HEAPWATCH_SAMPLE_RATE=1 \
+        "$BIN/events-O2" snaps >"$OUT/snaps.out" 2>&1
+    st=$?
+    n=$(sed -n 's/^snaps //p' "$OUT/snaps.out")
+    is "$st:$(sqlite3 "$db" "SELECT count(*) = ${n:-0} + 1 AND ${n:-0} >= 20 FROM snapshot" 2>/dev/null)" "0:1" \
+        "run $run: ${n:-no} snapshots (and the exit one) while the event log was written all along: none hung"
+done
 
 # ---- kill -9: the committed chunks stay readable, and the log says it was cut -----------------------
 db="$OUT/killed.db"

@@ -5,6 +5,10 @@
  *   events peak      site_keep: 10 x 1000 B, kept; snapshot "before"; site_burst: 50 x 2000 B,
  *                    then all freed (the peak: 110000 B in 60 objects, between the snapshots);
  *                    snapshot "after"; site_keep's freed. Prints "peak 110000 60".
+ *   events burst     site_keep: 10 x 1000 B, kept; then site_temp: 100 blocks of 100000 B, each
+ *                    freed at once (temporary): the peak is the first of them on top of the
+ *                    kept ones, 110000 B in 11 objects, which no snapshot and no evenly spaced
+ *                    timeline sees. Prints "burst 110000 11".
  *   events temps     site_temp: 1000 blocks of 64 B each freed before anything else happens
  *                    (temporary); site_pair: 100 times two blocks, both freed after both were
  *                    made (not temporary, as heaptrack counts: another allocation or free
@@ -19,6 +23,10 @@
  *                    Prints "threads 40000".
  *   events sampled   site_big: 20000 x 1000 B kept, then freed; site_temp: 100000 x 256 B
  *                    temporaries. Prints "sampled 20000000 100000".
+ *   events snaps     churn of site_temp blocks for 1.5 s with a snapshot every 30 ms: the
+ *                    event log's writer is busy all the while, and every snapshot's fork child
+ *                    must find SQLite free (it hung on the writer's mutex once). Prints
+ *                    "snaps N" (snapshots taken).
  *   events forever   site_a blocks, one every millisecond, freed 100 later, until killed;
  *                    prints "ready" after 1.5 s. */
 #define _GNU_SOURCE
@@ -86,6 +94,19 @@ static int peak(void)
     for (int i = 0; i < 10; i++)
         free(keep[i]);
     printf("peak 110000 60\n");
+    return 0;
+}
+
+static int burst(void)
+{
+    char *keep[10];
+    for (int i = 0; i < 10; i++)
+        keep[i] = site_keep(1000);
+    for (int i = 0; i < 100; i++)
+        free(site_temp(100000));
+    for (int i = 0; i < 10; i++)
+        free(keep[i]);
+    printf("burst 110000 11\n");
     return 0;
 }
 
@@ -181,6 +202,26 @@ static int sampled(void)
     return 0;
 }
 
+static int snaps(void)
+{
+    static char *ring[256];
+    long long start = now_ns(), last = start;
+    int n = 0;
+    for (unsigned i = 0; now_ns() - start < 1500000000LL; i++) {
+        free(ring[i % 256]);
+        ring[i % 256] = site_temp(16 + i % 200);
+        if ((i & 1023) == 0 && now_ns() - last > 30000000LL) {
+            snap("churn");
+            n++;
+            last = now_ns();
+        }
+    }
+    for (int i = 0; i < 256; i++)
+        free(ring[i]);
+    printf("snaps %d\n", n);
+    return 0;
+}
+
 static __attribute__((noreturn)) int forever(void)
 {
     static char *ring[100];
@@ -205,14 +246,18 @@ int main(int argc, char **argv)
         return peak();
     if (!strcmp(mode, "temps"))
         return temps();
+    if (!strcmp(mode, "burst"))
+        return burst();
     if (!strcmp(mode, "phases"))
         return phases();
     if (!strcmp(mode, "threads"))
         return threads();
     if (!strcmp(mode, "sampled"))
         return sampled();
+    if (!strcmp(mode, "snaps"))
+        return snaps();
     if (!strcmp(mode, "forever"))
         return forever();
-    fprintf(stderr, "usage: events peak|temps|phases|threads|sampled|forever\n");
+    fprintf(stderr, "usage: events peak|burst|temps|phases|threads|sampled|snaps|forever\n");
     return 2;
 }
