@@ -2,15 +2,12 @@
 #define _GNU_SOURCE
 #include "eventwriter.h"
 
-#include <pthread.h>
 #include <zlib.h>
 #include "events.h"
 #include "output.h"
 #include "sink.h"
 #include "sys.h"
 
-/* The helper and the exiting thread may both write: one drain at a time, in order. */
-static pthread_mutex_t writer_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool failure_reported;
 
 /* zlib (RFC 1950) of n bytes of records into out (cap bytes); its length, 0 on failure.
@@ -38,7 +35,6 @@ void hw_events_write(bool final)
     if (!hw_events_on)
         return;
     hw_guard_enter();
-    pthread_mutex_lock(&writer_lock);
     struct hw_ev_drain d;
     hw_events_drain(&d);
     if (!d.events && final && hw_output_ready()) {
@@ -63,11 +59,5 @@ void hw_events_write(bool final)
             hw_unmap(z, cap);
     }
     hw_vec_release(&d.raw);
-    pthread_mutex_unlock(&writer_lock);
     hw_guard_leave();
-}
-
-void hw_events_writer_atfork_child(void)
-{
-    pthread_mutex_init(&writer_lock, NULL);
 }

@@ -2,6 +2,7 @@
  * records and appends them to the database as one event_chunk row (sink.c). The helper thread
  * calls it about once a second and when threads have filled several blocks; the exiting
  * thread calls it last, before the database is closed.
+ * The caller holds the snapshots' write lock, which also keeps one drain at a time.
  * Context: guarded (it allocates through zlib and SQLite). */
 #ifndef HW_EVENTWRITER_H
 #define HW_EVENTWRITER_H
@@ -13,7 +14,5 @@
  * dropped (the log then has a hole, which the next chunk's start time shows). final: the
  * process is exiting, and the database says the log is complete. */
 void hw_events_write(bool final);
-/* A fork child: the parent's helper may have been writing. */
-void hw_events_writer_atfork_child(void);
 
 #endif

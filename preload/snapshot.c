@@ -678,7 +678,6 @@ void hw_snapshot_atfork_parent(void)
 void hw_snapshot_atfork_child(void)
 {
     hw_events_atfork_child();
-    hw_events_writer_atfork_child();
     hw_livetable_unlock_all();
     hw_depot_unlock();
     hw_roots_unlock_regions();
