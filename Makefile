@@ -19,7 +19,7 @@ SQLITE_A := $(firstword $(wildcard /usr/lib/*/libsqlite3.a) /usr/lib/x86_64-linu
 SHIM_SRCS := $(wildcard preload/*.c)
 SHIM_OBJS := $(patsubst preload/%.c,$(BUILD)/preload/%.o,$(SHIM_SRCS)) $(BUILD)/schema_sql.o
 ANA_SRCS := $(wildcard analyzer/*.c)
-ANA_OBJS := $(patsubst analyzer/%.c,$(BUILD)/analyzer/%.o,$(ANA_SRCS)) $(BUILD)/schema_sql_ana.o
+ANA_OBJS := $(patsubst analyzer/%.c,$(BUILD)/analyzer/%.o,$(ANA_SRCS)) $(BUILD)/schema_sql_ana.o $(BUILD)/report_html.o
 # Shim files that must never call the libc allocator, stdio or getenv: they run inside an
 # interposed malloc (the HW_HOOKSAFE tier of preload/hw.h, which says what check-contexts checks).
 HOOKSAFE_SRCS := preload/interpose.c preload/livetable.c preload/depot.c preload/record.c \
@@ -28,7 +28,7 @@ HOOKSAFE_SRCS := preload/interpose.c preload/livetable.c preload/depot.c preload
                  preload/unwind.c preload/maps.c preload/shadow.c preload/events.c preload/record_arena.c
 
 DEPS_PKGS := gcc g++ make libunwind-dev libdwarf-dev libelf-dev libsqlite3-dev zlib1g-dev libc6-dbg libjemalloc2 libtcmalloc-minimal4 \
-             sqlite3 golang-go heaptrack valgrind python3 git perl clang jq procps nginx apache2-utils
+             sqlite3 golang-go heaptrack valgrind python3 git perl clang jq procps nginx apache2-utils chromium
 
 all: libheapwatch.so heapwatch
 
@@ -42,6 +42,13 @@ $(BUILD)/schema_sql.o: $(BUILD)/schema_sql.c
 	$(CC) $(SHIM_CFLAGS) -c $< -o $@
 
 $(BUILD)/schema_sql_ana.o: $(BUILD)/schema_sql.c
+	$(CC) $(ANA_CFLAGS) -c $< -o $@
+
+# The page of `heapwatch html`, embedded as one string.
+$(BUILD)/report_html.c: analyzer/html/report.html | $(BUILD)/analyzer
+	{ echo 'const char hw_report_html[] ='; sed 's/\\/\\\\/g; s/"/\\"/g; s/^/"/; s/$$/\\n"/' $<; echo ';'; } > $@
+
+$(BUILD)/report_html.o: $(BUILD)/report_html.c
 	$(CC) $(ANA_CFLAGS) -c $< -o $@
 
 # interpose.c lets C++ exceptions (bad_alloc from the real operator new) pass through; its hooks

@@ -21,5 +21,6 @@ int cmd_path(int argc, char **argv);
 int cmd_peak(int argc, char **argv);
 int cmd_timeline(int argc, char **argv);
 int cmd_lifetimes(int argc, char **argv);
+int cmd_html(int argc, char **argv);
 
 #endif

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "cmd.h"
+#include "hmap.h"
 #include "evprofile.h"
 #include "json.h"
 #include "options.h"
@@ -196,10 +197,128 @@ static void render_json(const struct profile *p, FILE *out, const struct export_
     json_finish(&j);
 }
 
+/* ---- tree: the json format's numbers with the stacks as a tree of frames ----
+ * {"sample_types": [...], "total": {...}, "frames": [[function, file, line], ...],
+ *  "nodes": [[parent, frame], ...], "samples": [[node, v0, v1, ...], ...]}: node 0 is the
+ * root; a node is one frame (inlined frames are nodes of their own, as json lists them) below
+ * its parent; a sample is the node of its innermost frame and its values in sample_types'
+ * order (null for an unknown one). Identical paths share their nodes, so a profile of many
+ * deep stacks stays small: what `heapwatch html` embeds. */
+struct tree {
+    struct hmap frame_ids, node_ids;   /* hash -> id + 1 */
+    const struct frame **frames;
+    size_t nr_frames, alloc_frames;
+    uint32_t (*nodes)[2];
+    size_t nr_nodes, alloc_nodes;
+};
+
+static uint32_t frame_id(struct tree *t, const struct frame *f)
+{
+    /* function and file are interned: their addresses identify them */
+    uint64_t key = (uint64_t)(uintptr_t)f->function * 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)f->file * 31 ^ (uint64_t)f->line;
+    for (;; key++) {
+        uintptr_t at = (uintptr_t)hmap_get(&t->frame_ids, key ? key : 1);
+        if (!at)
+            break;
+        const struct frame *g = t->frames[at - 1];
+        if (g->function == f->function && g->file == f->file && g->line == f->line)
+            return (uint32_t)(at - 1);
+    }
+    ALLOC_GROW(t->frames, t->nr_frames + 1, t->alloc_frames);
+    t->frames[t->nr_frames] = f;
+    hmap_put(&t->frame_ids, key ? key : 1, (void *)(uintptr_t)(t->nr_frames + 1));
+    return (uint32_t)t->nr_frames++;
+}
+
+static uint32_t node_id(struct tree *t, uint32_t parent, uint32_t frame)
+{
+    uint64_t key = ((uint64_t)parent << 32 | frame) + 1;
+    uintptr_t at = (uintptr_t)hmap_get(&t->node_ids, key);
+    if (at)
+        return (uint32_t)(at - 1);
+    ALLOC_GROW(t->nodes, t->nr_nodes + 1, t->alloc_nodes);
+    t->nodes[t->nr_nodes][0] = parent;
+    t->nodes[t->nr_nodes][1] = frame;
+    hmap_put(&t->node_ids, key, (void *)(uintptr_t)(t->nr_nodes + 1));
+    return (uint32_t)t->nr_nodes++;
+}
+
+static void render_tree(const struct profile *p, FILE *out, const struct export_opts *o)
+{
+    (void)o;
+    struct tree t = { 0 };
+    node_id(&t, 0, UINT32_MAX);   /* the root, node 0 */
+    uint32_t *leaf = xmalloc((p->nr ? p->nr : 1) * sizeof *leaf);
+    for (size_t i = 0; i < p->nr; i++) {
+        const struct sample *s = &p->samples[i];
+        uint32_t n = 0;
+        for (int d = s->depth - 1; d >= 0; d--)   /* outermost first */
+            for (int k = s->locs[d]->nframes - 1; k >= 0; k--)
+                n = node_id(&t, n, frame_id(&t, &s->locs[d]->frames[k]));
+        leaf[i] = n;
+    }
+    struct json j;
+    json_init(&j, out);
+    json_begin_object(&j);
+    json_key(&j, "snapshot");
+    json_int(&j, p->snapshot);
+    json_key(&j, "sample_types");
+    json_begin_array(&j);
+    for (int i = 0; i < profile_nv(p); i++)
+        json_str(&j, value_names[i]);
+    json_end_array(&j);
+    json_key(&j, "total");
+    values_json_known(&j, p->total, profile_known(p));
+    json_key(&j, "frames");
+    json_begin_array(&j);
+    for (size_t i = 0; i < t.nr_frames; i++) {
+        json_begin_array(&j);
+        json_str(&j, t.frames[i]->function);
+        json_str(&j, t.frames[i]->file);
+        json_int(&j, t.frames[i]->line);
+        json_end_array(&j);
+    }
+    json_end_array(&j);
+    json_key(&j, "nodes");
+    json_begin_array(&j);
+    for (size_t i = 1; i < t.nr_nodes; i++) {   /* node i is the array's (i - 1)th */
+        json_begin_array(&j);
+        json_int(&j, t.nodes[i][0]);
+        json_int(&j, t.nodes[i][1]);
+        json_end_array(&j);
+    }
+    json_end_array(&j);
+    json_key(&j, "samples");
+    json_begin_array(&j);
+    unsigned known = profile_known(p);
+    for (size_t i = 0; i < p->nr; i++) {
+        if (sample_all_zero(&p->samples[i]))
+            continue;
+        json_begin_array(&j);
+        json_int(&j, leaf[i]);
+        for (int k = 0; k < profile_nv(p); k++) {
+            if (VALUE_NEEDS_WALK(k) && !(known & VALUES_WALKED))
+                json_null(&j);
+            else
+                json_int(&j, p->samples[i].v[k]);
+        }
+        json_end_array(&j);
+    }
+    json_end_array(&j);
+    json_end_object(&j);
+    json_finish(&j);
+    free(leaf);
+    free(t.frames);
+    free(t.nodes);
+    hmap_clear(&t.frame_ids);
+    hmap_clear(&t.node_ids);
+}
+
 static const struct format formats[] = {
     { "pprof", NULL },
     { "folded", render_folded },
     { "json", render_json },
+    { "tree", render_tree },
 };
 
 /* ---- command ---- */
@@ -216,7 +335,7 @@ static const char *parse_format(const struct opt *opt, const char *arg)
 {
     const struct format *fmt = find_format(arg);
     if (!fmt)
-        return xasprintf("unknown format '%s' (pprof, folded or json)", arg);
+        return xasprintf("unknown format '%s' (pprof, folded, json or tree)", arg);
     *(const struct format **)opt->value = fmt;
     return NULL;
 }
@@ -228,10 +347,11 @@ static const char *parse(int argc, char **argv, struct export_opts *o, const str
     o->index = V_INUSE_SPACE;
     *fmt = NULL;
     const struct opt opts[] = {
-        OPT_CALLBACK('f', "format", fmt, "pprof|folded|json",
+        OPT_CALLBACK('f', "format", fmt, "pprof|folded|json|tree",
                      "pprof: gzip'd profile.proto for `go tool pprof` (needs -o on a terminal)\n"
                      "folded: \"outer;...;inner VALUE\" lines for flamegraph.pl\n"
-                     "json: every sample with its frames and its values", parse_format),
+                     "json: every sample with its frames and its values\n"
+                     "tree: the same, the stacks as a tree of frames (compact)", parse_format),
         OPT_STRING('o', "output", &o->output, "FILE", "write to FILE instead of standard output"),
         OPT_SAMPLE_INDEX(&o->index, SAMPLE_INDEX_HELP "\n(of folded lines; pprof's default sample type)"),
         OPT_STRING(0, "at", &o->at, "WHEN", "the heap at a moment, from the event log: peak, a time since its start"
@@ -240,7 +360,7 @@ static const char *parse(int argc, char **argv, struct export_opts *o, const str
     };
     argc = parse_options(argc, argv, opts, &usage_export, 0);
     if (!*fmt)
-        die_with_usage(opts, &usage_export, "missing --format (pprof, folded or json)");
+        die_with_usage(opts, &usage_export, "missing --format (pprof, folded, json or tree)");
     if (argc > 1)
         die_with_usage(opts, &usage_export, "too many arguments");
     return argc ? argv[0] : "latest";

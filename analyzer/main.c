@@ -30,6 +30,7 @@ static const struct command commands[] = {
     { "timeline", cmd_timeline, "memory in use over the run, total and by site, from the event log" },
     { "peak", cmd_peak, "when memory in use peaked and who held it then, from the event log" },
     { "lifetimes", cmd_lifetimes, "how long each site's allocations live, from the event log" },
+    { "html", cmd_html, "one self-contained HTML file: flame graphs, top, diff, growth, leaks, timeline" },
     { "export", cmd_export, "write a snapshot as pprof (gzip'd profile.proto), folded stacks or JSON" },
 };
 #define NR_COMMANDS (sizeof commands / sizeof commands[0])

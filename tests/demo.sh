@@ -58,4 +58,6 @@ step "heapwatch export demo.db --format pprof -o heap.pb.gz && go tool pprof -to
 if command -v go >/dev/null 2>&1; then
     GOCACHE="$work/gocache" go tool pprof -top -nodecount=8 heap.pb.gz 2>/dev/null
 fi
-printf '\nThe databases are in %s.\n' "$work"
+step "heapwatch html demo.db --base demo.db:1 -o demo.html   # all of it, in a browser"
+"$hw" html demo.db --base demo.db:1 -o demo.html
+printf '\nThe databases are in %s; open %s/demo.html in a browser.\n' "$work" "$work"
