@@ -5,10 +5,10 @@
 # DOM chromium dumps after the scripts ran says what a user would see. A screenshot of each
 # view is saved in this test's output directory for a reviewer.
 . ./lib.sh
-plan 19
+plan 20
 
 if ! command -v chromium >/dev/null 2>&1; then
-    for i in $(seq 19); do skip "chromium not installed (make deps)"; done
+    for i in $(seq 20); do skip "chromium not installed (make deps)"; done
     done_testing
     exit $?
 fi
