@@ -22,5 +22,6 @@ int cmd_peak(int argc, char **argv);
 int cmd_timeline(int argc, char **argv);
 int cmd_lifetimes(int argc, char **argv);
 int cmd_html(int argc, char **argv);
+int cmd_web(int argc, char **argv);
 
 #endif

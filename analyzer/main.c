@@ -31,6 +31,7 @@ static const struct command commands[] = {
     { "peak", cmd_peak, "when memory in use peaked and who held it then, from the event log" },
     { "lifetimes", cmd_lifetimes, "how long each site's allocations live, from the event log" },
     { "html", cmd_html, "one self-contained HTML file: flame graphs, top, diff, growth, leaks, timeline" },
+    { "web", cmd_web, "serve the html report on 127.0.0.1, with snapshot pickers (as go tool pprof -http)" },
     { "export", cmd_export, "write a snapshot as pprof (gzip'd profile.proto), folded stacks or JSON" },
 };
 #define NR_COMMANDS (sizeof commands / sizeof commands[0])

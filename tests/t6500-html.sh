@@ -5,10 +5,10 @@
 # DOM chromium dumps after the scripts ran says what a user would see. A screenshot of each
 # view is saved in this test's output directory for a reviewer.
 . ./lib.sh
-plan 20
+plan 25
 
 if ! command -v chromium >/dev/null 2>&1; then
-    for i in $(seq 20); do skip "chromium not installed (make deps)"; done
+    for i in $(seq 25); do skip "chromium not installed (make deps)"; done
     done_testing
     exit $?
 fi
@@ -74,6 +74,31 @@ for view in snapshots flame top diff growth leaks timeline owners types; do
     shot "$page" "view=$view" "$OUT/view-$view.png"
 done
 ok_cmd "a screenshot of each of the 9 views" test "$(ls "$OUT"/view-*.png | wc -l)" -eq 9
+
+# heapwatch web: the same page from 127.0.0.1, any snapshot and base on request
+"$HW" web "$OUT/demo.db" >"$OUT/web.out" 2>&1 &
+web=$!
+for i in $(seq 50); do grep -q "^heapwatch: serving" "$OUT/web.out" && break; sleep 0.1; done
+url=$(sed -n 's/.* on \(http:[^ ]*\) .*/\1/p' "$OUT/web.out")
+port=${url##*:}
+port=${port%/}
+ok_cmd "web listens on 127.0.0.1 only, on the port it prints ($url)" sh -c 'ss -ltn | grep -q "127.0.0.1:$1 " && ! ss -ltn | grep -Eq "(0.0.0.0|\*|\[::\]):$1 "' _ "$port"
+get() { python3 -c 'import sys, urllib.request, urllib.error
+try:
+    r = urllib.request.urlopen(sys.argv[1], timeout=60); print(r.status); sys.stdout.write(r.read().decode())
+except urllib.error.HTTPError as e: print(e.code); sys.stdout.write(e.read().decode())' "$1"; }
+get "$url" >"$OUT/web-latest.html"
+is "$(head -n 1 "$OUT/web-latest.html"):$(grep -c '"ls":{' "$OUT/web-latest.html")" "200:1" "GET / serves the latest snapshot's page"
+get "${url}?snap=3&base=1" >"$OUT/web-diff.html"
+is "$(head -n 1 "$OUT/web-diff.html"):$(grep -o '"diff":{"a":{"db":"[^"]*","snapshot":1' "$OUT/web-diff.html" | wc -l)" "200:1" \
+    "GET /?snap=3&base=1 serves snapshot 3 with the diff from 1"
+get "${url}?snap=99" >"$OUT/web-404.txt"
+is "$(head -n 1 "$OUT/web-404.txt"):$(grep -c 'no such snapshot' "$OUT/web-404.txt")" "404:1" "a snapshot that does not exist: 404, and the server goes on"
+timeout 60 chromium --headless --no-sandbox --disable-gpu --virtual-time-budget=8000 --dump-dom "${url}?snap=3&base=1" 2>/dev/null | tr '\n' ' ' >"$OUT/web.dom"
+ok_cmd "served, the page offers every snapshot and the base in pickers" \
+    sh -c 'grep -q "<select id=\"psnap\">" "$1" && test "$(grep -o "<option value=\"[0-9][0-9]*\"" "$1" | wc -l)" -eq 14' _ "$OUT/web.dom"
+kill $web 2>/dev/null
+wait $web 2>/dev/null
 
 # 131072 stacks: small, quick, and no heap contents
 db="$OUT/many.db"
