@@ -30,7 +30,7 @@ HOOKSAFE_SRCS := preload/interpose.c preload/livetable.c preload/depot.c preload
 DEPS_PKGS := gcc g++ make libunwind-dev libdwarf-dev libelf-dev libsqlite3-dev zlib1g-dev libc6-dbg libjemalloc2 libtcmalloc-minimal4 \
              sqlite3 golang-go heaptrack valgrind python3 git perl clang jq procps nginx apache2-utils chromium
 
-all: libheapwatch.so heapwatch
+all: libheapwatch.so heapwatch $(BUILD)/heapwatch.1 $(BUILD)/heapwatch.bash
 
 $(BUILD)/preload $(BUILD)/analyzer:
 	mkdir -p $@
@@ -68,6 +68,13 @@ $(BUILD)/analyzer/%.o: analyzer/%.c analyzer/*.h schema/*.h schema/settings.def 
 heapwatch: $(ANA_OBJS)
 	$(CC) -o $@ $^ -lsqlite3 -ldwarf -lelf -lz -lstdc++ -lm
 
+# The man page and the bash completion come from the binary's own help: they cannot disagree.
+$(BUILD)/heapwatch.1: heapwatch analyzer/manpage.sh
+	sh analyzer/manpage.sh ./heapwatch > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/heapwatch.bash: heapwatch analyzer/completion.sh
+	sh analyzer/completion.sh ./heapwatch > $@.tmp && mv $@.tmp $@
+
 check-contexts: $(patsubst preload/%.c,$(BUILD)/preload/%.o,$(HOOKSAFE_SRCS))
 	@bad=$$(for o in $^; do nm -u $$o | awk -v o=$$o '$$2 ~ /^(malloc|calloc|realloc|free|.*printf|getenv|fopen|dlsym)$$/ && o !~ /(real|interpose)\.o$$/ {print o": "$$2}'; done); \
 	if [ -n "$$bad" ]; then echo "hook-safe objects call forbidden functions:"; echo "$$bad"; exit 1; fi; echo "check-contexts: ok"
@@ -100,6 +107,9 @@ install: all
 	install -m 755 heapwatch $(DESTDIR)$(PREFIX)/bin/heapwatch
 	install -m 755 libheapwatch.so $(DESTDIR)$(PREFIX)/lib/heapwatch/libheapwatch.so
 	install -m 644 include/heapwatch.h $(DESTDIR)$(PREFIX)/include/heapwatch.h
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	install -m 644 $(BUILD)/heapwatch.1 $(DESTDIR)$(PREFIX)/share/man/man1/heapwatch.1
+	install -m 644 $(BUILD)/heapwatch.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/heapwatch
 
 clean:
 	rm -rf $(BUILD) libheapwatch.so heapwatch

@@ -40,7 +40,7 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: heapwatch COMMAND [options]\n\ncommands:\n");
     for (size_t i = 0; i < NR_COMMANDS; i++)
-        fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].help);
+        fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].help);
     fprintf(out, "\nA snapshot is named [DB:]ID: ID is a number, first, latest or -N; DB defaults to the\n"
                  "newest heapwatch.*.db in the current directory. Every report takes --json.\n"
                  "'heapwatch help COMMAND' (or 'heapwatch COMMAND --help') describes one command.\n");

@@ -5,7 +5,7 @@
 # the README documents every option and every HEAPWATCH_* setting that the help lists.
 . ./lib.sh
 commands="run snap ls top diff growth leaks export"
-plan 30
+plan 33
 
 for c in $commands; do
     "$HW" "$c" --help >"$OUT/$c.help" 2>"$OUT/err"; rc=$?
@@ -71,4 +71,21 @@ is "$rc:$(cmp -s "$OUT/a.json" "$OUT/b.json" && echo same)" "0:same" \
 is "$rc:$(grep -c '^Showing 1 of' "$OUT/c.txt")" "0:1" "-n 1 and a -1 snapshot after it"
 "$HW" help top extra >/dev/null 2>&1
 is $? 2 "help takes one command"
+# The man page and the bash completion are made from the same help (analyzer/manpage.sh,
+# completion.sh): every command and every option of its --help is in both.
+man_txt="$OUT/heapwatch.1.txt"
+MANWIDTH=200 man -l "$TOP/build/heapwatch.1" >"$man_txt" 2>/dev/null || groff -man -Tutf8 "$TOP/build/heapwatch.1" >"$man_txt"
+cmds=$("$HW" --help 2>&1 | sed -n '/^commands:/,/^$/s/^  \([a-z][a-z]*\) .*/\1/p')
+missing=
+for c in $cmds; do
+    grep -q "heapwatch $c" "$man_txt" || missing="$missing $c"
+    for o in $("$HW" "$c" --help 2>&1 | sed -n '/^options:/,$s/^ *\(-[a-zA-Z], \)\{0,1\}\(--[a-z][a-z-]*\).*/\2/p'); do
+        grep -q -- "$o" "$man_txt" || missing="$missing $c:$o"
+    done
+done
+is "${missing:-none}" none "the man page has every command and every option of its --help ($(echo $cmds | wc -w) commands)"
+# complete WORDS...: what bash would offer for the last word
+complete_words() { bash -c '. "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _heapwatch; echo "${COMPREPLY[*]}"' _ "$TOP/build/heapwatch.bash" "$@"; }
+is "$(complete_words heapwatch ti)" "timeline" "completion: a command from its first letters"
+is "$(complete_words heapwatch timeline --po)" "--points" "completion: an option of that command"
 done_testing
