@@ -5,10 +5,10 @@
 # DOM chromium dumps after the scripts ran says what a user would see. A screenshot of each
 # view is saved in this test's output directory for a reviewer.
 . ./lib.sh
-plan 25
+plan 26
 
 if ! command -v chromium >/dev/null 2>&1; then
-    for i in $(seq 25); do skip "chromium not installed (make deps)"; done
+    for i in $(seq 26); do skip "chromium not installed (make deps)"; done
     done_testing
     exit $?
 fi
@@ -47,6 +47,14 @@ ok_cmd "the root spans the whole graph ($root_w px)" test "${root_w%.*}" -ge 500
 total_alloc=$("$HW" top "$db" --json | jq '.total.alloc_space')
 dom "$page" "view=flame&type=alloc_space" >"$OUT/flame-alloc.dom"
 is "$(frame "$OUT/flame-alloc.dom" all data-value)" "$total_alloc" "with type=alloc_space the root holds alloc_space ($total_alloc)"
+
+# the top table shows top --json's numbers: its first row, as the page renders bytes
+dom "$page" "view=top" >"$OUT/top.dom"
+want=$("$HW" top "$db:latest" --by function --json | jq -r '.rows[0] | "\(.function) \(.flat.inuse_space)"')
+got=$(grep -o '<tr><td class="name">[^<]*</td><td>[^<]*</td><td>[^<]*</td><td>[^<]*</td><td>[^<]*</td><td>[^<]*</td><td>[^<]*</td><td>[^<]*</td>' "$OUT/top.dom" | head -n 1 |
+    sed 's/<tr><td class="name">\([^ <]*\)[^<]*<\/td>\(<td>[^<]*<\/td>\)\{6\}<td>\([^<]*\)<\/td>.*/\1 \3/')
+bytes_of() { awk -v v="$1" 'BEGIN { u = "B KiB MiB GiB"; split(u, n, " "); i = 1; x = v; while (x >= 1024 && i < 4) { x /= 1024; i++ } if (i == 1) printf "%dB", x; else printf "%.2f%s", x, n[i] }'; }
+is "$got" "$(echo "$want" | cut -d' ' -f1) $(bytes_of "$(echo "$want" | cut -d' ' -f2)")" "the top table's first row is top --json's ($want)"
 
 # search highlights; zoom rescales
 dom "$page" "view=flame&search=cache_put" >"$OUT/search.dom"
