@@ -76,7 +76,7 @@ static void load_side(struct side *s, const char *spec, const struct report_opts
     } else {
         profile_load(&s->p, s->db, s->sc, snap);
         if (VALUE_NEEDS_EVENTS(o->index))
-            profile_add_temporaries(&s->p);
+            profile_add_temporaries(&s->p, true);
     }
     profile_require_index(&s->p, o->index);
     memset(&s->rows, 0, sizeof s->rows);

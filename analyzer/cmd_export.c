@@ -421,7 +421,7 @@ int cmd_export(int argc, char **argv)
         db = db_open_snapshot_spec(spec, &snap);
         sc = symcache_open(db);
         profile_load(&p, db, sc, snap);
-        profile_add_temporaries(&p);   /* when the database has an event log */
+        profile_add_temporaries(&p, VALUE_NEEDS_EVENTS(o.index));   /* when the database has a readable event log */
     }
     if (o.at || VALUE_NEEDS_EVENTS(o.index))
         profile_require_index(&p, o.index);

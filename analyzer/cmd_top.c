@@ -142,7 +142,7 @@ int cmd_top(int argc, char **argv)
         sc = symcache_open(db);
         profile_load(&p, db, sc, snap);
         if (VALUE_NEEDS_EVENTS(o.index))
-            profile_add_temporaries(&p);
+            profile_add_temporaries(&p, true);
     }
     profile_require_index(&p, o.index);
     struct rows rows = { 0 };

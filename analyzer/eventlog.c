@@ -128,11 +128,18 @@ struct replay {
     uint8_t *raw;
     size_t alloc_raw;
     int stop;
+    char **failure;   /* soft replay: a corrupt chunk's message goes here, and the replay stops */
 };
 
-static __attribute__((noreturn)) void corrupt(struct replay *r, int64_t chunk, const char *why)
+/* A corrupt chunk: one message and exit 3, or in a soft replay the message kept and the
+ * replay stopped (its return value, for the chunk callback to return). */
+static int corrupt(struct replay *r, int64_t chunk, const char *why)
 {
-    die(EXIT_INPUT, "cannot read '%s': event chunk %lld is corrupt (%s)", r->db->path, (long long)chunk, why);
+    char *msg = xasprintf("cannot read '%s': event chunk %lld is corrupt (%s)", r->db->path, (long long)chunk, why);
+    if (!r->failure)
+        die(EXIT_INPUT, "%s", msg);
+    *r->failure = msg;
+    return r->stop = -2;
 }
 
 static struct thread_cursor *cursor_of(struct replay *r, uint64_t stream, int tid)
@@ -268,31 +275,31 @@ static int one_chunk(void *ctx, const struct db_event_chunk *c)
 {
     struct replay *r = ctx;
     if (c->raw_bytes <= 0 || (uint64_t)c->raw_bytes > MAX_RAW_BYTES || c->events < 0)
-        corrupt(r, c->id, "bad header");
+        return corrupt(r, c->id, "bad header");
     if (c->end_ticks < c->start_ticks || c->end_ns < c->start_ns)
-        corrupt(r, c->id, "its clock runs backwards");
+        return corrupt(r, c->id, "its clock runs backwards");
     ALLOC_GROW(r->raw, (size_t)c->raw_bytes, r->alloc_raw);
     uLongf len = (uLongf)c->raw_bytes;
     int zrc = c->data ? uncompress(r->raw, &len, c->data, (uLong)c->len) : Z_DATA_ERROR;
     if (zrc != Z_OK)
-        corrupt(r, c->id, zrc == Z_BUF_ERROR ? "more data than its header says" : "not zlib data");
+        return corrupt(r, c->id, zrc == Z_BUF_ERROR ? "more data than its header says" : "not zlib data");
     if (len != (uLongf)c->raw_bytes)
-        corrupt(r, c->id, "less data than its header says");
+        return corrupt(r, c->id, "less data than its header says");
     const uint8_t *p = r->raw, *end = r->raw + len;
     int64_t events = 0;
     while (p < end) {
         uint64_t stream, tid, seg;
         if (!hw_varint_get(&p, end, &stream) || !hw_varint_get(&p, end, &tid) || !hw_varint_get(&p, end, &seg) ||
             seg > (uint64_t)(end - p) || tid > INT32_MAX || !stream)
-            corrupt(r, c->id, "bad segment header");
+            return corrupt(r, c->id, "bad segment header");
         const uint8_t *seg_end = p + seg;
         struct thread_cursor *t = cursor_of(r, stream, (int)tid);
         if (t->tid != (int)tid)
-            corrupt(r, c->id, "a stream changes thread");
+            return corrupt(r, c->id, "a stream changes thread");
         while (p < seg_end) {
             struct hw_ev_record rec;
             if (!hw_ev_get(&p, seg_end, &t->c, &rec))
-                corrupt(r, c->id, "bad record");
+                return corrupt(r, c->id, "bad record");
             ALLOC_GROW(t->q, t->nr + 1, t->alloc);
             t->q[t->nr++] = (struct pending){
                 .ticks = rec.ticks, .ns = ticks_to_ns(c, rec.ticks), .addr = rec.addr, .size = rec.size,
@@ -302,7 +309,7 @@ static int one_chunk(void *ctx, const struct db_event_chunk *c)
         }
     }
     if (events != c->events)
-        corrupt(r, c->id, "its record count does not match its header");
+        return corrupt(r, c->id, "its record count does not match its header");
     if (!r->st.chunks)
         r->st.first_ns = c->start_ns;
     r->st.last_ns = c->end_ns;
@@ -333,13 +340,14 @@ void ev_require_log(struct hwdb *db, const char *what)
             " (heapwatch run -e, or LD_PRELOAD=... HEAPWATCH_EVENTS=1)", db->path, what);
 }
 
-int ev_replay(struct hwdb *db, ev_fn *fn, void *ctx, struct ev_stats *st)
+static int replay(struct hwdb *db, ev_fn *fn, void *ctx, struct ev_stats *st, char **failure)
 {
-    struct replay r = { .db = db, .fn = fn, .ctx = ctx, .rate = (double)db->sample_rate };
+    struct replay r = { .db = db, .fn = fn, .ctx = ctx, .rate = (double)db->sample_rate, .failure = failure };
     int rc = db_each_event_chunk(db, one_chunk, &r);
-    if (rc < 0)
+    if (rc < 0 && rc != -2)
         exit(EXIT_INPUT);
-    release_window(&r, 0, true);
+    if (rc != -2)
+        release_window(&r, 0, true);
     if (st) {
         struct ev_stats ext;
         ev_log_extent(db, &ext);
@@ -354,4 +362,16 @@ int ev_replay(struct hwdb *db, ev_fn *fn, void *ctx, struct ev_stats *st)
     hmap_clear(&r.streams);
     free(r.raw);
     return r.stop;
+}
+
+int ev_replay(struct hwdb *db, ev_fn *fn, void *ctx, struct ev_stats *st)
+{
+    return replay(db, fn, ctx, st, NULL);
+}
+
+int ev_replay_soft(struct hwdb *db, ev_fn *fn, void *ctx, char **failure)
+{
+    *failure = NULL;
+    int rc = replay(db, fn, ctx, NULL, failure);
+    return *failure ? -1 : rc;
 }

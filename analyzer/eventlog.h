@@ -48,5 +48,8 @@ void ev_require_log(struct hwdb *db, const char *what);
 /* Replay the whole log; st (may be NULL) gets the figures. Dies with one message on a
  * corrupt chunk. Returns 0 or fn's stop value. */
 int ev_replay(struct hwdb *db, ev_fn *fn, void *ctx, struct ev_stats *st);
+/* The same, but a corrupt chunk stops it with -1 and its message, malloc'd, in *failure
+ * (NULL otherwise): for a report that can do without the log. */
+int ev_replay_soft(struct hwdb *db, ev_fn *fn, void *ctx, char **failure);
 
 #endif

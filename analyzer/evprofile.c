@@ -116,13 +116,25 @@ void profile_load_at(struct profile *p, struct hwdb *db, struct symcache *sc, in
     release_upto(&u);
 }
 
-void profile_add_temporaries(struct profile *p)
+void profile_add_temporaries(struct profile *p, bool required)
 {
     struct ev_stats st;
     if (!ev_log_extent(p->db, &st))
         return;
     struct upto u;
-    replay_upto(p->db, p->time_ns, 0, &u);
+    if (required) {
+        replay_upto(p->db, p->time_ns, 0, &u);
+    } else {
+        memset(&u, 0, sizeof u);
+        u.at_ns = p->time_ns;
+        char *failure;
+        if (ev_replay_soft(p->db, add_event, &u, &failure) < 0 && failure) {
+            warning("%s: reporting without the temporary values", failure);
+            free(failure);
+            release_upto(&u);
+            return;
+        }
+    }
     size_t sorted = p->nr;
     FOR_EACH_ACC(&u.stacks, {
         int64_t v[NV] = { 0 };

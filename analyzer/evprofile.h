@@ -3,6 +3,7 @@
 #ifndef HW_EVPROFILE_H
 #define HW_EVPROFILE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include "profile.h"
 
@@ -14,8 +15,9 @@
 void profile_load_at(struct profile *p, struct hwdb *db, struct symcache *sc, int64_t at_ns, int64_t max_events,
                      const char *label);
 /* Add the temporary values up to p's snapshot time to a snapshot's profile (when its
- * database has an event log; otherwise p stays without them). */
-void profile_add_temporaries(struct profile *p);
+ * database has an event log; otherwise p stays without them). A corrupt log dies with one
+ * message when they are required, else it gives a warning and p stays without them. */
+void profile_add_temporaries(struct profile *p, bool required);
 
 /* The peak of inuse_space (index V_INUSE_SPACE) or inuse_objects over the log: the first
  * moment the total was highest, and the totals then. In sampled mode both are estimates and

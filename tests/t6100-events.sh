@@ -6,7 +6,7 @@
 # that says it was cut, a corrupt chunk gives one message, heaptrack counts the same
 # temporaries, and a database without a log says how to record one.
 . ./lib.sh
-plan 86
+plan 88
 
 # run_events DB MODE [ENV...]: the program under the shim with the log on, full mode unless ENV says
 run_events() {
@@ -189,6 +189,13 @@ for how in "data = x'789c0000'" "raw_bytes = raw_bytes + 1" "events = events + 1
     is "$?:$(wc -l <"$OUT/corrupt.err"):$(grep -c "event chunk 1 is corrupt" "$OUT/corrupt.err")" "3:1:1" \
         "a corrupt chunk ($how): one message, exit 3"
 done
+
+# a corrupt log does not stop a snapshot's export, which then goes without the temporary values
+"$HW" export -f json "$OUT/corrupt.db" >"$OUT/corrupt-export.json" 2>"$OUT/corrupt-export.err"
+is "$?:$(jqr '.sample_types | length' "$OUT/corrupt-export.json"):$(grep -c 'is corrupt.*without the temporary values' "$OUT/corrupt-export.err")" "0:6:1" \
+    "export of a snapshot with a corrupt log: a warning, and the six sample types without the log's"
+"$HW" top "$OUT/corrupt.db" --sample-index temporary_objects >/dev/null 2>"$OUT/corrupt-top.err"
+is "$?:$(grep -c 'event chunk 1 is corrupt' "$OUT/corrupt-top.err")" "3:1" "asked for temporary_objects, a corrupt log is an error"
 
 # ---- a database without a log ---------------------------------------------------------------------
 db="$OUT/nolog.db"
