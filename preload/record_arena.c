@@ -102,13 +102,21 @@ static bool chunk_mmapped(const void *p)
     return ((const uintptr_t *)p)[-1] & 2;
 }
 
-void *hw_arena_mode_alloc(size_t size, size_t align, bool zero, const void *caller)
+/* Track an unsampled block p of `size` bytes if glibc mmapped it (no arena lists it). */
+static void track_if_mmapped(void *p, size_t size)
 {
-    if (!hw_recording())
-        return hw_self.guard ? cookie_alloc(size, align, zero, HW_COOKIE_INTERNAL) : real_alloc(size, align, zero);
-    hw_record_enter();
-    hw_event_note_allocation();
-    bool sampled = hw_record_should_sample(size), loader = hw_from_loader(caller);
+    if (p && size >= hw_arena_small && chunk_mmapped(p)) {
+        struct hw_live_entry e = {
+            .addr = (uintptr_t)p, .size = size, .thread = hw_thread_index(), .seq = hw_seq_next(),
+        };
+        hw_livetable_insert(&e);
+    }
+}
+
+/* An allocation whose sampling is decided: sampled (or the dynamic linker's) behind a cookie
+ * with a table entry, else glibc's own block. Inside a record section. */
+static void *alloc_decided(size_t size, size_t align, bool zero, bool sampled, bool loader)
+{
     void *p;
     if (sampled || loader) {
         p = cookie_alloc(size, align, zero, HW_COOKIE_SAMPLED);
@@ -121,13 +129,19 @@ void *hw_arena_mode_alloc(size_t size, size_t align, bool zero, const void *call
         }
     } else {
         p = real_alloc(size, align, zero);
-        if (p && size >= hw_arena_small && chunk_mmapped(p)) {
-            struct hw_live_entry e = {
-                .addr = (uintptr_t)p, .size = size, .thread = hw_thread_index(), .seq = hw_seq_next(),
-            };
-            hw_livetable_insert(&e);
-        }
+        track_if_mmapped(p, size);
     }
+    return p;
+}
+
+void *hw_arena_mode_alloc(size_t size, size_t align, bool zero, const void *caller)
+{
+    if (!hw_recording())
+        return hw_self.guard ? cookie_alloc(size, align, zero, HW_COOKIE_INTERNAL) : real_alloc(size, align, zero);
+    hw_record_enter();
+    hw_event_note_allocation();
+    bool sampled = hw_record_should_sample(size), loader = hw_from_loader(caller);
+    void *p = alloc_decided(size, align, zero, sampled, loader);
     hw_record_leave();
     return p;
 }
@@ -168,17 +182,123 @@ size_t hw_arena_mode_usable(const void *p)
     return hw_real_usable_size(q) - (size_t)((const char *)p - (const char *)q);
 }
 
+/* A table entry for block p of `size` bytes: sampled (its stack), the dynamic linker's (a
+ * stack, not counted), or neither (stack 0: a cookie'd block that is no longer a sample, or a
+ * chunk glibc mmapped). Inside a record section. */
+static void track(void *p, size_t size, bool sampled, bool loader)
+{
+    struct hw_live_entry e = {
+        .addr = (uintptr_t)p, .size = size, .thread = hw_thread_index(), .seq = hw_seq_next(),
+        .stack = sampled || loader ? hw_record_capture() : 0, .uncounted = !sampled && loader,
+    };
+    hw_livetable_insert(&e);   /* counts a sample, logs its event */
+}
+
+/* Take block p's table entry out (counting a sampled free), into *e; whether it had one. */
+static bool untrack(void *p, struct hw_live_entry *e)
+{
+    if (!hw_forgetting())
+        return false;
+    hw_record_enter();
+    bool had = hw_livetable_remove((uintptr_t)p, e);
+    hw_record_leave();
+    return had;
+}
+
+static void retrack(const struct hw_live_entry *e)
+{
+    hw_record_enter();
+    hw_livetable_insert(e);
+    hw_record_leave();
+}
+
+/* realloc, in place wherever glibc can: a block grown a page at a time must not be copied
+ * whole every time (a sampled realloc of a big block is almost sure, size for size). A
+ * cookie'd block is realloc'd whole, its header moving with it; glibc's own block stays
+ * glibc's, and gets a table entry when it is (or becomes) a chunk glibc mmapped. Only a
+ * sampled realloc of a block in an arena, which needs a cookie in front, and a cookie'd block
+ * with a larger alignment, are copied. */
 void *hw_arena_mode_realloc(void *old, size_t size, const void *caller)
 {
     uintptr_t h = ((uintptr_t *)old)[-1];
-    if (!(h & HW_COOKIE_SLOW_BITS) && !hw_recording())
-        return hw_real.realloc(old, size);   /* a plain block, the shim's own call or no recording */
+    bool ours = hw_is_cookie(h), recording = hw_recording();
     if (!size) {   /* glibc: realloc(p, 0) frees p and returns NULL */
         hw_arena_mode_free_any(old);
         return NULL;
     }
+    if (!ours && !recording) {   /* the shim's own call, or no recording: glibc's, untracked */
+        struct hw_live_entry e;
+        bool had = (h & 2) && untrack(old, &e);
+        void *p = hw_real.realloc(old, size);
+        if (!p && had)
+            retrack(&e);
+        return p;
+    }
+    bool sampled = false, loader = false;
+    if (recording) {
+        hw_record_enter();
+        hw_event_note_allocation();
+        sampled = hw_record_should_sample(size);
+        loader = hw_from_loader(caller);
+        hw_record_leave();
+    }
+    size_t off = ours ? (size_t)((char *)old - (char *)hw_cookie_base(old)) : 0;
+    if (ours && off == 16 && size <= SIZE_MAX - 16 && (recording || hw_cookie_kind(h) == HW_COOKIE_INTERNAL)) {
+        struct hw_live_entry e;
+        bool had = hw_cookie_kind(h) == HW_COOKIE_SAMPLED && untrack(old, &e);
+        char *q = hw_real.realloc(hw_cookie_base(old), size + 16);
+        if (!q) {
+            if (had)
+                retrack(&e);
+            return NULL;
+        }
+        hw_self.arena_frees++;
+        if (hw_cookie_kind(h) == HW_COOKIE_INTERNAL)
+            return q + 16;
+        hw_record_enter();
+        track(q + 16, size, sampled, loader);
+        hw_record_leave();
+        return q + 16;
+    }
+    if (!ours) {
+        struct hw_live_entry e;
+        bool had = (h & 2) && untrack(old, &e);
+        void *p = hw_real.realloc(old, size);
+        if (!p) {
+            if (had)
+                retrack(&e);
+            return NULL;
+        }
+        hw_self.arena_frees++;
+        if (chunk_mmapped(p)) {   /* its free takes the slow path: a table entry is enough */
+            hw_record_enter();
+            track(p, size, sampled, loader);
+            hw_record_leave();
+            return p;
+        }
+        if (!sampled && !loader)
+            return p;
+        /* a sample in an arena needs its cookie: the one case copied */
+        hw_record_enter();
+        void *s = alloc_decided(size, 0, false, sampled, loader);
+        hw_record_leave();
+        if (!s)
+            return p;   /* keep glibc's block, unsampled */
+        memcpy(s, p, size);
+        hw_self.arena_frees++;
+        hw_real.free(p);
+        return s;
+    }
+    /* a cookie'd block with a larger alignment, or one of the shim's own under no recording */
     size_t have = hw_arena_mode_usable(old);
-    void *p = hw_arena_mode_alloc(size, 0, false, caller);
+    void *p;
+    if (recording) {
+        hw_record_enter();
+        p = alloc_decided(size, 0, false, sampled, loader);
+        hw_record_leave();
+    } else {
+        p = hw_arena_mode_alloc(size, 0, false, caller);
+    }
     if (!p)
         return NULL;   /* old stays as it was */
     memcpy(p, old, have < size ? have : size);
