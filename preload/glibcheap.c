@@ -631,7 +631,10 @@ static int collect_tcache_strict(uintptr_t t, const struct vec *heaps, struct ve
 {
     uintptr_t c = t - HDR;
     const struct heap *h = heap_of(heaps, c);
-    if ((t & 15) || !h || c + TC_CHUNK > h->stop || (W(c + SIZE_SZ) & ~(uintptr_t)SIZE_BITS) != TC_CHUNK)
+    /* tcache_init's chunk is TC_CHUNK bytes, or up to MINSIZE - 16 more when malloc gave it a
+     * whole free chunk whose remainder would have been too small to split off */
+    uintptr_t size = h && c + SIZE_SZ + 8 <= h->stop ? W(c + SIZE_SZ) & ~(uintptr_t)SIZE_BITS : 0;
+    if ((t & 15) || !h || size < TC_CHUNK || size >= TC_CHUNK + MINSIZE || c + size > h->stop)
         return HW_GLIBCHEAP_ETCACHE;
     if (!vec_push(ex, &c))
         return HW_GLIBCHEAP_ENOMEM;
