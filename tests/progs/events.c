@@ -23,7 +23,8 @@
  *                    Prints "threads 40000".
  *   events sampled   site_big: 20000 x 1000 B kept, then freed; site_temp: 100000 x 256 B
  *                    temporaries. Prints "sampled 20000000 100000".
- *   events snaps     churn of site_temp blocks for 1.5 s with a snapshot every 30 ms: the
+ *   events snaps     churn of site_temp blocks for 1.5 s with a snapshot every 30 ms (fewer on a
+ *                    loaded machine, where each takes longer): the
  *                    event log's writer is busy all the while, and every snapshot's fork child
  *                    must find SQLite free (it hung on the writer's mutex once). Prints
  *                    "snaps N" (snapshots taken).
