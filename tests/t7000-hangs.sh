@@ -24,10 +24,14 @@ storm() {
     [ $rc -ne 0 ] && { echo "exit $rc: $(head -c 300 "$OUT/stderr")"; return; }
     forks=$(sed -n 's/^forks //p' "$OUT/stdout")
     [ "$forks" -eq $(($3 * $4 + 1)) ] || { echo "forks $forks"; return; }
-    # every process wrote its database: parent, children, grandchildren (every third child)
+    # every process wrote its database: parent, children, grandchildren (every third child);
+    # but a child forked after its fork waited FORK_SINK_WAIT_MS for the parent's in-process
+    # write (a loaded machine) does without one, and says so: at most a few of those
     want=$((1 + forks + ($3 * $4 + 2) / 3))
+    without=$(grep -c "forked while its parent wrote a snapshot" "$OUT/stderr")
     got=$(ls "$dir"/*.db | wc -l)
-    [ "$got" -ge "$want" ] || { echo "$got databases, expected $want"; return; }
+    [ "$without" -le $((forks / 20)) ] || { echo "$without children without a database"; return; }
+    [ "$got" -ge $((want - without)) ] || { echo "$got databases, expected $want ($without said why not)"; return; }
     echo ok
 }
 
