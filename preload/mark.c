@@ -241,9 +241,7 @@ bool hw_heap_load(struct hw_heap *h, const uintptr_t *tcaches, size_t ntc)
             hw_unmap(table, (nt + 1) * sizeof *table);
             return false;
         }
-        emit_table_below(&m, UINTPTR_MAX);
-        while (m.ok && m.next < m.n)   /* at UINTPTR_MAX itself: none can be */
-            emit(&m, &m.table[m.next++]);
+        emit_table_below(&m, UINTPTR_MAX);   /* no block starts at UINTPTR_MAX: that is all of them */
     } else {
         hw_shadow_scan(take_shadow, &m);
         while (m.ok && m.next < m.n)

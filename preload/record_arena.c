@@ -102,16 +102,18 @@ static bool chunk_mmapped(const void *p)
     return ((const uintptr_t *)p)[-1] & 2;
 }
 
-/* Track an unsampled block p of `size` bytes if glibc mmapped it (no arena lists it). */
-static void track_if_mmapped(void *p, size_t size)
+/* A table entry for block p of `size` bytes: sampled (its stack), the dynamic linker's (a
+ * stack, not counted), or neither (stack 0: a cookie'd block that is no longer a sample, or a
+ * chunk glibc mmapped). Inside a record section. */
+static void track(void *p, size_t size, bool sampled, bool loader)
 {
-    if (p && size >= hw_arena_small && chunk_mmapped(p)) {
-        struct hw_live_entry e = {
-            .addr = (uintptr_t)p, .size = size, .thread = hw_thread_index(), .seq = hw_seq_next(),
-        };
-        hw_livetable_insert(&e);
-    }
+    struct hw_live_entry e = {
+        .addr = (uintptr_t)p, .size = size, .thread = hw_thread_index(), .seq = hw_seq_next(),
+        .stack = sampled || loader ? hw_record_capture() : 0, .uncounted = !sampled && loader,
+    };
+    hw_livetable_insert(&e);   /* counts a sample, logs its event */
 }
+
 
 /* An allocation whose sampling is decided: sampled (or the dynamic linker's) behind a cookie
  * with a table entry, else glibc's own block. Inside a record section. */
@@ -120,16 +122,12 @@ static void *alloc_decided(size_t size, size_t align, bool zero, bool sampled, b
     void *p;
     if (sampled || loader) {
         p = cookie_alloc(size, align, zero, HW_COOKIE_SAMPLED);
-        if (p) {
-            struct hw_live_entry e = {
-                .addr = (uintptr_t)p, .size = size, .thread = hw_thread_index(), .seq = hw_seq_next(),
-                .stack = hw_record_capture(), .uncounted = !sampled,
-            };
-            hw_livetable_insert(&e);   /* counts a sample, logs its event; a full table loses the block */
-        }
+        if (p)
+            track(p, size, sampled, loader);   /* a full table loses the block */
     } else {
         p = real_alloc(size, align, zero);
-        track_if_mmapped(p, size);
+        if (p && size >= hw_arena_small && chunk_mmapped(p))   /* no arena lists it */
+            track(p, size, false, false);
     }
     return p;
 }
@@ -182,18 +180,6 @@ size_t hw_arena_mode_usable(const void *p)
     return hw_real_usable_size(q) - (size_t)((const char *)p - (const char *)q);
 }
 
-/* A table entry for block p of `size` bytes: sampled (its stack), the dynamic linker's (a
- * stack, not counted), or neither (stack 0: a cookie'd block that is no longer a sample, or a
- * chunk glibc mmapped). Inside a record section. */
-static void track(void *p, size_t size, bool sampled, bool loader)
-{
-    struct hw_live_entry e = {
-        .addr = (uintptr_t)p, .size = size, .thread = hw_thread_index(), .seq = hw_seq_next(),
-        .stack = sampled || loader ? hw_record_capture() : 0, .uncounted = !sampled && loader,
-    };
-    hw_livetable_insert(&e);   /* counts a sample, logs its event */
-}
-
 /* Take block p's table entry out (counting a sampled free), into *e; whether it had one. */
 static bool untrack(void *p, struct hw_live_entry *e)
 {
@@ -212,6 +198,18 @@ static void retrack(const struct hw_live_entry *e)
     hw_record_leave();
 }
 
+/* glibc's realloc of its own block (no cookie), an mmapped chunk's table entry taken out first
+ * and put back if glibc fails; NULL when it does. */
+static void *glibc_realloc(void *old, size_t size)
+{
+    struct hw_live_entry e;
+    bool had = (((uintptr_t *)old)[-1] & 2) && untrack(old, &e);
+    void *p = hw_real.realloc(old, size);
+    if (!p && had)
+        retrack(&e);
+    return p;
+}
+
 /* realloc, in place wherever glibc can: a block grown a page at a time must not be copied
  * whole every time (a sampled realloc of a big block is almost sure, size for size). A
  * cookie'd block is realloc'd whole, its header moving with it; glibc's own block stays
@@ -226,14 +224,8 @@ void *hw_arena_mode_realloc(void *old, size_t size, const void *caller)
         hw_arena_mode_free_any(old);
         return NULL;
     }
-    if (!ours && !recording) {   /* the shim's own call, or no recording: glibc's, untracked */
-        struct hw_live_entry e;
-        bool had = (h & 2) && untrack(old, &e);
-        void *p = hw_real.realloc(old, size);
-        if (!p && had)
-            retrack(&e);
-        return p;
-    }
+    if (!ours && !recording)   /* the shim's own call, or no recording: glibc's, untracked */
+        return glibc_realloc(old, size);
     bool sampled = false, loader = false;
     if (recording) {
         hw_record_enter();
@@ -261,14 +253,9 @@ void *hw_arena_mode_realloc(void *old, size_t size, const void *caller)
         return q + 16;
     }
     if (!ours) {
-        struct hw_live_entry e;
-        bool had = (h & 2) && untrack(old, &e);
-        void *p = hw_real.realloc(old, size);
-        if (!p) {
-            if (had)
-                retrack(&e);
+        void *p = glibc_realloc(old, size);
+        if (!p)
             return NULL;
-        }
         hw_self.arena_frees++;
         if (chunk_mmapped(p)) {   /* its free takes the slow path: a table entry is enough */
             hw_record_enter();
