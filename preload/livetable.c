@@ -20,7 +20,10 @@
 
 #define SHARD_BITS 7
 #define NSHARDS (1u << SHARD_BITS)
-#define INITIAL_SLOTS 1024
+/* One page a shard to begin with: in sampled mode the table holds only the sampled blocks, a
+ * few thousand, and a larger start cost every program a page fault a slot it touched (3 MiB and
+ * about 10 ms of faults at 1024). Full mode grows it; growth is the cold path. */
+#define INITIAL_SLOTS 128
 
 struct shard {
     _Atomic int lock;
@@ -56,7 +59,9 @@ static inline struct shard *shard_of(uint64_t h)
 bool hw_livetable_init(void)
 {
     for (unsigned i = 0; i < NSHARDS; i++) {
-        shards[i].slots = hw_map(INITIAL_SLOTS * sizeof(struct hw_live_entry));
+        /* populated: a first touch from malloc would fault, and in a threaded program the
+         * copy of the zero page it read costs a TLB shootdown on every other CPU */
+        shards[i].slots = hw_map_populated(INITIAL_SLOTS * sizeof(struct hw_live_entry));
         if (!shards[i].slots)
             return false;
         shards[i].mask = INITIAL_SLOTS - 1;
@@ -78,7 +83,7 @@ static HW_COLD bool grow(struct shard *s)
     uint32_t old_slots = s->mask + 1, new_slots = old_slots * 2;
     if (new_slots < old_slots)
         return false;
-    struct hw_live_entry *n = hw_map((size_t)new_slots * sizeof *n);
+    struct hw_live_entry *n = hw_map_populated((size_t)new_slots * sizeof *n);
     if (!n)
         return false;
     for (uint32_t i = 0; i < old_slots; i++)

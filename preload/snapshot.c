@@ -445,6 +445,10 @@ static void close_for_exit(void)
 {
     hw_events_write(true);   /* the last events: after this snapshot's, before the database closes */
     reap_checkpointer();
+    /* A program that ends before the helper made its database still gets one (but a fork
+     * child's, made at its first snapshot or events only). */
+    if (!hw_output_ready() && !hw_output_forked_from())
+        hw_output_ensure();
     if (hw_output_ready())
         hw_sink_finish(hw_output_path());
     exited = true;
@@ -523,7 +527,8 @@ out_unlock:
 void hw_snapshot_create_output(void)
 {
     pthread_mutex_lock(&write_lock);
-    hw_output_ensure();
+    if (!exited)   /* else exit made it, or chose not to: exit_group may cut a late one short */
+        hw_output_ensure();
     pthread_mutex_unlock(&write_lock);
 }
 
@@ -532,6 +537,10 @@ void hw_snapshot_flush_events(void)
     /* write_lock: a snapshot's fork child is cloned holding it, and must not inherit SQLite's
      * own mutexes held by this thread's write (it would wait on them for ever). */
     pthread_mutex_lock(&write_lock);
+    if (exited) {   /* the last events went with close_for_exit */
+        pthread_mutex_unlock(&write_lock);
+        return;
+    }
     if (!hw_output_ready())
         hw_output_ensure();   /* a fork child's database, at its first events */
     hw_events_write(false);

@@ -258,6 +258,36 @@ static void test_many(void)
     CHECK(tree_is_sound(), "tree still sound after %u nodes", hw_depot_count());
 }
 
+/* One caller with 200 callees: the first 8 children are found through the parent's list, the
+ * rest after the move to the edge index (depot.c, FANOUT_LIST); the move keeps every id. */
+static void test_fanout(void)
+{
+    enum { KIDS = 200 };
+    uintptr_t st[KIDS][2];
+    uint32_t ids[KIDS];
+    unsigned wrong = 0;
+    for (unsigned i = 0; i < KIDS; i++) {
+        st[i][0] = 0x700000 + 16 * i;   /* innermost: the callee */
+        st[i][1] = 0x6ff000;            /* the one caller */
+        ids[i] = hw_depot_put(st[i], 2);
+        for (unsigned j = 0; j <= i; j++)   /* every earlier sibling, before and after the move */
+            wrong += hw_depot_put(st[j], 2) != ids[j] || !holds(ids[j], st[j], 2);
+    }
+    uint32_t caller = parent_of(ids[0]);
+    unsigned other_parent = 0, lost = 0;
+    for (unsigned i = 0; i < KIDS; i++) {
+        other_parent += parent_of(ids[i]) != caller;
+        /* a stack one frame deeper is new to the hash cache: its path is found frame by frame */
+        uintptr_t deeper[3] = { 0x800000, st[i][0], st[i][1] };
+        uint32_t d = hw_depot_put(deeper, 3);
+        lost += !d || parent_of(d) != ids[i];
+    }
+    CHECK(!wrong && !other_parent, "200 callees of one caller keep their ids through the move to the edge index"
+          " (%u wrong, %u under another parent)", wrong, other_parent);
+    CHECK(!lost, "a deeper stack finds each callee's node, listed or indexed (%u lost)", lost);
+    CHECK(tree_is_sound(), "tree sound after the fan-out");
+}
+
 /* Threads putting overlapping sets: the shared stacks in different orders, plus private ones. */
 #define NTHREADS 4
 #define NSHARED 3000  /* 2^3 * 3 * 5^3 */
@@ -401,6 +431,7 @@ int main(void)
     test_basic();
     test_collision();
     test_many();
+    test_fanout();
     test_threads();
     test_cache_race();
     return done();

@@ -17,7 +17,7 @@
 /* A copy of livetable.c's hash and geometry, only to craft colliding addresses. If the table
  * changes its hash these tests still hold; they just stress the probe chains less. */
 #define SHARD_BITS 7
-#define INITIAL_SLOTS 1024u
+#define INITIAL_SLOTS 128u
 static uint64_t hash_addr(uintptr_t a)
 {
     uint64_t h = (uint64_t)a >> 4;
