@@ -3,9 +3,10 @@
 # name that is taken is never overwritten, and says so; heapwatch run under a wrapper that
 # forks and execs names every database it wrote and the command's; a full disk at start
 # leaves no file and one message; a disk that fills mid-run costs one message, leaves no WAL
-# at exit, and the lost snapshots are recorded once space returns.
+# at exit, and the lost snapshots are recorded once space returns. A program that ends at once,
+# before the helper thread made its database, still leaves a whole one.
 . ./lib.sh
-plan 21
+plan 22
 
 dir="$OUT/d"
 mkdir -p "$dir/real"
@@ -17,6 +18,17 @@ is "$? $(grep -c . "$OUT/stderr")" "0 0" "output through a symlinked directory: 
 is "$("$HW" ls "$dir/real/x.db" --json | jq '.snapshots | length')" 2 "... and the database (in the real directory) has its snapshots"
 link_untouched() { [ -L "$dir/link" ] && [ ! -L "$dir/real/x.db" ]; }
 ok_cmd "... a real file, the link untouched" link_untouched
+
+# --- a program that ends at once -----------------------------------------------------------------
+# exit took the write lock before the helper made the database, and the helper then began one that
+# exit_group cut short: a file without its tables, 19 times in 30 (AT_EXIT=0, no exit snapshot).
+whole=0
+for i in $(seq 1 40); do
+    rm -f "$OUT/quick.db"
+    env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$OUT/quick.db" HEAPWATCH_AT_EXIT=0 /bin/true >/dev/null 2>&1
+    [ "$(sqlite3 "$OUT/quick.db" 'select count(*) from process' 2>/dev/null)" = 1 ] && whole=$((whole + 1))
+done
+is "$whole" 40 "40 quick runs without an exit snapshot: each leaves a whole database"
 
 # --- a taken name -----------------------------------------------------------------------------
 env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$dir/real/x.db" HEAPWATCH_SAMPLE_RATE=1 "$BIN/exact-O2" >/dev/null 2>"$OUT/stderr"
