@@ -111,7 +111,7 @@ int db_each_edge_chunk(struct hwdb *db, int64_t snap, db_chunk_fn *fn, void *ctx
 /* One event_chunk row (schema 6): the clock pairs at its start and end, its record count,
  * its inflated size and its deflated data. */
 struct db_event_chunk {
-    int64_t id, start_ticks, start_ns, end_ticks, end_ns, events, raw_bytes;
+    int64_t id, start_ticks, start_ns, end_ticks, end_ns, events, raw_bytes, codec;
     const uint8_t *data;
     size_t len;
 };

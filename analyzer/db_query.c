@@ -149,7 +149,8 @@ static int event_chunk_row(sqlite3_stmt *st, void *args)
     struct db_event_chunk c = {
         sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
         sqlite3_column_int64(st, 3), sqlite3_column_int64(st, 4), sqlite3_column_int64(st, 5),
-        sqlite3_column_int64(st, 6), sqlite3_column_blob(st, 7), (size_t)sqlite3_column_bytes(st, 7),
+        sqlite3_column_int64(st, 6), sqlite3_column_int64(st, 7), sqlite3_column_blob(st, 8),
+        (size_t)sqlite3_column_bytes(st, 8),
     };
     return a->fn(a->ctx, &c);
 }
@@ -159,7 +160,7 @@ int db_each_event_chunk(struct hwdb *db, db_event_chunk_fn *fn, void *ctx)
     if (db->version < 6)
         return 0;
     struct event_chunk_args a = { fn, ctx };
-    return for_rows(db, query(db, "SELECT id, start_ticks, start_ns, end_ticks, end_ns, events, raw_bytes, data"
+    return for_rows(db, query(db, "SELECT id, start_ticks, start_ns, end_ticks, end_ns, events, raw_bytes, codec, data"
                                   " FROM event_chunk ORDER BY id", 0, NULL), event_chunk_row, &a);
 }
 

@@ -278,14 +278,25 @@ static int one_chunk(void *ctx, const struct db_event_chunk *c)
         return corrupt(r, c->id, "bad header");
     if (c->end_ticks < c->start_ticks || c->end_ns < c->start_ns)
         return corrupt(r, c->id, "its clock runs backwards");
-    ALLOC_GROW(r->raw, (size_t)c->raw_bytes, r->alloc_raw);
-    uLongf len = (uLongf)c->raw_bytes;
-    int zrc = c->data ? uncompress(r->raw, &len, c->data, (uLong)c->len) : Z_DATA_ERROR;
-    if (zrc != Z_OK)
-        return corrupt(r, c->id, zrc == Z_BUF_ERROR ? "more data than its header says" : "not zlib data");
-    if (len != (uLongf)c->raw_bytes)
-        return corrupt(r, c->id, "less data than its header says");
-    const uint8_t *p = r->raw, *end = r->raw + len;
+    const uint8_t *p, *end;
+    if (c->codec == 0) {   /* the records as they are */
+        if (!c->data || c->len != (size_t)c->raw_bytes)
+            return corrupt(r, c->id, "its data is not as long as its header says");
+        p = c->data;
+        end = p + c->len;
+    } else if (c->codec == 1) {
+        ALLOC_GROW(r->raw, (size_t)c->raw_bytes, r->alloc_raw);
+        uLongf len = (uLongf)c->raw_bytes;
+        int zrc = c->data ? uncompress(r->raw, &len, c->data, (uLong)c->len) : Z_DATA_ERROR;
+        if (zrc != Z_OK)
+            return corrupt(r, c->id, zrc == Z_BUF_ERROR ? "more data than its header says" : "not zlib data");
+        if (len != (uLongf)c->raw_bytes)
+            return corrupt(r, c->id, "less data than its header says");
+        p = r->raw;
+        end = p + len;
+    } else {
+        return corrupt(r, c->id, "unknown codec");
+    }
     int64_t events = 0;
     while (p < end) {
         uint64_t stream, tid, seg;

@@ -1,11 +1,11 @@
 /* This file implements the event log's recording side (events.h).
  *
  * A thread's queue is a list of blocks with one producer (the thread) and one consumer (the
- * writer). The thread encodes a record past its tail block's `used` mark and then publishes
- * it with a release store; the writer reads up to `used` with an acquire load. No record
- * spans two blocks: a record that does not fit starts a new block, which the thread links
- * with a release store after the old block's last `used` store, so a writer that sees the
- * link reads `used` once more and then owns the old block whole. Nothing on the thread's
+ * writer). The thread encodes a record past its tail block's `mark` and then publishes it
+ * with a release store of the new mark; the writer reads up to the mark with an acquire load.
+ * No record spans two blocks: a record that does not fit starts a new block, which the
+ * thread links with a release store after the old block's last mark store, so a writer that
+ * sees the link reads the mark once more and then owns the old block whole. Nothing on the thread's
  * side waits for the writer: a thread whose writer lags takes more blocks.
  *
  * A thread that exits (the key destructor) marks its queue exited; the writer retires it once
@@ -30,16 +30,21 @@
 #define DRAIN_PERIOD_NS 1000000000ull   /* a kill -9 loses at most this much */
 #define DRAIN_BLOCKS 32                 /* or as soon as this many blocks (2 MiB) wait */
 
+/* A block's mark: records << 32 | bytes, published together, so that the writer counts
+ * records without decoding them. */
+#define MARK_BYTES(m) ((uint32_t)(m))
+#define MARK_RECORDS(m) ((uint32_t)((m) >> 32))
+
 struct ev_block {
     struct ev_block *_Atomic next;   /* the thread's next block; NULL while this is its tail */
-    _Atomic uint32_t used;           /* bytes published */
+    _Atomic uint64_t mark;           /* what is published: MARK_RECORDS records, MARK_BYTES bytes */
     uint8_t data[BLOCK_BYTES];
 };
 
 struct hw_ev_queue {
     struct hw_ev_queue *next_all;    /* the registry (registry_lock) */
     struct ev_block *head;           /* writer: the first block with bytes it has not read */
-    uint32_t head_read;              /* writer: bytes of head already drained */
+    uint64_t head_read;              /* writer: the mark of head up to which it drained */
     struct ev_block *tail;           /* thread: the block it appends to */
     uint64_t stream;                 /* its number in the log (schema/chunk.h) */
     int tid;
@@ -60,9 +65,10 @@ static _Atomic uint64_t streams;              /* queues ever made: the next stre
 static _Atomic bool wake_sent;
 static uint64_t last_ticks, last_ns, last_mono; /* the previous drain (writer) */
 
+/* In units of 32 cycles or 16 ns (schema/chunk.h). */
 uint64_t hw_event_ticks(void)
 {
-    return use_tsc ? __rdtsc() : hw_now_ns(CLOCK_MONOTONIC);
+    return use_tsc ? __rdtsc() >> 5 : hw_now_ns(CLOCK_MONOTONIC) >> 4;
 }
 
 /* Whether the kernel keeps time with the TSC: then it is constant-rate and synchronised
@@ -100,7 +106,7 @@ static struct ev_block *block_new(void)
     if (!b && !(b = hw_map(sizeof *b)))
         return NULL;
     atomic_store_explicit(&b->next, NULL, memory_order_relaxed);
-    atomic_store_explicit(&b->used, 0, memory_order_relaxed);
+    atomic_store_explicit(&b->mark, 0, memory_order_relaxed);
     return b;
 }
 
@@ -133,7 +139,7 @@ static struct hw_ev_queue *queue_of_thread(void)
     q->tid = hw_gettid();
     q->stream = atomic_fetch_add_explicit(&streams, 1, memory_order_relaxed) + 1;
     /* A new stream: its first record is a delta from 0. */
-    hw_self.ev_ticks = hw_self.ev_addr = 0;
+    hw_self.ev_ticks = hw_self.ev_addr = hw_self.ev_stack = 0;
     hw_spin_lock(&registry_lock);
     q->next_all = registry;
     registry = q;
@@ -163,24 +169,25 @@ static void put(unsigned op, const struct hw_live_entry *e)
     if (!q)
         goto out;
     struct ev_block *b = q->tail;
-    uint32_t used = atomic_load_explicit(&b->used, memory_order_relaxed);
-    if (used + HW_EV_RECORD_MAX > BLOCK_BYTES) {
+    uint64_t mark = atomic_load_explicit(&b->mark, memory_order_relaxed);
+    if (MARK_BYTES(mark) + HW_EV_RECORD_MAX > BLOCK_BYTES) {
         struct ev_block *nb = block_new();
         if (!nb)
             goto out;
         atomic_store_explicit(&b->next, nb, memory_order_release);
         q->tail = b = nb;
-        used = 0;
+        mark = 0;
         if (atomic_fetch_add_explicit(&blocks_waiting, 1, memory_order_relaxed) + 1 >= DRAIN_BLOCKS &&
             !atomic_exchange_explicit(&wake_sent, true, memory_order_relaxed))
             hw_trigger_wake_for_events();
     }
-    struct hw_ev_cursor c = { hw_self.ev_ticks, hw_self.ev_addr };
+    struct hw_ev_cursor c = { hw_self.ev_ticks, hw_self.ev_addr, hw_self.ev_stack };
     struct hw_ev_record r = { .op = op, .ticks = hw_event_ticks(), .addr = e->addr, .size = e->size, .stack = e->stack };
-    uint8_t *end = hw_ev_put(b->data + used, &c, &r);
+    uint8_t *end = hw_ev_put(b->data + MARK_BYTES(mark), &c, &r);
     hw_self.ev_ticks = c.ticks;
     hw_self.ev_addr = c.addr;
-    atomic_store_explicit(&b->used, (uint32_t)(end - b->data), memory_order_release);
+    hw_self.ev_stack = c.stack;
+    atomic_store_explicit(&b->mark, (uint64_t)(MARK_RECORDS(mark) + 1) << 32 | (uint64_t)(end - b->data), memory_order_release);
 out:
     hw_self.ev_busy = false;
 }
@@ -232,20 +239,6 @@ bool hw_events_due(void)
            hw_now_ns(CLOCK_MONOTONIC) - last_mono >= DRAIN_PERIOD_NS;
 }
 
-/* The records in [p, end), whole ones only (the thread publishes at record boundaries). */
-static uint64_t count_records(const uint8_t *p, const uint8_t *end)
-{
-    uint64_t n = 0, tag, skip;
-    while (p < end && hw_varint_get(&p, end, &tag)) {
-        int more = (tag & 3) == HW_EV_ALLOC ? 3 : 1;   /* address, then size and stack */
-        for (int i = 0; i < more; i++)
-            if (!hw_varint_get(&p, end, &skip))
-                return n;
-        n++;
-    }
-    return n;
-}
-
 /* Append n bytes to the drain. */
 static bool append(struct hw_ev_drain *d, const void *bytes, size_t n)
 {
@@ -260,11 +253,12 @@ static bool append(struct hw_ev_drain *d, const void *bytes, size_t n)
     return true;
 }
 
-/* Copy [from, to) of block b into the drain, as part of the current segment. */
-static bool take(struct hw_ev_drain *d, const struct ev_block *b, uint32_t from, uint32_t to)
+/* Copy block b's records between marks from and to into the drain, as part of the current
+ * segment. */
+static bool take(struct hw_ev_drain *d, const struct ev_block *b, uint64_t from, uint64_t to)
 {
-    d->events += count_records(b->data + from, b->data + to);
-    return append(d, b->data + from, to - from);
+    d->events += MARK_RECORDS(to) - MARK_RECORDS(from);
+    return append(d, b->data + MARK_BYTES(from), MARK_BYTES(to) - MARK_BYTES(from));
 }
 
 /* Drain queue q into one segment of d: tid, length, bytes. Returns false when out of memory. */
@@ -279,13 +273,13 @@ static bool drain_queue(struct hw_ev_drain *d, struct hw_ev_queue *q)
     size_t start = d->raw.nr;
     for (;;) {
         struct ev_block *b = q->head;
-        uint32_t used = atomic_load_explicit(&b->used, memory_order_acquire);
+        uint64_t mark = atomic_load_explicit(&b->mark, memory_order_acquire);
         struct ev_block *next = atomic_load_explicit(&b->next, memory_order_acquire);
-        if (next)   /* the thread has moved on: its last store to used came before the link */
-            used = atomic_load_explicit(&b->used, memory_order_acquire);
-        if (!take(d, b, q->head_read, used))
+        if (next)   /* the thread has moved on: its last store to mark came before the link */
+            mark = atomic_load_explicit(&b->mark, memory_order_acquire);
+        if (!take(d, b, q->head_read, mark))
             return false;
-        q->head_read = used;
+        q->head_read = mark;
         if (!next)
             break;
         q->head = next;
@@ -376,7 +370,7 @@ void hw_events_atfork_child(void)
      * queues retire at the first drain; this thread starts a new stream in a new queue. */
     for (struct hw_ev_queue *q = registry; q; q = q->next_all) {
         q->head = q->tail;
-        q->head_read = atomic_load_explicit(&q->tail->used, memory_order_relaxed);
+        q->head_read = atomic_load_explicit(&q->tail->mark, memory_order_relaxed);
         atomic_store_explicit(&q->exited, true, memory_order_relaxed);
     }
     hw_self.evq = NULL;

@@ -10,6 +10,13 @@
 
 static bool failure_reported;
 
+/* Events arriving faster than this many bytes of records a second are stored as they are:
+ * compressing them would take the writer more than about a fifth of a CPU (Huffman coding
+ * runs near 90 MB/s), and a writer that falls behind makes the program wait for it at exit
+ * (the bench's full-mode churn produced 80 MB/s: with every chunk compressed, its run took
+ * 1.7 times as long). Records take about 5 bytes an event as they are, 4 compressed. */
+#define COMPRESS_MAX_BYTES_PER_S (16u << 20)
+
 /* zlib (RFC 1950) of n bytes of records into out (cap bytes); its length, 0 on failure.
  * Huffman coding alone: the records are already delta-coded varints, where string matching
  * finds little. On the bench's full-mode log it gives 5.0 bytes an event at 88 MB/s, where
@@ -41,13 +48,16 @@ void hw_events_write(bool final)
         struct hw_ev_chunk c = { .end_ns = d.end_ns };
         hw_sink_write_events(hw_output_path(), &c, true);
     } else if (d.events && hw_output_ready()) {
-        size_t cap = compressBound((uLong)d.raw.nr);
-        void *z = hw_map(cap);
-        size_t len = z ? deflate_records(d.raw.data, d.raw.nr, z, cap) : 0;
-        if (len) {
+        double seconds = (double)(d.end_ns - d.start_ns) / 1e9;
+        bool compress = (double)d.raw.nr <= COMPRESS_MAX_BYTES_PER_S * (seconds > 0 ? seconds : 0);
+        size_t cap = compress ? compressBound((uLong)d.raw.nr) : 0;
+        void *z = compress ? hw_map(cap) : NULL;
+        size_t len = z ? deflate_records(d.raw.data, d.raw.nr, z, cap) : 0;   /* 0: stored as they are */
+        {
             struct hw_ev_chunk c = {
                 .start_ticks = d.start_ticks, .start_ns = d.start_ns, .end_ticks = d.end_ticks, .end_ns = d.end_ns,
-                .events = d.events, .raw_bytes = d.raw.nr, .data = z, .len = len,
+                .events = d.events, .raw_bytes = d.raw.nr, .codec = len ? 1 : 0,
+                .data = len ? z : (const void *)d.raw.data, .len = len ? len : d.raw.nr,
             };
             if (hw_sink_write_events(hw_output_path(), &c, final) < 0 && !failure_reported) {
                 failure_reported = true;

@@ -59,7 +59,7 @@ struct hw_thread {
      * slow_allocs and its live count right after it), which a free compares to tell a
      * temporary allocation. */
     struct hw_ev_queue *evq;
-    uint64_t ev_ticks, ev_addr;
+    uint64_t ev_ticks, ev_addr, ev_stack;
     uint64_t slow_allocs, ev_last_slow;
     int64_t ev_last_countdown, ev_last_objects;
     uint32_t ev_last_seq;

@@ -749,8 +749,8 @@ static int write_events_locked(const char *path, const struct hw_ev_chunk *c, bo
     if (exec("PRAGMA journal_mode=WAL") < 0 || exec("PRAGMA wal_autocheckpoint=0") < 0 || exec("BEGIN IMMEDIATE") < 0)
         goto out;
     int64_t next_snapshot = query_int("SELECT coalesce(max(id), 0) + 1 FROM snapshot");
-    st = prepare("INSERT INTO event_chunk(start_ticks, start_ns, end_ticks, end_ns, events, raw_bytes, data)"
-                 " VALUES (?,?,?,?,?,?,?)");
+    st = prepare("INSERT INTO event_chunk(start_ticks, start_ns, end_ticks, end_ns, events, raw_bytes, codec, data)"
+                 " VALUES (?,?,?,?,?,?,?,?)");
     if (next_snapshot <= 0 || !st || write_stacks() < 0 || write_modules(next_snapshot) < 0) {
         exec("ROLLBACK");
         goto out;
@@ -776,7 +776,8 @@ static int write_events_locked(const char *path, const struct hw_ev_chunk *c, bo
     sqlite3_bind_int64(st, 4, (int64_t)c->end_ns);
     sqlite3_bind_int64(st, 5, (int64_t)c->events);
     sqlite3_bind_int64(st, 6, (int64_t)c->raw_bytes);
-    sqlite3_bind_blob(st, 7, c->data, (int)c->len, SQLITE_STATIC);
+    sqlite3_bind_int(st, 7, c->codec);
+    sqlite3_bind_blob(st, 8, c->data, (int)c->len, SQLITE_STATIC);
     if (step_done(st) < 0 || exec("COMMIT") < 0) {
         exec("ROLLBACK");
         goto out;

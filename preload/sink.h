@@ -63,6 +63,7 @@ int64_t hw_sink_write(const char *path, struct hw_snapshot_data *d);
  * one, the number of records, the inflated size and the deflated bytes. */
 struct hw_ev_chunk {
     uint64_t start_ticks, start_ns, end_ticks, end_ns, events, raw_bytes;
+    int codec;   /* 1: data is zlib of the raw_bytes; 0: it is them */
     const void *data;
     size_t len;
 };

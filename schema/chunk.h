@@ -159,7 +159,7 @@ static inline bool hw_chunk_get_edge(const uint8_t **p, const uint8_t *end, int 
 }
 
 /* ---- event_chunk: the event log (HEAPWATCH_EVENTS=1, schema 6) -----------------------------
- * A chunk's data, once inflated (zlib), is a sequence of segments, one per stream that had
+ * A chunk's data (inflated first when its codec is 1, zlib) is a sequence of segments, one per stream that had
  * events to give at that drain: stream number, tid, length in bytes, then that many bytes of
  * records. A stream is one thread's records (a thread that exits and logs again, in a later
  * destructor, starts a new one; so does a new thread that gets an old one's tid); its records
@@ -168,8 +168,12 @@ static inline bool hw_chunk_get_edge(const uint8_t **p, const uint8_t *end, int 
  * its first segment on. Per record:
  *   zigzag(ticks - previous ticks) << 2 | op      op: HW_EV_ALLOC, HW_EV_FREE, HW_EV_FREE_TEMP
  *   zigzag(address - previous address)
- *   for HW_EV_ALLOC only: requested size, stack id
- * ticks are the event clock (the chunk's start and end pairs map it to CLOCK_REALTIME).
+ *   for HW_EV_ALLOC only: requested size, zigzag(stack id - the previous allocation's)
+ * ticks are the event clock (the chunk's start and end pairs map it to CLOCK_REALTIME), in
+ * units of 32 TSC cycles or 16 ns: about 10 ns, finer than any two events of one thread are
+ * apart, and small enough deltas that a record's tag is mostly one byte. A block freed by one
+ * thread and allocated again by another has the later ticks on its allocation: the free's
+ * time is taken before the real free, the allocation's after the real malloc returned.
  * HW_EV_FREE_TEMP is the free of a temporary allocation: the freeing thread's latest
  * allocation, with no other allocation of that thread in between (heaptrack's definition,
  * per thread). Only sampled blocks have events; a free's size and stack are its
@@ -183,9 +187,10 @@ struct hw_ev_record {
     uint64_t ticks, addr, size, stack;   /* size and stack: HW_EV_ALLOC only */
 };
 
-/* A thread's place in its stream: the previous record's ticks and address. */
+/* A thread's place in its stream: the previous record's ticks and address, and the previous
+ * allocation's stack id. */
 struct hw_ev_cursor {
-    uint64_t ticks, addr;
+    uint64_t ticks, addr, stack;
 };
 
 static inline uint8_t *hw_ev_put(uint8_t *p, struct hw_ev_cursor *c, const struct hw_ev_record *r)
@@ -196,7 +201,8 @@ static inline uint8_t *hw_ev_put(uint8_t *p, struct hw_ev_cursor *c, const struc
     c->addr = r->addr;
     if (r->op == HW_EV_ALLOC) {
         p = hw_varint_put(p, r->size);
-        p = hw_varint_put(p, r->stack);
+        p = hw_varint_put(p, hw_zigzag(r->stack - c->stack));
+        c->stack = r->stack;
     }
     return p;
 }
@@ -212,8 +218,11 @@ static inline bool hw_ev_get(const uint8_t **p, const uint8_t *end, struct hw_ev
     r->ticks = c->ticks += hw_unzigzag(tag >> 2);
     r->addr = c->addr += hw_unzigzag(delta);
     r->size = r->stack = 0;
-    if (r->op == HW_EV_ALLOC && (!hw_varint_get(p, end, &r->size) || !hw_varint_get(p, end, &r->stack)))
-        return false;
+    if (r->op == HW_EV_ALLOC) {
+        if (!hw_varint_get(p, end, &r->size) || !hw_varint_get(p, end, &delta))
+            return false;
+        r->stack = c->stack += hw_unzigzag(delta);
+    }
     return true;
 }
 

@@ -242,8 +242,10 @@ CREATE TABLE edge_chunk(
 -- the order each thread made them (every allocation in full mode). Each thread appends
 -- records to its own buffer; the shim's writer drains every buffer at least once a second,
 -- and whenever a few megabytes are waiting, into one row here (a kill -9 loses at most the
--- events of the last second). data is zlib (RFC 1950) of the segments and records that
--- schema/chunk.h documents (event_chunk). Order across threads comes from the event clock:
+-- events of the last second). data is the segments and records that schema/chunk.h
+-- documents (event_chunk), zlib-compressed (RFC 1950) or as they are (codec). The writer
+-- compresses while events come slower than it compresses them, and stores them as they are
+-- when they come faster, so that it keeps up (an event takes about 5 bytes either way). Order across threads comes from the event clock:
 -- every event of a chunk was taken before its end_ticks, and an event taken before
 -- end_ticks but published after the drain (its thread was preempted in between) shows up in
 -- the next chunk.
@@ -255,5 +257,6 @@ CREATE TABLE event_chunk(
   end_ns      INTEGER NOT NULL,
   events      INTEGER NOT NULL,      -- records in data
   raw_bytes   INTEGER NOT NULL,      -- bytes of data inflated
+  codec       INTEGER NOT NULL,      -- 1: data is zlib; 0: data is the records themselves
   data        BLOB NOT NULL
 );

@@ -6,7 +6,7 @@
 # that says it was cut, a corrupt chunk gives one message, heaptrack counts the same
 # temporaries, and a database without a log says how to record one.
 . ./lib.sh
-plan 88
+plan 94
 
 # run_events DB MODE [ENV...]: the program under the shim with the log on, full mode unless ENV says
 run_events() {
@@ -162,6 +162,10 @@ for run in 1 2; do
     n=$(sed -n 's/^snaps //p' "$OUT/snaps.out")
     is "$st:$(sqlite3 "$db" "SELECT count(*) = ${n:-0} + 1 AND ${n:-0} >= 8 FROM snapshot" 2>/dev/null)" "0:1" \
         "run $run: ${n:-no} snapshots (and the exit one) while the event log was written all along: none hung"
+    # full-mode churn makes events faster than the writer compresses them: it stores them as they are
+    "$HW" timeline "$db" --json >"$OUT/snaps-$run.json" 2>"$OUT/snaps-$run.err"
+    is "$?:$(jqr '.log | "\(.complete) \(.unmatched_frees)"' "$OUT/snaps-$run.json"):$(sqlite3 "$db" 'SELECT min(codec) FROM event_chunk')" \
+        "0:true 0:0" "run $run: the log, stored as is (codec 0) while events came fast, reads back whole"
 done
 
 # ---- kill -9: the committed chunks stay readable, and the log says it was cut -----------------------
@@ -181,8 +185,27 @@ is "$(jqr '[.points[-1].inuse_space, ([.sites[] | select(.function == "site_a")]
 "$HW" timeline "$db" >"$OUT/killed.txt" 2>&1
 ok_cmd "kill -9: the text says where and how the log ends" grep -q "ends without the process's exit" "$OUT/killed.txt"
 
+# ---- chunks stored as they are: the same answers -------------------------------------------------------
+is "$(sqlite3 "$OUT/peak-O2.db" 'SELECT count(*), min(codec) FROM event_chunk')" "1|1" \
+    "a program with few events gets its log compressed (codec 1)"
+cp "$OUT/peak-O2.db" "$OUT/stored.db"
+python3 - "$OUT/stored.db" <<'PY'
+import sqlite3, sys, zlib
+c = sqlite3.connect(sys.argv[1])
+for i, data in list(c.execute("SELECT id, data FROM event_chunk")):
+    c.execute("UPDATE event_chunk SET codec = 0, data = ? WHERE id = ?", (zlib.decompress(data), i))
+c.commit()
+PY
+for cmd in "peak --json" "timeline --json" "lifetimes --json"; do
+    "$HW" $cmd "$OUT/peak-O2.db" | jq -S 'del(.db)' >"$OUT/stored-a.json"
+    "$HW" $cmd "$OUT/stored.db" | jq -S 'del(.db)' >"$OUT/stored-b.json"
+    cmp -s "$OUT/stored-a.json" "$OUT/stored-b.json" || break
+done
+ok_cmd "the same log stored as it is (codec 0) gives the same peak, timeline and lifetimes" \
+    cmp "$OUT/stored-a.json" "$OUT/stored-b.json"
+
 # ---- a corrupt chunk: one message, exit 3, never a crash ---------------------------------------------
-for how in "data = x'789c0000'" "raw_bytes = raw_bytes + 1" "events = events + 1" "data = zeroblob(0)"; do
+for how in "data = x'789c0000'" "raw_bytes = raw_bytes + 1" "events = events + 1" "data = zeroblob(0)" "codec = 7" "codec = 0"; do
     cp "$OUT/peak-O2.db" "$OUT/corrupt.db"
     sqlite3 "$OUT/corrupt.db" "UPDATE event_chunk SET $how WHERE id = 1"
     "$HW" timeline "$OUT/corrupt.db" >"$OUT/corrupt.out" 2>"$OUT/corrupt.err"

@@ -143,5 +143,43 @@ int main(void)
           q == old_edges + 6 && e1.from_root && e1.source == 1 && e1.offset == 24 && e1.target == 2 &&
           !e1.target_offset && !e2.from_root && e2.source == 0 && e2.offset == 8 && e2.target == 1 && !e2.target_offset,
           "edges of schema 4 read as before: offset / 8, target offset 0");
+
+    /* Event records: deltas of ticks and address from the previous record, of the stack id
+     * from the previous allocation, in both directions. */
+    static const struct hw_ev_record evs[] = {
+        { .op = HW_EV_ALLOC, .ticks = 100, .addr = 0x5000, .size = 24, .stack = 7 },
+        { .op = HW_EV_ALLOC, .ticks = 103, .addr = 0x5020, .size = 1 << 20, .stack = 9 },
+        { .op = HW_EV_FREE_TEMP, .ticks = 104, .addr = 0x5020 },
+        { .op = HW_EV_ALLOC, .ticks = 110, .addr = 0x4000, .size = 0, .stack = 3 },
+        { .op = HW_EV_FREE, .ticks = 110, .addr = 0x5000 },
+        { .op = HW_EV_ALLOC, .ticks = 90, .addr = 0x7fff00000000, .size = 5, .stack = 3 },
+    };
+    uint8_t evbuf[6 * HW_EV_RECORD_MAX];
+    struct hw_ev_cursor wc = { 0 }, rc = { 0 };
+    p = evbuf;
+    for (int i = 0; i < 6; i++)
+        p = hw_ev_put(p, &wc, &evs[i]);
+    static const uint8_t first[] = { 0xa0, 0x06, 0x80, 0xc0, 0x02, 0x18, 0x0e };
+    CHECK(!memcmp(evbuf, first, sizeof first),
+          "an allocation's record: zigzag(ticks delta) << 2 | op, zigzag(address delta), size, zigzag(stack delta)");
+    static const uint8_t second[] = { 0x18, 0x40, 0x80, 0x80, 0x40, 0x04 };
+    CHECK(!memcmp(evbuf + sizeof first, second, sizeof second),
+          "the next allocation's stack id is a delta from the last one's (+2: zigzag 4)");
+    q = evbuf;
+    same = true;
+    for (int i = 0; i < 6; i++) {
+        struct hw_ev_record r;
+        same &= hw_ev_get(&q, p, &rc, &r) && r.op == evs[i].op && r.ticks == evs[i].ticks && r.addr == evs[i].addr &&
+                r.size == evs[i].size && r.stack == evs[i].stack;
+    }
+    CHECK(same && q == p, "event records round trip: ticks and addresses up and down, stacks up and down");
+    struct hw_ev_cursor c0 = { 0 };
+    struct hw_ev_record r0;
+    q = evbuf;
+    CHECK(!hw_ev_get(&q, evbuf + sizeof first - 1, &c0, &r0), "an allocation's record without its stack is refused");
+    static const uint8_t bad_op[] = { 0x03, 0x00 };
+    q = bad_op;
+    c0 = (struct hw_ev_cursor){ 0 };
+    CHECK(!hw_ev_get(&q, bad_op + 2, &c0, &r0), "op 3 is refused");
     return done();
 }
