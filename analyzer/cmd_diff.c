@@ -70,8 +70,8 @@ static void load_side(struct side *s, const char *spec, const struct report_opts
     }
     if (moments) {
         char *label;
-        int64_t t = ev_resolve_at(s->db, when, &label);
-        profile_load_at(&s->p, s->db, s->sc, t, 0, label);
+        int64_t max_events, t = ev_resolve_at(s->db, when, &label, &max_events);
+        profile_load_at(&s->p, s->db, s->sc, t, max_events, label);
         free(label);
     } else {
         profile_load(&s->p, s->db, s->sc, snap);

@@ -412,9 +412,9 @@ int cmd_export(int argc, char **argv)
         db = db_open(path);
         free(path);
         char *label;
-        int64_t t = ev_resolve_at(db, o.at, &label);
+        int64_t max_events, t = ev_resolve_at(db, o.at, &label, &max_events);
         sc = symcache_open(db);
-        profile_load_at(&p, db, sc, t, 0, label);
+        profile_load_at(&p, db, sc, t, max_events, label);
         free(label);
     } else {
         int64_t snap;

@@ -132,9 +132,9 @@ int cmd_top(int argc, char **argv)
                            " heap walk does", value_names[o.index]);
         db = open_db_operand(argc, argv, opts, &usage_top);
         char *label;
-        int64_t t = ev_resolve_at(db, at, &label);
+        int64_t max_events, t = ev_resolve_at(db, at, &label, &max_events);
         sc = symcache_open(db);
-        profile_load_at(&p, db, sc, t, 0, label);
+        profile_load_at(&p, db, sc, t, max_events, label);
         free(label);
     } else {
         int64_t snap;

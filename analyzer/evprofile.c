@@ -180,15 +180,17 @@ void ev_find_peak(struct hwdb *db, int index, struct ev_peak *pk)
     *pk = c.best;
 }
 
-int64_t ev_resolve_at(struct hwdb *db, const char *spec, char **label)
+int64_t ev_resolve_at(struct hwdb *db, const char *spec, char **label, int64_t *max_events)
 {
     struct ev_stats st;
+    *max_events = 0;
     ev_require_log(db, "--at");
     ev_log_extent(db, &st);
     if (!strcmp(spec, "peak")) {
         struct ev_peak pk;
         ev_find_peak(db, V_INUSE_SPACE, &pk);
         *label = xstrdup("peak");
+        *max_events = pk.events;
         return pk.time_ns;
     }
     if (spec[0] == '@') {   /* absolute: seconds since the epoch (CLOCK_REALTIME), to the nanosecond */

@@ -32,7 +32,9 @@ void ev_find_peak(struct hwdb *db, int index, struct ev_peak *pk);
 /* The moment an --at argument names: "peak" (of inuse_space), a time since the log's start
  * ("2.5s", "300ms", "1500us"), an absolute time ("@1765000000.25": seconds since the epoch,
  * CLOCK_REALTIME, to the nanosecond), or a snapshot ("3", "latest", "-1": its time). *label gets a
- * malloc'd name for it. Dies with one message on anything else. */
-int64_t ev_resolve_at(struct hwdb *db, const char *spec, char **label);
+ * malloc'd name for it; *max_events, for profile_load_at, the events up to the peak's own
+ * (events of one thread may share a time: the peak is one of them), 0 for the others. Dies
+ * with one message on anything else. */
+int64_t ev_resolve_at(struct hwdb *db, const char *spec, char **label, int64_t *max_events);
 
 #endif
