@@ -343,9 +343,35 @@ static void add_tcache_of(uintptr_t tp, void *arg)
         l->tc[l->n++] = *(const uintptr_t *)slot;
 }
 
+/* The tcache structs of threads this process inherited only the memory of (fork), and their
+ * number: kept for the life of the process, since nothing can free them. */
+static uintptr_t *inherited;
+static size_t nr_inherited, inherited_len;
+
+void hw_arena_keep_parent_tcaches(void)
+{
+    if (!hw_arena_mode)
+        return;
+    struct hw_vec maps = { .elem = sizeof(struct hw_mapping) };
+    hw_maps_read(&maps);
+    size_t cap = nr_inherited + hw_threads_registry_size();
+    struct tcache_list l = { hw_map(cap * sizeof(uintptr_t)), 0, cap, &maps };
+    if (l.tc) {
+        if (nr_inherited)   /* a grandchild keeps its parent's inherited ones too */
+            memcpy(l.tc, inherited, nr_inherited * sizeof *inherited);
+        l.n = nr_inherited;
+        hw_threads_each_tp(add_tcache_of, &l);
+        hw_unmap(inherited, inherited_len);
+        inherited = l.tc;
+        nr_inherited = l.n;
+        inherited_len = cap * sizeof(uintptr_t);
+    }
+    hw_vec_release(&maps);
+}
+
 uintptr_t *hw_arena_tcaches(const struct hw_world *w, const struct hw_vec *maps, size_t *n, size_t *len)
 {
-    size_t cap = (w ? w->nr : 0) + 2 + hw_threads_registry_size();
+    size_t cap = (w ? w->nr : 0) + 2 + hw_threads_registry_size() + nr_inherited;
     *len = cap * sizeof(uintptr_t);
     struct tcache_list l = { hw_map(*len), 0, cap, maps };
     if (!l.tc)
@@ -357,6 +383,8 @@ uintptr_t *hw_arena_tcaches(const struct hw_world *w, const struct hw_vec *maps,
         l.tc[l.n++] = hw_glibcheap_my_tcache();
     add_tcache_of(hw_trigger_helper_tp(), &l);   /* not in w when another thread stopped the world */
     hw_threads_each_tp(add_tcache_of, &l);
+    for (size_t i = 0; i < nr_inherited && l.n < l.cap; i++)
+        l.tc[l.n++] = inherited[i];
     heapsort_words(l.tc, l.n);
     size_t kept = 0;
     for (size_t i = 0; i < l.n; i++)

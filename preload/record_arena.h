@@ -41,6 +41,11 @@ size_t hw_arena_mode_usable(const void *p) HW_HOOKSAFE;
 struct hw_world;
 struct hw_vec;
 uintptr_t *hw_arena_tcaches(const struct hw_world *w, const struct hw_vec *maps, size_t *n, size_t *len) HW_SIGSAFE;
+/* In a fork child, before it starts a thread: note the tcache structs of the parent's threads
+ * while their thread control blocks still hold them. A thread the child starts may be given
+ * such a block again (glibc's stack cache), and then the struct, with the chunks it caches,
+ * is in no thread's TLS: a walk would take them for live blocks. */
+void hw_arena_keep_parent_tcaches(void);
 
 /* heapwatch_ignore(p) in arena mode. */
 bool hw_arena_mode_ignore(const void *p) HW_HOOKSAFE;

@@ -718,5 +718,6 @@ void hw_snapshot_atfork_child(void)
     hw_sink_set_quiet(false);
     exec_pending = false;
     hw_threads_forget_in_child();  /* the parent's joinable threads and thread starts */
+    hw_arena_keep_parent_tcaches();  /* before a new thread may reuse a parent's TCB */
     hw_trigger_restart_in_child(!exited);  /* its own helper */
 }

@@ -50,10 +50,6 @@ role_of() { # JSON -> parent | execd | forked
 got=$(for f in "$sdir"/hw.*.db; do echo "$(role_of "$f.json")=$(live_at_exit "$f")"; done | sort | tr '\n' ' ')
 is "$got" "execd=$full_execd forked=$full_forked parent=$full_parent " \
    "sampled (shadow map): parent, fork child and exec child end with the live blocks and bytes of the full run"
-adir="$OUT/arena"
-mkdir -p "$adir"
-env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$adir/hw.%p.db" "$BIN/forker-O2" >/dev/null 2>&1
-for f in "$adir"/hw.*.db; do "$HW" ls "$f" --json > "$f.json"; done
 # close ROLE [O,B] FULL: "ROLE=O" when the objects are the full run's and the bytes within 64 a block
 close() {
     echo "$2 $3" | tr -d '[]' | tr ',' ' ' | {
@@ -61,9 +57,19 @@ close() {
         if [ "$o" = "$fo" ] && [ "$b" -ge "$fb" ] && [ "$b" -le $((fb + 64 * fo)) ]; then echo "$1=$o"; else echo "$1=$o,$b (full $fo,$fb)"; fi
     }
 }
-got=$(for f in "$adir"/hw.*.db; do r=$(role_of "$f.json"); eval "full=\$full_$r"; close "$r" "$(live_at_exit "$f")" "$full"; done | sort | tr '\n' ' ')
+# Ten runs: the fork child's new helper thread may be given the parent helper's thread block
+# again, and the parent helper's tcache struct then showed as 4 blocks (1 run in 3).
+adir="$OUT/arena"
+for run in 1 2 3 4 5 6 7 8 9 10; do
+    rm -rf "$adir"
+    mkdir -p "$adir"
+    env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$adir/hw.%p.db" "$BIN/forker-O2" >/dev/null 2>&1
+    for f in "$adir"/hw.*.db; do "$HW" ls "$f" --json > "$f.json"; done
+    got=$(for f in "$adir"/hw.*.db; do r=$(role_of "$f.json"); eval "full=\$full_$r"; close "$r" "$(live_at_exit "$f")" "$full"; done | sort | tr '\n' ' ')
+    case "$got" in *"("*) break ;; esac
+done
 is "$got" "execd=$(echo "$full_execd" | sed 's/^\[\([0-9]*\),.*/\1/') forked=$(echo "$full_forked" | sed 's/^\[\([0-9]*\),.*/\1/') parent=$(echo "$full_parent" | sed 's/^\[\([0-9]*\),.*/\1/') " \
-   "sampled (glibc's arenas): parent, fork child and exec child end with the full run's live blocks, in usable sizes"
+   "sampled (glibc's arenas), 10 runs: parent, fork child and exec child end with the full run's live blocks, in usable sizes"
 
 # HEAPWATCH_CHILDREN=0: exec'd children are not traced (forked ones still are)
 rm -rf "$dir" && mkdir -p "$dir"
