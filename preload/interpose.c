@@ -110,13 +110,12 @@ static HW_NOINLINE void free_rest(void *p)
  * harmless (the pool is a static array with room before its first block). */
 HW_EXPORT void free(void *p)
 {
-    if (HW_LIKELY(hw_arena_mode) && HW_LIKELY(p != NULL) && !(((uintptr_t *)p)[-1] & HW_COOKIE_SLOW_BITS) &&
-        HW_LIKELY(!hw_pool_owns(p))) {
-        hw_self.arena_frees++;
+    if (HW_LIKELY(hw_arena_uncounted_frees) && HW_LIKELY(p != NULL) &&
+        !(((uintptr_t *)p)[-1] & HW_COOKIE_SLOW_BITS) && HW_LIKELY(!hw_pool_owns(p))) {
         hw_real.free(p);
         return;
     }
-    free_rest(p);
+    free_rest(p);   /* arena mode with the event log counts the free there */
 }
 
 HW_EXPORT void *calloc(size_t n, size_t size)
