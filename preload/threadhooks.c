@@ -254,11 +254,15 @@ static void *thread_start(void *p)
     return s.fn(s.arg);
 }
 
+_Atomic bool hw_program_threads;
+
 HW_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
 {
     static int (*real_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
     if (!real_create && !(real_create = hw_real_next("pthread_create")))
         return EAGAIN;
+    if (!hw_self.guard)   /* the program's own thread, not the shim's helper */
+        atomic_store(&hw_program_threads, true);   /* before the thread can count anything */
     if (!hw_active() || !hw_real.malloc)
         return real_create(th, attr, fn, arg);
     hw_guard_enter();
