@@ -242,6 +242,11 @@ struct hw_stack_counters *hw_depot_counters(uint32_t id)
     return slot ? &counters[slot - 1] : NULL;
 }
 
+uint32_t hw_depot_counters_index(const struct hw_stack_counters *c)
+{
+    return (uint32_t)(c - counters);
+}
+
 uint32_t hw_depot_counters_count(void)
 {
     return atomic_load_explicit(&nr_counters, memory_order_acquire);

@@ -29,6 +29,8 @@ bool hw_depot_init(void) HW_HOOKSAFE;
 uint32_t hw_depot_put(const uintptr_t *pcs, uint32_t depth) HW_HOOKSAFE;
 /* The counters of a stack id returned by hw_depot_put, or NULL. */
 struct hw_stack_counters *hw_depot_counters(uint32_t id) HW_SIGSAFE;
+/* The place of a counter set among all of them (as hw_depot_counters_at numbers them). */
+uint32_t hw_depot_counters_index(const struct hw_stack_counters *c) HW_SIGSAFE;
 /* Number of counter sets, and the i-th (0-based) in creation order. */
 uint32_t hw_depot_counters_count(void) HW_SIGSAFE;
 struct hw_stack_counters *hw_depot_counters_at(uint32_t i) HW_SIGSAFE;

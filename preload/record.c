@@ -29,7 +29,7 @@
 #include "options.h"
 #include "record_arena.h"
 #include "sys.h"
-#include "threadhooks.h"
+#include "counts.h"
 #include "threads.h"
 #include "unwind.h"
 
@@ -106,38 +106,10 @@ HW_NOINLINE uint32_t hw_record_capture(void)
 }
 
 /* Add one sampled block of e's size to a counter triple, weighted (one expm1 per event). */
-/* Add v to a counter that only the calling thread changes: one add instruction, which a
- * signal handler's allocation cannot split, and no lock prefix. */
-static inline void add_unshared(_Atomic uint64_t *c, uint64_t v)
-{
-    __asm__("addq %1, %0" : "+m"(*(uint64_t *)c) : "er"(v));
-}
-
-static void count(_Atomic uint64_t *samples, _Atomic uint64_t *weights, _Atomic uint64_t *bytes,
-                  const struct hw_live_entry *e)
+static void count(struct hw_stack_counters *c, bool is_free, const struct hw_live_entry *e)
 {
     uint64_t weight = sample_weight(e->size);
-    uint64_t b = weighted_bytes(e->size, weight);
-    /* Six locked adds a block were a quarter of full mode's cost on a single-threaded
-     * malloc/free loop: while the program has started no thread (threadhooks.h), its one
-     * thread is the only one to count. A thread started some other way (glibc's own, for a
-     * SIGEV_THREAD timer) is seen here as a second counting thread, from then on. */
-    static _Atomic uintptr_t counting_thread;   /* its TLS block's address */
-    if (HW_LIKELY(!atomic_load_explicit(&hw_program_threads, memory_order_relaxed))) {
-        uintptr_t me = (uintptr_t)&hw_self, expected = 0;
-        if (HW_UNLIKELY(me != atomic_load_explicit(&counting_thread, memory_order_relaxed)) &&
-            !atomic_compare_exchange_strong(&counting_thread, &expected, me))
-            atomic_store(&hw_program_threads, true);
-    }
-    if (HW_LIKELY(!atomic_load_explicit(&hw_program_threads, memory_order_relaxed))) {
-        add_unshared(samples, 1);
-        add_unshared(weights, weight);
-        add_unshared(bytes, b);
-        return;
-    }
-    atomic_fetch_add_explicit(samples, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(weights, weight, memory_order_relaxed);
-    atomic_fetch_add_explicit(bytes, b, memory_order_relaxed);
+    hw_counts_add(c, is_free, weight, weighted_bytes(e->size, weight));
 }
 
 /* Count a sampled block's allocation; the live table calls it under the shard's lock. */
@@ -145,7 +117,7 @@ static void count_alloc(const struct hw_live_entry *e)
 {
     struct hw_stack_counters *c = hw_depot_counters(e->stack);
     if (c)
-        count(&c->alloc_samples, &c->alloc_weight, &c->alloc_bytes, e);
+        count(c, false, e);
     if (hw_events_on)
         hw_event_alloc(e);
 }
@@ -155,7 +127,7 @@ static void count_free(const struct hw_live_entry *e)
 {
     struct hw_stack_counters *c = hw_depot_counters(e->stack);
     if (c)
-        count(&c->free_samples, &c->free_weight, &c->free_bytes, e);
+        count(c, true, e);
     if (hw_events_on)
         hw_event_free(e);
 }
@@ -163,12 +135,22 @@ static void count_free(const struct hw_live_entry *e)
 void hw_record_init(void)
 {
     hw_livetable_set_counters(count_alloc, count_free);
+    hw_counts_init();
 }
 
 /* Whether some block is in the live table without a shadow byte (its address is not
  * shadowed, or its shadow page could not be mapped): only then must a free whose byte is 0
  * look in the table. Never set with glibc's 16-byte aligned blocks. */
 static _Atomic bool table_only_seen;
+
+/* Set once, tested before: a store on every full-mode allocation kept its cache line, which
+ * holds globals that every malloc and free reads, moving between the program's threads
+ * (half of a two-thread malloc/free loop's time). */
+static inline void note_table_only(void)
+{
+    if (!atomic_load_explicit(&table_only_seen, memory_order_relaxed))
+        atomic_store_explicit(&table_only_seen, true, memory_order_relaxed);
+}
 
 /* The live table's path: sampled blocks, blocks whose slack does not fit their shadow byte,
  * blocks without one. */
@@ -179,7 +161,7 @@ static HW_NOINLINE void track_in_table(uintptr_t addr, size_t size, bool sampled
         .stack = sampled ? hw_record_capture() : 0,
     };
     if (!byte)
-        atomic_store_explicit(&table_only_seen, true, memory_order_relaxed);
+        note_table_only();
     if (!hw_livetable_insert(&e)) {   /* counts a sampled allocation (hw_record_init) */
         /* The table could not grow: a byte alone still keeps the block in the walk. */
         size_t slack = byte ? hw_real_usable_size((void *)addr) - size : SIZE_MAX;
@@ -211,7 +193,7 @@ void hw_record_alloc_loader(void *p, size_t size)
         .stack = hw_record_capture(), .uncounted = 1,
     };
     if (!byte)
-        atomic_store_explicit(&table_only_seen, true, memory_order_relaxed);
+        note_table_only();
     if (hw_livetable_insert(&e)) {
         if (byte)
             *byte = HW_SHADOW_LIVE | HW_SHADOW_TABLE;

@@ -48,6 +48,7 @@
 #include "depot.h"
 #include "events.h"
 #include "glibcheap.h"
+#include "counts.h"
 #include "record_arena.h"
 #include "eventwriter.h"
 #include "livetable.h"
@@ -96,27 +97,41 @@ static int checkpointer_fd = -1;
 
 /* ---- collection ------------------------------------------------------------------------------ */
 
-/* Every stack's counters, and the live table's totals. */
+/* Every stack's counters (the shared ones plus what the threads' caches hold: counts.h),
+ * and the live table's totals. */
 static void collect_counters(struct hw_snapshot_data *d)
 {
     hw_live_totals(&d->live_objects, &d->live_bytes);
+    struct hw_vec pending = { .elem = sizeof(struct hw_pending_counts) };
+    hw_counts_pending(&pending);
+    const struct hw_pending_counts *p = (const struct hw_pending_counts *)pending.data, *p_end = p + pending.nr;
     uint32_t n = hw_depot_counters_count();
     for (uint32_t i = 0; i < n; i++) {
         struct hw_stack_counters *c = hw_depot_counters_at(i);
-        if (!atomic_load_explicit(&c->alloc_samples, memory_order_relaxed))
+        struct hw_stack_row row = {
+            .id = c->stack,
+            /* Frees first: a free read after its allocation could make inuse negative. */
+            .free_samples = atomic_load_explicit(&c->free_samples, memory_order_relaxed),
+            .free_weight = atomic_load_explicit(&c->free_weight, memory_order_relaxed),
+            .free_bytes = atomic_load_explicit(&c->free_bytes, memory_order_relaxed),
+            .alloc_samples = atomic_load_explicit(&c->alloc_samples, memory_order_relaxed),
+            .alloc_weight = atomic_load_explicit(&c->alloc_weight, memory_order_relaxed),
+            .alloc_bytes = atomic_load_explicit(&c->alloc_bytes, memory_order_relaxed),
+        };
+        for (; p < p_end && p->index < i; p++)
+            ;
+        if (p < p_end && p->index == i) {
+            row.free_samples += p->free_samples, row.free_weight += p->free_weight, row.free_bytes += p->free_bytes;
+            row.alloc_samples += p->alloc_samples, row.alloc_weight += p->alloc_weight, row.alloc_bytes += p->alloc_bytes;
+        }
+        if (!row.alloc_samples)
             continue;
         struct hw_stack_row *r = hw_vec_push(&d->stacks);
         if (!r)
-            return;
-        r->id = c->stack;
-        /* Frees first: a free read after its allocation could make inuse negative. */
-        r->free_samples = atomic_load_explicit(&c->free_samples, memory_order_relaxed);
-        r->free_weight = atomic_load_explicit(&c->free_weight, memory_order_relaxed);
-        r->free_bytes = atomic_load_explicit(&c->free_bytes, memory_order_relaxed);
-        r->alloc_samples = atomic_load_explicit(&c->alloc_samples, memory_order_relaxed);
-        r->alloc_weight = atomic_load_explicit(&c->alloc_weight, memory_order_relaxed);
-        r->alloc_bytes = atomic_load_explicit(&c->alloc_bytes, memory_order_relaxed);
+            break;
+        *r = row;
     }
+    hw_vec_release(&pending);
 }
 
 static int count_threads(void)
