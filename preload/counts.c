@@ -14,7 +14,6 @@
 #define _GNU_SOURCE
 #include "counts.h"
 
-#include <pthread.h>
 #include <string.h>
 #include "threadhooks.h"
 
@@ -32,9 +31,12 @@ struct cache {
 };
 
 static struct cache *_Atomic caches;
-static pthread_key_t exit_key;
-static bool have_exit_key;
 static __thread struct cache *mine __attribute__((tls_model("initial-exec")));
+
+/* What C++ thread_local destructors use: called at the thread's end (return or pthread_exit),
+ * and unlike a pthread key it takes none of the program's (t5400 checks its key numbers). */
+extern int __cxa_thread_atexit_impl(void (*fn)(void *), void *obj, void *dso);
+extern void *__dso_handle;
 
 static void flush_slot(struct slot *s)
 {
@@ -47,7 +49,7 @@ static void flush_slot(struct slot *s)
     memset(s, 0, sizeof *s);
 }
 
-/* The thread-exit key's destructor: the cache's deltas go to the shared counters. */
+/* At the thread's end: the cache's deltas go to the shared counters. */
 static void thread_exit(void *arg)
 {
     struct cache *c = arg;
@@ -61,10 +63,6 @@ static void thread_exit(void *arg)
     atomic_store_explicit(&c->in_use, false, memory_order_release);
 }
 
-void hw_counts_init(void)
-{
-    have_exit_key = pthread_key_create(&exit_key, thread_exit) == 0;
-}
 
 /* The calling thread's cache, taken or made on its first count; NULL when out of memory. */
 static HW_NOINLINE struct cache *take_cache(void)
@@ -85,8 +83,9 @@ static HW_NOINLINE struct cache *take_cache(void)
             ;
     }
     mine = c;
-    if (have_exit_key)
-        pthread_setspecific(exit_key, c);   /* a key made at start-up: no allocation */
+    hw_guard_enter();   /* it allocates its list entry */
+    __cxa_thread_atexit_impl(thread_exit, c, &__dso_handle);
+    hw_guard_leave();
     return c;
 }
 

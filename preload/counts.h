@@ -20,8 +20,6 @@
 #include "hw.h"
 #include "sys.h"
 
-/* The thread-exit key that flushes a thread's cache; once, at initialisation. */
-void hw_counts_init(void);
 /* Count one sampled block (weight, weighted bytes) into c's allocation or free triple. In a
  * record section. */
 void hw_counts_add(struct hw_stack_counters *c, bool is_free, uint64_t weight, uint64_t bytes) HW_HOOKSAFE;

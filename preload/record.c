@@ -135,7 +135,6 @@ static void count_free(const struct hw_live_entry *e)
 void hw_record_init(void)
 {
     hw_livetable_set_counters(count_alloc, count_free);
-    hw_counts_init();
 }
 
 /* Whether some block is in the live table without a shadow byte (its address is not

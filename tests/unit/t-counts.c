@@ -78,7 +78,6 @@ static void *worker(void *arg)
 int main(void)
 {
     CHECK(hw_depot_init(), "init");
-    hw_counts_init();
     for (int i = 0; i < SETS; i++) {
         uintptr_t pcs[2] = { 0x1000 + 16 * (uintptr_t)i, 0x9000 };
         set[i] = hw_depot_counters(hw_depot_put(pcs, 2));
