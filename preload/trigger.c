@@ -74,6 +74,7 @@
 #include <linux/futex.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
@@ -91,7 +92,8 @@
 
 static int wake_pipe[2] = { -1, -1 };
 static pthread_t helper;
-static int helper_tid;
+static _Atomic int helper_tid;
+#define HELPER_START_WAIT_NS 2000000000ull   /* 0 until the helper runs: start_helper waits for it */
 static _Atomic uintptr_t helper_tp;
 static bool helper_running;
 
@@ -100,7 +102,7 @@ static _Atomic uint32_t served_gen;
 static uint64_t serving;  /* the requests the snapshot under way serves; write_lock (snapshot.c) */
 
 bool hw_trigger_helper_running(void) { return helper_running; }
-int hw_trigger_helper_tid(void) { return helper_tid; }
+int hw_trigger_helper_tid(void) { return atomic_load_explicit(&helper_tid, memory_order_acquire); }
 uintptr_t hw_trigger_helper_tp(void) { return helper_running ? atomic_load(&helper_tp) : 0; }
 
 /* Tell the helper thread what to do: 's' a snapshot for the trigger signal, 'r' one for
@@ -184,7 +186,7 @@ static void on_signal(int sig, siginfo_t *si, void *uc)
     bool self = si && si->si_pid == getpid() && (si->si_code == SI_TKILL || si->si_code == SI_USER);
     /* Not inside the shim: a thread in a record section holds a table's lock, and one with
      * the guard set may hold the snapshot's own locks; neither could let the world stop. */
-    if (self && helper_running && hw_gettid() != helper_tid && !hw_self.in_record && !hw_self.guard)
+    if (self && helper_running && hw_gettid() != hw_trigger_helper_tid() && !hw_self.in_record && !hw_self.guard)
         wait_served(ticket);
     errno = saved;
 }
@@ -202,7 +204,7 @@ static void *helper_main(void *unused)
 {
     (void)unused;
     hw_guard_enter();  /* for life: everything this thread allocates is ours */
-    helper_tid = hw_gettid();
+    atomic_store_explicit(&helper_tid, hw_gettid(), memory_order_release);
     atomic_store(&helper_tp, (uintptr_t)pthread_self());
     /* The database is created now, so that `heapwatch snap` finds it; a fork child's waits for
      * its first snapshot, as most fork children exec at once. */
@@ -255,9 +257,16 @@ static void start_helper(void)
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&attr, 256 * 1024);
+    atomic_store(&helper_tid, 0);
     helper_running = pthread_create(&helper, &attr, helper_main, NULL) == 0;
     pthread_attr_destroy(&attr);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    /* Until the helper knows its tid, a stop of the world would count it as a thread of the
+     * program that does not stop (it blocks every signal): a fork child that exits at once
+     * took its exit snapshot so. It starts in well under a millisecond. */
+    uint64_t until = hw_now_ns(CLOCK_MONOTONIC) + HELPER_START_WAIT_NS;
+    while (helper_running && !atomic_load(&helper_tid) && hw_now_ns(CLOCK_MONOTONIC) < until)
+        sched_yield();
     if (!helper_running)
         hw_log("cannot start the helper thread; only API and exit snapshots");
 }
