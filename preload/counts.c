@@ -64,8 +64,8 @@ static void thread_exit(void *arg)
 }
 
 
-/* The calling thread's cache, taken or made on its first count; NULL when out of memory. */
-static HW_NOINLINE struct cache *take_cache(void)
+/* Take or make a cache for the calling thread; NULL when out of memory. */
+static struct cache *take_cache(void)
 {
     struct cache *c;
     for (c = atomic_load_explicit(&caches, memory_order_acquire); c; c = c->next) {
@@ -87,6 +87,12 @@ static HW_NOINLINE struct cache *take_cache(void)
     __cxa_thread_atexit_impl(thread_exit, c, &__dso_handle);
     hw_guard_leave();
     return c;
+}
+
+void hw_counts_thread_start(void)
+{
+    if (!mine && atomic_load(&hw_program_threads))
+        take_cache();
 }
 
 static inline void add_unshared(_Atomic uint64_t *c, uint64_t v)
@@ -124,8 +130,8 @@ void hw_counts_add(struct hw_stack_counters *c, bool is_free, uint64_t weight, u
         }
         return;
     }
-    struct cache *cache = mine ? mine : take_cache();
-    if (HW_UNLIKELY(!cache)) {
+    struct cache *cache = mine;
+    if (HW_UNLIKELY(!cache)) {   /* no cache (hw_counts_thread_start), or it ended already */
         _Atomic uint64_t *t = is_free ? &c->free_samples : &c->alloc_samples;
         atomic_fetch_add_explicit(t, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(is_free ? &c->free_weight : &c->alloc_weight, weight, memory_order_relaxed);
@@ -172,11 +178,12 @@ void hw_counts_pending(struct hw_vec *out)
                 continue;
             struct hw_pending_counts *p = hw_vec_push(out);
             if (!p)
-                return;
+                goto sort;   /* out of memory: what fits, still sorted */
             p->index = hw_depot_counters_index(sc);
             p->alloc_samples = s->v[0], p->alloc_weight = s->v[1], p->alloc_bytes = s->v[2];
             p->free_samples = s->v[3], p->free_weight = s->v[4], p->free_bytes = s->v[5];
         }
+sort:;
     struct hw_pending_counts *a = (struct hw_pending_counts *)out->data;
     size_t n = out->nr;
     for (size_t i = n / 2; i-- > 0;)

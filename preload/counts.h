@@ -20,6 +20,12 @@
 #include "hw.h"
 #include "sys.h"
 
+/* Give the calling thread its cache, once the program has threads: a thread of the program
+ * as it starts, or one about to start another. Never in a record section: registering the
+ * cache's flush at the thread's end takes the loader lock, which a thread in dlopen holds
+ * while it allocates. A thread without a cache (started behind pthread_create's back) adds
+ * to the shared counters directly. */
+void hw_counts_thread_start(void);
 /* Count one sampled block (weight, weighted bytes) into c's allocation or free triple. In a
  * record section. */
 void hw_counts_add(struct hw_stack_counters *c, bool is_free, uint64_t weight, uint64_t bytes) HW_HOOKSAFE;

@@ -160,16 +160,16 @@ static void queue_exit(void *q)
 }
 
 /* The time of an event of this thread. Reading the clock costs more than the rest of a record
- * (about 30 ns in a VM), so an event takes the time of the thread's previous one unless 16
- * events went by, or the coarse clock (a jiffy, a few ms) moved, since the clock was read:
- * its time is at most that early, never late. Once the process has had a second thread with
- * events, every allocation reads the clock: a block freed by one thread and allocated again
- * by another then sorts after its free, whose time is early or exact, while the
- * allocation's is taken after malloc returned (schema/chunk.h). */
+ * (about 30 ns in a VM), so while the process has one thread with events, an event takes the
+ * time of the thread's previous one unless 16 events went by, or the coarse clock (a jiffy, a
+ * few ms) moved, since the clock was read: its time is at most that early, never late. Once
+ * a second thread has events, every event reads the clock: a block allocated by one thread
+ * and freed by another, or freed by one and allocated again by another, must sort in the
+ * order it happened (schema/chunk.h). */
 #define STALE_EVENTS 16
-static inline uint64_t event_time(unsigned op)
+static inline uint64_t event_time(void)
 {
-    bool exact = op == HW_EV_ALLOC && atomic_load_explicit(&streams, memory_order_relaxed) > 1;
+    bool exact = atomic_load_explicit(&streams, memory_order_relaxed) > 1;
     if (!exact && hw_self.ev_ticks && ++hw_self.ev_stale < STALE_EVENTS) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
@@ -205,7 +205,7 @@ static void put(unsigned op, const struct hw_live_entry *e)
             hw_trigger_wake_for_events();
     }
     struct hw_ev_cursor c = { hw_self.ev_ticks, hw_self.ev_addr, hw_self.ev_stack };
-    struct hw_ev_record r = { .op = op, .ticks = event_time(op), .addr = e->addr, .size = e->size, .stack = e->stack };
+    struct hw_ev_record r = { .op = op, .ticks = event_time(), .addr = e->addr, .size = e->size, .stack = e->stack };
     uint8_t *end = hw_ev_put(b->data + MARK_BYTES(mark), &c, &r);
     hw_self.ev_ticks = c.ticks;
     hw_self.ev_addr = c.addr;
@@ -334,7 +334,9 @@ void hw_events_drain(struct hw_ev_drain *d)
      * before end_ticks. */
     d->end_ticks = last_ticks = hw_event_ticks();
     d->end_ns = last_ns = hw_now_ns(CLOCK_REALTIME);
-    last_mono = hw_now_ns(CLOCK_MONOTONIC);
+    uint64_t mono = hw_now_ns(CLOCK_MONOTONIC);
+    d->span_ns = mono - last_mono;
+    last_mono = mono;
     atomic_store_explicit(&blocks_waiting, 0, memory_order_relaxed);
     atomic_store_explicit(&wake_sent, false, memory_order_relaxed);
     hw_spin_lock(&registry_lock);

@@ -36,6 +36,7 @@ static inline void hw_event_note_allocation(void) { hw_self.slow_allocs++; }
  * waiting, and the clock at the previous drain and at this one. */
 struct hw_ev_drain {
     uint64_t start_ticks, start_ns, end_ticks, end_ns;   /* CLOCK_REALTIME ns */
+    uint64_t span_ns;    /* CLOCK_MONOTONIC since the previous drain */
     uint64_t events;
     struct hw_vec raw;   /* bytes; the caller releases it */
 };

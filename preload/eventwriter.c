@@ -48,8 +48,7 @@ void hw_events_write(bool final)
         struct hw_ev_chunk c = { .end_ns = d.end_ns };
         hw_sink_write_events(hw_output_path(), &c, true);
     } else if (d.events && hw_output_ready()) {
-        double seconds = (double)(d.end_ns - d.start_ns) / 1e9;
-        bool compress = (double)d.raw.nr <= COMPRESS_MAX_BYTES_PER_S * (seconds > 0 ? seconds : 0);
+        bool compress = (double)d.raw.nr <= COMPRESS_MAX_BYTES_PER_S * ((double)d.span_ns / 1e9);
         size_t cap = compress ? compressBound((uLong)d.raw.nr) : 0;
         void *z = compress ? hw_map(cap) : NULL;
         size_t len = z ? deflate_records(d.raw.data, d.raw.nr, z, cap) : 0;   /* 0: stored as they are */

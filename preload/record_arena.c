@@ -17,6 +17,7 @@
 #include "record_arena.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 #include "cookie.h"
 #include "events.h"
@@ -350,6 +351,14 @@ static void add_tcache_of(uintptr_t tp, void *arg)
 static uintptr_t *inherited;
 static size_t nr_inherited, inherited_len;
 
+/* add_tcache_of but for the calling thread: its tcache is its own while it lives, and freed
+ * when it ends (the walk takes it from its TLS). */
+static void add_other_tcache(uintptr_t tp, void *arg)
+{
+    if (tp != (uintptr_t)pthread_self())
+        add_tcache_of(tp, arg);
+}
+
 void hw_arena_keep_parent_tcaches(void)
 {
     if (!hw_arena_mode)
@@ -362,7 +371,7 @@ void hw_arena_keep_parent_tcaches(void)
         if (nr_inherited)   /* a grandchild keeps its parent's inherited ones too */
             memcpy(l.tc, inherited, nr_inherited * sizeof *inherited);
         l.n = nr_inherited;
-        hw_threads_each_tp(add_tcache_of, &l);
+        hw_threads_each_tp(add_other_tcache, &l);
         hw_unmap(inherited, inherited_len);
         inherited = l.tc;
         nr_inherited = l.n;

@@ -124,6 +124,15 @@ static void collect_counters(struct hw_snapshot_data *d)
             row.free_samples += p->free_samples, row.free_weight += p->free_weight, row.free_bytes += p->free_bytes;
             row.alloc_samples += p->alloc_samples, row.alloc_weight += p->alloc_weight, row.alloc_bytes += p->alloc_bytes;
         }
+        /* While threads run (a snapshot without a heap walk), a free flushed from one
+         * thread's cache can be read before its allocation, still in another's: never more
+         * freed than allocated. A stopped world reads every count whole. */
+        if (row.free_samples > row.alloc_samples)
+            row.free_samples = row.alloc_samples;
+        if (row.free_weight > row.alloc_weight)
+            row.free_weight = row.alloc_weight;
+        if (row.free_bytes > row.alloc_bytes)
+            row.free_bytes = row.alloc_bytes;
         if (!row.alloc_samples)
             continue;
         struct hw_stack_row *r = hw_vec_push(&d->stacks);

@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include "counts.h"
 #include "real.h"
 #include "spin.h"
 #include "stw.h"
@@ -249,6 +250,7 @@ static void *thread_start(void *p)
          * have exited and been joined before this. */
         if (s.joinable)
             join_adjust((uintptr_t)pthread_self(), 1, true, hw_gettid());
+        hw_counts_thread_start();
     }
     hw_guard_leave();
     return s.fn(s.arg);
@@ -265,6 +267,8 @@ HW_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*
         atomic_store(&hw_program_threads, true);   /* before the thread can count anything */
     if (!hw_active() || !hw_real.malloc)
         return real_create(th, attr, fn, arg);
+    if (!hw_self.guard)
+        hw_counts_thread_start();   /* this thread counts alongside the new one from now on */
     hw_guard_enter();
     struct start *s = start_slot();
     hw_guard_leave();

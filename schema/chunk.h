@@ -171,13 +171,12 @@ static inline bool hw_chunk_get_edge(const uint8_t **p, const uint8_t *end, int 
  *   for HW_EV_ALLOC only: requested size, zigzag(stack id - the previous allocation's)
  * ticks are the event clock (the chunk's start and end pairs map it to CLOCK_REALTIME), in
  * units of 32 TSC cycles or 16 ns: about 10 ns, and small enough deltas that a record's tag
- * is mostly one byte. Reading the clock costs more than the rest of a record, so an event may
- * carry its thread's previous time (delta 0): at most 16 events, or one tick of the kernel's
- * coarse clock (a few ms), since the clock was last read; a time is never later than its
- * event. Once a process has had two threads with events, allocations always read the clock,
- * so that a block freed by one thread and allocated again by another has the later ticks on
- * its allocation (the free's time is taken before the real free, the allocation's after the
- * real malloc returned).
+ * is mostly one byte. Reading the clock costs more than the rest of a record, so while a
+ * process has one thread with events, an event may carry its thread's previous time (delta
+ * 0): at most 16 events, or one tick of the kernel's coarse clock (a few ms), since the clock
+ * was last read; a time is never later than its event. Once a second thread has events,
+ * every event reads the clock: a free's time is taken before the real free, an allocation's
+ * after the real malloc returned, so that a block passed between threads sorts in order.
  * HW_EV_FREE_TEMP is the free of a temporary allocation: the freeing thread's latest
  * allocation, with no other allocation of that thread in between (heaptrack's definition,
  * per thread). Only sampled blocks have events; a free's size and stack are its

@@ -62,6 +62,7 @@ static bool sorted_unique(void)
 static void *worker(void *arg)
 {
     long t = (long)arg;
+    hw_counts_thread_start();   /* as the shim's thread_start does */
     for (int r = 0; r < ROUNDS; r++) {
         int i = r % 4 == 0 ? (int)((r / 4 + t * 7) % SETS) : (int)(r % 3);   /* three hot sets, the rest spread */
         hw_record_enter();
