@@ -10,7 +10,11 @@
  *     each cache.
  *  3. Single-threaded programs skip the caches: plain adds to the shared counters, which no
  *     other thread writes; one add instruction each, which a signal handler on the same
- *     thread cannot split. */
+ *     thread cannot split. A thread started behind pthread_create's back (glibc's own, for
+ *     a SIGEV_THREAD timer) turns that off at its first count; a plain add of the first
+ *     thread that began just before may then lose one concurrent update of the same counter.
+ *  4. Only threads that went through hw_counts_thread_start have caches (taken outside
+ *     record sections); the others add to the shared counters with locked adds. */
 #define _GNU_SOURCE
 #include "counts.h"
 
