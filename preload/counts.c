@@ -154,24 +154,6 @@ void hw_counts_add(struct hw_stack_counters *c, bool is_free, uint64_t weight, u
     v[2] += bytes;
 }
 
-/* Sift-down heapsort of pending entries by index: no allocation (a stopped world). */
-static void sift(struct hw_pending_counts *a, size_t i, size_t n)
-{
-    for (;;) {
-        size_t k = 2 * i + 1;
-        if (k >= n)
-            return;
-        if (k + 1 < n && a[k + 1].index > a[k].index)
-            k++;
-        if (a[i].index >= a[k].index)
-            return;
-        struct hw_pending_counts t = a[i];
-        a[i] = a[k];
-        a[k] = t;
-        i = k;
-    }
-}
-
 void hw_counts_pending(struct hw_vec *out)
 {
     for (struct cache *c = atomic_load_explicit(&caches, memory_order_acquire); c; c = c->next)
@@ -190,14 +172,7 @@ void hw_counts_pending(struct hw_vec *out)
 sort:;
     struct hw_pending_counts *a = (struct hw_pending_counts *)out->data;
     size_t n = out->nr;
-    for (size_t i = n / 2; i-- > 0;)
-        sift(a, i, n);
-    for (size_t end = n; end-- > 1;) {
-        struct hw_pending_counts t = a[0];
-        a[0] = a[end];
-        a[end] = t;
-        sift(a, 0, end);
-    }
+    hw_sort_by_first_word(a, n, sizeof *a);
     /* One entry per counter set: the same set may wait in several threads' caches. */
     size_t kept = 0;
     for (size_t i = 0; i < n; i++) {

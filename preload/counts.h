@@ -32,7 +32,7 @@ void hw_counts_add(struct hw_stack_counters *c, bool is_free, uint64_t weight, u
 
 /* Pending deltas of one counter set (index: its place in the depot's counters). */
 struct hw_pending_counts {
-    uint32_t index;
+    uint64_t index;   /* first: the sort key */
     uint64_t alloc_samples, alloc_weight, alloc_bytes, free_samples, free_weight, free_bytes;
 };
 /* Every thread's pending deltas, one entry per counter set, sorted by index, into out (elem =

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include "sys.h"
 
 /* struct malloc_state (malloc.c): int mutex; int flags; int have_fastchunks;
  * mfastbinptr fastbinsY[10]; mchunkptr top, last_remainder, bins[254];
@@ -504,36 +505,7 @@ static void vec_free(struct vec *v)
     }
 }
 
-/* Heapsort of elements whose first word is the key (no recursion, no allocation). */
-static void sift(char *base, size_t elem, size_t root, size_t n, char *tmp)
-{
-    for (;;) {
-        size_t c = 2 * root + 1;
-        if (c >= n)
-            return;
-        if (c + 1 < n && W(base + (c + 1) * elem) > W(base + c * elem))
-            c++;
-        if (W(base + root * elem) >= W(base + c * elem))
-            return;
-        memcpy(tmp, base + root * elem, elem);
-        memcpy(base + root * elem, base + c * elem, elem);
-        memcpy(base + c * elem, tmp, elem);
-        root = c;
-    }
-}
-
-static void sort_vec(struct vec *v)
-{
-    char tmp[64];
-    for (size_t i = v->n / 2; i-- > 0;)
-        sift(v->p, v->elem, i, v->n, tmp);
-    for (size_t end = v->n; end-- > 1;) {
-        memcpy(tmp, v->p, v->elem);
-        memcpy(v->p, v->p + end * v->elem, v->elem);
-        memcpy(v->p + end * v->elem, tmp, v->elem);
-        sift(v->p, v->elem, 0, end, tmp);
-    }
-}
+static void sort_vec(struct vec *v) { hw_sort_by_first_word(v->p, v->n, v->elem); }
 
 struct heap {
     uintptr_t start;   /* first chunk (sort key) */

@@ -306,32 +306,6 @@ void hw_arena_mode_free_any(void *p)
     }
 }
 
-/* In place, without allocating (a snapshot's fork child must not call malloc). */
-static void sift_down(uintptr_t *a, size_t i, size_t n)
-{
-    for (size_t c; (c = 2 * i + 1) < n; i = c) {
-        if (c + 1 < n && a[c + 1] > a[c])
-            c++;
-        if (a[i] >= a[c])
-            return;
-        uintptr_t t = a[i];
-        a[i] = a[c];
-        a[c] = t;
-    }
-}
-
-static void heapsort_words(uintptr_t *a, size_t n)
-{
-    for (size_t i = n / 2; i-- > 0;)
-        sift_down(a, i, n);
-    for (size_t end = n; end > 1; end--) {
-        uintptr_t t = a[0];
-        a[0] = a[end - 1];
-        a[end - 1] = t;
-        sift_down(a, 0, end - 1);
-    }
-}
-
 struct tcache_list {
     uintptr_t *tc;
     size_t n, cap;
@@ -396,7 +370,7 @@ uintptr_t *hw_arena_tcaches(const struct hw_world *w, const struct hw_vec *maps,
     hw_threads_each_tp(add_tcache_of, &l);
     for (size_t i = 0; i < nr_inherited && l.n < l.cap; i++)
         l.tc[l.n++] = inherited[i];
-    heapsort_words(l.tc, l.n);
+    hw_sort_by_first_word(l.tc, l.n, sizeof *l.tc);
     size_t kept = 0;
     for (size_t i = 0; i < l.n; i++)
         if (l.tc[i] && (!kept || l.tc[kept - 1] != l.tc[i]))

@@ -168,6 +168,44 @@ void *hw_vec_grow_push(struct hw_vec *v)
     return v->data + v->elem * v->nr++;
 }
 
+static void sift_by_first_word(char *base, size_t elem, size_t root, size_t n, char *tmp)
+{
+    for (;;) {
+        size_t c = 2 * root + 1;
+        if (c >= n)
+            return;
+        uintptr_t kc, kc1, kr;
+        memcpy(&kc, base + c * elem, sizeof kc);
+        if (c + 1 < n) {
+            memcpy(&kc1, base + (c + 1) * elem, sizeof kc1);
+            if (kc1 > kc)
+                c++, kc = kc1;
+        }
+        memcpy(&kr, base + root * elem, sizeof kr);
+        if (kr >= kc)
+            return;
+        memcpy(tmp, base + root * elem, elem);
+        memcpy(base + root * elem, base + c * elem, elem);
+        memcpy(base + c * elem, tmp, elem);
+        root = c;
+    }
+}
+
+void hw_sort_by_first_word(void *base, size_t n, size_t elem)
+{
+    char tmp[64], *b = base;
+    if (elem > sizeof tmp)
+        return;
+    for (size_t i = n / 2; i-- > 0;)
+        sift_by_first_word(b, elem, i, n, tmp);
+    for (size_t end = n; end-- > 1;) {
+        memcpy(tmp, b, elem);
+        memcpy(b, b + end * elem, elem);
+        memcpy(b + end * elem, tmp, elem);
+        sift_by_first_word(b, elem, 0, end, tmp);
+    }
+}
+
 void hw_vec_clear(struct hw_vec *v) { v->nr = 0; }
 
 void hw_vec_release(struct hw_vec *v)

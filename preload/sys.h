@@ -49,6 +49,9 @@ static inline void *hw_vec_push(struct hw_vec *v)
 }
 void hw_vec_clear(struct hw_vec *v) HW_SIGSAFE;
 void hw_vec_release(struct hw_vec *v) HW_SIGSAFE;
+/* Heapsort n elements of elem bytes (at most 64) by their first word, ascending: in place,
+ * no recursion, no allocation (a stopped world, a snapshot's fork child). */
+void hw_sort_by_first_word(void *base, size_t n, size_t elem) HW_SIGSAFE;
 
 uint64_t hw_now_ns(int clock) HW_SIGSAFE;
 int hw_gettid(void) HW_SIGSAFE;
