@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "../schema/chunk.h"
 #include "../schema/schema.h"
 #include "usage.h"
 
@@ -74,7 +75,8 @@ static void validate(struct hwdb *db)
      * only from 4 on; version 5 only extended the packed chunks (vtable pointer candidates,
      * pointers' target offsets): their decoders take db->version and read the new fields of
      * older databases as 0 (schema/chunk.h). Version 6 added the event_chunk table, which
-     * only the event reports read (eventlog.c: an older database has no event log). */
+     * only the event reports read (eventlog.c: an older database has no event log). Version 7
+     * packs the stack nodes into stack_chunk; the stack table's rows are read still. */
     if (version < HW_SCHEMA_OLDEST_READ)
         die(EXIT_INPUT, "cannot read '%s': written by an older heapwatch (schema %d); this heapwatch reads schemas %d to %d",
             db->path, version, HW_SCHEMA_OLDEST_READ, HW_SCHEMA_VERSION);
@@ -259,24 +261,60 @@ int64_t db_max_snapshot(struct hwdb *db)
     return id;
 }
 
+/* The highest node id of the stack rows and, from schema 7, the stack chunks. */
+static uint64_t max_stack_node(struct hwdb *db)
+{
+    sqlite3_stmt *st = db_prepare(db, db->version >= 7 ? "SELECT max(coalesce((SELECT max(id) FROM stack), 0),"
+                                                       " coalesce((SELECT max(first + count - 1) FROM stack_chunk), 0))"
+                                                     : "SELECT coalesce(max(id), 0) FROM stack");
+    int64_t max = db_step(db, st) ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    if (max < 0 || max > UINT32_MAX)
+        die(EXIT_INPUT, "cannot read '%s': stack ids out of range (corrupt database)", db->path);
+    return (uint64_t)max;
+}
+
+/* The nodes of stack_chunk above t->nr, up to max (schema.sql, schema/chunk.h). */
+static void load_stack_chunks(struct hwdb *db, struct stack_tree *t, uint64_t max)
+{
+    sqlite3_stmt *st = db_prepare(db, "SELECT first, count, data FROM stack_chunk WHERE first + count - 1 > ? ORDER BY first");
+    sqlite3_bind_int64(st, 1, (int64_t)t->nr);
+    while (db_step(db, st)) {
+        int64_t first = sqlite3_column_int64(st, 0), count = sqlite3_column_int64(st, 1);
+        const uint8_t *p = sqlite3_column_blob(st, 2), *end = p + sqlite3_column_bytes(st, 2);
+        if (first < 1 || count < 1 || (uint64_t)(first - 1) + (uint64_t)count > max)
+            die(EXIT_INPUT, "cannot read '%s': malformed stack chunk at node %lld (corrupt database)", db->path, (long long)first);
+        for (uint64_t id = (uint64_t)first; id < (uint64_t)first + (uint64_t)count; id++) {
+            uint64_t parent, delta;
+            if (!p || !hw_stack_get_node(&p, end, id, &parent, &delta))
+                die(EXIT_INPUT, "cannot read '%s': stack chunk at node %lld is truncated or malformed at node %llu"
+                    " (corrupt database)", db->path, (long long)first, (unsigned long long)id);
+            t->pc[id] = (parent ? t->pc[parent] : 0) + delta;
+            t->parent[id] = (uint32_t)parent;
+        }
+        if (p != end)
+            die(EXIT_INPUT, "cannot read '%s': stack chunk at node %lld has bytes past its %lld nodes (corrupt database)",
+                db->path, (long long)first, (long long)count);
+    }
+    sqlite3_finalize(st);
+}
+
 const struct stack_tree *db_stack_tree(struct hwdb *db, uint64_t need)
 {
     struct stack_tree *t = &db->tree;
     if (need <= t->nr && t->pc)
         return t;
-    sqlite3_stmt *st = db_prepare(db, "SELECT coalesce(max(id), 0) FROM stack");
-    uint64_t max = db_step(db, st) ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
-    sqlite3_finalize(st);
+    uint64_t max = max_stack_node(db);
     if (need > max)
         die(EXIT_INPUT, "cannot read '%s': stack %llu is missing (corrupt database)", db->path, (unsigned long long)need);
     t->pc = xrealloc(t->pc, (max + 1) * sizeof *t->pc);
     t->parent = xrealloc(t->parent, (max + 1) * sizeof *t->parent);
-    st = db_prepare(db, "SELECT id, parent, pc FROM stack WHERE id > ? ORDER BY id");
-    sqlite3_bind_int64(st, 1, (int64_t)t->nr);
-    for (uint64_t id = t->nr + 1; id <= max; id++) {
+    for (uint64_t id = t->nr ? t->nr + 1 : 0; id <= max; id++) {
         t->pc[id] = 0;
         t->parent[id] = 0;
     }
+    sqlite3_stmt *st = db_prepare(db, "SELECT id, parent, pc FROM stack WHERE id > ? ORDER BY id");
+    sqlite3_bind_int64(st, 1, (int64_t)t->nr);
     while (db_step(db, st)) {
         uint64_t id = (uint64_t)sqlite3_column_int64(st, 0), parent = (uint64_t)sqlite3_column_int64(st, 1);
         if (id > max || parent >= id)
@@ -285,6 +323,8 @@ const struct stack_tree *db_stack_tree(struct hwdb *db, uint64_t need)
         t->parent[id] = (uint32_t)parent;
     }
     sqlite3_finalize(st);
+    if (db->version >= 7)
+        load_stack_chunks(db, t, max);
     t->nr = max;
     return t;
 }

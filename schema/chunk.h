@@ -158,6 +158,33 @@ static inline bool hw_chunk_get_edge(const uint8_t **p, const uint8_t *end, int 
     return true;
 }
 
+/* ---- stack_chunk: stack-tree nodes first, first + 1, ... first + count - 1 (schema 7) -------
+ * Per node: id - parent (from 1 to id: a parent is interned before its children, and a root's
+ * parent is 0), then zigzag(pc - its parent's pc) (a root: its pc). A frame and its caller
+ * mostly lie in one module, so a node takes three or four bytes; the reader has every parent
+ * before its child, since it reads the nodes in id order. */
+
+#define HW_STACK_NODE_MAX (2 * HW_VARINT_MAX)   /* bytes one node can take */
+
+static inline uint8_t *hw_stack_put_node(uint8_t *p, uint64_t id, uint64_t parent, uint64_t pc, uint64_t parent_pc)
+{
+    p = hw_varint_put(p, id - parent);
+    return hw_varint_put(p, hw_zigzag(pc - parent_pc));
+}
+
+/* Reads node id: its parent, and what to add to the parent's pc (0 for a root) for its own.
+ * False when the data ends first or the parent would not come before the node. */
+static inline bool hw_stack_get_node(const uint8_t **p, const uint8_t *end, uint64_t id, uint64_t *parent,
+                                     uint64_t *pc_delta)
+{
+    uint64_t back, z;
+    if (!hw_varint_get(p, end, &back) || !hw_varint_get(p, end, &z) || back == 0 || back > id)
+        return false;
+    *parent = id - back;
+    *pc_delta = hw_unzigzag(z);
+    return true;
+}
+
 /* ---- event_chunk: the event log (HEAPWATCH_EVENTS=1, schema 6) -----------------------------
  * A chunk's data (inflated first when its codec is 1, zlib) is a sequence of segments, one per stream that had
  * events to give at that drain: stream number, tid, length in bytes, then that many bytes of

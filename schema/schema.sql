@@ -11,7 +11,7 @@
 CREATE TABLE meta(
   key   TEXT PRIMARY KEY,
   value TEXT NOT NULL
-);  -- ('format','heapwatch'), ('schema_version','6'), ('heapwatch_version', ...)
+);  -- ('format','heapwatch'), ('schema_version','7'), ('heapwatch_version', ...)
 
 CREATE TABLE process(
   pid           INTEGER NOT NULL,
@@ -57,14 +57,29 @@ CREATE TABLE module_segment(
   flags     INTEGER NOT NULL       -- PF_R=4 | PF_W=2 | PF_X=1
 );
 
--- Allocation stacks as a prefix tree of frames: a row is one frame (a return address: the
--- shim's own frames are already removed, so symbolize pc - 1) and its caller's row (parent 0 =
--- outermost frame). A stack id is the id of its innermost frame; its frames are that row and
--- its parents up to the root. Id 0 is never stored: it means "not sampled".
+-- Allocation stacks as a prefix tree of frames: a node is one frame (a return address: the
+-- shim's own frames are already removed, so symbolize pc - 1) and its caller's node (parent 0 =
+-- outermost frame). A stack id is the id of its innermost frame; its frames are that node and
+-- its parents up to the root. Id 0 is never stored: it means "not sampled". A parent's id is
+-- always below its child's.
+-- The shim writes the nodes packed, in stack_chunk (schema 7): a program with deep and varied
+-- stacks interns millions of nodes, which as rows cost SQLite about half a microsecond and
+-- twenty bytes each. The stack table keeps the row form, which databases before schema 7
+-- hold and which tools may still write; a reader takes the nodes of both.
 CREATE TABLE stack(
   id     INTEGER PRIMARY KEY,
   parent INTEGER NOT NULL,
   pc     INTEGER NOT NULL
+);
+
+-- Nodes first, first + 1, ... first + count - 1 (at most 65,536 a row), packed as
+-- schema/chunk.h documents (stack_chunk): per node, id - parent and the zigzag delta of its pc
+-- from its parent's, as varints. Rows are written in order and never overlap; each snapshot
+-- adds the nodes interned since the one before.
+CREATE TABLE stack_chunk(
+  first  INTEGER PRIMARY KEY,
+  count  INTEGER NOT NULL,
+  data   BLOB NOT NULL
 );
 
 CREATE TABLE snapshot(

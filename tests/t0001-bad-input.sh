@@ -2,7 +2,7 @@
 # Bad input gets one clear message and a non-zero exit (analyzer) or a warning and the default
 # (shim); the traced program is never affected; committed snapshots are never lost.
 . ./lib.sh
-plan 39
+plan 41
 
 prog="$BIN/demo_service-O2"   # prints the same with and without the shim
 expected_out=$("$prog" 2)
@@ -70,6 +70,16 @@ sqlite3 "$OUT/huge.db" 'UPDATE snapshot_stack SET alloc_bytes = 9223372036854775
 "$HW" top "$OUT/huge.db:1" --sample-index alloc_space >/dev/null 2>"$OUT/err"; rc=$?
 is "$rc:$(grep -c "do not fit in 64 bits" "$OUT/err"):$(wc -l < "$OUT/err")" "3:1:1" \
    "sizes of INT64_MAX that overflow a total: exit 3, one line, no overflow"
+cp "$db" "$OUT/stackcut.db"
+sqlite3 "$OUT/stackcut.db" 'UPDATE stack_chunk SET data = substr(data, 1, length(data) - 1) WHERE first = 1'
+"$HW" top "$OUT/stackcut.db:1" >/dev/null 2>"$OUT/err"; rc=$?
+is "$rc:$(grep -c "stack chunk at node 1 is truncated or malformed at node [0-9]* (corrupt database)" "$OUT/err"):$(wc -l < "$OUT/err")" \
+   "3:1:1" "a packed stack chunk cut short: exit 3, one line naming the node"
+cp "$db" "$OUT/stackgone.db"
+sqlite3 "$OUT/stackgone.db" 'DELETE FROM stack_chunk'
+"$HW" top "$OUT/stackgone.db:1" >/dev/null 2>"$OUT/err"; rc=$?
+is "$rc:$(grep -c "stack [0-9]* is missing (corrupt database)" "$OUT/err"):$(wc -l < "$OUT/err")" \
+   "3:1:1" "packed stacks deleted: exit 3, says a stack is missing"
 
 # --- the analyzer: snapshot names and usage --------------------------------------------------
 "$HW" top "$db:42" >/dev/null 2>"$OUT/err"; rc=$?

@@ -1,7 +1,8 @@
 /* This file implements the unit test of schema/chunk.h, the packed formats that the shim
  * writes and the analyzer reads: varints at every length boundary, blocks and edges round
  * trip, bytes fixed by the format (schema.sql documents them: a change here is a schema
- * change), schema 5's vtable pointers and target offsets beside schema 4's bytes, and a
+ * change), schema 5's vtable pointers and target offsets beside schema 4's bytes, schema 7's
+ * stack nodes, and a
  * decoder that refuses truncated data and varints past 64 bits without reading beyond its
  * end. Prints TAP. */
 // LINK:
@@ -181,5 +182,36 @@ int main(void)
     q = bad_op;
     c0 = (struct hw_ev_cursor){ 0 };
     CHECK(!hw_ev_get(&q, bad_op + 2, &c0, &r0), "op 3 is refused");
+
+    /* Stack nodes: a root (1), its child (2) a little below in the same module, a second root
+     * (3) in another module, and node 4 whose parent is 2. */
+    static const struct { uint64_t parent, pc; } nodes[] = {
+        { 0, 0 }, { 0, 0x401234 }, { 1, 0x401200 }, { 0, 0x7f0000001000 }, { 2, 0x4012f0 },
+    };
+    uint8_t stbuf[4 * HW_STACK_NODE_MAX];
+    p = stbuf;
+    for (uint64_t id = 1; id <= 4; id++)
+        p = hw_stack_put_node(p, id, nodes[id].parent, nodes[id].pc, nodes[id].parent ? nodes[nodes[id].parent].pc : 0);
+    static const uint8_t root_and_child[] = { 0x01, 0xe8, 0xc8, 0x80, 0x04, 0x01, 0x67 };
+    CHECK(!memcmp(stbuf, root_and_child, sizeof root_and_child),
+          "stack nodes: id - parent, then zigzag(pc - parent's pc) (a root's: its pc)");
+    uint64_t got_pc[5] = { 0 };
+    q = stbuf;
+    same = true;
+    for (uint64_t id = 1; id <= 4; id++) {
+        uint64_t parent = 0, delta = 0;
+        same &= hw_stack_get_node(&q, p, id, &parent, &delta) && parent == nodes[id].parent;
+        got_pc[id] = (parent ? got_pc[parent] : 0) + delta;
+        same &= got_pc[id] == nodes[id].pc;
+    }
+    CHECK(same && q == p, "stack nodes round trip: roots, a child below its parent, a grandchild above");
+    uint64_t parent, delta;
+    q = stbuf;
+    CHECK(!hw_stack_get_node(&q, stbuf + 4, 1, &parent, &delta), "a stack node cut short is refused");
+    static const uint8_t own_parent[] = { 0x00, 0x02 }, later_parent[] = { 0x03, 0x02 };
+    q = own_parent;
+    CHECK(!hw_stack_get_node(&q, own_parent + 2, 2, &parent, &delta), "a stack node that is its own parent is refused");
+    q = later_parent;
+    CHECK(!hw_stack_get_node(&q, later_parent + 2, 2, &parent, &delta), "a stack node whose parent comes after it is refused");
     return done();
 }
