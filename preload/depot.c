@@ -70,15 +70,13 @@ bool hw_depot_init(void)
     return nodes && counters && cache && edges;
 }
 
+/* The hash of a whole stack, folded from its outermost frame in (depot.h). */
 static inline uint64_t hash_pcs(const uintptr_t *pcs, uint32_t depth)
 {
-    uint64_t h = 0x9e3779b97f4a7c15ull ^ depth;
-    for (uint32_t i = 0; i < depth; i++) {
-        h ^= pcs[i];
-        h *= 0xff51afd7ed558ccdull;
-        h ^= h >> 33;
-    }
-    return h ? h : 1;  /* 0 marks an empty cache slot */
+    uint64_t h = HW_DEPOT_HASH_SEED;
+    for (uint32_t i = depth; i-- > 0;)
+        h = hw_depot_hash_step(h, pcs[i]);
+    return h;
 }
 
 static inline uint32_t edge_hash(uint32_t parent, uintptr_t pc)
@@ -219,11 +217,11 @@ out_unlock:
     return id;
 }
 
-uint32_t hw_depot_put(const uintptr_t *pcs, uint32_t depth)
+uint32_t hw_depot_put_hashed(uint64_t h, const uintptr_t *pcs, uint32_t depth)
 {
     if (!depth)
         return 0;
-    uint64_t h = hash_pcs(pcs, depth);
+    h = h ? h : 1;   /* 0 marks an empty cache slot */
     struct cache_slot *c = &cache[h & (CACHE_SLOTS - 1)];
     if (atomic_load_explicit(&c->hash, memory_order_acquire) == h) {
         uint32_t id = atomic_load_explicit(&c->id, memory_order_relaxed);
@@ -232,6 +230,11 @@ uint32_t hw_depot_put(const uintptr_t *pcs, uint32_t depth)
             return id;
     }
     return put_slow(h, pcs, depth);
+}
+
+uint32_t hw_depot_put(const uintptr_t *pcs, uint32_t depth)
+{
+    return hw_depot_put_hashed(hash_pcs(pcs, depth), pcs, depth);
 }
 
 struct hw_stack_counters *hw_depot_counters(uint32_t id)

@@ -2,7 +2,7 @@
  * one return address plus its caller's node), so deep recursive programs with millions of
  * distinct stacks share their common outer frames, as heaptrack's trace tree does. A stack
  * id is the id of its innermost node: ids are stable for the process's life and the database
- * stores the same tree (table stack: id, parent, pc).
+ * stores the same tree (schema.sql: stack_chunk).
  *
  * Each stack that allocations were charged to has Go-style cumulative counters: sampled
  * allocations and frees, as raw sample counts and as unbiased estimates (objects in
@@ -27,6 +27,17 @@ bool hw_depot_init(void) HW_HOOKSAFE;
 /* Intern pcs[0..depth-1] (innermost first); returns the stack id (>= 1), or 0 when the depot
  * is full or the stack is empty. Lock-free when the stack was seen recently; otherwise takes the depot lock. */
 uint32_t hw_depot_put(const uintptr_t *pcs, uint32_t depth) HW_HOOKSAFE;
+/* The same, given the stack's hash: HW_DEPOT_HASH_SEED folded through hw_depot_hash_step
+ * with each pc from the outermost frame in, so that a caller that knows the hash of a
+ * stack's outer frames (stackmemo.c) hashes only the frames below them. */
+uint32_t hw_depot_put_hashed(uint64_t hash, const uintptr_t *pcs, uint32_t depth) HW_HOOKSAFE;
+#define HW_DEPOT_HASH_SEED 0x9e3779b97f4a7c15ull
+static inline uint64_t hw_depot_hash_step(uint64_t h, uintptr_t pc)
+{
+    h ^= pc;
+    h *= 0xff51afd7ed558ccdull;
+    return h ^ h >> 33;
+}
 /* The counters of a stack id returned by hw_depot_put, or NULL. */
 struct hw_stack_counters *hw_depot_counters(uint32_t id) HW_SIGSAFE;
 /* The place of a counter set among all of them (as hw_depot_counters_at numbers them). */

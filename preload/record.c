@@ -23,6 +23,7 @@
 #include <math.h>
 #include <time.h>
 #include "depot.h"
+#include "stackmemo.h"
 #include "events.h"
 #include "real.h"
 #include "shadow.h"
@@ -95,13 +96,15 @@ bool hw_record_should_sample(size_t size)
     return true;
 }
 
+/* Each thread's previous stack (stackmemo.h). */
+static HW_TLS struct hw_stack_memo stack_memo;
+
 HW_NOINLINE uint32_t hw_record_capture(void)
 {
     uintptr_t pcs[HW_MAX_DEPTH];
-    hw_guard_enter();  /* libunwind may allocate on first use in a thread */
-    uint32_t depth = hw_unwind_capture(pcs, (uint32_t)hw_opt.stack_depth);
-    hw_guard_leave();
-    uint32_t id = hw_depot_put(pcs, depth);
+    uint64_t hash;
+    uint32_t depth = hw_stack_memo_capture(&stack_memo, pcs, (uint32_t)hw_opt.stack_depth, &hash);
+    uint32_t id = hw_depot_put_hashed(hash, pcs, depth);
     return hw_depot_counters(id) ? id : 0;
 }
 

@@ -247,34 +247,86 @@ static uint32_t frames_libunwind(const struct hw_unwind_regs *start, uintptr_t *
 
 /* ---- entry points ---------------------------------------------------------------------- */
 
-uint32_t hw_unwind_capture(uintptr_t *pcs, uint32_t max)
+/* Whether the return addresses saved on the stack still lead from the memo's frame o out to
+ * its frame 0: the caller of frame k returns to the address saved at cfa[k] - 8. Returns -1
+ * when they do, else the frame k whose caller changed. Reads only within the known stack
+ * [lo, hi). */
+static int32_t memo_chain_breaks(const struct hw_stack_memo *m, int32_t o, uintptr_t lo, uintptr_t hi)
 {
-    if (!use_cfi)
-        return capture_libunwind(pcs, max);
-    /* This function keeps a frame pointer (the shim is built with them): its caller's frame
-     * starts from our saved rbp and return address. */
+    for (; o > 0; o--) {
+        uintptr_t at = m->cfa[o] - 8;
+        if (at < lo || at + 8 > hi || *(const uintptr_t *)at != m->pc[o - 1])
+            return o;
+    }
+    return -1;
+}
+
+uint32_t hw_unwind_capture_memo(uintptr_t *pcs, uintptr_t *cfas, uint32_t max, const struct hw_stack_memo *m,
+                                struct hw_unwind_result *res)
+{
+    *res = (struct hw_unwind_result){ .memo_at = -1 };
+    if (!use_cfi) {
+        uint32_t depth = capture_libunwind(pcs, max);
+        for (uint32_t i = 0; i < depth; i++)
+            cfas[i] = 0;
+        return depth;
+    }
     const uintptr_t *fp = __builtin_frame_address(0);
     struct walk w = { .f = { .pc = fp[1], .sp = (uintptr_t)(fp + 2), .rbp = fp[0] },
                       .lo = hw_self.stack_lo, .hi = hw_self.stack_hi };
     if (w.hi && (w.f.sp < w.lo || w.f.sp >= w.hi))
         w.hi = w.lo = 0;  /* running on another stack (sigaltstack, a coroutine) */
+    res->lo = w.lo;
+    res->hi = w.hi;
+    res->plain = w.hi != 0;
+    /* The memo's frames are looked for from its innermost out, as the CFAs rise. */
+    int32_t o = m && m->depth && w.hi && m->lo == w.lo && m->hi == w.hi ? (int32_t)m->depth - 1 : -1;
     uint32_t depth = 0;
     uintptr_t cfa;
     bool leading = true;
     for (unsigned n = 0; n < HW_MAX_DEPTH + 16; n++) {
         uintptr_t pc = w.f.pc;
+        bool kept = false;
         if (leading && in_shim(pc)) {
             /* the shim's own frames: hooks, recording */
         } else {
             leading = false;
-            if (depth == max)
+            if (depth == max) {
+                res->cut = true;
                 break;
+            }
             pcs[depth++] = pc;
+            kept = true;
         }
-        if (!step(&w, &cfa))
+        bool more = step(&w, &cfa);
+        if (kept) {
+            cfas[depth - 1] = cfa;
+            if (o >= 0 && cfa) {
+                while (o >= 0 && m->cfa[o] < cfa)
+                    o--;
+                /* The same CFA with another pc is the same caller calling from elsewhere:
+                 * the frames outside may still be the memo's. */
+                if (o >= 0 && m->cfa[o] == cfa && m->pc[o] == pc) {
+                    /* A cut memo lacks what lies outside its frame 0: usable only when this
+                     * stack reaches max with the memo's frames (no frame further out can). */
+                    if (m->cut && depth + (uint32_t)o < max) {
+                        o = -1;
+                    } else {
+                        int32_t broken = memo_chain_breaks(m, o, w.lo, w.hi);
+                        if (broken < 0) {
+                            res->memo_at = o;
+                            return depth;
+                        }
+                        o = broken - 1;   /* frame broken's caller changed: look outside it */
+                    }
+                }
+            }
+        }
+        if (!more)
             break;
+        if (!cfa || w.f.exact)
+            res->plain = false;   /* a signal frame, or a CFA unknown, before the end */
     }
-    /* The outermost frame of a thread started through our pthread_create is ours too. */
     while (depth && in_shim(pcs[depth - 1]))
         depth--;
     return depth;

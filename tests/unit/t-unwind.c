@@ -6,8 +6,11 @@
  * a signal handler's trampoline. Each case runs twice, so the second walk comes from the
  * rule cache, and once more after hw_unwind_forget. Unwinding from saved registers
  * (hw_unwind_frames) must match libunwind's cursor walk, and hw_unwind_caller_of must find a
- * caller's frame. Prints TAP. */
-// LINK: preload/unwind.c preload/cfi.c preload/sys.c
+ * caller's frame. A capture with the thread's memo of its previous one (stackmemo.c) must
+ * give libunwind's frames too, and the depot hash of them, every time: after the same stack,
+ * after a deeper or shallower one, after a longjmp out of a recursion, and cut at a depth
+ * limit. Prints TAP. */
+// LINK: preload/unwind.c preload/cfi.c preload/sys.c preload/stackmemo.c
 #define _GNU_SOURCE
 #define UNW_LOCAL_ONLY
 #include <dlfcn.h>
@@ -17,7 +20,10 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <setjmp.h>
+#include "depot.h"
 #include "harness.h"
+#include "stackmemo.h"
 #include "unwind.h"
 
 HW_TLS struct hw_thread hw_self;
@@ -27,14 +33,44 @@ uintptr_t hw_self_text_lo, hw_self_text_hi;
 
 static const char *scenario;
 static int mismatches, compared;
+static __thread struct hw_stack_memo memo;
+static uint32_t memo_max = MAX;   /* the depth limit of the memo's captures */
+static int memo_mismatches, memo_compared;
+
+/* The memo's capture against unw_backtrace's frames: ours has one more frame inside,
+ * hw_stack_memo_capture's own (libunwind's frame 0 is in compare, as ours[1] is). */
+static void compare_memo(void *const *theirs, int m)
+{
+    uintptr_t ours[MAX];
+    uint64_t hash;
+    uint32_t n = hw_stack_memo_capture(&memo, ours, memo_max, &hash);
+    uint32_t want = (uint32_t)m + 1 < memo_max ? (uint32_t)m + 1 : memo_max;
+    bool same = n == want && n > 2;
+    for (uint32_t i = 2; same && i < n; i++)
+        same = ours[i] == (uintptr_t)theirs[i - 1];
+    uint64_t h = HW_DEPOT_HASH_SEED;
+    for (uint32_t i = n; i-- > 0;)
+        h = hw_depot_hash_step(h, ours[i]);
+    memo_compared++;
+    if (!same || h != hash) {
+        memo_mismatches++;
+        diag("%s, with the memo (max %u): %u frames, libunwind %d + 1; hash %s", scenario, memo_max, n, m,
+             h == hash ? "right" : "wrong");
+        for (int i = 0; i < (int)n || i <= m; i++)
+            diag("  %2d %#lx %#lx", i, i < (int)n ? (unsigned long)ours[i] : 0ul,
+                 i >= 1 && i <= m ? (unsigned long)theirs[i - 1] : 0ul);
+    }
+}
 
 /* Our capture against unw_backtrace, both from this function's frame. */
 static __attribute__((noinline)) void compare(void)
 {
-    uintptr_t ours[MAX];
+    uintptr_t ours[MAX], cfas[MAX];
     void *theirs[MAX];
-    uint32_t n = hw_unwind_capture(ours, MAX);
+    struct hw_unwind_result res;
+    uint32_t n = hw_unwind_capture_memo(ours, cfas, MAX, NULL, &res);
     int m = unw_backtrace(theirs, MAX);
+    compare_memo(theirs, m);
     compared++;
     /* Frame 0 is this function at two different calls. */
     bool same = (int)n == m && n > 1;
@@ -59,6 +95,58 @@ static void check_case(const char *name, void (*run)(void))
     run();
     CHECK(compared >= 3 && mismatches == 0, "%s: same frames as libunwind (%d walks)", name, compared);
 }
+
+/* The memo's captures of one case, after the others' (the memo holds the last one taken). */
+static void check_memo(const char *name)
+{
+    CHECK(memo_compared >= 3 && memo_mismatches == 0, "%s: with the memo, libunwind's frames and their hash (%d walks)",
+          name, memo_compared);
+    memo_compared = memo_mismatches = 0;
+}
+
+/* ---- the memo: stacks that share outer frames, and stacks that only seem to ------------- */
+
+static __attribute__((noinline)) int dive(int d, int leaf_site)
+{
+    if (d == 0) {
+        if (leaf_site)
+            compare();
+        else
+            compare();
+        return 0;
+    }
+    int r = (d & 1) ? dive(d - 1, leaf_site) : dive(d - 1, !leaf_site);
+    __asm__ volatile("" ::: "memory");
+    return r + 1;
+}
+
+static jmp_buf escape;
+static volatile int jump = 1;   /* volatile: a function that can only longjmp out reads as endless recursion to gcc */
+static __attribute__((noinline)) void dive_and_jump(int d)
+{
+    if (d == 0) {
+        compare();
+        if (jump)
+            longjmp(escape, 1);
+        return;
+    }
+    dive_and_jump(d - 1);
+    __asm__ volatile("" ::: "memory");
+}
+
+static void case_memo_depths(void)
+{
+    static const int depths[] = { 30, 30, 29, 31, 10, 30, 45, 44, 2, 45 };
+    for (unsigned i = 0; i < sizeof depths / sizeof depths[0]; i++)
+        dive(depths[i], (int)i & 1);
+    if (!setjmp(escape))
+        dive_and_jump(30);
+    dive(30, 0);   /* the frames the longjmp abandoned, overwritten at the same addresses */
+    if (!setjmp(escape))
+        dive_and_jump(31);
+    dive(31, 1);
+}
+
 
 /* ---- the cases -------------------------------------------------------------------------- */
 
@@ -235,6 +323,16 @@ int main(void)
     check_case("1 MiB frame", case_big);
     check_case("thread start", case_thread);
     check_case("signal handler", case_signal);
+    check_memo("every case above");
+    check_case("recursions of varying depth, from two sites, and after longjmps", case_memo_depths);
+    check_memo("recursions of varying depth, from two sites, and after longjmps");
+    memo_max = 16;
+    check_case("recursions, cut at 16 frames", case_memo_depths);
+    check_memo("recursions, cut at 16 frames");
+    memo_max = 40;
+    check_case("recursions around a cut at 40 frames", case_memo_depths);
+    check_memo("recursions around a cut at 40 frames");
+    memo_max = MAX;
     from_registers();
 
     marker_lo = (uintptr_t)marker;
