@@ -70,15 +70,6 @@ bool hw_depot_init(void)
     return nodes && counters && cache && edges;
 }
 
-/* The hash of a whole stack, folded from its outermost frame in (depot.h). */
-static inline uint64_t hash_pcs(const uintptr_t *pcs, uint32_t depth)
-{
-    uint64_t h = HW_DEPOT_HASH_SEED;
-    for (uint32_t i = depth; i-- > 0;)
-        h = hw_depot_hash_step(h, pcs[i]);
-    return h;
-}
-
 static inline uint32_t edge_hash(uint32_t parent, uintptr_t pc)
 {
     uint64_t h = ((uint64_t)pc ^ ((uint64_t)parent << 40) ^ parent) * 0x9e3779b97f4a7c15ull;
@@ -179,21 +170,20 @@ static uint32_t child(uint32_t parent, uintptr_t pc)
 static uintptr_t last_pcs[HW_MAX_DEPTH];
 static uint32_t last_ids[HW_MAX_DEPTH], last_depth;
 
-static HW_NOINLINE uint32_t put_slow(uint64_t h, const uintptr_t *pcs, uint32_t depth)
+/* outer[0..depth-1]: the stack's frames, outermost first. */
+static HW_NOINLINE uint32_t put_slow(uint64_t h, const uintptr_t *outer, uint32_t depth)
 {
     hw_spin_lock(&lock);
     uint32_t id = 0, k = 0;
-    if (depth > HW_MAX_DEPTH)
-        depth = HW_MAX_DEPTH;
-    while (k < depth && k < last_depth && last_pcs[k] == pcs[depth - 1 - k])
+    while (k < depth && k < last_depth && last_pcs[k] == outer[k])
         id = last_ids[k++];
-    for (; k < depth; k++) {   /* outermost frame first */
-        id = child(id, pcs[depth - 1 - k]);
+    for (; k < depth; k++) {
+        id = child(id, outer[k]);
         if (!id) {
             last_depth = 0;
             goto out_unlock;
         }
-        last_pcs[k] = pcs[depth - 1 - k];
+        last_pcs[k] = outer[k];
         last_ids[k] = id;
     }
     last_depth = depth;
@@ -217,9 +207,9 @@ out_unlock:
     return id;
 }
 
-uint32_t hw_depot_put_hashed(uint64_t h, const uintptr_t *pcs, uint32_t depth)
+uint32_t hw_depot_put_outer(uint64_t h, const uintptr_t *outer, uint32_t depth)
 {
-    if (!depth)
+    if (!depth || depth > HW_MAX_DEPTH)
         return 0;
     h = h ? h : 1;   /* 0 marks an empty cache slot */
     struct cache_slot *c = &cache[h & (CACHE_SLOTS - 1)];
@@ -229,12 +219,18 @@ uint32_t hw_depot_put_hashed(uint64_t h, const uintptr_t *pcs, uint32_t depth)
         if (atomic_load_explicit(&c->hash, memory_order_relaxed) == h)
             return id;
     }
-    return put_slow(h, pcs, depth);
+    return put_slow(h, outer, depth);
 }
 
 uint32_t hw_depot_put(const uintptr_t *pcs, uint32_t depth)
 {
-    return hw_depot_put_hashed(hash_pcs(pcs, depth), pcs, depth);
+    uintptr_t outer[HW_MAX_DEPTH];
+    if (depth > HW_MAX_DEPTH)
+        depth = HW_MAX_DEPTH;   /* the innermost frames */
+    uint64_t h = HW_DEPOT_HASH_SEED;
+    for (uint32_t k = 0; k < depth; k++)
+        h = hw_depot_hash_step(h, outer[k] = pcs[depth - 1 - k]);
+    return hw_depot_put_outer(h, outer, depth);
 }
 
 struct hw_stack_counters *hw_depot_counters(uint32_t id)

@@ -27,10 +27,11 @@ bool hw_depot_init(void) HW_HOOKSAFE;
 /* Intern pcs[0..depth-1] (innermost first); returns the stack id (>= 1), or 0 when the depot
  * is full or the stack is empty. Lock-free when the stack was seen recently; otherwise takes the depot lock. */
 uint32_t hw_depot_put(const uintptr_t *pcs, uint32_t depth) HW_HOOKSAFE;
-/* The same, given the stack's hash: HW_DEPOT_HASH_SEED folded through hw_depot_hash_step
- * with each pc from the outermost frame in, so that a caller that knows the hash of a
- * stack's outer frames (stackmemo.c) hashes only the frames below them. */
-uint32_t hw_depot_put_hashed(uint64_t hash, const uintptr_t *pcs, uint32_t depth) HW_HOOKSAFE;
+/* The same for outer[0..depth-1], the frames outermost first, given the stack's hash:
+ * HW_DEPOT_HASH_SEED folded through hw_depot_hash_step with each pc from the outermost frame
+ * in, so that a caller that knows the hash of a stack's outer frames (stackmemo.c) hashes
+ * only the frames below them. */
+uint32_t hw_depot_put_outer(uint64_t hash, const uintptr_t *outer, uint32_t depth) HW_HOOKSAFE;
 #define HW_DEPOT_HASH_SEED 0x9e3779b97f4a7c15ull
 static inline uint64_t hw_depot_hash_step(uint64_t h, uintptr_t pc)
 {

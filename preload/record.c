@@ -101,10 +101,10 @@ static HW_TLS struct hw_stack_memo stack_memo;
 
 HW_NOINLINE uint32_t hw_record_capture(void)
 {
-    uintptr_t pcs[HW_MAX_DEPTH];
+    uintptr_t outer[HW_MAX_DEPTH];
     uint64_t hash;
-    uint32_t depth = hw_stack_memo_capture(&stack_memo, pcs, (uint32_t)hw_opt.stack_depth, &hash);
-    uint32_t id = hw_depot_put_hashed(hash, pcs, depth);
+    uint32_t depth = hw_stack_memo_capture(&stack_memo, outer, (uint32_t)hw_opt.stack_depth, &hash);
+    uint32_t id = hw_depot_put_outer(hash, outer, depth);
     return hw_depot_counters(id) ? id : 0;
 }
 

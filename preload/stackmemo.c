@@ -8,7 +8,10 @@
  * returned and was called again from elsewhere breaks the chain); the frames outside it are
  * then the memo's. The depot's hash is folded from the outermost frame in, so the memo also
  * holds the hash of each of its frames' outer part, and only the new inner frames are hashed.
- * A program allocating at the bottom of 60 frames unwinds and hashes a few of them.
+ * A program allocating at the bottom of 60 frames unwinds and hashes a few of them. The memo
+ * keeps the shim's own frames too (the hook and the recording, dropped from the stack
+ * itself), so that the next allocation from the same frame, through the same hook, matches
+ * at the first frame and unwinds nothing.
  *
  * The memo is only kept for a capture on the thread's known stack, with no signal frame, and
  * of at most HW_MEMO_DEPTH frames. A capture whose frames, with the memo's, pass the depth
@@ -22,27 +25,30 @@
 #include <stdatomic.h>
 #include "depot.h"
 
-/* The hash of pcs[0..n-1] (innermost first); the memo becomes these frames when keep. */
-static uint64_t hash_and_keep(struct hw_stack_memo *m, const uintptr_t *pcs, const uintptr_t *cfas, uint32_t n, bool keep)
+#define FRAMES (HW_UNWIND_FRAMES + HW_MEMO_DEPTH)   /* the unwound frames and the memo's */
+
+/* The hash of the frames pcs[lead..total-1] (innermost first); the memo becomes all of
+ * pcs[0..total-1] when keep. */
+static uint64_t hash_and_keep(struct hw_stack_memo *m, const uintptr_t *pcs, const uintptr_t *cfas, uint32_t total,
+                              uint32_t lead, bool keep)
 {
-    keep = keep && n <= HW_MEMO_DEPTH;
     uint64_t h = HW_DEPOT_HASH_SEED;
-    for (uint32_t o = 0; o < n; o++) {
-        uint32_t k = n - 1 - o;
-        h = hw_depot_hash_step(h, pcs[k]);
+    for (uint32_t o = 0; o < total; o++) {
+        uint32_t k = total - 1 - o;
+        if (k >= lead)
+            h = hw_depot_hash_step(h, pcs[k]);
         if (keep) {
             m->pc[o] = pcs[k];
             m->cfa[o] = cfas[k];
-            m->hash[o] = h;
+            m->hash[o] = h;   /* the shim's frames, innermost, get the whole stack's */
         }
     }
-    m->depth = keep ? n : 0;
     return h;
 }
 
-uint32_t hw_stack_memo_capture(struct hw_stack_memo *memo, uintptr_t *pcs, uint32_t max, uint64_t *hash)
+uint32_t hw_stack_memo_capture(struct hw_stack_memo *memo, uintptr_t *out, uint32_t max, uint64_t *hash)
 {
-    uintptr_t cfas[HW_MAX_DEPTH];
+    uintptr_t pcs[FRAMES], cfas[FRAMES];
     if (max > HW_MAX_DEPTH)
         max = HW_MAX_DEPTH;
     struct hw_stack_memo *m = memo, scratch;
@@ -56,40 +62,59 @@ uint32_t hw_stack_memo_capture(struct hw_stack_memo *memo, uintptr_t *pcs, uint3
     hw_guard_enter();  /* libunwind (without _dl_find_object) may allocate on first use in a thread */
     uint32_t d = hw_unwind_capture_memo(pcs, cfas, max, m == memo ? m : NULL, &res);
     hw_guard_leave();
-    bool keep = m == memo && res.plain;
-    uint32_t n = d;
-    uint64_t h;
-    bool cut = res.cut;
+    uint32_t total = d, lead = res.lead, o = 0;
+    bool cut = res.cut, reuse = false;
     if (res.memo_at >= 0) {
-        /* Frame d - 1 is the memo's frame o; the memo's frames o - 1 .. 0 follow it. */
-        uint32_t o = (uint32_t)res.memo_at, total = d + o;
-        n = total < max ? total : max;
-        for (uint32_t k = d; k < n; k++) {
-            pcs[k] = m->pc[o - 1 - (k - d)];
-            cfas[k] = m->cfa[o - 1 - (k - d)];
-        }
-        if (total <= max) {
-            /* Every frame outside d - 1 stays where it was: hash and keep the new ones only. */
-            keep = keep && n <= HW_MEMO_DEPTH;
-            h = m->hash[o];
-            for (uint32_t k = d - 1; k-- > 0;) {
-                h = hw_depot_hash_step(h, pcs[k]);
-                if (keep) {
-                    uint32_t at = o + (d - 1 - k);
-                    m->pc[at] = pcs[k];
-                    m->cfa[at] = cfas[k];
-                    m->hash[at] = h;
-                }
-            }
-            m->depth = keep ? n : 0;
-        } else {
+        /* Frame d - 1 is the memo's frame o; the memo's frames o - 1 .. 0 follow it: frame
+         * k >= d of the stack is the memo's frame total - 1 - k. */
+        o = (uint32_t)res.memo_at;
+        total = d + o;
+        if (lead == d)   /* so far the shim's own: so are the memo's up to its first other */
+            lead = total - (m->depth - m->lead);
+        if (total - lead > max) {
             cut = true;   /* the innermost max frames: the outermost ones changed */
-            h = hash_and_keep(m, pcs, cfas, n, keep);
+            total = lead + max;
+            for (uint32_t k = d; k < total; k++) {
+                pcs[k] = m->pc[d + o - 1 - k];
+                cfas[k] = m->cfa[d + o - 1 - k];
+            }
+            d = total;
+        } else {
+            reuse = true;   /* every frame outside d - 1 stays where it was */
+            cut = m->cut;
+        }
+    }
+    bool keep = m == memo && res.plain && total <= HW_MEMO_DEPTH;
+    uint64_t h;
+    if (reuse) {
+        /* Hash and keep the new frames only: frame k goes to index total - 1 - k. */
+        h = m->hash[o];
+        for (uint32_t k = d - 1; k-- > 0;) {
+            if (k >= lead)
+                h = hw_depot_hash_step(h, pcs[k]);
+            if (keep) {
+                uint32_t at = total - 1 - k;
+                m->pc[at] = pcs[k];
+                m->cfa[at] = cfas[k];
+                m->hash[at] = h;
+            }
         }
     } else {
-        h = hash_and_keep(m, pcs, cfas, n, keep);
+        h = hash_and_keep(m, pcs, cfas, total, lead, keep);
     }
+    /* The frames but the shim's, outermost first: the memo's first n when it holds them all. */
+    uint32_t n = total - lead;
+    if (keep)
+        for (uint32_t i = 0; i < n; i++)
+            out[i] = m->pc[i];
+    else
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t k = total - 1 - i;
+            out[i] = k < d ? pcs[k] : m->pc[total - 1 - k];   /* the memo's frames, as they were */
+        }
     if (m == memo) {
+        m->depth = keep ? total : 0;
+        m->lead = lead;
         m->cut = cut;
         m->lo = res.lo;
         m->hi = res.hi;

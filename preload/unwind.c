@@ -281,44 +281,42 @@ uint32_t hw_unwind_capture_memo(uintptr_t *pcs, uintptr_t *cfas, uint32_t max, c
     res->plain = w.hi != 0;
     /* The memo's frames are looked for from its innermost out, as the CFAs rise. */
     int32_t o = m && m->depth && w.hi && m->lo == w.lo && m->hi == w.hi ? (int32_t)m->depth - 1 : -1;
-    uint32_t depth = 0;
+    uint32_t depth = 0, recorded = 0;
     uintptr_t cfa;
-    bool leading = true;
-    for (unsigned n = 0; n < HW_MAX_DEPTH + 16; n++) {
+    for (unsigned n = 0; n < HW_UNWIND_FRAMES; n++) {
         uintptr_t pc = w.f.pc;
-        bool kept = false;
-        if (leading && in_shim(pc)) {
-            /* the shim's own frames: hooks, recording */
+        if (recorded == 0 && in_shim(pc)) {
+            res->lead++;   /* the shim's own frames: hooks, recording */
         } else {
-            leading = false;
-            if (depth == max) {
+            if (recorded == max) {
                 res->cut = true;
                 break;
             }
-            pcs[depth++] = pc;
-            kept = true;
+            recorded++;
         }
+        pcs[depth++] = pc;
         bool more = step(&w, &cfa);
-        if (kept) {
-            cfas[depth - 1] = cfa;
-            if (o >= 0 && cfa) {
-                while (o >= 0 && m->cfa[o] < cfa)
-                    o--;
-                /* The same CFA with another pc is the same caller calling from elsewhere:
-                 * the frames outside may still be the memo's. */
-                if (o >= 0 && m->cfa[o] == cfa && m->pc[o] == pc) {
-                    /* A cut memo lacks what lies outside its frame 0: usable only when this
-                     * stack reaches max with the memo's frames (no frame further out can). */
-                    if (m->cut && depth + (uint32_t)o < max) {
-                        o = -1;
-                    } else {
-                        int32_t broken = memo_chain_breaks(m, o, w.lo, w.hi);
-                        if (broken < 0) {
-                            res->memo_at = o;
-                            return depth;
-                        }
-                        o = broken - 1;   /* frame broken's caller changed: look outside it */
+        cfas[depth - 1] = cfa;
+        if (o >= 0 && cfa) {
+            while (o >= 0 && m->cfa[o] < cfa)
+                o--;
+            /* The same CFA with another pc is the same caller calling from elsewhere: the
+             * frames outside may still be the memo's. */
+            if (o >= 0 && m->cfa[o] == cfa && m->pc[o] == pc) {
+                /* The frames the stack would have, and how many of them the shim's: */
+                uint32_t total = depth + (uint32_t)o;
+                uint32_t lead = res->lead < depth ? res->lead : total - (m->depth - m->lead);
+                /* A cut memo lacks what lies outside its frame 0: usable only when this stack
+                 * reaches max with the memo's frames (no frame further out can). */
+                if (m->cut && total - lead < max) {
+                    o = -1;
+                } else {
+                    int32_t broken = memo_chain_breaks(m, o, w.lo, w.hi);
+                    if (broken < 0) {
+                        res->memo_at = o;
+                        return depth;
                     }
+                    o = broken - 1;   /* frame broken's caller changed: look outside it */
                 }
             }
         }
@@ -327,7 +325,8 @@ uint32_t hw_unwind_capture_memo(uintptr_t *pcs, uintptr_t *cfas, uint32_t max, c
         if (!cfa || w.f.exact)
             res->plain = false;   /* a signal frame, or a CFA unknown, before the end */
     }
-    while (depth && in_shim(pcs[depth - 1]))
+    /* The outermost frame of a thread started through our pthread_create is ours too. */
+    while (depth > res->lead && in_shim(pcs[depth - 1]))
         depth--;
     return depth;
 }

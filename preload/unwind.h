@@ -21,11 +21,14 @@ void hw_unwind_init(void *find_object);
 /* A thread's previous capture (stackmemo.c keeps it), indexed from its outermost frame (0)
  * in, so that a capture which shares its outer frames leaves them where they are: each
  * frame's pc and canonical frame address (cfa[] falls from index 0 in), and the depot hash of
- * frames 0..o (depot.h). Taken on the known stack [lo, hi), with every return address at
- * CFA - 8 (no signal frame among them). */
-#define HW_MEMO_DEPTH 64
+ * the frames 0..o that are not the shim's (depot.h). Its innermost `lead` frames are the
+ * shim's own (hooks, recording), which a capture from the same hook at the same depth
+ * shares whole. Taken on the known stack [lo, hi), with every return address at CFA - 8 (no
+ * signal frame among them). */
+#define HW_MEMO_DEPTH 80
 struct hw_stack_memo {
     uint32_t depth;      /* frames kept; 0 = none */
+    uint32_t lead;       /* of which the shim's own, innermost */
     bool cut;            /* stopped at its max: the stack goes on beyond frame 0 */
     bool busy;           /* being read or written: a capture in a signal handler keeps off */
     uintptr_t lo, hi;
@@ -37,17 +40,21 @@ struct hw_stack_memo {
 struct hw_unwind_result {
     int32_t memo_at;   /* >= 0: the last frame unwound is the memo's frame memo_at, and every
                         * frame outside it is the memo's as well; -1: unwound to the end */
-    bool cut;          /* stopped at max with frames beyond */
+    uint32_t lead;     /* the first `lead` frames unwound are the shim's own */
+    bool cut;          /* stopped at max frames that are not the shim's, with more beyond */
     bool plain;        /* every frame unwound returns to CFA - 8, on the known stack [lo, hi) */
     uintptr_t lo, hi;
 };
 
-/* Fill pcs with up to max return addresses of the calling thread (its caller's first),
- * innermost first, without the shim's own frames, and cfas with each frame's canonical frame
- * address. Takes no lock and never allocates (with _dl_find_object). Stops at the first frame
- * that memo (may be NULL) has at the same pc and CFA when the return addresses saved on the
- * stack still chain it to the memo's outermost frame: the frames outside it are then the
- * memo's, unwound before (the stack memory says so). */
+#define HW_UNWIND_FRAMES (HW_MAX_DEPTH + 16)   /* frames hw_unwind_capture_memo may fill */
+
+/* Fill pcs with the calling thread's return addresses (its caller's first), innermost first,
+ * and cfas with each frame's canonical frame address: the shim's own leading frames
+ * (res->lead of them), then up to max others. Takes no lock and never allocates (with
+ * _dl_find_object; without it, libunwind's frames, without the shim's and without CFAs).
+ * Stops at the first frame that memo (may be NULL) has at the same pc and CFA when the return
+ * addresses saved on the stack still chain it to the memo's outermost frame: the frames
+ * outside it are then the memo's, unwound before (the stack memory says so). */
 uint32_t hw_unwind_capture_memo(uintptr_t *pcs, uintptr_t *cfas, uint32_t max, const struct hw_stack_memo *memo,
                                 struct hw_unwind_result *res) HW_HOOKSAFE;
 /* Unwind from `start`, on a stack whose bounds are [stack_lo, stack_hi) (0, 0 if unknown),

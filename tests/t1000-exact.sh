@@ -1,6 +1,10 @@
 #!/bin/sh
 # Exact counts in full mode: every allocator entry point, C and C++, -O0 and -O2. Each site's
 # alloc/inuse objects and bytes must be exactly what the program did, at its function:line.
+# Exact stacks: stackshapes' allocations, from recursions of every depth to 24, two call
+# sites at one depth, four allocation functions, three threads and longjmps out of the
+# recursion, counted per stack as the program counted them (the shim's stack memo reuses a
+# previous stack's outer frames: it must never hand out another stack's).
 . ./lib.sh
 
 # site NAME SRC -> line number of the "SITE:NAME" marker
@@ -34,7 +38,7 @@ new_nothrow:arrays_and_nothrow:100 4000 100 4000
 new_aligned:over_aligned:100 12800 0 0
 new_aligned_array:over_aligned:100 51200 100 51200"
 
-plan $(( 2 * (2 + 10 * 2) + 2 * (2 + 5 * 2) + 1 ))
+plan $(( 2 * (2 + 10 * 2) + 2 * (2 + 5 * 2) + 1 + 2 ))
 
 check_prog() {  # PROG SRC EXPECT
     for opt in O0 O2; do
@@ -62,3 +66,12 @@ native=$("$BIN/hugenew-O2")
 run_shim "$OUT/huge.db" HEAPWATCH_SAMPLE_RATE=1 -- "$BIN/hugenew-O2"
 is "$(sed 's/(0x[0-9a-f]*)/(P)/' "$OUT/stdout")" "$(echo "${native:-no output}" | sed 's/(0x[0-9a-f]*)/(P)/')" \
    "aligned new of SIZE_MAX - 10: the same outcome as without the shim"
+
+for opt in O0 O2; do
+    run_shim "$OUT/shapes-$opt.db" HEAPWATCH_SAMPLE_RATE=1 -- "$BIN/stackshapes-$opt"
+    sort "$OUT/stdout" > "$OUT/shapes-want-$opt"
+    "$HW" export "$OUT/shapes-$opt.db" --format folded --sample-index alloc_objects |
+        sed -n 's/.*;\(run;once;.*\)/\1/p' | awk '{ n[$1] += $2 } END { for (s in n) print s, n[s] }' | sort > "$OUT/shapes-got-$opt"
+    is "$(wc -l < "$OUT/shapes-want-$opt"):$(diff "$OUT/shapes-want-$opt" "$OUT/shapes-got-$opt" | head -c 600)" "50:" \
+       "stackshapes -$opt: each of its 50 stacks (3 threads) counted as the program counted it"
+done

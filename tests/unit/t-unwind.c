@@ -45,6 +45,11 @@ static void compare_memo(void *const *theirs, int m)
     uint64_t hash;
     uint32_t n = hw_stack_memo_capture(&memo, ours, memo_max, &hash);
     uint32_t want = (uint32_t)m + 1 < memo_max ? (uint32_t)m + 1 : memo_max;
+    for (uint32_t i = 0; i < n / 2; i++) {   /* ours comes outermost first */
+        uintptr_t t = ours[i];
+        ours[i] = ours[n - 1 - i];
+        ours[n - 1 - i] = t;
+    }
     bool same = n == want && n > 2;
     for (uint32_t i = 2; same && i < n; i++)
         same = ours[i] == (uintptr_t)theirs[i - 1];
