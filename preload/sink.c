@@ -433,28 +433,48 @@ static int write_stacks(void)
     return rc;
 }
 
-static int write_counters(int64_t snap, const struct hw_vec *rows)
+#define COUNTER_ROWS 64   /* snapshot_stack rows one INSERT carries: a program with millions of
+                           * stacks writes that many rows, and each statement step costs more
+                           * than its rows' values */
+
+/* An INSERT of n rows of snapshot_stack. */
+static sqlite3_stmt *prepare_counters(unsigned n)
 {
-    sqlite3_stmt *st = prepare("INSERT INTO snapshot_stack VALUES (?,?,?,?,?,?,?,?)");
-    if (!st)
-        return -1;
-    const struct hw_stack_row *r = (const struct hw_stack_row *)rows->data;
-    int rc = 0;
-    for (size_t i = 0; i < rows->nr && !rc; i++) {
-        sqlite3_bind_int64(st, 1, snap);
-        sqlite3_bind_int64(st, 2, r[i].id);
-        sqlite3_bind_int64(st, 3, (int64_t)((r[i].alloc_weight + HW_WEIGHT_ONE / 2) / HW_WEIGHT_ONE));
-        sqlite3_bind_int64(st, 4, (int64_t)r[i].alloc_bytes);
-        sqlite3_bind_int64(st, 5, (int64_t)((r[i].free_weight + HW_WEIGHT_ONE / 2) / HW_WEIGHT_ONE));
-        sqlite3_bind_int64(st, 6, (int64_t)r[i].free_bytes);
-        sqlite3_bind_int64(st, 7, (int64_t)r[i].alloc_samples);
-        sqlite3_bind_int64(st, 8, (int64_t)r[i].free_samples);
-        rc = step_done(st);
-    }
-    sqlite3_finalize(st);
-    return rc;
+    static const char head[] = "INSERT INTO snapshot_stack VALUES ", row[] = "(?,?,?,?,?,?,?,?),";
+    char sql[sizeof head + COUNTER_ROWS * (sizeof row - 1)];
+    size_t len = sizeof head - 1;
+    memcpy(sql, head, len);
+    for (unsigned i = 0; i < n; i++, len += sizeof row - 1)
+        memcpy(sql + len, row, sizeof row - 1);
+    sql[len - 1] = '\0';   /* the last comma */
+    return prepare(sql);
 }
 
+static int write_counters(int64_t snap, const struct hw_vec *rows)
+{
+    sqlite3_stmt *many = prepare_counters(COUNTER_ROWS), *one = prepare_counters(1);
+    const struct hw_stack_row *r = (const struct hw_stack_row *)rows->data;
+    int rc = many && one ? 0 : -1;
+    for (size_t i = 0; i < rows->nr && !rc;) {
+        sqlite3_stmt *st = rows->nr - i >= COUNTER_ROWS ? many : one;
+        unsigned n = st == many ? COUNTER_ROWS : 1;
+        for (unsigned k = 0; k < n; k++, i++) {
+            int at = (int)k * 8;
+            sqlite3_bind_int64(st, at + 1, snap);
+            sqlite3_bind_int64(st, at + 2, r[i].id);
+            sqlite3_bind_int64(st, at + 3, (int64_t)((r[i].alloc_weight + HW_WEIGHT_ONE / 2) / HW_WEIGHT_ONE));
+            sqlite3_bind_int64(st, at + 4, (int64_t)r[i].alloc_bytes);
+            sqlite3_bind_int64(st, at + 5, (int64_t)((r[i].free_weight + HW_WEIGHT_ONE / 2) / HW_WEIGHT_ONE));
+            sqlite3_bind_int64(st, at + 6, (int64_t)r[i].free_bytes);
+            sqlite3_bind_int64(st, at + 7, (int64_t)r[i].alloc_samples);
+            sqlite3_bind_int64(st, at + 8, (int64_t)r[i].free_samples);
+        }
+        rc = step_done(st);
+    }
+    sqlite3_finalize(many);
+    sqlite3_finalize(one);
+    return rc;
+}
 
 /* One packed chunk row: (snapshot, key, count, data). */
 static int insert_chunk(sqlite3_stmt *st, int64_t snap, int64_t key, size_t count, const uint8_t *data, size_t len)
