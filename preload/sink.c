@@ -291,8 +291,37 @@ static int init_locked(void)
     return 0;
 }
 
+/* The event writer's connection, kept open from one chunk to the next (sink lock): reopening
+ * the database makes SQLite rebuild its WAL index by reading and checksumming the whole WAL,
+ * up to EVENTS_CHECKPOINT_BYTES of it, for every chunk (in the bench's full-mode churn that
+ * was a fifth of the process's time). Every other use of SQLite closes it first, so that one
+ * connection at most is open, and no process is ever born with one open: the fork prepare
+ * handler and a snapshot's walk child clone close it before (hw_sink_close_events). */
+static sqlite3 *events_db;
+static char events_path[PATH_MAX];
+
+static void close_events_locked(void)
+{
+    if (!events_db)
+        return;
+    int on;
+    sqlite3_db_config(events_db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, &on);   /* no sync */
+    sqlite3_close(events_db);
+    events_db = NULL;
+}
+
+void hw_sink_close_events_locked(void) { close_events_locked(); }
+
+void hw_sink_close_events(void)
+{
+    hw_sink_lock();
+    close_events_locked();
+    hw_sink_unlock();
+}
+
 static int open_db(const char *path)
 {
+    close_events_locked();
     if (init_locked() < 0)
         return -1;
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
@@ -767,8 +796,12 @@ static uint64_t events_since_checkpoint;
 
 static int write_events_locked(const char *path, const struct hw_ev_chunk *c, bool final)
 {
-    if (open_db(path) < 0)
+    if (events_db && !strcmp(events_path, path)) {
+        db = events_db;
+        events_db = NULL;
+    } else if (open_db(path) < 0) {
         return -1;
+    }
     int rc = -1;
     sqlite3_stmt *st = NULL;
     events_since_checkpoint += c->len;
@@ -816,7 +849,15 @@ static int write_events_locked(const char *path, const struct hw_ev_chunk *c, bo
     rc = 0;
 out:
     sqlite3_finalize(st);
-    close_db();
+    if (rc == 0 && !final && strlen(path) < sizeof events_path) {
+        if (checkpoint)   /* PASSIVE: never waits for a reader (a walk child's checkpoint) */
+            sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        memcpy(events_path, path, strlen(path) + 1);
+        events_db = db;   /* kept for the next chunk */
+        db = NULL;
+    } else {
+        close_db();   /* the last chunk checkpoints as it closes */
+    }
     return rc;
 }
 

@@ -106,5 +106,10 @@ bool hw_sink_lock_within(int ms);
  * be held by a thread the child does not have, so the child never uses it; every entry point
  * fails (creation says why, once). */
 void hw_sink_forbid(void);
+/* Close the event writer's connection, which stays open between chunks: before a process is
+ * cloned (a snapshot's walk child; _locked: the fork prepare handler, holding the lock), so
+ * that no child inherits an open SQLite connection. */
+void hw_sink_close_events(void);
+void hw_sink_close_events_locked(void);
 
 #endif

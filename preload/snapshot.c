@@ -384,6 +384,7 @@ static int64_t take_walked(struct hw_snapshot_data *d, const struct hw_caller *c
     /* The pipes exist only while snap_lock is held (the fork prepare handler takes it): an
      * application fork child never inherits the write end whose end of file tells that the
      * walk child has gone, or waiting for it would wait for that child too. */
+    hw_sink_close_events();   /* the walk child must not inherit an open connection */
     pthread_mutex_lock(&snap_lock);
     if (pipe2(c.to_child, O_CLOEXEC) < 0 || pipe2(c.from_child, O_CLOEXEC) < 0) {
         hw_log("cannot create a pipe for the snapshot writer: %s", strerror(errno));
@@ -683,6 +684,8 @@ void hw_snapshot_atfork_prepare(void)
      * holds the lock for milliseconds, or for seconds on a big heap: fork waits for a short
      * one; after a long one, the child does without a database rather than fork waiting. */
     fork_has_sink = hw_sink_lock_within(FORK_SINK_WAIT_MS);
+    if (fork_has_sink)
+        hw_sink_close_events_locked();   /* no child inherits an open connection */
     pthread_mutex_lock(&snap_lock);
     hw_record_enter();
     hw_modules_lock();

@@ -9,7 +9,7 @@
 #     unwind new call paths and create threads (libunwind's mutex inverted with the loader
 #     lock).
 . ./lib.sh
-plan 14
+plan 16
 
 dir="$OUT/db"
 mkdir -p "$dir"
@@ -39,6 +39,21 @@ for rate in 1 524288; do
     is "$(storm HEAPWATCH_OBJECTS=0 $rate 4 50)" ok "200 forks from 4 threads while counters snapshots write SQLite in-process (rate $rate)"
     is "$(storm HEAPWATCH_SNAPSHOT=inplace $rate 4 25)" ok "100 forks from 4 threads during inplace heap walks (rate $rate)"
     is "$(storm HEAPWATCH_SNAPSHOT=fork $rate 4 25)" ok "100 forks from 4 threads during fork-mode heap walks (rate $rate)"
+done
+
+# The event log's writer keeps its SQLite connection open between chunks: no fork child and no
+# walk child may inherit it open. Every database's log must read back.
+logs_read() {
+    for db in "$dir"/*.db; do
+        "$HW" timeline "$db" --json >/dev/null 2>"$OUT/tl.err" || grep -q "has no event log" "$OUT/tl.err" ||
+            { echo "$db: $(head -c 200 "$OUT/tl.err")"; return; }
+    done
+    echo ok
+}
+for mode in "HEAPWATCH_SNAPSHOT=fork" "HEAPWATCH_OBJECTS=0"; do
+    r=$(storm "$mode HEAPWATCH_EVENTS=1" 1 4 25)
+    [ "$r" = ok ] && r=$(logs_read)
+    is "$r" ok "100 forks from 4 threads with the event log on ($mode): no hang, every log reads back"
 done
 
 # A fork as the first thing main does, while the helper creates the database: many runs,
