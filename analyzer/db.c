@@ -264,8 +264,11 @@ int64_t db_max_snapshot(struct hwdb *db)
 /* The highest node id of the stack rows and, from schema 7, the stack chunks. */
 static uint64_t max_stack_node(struct hwdb *db)
 {
+    /* A node takes at least two bytes: a chunk that claims more nodes than that is corrupt
+     * (load_stack_chunks says so), and must not size the tables first. */
     sqlite3_stmt *st = db_prepare(db, db->version >= 7 ? "SELECT max(coalesce((SELECT max(id) FROM stack), 0),"
-                                                       " coalesce((SELECT max(first + count - 1) FROM stack_chunk), 0))"
+                                                       " coalesce((SELECT max(first + count - 1) FROM stack_chunk"
+                                                       " WHERE count <= length(data) / 2), 0))"
                                                      : "SELECT coalesce(max(id), 0) FROM stack");
     int64_t max = db_step(db, st) ? sqlite3_column_int64(st, 0) : 0;
     sqlite3_finalize(st);
@@ -282,7 +285,7 @@ static void load_stack_chunks(struct hwdb *db, struct stack_tree *t, uint64_t ma
     while (db_step(db, st)) {
         int64_t first = sqlite3_column_int64(st, 0), count = sqlite3_column_int64(st, 1);
         const uint8_t *p = sqlite3_column_blob(st, 2), *end = p + sqlite3_column_bytes(st, 2);
-        if (first < 1 || count < 1 || (uint64_t)(first - 1) + (uint64_t)count > max)
+        if (first < 1 || count < 1 || count > sqlite3_column_bytes(st, 2) / 2 || (uint64_t)(first - 1) + (uint64_t)count > max)
             die(EXIT_INPUT, "cannot read '%s': malformed stack chunk at node %lld (corrupt database)", db->path, (long long)first);
         for (uint64_t id = (uint64_t)first; id < (uint64_t)first + (uint64_t)count; id++) {
             uint64_t parent, delta;

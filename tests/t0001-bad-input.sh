@@ -2,7 +2,7 @@
 # Bad input gets one clear message and a non-zero exit (analyzer) or a warning and the default
 # (shim); the traced program is never affected; committed snapshots are never lost.
 . ./lib.sh
-plan 41
+plan 42
 
 prog="$BIN/demo_service-O2"   # prints the same with and without the shim
 expected_out=$("$prog" 2)
@@ -75,6 +75,11 @@ sqlite3 "$OUT/stackcut.db" 'UPDATE stack_chunk SET data = substr(data, 1, length
 "$HW" top "$OUT/stackcut.db:1" >/dev/null 2>"$OUT/err"; rc=$?
 is "$rc:$(grep -c "stack chunk at node 1 is truncated or malformed at node [0-9]* (corrupt database)" "$OUT/err"):$(wc -l < "$OUT/err")" \
    "3:1:1" "a packed stack chunk cut short: exit 3, one line naming the node"
+cp "$db" "$OUT/stackhuge.db"
+sqlite3 "$OUT/stackhuge.db" 'UPDATE stack_chunk SET count = 1000000000 WHERE first = 1'
+/usr/bin/time -f "%M" -o "$OUT/stackhuge.kb" "$HW" top "$OUT/stackhuge.db:1" >/dev/null 2>"$OUT/err"; rc=$?
+is "$rc:$(grep -c "(corrupt database)" "$OUT/err"):$(($(cat "$OUT/stackhuge.kb") < 200000))" "3:1:1" \
+   "a stack chunk that claims a billion nodes: exit 3, one line, no table sized by it"
 cp "$db" "$OUT/stackgone.db"
 sqlite3 "$OUT/stackgone.db" 'DELETE FROM stack_chunk'
 "$HW" top "$OUT/stackgone.db:1" >/dev/null 2>"$OUT/err"; rc=$?
