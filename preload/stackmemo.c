@@ -29,19 +29,28 @@
 
 /* The hash of the frames pcs[lead..total-1] (innermost first); the memo becomes all of
  * pcs[0..total-1] when keep. */
-static uint64_t hash_and_keep(struct hw_stack_memo *m, const uintptr_t *pcs, const uintptr_t *cfas, uint32_t total,
-                              uint32_t lead, bool keep)
+/* Frame k of a capture into the memo's entry at. */
+static inline void keep_frame(struct hw_stack_memo *m, uint32_t at, uintptr_t pc, uintptr_t cfa,
+                              const struct hw_frame_reads *r, uint64_t hash)
+{
+    m->pc[at] = pc;
+    m->cfa[at] = cfa;
+    m->hash[at] = hash;
+    m->rbp[at] = r->rbp;
+    m->rbp_slot[at] = r->rbp_slot;
+    m->kind[at] = r->kind;
+}
+
+static uint64_t hash_and_keep(struct hw_stack_memo *m, const uintptr_t *pcs, const uintptr_t *cfas,
+                              const struct hw_frame_reads *reads, uint32_t total, uint32_t lead, bool keep)
 {
     uint64_t h = HW_DEPOT_HASH_SEED;
     for (uint32_t o = 0; o < total; o++) {
         uint32_t k = total - 1 - o;
         if (k >= lead)
             h = hw_depot_hash_step(h, pcs[k]);
-        if (keep) {
-            m->pc[o] = pcs[k];
-            m->cfa[o] = cfas[k];
-            m->hash[o] = h;   /* the shim's frames, innermost, get the whole stack's */
-        }
+        if (keep)   /* the shim's frames, innermost, get the whole stack's hash */
+            keep_frame(m, o, pcs[k], cfas[k], &reads[k], h);
     }
     return h;
 }
@@ -49,6 +58,7 @@ static uint64_t hash_and_keep(struct hw_stack_memo *m, const uintptr_t *pcs, con
 uint32_t hw_stack_memo_capture(struct hw_stack_memo *memo, uintptr_t *out, uint32_t max, uint64_t *hash)
 {
     uintptr_t pcs[FRAMES], cfas[FRAMES];
+    struct hw_frame_reads reads[FRAMES];
     if (max > HW_MAX_DEPTH)
         max = HW_MAX_DEPTH;
     struct hw_stack_memo *m = memo, scratch;
@@ -60,7 +70,7 @@ uint32_t hw_stack_memo_capture(struct hw_stack_memo *memo, uintptr_t *out, uint3
     }
     struct hw_unwind_result res;
     hw_guard_enter();  /* libunwind (without _dl_find_object) may allocate on first use in a thread */
-    uint32_t d = hw_unwind_capture_memo(pcs, cfas, max, m == memo ? m : NULL, &res);
+    uint32_t d = hw_unwind_capture_memo(pcs, cfas, reads, max, m == memo ? m : NULL, &res);
     hw_guard_leave();
     uint32_t total = d, lead = res.lead, o = 0;
     bool cut = res.cut, reuse = false;
@@ -75,8 +85,10 @@ uint32_t hw_stack_memo_capture(struct hw_stack_memo *memo, uintptr_t *out, uint3
             cut = true;   /* the innermost max frames: the outermost ones changed */
             total = lead + max;
             for (uint32_t k = d; k < total; k++) {
-                pcs[k] = m->pc[d + o - 1 - k];
-                cfas[k] = m->cfa[d + o - 1 - k];
+                uint32_t at = d + o - 1 - k;
+                pcs[k] = m->pc[at];
+                cfas[k] = m->cfa[at];
+                reads[k] = (struct hw_frame_reads){ .rbp = m->rbp[at], .rbp_slot = m->rbp_slot[at], .kind = m->kind[at] };
             }
             d = total;
         } else {
@@ -87,20 +99,20 @@ uint32_t hw_stack_memo_capture(struct hw_stack_memo *memo, uintptr_t *out, uint3
     bool keep = m == memo && res.plain && total <= HW_MEMO_DEPTH;
     uint64_t h;
     if (reuse) {
-        /* Hash and keep the new frames only: frame k goes to index total - 1 - k. */
+        /* Hash and keep the new frames only: frame k goes to index total - 1 - k. The
+         * matched frame keeps its entry but for its rbp, which may have changed where no
+         * frame outside it depends on it (memo_chain_breaks). */
+        if (keep)
+            m->rbp[o] = reads[d - 1].rbp;
         h = m->hash[o];
         for (uint32_t k = d - 1; k-- > 0;) {
             if (k >= lead)
                 h = hw_depot_hash_step(h, pcs[k]);
-            if (keep) {
-                uint32_t at = total - 1 - k;
-                m->pc[at] = pcs[k];
-                m->cfa[at] = cfas[k];
-                m->hash[at] = h;
-            }
+            if (keep)
+                keep_frame(m, total - 1 - k, pcs[k], cfas[k], &reads[k], h);
         }
     } else {
-        h = hash_and_keep(m, pcs, cfas, total, lead, keep);
+        h = hash_and_keep(m, pcs, cfas, reads, total, lead, keep);
     }
     /* The frames but the shim's, outermost first: the memo's first n when it holds them all. */
     uint32_t n = total - lead;

@@ -117,6 +117,10 @@ static bool rule_of_return(uintptr_t pc, struct hw_cfi_rule *r)
 struct walk {
     struct hw_unwind_regs f;
     uintptr_t lo, hi;   /* the stack's bounds, hi = 0 if unknown */
+    /* What the last step read besides registers (the stack memo checks it is unchanged): */
+    uint8_t kind;        /* HW_STEP_SP, HW_STEP_BP (the CFA from rsp or rbp plus an offset),
+                          * HW_STEP_OTHER (a CFA read from memory, a signal frame) */
+    uintptr_t rbp_slot;  /* where the caller's rbp came from; HW_RBP_KEPT or HW_RBP_LOST */
 };
 
 /* Whether [a, a + 8) may be read as part of the current frame's stack. */
@@ -139,6 +143,8 @@ static bool fp_step(struct walk *w, uintptr_t *cfa)
     if (!known_stack(w) || bp < w->f.sp || bp & 7 || bp + 16 > w->hi)
         return false;
     *cfa = bp + 16;
+    w->kind = HW_STEP_BP;
+    w->rbp_slot = bp;
     w->f.pc = ((const uintptr_t *)bp)[1];
     w->f.rbp = ((const uintptr_t *)bp)[0];
     w->f.sp = *cfa;
@@ -155,6 +161,8 @@ static bool signal_step(struct walk *w)
     uintptr_t sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
     if (known_stack(w) && (sp < w->lo || sp >= w->hi))
         return false;  /* interrupted on another stack: stop */
+    w->kind = HW_STEP_OTHER;
+    w->rbp_slot = HW_RBP_LOST;
     w->f.pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
     w->f.rbp = (uintptr_t)uc->uc_mcontext.gregs[REG_RBP];
     w->f.sp = sp;
@@ -190,6 +198,8 @@ static bool step(struct walk *w, uintptr_t *cfa)
     if (!on_stack(w, ra_at) || (r.rbp_saved && !on_stack(w, rbp_at)))
         return false;
     *cfa = c;
+    w->kind = r.cfa_deref ? HW_STEP_OTHER : r.cfa_reg == HW_DW_RSP ? HW_STEP_SP : HW_STEP_BP;
+    w->rbp_slot = r.rbp_saved ? rbp_at : r.rbp_lost ? HW_RBP_LOST : HW_RBP_KEPT;
     w->f.pc = *(const uintptr_t *)ra_at;
     if (r.rbp_saved)
         w->f.rbp = *(const uintptr_t *)rbp_at;
@@ -247,22 +257,37 @@ static uint32_t frames_libunwind(const struct hw_unwind_regs *start, uintptr_t *
 
 /* ---- entry points ---------------------------------------------------------------------- */
 
-/* Whether the return addresses saved on the stack still lead from the memo's frame o out to
- * its frame 0: the caller of frame k returns to the address saved at cfa[k] - 8. Returns -1
- * when they do, else the frame k whose caller changed. Reads only within the known stack
- * [lo, hi). */
-static int32_t memo_chain_breaks(const struct hw_stack_memo *m, int32_t o, uintptr_t lo, uintptr_t hi)
+/* Whether unwinding on from the memo's frame o - 1, whose registers (pc, sp = cfa[o], rbp)
+ * are those the memo had there (the caller checked), would give the memo's frames again out
+ * to its frame 0: a step is a function of a frame's registers and of the stack words it
+ * reads, the saved return address (at cfa - 8) and the caller's saved rbp, so each of those
+ * must still hold what the memo's capture read (its CFA read from memory, a signal frame:
+ * not checked). A frame whose CFA comes from rbp needs its rbp to be the memo's (a frame with
+ * a variable size: alloca, a realigned stack), which holds while every rbp since the match
+ * was read back unchanged. Returns -1 when it would, else the frame at which it may not
+ * (a frame that the unwinder may still find at its own pc and CFA). Reads only within the
+ * known stack [lo, hi). */
+static int32_t memo_chain_breaks(const struct hw_stack_memo *m, int32_t o, bool rbp_same, uintptr_t lo, uintptr_t hi)
 {
-    for (; o > 0; o--) {
-        uintptr_t at = m->cfa[o] - 8;
-        if (at < lo || at + 8 > hi || *(const uintptr_t *)at != m->pc[o - 1])
-            return o;
+    for (int32_t k = o - 1; k > 0; k--) {
+        uintptr_t ra_at = m->cfa[k] - 8, slot = m->rbp_slot[k];
+        if (m->kind[k] == HW_STEP_OTHER || (m->kind[k] == HW_STEP_BP && !rbp_same))
+            return k;
+        if (ra_at < lo || ra_at + 8 > hi || *(const uintptr_t *)ra_at != m->pc[k - 1])
+            return k;
+        if (slot != HW_RBP_KEPT && slot != HW_RBP_LOST) {
+            if (slot < lo || slot + 8 > hi || *(const uintptr_t *)slot != m->rbp[k - 1])
+                return k;
+            rbp_same = true;
+        } else if (slot == HW_RBP_LOST) {
+            rbp_same = true;   /* 0 then and now */
+        }
     }
     return -1;
 }
 
-uint32_t hw_unwind_capture_memo(uintptr_t *pcs, uintptr_t *cfas, uint32_t max, const struct hw_stack_memo *m,
-                                struct hw_unwind_result *res)
+uint32_t hw_unwind_capture_memo(uintptr_t *pcs, uintptr_t *cfas, struct hw_frame_reads *reads, uint32_t max,
+                                const struct hw_stack_memo *m, struct hw_unwind_result *res)
 {
     *res = (struct hw_unwind_result){ .memo_at = -1 };
     if (!use_cfi) {
@@ -294,9 +319,11 @@ uint32_t hw_unwind_capture_memo(uintptr_t *pcs, uintptr_t *cfas, uint32_t max, c
             }
             recorded++;
         }
+        uintptr_t rbp = w.f.rbp;
         pcs[depth++] = pc;
         bool more = step(&w, &cfa);
         cfas[depth - 1] = cfa;
+        reads[depth - 1] = (struct hw_frame_reads){ .rbp = rbp, .rbp_slot = w.rbp_slot, .kind = w.kind };
         if (o >= 0 && cfa) {
             while (o >= 0 && m->cfa[o] < cfa)
                 o--;
@@ -310,13 +337,17 @@ uint32_t hw_unwind_capture_memo(uintptr_t *pcs, uintptr_t *cfas, uint32_t max, c
                  * reaches max with the memo's frames (no frame further out can). */
                 if (m->cut && total - lead < max) {
                     o = -1;
-                } else {
-                    int32_t broken = memo_chain_breaks(m, o, w.lo, w.hi);
+                } else if (o == 0 || (more && w.f.pc == m->pc[o - 1] && !w.f.exact)) {
+                    /* The caller's registers as the memo had them: its pc, its sp (this CFA),
+                     * and its rbp if that is the memo's. */
+                    int32_t broken = o == 0 ? -1 : memo_chain_breaks(m, o, w.f.rbp == m->rbp[o - 1], w.lo, w.hi);
                     if (broken < 0) {
                         res->memo_at = o;
                         return depth;
                     }
-                    o = broken - 1;   /* frame broken's caller changed: look outside it */
+                    o = broken;   /* the memo's frame broken may still come, at its own pc and CFA */
+                } else {
+                    o--;   /* this frame's caller changed: look outside it */
                 }
             }
         }

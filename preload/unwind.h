@@ -26,6 +26,17 @@ void hw_unwind_init(void *find_object);
  * shares whole. Taken on the known stack [lo, hi), with every return address at CFA - 8 (no
  * signal frame among them). */
 #define HW_MEMO_DEPTH 80
+enum { HW_STEP_SP, HW_STEP_BP, HW_STEP_OTHER };   /* where a frame's CFA came from */
+#define HW_RBP_KEPT 0   /* the caller's rbp is the frame's own (no slot read) */
+#define HW_RBP_LOST 1   /* unknown (0) */
+
+/* What unwinding a frame read besides its pc and CFA: the frame's rbp, where its caller's
+ * rbp came from (a stack address, or HW_RBP_KEPT, HW_RBP_LOST) and how its CFA was found. */
+struct hw_frame_reads {
+    uintptr_t rbp, rbp_slot;
+    uint8_t kind;
+};
+
 struct hw_stack_memo {
     uint32_t depth;      /* frames kept; 0 = none */
     uint32_t lead;       /* of which the shim's own, innermost */
@@ -34,6 +45,8 @@ struct hw_stack_memo {
     uintptr_t lo, hi;
     uintptr_t pc[HW_MEMO_DEPTH], cfa[HW_MEMO_DEPTH];
     uint64_t hash[HW_MEMO_DEPTH];
+    uintptr_t rbp[HW_MEMO_DEPTH], rbp_slot[HW_MEMO_DEPTH];   /* struct hw_frame_reads, */
+    uint8_t kind[HW_MEMO_DEPTH];                             /* per frame */
 };
 
 /* What hw_unwind_capture_memo found besides the frames. */
@@ -49,14 +62,15 @@ struct hw_unwind_result {
 #define HW_UNWIND_FRAMES (HW_MAX_DEPTH + 16)   /* frames hw_unwind_capture_memo may fill */
 
 /* Fill pcs with the calling thread's return addresses (its caller's first), innermost first,
- * and cfas with each frame's canonical frame address: the shim's own leading frames
- * (res->lead of them), then up to max others. Takes no lock and never allocates (with
- * _dl_find_object; without it, libunwind's frames, without the shim's and without CFAs).
- * Stops at the first frame that memo (may be NULL) has at the same pc and CFA when the return
- * addresses saved on the stack still chain it to the memo's outermost frame: the frames
- * outside it are then the memo's, unwound before (the stack memory says so). */
-uint32_t hw_unwind_capture_memo(uintptr_t *pcs, uintptr_t *cfas, uint32_t max, const struct hw_stack_memo *memo,
-                                struct hw_unwind_result *res) HW_HOOKSAFE;
+ * cfas with each frame's canonical frame address and reads with what unwinding it read: the
+ * shim's own leading frames (res->lead of them), then up to max others. Takes no lock and
+ * never allocates (with _dl_find_object; without it, libunwind's frames, without the shim's
+ * and without CFAs). Stops at the first frame that memo (may be NULL) has at the same pc and
+ * CFA, once its caller's registers are the memo's and the stack words that unwinding the
+ * memo's frames outside it read still hold what they held: unwinding on would give the
+ * memo's frames, which are then this stack's too. */
+uint32_t hw_unwind_capture_memo(uintptr_t *pcs, uintptr_t *cfas, struct hw_frame_reads *reads, uint32_t max,
+                                const struct hw_stack_memo *memo, struct hw_unwind_result *res) HW_HOOKSAFE;
 /* Unwind from `start`, on a stack whose bounds are [stack_lo, stack_hi) (0, 0 if unknown),
  * recording each frame's pc and canonical frame address (0 when the last frame's is
  * unknown); returns the number of frames. For a stopped thread, in a snapshot's walk. */

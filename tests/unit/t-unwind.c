@@ -8,8 +8,9 @@
  * (hw_unwind_frames) must match libunwind's cursor walk, and hw_unwind_caller_of must find a
  * caller's frame. A capture with the thread's memo of its previous one (stackmemo.c) must
  * give libunwind's frames too, and the depot hash of them, every time: after the same stack,
- * after a deeper or shallower one, after a longjmp out of a recursion, and cut at a depth
- * limit. Prints TAP. */
+ * after a deeper or shallower one, after a longjmp out of a recursion, cut at a depth limit,
+ * and above frames whose size varies (alloca, a realigned stack) under callers whose frames
+ * differ. Prints TAP. */
 // LINK: preload/unwind.c preload/cfi.c preload/sys.c preload/stackmemo.c
 #define _GNU_SOURCE
 #define UNW_LOCAL_ONLY
@@ -71,9 +72,10 @@ static void compare_memo(void *const *theirs, int m)
 static __attribute__((noinline)) void compare(void)
 {
     uintptr_t ours[MAX], cfas[MAX];
+    struct hw_frame_reads reads[MAX];
     void *theirs[MAX];
     struct hw_unwind_result res;
-    uint32_t n = hw_unwind_capture_memo(ours, cfas, MAX, NULL, &res);
+    uint32_t n = hw_unwind_capture_memo(ours, cfas, reads, MAX, NULL, &res);
     int m = unw_backtrace(theirs, MAX);
     compare_memo(theirs, m);
     compared++;
@@ -137,6 +139,60 @@ static __attribute__((noinline)) void dive_and_jump(int d)
     }
     dive_and_jump(d - 1);
     __asm__ volatile("" ::: "memory");
+}
+
+/* Frames whose size varies at run time, reached from one call site by callers whose frames
+ * differ in size: a realigned stack and an alloca. The same inner frames then sit at the same
+ * CFA while their callers' CFAs moved (found from rbp): the memo's old return-address slots
+ * lie in the new frames' padding and may still hold the old addresses. */
+static __attribute__((noinline)) void realigned_callee(void)
+{
+    _Alignas(64) volatile char buf[64];
+    buf[0] = 1;
+    compare();
+    __asm__ volatile("" : : "r"(buf) : "memory");
+}
+static __attribute__((noinline)) void alloca_callee(int n)
+{
+    volatile char *p = __builtin_alloca((size_t)n);
+    p[0] = 1;
+    compare();
+    __asm__ volatile("" : : "r"(p) : "memory");
+}
+static __attribute__((noinline)) void caller_small(int n)
+{
+    if (n)
+        alloca_callee(n);
+    else
+        realigned_callee();
+    __asm__ volatile("" ::: "memory");
+}
+static __attribute__((noinline)) void caller_big(int n)
+{
+    volatile char pad[40];
+    pad[0] = 0;
+    if (n)
+        alloca_callee(n);
+    else
+        realigned_callee();
+    __asm__ volatile("" : : "r"(pad) : "memory");
+}
+static void (*volatile callers[2])(int) = { caller_small, caller_big };
+static __attribute__((noinline)) void drive_callers(int shift, int n)
+{
+    volatile char *pad = __builtin_alloca((size_t)shift * 16 + 16);
+    pad[0] = 0;
+    for (volatile int i = 0; i < 2; i++)
+        callers[i](n);   /* one call site, two callers */
+    __asm__ volatile("" : : "r"(pad) : "memory");
+}
+static void case_memo_moving_frames(void)
+{
+    for (int shift = 0; shift < 8; shift++) {
+        drive_callers(shift, 0);
+        drive_callers(shift, 16 + 16 * (shift & 3));
+        drive_callers(shift, 48);
+    }
 }
 
 static void case_memo_depths(void)
@@ -331,6 +387,8 @@ int main(void)
     check_memo("every case above");
     check_case("recursions of varying depth, from two sites, and after longjmps", case_memo_depths);
     check_memo("recursions of varying depth, from two sites, and after longjmps");
+    check_case("a realigned and an alloca frame under callers of two sizes", case_memo_moving_frames);
+    check_memo("a realigned and an alloca frame under callers of two sizes");
     memo_max = 16;
     check_case("recursions, cut at 16 frames", case_memo_depths);
     check_memo("recursions, cut at 16 frames");
