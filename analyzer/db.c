@@ -264,11 +264,14 @@ int64_t db_max_snapshot(struct hwdb *db)
 /* The highest node id of the stack rows and, from schema 7, the stack chunks. */
 static uint64_t max_stack_node(struct hwdb *db)
 {
-    /* A node takes at least two bytes: a chunk that claims more nodes than that is corrupt
-     * (load_stack_chunks says so), and must not size the tables first. */
+    /* A node takes at least two bytes, and the chunks follow each other from the rows' last
+     * id: a chunk that claims more nodes than its bytes hold, or that starts beyond every node
+     * the others hold, is corrupt (load_stack_chunks says so) and must not size the tables. */
     sqlite3_stmt *st = db_prepare(db, db->version >= 7 ? "SELECT max(coalesce((SELECT max(id) FROM stack), 0),"
                                                        " coalesce((SELECT max(first + count - 1) FROM stack_chunk"
-                                                       " WHERE count <= length(data) / 2), 0))"
+                                                       " WHERE count <= length(data) / 2 AND first <= 1 +"
+                                                       " (SELECT coalesce(max(id), 0) FROM stack) +"
+                                                       " (SELECT total(min(count, length(data) / 2)) FROM stack_chunk)), 0))"
                                                      : "SELECT coalesce(max(id), 0) FROM stack");
     int64_t max = db_step(db, st) ? sqlite3_column_int64(st, 0) : 0;
     sqlite3_finalize(st);

@@ -36,7 +36,7 @@ static inline void keep_frame(struct hw_stack_memo *m, uint32_t at, uintptr_t pc
     m->pc[at] = pc;
     m->cfa[at] = cfa;
     m->hash[at] = hash;
-    m->rbp[at] = r->rbp;
+    m->rbp[at] = HW_MEMO_RBP(r->rbp);
     m->rbp_slot[at] = r->rbp_slot;
     m->kind[at] = r->kind;
 }
@@ -88,7 +88,7 @@ uint32_t hw_stack_memo_capture(struct hw_stack_memo *memo, uintptr_t *out, uint3
                 uint32_t at = d + o - 1 - k;
                 pcs[k] = m->pc[at];
                 cfas[k] = m->cfa[at];
-                reads[k] = (struct hw_frame_reads){ .rbp = m->rbp[at], .rbp_slot = m->rbp_slot[at], .kind = m->kind[at] };
+                reads[k] = (struct hw_frame_reads){ .rbp = HW_MEMO_RBP(m->rbp[at]), .rbp_slot = m->rbp_slot[at], .kind = m->kind[at] };
             }
             d = total;
         } else {
@@ -103,7 +103,7 @@ uint32_t hw_stack_memo_capture(struct hw_stack_memo *memo, uintptr_t *out, uint3
          * matched frame keeps its entry but for its rbp, which may have changed where no
          * frame outside it depends on it (memo_chain_breaks). */
         if (keep)
-            m->rbp[o] = reads[d - 1].rbp;
+            m->rbp[o] = HW_MEMO_RBP(reads[d - 1].rbp);
         h = m->hash[o];
         for (uint32_t k = d - 1; k-- > 0;) {
             if (k >= lead)

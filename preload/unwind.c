@@ -276,7 +276,7 @@ static int32_t memo_chain_breaks(const struct hw_stack_memo *m, int32_t o, bool 
         if (ra_at < lo || ra_at + 8 > hi || *(const uintptr_t *)ra_at != m->pc[k - 1])
             return k;
         if (slot != HW_RBP_KEPT && slot != HW_RBP_LOST) {
-            if (slot < lo || slot + 8 > hi || *(const uintptr_t *)slot != m->rbp[k - 1])
+            if (slot < lo || slot + 8 > hi || HW_MEMO_RBP(*(const uintptr_t *)slot) != m->rbp[k - 1])
                 return k;
             rbp_same = true;
         } else if (slot == HW_RBP_LOST) {
@@ -340,7 +340,7 @@ uint32_t hw_unwind_capture_memo(uintptr_t *pcs, uintptr_t *cfas, struct hw_frame
                 } else if (o == 0 || (more && w.f.pc == m->pc[o - 1] && !w.f.exact)) {
                     /* The caller's registers as the memo had them: its pc, its sp (this CFA),
                      * and its rbp if that is the memo's. */
-                    int32_t broken = o == 0 ? -1 : memo_chain_breaks(m, o, w.f.rbp == m->rbp[o - 1], w.lo, w.hi);
+                    int32_t broken = o == 0 ? -1 : memo_chain_breaks(m, o, HW_MEMO_RBP(w.f.rbp) == m->rbp[o - 1], w.lo, w.hi);
                     if (broken < 0) {
                         res->memo_at = o;
                         return depth;

@@ -48,6 +48,10 @@ struct hw_stack_memo {
     uintptr_t rbp[HW_MEMO_DEPTH], rbp_slot[HW_MEMO_DEPTH];   /* struct hw_frame_reads, */
     uint8_t kind[HW_MEMO_DEPTH];                             /* per frame */
 };
+/* The memo lives in TLS, which heap walks scan as a root, and a frame's rbp may be a heap
+ * pointer (code without frame pointers keeps data in rbp): kept complemented, it points
+ * nowhere and keeps no block alive. */
+#define HW_MEMO_RBP(v) (~(uintptr_t)(v))
 
 /* What hw_unwind_capture_memo found besides the frames. */
 struct hw_unwind_result {
