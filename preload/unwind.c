@@ -263,8 +263,8 @@ static uint32_t frames_libunwind(const struct hw_unwind_regs *start, uintptr_t *
  * reads, the saved return address (at cfa - 8) and the caller's saved rbp, so each of those
  * must still hold what the memo's capture read (its CFA read from memory, a signal frame:
  * not checked). A frame whose CFA comes from rbp needs its rbp to be the memo's (a frame with
- * a variable size: alloca, a realigned stack), which holds while every rbp since the match
- * was read back unchanged. Returns -1 when it would, else the frame at which it may not
+ * a variable size: alloca, a realigned stack): the one the match found, or the last one read
+ * back from a save slot, unchanged. Returns -1 when it would, else the frame at which it may not
  * (a frame that the unwinder may still find at its own pc and CFA). Reads only within the
  * known stack [lo, hi). */
 static int32_t memo_chain_breaks(const struct hw_stack_memo *m, int32_t o, bool rbp_same, uintptr_t lo, uintptr_t hi)
@@ -276,9 +276,12 @@ static int32_t memo_chain_breaks(const struct hw_stack_memo *m, int32_t o, bool 
         if (ra_at < lo || ra_at + 8 > hi || *(const uintptr_t *)ra_at != m->pc[k - 1])
             return k;
         if (slot != HW_RBP_KEPT && slot != HW_RBP_LOST) {
-            if (slot < lo || slot + 8 > hi || HW_MEMO_RBP(*(const uintptr_t *)slot) != m->rbp[k - 1])
+            if (slot < lo || slot + 8 > hi)
                 return k;
-            rbp_same = true;
+            /* Another value matters only to a frame further out whose CFA comes from rbp
+             * before a frame restores rbp again (code without frame pointers keeps data in
+             * rbp: a loop counter differs at every call) */
+            rbp_same = HW_MEMO_RBP(*(const uintptr_t *)slot) == m->rbp[k - 1];
         } else if (slot == HW_RBP_LOST) {
             rbp_same = true;   /* 0 then and now */
         }
