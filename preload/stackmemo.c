@@ -3,10 +3,10 @@
  *
  * Consecutive allocations of a thread mostly share their outer frames: a loop allocates from
  * one frame, a recursion from the frames of its callers. The unwinder stops at the first frame
- * it finds in the memo at the same pc and canonical frame address, once the return addresses
- * saved on the stack still chain that frame to the memo's outermost one (a frame that
- * returned and was called again from elsewhere breaks the chain); the frames outside it are
- * then the memo's. The depot's hash is folded from the outermost frame in, so the memo also
+ * it finds in the memo at the same pc and canonical frame address, once its caller's
+ * registers are the memo's and the stack words that unwinding the memo's outer frames read
+ * (saved return addresses and rbps) still hold the same values (unwind.c: memo_chain_breaks);
+ * the frames outside it are then the memo's. The depot's hash is folded from the outermost frame in, so the memo also
  * holds the hash of each of its frames' outer part, and only the new inner frames are hashed.
  * A program allocating at the bottom of 60 frames unwinds and hashes a few of them. The memo
  * keeps the shim's own frames too (the hook and the recording, dropped from the stack
@@ -25,10 +25,6 @@
 #include <stdatomic.h>
 #include "depot.h"
 
-#define FRAMES (HW_UNWIND_FRAMES + HW_MEMO_DEPTH)   /* the unwound frames and the memo's */
-
-/* The hash of the frames pcs[lead..total-1] (innermost first); the memo becomes all of
- * pcs[0..total-1] when keep. */
 /* Frame k of a capture into the memo's entry at. */
 static inline void keep_frame(struct hw_stack_memo *m, uint32_t at, uintptr_t pc, uintptr_t cfa,
                               const struct hw_frame_reads *r, uint64_t hash)
@@ -41,6 +37,8 @@ static inline void keep_frame(struct hw_stack_memo *m, uint32_t at, uintptr_t pc
     m->kind[at] = r->kind;
 }
 
+/* The hash of the frames pcs[lead..total-1] (innermost first); the memo becomes all of
+ * pcs[0..total-1] when keep. */
 static uint64_t hash_and_keep(struct hw_stack_memo *m, const uintptr_t *pcs, const uintptr_t *cfas,
                               const struct hw_frame_reads *reads, uint32_t total, uint32_t lead, bool keep)
 {
@@ -57,20 +55,21 @@ static uint64_t hash_and_keep(struct hw_stack_memo *m, const uintptr_t *pcs, con
 
 uint32_t hw_stack_memo_capture(struct hw_stack_memo *memo, uintptr_t *out, uint32_t max, uint64_t *hash)
 {
-    uintptr_t pcs[FRAMES], cfas[FRAMES];
-    struct hw_frame_reads reads[FRAMES];
+    /* The stack of a hook inside malloc: the frames unwound, and at a cut the memo's after
+     * them, never more than the unwinder fills. */
+    uintptr_t pcs[HW_UNWIND_FRAMES], cfas[HW_UNWIND_FRAMES];
+    struct hw_frame_reads reads[HW_UNWIND_FRAMES];
     if (max > HW_MAX_DEPTH)
         max = HW_MAX_DEPTH;
-    struct hw_stack_memo *m = memo, scratch;
-    if (m->busy)
-        m = &scratch;   /* inside this thread's own capture: a signal handler's allocation */
-    else {
+    struct hw_stack_memo *m = memo;
+    bool mine = !m->busy;   /* else inside this thread's own capture: a signal handler's allocation */
+    if (mine) {
         m->busy = true;
         atomic_signal_fence(memory_order_seq_cst);
     }
     struct hw_unwind_result res;
     hw_guard_enter();  /* libunwind (without _dl_find_object) may allocate on first use in a thread */
-    uint32_t d = hw_unwind_capture_memo(pcs, cfas, reads, max, m == memo ? m : NULL, &res);
+    uint32_t d = hw_unwind_capture_memo(pcs, cfas, reads, max, mine ? m : NULL, &res);
     hw_guard_leave();
     uint32_t total = d, lead = res.lead, o = 0;
     bool cut = res.cut, reuse = false;
@@ -83,7 +82,7 @@ uint32_t hw_stack_memo_capture(struct hw_stack_memo *memo, uintptr_t *out, uint3
             lead = total - (m->depth - m->lead);
         if (total - lead > max) {
             cut = true;   /* the innermost max frames: the outermost ones changed */
-            total = lead + max;
+            total = lead + max < HW_UNWIND_FRAMES ? lead + max : HW_UNWIND_FRAMES;
             for (uint32_t k = d; k < total; k++) {
                 uint32_t at = d + o - 1 - k;
                 pcs[k] = m->pc[at];
@@ -96,7 +95,7 @@ uint32_t hw_stack_memo_capture(struct hw_stack_memo *memo, uintptr_t *out, uint3
             cut = m->cut;
         }
     }
-    bool keep = m == memo && res.plain && total <= HW_MEMO_DEPTH;
+    bool keep = mine && res.plain && total <= HW_MEMO_DEPTH;
     uint64_t h;
     if (reuse) {
         /* Hash and keep the new frames only: frame k goes to index total - 1 - k. The
@@ -124,7 +123,7 @@ uint32_t hw_stack_memo_capture(struct hw_stack_memo *memo, uintptr_t *out, uint3
             uint32_t k = total - 1 - i;
             out[i] = k < d ? pcs[k] : m->pc[total - 1 - k];   /* the memo's frames, as they were */
         }
-    if (m == memo) {
+    if (mine) {
         m->depth = keep ? total : 0;
         m->lead = lead;
         m->cut = cut;
