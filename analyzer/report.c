@@ -105,6 +105,36 @@ static bool seen_add(struct seen_set *s, uint64_t key)
     }
 }
 
+/* A location's frames as rows of one aggregation: each frame's key and row, found once per
+ * location (a location is one pc, shared by every sample through it: a profile of millions
+ * of deep stacks hashed each frame's strings and looked its row up millions of times). */
+struct frame_row {
+    uint64_t key;
+    size_t row;   /* index in rows->v, which moves as it grows */
+};
+
+static const struct frame_row *location_rows(struct frame_row ***cache, size_t *ncache, const struct location *l,
+                                             enum report_by by, struct rows *rows)
+{
+    if (l->id >= *ncache) {
+        size_t n = *ncache ? *ncache : 64;
+        while (n <= l->id)
+            n *= 2;
+        *cache = xrealloc(*cache, n * sizeof **cache);
+        memset(*cache + *ncache, 0, (n - *ncache) * sizeof **cache);
+        *ncache = n;
+    }
+    struct frame_row *fr = (*cache)[l->id];
+    if (!fr && l->nframes) {
+        fr = (*cache)[l->id] = xcalloc((size_t)l->nframes, sizeof *fr);
+        for (int k = 0; k < l->nframes; k++) {
+            fr[k].key = frame_key(&l->frames[k], by);
+            fr[k].row = (size_t)(get_row(rows, fr[k].key, &l->frames[k], NULL) - rows->v);
+        }
+    }
+    return fr;
+}
+
 void report_aggregate(const struct profile *p, enum report_by by, struct rows *rows)
 {
     if (by > BY_STACK)
@@ -112,6 +142,8 @@ void report_aggregate(const struct profile *p, enum report_by by, struct rows *r
     struct seen_set seen = { .mask = 16383, .cur = 0 };
     seen.keys = xcalloc(seen.mask + 1, sizeof *seen.keys);
     seen.gen = xcalloc(seen.mask + 1, sizeof *seen.gen);
+    struct frame_row **cache = NULL;
+    size_t ncache = 0;
     for (size_t i = 0; i < p->nr; i++) {
         const struct sample *s = &p->samples[i];
         if (!s->depth)
@@ -125,16 +157,19 @@ void report_aggregate(const struct profile *p, enum report_by by, struct rows *r
         seen.cur++;  /* at most 256 locations x 32 frames = 8192 keys: half full at worst */
         for (int d = 0; d < s->depth; d++) {
             const struct location *l = s->locs[d];
+            const struct frame_row *fr = location_rows(&cache, &ncache, l, by, rows);
             for (int k = 0; k < l->nframes; k++) {
-                uint64_t key = frame_key(&l->frames[k], by);
-                struct row *r = get_row(rows, key, &l->frames[k], NULL);
+                struct row *r = &rows->v[fr[k].row];
                 if (d == 0 && k == 0)
                     add(r->flat, s->v);
-                if (!seen_add(&seen, key))
+                if (!seen_add(&seen, fr[k].key))
                     add(r->cum, s->v);
             }
         }
     }
+    for (size_t i = 0; i < ncache; i++)
+        free(cache[i]);
+    free(cache);
     free(seen.keys);
     free(seen.gen);
 }
