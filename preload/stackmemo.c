@@ -13,8 +13,9 @@
  * itself), so that the next allocation from the same frame, through the same hook, matches
  * at the first frame and unwinds nothing.
  *
- * The memo is only kept for a capture on the thread's known stack, with no signal frame, and
- * of at most HW_MEMO_DEPTH frames. A capture whose frames, with the memo's, pass the depth
+ * The memo is only kept for a capture on the thread's known stack, with no signal frame, that
+ * ended at a frame whose rule ends the stack (or was cut at the depth limit), and of at most
+ * HW_MEMO_DEPTH frames. A capture whose frames, with the memo's, pass the depth
  * limit keeps its innermost ones as always (the outer part changed: hashed whole). A signal
  * handler's allocation inside this thread's own capture neither reads nor writes the memo
  * (busy).
@@ -95,7 +96,7 @@ uint32_t hw_stack_memo_capture(struct hw_stack_memo *memo, uintptr_t *out, uint3
             cut = m->cut;
         }
     }
-    bool keep = mine && res.plain && total <= HW_MEMO_DEPTH;
+    bool keep = mine && res.plain && !res.open_end && total <= HW_MEMO_DEPTH;
     uint64_t h;
     if (reuse) {
         /* Hash and keep the new frames only: frame k goes to index total - 1 - k. The

@@ -119,7 +119,8 @@ struct walk {
     uintptr_t lo, hi;   /* the stack's bounds, hi = 0 if unknown */
     /* What the last step read besides registers (the stack memo checks it is unchanged): */
     uint8_t kind;        /* HW_STEP_SP, HW_STEP_BP (the CFA from rsp or rbp plus an offset),
-                          * HW_STEP_OTHER (a CFA read from memory, a signal frame) */
+                          * HW_STEP_OTHER (a CFA read from memory, a signal frame, an odd
+                          * return-address rule, a failed step), HW_STEP_END (an end rule) */
     uintptr_t rbp_slot;  /* where the caller's rbp came from; HW_RBP_KEPT or HW_RBP_LOST */
 };
 
@@ -176,11 +177,15 @@ static bool step(struct walk *w, uintptr_t *cfa)
 {
     struct hw_cfi_rule r;
     *cfa = 0;
+    w->kind = HW_STEP_OTHER;   /* until a step succeeds: a stop the stack's contents decided */
+    w->rbp_slot = HW_RBP_LOST;
     bool found = w->f.exact ? hw_cfi_find(w->f.pc, true, &r) : rule_of_return(w->f.pc, &r);
     if (!found)
         return fp_step(w, cfa);
-    if (r.end)
+    if (r.end) {
+        w->kind = HW_STEP_END;   /* the outermost frame by its pc alone */
         return false;
+    }
     if (r.signal)
         return signal_step(w);
     uintptr_t base = r.cfa_reg == HW_DW_RSP ? w->f.sp : w->f.rbp;
@@ -198,7 +203,7 @@ static bool step(struct walk *w, uintptr_t *cfa)
     if (!on_stack(w, ra_at) || (r.rbp_saved && !on_stack(w, rbp_at)))
         return false;
     *cfa = c;
-    w->kind = r.cfa_deref ? HW_STEP_OTHER : r.cfa_reg == HW_DW_RSP ? HW_STEP_SP : HW_STEP_BP;
+    w->kind = r.cfa_deref || r.ra_off != -8 ? HW_STEP_OTHER : r.cfa_reg == HW_DW_RSP ? HW_STEP_SP : HW_STEP_BP;
     w->rbp_slot = r.rbp_saved ? rbp_at : r.rbp_lost ? HW_RBP_LOST : HW_RBP_KEPT;
     w->f.pc = *(const uintptr_t *)ra_at;
     if (r.rbp_saved)
@@ -338,9 +343,9 @@ uint32_t hw_unwind_capture_memo(uintptr_t *pcs, uintptr_t *cfas, struct hw_frame
                 uint32_t lead = res->lead < depth ? res->lead : total - (m->depth - m->lead);
                 /* A cut memo lacks what lies outside its frame 0: usable only when this stack
                  * reaches max with the memo's frames (no frame further out can). */
-                if (m->cut && total - lead < max) {
-                    o = -1;
-                } else if (o == 0 || (more && w.f.pc == m->pc[o - 1] && !w.f.exact)) {
+                if ((m->cut && total - lead < max) || ((uint32_t)o >= m->depth - m->lead) != (res->lead == depth)) {
+                    o = -1;   /* and a shim frame matches only as one of the leading shim frames */
+                } else if (o == 0 ? !more || m->cut : more && w.f.pc == m->pc[o - 1] && !w.f.exact) {
                     /* The caller's registers as the memo had them: its pc, its sp (this CFA),
                      * and its rbp if that is the memo's. */
                     int32_t broken = o == 0 ? -1 : memo_chain_breaks(m, o, HW_MEMO_RBP(w.f.rbp) == m->rbp[o - 1], w.lo, w.hi);
@@ -359,9 +364,15 @@ uint32_t hw_unwind_capture_memo(uintptr_t *pcs, uintptr_t *cfas, struct hw_frame
         if (!cfa || w.f.exact)
             res->plain = false;   /* a signal frame, or a CFA unknown, before the end */
     }
+    /* A memo must end where the walk ends for the pc alone (an end rule): one that ended
+     * because of what the stack held (no rule and no frame pointer, a bad address) could go
+     * on another time from the same frame. */
+    res->open_end = !res->cut && w.kind != HW_STEP_END;
     /* The outermost frame of a thread started through our pthread_create is ours too. */
-    while (depth > res->lead && in_shim(pcs[depth - 1]))
+    while (depth > res->lead && in_shim(pcs[depth - 1])) {
         depth--;
+        res->open_end = true;
+    }
     return depth;
 }
 

@@ -26,7 +26,8 @@ void hw_unwind_init(void *find_object);
  * shares whole. Taken on the known stack [lo, hi), with every return address at CFA - 8 (no
  * signal frame among them). */
 #define HW_MEMO_DEPTH 80
-enum { HW_STEP_SP, HW_STEP_BP, HW_STEP_OTHER };   /* where a frame's CFA came from */
+/* Where a frame's CFA came from; for the outermost frame, why the walk ended there */
+enum { HW_STEP_SP, HW_STEP_BP, HW_STEP_OTHER, HW_STEP_END };
 #define HW_RBP_KEPT 0   /* the caller's rbp is the frame's own (no slot read) */
 #define HW_RBP_LOST 1   /* unknown (0) */
 
@@ -59,6 +60,7 @@ struct hw_unwind_result {
                         * frame outside it is the memo's as well; -1: unwound to the end */
     uint32_t lead;     /* the first `lead` frames unwound are the shim's own */
     bool cut;          /* stopped at max frames that are not the shim's, with more beyond */
+    bool open_end;     /* unwound to the end, but not to a frame whose rule ends the stack */
     bool plain;        /* every frame unwound returns to CFA - 8, on the known stack [lo, hi) */
     uintptr_t lo, hi;
 };

@@ -195,6 +195,50 @@ static void case_memo_moving_frames(void)
     }
 }
 
+/* A frame without call-frame information, whose caller is found through its frame pointer
+ * or not at all: with rbp = 0 the walk stops there, with a frame pointer it goes on. The
+ * memo of the first must not cut the second short. */
+__asm__(".text\n.globl unwind_test_tramp\n.type unwind_test_tramp,@function\nunwind_test_tramp:\n"
+        " push %rbp\n"
+        " test %rsi,%rsi\n jz 1f\n mov %rsp,%rbp\n jmp 2f\n1: xor %ebp,%ebp\n2:\n"
+        " call *%rdi\n"
+        " pop %rbp\n ret\n.size unwind_test_tramp,.-unwind_test_tramp\n");
+void unwind_test_tramp(void (*fn)(void), long use_fp);
+
+static __thread struct hw_stack_memo fresh_memo;
+static uint32_t tramp_frames[2];   /* with the thread's memo, with a fresh one */
+
+static __attribute__((noinline)) uint32_t capture_with(struct hw_stack_memo *m)
+{
+    uintptr_t out[MAX];
+    uint64_t hash;
+    uint32_t n = hw_stack_memo_capture(m, out, MAX, &hash);
+    __asm__ volatile("" ::: "memory");
+    return n;
+}
+static __attribute__((noinline)) void tramp_leaf(void)
+{
+    memset(&fresh_memo, 0, sizeof fresh_memo);
+    for (volatile int i = 0; i < 2; i++)
+        tramp_frames[i] = capture_with(i ? &fresh_memo : &memo);
+    __asm__ volatile("" ::: "memory");
+}
+
+static void check_open_end(void)
+{
+    bool same = true;
+    uint32_t got[2][2];
+    for (volatile long round = 0; round < 2; round++) {
+        unwind_test_tramp(tramp_leaf, round);
+        got[round][0] = tramp_frames[0];
+        got[round][1] = tramp_frames[1];
+        same = same && tramp_frames[0] == tramp_frames[1];
+    }
+    CHECK(same && got[1][1] > got[0][1],
+          "a walk that stopped at a frame without rules (rbp 0) does not cut short the next from there"
+          " (rbp a frame pointer): %u/%u then %u/%u frames, memo/fresh", got[0][0], got[0][1], got[1][0], got[1][1]);
+}
+
 static void case_memo_depths(void)
 {
     static const int depths[] = { 30, 30, 29, 31, 10, 30, 45, 44, 2, 45 };
@@ -396,6 +440,7 @@ int main(void)
     check_case("recursions around a cut at 40 frames", case_memo_depths);
     check_memo("recursions around a cut at 40 frames");
     memo_max = MAX;
+    check_open_end();
     from_registers();
 
     marker_lo = (uintptr_t)marker;
