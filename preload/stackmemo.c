@@ -38,18 +38,19 @@ static inline void keep_frame(struct hw_stack_memo *m, uint32_t at, uintptr_t pc
     m->kind[at] = r->kind;
 }
 
-/* The hash of the frames pcs[lead..total-1] (innermost first); the memo becomes all of
- * pcs[0..total-1] when keep. */
-static uint64_t hash_and_keep(struct hw_stack_memo *m, const uintptr_t *pcs, const uintptr_t *cfas,
-                              const struct hw_frame_reads *reads, uint32_t total, uint32_t lead, bool keep)
+/* Fold frames top - 1 down to 0 of a stack of total frames (innermost first; the first lead
+ * are the shim's, which the hash leaves out) into h, the hash of the frames outside them;
+ * when keep, each becomes the memo's entry total - 1 - k, the shim's with the whole stack's
+ * hash. */
+static uint64_t fold_and_keep(struct hw_stack_memo *m, const uintptr_t *pcs, const uintptr_t *cfas,
+                              const struct hw_frame_reads *reads, uint32_t top, uint32_t total, uint32_t lead,
+                              uint64_t h, bool keep)
 {
-    uint64_t h = HW_DEPOT_HASH_SEED;
-    for (uint32_t o = 0; o < total; o++) {
-        uint32_t k = total - 1 - o;
+    for (uint32_t k = top; k-- > 0;) {
         if (k >= lead)
             h = hw_depot_hash_step(h, pcs[k]);
-        if (keep)   /* the shim's frames, innermost, get the whole stack's hash */
-            keep_frame(m, o, pcs[k], cfas[k], &reads[k], h);
+        if (keep)
+            keep_frame(m, total - 1 - k, pcs[k], cfas[k], &reads[k], h);
     }
     return h;
 }
@@ -104,15 +105,9 @@ uint32_t hw_stack_memo_capture(struct hw_stack_memo *memo, uintptr_t *out, uint3
          * frame outside it depends on it (memo_chain_breaks). */
         if (keep)
             m->rbp[o] = HW_MEMO_RBP(reads[d - 1].rbp);
-        h = m->hash[o];
-        for (uint32_t k = d - 1; k-- > 0;) {
-            if (k >= lead)
-                h = hw_depot_hash_step(h, pcs[k]);
-            if (keep)
-                keep_frame(m, total - 1 - k, pcs[k], cfas[k], &reads[k], h);
-        }
+        h = fold_and_keep(m, pcs, cfas, reads, d - 1, total, lead, m->hash[o], keep);
     } else {
-        h = hash_and_keep(m, pcs, cfas, reads, total, lead, keep);
+        h = fold_and_keep(m, pcs, cfas, reads, total, total, lead, HW_DEPOT_HASH_SEED, keep);
     }
     /* The frames but the shim's, outermost first: the memo's first n when it holds them all. */
     uint32_t n = total - lead;
