@@ -406,8 +406,11 @@ static int64_t query_int(const char *sql)
 {
     sqlite3_stmt *st = prepare(sql);
     int64_t v = -1;
-    if (st && sqlite3_step(st) == SQLITE_ROW)
+    int rc = st ? sqlite3_step(st) : SQLITE_ERROR;
+    if (rc == SQLITE_ROW)
         v = sqlite3_column_int64(st, 0);
+    else if (st)   /* e.g. a WAL index that cannot grow on a full disk: said as such */
+        db_error(sqlite3_errmsg(db));
     sqlite3_finalize(st);
     return v;
 }
