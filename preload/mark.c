@@ -306,7 +306,6 @@ struct found {
     uint32_t dst;      /* block index, once resolved */
     const struct hw_bm_entry *entry;
     bool at_start;
-    bool allocator;    /* found in glibc's own state (main_arena, mp_) */
 };
 
 struct queue {
@@ -324,7 +323,7 @@ struct marker {
     uint8_t *st;           /* h->cls: the state bytes */
     enum scan_mode mode;
     uint32_t head;         /* CLASSIFY: the direct leak being flooded */
-    bool allocator;        /* the range being scanned is glibc's malloc state */
+    bool glibc_chunks;     /* blocks are glibc's chunks (next_chunk_header) */
     struct queue lookup;   /* waiting for their bitmap entry */
     struct queue act;      /* resolved, waiting for their state byte */
     /* Heap blocks that are a thread's stack (a coroutine's): below the thread's stack pointer
@@ -427,8 +426,13 @@ static void act_oldest(struct marker *k)
 /* Whether v is the address of the glibc chunk that follows block i. Its header (the
  * previous chunk's size field and the size field) overlaps the last 8 bytes of i's chunk,
  * which i may use when its size is 16k + 1..8: then main_arena.top, a bin's fd/bk or
- * last_remainder point inside i without referring to it. The chunk's size is in the word
- * before the block; mmapped chunks (bit 1) have no neighbour. */
+ * last_remainder point inside i without referring to it, and so do the stale links a chunk
+ * kept from its time in a bin (fd, bk, fd_nextsize, bk_nextsize: its first four words) in
+ * bytes its new owner never wrote, which hid a leaked list behind a live block that had held
+ * them (t1500). Such a value is glibc's bookkeeping wherever it is found; a program's own
+ * pointer there is one to the block's last word, an interior pointer beside the start
+ * pointer that any owner of a block keeps. The chunk's size is in the word before the
+ * block; mmapped chunks (bit 1) have no neighbour. */
 static bool next_chunk_header(const struct marker *k, uint32_t i, uintptr_t v)
 {
     uintptr_t lo = k->m->span[i].lo, next;
@@ -445,7 +449,7 @@ static void resolve_oldest(struct marker *k)
     long i = hw_blockmap_resolve(k->m, f.v, f.entry, &f.at_start);
     if (i < 0 || (uint32_t)i == f.src)
         return;
-    if (f.allocator && !f.at_start && next_chunk_header(k, (uint32_t)i, f.v))
+    if (k->glibc_chunks && !f.at_start && next_chunk_header(k, (uint32_t)i, f.v))
         return;  /* malloc's bookkeeping, not a reference from the program */
     f.dst = (uint32_t)i;
     __builtin_prefetch(&k->st[i]);
@@ -468,8 +472,7 @@ static void scan(struct marker *k, uintptr_t lo, uintptr_t hi, uint32_t src, uin
         __builtin_prefetch(e);
         if (k->lookup.nr == QUEUE)
             resolve_oldest(k);
-        *queue_push(&k->lookup) = (struct found){ .v = v, .offset = a - base, .src = src, .entry = e,
-                                                  .allocator = k->allocator };
+        *queue_push(&k->lookup) = (struct found){ .v = v, .offset = a - base, .src = src, .entry = e };
     }
 }
 
@@ -616,7 +619,8 @@ void hw_heap_mark(struct hw_heap *h, struct hw_roots *roots)
         return;
     }
     struct marker k = { .h = h, .m = &m, .roots = roots, .st = st, .mode = FLOOD,
-                        .data = (const struct hw_range *)roots->data.data, .nr_data = roots->data.nr };
+                        .data = (const struct hw_range *)roots->data.data, .nr_data = roots->data.nr,
+                        .glibc_chunks = roots->glibc_chunks };
     for (size_t j = 1; j < k.nr_data; j++)
         if (k.data[j].lo - k.data[j - 1].hi > k.gap_len) {
             k.gap_lo = k.data[j - 1].hi;
@@ -636,9 +640,7 @@ void hw_heap_mark(struct hw_heap *h, struct hw_roots *roots)
             }
         }
         /* drained root by root: root edges come out in root order */
-        k.allocator = r[j].allocator;
         scan(&k, r[j].lo, r[j].hi, HW_EDGE_FROM_ROOT | (uint32_t)j, (r[j].lo + 7) & ~(uintptr_t)7);
-        k.allocator = false;
         drain(&k);
     }
     /* Ignored blocks are roots of their own (LeakSanitizer's __lsan_ignore_object). */

@@ -116,7 +116,7 @@ bool hw_roots_unregister(uintptr_t lo, uintptr_t len)
 
 /* Add [lo, hi) as roots, split at unreadable holes. */
 static struct hw_root *add_root_of(struct hw_roots *r, int kind, int tid, uintptr_t lo, uintptr_t hi, uintptr_t bias,
-                                   const char *module, bool allocator)
+                                   const char *module)
 {
     const struct hw_module *mod = kind == HW_ROOT_GLOBAL ? hw_modules_loaded(bias) : NULL;
     struct hw_root *first = NULL;
@@ -135,7 +135,7 @@ static struct hw_root *add_root_of(struct hw_roots *r, int kind, int tid, uintpt
             if (!root)
                 return first;
             *root = (struct hw_root){ .lo = lo, .hi = end, .kind = kind, .tid = tid, .module_bias = bias,
-                                      .module = module, .module_seq = mod ? mod->seq : 0, .allocator = allocator };
+                                      .module = module, .module_seq = mod ? mod->seq : 0 };
             if (!first)
                 first = root;
         }
@@ -147,7 +147,7 @@ static struct hw_root *add_root_of(struct hw_roots *r, int kind, int tid, uintpt
 static struct hw_root *add_root(struct hw_roots *r, int kind, int tid, uintptr_t lo, uintptr_t hi, uintptr_t bias,
                                 const char *module)
 {
-    return add_root_of(r, kind, tid, lo, hi, bias, module, false);
+    return add_root_of(r, kind, tid, lo, hi, bias, module);
 }
 
 /* ---- globals ---------------------------------------------------------------------------------- */
@@ -196,8 +196,7 @@ static int globals_cb(struct dl_phdr_info *info, size_t size, void *arg)
     struct hw_roots *r = arg;
     uintptr_t relro_lo = 0, relro_hi = 0;
     module_data(r, info);
-    bool allocator = allocator_module[0] && info->dlpi_name && !strcmp(info->dlpi_name, allocator_module);
-    if (allocator && !allocator_is_glibc)
+    if (allocator_module[0] && info->dlpi_name && !strcmp(info->dlpi_name, allocator_module) && !allocator_is_glibc)
         return 0;   /* another allocator's own state (allocator_module) */
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *p = &info->dlpi_phdr[i];
@@ -217,11 +216,11 @@ static int globals_cb(struct dl_phdr_info *info, size_t size, void *arg)
         /* RELRO is read-only after relocation: addresses of code and data, never the heap. */
         if (relro_hi > lo && relro_lo < hi) {
             if (relro_lo > lo)
-                add_root_of(r, HW_ROOT_GLOBAL, 0, lo, relro_lo, info->dlpi_addr, info->dlpi_name, allocator);
+                add_root_of(r, HW_ROOT_GLOBAL, 0, lo, relro_lo, info->dlpi_addr, info->dlpi_name);
             lo = relro_hi;
         }
         if (lo < hi)
-            add_root_of(r, HW_ROOT_GLOBAL, 0, lo, hi, info->dlpi_addr, info->dlpi_name, allocator);
+            add_root_of(r, HW_ROOT_GLOBAL, 0, lo, hi, info->dlpi_addr, info->dlpi_name);
     }
     return 0;
 }
@@ -370,6 +369,7 @@ void hw_roots_collect(struct hw_roots *r, const struct hw_world *w)
     hw_vec_clear(&r->roots);
     hw_vec_clear(&r->threads);
     hw_vec_clear(&r->data);
+    r->glibc_chunks = allocator_is_glibc;
     hw_maps_read(&r->maps);
     dl_iterate_phdr(globals_cb, r);
     sort_data(r);

@@ -26,8 +26,6 @@ struct hw_root {
     uintptr_t module_bias; /* HW_ROOT_GLOBAL: the module's load bias ... */
     const char *module;    /* ... and its dlpi_name ("" = the executable) */
     uint32_t module_seq;   /* ... and its load (modules.h), 0 if unknown */
-    bool allocator;        /* HW_ROOT_GLOBAL of glibc when it is the real allocator: holds
-                            * malloc's own state (mark.c) */
     uintptr_t clip_at;     /* a stack found by its stack pointer alone (this one), which may lie
                             * in a heap block (a coroutine's stack): the mark ends the root with
                             * that block; 0 otherwise */
@@ -57,6 +55,9 @@ struct hw_roots {
      * and the allocator included, sorted, disjoint (adjacent ones merged): where a C++ object's
      * vtable pointer points (.data.rel.ro, or .rodata without relocations). Not roots. */
     struct hw_vec data;
+    /* The real allocator is glibc's malloc, whose chunks carry their size in the word before
+     * the block and are followed by the next chunk's header (mark.c: next_chunk_header). */
+    bool glibc_chunks;
 };
 
 /* Build the root set of the stopped world w. */

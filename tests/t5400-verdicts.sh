@@ -5,7 +5,7 @@
 # exactly; heapwatch must report them at -O0 and -O2, in full and sampled mode, and never
 # report a leak where none is.
 . ./lib.sh
-plan 55
+plan 59
 
 # leak_rows JSON FUNCTION: "direct N B" / "indirect N B" of rows with FUNCTION in their stack
 # ("none" when there is no such row, "no report" when the JSON is missing). Sampled mode has
@@ -58,6 +58,8 @@ for opt in O0 O2; do
         is "$(leak_rows "$j" lose_top)" "direct 1 $(sz $rate 1337)" "-$opt rate $rate: a lost malloc(1337) is a leak (control)"
         j=$(run_case $opt $rate bin)
         is "$(leak_rows "$j" lose_before_bin)" "direct 1 $(sz $rate 100)" "-$opt rate $rate: a lost block followed by a free chunk in the unsorted bin is a leak"
+        j=$(run_case $opt $rate link)
+        is "$(leak_rows "$j" lose_before_link)" "direct 1 $(sz $rate 100)" "-$opt rate $rate: a lost block whose next chunk's header address is in a live block (a stale bin link) is a leak"
         # stale stack data
         j=$(run_case $opt $rate api)
         is "$(leak_rows "$j" lose_scribbled)" "direct 1 $(sz $rate 352)" "-$opt rate $rate: a leak whose pointer is left all over a dead frame below heapwatch_snapshot() is found"

@@ -81,9 +81,11 @@ __attribute__((noinline)) static void one_thread(void)
         kept[i] = allocate(i / NSIZES, size);
         if (!kept[i])
             abort();
-        /* No stale pointer left in a kept block: tcmalloc links free objects through their
-         * first word, which malloc hands back as it was. */
-        memset(kept[i], 0x5a, requested(i / NSIZES, size));
+        /* No stale pointer left in a kept block, up to its usable end: tcmalloc links free
+         * objects through their first word, which malloc hands back as it was, and glibc
+         * leaves a bin's links in bytes past the request (an aligned block's can be 40), which
+         * the arena walk scans (README: "How sampled mode knows every live block"). */
+        memset(kept[i], 0x5a, malloc_usable_size(kept[i]));
         objects++;
         bytes += (long)requested(i / NSIZES, size);
         usable += (long)malloc_usable_size(kept[i]);

@@ -10,6 +10,10 @@
  *   bin         lose_before_bin 1 x 100 lost, followed in memory by a free chunk in the
  *                               unsorted bin (main_arena's bin pointers point at its header,
  *                               inside the lost block): 1 direct leak
+ *   link        lose_before_link 1 x 100 lost; a live block keeps, in bytes the program never
+ *                               wrote, the address of the chunk header that follows it in
+ *                               memory, as glibc leaves a free chunk's bin links in the block
+ *                               that chunk later becomes: 1 direct leak
  *   api         lose_scribbled  1 x 352 lost by a function that left copies of the pointer
  *                               all over its dead stack frame, right before the program
  *                               calls heapwatch_snapshot(): 1 direct leak
@@ -46,6 +50,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/mman.h>
@@ -101,6 +106,18 @@ CASEFN void lose_before_bin(void)
         free(x[i]);                     /* the tcache for this size is full now ... */
     free(next);                         /* ... so this chunk goes to the unsorted bin */
     (void)lost;
+    hw_sink = NULL;
+}
+
+CASEFN void lose_before_link(void)
+{
+    char *lost = NEW(100);
+    uintptr_t *holder = malloc(64);     /* its first word written, the rest as malloc left it */
+    holder[0] = 0;
+    /* glibc's chunk: 8 bytes of size before the block, the next chunk's 16-byte header
+     * starting 8 bytes before the usable end */
+    holder[5] = (uintptr_t)lost + malloc_usable_size(lost) - 8;
+    keep[0] = holder;
     hw_sink = NULL;
 }
 
@@ -272,6 +289,10 @@ int main(int argc, char **argv)
         lose_before_bin();
         clear_stack();
         HEAPWATCH_SNAPSHOT("bin");
+    } else if (!strcmp(c, "link")) {
+        lose_before_link();
+        clear_stack();
+        HEAPWATCH_SNAPSHOT("link");
     } else if (!strcmp(c, "api")) {
         lose_scribbled();
         HEAPWATCH_SNAPSHOT("api");
