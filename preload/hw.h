@@ -101,6 +101,8 @@ static inline void hw_record_leave(void)
 enum hw_state { HW_UNINIT = 0, HW_INITIALIZING, HW_ACTIVE, HW_INERT };
 extern _Atomic int hw_state;
 extern uintptr_t hw_self_text_lo, hw_self_text_hi;  /* our own code, to drop our frames */
+/* libc's code and the real malloc's module's (the same with glibc), set once at start-up. */
+extern uintptr_t hw_libc_text_lo, hw_libc_text_hi, hw_malloc_text_lo, hw_malloc_text_hi;
 
 /* init.c: initialise on the first hook call; returns true when recording is active. */
 bool hw_init_slow(void) HW_HOOKSAFE;

@@ -40,6 +40,7 @@
 
 _Atomic int hw_state;
 uintptr_t hw_self_text_lo, hw_self_text_hi;
+uintptr_t hw_libc_text_lo, hw_libc_text_hi, hw_malloc_text_lo, hw_malloc_text_hi;
 
 extern char **__environ;
 
@@ -76,7 +77,8 @@ static bool exec_segment(const struct dl_phdr_info *info, uintptr_t addr, uintpt
 
 /* What initialisation learns from the loaded modules, in one pass: the shim's own text (its
  * frames are dropped from stacks), the modules of the real malloc and malloc_usable_size
- * (real.h: hw_real_usable) and the dynamic linker's text (record.h: hw_loader_lo, by its name
+ * (real.h: hw_real_usable), the text of libc and of the real malloc's module (helperstart.c)
+ * and the dynamic linker's text (record.h: hw_loader_lo, by its name
  * as the analyzer's default suppression knows it). */
 struct allocator_modules {
     const char *malloc_module, *usable_module;
@@ -93,8 +95,15 @@ static int scan_module(struct dl_phdr_info *info, size_t size, void *arg)
         hw_self_text_lo = lo;
         hw_self_text_hi = hi;
     }
-    if (exec_segment(info, (uintptr_t)hw_real.malloc, &lo, &hi))
+    if (exec_segment(info, (uintptr_t)&getpid, &lo, &hi)) {
+        hw_libc_text_lo = lo;
+        hw_libc_text_hi = hi;
+    }
+    if (exec_segment(info, (uintptr_t)hw_real.malloc, &lo, &hi)) {
         m->malloc_module = name;
+        hw_malloc_text_lo = lo;
+        hw_malloc_text_hi = hi;
+    }
     if (hw_real.malloc_usable_size && exec_segment(info, (uintptr_t)hw_real.malloc_usable_size, &lo, &hi))
         m->usable_module = name;
     if ((!strncmp(base, "ld-linux", 8) || !strncmp(base, "ld64.so.", 8) || !strncmp(base, "ld.so.", 6)) &&

@@ -32,6 +32,7 @@
 #include "sys.h"
 #include "counts.h"
 #include "threads.h"
+#include "trigger.h"
 #include "unwind.h"
 
 static _Atomic uint64_t seed_counter;
@@ -180,10 +181,16 @@ static HW_NOINLINE void track_in_table(uintptr_t addr, size_t size, bool sampled
 
 uintptr_t hw_loader_lo, hw_loader_len;
 
+static void record_alloc_slow(void *p, size_t size);
+
 void hw_record_alloc_loader(void *p, size_t size)
 {
     if (hw_opt.sample_rate <= 1) {   /* every block has its stack already, or none is wanted */
-        hw_record_alloc(p, size);
+        int64_t left = hw_countdown_after(size);
+        if (left > 0)
+            hw_record_alloc_unsampled(p, size, left);
+        else
+            record_alloc_slow(p, size);   /* not hw_record_alloc_slow: no helper starts here */
         return;
     }
     uintptr_t addr = (uintptr_t)p;
@@ -205,6 +212,12 @@ void hw_record_alloc_loader(void *p, size_t size)
 }
 
 void hw_record_alloc_slow(void *p, size_t size)
+{
+    hw_trigger_at_allocation(false);   /* the dynamic linker's blocks come through hw_record_alloc_loader */
+    record_alloc_slow(p, size);
+}
+
+static void record_alloc_slow(void *p, size_t size)
 {
     uintptr_t addr = (uintptr_t)p;
     hw_record_enter();

@@ -137,6 +137,7 @@ static void *alloc_decided(size_t size, size_t align, bool zero, bool sampled, b
 
 void *hw_arena_mode_alloc(size_t size, size_t align, bool zero, const void *caller)
 {
+    hw_trigger_at_allocation(hw_from_loader(caller));
     if (!hw_recording())
         return hw_self.guard ? cookie_alloc(size, align, zero, HW_COOKIE_INTERNAL) : real_alloc(size, align, zero);
     hw_record_enter();

@@ -535,10 +535,12 @@ long hw_snapshot_take(const char *trigger, const char *label, const struct hw_ca
     if (!strcmp(trigger, "exit")) {
         close_for_exit();  /* in the same hold of write_lock: nothing comes between */
     } else if (checkpointer >= 0) {
-        if (!hw_trigger_helper_running() || hw_gettid() == hw_trigger_helper_tid())
+        if (hw_gettid() == hw_trigger_helper_tid())
             reap_checkpointer();
-        else
+        else if (hw_trigger_helper_running())
             hw_trigger_wake_for_checkpoint();
+        /* else no helper (not started yet, or it could not be): the next snapshot, an exec
+         * or exit waits for the child, and this thread goes back to the program now */
     }
 out_unlock:
     hw_trigger_mark_served();  /* a signal snapshot that could not be taken releases its waiters all the same */

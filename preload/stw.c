@@ -39,7 +39,7 @@ static struct {
     uint32_t nr;
 } world;
 
-static void (*request_handler)(void);
+static hw_stw_request_fn *request_handler;
 
 static long futex(_Atomic uint32_t *uaddr, int op, uint32_t val, const struct timespec *ts)
 {
@@ -140,7 +140,10 @@ static void on_suspend(int sig, siginfo_t *si, void *ucv)
     int saved = errno;
     if (si->si_code == SI_QUEUE && si->si_value.sival_int == HW_SNAP_REQUEST) {
         if (request_handler)
-            request_handler();
+            request_handler(false, ucv, (uintptr_t)__builtin_return_address(0));
+    } else if (si->si_code == SI_TIMER && si->si_value.sival_int == HW_SNAP_RETRY) {
+        if (request_handler)
+            request_handler(true, ucv, (uintptr_t)__builtin_return_address(0));
     } else if (si->si_code == SI_TKILL && si->si_pid == getpid()) {
         if (hw_self.in_record) {
             /* Mid-update of the shim's tables: park when leaving them (hw_record_leave). */
@@ -177,7 +180,7 @@ void hw_stw_safepoint(void)
     errno = saved;
 }
 
-bool hw_stw_init(void (*request_fn)(void))
+bool hw_stw_init(hw_stw_request_fn *request_fn)
 {
     world.slots = hw_map(MAX_THREADS * sizeof *world.slots);
     world.hash = hw_map(HASH_SIZE * sizeof *world.hash);

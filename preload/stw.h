@@ -14,7 +14,8 @@
  * malloc, no stdio, no mutexes; only system calls and the shim's own mappings.
  *
  * The same real-time signal, sent from another process with sigqueue and the value
- * HW_SNAP_REQUEST, asks for a snapshot (`heapwatch snap PID`). */
+ * HW_SNAP_REQUEST, asks for a snapshot (`heapwatch snap PID`); sent by the shim's own timer
+ * with HW_SNAP_RETRY, it asks again to start the helper thread for one (helperstart.h). */
 #ifndef HW_STW_H
 #define HW_STW_H
 
@@ -29,6 +30,7 @@
 
 #define HW_SUSPEND_SIGNAL (SIGRTMAX - 3)
 #define HW_SNAP_REQUEST 0x68770001
+#define HW_SNAP_RETRY   0x68770002   /* helperstart.c's timer: a request waits for its helper */
 
 enum hw_thread_state {
     HW_T_SIGNALED = 1,  /* signal sent, not parked yet */
@@ -84,8 +86,11 @@ struct hw_world {
 };
 
 /* Install the suspend handler; request_fn is called (in a signal handler) for snapshot
- * requests from other processes. False if the signal could not be taken. */
-bool hw_stw_init(void (*request_fn)(void));
+ * requests from other processes (retry false) and for helperstart.c's timer (retry true),
+ * with the interrupted thread's ucontext and the handler's return address (the signal
+ * trampoline). False if the signal could not be taken. */
+typedef void hw_stw_request_fn(bool retry, void *uc, uintptr_t restorer);
+bool hw_stw_init(hw_stw_request_fn *request_fn);
 /* Stop every thread but the caller and `except_tid` (the shim's helper, which blocks all
  * signals). When the caller is an application thread, `caller` says where its stack starts
  * and holds its registers, and it is listed as HW_T_CALLER; NULL when the caller is the

@@ -15,11 +15,23 @@
  * (heaptrack learnt this from KDE bug 378494), and keeps the guard set for its whole life.
  * It sleeps in poll on the wake pipe, whose bytes say what to do: 's' a snapshot for the
  * trigger signal, 'r' one for `heapwatch snap`, 'c' a checkpoint to wait for; all the bytes
- * one read returns are one wake-up. It never ends. Its states, and the function on each
- * edge:
+ * one read returns are one wake-up. It never ends.
  *
- *                start_helper [hw_trigger_start at start-up;
- *                hw_trigger_restart_in_child in a fork child]
+ * WHEN IT STARTS. A process that glibc knows to be single-threaded runs malloc and free
+ * without their arena locks; a helper from the start would cost such a program 7% of a
+ * malloc/free loop. So unless something needs it from the start (glibc already has threads,
+ * HEAPWATCH_INTERVAL, the event log), the helper is `lazy`: it starts at the program's first
+ * pthread_create (hw_trigger_before_thread), or for the first request. A request arrives in
+ * a signal handler (on_signal, hw_trigger_request), which starts the helper there when
+ * helperstart.c says the interrupted thread allows it (start_for_request); otherwise the
+ * thread's next allocation starts it on its way in (hw_trigger_at_allocation), and a timer
+ * signal (HW_SNAP_RETRY) asks again in a few milliseconds. Until the helper runs, the
+ * database is made by the first snapshot (at the latest the exit one), an application
+ * thread's snapshot leaves its checkpointing child to the next snapshot or exit, and bytes
+ * written to the wake pipe wait for the helper. Its states, and the function on each edge:
+ *
+ *                start_helper [hw_trigger_start at start-up, or when first needed (above);
+ *                hw_trigger_restart_in_child in a fork child, the same]
  *    NO HELPER --------------------------------------------> CREATING
  *    (a fork child                                              |
  *     starts here)      hw_snapshot_create_output (skipped in   |
@@ -78,10 +90,12 @@
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/single_threaded.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 #include "events.h"
+#include "helperstart.h"
 #include "options.h"
 #include "output.h"
 #include "snapshot.h"
@@ -96,6 +110,11 @@ static _Atomic int helper_tid;
 #define HELPER_START_WAIT_NS 2000000000ull   /* 0 until the helper runs: start_helper waits for it */
 static _Atomic uintptr_t helper_tp;
 static bool helper_running;
+/* Whether the helper waits until it is needed: set at start in a process that glibc knows
+ * to be single-threaded (helperstart.h), with no interval and no event log. */
+static bool lazy;
+static _Atomic bool helper_started;    /* start_helper ran, or runs, in this process */
+_Atomic bool hw_trigger_helper_wanted;  /* a request waits for an allocation to start it */
 
 static _Atomic uint64_t requested, served;
 static _Atomic uint32_t served_gen;
@@ -152,6 +171,8 @@ bool hw_trigger_pending(void)
     return atomic_load(&requested) > atomic_load(&served);
 }
 
+static void start_for_request(void *uc, uintptr_t restorer, bool self) HW_SIGSAFE;
+
 /* ---- the signal handlers --------------------------------------------------------------------- */
 
 /* Wait until request `ticket` is served, or SELF_SIGNAL_WAIT_MS have passed (the helper may
@@ -179,11 +200,12 @@ static void on_signal(int sig, siginfo_t *si, void *uc) HW_SIGSAFE;
 static void on_signal(int sig, siginfo_t *si, void *uc)
 {
     (void)sig;
-    (void)uc;
     int saved = errno;
     uint64_t ticket = atomic_fetch_add(&requested, 1) + 1;
     wake_helper('s');
     bool self = si && si->si_pid == getpid() && (si->si_code == SI_TKILL || si->si_code == SI_USER);
+    if (!helper_running)
+        start_for_request(uc, (uintptr_t)__builtin_return_address(0), self);
     /* Not inside the shim: a thread in a record section holds a table's lock, and one with
      * the guard set may hold the snapshot's own locks; neither could let the world stop. */
     if (self && helper_running && hw_gettid() != hw_trigger_helper_tid() && !hw_self.in_record && !hw_self.guard)
@@ -191,11 +213,16 @@ static void on_signal(int sig, siginfo_t *si, void *uc)
     errno = saved;
 }
 
-/* Context: SIGSAFE -- a snapshot request from `heapwatch snap` (stw.c's handler). */
-void hw_trigger_request(void)
+/* Context: SIGSAFE -- a snapshot request from `heapwatch snap`, or the retry timer's signal
+ * (stw.c's handler). */
+void hw_trigger_request(bool retry, void *uc, uintptr_t restorer)
 {
-    atomic_fetch_add(&requested, 1);
-    wake_helper('r');
+    if (!retry) {
+        atomic_fetch_add(&requested, 1);
+        wake_helper('r');
+    }
+    if (!helper_running)
+        start_for_request(uc, restorer, false);
 }
 
 /* ---- the helper thread ----------------------------------------------------------------------- */
@@ -244,12 +271,31 @@ static void *helper_main(void *unused)
     return NULL;
 }
 
+static bool open_pipe(void)
+{
+    if (pipe2(wake_pipe, O_CLOEXEC | O_NONBLOCK) == 0)
+        return true;
+    hw_log("cannot create the trigger pipe: %s; only API and exit snapshots", strerror(errno));
+    return false;
+}
+
+/* Whether the helper must run from the start: glibc already runs malloc with its locks (a
+ * thread was started, or this is a multi-threaded program's fork child), or it has work of
+ * its own (the interval, the event log). */
+static bool helper_needed_now(void)
+{
+    return !__libc_single_threaded || hw_opt.interval || hw_events_on;
+}
+
+/* Start the helper thread, once per process (a signal handler may start it while the thread
+ * it interrupted was on its way here: the first one through does it). From a signal handler
+ * only where hw_helperstart_safe says so. */
 static void start_helper(void)
 {
-    if (pipe2(wake_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
-        hw_log("cannot create the trigger pipe: %s; only API and exit snapshots", strerror(errno));
+    if (wake_pipe[0] < 0 || atomic_exchange(&helper_started, true))
         return;
-    }
+    atomic_store(&hw_trigger_helper_wanted, false);
+    hw_guard_enter();
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -269,6 +315,36 @@ static void start_helper(void)
         sched_yield();
     if (!helper_running)
         hw_log("cannot start the helper thread; only API and exit snapshots");
+    hw_guard_leave();
+}
+
+/* A request came (the trigger signal, `heapwatch snap`, the retry timer) and no helper runs:
+ * start it from this handler if the interrupted thread allows, else have its next allocation
+ * start it, and the timer ask again. Context: SIGSAFE. */
+static void start_for_request(void *uc, uintptr_t restorer, bool self)
+{
+    if (!lazy || atomic_load(&helper_started) || !hw_trigger_pending())
+        return;
+    if (hw_helperstart_safe(uc, restorer, self)) {
+        start_helper();
+        return;
+    }
+    atomic_store(&hw_trigger_helper_wanted, true);
+    hw_self.until_sample = 0;          /* the thread's next allocation takes its slow path, */
+    hw_self.until_sample_saved = 0;    /* also after a guarded section it may be in */
+    hw_helperstart_retry_later(uc);
+}
+
+void hw_trigger_start_wanted(void)
+{
+    if (atomic_exchange(&hw_trigger_helper_wanted, false) && hw_trigger_pending())
+        start_helper();
+}
+
+void hw_trigger_before_thread(void)
+{
+    if (lazy && !atomic_load(&helper_started))
+        start_helper();
 }
 
 /* ---- the trigger signal ---------------------------------------------------------------------- */
@@ -307,7 +383,11 @@ static void install_signal(void)
 
 void hw_trigger_start(void)
 {
-    start_helper();
+    if (open_pipe()) {
+        lazy = !helper_needed_now();
+        if (!lazy)
+            start_helper();
+    }
     install_signal();
 }
 
@@ -328,9 +408,12 @@ void hw_trigger_restart_in_child(bool start)
 {
     helper_running = false;
     atomic_store(&helper_tp, 0);
-    if (start) {
-        hw_guard_enter();
-        start_helper();
-        hw_guard_leave();
+    atomic_store(&helper_started, false);
+    atomic_store(&hw_trigger_helper_wanted, false);
+    lazy = false;
+    if (start && open_pipe()) {
+        lazy = !helper_needed_now();
+        if (!lazy)
+            start_helper();
     }
 }

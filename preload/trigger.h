@@ -6,16 +6,35 @@
 #ifndef HW_TRIGGER_H
 #define HW_TRIGGER_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include "hw.h"
 
-/* Start the helper thread, then install the trigger signal's handler; once, at the end of
- * hw_snapshot_start. Each failure is said once on stderr: without a helper only API and exit
- * snapshots are taken. */
+/* Start the helper thread (or, in a process glibc knows to be single-threaded, with no
+ * interval and no event log, leave it until it is needed: helperstart.h), then install the
+ * trigger signal's handler; once, at the end of hw_snapshot_start. Each failure is said once
+ * on stderr: without a helper only API and exit snapshots are taken. */
 void hw_trigger_start(void);
-/* A snapshot request from `heapwatch snap` (the suspend signal with HW_SNAP_REQUEST): stw.c's
- * handler calls it, given to hw_stw_init. Context: SIGSAFE. */
-void hw_trigger_request(void) HW_SIGSAFE;
+/* A snapshot request from `heapwatch snap` (the suspend signal with HW_SNAP_REQUEST), or the
+ * retry timer's signal (HW_SNAP_RETRY, retry true): stw.c's handler calls it, given to
+ * hw_stw_init, with the interrupted thread's ucontext and the handler's return address.
+ * Context: SIGSAFE. */
+void hw_trigger_request(bool retry, void *uc, uintptr_t restorer) HW_SIGSAFE;
+/* The program starts a thread (pthread_create, unguarded): a helper left for later starts
+ * first, as malloc is about to take its locks anyway. */
+void hw_trigger_before_thread(void);
+/* A request waits for the helper, which the handler could not start where the thread was:
+ * the allocation hooks' slow paths call hw_trigger_at_allocation outside the real allocator
+ * (from_loader: the dynamic linker asked, holding its locks) to start it there. */
+extern _Atomic bool hw_trigger_helper_wanted;
+void hw_trigger_start_wanted(void);
+static inline void hw_trigger_at_allocation(bool from_loader)
+{
+    if (HW_UNLIKELY(atomic_load_explicit(&hw_trigger_helper_wanted, memory_order_relaxed)) &&
+        !hw_self.guard && !hw_self.in_record && !from_loader)
+        hw_trigger_start_wanted();
+}
 /* The application is installing a handler for sig (sigaction/signal wrappers): if the shim
  * took sig for snapshots, say once that snapshots on signal are off. Context: SIGSAFE. */
 void hw_trigger_signal_taken_over(int sig) HW_SIGSAFE;

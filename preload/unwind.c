@@ -34,6 +34,11 @@
 static bool use_cfi;
 static _Atomic uint64_t *cache;    /* CACHE_SIZE words: tag = pc >> 16 (high), rule (low) */
 
+bool hw_unwind_lockfree(void)
+{
+    return use_cfi;
+}
+
 void hw_unwind_init(void *find_object)
 {
     use_cfi = hw_cfi_init((hw_find_object_fn)find_object);

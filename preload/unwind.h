@@ -86,6 +86,8 @@ uint32_t hw_unwind_frames(const struct hw_unwind_regs *start, uintptr_t stack_lo
  * give the registers of its caller as they are when it returns: sp is where the caller's
  * own frame begins. False if the function is not on the stack. */
 bool hw_unwind_caller_of(uintptr_t fn_lo, uintptr_t fn_hi, struct hw_unwind_regs *out) HW_SIGSAFE;
+/* Whether unwinding takes no lock (_dl_find_object): a signal handler may unwind any thread. */
+bool hw_unwind_lockfree(void) HW_SIGSAFE;
 /* Drop every cached frame rule: after a dlclose, another module may be mapped where the
  * unloaded one was. */
 void hw_unwind_forget(void) HW_SIGSAFE;
