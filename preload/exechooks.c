@@ -44,7 +44,10 @@ void hw_exechooks_init(void)
  * comes back (it failed). */
 static bool before_exec(void)
 {
-    if (atomic_load(&hw_state) != HW_ACTIVE || hw_self.guard || !hw_output_ready())
+    if (atomic_load(&hw_state) != HW_ACTIVE || hw_self.guard)
+        return false;
+    hw_snapshot_pending_before_exec();
+    if (!hw_output_ready())
         return false;
     hw_snapshot_before_exec();
     return true;

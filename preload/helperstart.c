@@ -6,9 +6,13 @@
  * the process has one thread), the dynamic linker's TLS lists, and the shim's own state. The
  * interrupted pc and every return address on the thread's stack tell which code it is in;
  * a return address into a signal trampoline below the innermost frame says the thread was
- * already in a handler, which may itself have interrupted malloc. Only glibc's own
- * waiting system calls are trusted inside libc: malloc and the dynamic linker make none of
- * them (their brk, mmap and file reads never wait interruptibly).
+ * already in a handler, which may itself have interrupted malloc. Inside libc only two
+ * places are trusted, by the instruction and rax the signal frame holds: a waiting system
+ * call, and the return of one that sent or unblocked a signal; malloc makes neither. Who
+ * sent the signal does not matter: one the thread sent itself while it was blocked (from a
+ * handler with a full mask) is delivered wherever that handler had interrupted, malloc
+ * included. All of it holds only while glibc counts one thread: with more, glibc takes
+ * locks that the interrupted thread may hold, and the helper then starts at an allocation.
  * Context: SIGSAFE. */
 #define _GNU_SOURCE
 #include "helperstart.h"
@@ -16,6 +20,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/single_threaded.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <ucontext.h>
@@ -44,47 +49,86 @@ static bool in_libc_or_allocator(uintptr_t pc)
     return in_range(pc, hw_libc_text_lo, hw_libc_text_hi) || in_range(pc, hw_malloc_text_lo, hw_malloc_text_hi);
 }
 
-/* System calls that wait for something outside the process. malloc, free and the dynamic
- * linker make none of them; futex is left out, as a lock's wait is one. */
+/* System calls that may wait for something outside the process, which neither malloc nor
+ * free nor the dynamic linker makes (theirs are brk, mmap, munmap, mremap, madvise,
+ * mprotect, getrandom; fork's clone is left out too). futex is in: with one thread, no lock
+ * of glibc's can be contended, so a futex wait is the program's own (a process-shared
+ * semaphore, a condition). */
 static bool waits(long nr)
 {
     switch (nr) {
     case SYS_read: case SYS_write: case SYS_readv: case SYS_writev: case SYS_pread64: case SYS_pwrite64:
-    case SYS_recvfrom: case SYS_recvmsg: case SYS_recvmmsg: case SYS_sendto: case SYS_sendmsg:
+    case SYS_preadv: case SYS_pwritev: case SYS_preadv2: case SYS_pwritev2:
+    case SYS_recvfrom: case SYS_recvmsg: case SYS_recvmmsg: case SYS_sendto: case SYS_sendmsg: case SYS_sendmmsg:
     case SYS_accept: case SYS_accept4: case SYS_connect: case SYS_wait4: case SYS_waitid:
     case SYS_poll: case SYS_ppoll: case SYS_select: case SYS_pselect6:
-    case SYS_epoll_wait: case SYS_epoll_pwait: case SYS_nanosleep: case SYS_clock_nanosleep:
+    case SYS_epoll_wait: case SYS_epoll_pwait: case SYS_epoll_pwait2: case SYS_nanosleep: case SYS_clock_nanosleep:
     case SYS_restart_syscall: case SYS_pause: case SYS_rt_sigsuspend: case SYS_rt_sigtimedwait:
-    case SYS_msgrcv: case SYS_msgsnd: case SYS_semop: case SYS_semtimedop: case SYS_flock:
+    case SYS_msgrcv: case SYS_msgsnd: case SYS_semop: case SYS_semtimedop: case SYS_flock: case SYS_fcntl:
+    case SYS_futex: case SYS_open: case SYS_openat: case SYS_ioctl: case SYS_mq_timedreceive: case SYS_mq_timedsend:
+    case SYS_io_getevents: case SYS_io_pgetevents: case SYS_splice: case SYS_tee: case SYS_sendfile:
         return true;
     default:
         return false;
     }
 }
 
-/* The interrupted thread waits in (or is about to enter) such a system call: its pc is at a
- * `syscall` instruction with a waiting call's number in rax (about to enter it, or rewound by
- * the kernel to restart it after the handler), or just past one that the signal ended with
- * EINTR (only a wait ends so). Only libc's and the real allocator's code is looked at. */
-static bool waiting_in_syscall(uintptr_t pc, long rax)
+/* System calls after whose success a pending signal is delivered at once: unblocking it, or
+ * sending it to oneself (raise, kill, pthread_kill). malloc makes none of them. */
+static bool sends_or_unblocks(uint32_t nr)
 {
-    uintptr_t lo = hw_libc_text_lo, hi = hw_libc_text_hi;
-    if (!in_range(pc, lo, hi)) {
-        lo = hw_malloc_text_lo;
-        hi = hw_malloc_text_hi;
-    }
-    if (!in_range(pc, lo, hi))
-        return false;
-    const uint8_t *ip = (const uint8_t *)pc;
-    if (pc + 2 <= hi && ip[0] == 0x0f && ip[1] == 0x05 && waits(rax))
-        return true;
-    return rax == -EINTR && pc - 2 >= lo && ip[-2] == 0x0f && ip[-1] == 0x05;
+    return nr == SYS_rt_sigprocmask || nr == SYS_kill || nr == SYS_tkill || nr == SYS_tgkill ||
+           nr == SYS_rt_sigqueueinfo || nr == SYS_rt_tgsigqueueinfo;
 }
 
-bool hw_helperstart_safe(const void *ucv, uintptr_t restorer, bool self)
+/* The text [lo, hi) of libc or of the real allocator's module that holds pc; false if neither. */
+static bool libc_text(uintptr_t pc, uintptr_t *lo, uintptr_t *hi)
+{
+    *lo = hw_libc_text_lo, *hi = hw_libc_text_hi;
+    if (in_range(pc, *lo, *hi))
+        return true;
+    *lo = hw_malloc_text_lo, *hi = hw_malloc_text_hi;
+    return in_range(pc, *lo, *hi);
+}
+
+/* Where in a system call of libc's (or the allocator's) the interrupted thread is. */
+enum syscall_state {
+    NOT_IN_SYSCALL,
+    IN_OTHER_SYSCALL,   /* at or just past a `syscall` instruction, none of the below */
+    WAITING,            /* at a `syscall` of a waiting call (about to enter it, or rewound by
+                         * the kernel to restart it after the handler), or just past one that
+                         * the signal ended with EINTR (only a wait ends so) */
+    SIGNAL_SENT,        /* just past a successful `mov $NR, %eax; syscall` that unblocked or
+                         * sent a signal: where glibc's raise, kill and sigprocmask deliver */
+};
+
+static enum syscall_state syscall_state(uintptr_t pc, long rax)
+{
+    uintptr_t lo, hi;
+    if (!libc_text(pc, &lo, &hi))
+        return NOT_IN_SYSCALL;
+    const uint8_t *ip = (const uint8_t *)pc;
+    bool at = pc + 2 <= hi && ip[0] == 0x0f && ip[1] == 0x05;
+    bool past = pc - 2 >= lo && ip[-2] == 0x0f && ip[-1] == 0x05;
+    if (at && waits(rax))
+        return WAITING;
+    if (past && rax == -EINTR)
+        return WAITING;
+    if (past && rax == 0 && pc - 7 >= lo && ip[-7] == 0xb8) {
+        uint32_t nr;
+        memcpy(&nr, ip - 6, sizeof nr);
+        if (sends_or_unblocks(nr))
+            return SIGNAL_SENT;
+    }
+    return at || past ? IN_OTHER_SYSCALL : NOT_IN_SYSCALL;
+}
+
+bool hw_helperstart_safe(const void *ucv, uintptr_t restorer)
 {
     const ucontext_t *uc = ucv;
-    if (!uc || hw_self.guard || hw_self.in_record || !hw_unwind_lockfree())
+    /* With a second thread glibc takes its locks, which this thread may hold where it was:
+     * pthread_create's calloc would wait for itself. */
+    if (!uc || !__libc_single_threaded || hw_self.guard || hw_self.in_record || !hw_unwind_lockfree())
         return false;
     const greg_t *g = uc->uc_mcontext.gregs;
     uintptr_t pc = (uintptr_t)g[REG_RIP], sp = (uintptr_t)g[REG_RSP];
@@ -93,8 +137,11 @@ bool hw_helperstart_safe(const void *ucv, uintptr_t restorer, bool self)
         return false;   /* an alternate signal stack, a coroutine's: inside something else */
     if (in_shim_or_loader(pc))
         return false;
-    if (in_libc_or_allocator(pc) && !self && !waiting_in_syscall(pc, (long)g[REG_RAX]))
-        return false;
+    if (in_libc_or_allocator(pc)) {
+        enum syscall_state st = syscall_state(pc, (long)g[REG_RAX]);
+        if (st != WAITING && st != SIGNAL_SENT)
+            return false;
+    }
     uintptr_t pcs[SCAN_FRAMES], cfas[SCAN_FRAMES];
     struct hw_unwind_regs start = { .pc = pc, .sp = sp, .rbp = (uintptr_t)g[REG_RBP], .exact = true };
     uint32_t n = hw_unwind_frames(&start, lo, hi, pcs, cfas, SCAN_FRAMES);
@@ -127,12 +174,12 @@ void hw_helperstart_retry_later(const void *ucv)
         retry_pid = pid;
         wait_retry_ns = RETRY_NS;
     }
-    /* A thread that computes is looked at again soon: a signal costs it a few microseconds. A
-     * waiting one would have its wait ended early each time (sigsuspend returns): it is
-     * looked at twice as late each time. */
+    /* A thread that computes is looked at again soon: a signal costs it a few microseconds. One
+     * in a system call may be waiting, and would have its wait ended early each time
+     * (sigsuspend returns): it is looked at twice as late each time. */
     const ucontext_t *uc = ucv;
     long ns = RETRY_NS;
-    if (uc && waiting_in_syscall((uintptr_t)uc->uc_mcontext.gregs[REG_RIP], (long)uc->uc_mcontext.gregs[REG_RAX])) {
+    if (uc && syscall_state((uintptr_t)uc->uc_mcontext.gregs[REG_RIP], (long)uc->uc_mcontext.gregs[REG_RAX]) != NOT_IN_SYSCALL) {
         ns = wait_retry_ns;
         wait_retry_ns = wait_retry_ns * 2 < RETRY_WAIT_MAX_NS ? wait_retry_ns * 2 : RETRY_WAIT_MAX_NS;
     }

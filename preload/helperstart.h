@@ -19,20 +19,22 @@
 #include "hw.h"
 
 /* Whether the thread that a signal interrupted at ucontext uc may start a thread from the
- * handler: it is not inside the shim's state (guard, record section; a wrapper of the shim's
- * such as sigsuspend's may be on its stack) and, on its own stack, no frame is the dynamic
- * linker's or a signal trampoline (restorer: the handler's return address), and its innermost
- * one is not the shim's and is either
+ * handler: glibc counts one thread in the process (with more it takes locks, which this one
+ * may hold where it was); it is not inside the shim's state (guard, record section; a
+ * wrapper of the shim's such as sigsuspend's may be on its stack); on its own stack no frame
+ * is the dynamic linker's or a signal trampoline (restorer: the handler's return address);
+ * and its innermost frame is not the shim's and is either
  *   - code that is neither libc's nor the real allocator's (the program's, a library's), or
- *   - a system call that waits for the world (read, poll, nanosleep...: malloc never makes
- *     one) where it blocked or is about to, or
- *   - anywhere in libc when the signal is one the thread sent itself (`self`: raise, kill).
+ *   - a system call that may wait for the world (read, poll, fcntl, futex...: malloc makes
+ *     none) where it blocked or is about to, or
+ *   - right after a system call that sent or unblocked a signal (raise, kill, sigprocmask:
+ *     where a signal the thread sent itself is delivered).
  * Context: SIGSAFE. */
-bool hw_helperstart_safe(const void *uc, uintptr_t restorer, bool self) HW_SIGSAFE;
+bool hw_helperstart_safe(const void *uc, uintptr_t restorer) HW_SIGSAFE;
 
 /* Send the calling thread, interrupted at ucontext uc, the suspend signal with HW_SNAP_RETRY
- * in 2 ms, or, if it waits in a system call (which each try ends early), 2 ms, then twice as
- * late each time up to half a second (a one-shot POSIX timer, made on first use in each
+ * in 2 ms, or, if it is in a system call (a wait, which each try ends early), 2 ms, then
+ * twice as late each time up to half a second (a one-shot POSIX timer, made on first use in each
  * process). Context: SIGSAFE. */
 void hw_helperstart_retry_later(const void *uc) HW_SIGSAFE;
 

@@ -94,6 +94,9 @@ static uintptr_t exit_lo, exit_hi;  /* libc's exit(), to find where the program 
  * file when it exits); -1 when none. Guarded by write_lock. */
 static pid_t checkpointer = -1;
 static int checkpointer_fd = -1;
+/* This process's pid, set at start and in a fork child: a vfork child (the parent's memory,
+ * no atfork handler) has another, and takes no snapshot. */
+static pid_t process_pid;
 
 /* ---- collection ------------------------------------------------------------------------------ */
 
@@ -612,8 +615,17 @@ void hw_snapshot_start(void)
     if (!stw_ready)
         hw_log("cannot install the suspend signal %d: snapshots without a heap walk", (int)HW_SUSPEND_SIGNAL);
     hw_sink_init();  /* here, not on the helper: it reads the environment (sink.h) */
+    process_pid = getpid();
     hw_trigger_start();
     hw_guard_leave();
+}
+
+void hw_snapshot_pending_before_exec(void)
+{
+    if (getpid() == process_pid && hw_trigger_pending()) {
+        struct hw_caller c = { .sp = (uintptr_t)__builtin_frame_address(0) };
+        hw_snapshot_take("signal", "pending at exec", &c);
+    }
 }
 
 void hw_snapshot_before_exec(void)
@@ -732,6 +744,7 @@ void hw_snapshot_atfork_child(void)
     pthread_mutex_init(&snap_lock, NULL);
     pthread_mutex_init(&write_lock, NULL);  /* the helper may have held it mid-write */
     hw_output_forget_in_child();
+    process_pid = getpid();
     hw_trigger_forget_in_child();  /* the parent's wake pipe and requests */
     if (checkpointer_fd >= 0)
         close(checkpointer_fd);  /* the parent's child, not ours */

@@ -22,6 +22,9 @@ long hw_snapshot_take(const char *trigger, const char *label, const struct hw_ca
  * hw_snapshot_exec_failed (the exec returned), no snapshot is taken. */
 void hw_snapshot_before_exec(void);
 void hw_snapshot_exec_failed(void);
+/* This image is about to exec another: a snapshot request still waiting for the helper
+ * (trigger.h) is taken now, as exit would take it. Nothing in a vfork child. */
+void hw_snapshot_pending_before_exec(void);
 /* exechooks.c: resolve the real exec functions (guarded, at start: never in a vfork child). */
 void hw_exechooks_init(void);
 /* At exit: the final snapshot (if enabled); no snapshot is taken after it. */

@@ -21,12 +21,14 @@
  * without their arena locks; a helper from the start would cost such a program 7% of a
  * malloc/free loop. So unless something needs it from the start (glibc already has threads,
  * HEAPWATCH_INTERVAL, the event log), the helper is `lazy`: it starts at the program's first
- * pthread_create (hw_trigger_before_thread), or for the first request. A request arrives in
- * a signal handler (on_signal, hw_trigger_request), which starts the helper there when
- * helperstart.c says the interrupted thread allows it (start_for_request); otherwise the
+ * pthread_create or thrd_create (hw_trigger_before_thread), or for the first request. A
+ * request arrives in a signal handler (on_signal, hw_trigger_request), which starts the
+ * helper there when helperstart.c says the interrupted thread allows it (start_for_request:
+ * never once glibc counts a second thread, whose locks this one may hold); otherwise the
  * thread's next allocation starts it on its way in (hw_trigger_at_allocation), and a timer
  * signal (HW_SNAP_RETRY) asks again in a few milliseconds. Until the helper runs, the
- * database is made by the first snapshot (at the latest the exit one), an application
+ * database is made by the first snapshot (at the latest the exit one; a request still
+ * pending at an exec or at exit is taken there), an application
  * thread's snapshot leaves its checkpointing child to the next snapshot or exit, and bytes
  * written to the wake pipe wait for the helper. Its states, and the function on each edge:
  *
@@ -171,7 +173,7 @@ bool hw_trigger_pending(void)
     return atomic_load(&requested) > atomic_load(&served);
 }
 
-static void start_for_request(void *uc, uintptr_t restorer, bool self) HW_SIGSAFE;
+static void start_for_request(void *uc, uintptr_t restorer) HW_SIGSAFE;
 
 /* ---- the signal handlers --------------------------------------------------------------------- */
 
@@ -205,7 +207,7 @@ static void on_signal(int sig, siginfo_t *si, void *uc)
     wake_helper('s');
     bool self = si && si->si_pid == getpid() && (si->si_code == SI_TKILL || si->si_code == SI_USER);
     if (!helper_running)
-        start_for_request(uc, (uintptr_t)__builtin_return_address(0), self);
+        start_for_request(uc, (uintptr_t)__builtin_return_address(0));
     /* Not inside the shim: a thread in a record section holds a table's lock, and one with
      * the guard set may hold the snapshot's own locks; neither could let the world stop. */
     if (self && helper_running && hw_gettid() != hw_trigger_helper_tid() && !hw_self.in_record && !hw_self.guard)
@@ -222,7 +224,7 @@ void hw_trigger_request(bool retry, void *uc, uintptr_t restorer)
         wake_helper('r');
     }
     if (!helper_running)
-        start_for_request(uc, restorer, false);
+        start_for_request(uc, restorer);
 }
 
 /* ---- the helper thread ----------------------------------------------------------------------- */
@@ -321,11 +323,11 @@ static void start_helper(void)
 /* A request came (the trigger signal, `heapwatch snap`, the retry timer) and no helper runs:
  * start it from this handler if the interrupted thread allows, else have its next allocation
  * start it, and the timer ask again. Context: SIGSAFE. */
-static void start_for_request(void *uc, uintptr_t restorer, bool self)
+static void start_for_request(void *uc, uintptr_t restorer)
 {
     if (!lazy || atomic_load(&helper_started) || !hw_trigger_pending())
         return;
-    if (hw_helperstart_safe(uc, restorer, self)) {
+    if (hw_helperstart_safe(uc, restorer)) {
         start_helper();
         return;
     }
