@@ -383,13 +383,19 @@ static void install_signal(void)
         atomic_store(&installed_signal, sig);
 }
 
+/* Open the wake pipe, then start the helper now, or leave it until needed (`lazy`). */
+static void start_or_defer_helper(void)
+{
+    if (!open_pipe())
+        return;
+    lazy = !helper_needed_now();
+    if (!lazy)
+        start_helper();
+}
+
 void hw_trigger_start(void)
 {
-    if (open_pipe()) {
-        lazy = !helper_needed_now();
-        if (!lazy)
-            start_helper();
-    }
+    start_or_defer_helper();
     install_signal();
 }
 
@@ -413,9 +419,6 @@ void hw_trigger_restart_in_child(bool start)
     atomic_store(&helper_started, false);
     atomic_store(&hw_trigger_helper_wanted, false);
     lazy = false;
-    if (start && open_pipe()) {
-        lazy = !helper_needed_now();
-        if (!lazy)
-            start_helper();
-    }
+    if (start)
+        start_or_defer_helper();
 }

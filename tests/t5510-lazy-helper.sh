@@ -95,32 +95,31 @@ for i in $(seq 1 40); do
 done
 is "${bad:-ok}" ok "40 requests racing allocation and exit: no hang; each served, or the process gone first"
 
+# repeat N MODE OUTPUT: N runs of `lazy MODE` (no input) under the shim, each bounded to 60 s,
+# writing $dir/MODE.db; "ok", or the runs whose exit status or output was not 0 and OUTPUT.
+repeat() {
+    bad=""
+    for i in $(seq 1 "$1"); do
+        rm -f "$dir/$2.db"
+        bounded 60 env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$dir/$2.db" "$BIN/lazy-O2" "$2" >"$OUT/$2.out" 2>&1
+        rc=$?
+        [ "$rc:$(cat "$OUT/$2.out")" = "0:$3" ] || bad="$bad run$i:rc=$rc:$(head -c 200 "$OUT/$2.out")"
+    done
+    echo "${bad:-ok}"
+}
+
 # A signal the program sent itself while it was blocked (raise from a SIGALRM handler with a
 # full mask) arrives where that handler interrupted the program, inside malloc more often than
 # not: the helper must not start there (it did, and glibc aborted on a corrupted list in 4 runs
 # of 20). 20 runs, each must end as it does natively.
-bad=""
-for i in $(seq 1 20); do
-    rm -f "$dir/raised.db"
-    bounded 60 env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$dir/raised.db" "$BIN/lazy-O2" raised >"$OUT/raised.out" 2>&1
-    rc=$?
-    [ "$rc:$(cat "$OUT/raised.out")" = "0:raised 1" ] || bad="$bad run$i:rc=$rc:$(head -c 200 "$OUT/raised.out")"
-done
-is "${bad:-ok}" ok "a self-sent signal delivered inside malloc (raised from a full-mask handler): 20 runs end as natively"
+is "$(repeat 20 raised "raised 1")" ok "a self-sent signal delivered inside malloc (raised from a full-mask handler): 20 runs end as natively"
 rc=$("$HW" ls "$dir/raised.db" --json | jq -r '[.snapshots[].trigger] | join(" ")')
 is "$rc" "signal exit" "... and its request is served (by an allocation), then the exit snapshot"
 
 # A thread started by thrd_create (glibc's pthread_create, past the shim's wrapper) sends the
 # process the signal while main allocates: the helper starts with that thread, nothing waits on
 # its own arena lock (it did, 5 runs in 6).
-bad=""
-for i in $(seq 1 8); do
-    rm -f "$dir/c11.db"
-    bounded 60 env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$dir/c11.db" "$BIN/lazy-O2" c11 >"$OUT/c11.out" 2>&1
-    rc=$?
-    [ "$rc:$(cat "$OUT/c11.out")" = "0:c11 done" ] || bad="$bad run$i:rc=$rc:$(head -c 200 "$OUT/c11.out")"
-done
-is "${bad:-ok}" ok "thrd_create and a signal from that thread while main allocates: 8 runs, no hang"
+is "$(repeat 8 c11 "c11 done")" ok "thrd_create and a signal from that thread while main allocates: 8 runs, no hang"
 
 # A request that no handler, allocation or timer could serve (the thread waits 300 calls deep,
 # deeper than the shim looks for signal frames) is taken when the program execs.
