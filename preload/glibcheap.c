@@ -764,6 +764,36 @@ out:
     return r;
 }
 
+int hw_glibcheap_release(void)
+{
+    if (!G.ok)
+        return HW_GLIBCHEAP_ENOPROBE;
+    struct vec heaps = { .elem = sizeof(struct heap) };
+    int r = 0;
+    uintptr_t a = G.main_arena;
+    unsigned arenas = 0;
+    do {
+        if (++arenas > MAX_ARENAS || (r = collect_heaps(a, &heaps)) < 0)
+            goto out;
+        a = W(a + MS_NEXT);
+        if (!a || (a & 15)) {
+            r = HW_GLIBCHEAP_EARENA;
+            goto out;
+        }
+    } while (a != G.main_arena);
+    const struct heap *hs = (const struct heap *)heaps.p;
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    for (size_t i = 0; i < heaps.n; i++) {
+        uintptr_t lo = (hs[i].start + page - 1) & ~(page - 1), hi = hs[i].stop & ~(page - 1);
+        if (hi > lo)
+            madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    }
+    r = (int)heaps.n;
+out:
+    vec_free(&heaps);
+    return r;
+}
+
 const char *hw_glibcheap_strerror(int err)
 {
     switch (err) {

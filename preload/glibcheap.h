@@ -91,6 +91,11 @@ int hw_glibcheap_arenas(uintptr_t *out, size_t max) HW_SIGSAFE;
 int hw_glibcheap_walk(const uintptr_t *tcache_structs, size_t n,
                       bool (*fn)(uintptr_t block, size_t usable, void *arg), void *arg) HW_SIGSAFE;
 const char *hw_glibcheap_strerror(int err) HW_SIGSAFE;
+/* Drop this process's pages of every arena's heaps (MADV_DONTNEED): the walk's fork child, done
+ * with the heap once its snapshot is committed, so that the program's writes from then on
+ * no longer copy the pages it still shared with the child. Returns the number of heaps, or a
+ * negative error. Context: SIGSAFE, a fork child that no longer reads the heap. */
+int hw_glibcheap_release(void) HW_SIGSAFE;
 
 /* What the last walk saw. */
 struct hw_glibcheap_stats {
