@@ -44,11 +44,6 @@ static bool in_shim_or_loader(uintptr_t pc)
     return in_range(pc, hw_self_text_lo, hw_self_text_hi) || hw_from_loader((const void *)pc);
 }
 
-static bool in_libc_or_allocator(uintptr_t pc)
-{
-    return in_range(pc, hw_libc_text_lo, hw_libc_text_hi) || in_range(pc, hw_malloc_text_lo, hw_malloc_text_hi);
-}
-
 /* System calls that may wait for something outside the process, which neither malloc nor
  * free nor the dynamic linker makes (theirs are brk, mmap, munmap, mremap, madvise,
  * mprotect, getrandom; fork's clone is left out too). futex is in: with one thread, no lock
@@ -137,7 +132,8 @@ bool hw_helperstart_safe(const void *ucv, uintptr_t restorer)
         return false;   /* an alternate signal stack, a coroutine's: inside something else */
     if (in_shim_or_loader(pc))
         return false;
-    if (in_libc_or_allocator(pc)) {
+    uintptr_t text_lo, text_hi;
+    if (libc_text(pc, &text_lo, &text_hi)) {
         enum syscall_state st = syscall_state(pc, (long)g[REG_RAX]);
         if (st != WAITING && st != SIGNAL_SENT)
             return false;

@@ -270,8 +270,8 @@ HW_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*
         return real_create(th, attr, fn, arg);
     if (!hw_self.guard) {
         hw_trigger_before_thread();   /* a helper left for later starts now */
-        hw_counts_thread_start();
-    }   /* this thread counts alongside the new one from now on */
+        hw_counts_thread_start();     /* this thread counts alongside the new one from now on */
+    }
     hw_guard_enter();
     struct start *s = start_slot();
     hw_guard_leave();
