@@ -76,7 +76,8 @@ static void validate(struct hwdb *db)
      * pointers' target offsets): their decoders take db->version and read the new fields of
      * older databases as 0 (schema/chunk.h). Version 6 added the event_chunk table, which
      * only the event reports read (eventlog.c: an older database has no event log). Version 7
-     * packs the stack nodes into stack_chunk; the stack table's rows are read still. */
+     * packs the stack nodes into stack_chunk; the stack table's rows are read still. Version 8
+     * packs the per-stack counters into stack_count_chunk; snapshot_stack's rows are read still. */
     if (version < HW_SCHEMA_OLDEST_READ)
         die(EXIT_INPUT, "cannot read '%s': written by an older heapwatch (schema %d); this heapwatch reads schemas %d to %d",
             db->path, version, HW_SCHEMA_OLDEST_READ, HW_SCHEMA_VERSION);

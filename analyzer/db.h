@@ -80,7 +80,8 @@ struct db_counters {
     int64_t stack, alloc_objects, alloc_bytes, inuse_objects, inuse_bytes;
 };
 typedef int db_counters_fn(void *ctx, const struct db_counters *row);
-/* The snapshot's counters by stack id, in stack id order. */
+/* The snapshot's counters by stack id: the packed rows (schema 8) in the order written, which
+ * is not stack id order, then snapshot_stack's rows in stack id order. */
 int db_each_stack_counters(struct hwdb *db, int64_t snap, db_counters_fn *fn, void *ctx);
 
 /* Blocks of the object table grouped by class (1 indirect, 2 direct leak), whether

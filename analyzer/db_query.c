@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include "../schema/chunk.h"
 #include "usage.h"
 
 /* A statement with its int64 parameters bound; NULL after error(). */
@@ -61,9 +62,68 @@ static int counters_row(sqlite3_stmt *st, void *args)
     return a->fn(a->ctx, &r);
 }
 
+/* The rows of a snapshot's stack_count_chunk (schema 8), in the order written, each checked:
+ * every value fits an int64 and nothing more is freed than allocated. */
+typedef int count_row_fn(void *ctx, const struct hw_count_row *r);
+struct count_chunk_args { struct hwdb *db; int64_t snap, next; count_row_fn *fn; void *ctx; };
+
+static int corrupt_counts(const struct count_chunk_args *a, int64_t first, const char *what)
+{
+    error("cannot read '%s': snapshot %lld's stack_count_chunk at row %lld %s (corrupt database)", a->db->path,
+          (long long)a->snap, (long long)first, what);
+    return -1;
+}
+
+static int count_chunk_row(sqlite3_stmt *st, void *args)
+{
+    struct count_chunk_args *a = args;
+    int64_t first = sqlite3_column_int64(st, 0), count = sqlite3_column_int64(st, 1);
+    const uint8_t *p = sqlite3_column_blob(st, 2), *end = p + sqlite3_column_bytes(st, 2);
+    if (first != a->next)
+        return corrupt_counts(a, first, first < a->next ? "overlaps the one before" : "follows a gap");
+    if (count < 1 || count > sqlite3_column_bytes(st, 2) / 7)
+        return corrupt_counts(a, first, "has a bad row count");
+    uint64_t prev = 0;
+    for (int64_t i = 0; i < count; i++) {
+        struct hw_count_row r;
+        if (!p || !hw_count_get(&p, end, &prev, &r))
+            return corrupt_counts(a, first, "is truncated or malformed");
+        if ((r.stack | r.alloc_objects | r.alloc_bytes | r.alloc_samples) > INT64_MAX || r.free_objects > r.alloc_objects ||
+            r.free_bytes > r.alloc_bytes || r.free_samples > r.alloc_samples)
+            return corrupt_counts(a, first, "holds impossible counters");
+        int stop = a->fn(a->ctx, &r);
+        if (stop)
+            return stop;
+    }
+    if (p != end)
+        return corrupt_counts(a, first, "has bytes past its rows");
+    a->next += count;
+    return 0;
+}
+
+static int each_count_row(struct hwdb *db, int64_t snap, count_row_fn *fn, void *ctx)
+{
+    struct count_chunk_args a = { db, snap, 0, fn, ctx };
+    if (db->version < 8)
+        return 0;
+    return for_rows(db, query(db, "SELECT first, count, data FROM stack_count_chunk WHERE snapshot_id = ? ORDER BY first",
+                              1, &snap), count_chunk_row, &a);
+}
+
+static int counters_of_chunk_row(void *args, const struct hw_count_row *r)
+{
+    struct counters_args *a = args;
+    struct db_counters c = { (int64_t)r->stack, (int64_t)r->alloc_objects, (int64_t)r->alloc_bytes,
+                             (int64_t)(r->alloc_objects - r->free_objects), (int64_t)(r->alloc_bytes - r->free_bytes) };
+    return a->fn(a->ctx, &c);
+}
+
 int db_each_stack_counters(struct hwdb *db, int64_t snap, db_counters_fn *fn, void *ctx)
 {
     struct counters_args a = { fn, ctx };
+    int rc = each_count_row(db, snap, counters_of_chunk_row, &a);
+    if (rc)
+        return rc;
     return for_rows(db, query(db, "SELECT stack_id, alloc_objects, alloc_bytes, alloc_objects - free_objects,"
                                   " alloc_bytes - free_bytes FROM snapshot_stack WHERE snapshot_id = ? ORDER BY stack_id",
                               1, &snap), counters_row, &a);
@@ -214,19 +274,36 @@ int db_chunk_blocks(struct hwdb *db, int64_t snap, int64_t *blocks)
 
 /* ---- the snapshot list ---------------------------------------------------------------------- */
 
-struct totals_args { db_totals_fn *fn; void *ctx; };
+struct totals_args { struct hwdb *db; db_totals_fn *fn; void *ctx; };
+
+static int add_to_totals(void *args, const struct hw_count_row *r)
+{
+    struct db_snapshot_totals *t = args;
+    if (__builtin_add_overflow(t->inuse_objects, (int64_t)(r->alloc_objects - r->free_objects), &t->inuse_objects) ||
+        __builtin_add_overflow(t->inuse_bytes, (int64_t)(r->alloc_bytes - r->free_bytes), &t->inuse_bytes) ||
+        __builtin_add_overflow(t->alloc_objects, (int64_t)r->alloc_objects, &t->alloc_objects) ||
+        __builtin_add_overflow(t->alloc_bytes, (int64_t)r->alloc_bytes, &t->alloc_bytes))
+        return 1;
+    return 0;
+}
 
 static int totals_row(sqlite3_stmt *st, void *args)
 {
     struct totals_args *a = args;
     struct db_snapshot_totals t = { sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
                                     sqlite3_column_int64(st, 3), sqlite3_column_int64(st, 4), sqlite3_column_int64(st, 5) };
+    int rc = each_count_row(a->db, t.id, add_to_totals, &t);
+    if (rc == 1)
+        error("cannot read '%s': snapshot %lld's totals do not fit in 64 bits (corrupt database)", a->db->path,
+              (long long)t.id);
+    if (rc)
+        return -1;
     return a->fn(a->ctx, &t);
 }
 
 int db_each_snapshot_totals(struct hwdb *db, db_totals_fn *fn, void *ctx)
 {
-    struct totals_args a = { fn, ctx };
+    struct totals_args a = { db, fn, ctx };
     return for_rows(db, query(db, "SELECT s.id, coalesce(sum(c.alloc_objects - c.free_objects), 0),"
                                   " coalesce(sum(c.alloc_bytes - c.free_bytes), 0), coalesce(sum(c.alloc_objects), 0),"
                                   " coalesce(sum(c.alloc_bytes), 0), p.start_time_ns"

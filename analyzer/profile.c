@@ -171,6 +171,12 @@ void profile_load(struct profile *p, struct hwdb *db, struct symcache *sc, int64
     p->marked = si.marked;
     if (db_each_stack_counters(db, snap, add_counters, p) < 0)
         exit(EXIT_INPUT);
+    /* load_leaks looks samples up by stack id. */
+    for (size_t i = 1; i < p->nr; i++)
+        if (p->samples[i - 1].stack_id > p->samples[i].stack_id) {
+            qsort(p->samples, p->nr, sizeof *p->samples, cmp_stack_id);
+            break;
+        }
     load_leaks(p, &si);
     snapshot_info_release(&si);
 }

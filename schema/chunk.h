@@ -185,6 +185,46 @@ static inline bool hw_stack_get_node(const uint8_t **p, const uint8_t *end, uint
     return true;
 }
 
+/* ---- stack_count_chunk: a snapshot's per-stack counters (schema 8) ---------------------------
+ * Per stack: zigzag(stack id - the previous row's id; the first row of a chunk: from 0), then
+ * alloc_objects, alloc_bytes, free_objects, free_bytes, alloc_samples, free_samples (as the
+ * snapshot_stack table's columns). Rows come in the order the shim interned the stacks, not by
+ * id: a stack whose innermost frame was already a caller's node in an older stack has a
+ * smaller id than stacks interned before it. */
+
+struct hw_count_row {
+    uint64_t stack;
+    uint64_t alloc_objects, alloc_bytes, free_objects, free_bytes, alloc_samples, free_samples;
+};
+
+#define HW_COUNT_ROW_MAX (7 * HW_VARINT_MAX)   /* bytes one row can take */
+
+static inline uint8_t *hw_count_put(uint8_t *p, uint64_t *prev_stack, const struct hw_count_row *r)
+{
+    p = hw_varint_put(p, hw_zigzag(r->stack - *prev_stack));
+    *prev_stack = r->stack;
+    p = hw_varint_put(p, r->alloc_objects);
+    p = hw_varint_put(p, r->alloc_bytes);
+    p = hw_varint_put(p, r->free_objects);
+    p = hw_varint_put(p, r->free_bytes);
+    p = hw_varint_put(p, r->alloc_samples);
+    return hw_varint_put(p, r->free_samples);
+}
+
+/* Reads one row. False when the data ends first or the stack id would be 0. */
+static inline bool hw_count_get(const uint8_t **p, const uint8_t *end, uint64_t *prev_stack, struct hw_count_row *r)
+{
+    uint64_t z;
+    if (!hw_varint_get(p, end, &z) || !hw_varint_get(p, end, &r->alloc_objects) ||
+        !hw_varint_get(p, end, &r->alloc_bytes) || !hw_varint_get(p, end, &r->free_objects) ||
+        !hw_varint_get(p, end, &r->free_bytes) || !hw_varint_get(p, end, &r->alloc_samples) ||
+        !hw_varint_get(p, end, &r->free_samples))
+        return false;
+    r->stack = *prev_stack + hw_unzigzag(z);
+    *prev_stack = r->stack;
+    return r->stack != 0;
+}
+
 /* ---- event_chunk: the event log (HEAPWATCH_EVENTS=1, schema 6) -----------------------------
  * A chunk's data (inflated first when its codec is 1, zlib) is a sequence of segments, one per stream that had
  * events to give at that drain: stream number, tid, length in bytes, then that many bytes of

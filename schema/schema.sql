@@ -11,7 +11,7 @@
 CREATE TABLE meta(
   key   TEXT PRIMARY KEY,
   value TEXT NOT NULL
-);  -- ('format','heapwatch'), ('schema_version','7'), ('heapwatch_version', ...)
+);  -- ('format','heapwatch'), ('schema_version','8'), ('heapwatch_version', ...)
 
 CREATE TABLE process(
   pid           INTEGER NOT NULL,
@@ -176,6 +176,10 @@ CREATE TABLE frame(
 -- Go-style cumulative per-stack counters at the moment of a snapshot, already unbiased for
 -- sampling (each sampled allocation of size s at rate R counts 1/(1-exp(-s/R)) objects and
 -- s/(1-exp(-s/R)) bytes; exact when R = 1). inuse = alloc - free. *_samples are raw counts.
+-- The shim writes these counters packed, in stack_count_chunk (schema 8): a program with
+-- millions of stacks wrote as many rows here, half a microsecond each. This table keeps the
+-- row form, which databases before schema 8 hold and which tools may still write; a reader
+-- takes the rows of both.
 CREATE TABLE snapshot_stack(
   snapshot_id   INTEGER NOT NULL REFERENCES snapshot(id),
   stack_id      INTEGER NOT NULL REFERENCES stack(id),
@@ -187,6 +191,21 @@ CREATE TABLE snapshot_stack(
   free_samples  INTEGER NOT NULL,
   PRIMARY KEY(snapshot_id, stack_id)
 ) WITHOUT ROWID;
+
+-- A snapshot's per-stack counters (the snapshot_stack columns), packed (schema 8): rows
+-- first, first + 1, ... first + count - 1 of the snapshot's list (at most 65,536 a chunk).
+-- data is a sequence of LEB128 varints, per stack (schema/chunk.h, stack_count_chunk):
+--   zigzag(stack_id - the previous row's stack_id; the first row of a chunk: from 0)
+--   alloc_objects, alloc_bytes, free_objects, free_bytes, alloc_samples, free_samples
+-- Rows are in the order the shim interned the stacks, not by id; no stack appears twice in a
+-- snapshot. Only stacks with at least one sampled allocation are listed.
+CREATE TABLE stack_count_chunk(
+  snapshot_id INTEGER NOT NULL,
+  first       INTEGER NOT NULL,      -- number of the chunk's first row
+  count       INTEGER NOT NULL,
+  data        BLOB NOT NULL,
+  PRIMARY KEY(snapshot_id, first)
+);
 
 -- Every live heap block at the moment of a walked snapshot, in address order, packed: a heap
 -- of millions of blocks is written in a fraction of a second this way, where one row per block

@@ -2,7 +2,7 @@
 # Bad input gets one clear message and a non-zero exit (analyzer) or a warning and the default
 # (shim); the traced program is never affected; committed snapshots are never lost.
 . ./lib.sh
-plan 42
+plan 44
 
 prog="$BIN/demo_service-O2"   # prints the same with and without the shim
 expected_out=$("$prog" 2)
@@ -66,10 +66,19 @@ sqlite3 "$OUT/nochunks.db" 'DELETE FROM object_chunk'
 is "$rc:$(grep -c "snapshot 1 holds 0 of its [0-9]* blocks (object_chunk rows missing: corrupt database)" "$OUT/err"):$(wc -l < "$OUT/err")" \
    "3:1:1" "a walked snapshot whose packed blocks were deleted: exit 3, says so (not an empty heap)"
 cp "$db" "$OUT/huge.db"
-sqlite3 "$OUT/huge.db" 'UPDATE snapshot_stack SET alloc_bytes = 9223372036854775807, free_bytes = 0'
+# A hand-written snapshot_stack row beside the packed counters: the reader adds both.
+sqlite3 "$OUT/huge.db" 'INSERT INTO snapshot_stack SELECT 1, max(first + count - 1), 1, 9223372036854775807, 0, 0, 1, 0
+                        FROM stack_chunk'
 "$HW" top "$OUT/huge.db:1" --sample-index alloc_space >/dev/null 2>"$OUT/err"; rc=$?
 is "$rc:$(grep -c "do not fit in 64 bits" "$OUT/err"):$(wc -l < "$OUT/err")" "3:1:1" \
    "sizes of INT64_MAX that overflow a total: exit 3, one line, no overflow"
+cp "$db" "$OUT/countcut.db"
+sqlite3 "$OUT/countcut.db" 'UPDATE stack_count_chunk SET data = substr(data, 1, length(data) - 1) WHERE snapshot_id = 1'
+for cmd in "top $OUT/countcut.db:1" "ls $OUT/countcut.db"; do
+    "$HW" $cmd >/dev/null 2>"$OUT/err"; rc=$?
+    is "$rc:$(grep -c "snapshot 1's stack_count_chunk at row 0 [a-z ]* (corrupt database)" "$OUT/err"):$(wc -l < "$OUT/err")" \
+       "3:1:1" "packed counters cut short: ${cmd%% *} exits 3 with one line naming the snapshot"
+done
 cp "$db" "$OUT/stackcut.db"
 sqlite3 "$OUT/stackcut.db" 'UPDATE stack_chunk SET data = substr(data, 1, length(data) - 1) WHERE first = 1'
 "$HW" top "$OUT/stackcut.db:1" >/dev/null 2>"$OUT/err"; rc=$?

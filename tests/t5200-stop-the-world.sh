@@ -10,7 +10,7 @@
 #     (a checksum over every block) are those of the run without the shim, and EVERY
 #     snapshot is whole: its blocks (object_chunk) are live_objects in number and live_bytes
 #     in size, reachable + indirect + leaked = live, one thread row per thread, all stopped,
-#     and, at HEAPWATCH_SAMPLE_RATE=1, the profile's inuse (alloc - free over snapshot_stack)
+#     and, at HEAPWATCH_SAMPLE_RATE=1, the profile's inuse (alloc - free over the per-stack counters)
 #     is exactly live_bytes. That last one holds with no correction: allocations made before
 #     the shim was ready (its bootstrap pool) are neither in the live table nor in the
 #     counters, and a trivial program's exit snapshot shows the same zero difference.
@@ -138,6 +138,11 @@ for (sid, trig, m, thr, unst, lobj, lbytes, ro, rb, io, ib, lo_, lb, pause, labe
     if inuse:
         ab, ao = c.execute("select coalesce(sum(alloc_bytes - free_bytes), 0), coalesce(sum(alloc_objects - free_objects), 0)"
                            " from snapshot_stack where snapshot_id = ?", (sid,)).fetchone()
+        if "stack_count_chunk" in tables:  # schema 8: the counters packed, 7 varints a stack
+            for (data,) in c.execute("select data from stack_count_chunk where snapshot_id = ?", (sid,)):
+                f = list(varints(data))
+                ao += sum(f[k + 1] - f[k + 3] for k in range(0, len(f), 7))
+                ab += sum(f[k + 2] - f[k + 4] for k in range(0, len(f), 7))
         if ab != lbytes or ao != lobj: why.append("inuse %d bytes %d objects, live %d %d" % (ab, ao, lbytes, lobj))
     if why:
         res["bad"].append("snapshot %d (%s): %s" % (sid, trig, "; ".join(why)))

@@ -213,5 +213,39 @@ int main(void)
     CHECK(!hw_stack_get_node(&q, own_parent + 2, 2, &parent, &delta), "a stack node that is its own parent is refused");
     q = later_parent;
     CHECK(!hw_stack_get_node(&q, later_parent + 2, 2, &parent, &delta), "a stack node whose parent comes after it is refused");
+
+    /* Per-stack counters: ids out of order (a later row may have a smaller id), full-range
+     * values. */
+    const struct hw_count_row rows[3] = {
+        { .stack = 5, .alloc_objects = 3, .alloc_bytes = 300, .free_objects = 1, .free_bytes = 100, .alloc_samples = 3,
+          .free_samples = 1 },
+        { .stack = 2, .alloc_objects = 1, .alloc_bytes = 16 },
+        { .stack = 4000000000u, .alloc_objects = INT64_MAX, .alloc_bytes = INT64_MAX, .free_objects = INT64_MAX,
+          .free_bytes = 7, .alloc_samples = 1ull << 40, .free_samples = 2 },
+    };
+    uint8_t cbuf[3 * HW_COUNT_ROW_MAX];
+    uint64_t cprev = 0;
+    p = cbuf;
+    for (int i = 0; i < 3; i++)
+        p = hw_count_put(p, &cprev, &rows[i]);
+    static const uint8_t count_bytes[] = { 0x0a, 3, 0xac, 0x02, 1, 100, 3, 1, 0x05, 1, 16, 0, 0, 0, 0 };
+    CHECK(!memcmp(cbuf, count_bytes, sizeof count_bytes),
+          "counter rows: zigzag(stack id - the previous row's), then the six counters");
+    q = cbuf;
+    cprev = 0;
+    same = true;
+    for (int i = 0; i < 3; i++) {
+        struct hw_count_row r;
+        same &= hw_count_get(&q, p, &cprev, &r) && !memcmp(&r, &rows[i], sizeof r);
+    }
+    CHECK(same && q == p, "counter rows round trip: a smaller id after a larger one, 64-bit values");
+    struct hw_count_row r;
+    q = cbuf;
+    cprev = 0;
+    CHECK(!hw_count_get(&q, cbuf + 6, &cprev, &r), "a counter row cut short is refused");
+    static const uint8_t stack_zero[] = { 0x00, 1, 1, 0, 0, 1, 0 };
+    q = stack_zero;
+    cprev = 0;
+    CHECK(!hw_count_get(&q, stack_zero + sizeof stack_zero, &cprev, &r), "a counter row of stack 0 is refused");
     return done();
 }

@@ -24,6 +24,23 @@ static void exec(sqlite3 *sql, const char *s)
     }
 }
 
+/* A stack_count_chunk row of snapshot 1 holding rows[0 .. n - 1], as the shim packs them. */
+static void put_count_chunk(sqlite3 *sql, int64_t first, const struct hw_count_row *rows, int n)
+{
+    uint8_t buf[4 * HW_COUNT_ROW_MAX], *p = buf;
+    uint64_t prev = 0;
+    for (int i = 0; i < n; i++)
+        p = hw_count_put(p, &prev, &rows[i]);
+    sqlite3_stmt *st;
+    sqlite3_prepare_v2(sql, "INSERT INTO stack_count_chunk(snapshot_id, first, count, data) VALUES (1, ?, ?, ?)", -1, &st,
+                       NULL);
+    sqlite3_bind_int64(st, 1, first);
+    sqlite3_bind_int(st, 2, n);
+    sqlite3_bind_blob(st, 3, buf, (int)(p - buf), SQLITE_TRANSIENT);
+    sqlite3_step(st);
+    sqlite3_finalize(st);
+}
+
 /* A database with one walked snapshot: blocks 0 (reachable, stack 1), 1 (direct leak, stack
  * 2), 2 (indirect, stack 2, held by 1), 3 (reachable, possibly lost); a root points to 0. */
 static void build(const char *path)
@@ -67,6 +84,16 @@ static void build(const char *path)
     sqlite3_bind_blob(st, 1, buf, (int)(p - buf), SQLITE_TRANSIENT);
     sqlite3_step(st);
     sqlite3_finalize(st);
+    /* Packed counters (schema 8) beside the rows: stacks 4 and 3 in one chunk, 6 in the next. */
+    const struct hw_count_row counts[3] = {
+        { .stack = 4, .alloc_objects = 5, .alloc_bytes = 50, .free_objects = 1, .free_bytes = 10, .alloc_samples = 5,
+          .free_samples = 1 },
+        { .stack = 3, .alloc_objects = 1, .alloc_bytes = 7, .alloc_samples = 1 },
+        { .stack = 6, .alloc_objects = 2, .alloc_bytes = 2, .free_objects = 2, .free_bytes = 2, .alloc_samples = 2,
+          .free_samples = 2 },
+    };
+    put_count_chunk(sql, 0, counts, 2);
+    put_count_chunk(sql, 2, counts + 2, 1);
     sqlite3_close(sql);
 }
 
@@ -109,6 +136,19 @@ static int count_edges(void *ctx, const struct db_chunk *c)
     return 0;
 }
 
+struct db_totals_seen {
+    int calls;
+    struct db_snapshot_totals t;
+};
+
+static int take_totals(void *ctx, const struct db_snapshot_totals *t)
+{
+    struct db_totals_seen *seen = ctx;
+    seen->calls++;
+    seen->t = *t;
+    return 0;
+}
+
 static int stop_at_first(void *ctx, const struct db_counters *r)
 {
     (void)r;
@@ -142,8 +182,42 @@ int main(void)
     struct hwdb *db = db_open(path);
     int64_t v[2] = { 0, 0 }, a, b;
 
-    CHECK(db_each_stack_counters(db, 1, sum_counters, v) == 0 && v[0] == 1000 + 400 + 2000 + 60 && v[1] == 12,
-          "stack counters: inuse = alloc - free, every row");
+    CHECK(db_each_stack_counters(db, 1, sum_counters, v) == 0 &&
+          v[0] == 1000 + 400 + 2000 + 60 + 4000 + 40 + 3000 + 7 + 6000 + 0 && v[1] == 12 + 5 + 1 + 2,
+          "stack counters: inuse = alloc - free, every row and every packed row");
+    struct db_totals_seen seen = { 0 };
+    CHECK(db_each_snapshot_totals(db, take_totals, &seen) == 0 && seen.calls == 1 &&
+          seen.t.inuse_objects == 6 + 2 + 4 + 1 && seen.t.inuse_bytes == 400 + 60 + 40 + 7 &&
+          seen.t.alloc_objects == 12 + 8 && seen.t.alloc_bytes == 560 + 59 && seen.t.process_start_ns == 1000,
+          "snapshot totals: the rows' and the packed rows' sums");
+    {   /* Broken packed counters: each one error, never a wrong answer. */
+        static const char *const breaks[] = {
+            "UPDATE stack_count_chunk SET first = 3 WHERE first = 2",
+            "DELETE FROM stack_count_chunk WHERE first = 0",
+            "UPDATE stack_count_chunk SET data = substr(data, 1, length(data) - 1) WHERE first = 0",
+            "UPDATE stack_count_chunk SET data = data || x'00' WHERE first = 2",
+            "UPDATE stack_count_chunk SET count = 3 WHERE first = 0",
+            "UPDATE stack_count_chunk SET data = x'0c010102020102' WHERE first = 2",
+        };
+        static const char *const why[] = { "a gap", "a missing first chunk", "a cut chunk", "trailing bytes",
+                                           "a count past its data", "more freed than allocated" };
+        for (size_t i = 0; i < sizeof breaks / sizeof breaks[0]; i++) {
+            sqlite3_exec(db->sql, "SAVEPOINT brk", NULL, NULL, NULL);
+            sqlite3_exec(db->sql, breaks[i], NULL, NULL, NULL);
+            v[0] = v[1] = 0;
+            diag("expect an error:");
+            fflush(stdout);
+            int rc_counters = db_each_stack_counters(db, 1, sum_counters, v);
+            fflush(stderr);
+            diag("expect an error:");
+            fflush(stdout);
+            int rc_totals = db_each_snapshot_totals(db, take_totals, &seen);
+            fflush(stderr);
+            CHECK(rc_counters == -1 && rc_totals == -1, "packed counters with %s: -1 from both queries", why[i]);
+            sqlite3_exec(db->sql, "ROLLBACK TO brk; RELEASE brk", NULL, NULL, NULL);
+        }
+    }
+    v[0] = v[1] = 0;
     v[0] = v[1] = 0;
     CHECK(db_each_leaked_stack(db, 1, sum_groups, v) == 0 && v[0] == 20 + 2 && v[1] == 60,
           "leaked stacks: both classes of stack 2 in one row");
