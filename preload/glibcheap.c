@@ -49,6 +49,7 @@
 #define MP_TCACHE_MAX_BYTES 112
 #define MP_TCACHE_COUNT 120
 #define MP_SIZEOF 136
+#define MAX_MP_CANDIDATES 64   /* places in libc's data that pass mp_plausible: glibc has one */
 /* tcache_perthread_struct: uint16_t counts[64]; tcache_entry *entries[64]. */
 #define TCACHE_MAX_BINS 64
 #define TC_ENTRIES 128
@@ -175,6 +176,10 @@ static int find_libc(struct dl_phdr_info *info, size_t size, void *arg)
 static bool mp_plausible(uintptr_t m)
 {
     uintptr_t f[MP_SIZEOF / 8];
+    /* Two words first, which most places in the segment fail, before copying the struct
+     * (m lies in libc's writable segment: plain loads). */
+    if (!W(m + MP_TCACHE_BINS) || W(m + MP_TCACHE_BINS) > TCACHE_MAX_BINS || !W(m + MP_SBRK_BASE))
+        return false;
     if (!probe_read(m, f, sizeof f))
         return false;
     uintptr_t hp = f[MP_HP_PAGESIZE / 8];
@@ -222,6 +227,13 @@ static bool arena_plausible(uintptr_t a)
 {
     uintptr_t bins[NBINS * 2 - 2];
     int32_t head[4];
+    /* Most of libc's writable segment is zeroed .bss, which fails at the first bin: test the
+     * mutex and that bin before copying all the bins (2 KiB a candidate, 19 MB over the
+     * segment, a fifth of a short program's time under the shim). a lies in the segment:
+     * plain loads. */
+    uintptr_t fd = W(a + MS_BINS), bk = W(a + MS_BINS + 8), self = a + MS_BINS - HDR;
+    if ((uint32_t)W(a) > 2 || (fd == self) != (bk == self) || !fd || !bk || ((fd | bk) & 15))
+        return false;
     if (!probe_read(a, head, sizeof head) || (uint32_t)head[0] > 2)
         return false;
     if (!probe_read(a + MS_BINS, bins, sizeof bins))
@@ -339,6 +351,13 @@ static bool probe(void)
     uintptr_t hdr = ((uintptr_t *)p)[-1];
     uintptr_t want = (hdr & NON_MAIN_ARENA) ? 0 : p - HDR;
     int arenas = 0, pairs = 0;
+    /* The mp_ candidates once, not once per arena candidate (the segment is 9k words). */
+    uintptr_t mps[MAX_MP_CANDIDATES];
+    int nr_mps = 0;
+    for (int t = 0; t < G.nrw; t++)
+        for (uintptr_t m = G.rw_lo[t]; m + MP_SIZEOF <= G.rw_hi[t]; m += 8)
+            if (mp_plausible(m) && nr_mps < MAX_MP_CANDIDATES)
+                mps[nr_mps++] = m;
     for (int s = 0; s < G.nrw; s++)
         for (uintptr_t a = G.rw_lo[s]; a + MS_SIZEOF <= G.rw_hi[s]; a += 8) {
             if (!arena_plausible(a))
@@ -347,16 +366,16 @@ static bool probe(void)
             uintptr_t top = W(a + MS_TOP);
             if (W(a + MS_FLAGS) & NONCONTIGUOUS_BIT)
                 continue;
-            for (int t = 0; t < G.nrw; t++)
-                for (uintptr_t m = G.rw_lo[t]; m + MP_SIZEOF <= G.rw_hi[t]; m += 8) {
-                    if ((m + MP_SIZEOF > a && m < a + MS_SIZEOF) || !mp_plausible(m))
-                        continue;
-                    if (main_heap_reaches(W(m + MP_SBRK_BASE), top, want)) {
-                        pairs++;
-                        G.main_arena = a;
-                        G.mp = m;
-                    }
+            for (int j = 0; j < nr_mps; j++) {
+                uintptr_t m = mps[j];
+                if (m + MP_SIZEOF > a && m < a + MS_SIZEOF)
+                    continue;
+                if (main_heap_reaches(W(m + MP_SBRK_BASE), top, want)) {
+                    pairs++;
+                    G.main_arena = a;
+                    G.mp = m;
                 }
+            }
         }
     if (pairs != 1) {
         ok = fail("%d candidates for main_arena, %d (main_arena, mp_) pairs whose heap walks to top", arenas, pairs);

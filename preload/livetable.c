@@ -34,6 +34,7 @@ struct shard {
 } __attribute__((aligned(64)));
 
 static struct shard shards[NSHARDS];
+static struct hw_live_entry *first_slots;   /* every shard's first INITIAL_SLOTS, one mapping */
 static void (*count_alloc)(const struct hw_live_entry *), (*count_free)(const struct hw_live_entry *);
 
 void hw_livetable_set_counters(void (*alloc)(const struct hw_live_entry *), void (*freed)(const struct hw_live_entry *))
@@ -68,12 +69,14 @@ static inline struct shard *shard_of(uintptr_t addr)
 
 bool hw_livetable_init(void)
 {
+    /* populated: a first touch from malloc would fault, and in a threaded program the copy of
+     * the zero page it read costs a TLB shootdown on every other CPU. One mapping for all
+     * shards: a mapping each was 128 mmap calls, a tenth of a short program's time. */
+    first_slots = hw_map_populated((size_t)NSHARDS * INITIAL_SLOTS * sizeof(struct hw_live_entry));
+    if (!first_slots)
+        return false;
     for (unsigned i = 0; i < NSHARDS; i++) {
-        /* populated: a first touch from malloc would fault, and in a threaded program the
-         * copy of the zero page it read costs a TLB shootdown on every other CPU */
-        shards[i].slots = hw_map_populated(INITIAL_SLOTS * sizeof(struct hw_live_entry));
-        if (!shards[i].slots)
-            return false;
+        shards[i].slots = first_slots + (size_t)i * INITIAL_SLOTS;
         shards[i].mask = INITIAL_SLOTS - 1;
     }
     return true;
@@ -99,7 +102,8 @@ static HW_COLD bool grow(struct shard *s)
     for (uint32_t i = 0; i < old_slots; i++)
         if (s->slots[i].addr)
             place(n, new_slots - 1, &s->slots[i]);
-    hw_unmap(s->slots, (size_t)old_slots * sizeof *n);
+    if (s->slots < first_slots || s->slots >= first_slots + (size_t)NSHARDS * INITIAL_SLOTS)
+        hw_unmap(s->slots, (size_t)old_slots * sizeof *n);   /* a shard's first slots stay: 3 KiB */
     s->slots = n;
     s->mask = new_slots - 1;
     return true;
