@@ -154,8 +154,10 @@ static struct hw_ev_queue *queue_of_thread(void)
  * start a new queue. */
 static void queue_exit(void *q)
 {
-    if (hw_self.evq == q)
+    if (hw_self.evq == q) {
         hw_self.evq = NULL;
+        hw_self.ev_pos = NULL;
+    }
     atomic_store_explicit(&((struct hw_ev_queue *)q)->exited, true, memory_order_release);
 }
 
@@ -182,21 +184,20 @@ static inline uint64_t event_time(void)
     return hw_event_ticks();
 }
 
-/* Append one record to the calling thread's queue. */
-static void put(unsigned op, const struct hw_live_entry *e)
+/* Make room for a record in the calling thread's queue: its tail block, or a new one when the
+ * tail is full; sets hw_self.ev_block, ev_pos, ev_end and ev_records. False when out of
+ * memory. */
+static HW_NOINLINE bool make_room(void)
 {
-    if (hw_self.ev_busy)
-        return;   /* a signal handler's allocation inside ours: dropped, not interleaved */
-    hw_self.ev_busy = true;
     struct hw_ev_queue *q = queue_of_thread();
     if (!q)
-        goto out;
+        return false;
     struct ev_block *b = q->tail;
     uint64_t mark = atomic_load_explicit(&b->mark, memory_order_relaxed);
     if (MARK_BYTES(mark) + HW_EV_RECORD_MAX > BLOCK_BYTES) {
         struct ev_block *nb = block_new();
         if (!nb)
-            goto out;
+            return false;
         atomic_store_explicit(&b->next, nb, memory_order_release);
         q->tail = b = nb;
         mark = 0;
@@ -204,13 +205,32 @@ static void put(unsigned op, const struct hw_live_entry *e)
             !atomic_exchange_explicit(&wake_sent, true, memory_order_relaxed))
             hw_trigger_wake_for_events();
     }
+    hw_self.ev_block = b;
+    hw_self.ev_pos = b->data + MARK_BYTES(mark);
+    hw_self.ev_end = b->data + BLOCK_BYTES - HW_EV_RECORD_MAX;
+    hw_self.ev_records = MARK_RECORDS(mark);
+    return true;
+}
+
+/* Append one record to the calling thread's queue. The thread keeps where it writes
+ * (hw_self.ev_pos), so that a record costs its encoding and one release store of the
+ * block's mark. */
+static inline __attribute__((always_inline)) void put(unsigned op, const struct hw_live_entry *e)
+{
+    if (hw_self.ev_busy)
+        return;   /* a signal handler's allocation inside ours: dropped, not interleaved */
+    hw_self.ev_busy = true;
+    if (HW_UNLIKELY(!hw_self.ev_pos || hw_self.ev_pos > hw_self.ev_end) && !make_room())
+        goto out;
+    struct ev_block *b = hw_self.ev_block;
     struct hw_ev_cursor c = { hw_self.ev_ticks, hw_self.ev_addr, hw_self.ev_stack };
     struct hw_ev_record r = { .op = op, .ticks = event_time(), .addr = e->addr, .size = e->size, .stack = e->stack };
-    uint8_t *end = hw_ev_put(b->data + MARK_BYTES(mark), &c, &r);
+    uint8_t *end = hw_ev_put(hw_self.ev_pos, &c, &r);
     hw_self.ev_ticks = c.ticks;
     hw_self.ev_addr = c.addr;
     hw_self.ev_stack = c.stack;
-    atomic_store_explicit(&b->mark, (uint64_t)(MARK_RECORDS(mark) + 1) << 32 | (uint64_t)(end - b->data), memory_order_release);
+    hw_self.ev_pos = end;
+    atomic_store_explicit(&b->mark, (uint64_t)++hw_self.ev_records << 32 | (uint64_t)(end - b->data), memory_order_release);
 out:
     hw_self.ev_busy = false;
 }
@@ -399,6 +419,7 @@ void hw_events_atfork_child(void)
         atomic_store_explicit(&q->exited, true, memory_order_relaxed);
     }
     hw_self.evq = NULL;
+    hw_self.ev_pos = NULL;
     hw_self.ev_last_seq = 0;
     atomic_store(&blocks_waiting, 0);
     atomic_store(&wake_sent, false);

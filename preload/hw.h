@@ -59,6 +59,12 @@ struct hw_thread {
      * slow_allocs and its live count right after it), which a free compares to tell a
      * temporary allocation. */
     struct hw_ev_queue *evq;
+    /* Where the next record goes: in block ev_block (events.c) from ev_pos, while ev_pos is
+     * at most ev_end (a whole record fits), with ev_records records before it. NULL ev_pos:
+     * look the queue up again (a new thread, a queue retired, a fork child). */
+    void *ev_block;
+    uint8_t *ev_pos, *ev_end;
+    uint32_t ev_records;
     uint64_t ev_ticks, ev_addr, ev_stack;
     uint64_t ev_coarse;         /* CLOCK_MONOTONIC_COARSE at the last free that read it */
     uint32_t ev_stale;          /* frees since the clock was last read */
