@@ -46,6 +46,19 @@ static char *column_text(sqlite3_stmt *st, int i)
     return xstrdup(t ? (const char *)t : "");
 }
 
+/* Whether the database holds no table at all: an empty file, or one whose process was
+ * killed while it created the tables (the shim writes them in one transaction, which such a
+ * kill rolls back), as a pipeline's SIGPIPE kills a program at start-up. */
+static bool no_tables(struct hwdb *db)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db->sql, "SELECT count(*) FROM sqlite_master", -1, &st, NULL) != SQLITE_OK)
+        return false;
+    bool none = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) == 0;
+    sqlite3_finalize(st);
+    return none;
+}
+
 static void validate(struct hwdb *db)
 {
     sqlite3_stmt *st;
@@ -53,6 +66,9 @@ static void validate(struct hwdb *db)
         int code = sqlite3_errcode(db->sql);
         if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT)
             die(EXIT_INPUT, "cannot read '%s': not a database (corrupt or another kind of file)", db->path);
+        if (no_tables(db))
+            die(EXIT_INPUT, "cannot read '%s': no tables yet: its process is creating them this moment, or was"
+                " killed while it did", db->path);
         die(EXIT_INPUT, "cannot read '%s': not a heapwatch database (%s)", db->path, sqlite3_errmsg(db->sql));
     }
     bool ok = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) &&

@@ -2,7 +2,7 @@
 # Bad input gets one clear message and a non-zero exit (analyzer) or a warning and the default
 # (shim); the traced program is never affected; committed snapshots are never lost.
 . ./lib.sh
-plan 44
+plan 45
 
 prog="$BIN/demo_service-O2"   # prints the same with and without the shim
 expected_out=$("$prog" 2)
@@ -53,6 +53,12 @@ is "$rc:$(grep -c 'not a database\|not a heapwatch database' "$OUT/err")" "3:1" 
 sqlite3 "$OUT/foreign.db" 'create table t(x); insert into t values (1);'
 "$HW" ls "$OUT/foreign.db" >/dev/null 2>"$OUT/err"; rc=$?
 is "$rc:$(grep -c "^heapwatch: error: cannot read '$OUT/foreign.db': not a heapwatch database" "$OUT/err")" "3:1" "foreign SQLite database: exit 3, one clear line"
+# What a process killed while it created its database leaves: the header page, no table.
+rm -f "$OUT/notables.db"
+sqlite3 "$OUT/notables.db" 'PRAGMA page_size=16384; PRAGMA journal_mode=WAL' >/dev/null
+"$HW" ls "$OUT/notables.db" >/dev/null 2>"$OUT/err"; rc=$?
+is "$rc:$(grep -c "^heapwatch: error: cannot read '$OUT/notables.db': no tables yet: its process is creating them this moment, or was killed while it did$" "$OUT/err"):$(wc -l < "$OUT/err")" \
+   "3:1:1" "a database without tables (its process killed while creating it): exit 3, says so"
 cp "$db" "$OUT/newer.db"
 sqlite3 "$OUT/newer.db" 'PRAGMA user_version = 99'
 "$HW" ls "$OUT/newer.db" >/dev/null 2>"$OUT/err"; rc=$?
