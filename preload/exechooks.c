@@ -47,10 +47,10 @@ static bool before_exec(void)
     if (atomic_load(&hw_state) != HW_ACTIVE || hw_self.guard)
         return false;
     hw_snapshot_pending_before_exec();
-    if (!hw_output_ready())
-        return false;
-    hw_snapshot_before_exec();
-    return true;
+    /* Also while no database is ready: the helper may be creating it (the event log makes it
+     * at start-up), and the exec would cut that short, leaving a file without its tables;
+     * this waits for it, removes it, and keeps any other from starting. */
+    return hw_snapshot_before_exec();
 }
 
 static int after_failed_exec(bool prepared, int rc)

@@ -159,7 +159,7 @@ bool hw_output_ensure(void)
     hw_fmt(db_path, sizeof db_path, "%s", name);
     if (db_fd >= 0)
         close(db_fd);
-    db_fd = open(db_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    db_fd = hw_fd_high(open(db_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
     db_pid = getpid();
     written = 0;
     to_manifest();

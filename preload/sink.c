@@ -125,6 +125,13 @@ static int sq_roundup(int n) { return (n + 15) & ~15; }
 static int sq_init(void *unused) { (void)unused; return SQLITE_OK; }
 static void sq_shutdown(void *unused) { (void)unused; }
 
+/* SQLite's open(2) (its unix VFS lets a program replace it): the shim's database descriptors
+ * live where a program's double close cannot reach them (sys.h, hw_fd_high). */
+static int open_high(const char *path, int flags, int mode)
+{
+    return hw_fd_high(open(path, flags, mode));
+}
+
 static int sqlite_setup(void)
 {
     static bool done;
@@ -142,6 +149,9 @@ static int sqlite_setup(void)
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     if (sqlite3_initialize() != SQLITE_OK)
         return -1;
+    sqlite3_vfs *vfs = sqlite3_vfs_find(NULL);
+    if (vfs && vfs->iVersion >= 3 && vfs->xSetSystemCall)
+        vfs->xSetSystemCall(vfs, "open", (sqlite3_syscall_ptr)open_high);
     done = true;
     return 0;
 }

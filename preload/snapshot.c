@@ -400,6 +400,10 @@ static int64_t take_walked(struct hw_snapshot_data *d, const struct hw_caller *c
         close_pipes(&c);
         return -1;
     }
+    for (int k = 0; k < 2; k++) {   /* the checkpointer's pipe outlives this call: out of reach */
+        c.to_child[k] = hw_fd_high(c.to_child[k]);
+        c.from_child[k] = hw_fd_high(c.from_child[k]);
+    }
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);  /* the child must not run the application's handlers */
@@ -562,7 +566,9 @@ out_unlock:
 void hw_snapshot_create_output(void)
 {
     pthread_mutex_lock(&write_lock);
-    if (!exited)   /* else exit made it, or chose not to: exit_group may cut a late one short */
+    /* Not after exit, which made it or chose not to, nor once an exec removed it: exit_group
+     * and the exec would cut a late one short, leaving a file without its tables. */
+    if (!exited && !exec_pending)
         hw_output_ensure();
     pthread_mutex_unlock(&write_lock);
 }
@@ -572,7 +578,9 @@ void hw_snapshot_flush_events(void)
     /* write_lock: a snapshot's fork child is cloned holding it, and must not inherit SQLite's
      * own mutexes held by this thread's write (it would wait on them for ever). */
     pthread_mutex_lock(&write_lock);
-    if (exited) {   /* the last events went with close_for_exit */
+    /* The last events went with close_for_exit; an exec under way removed the database, and
+     * a new one would be cut short by it (this process's events end with its image). */
+    if (exited || exec_pending) {
         pthread_mutex_unlock(&write_lock);
         return;
     }
@@ -633,8 +641,11 @@ void hw_snapshot_pending_before_exec(void)
     }
 }
 
-void hw_snapshot_before_exec(void)
+bool hw_snapshot_before_exec(void)
 {
+    /* A vfork child shares its parent's memory and locks: it leaves them alone. */
+    if (getpid() != process_pid)
+        return false;
     hw_guard_enter();
     pthread_mutex_lock(&write_lock);
     reap_checkpointer();  /* no walk child left writing a WAL behind the new image */
@@ -645,6 +656,7 @@ void hw_snapshot_before_exec(void)
     exec_pending = true;  /* until the exec returns, which it does only when it failed */
     pthread_mutex_unlock(&write_lock);
     hw_guard_leave();
+    return true;
 }
 
 void hw_snapshot_exec_failed(void)

@@ -18,9 +18,11 @@ void hw_snapshot_start(void);
  * below are not roots, so a stale pointer left in them cannot hide a leak) and holds its
  * registers; it stays valid until this returns. From the helper: NULL. */
 long hw_snapshot_take(const char *trigger, const char *label, const struct hw_caller *caller);
-/* This image is about to exec another (exechooks.c): see hw_output_before_exec. Until
- * hw_snapshot_exec_failed (the exec returned), no snapshot is taken. */
-void hw_snapshot_before_exec(void);
+/* This image is about to exec another (exechooks.c): waits for a write under way (the
+ * database's creation included), then see hw_output_before_exec. Until
+ * hw_snapshot_exec_failed (the exec returned), no snapshot is taken and no database made.
+ * False, doing nothing, in a vfork child. */
+bool hw_snapshot_before_exec(void);
 void hw_snapshot_exec_failed(void);
 /* This image is about to exec another: a snapshot request still waiting for the helper
  * (trigger.h) is taken now, as exit would take it. Nothing in a vfork child. */

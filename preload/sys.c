@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -120,9 +121,38 @@ void hw_log(const char *fmt, ...)
     hw_write_all(2, buf, n);
 }
 
+/* The lowest number the shim's descriptors take: 32 below the soft limit when it is at least
+ * 256, below 1024 whatever the limit (a table of a million descriptors would cost the kernel
+ * memory); 0 (no move) under a smaller limit, where every number may be the program's. Read
+ * once: a program that lowers its limit later leaves ours where they are. */
+static int fd_floor(void)
+{
+    static int floor = -1;
+    if (floor < 0) {
+        struct rlimit rl;
+        long soft = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? (long)rl.rlim_cur : 1024;
+        if (soft > 1024)
+            soft = 1024;
+        floor = soft >= 256 ? (int)soft - 32 : 0;
+    }
+    return floor;
+}
+
+int hw_fd_high(int fd)
+{
+    int floor = fd_floor();
+    if (fd < 0 || !floor || fd >= floor)
+        return fd;
+    int high = fcntl(fd, F_DUPFD_CLOEXEC, floor);
+    if (high < 0)
+        return fd;   /* the top is full: keep the number we have */
+    close(fd);
+    return high;
+}
+
 size_t hw_read_file(const char *path, char *buf, size_t size)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = hw_fd_high(open(path, O_RDONLY | O_CLOEXEC));
     if (fd < 0) {
         buf[0] = '\0';
         return 0;

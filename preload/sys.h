@@ -21,6 +21,12 @@ void hw_log(const char *fmt, ...) HW_SIGSAFE __attribute__((format(printf, 1, 2)
 /* Read the file at path into buf (at most size - 1 bytes, NUL-terminated); the length read,
  * 0 if it cannot be opened. For /proc files, which report no size. */
 size_t hw_read_file(const char *path, char *buf, size_t size) HW_SIGSAFE;
+/* fd moved up to a number programs do not use (the top of the descriptor table, below its
+ * soft limit), and fd closed; fd itself when it cannot move or is already there. The shim's
+ * descriptors live there: a program that closes a descriptor twice (bash does, harmless in a
+ * single thread) would otherwise close one the shim's helper thread opened meanwhile under
+ * the same number, and the shim would then close the program's next file of that number. */
+int hw_fd_high(int fd) HW_SIGSAFE;
 
 /* The executable's path (readlink /proc/self/exe), NUL-terminated; "" if unknown. */
 void hw_self_exe(char *buf, size_t size) HW_SIGSAFE;

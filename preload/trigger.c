@@ -275,8 +275,11 @@ static void *helper_main(void *unused)
 
 static bool open_pipe(void)
 {
-    if (pipe2(wake_pipe, O_CLOEXEC | O_NONBLOCK) == 0)
+    if (pipe2(wake_pipe, O_CLOEXEC | O_NONBLOCK) == 0) {
+        wake_pipe[0] = hw_fd_high(wake_pipe[0]);
+        wake_pipe[1] = hw_fd_high(wake_pipe[1]);
         return true;
+    }
     hw_log("cannot create the trigger pipe: %s; only API and exit snapshots", strerror(errno));
     return false;
 }
