@@ -406,9 +406,11 @@ HW_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *
     static int (*real)(int, const struct sigaction *, struct sigaction *);
     if (!real && !(real = hw_real_next("sigaction")))
         return errno = ENOSYS, -1;
+    if (!hw_self.guard && hw_trigger_sigaction(sig, act, old))
+        return 0;
     int rc = real(sig, act, old);
     if (rc == 0 && act && !hw_self.guard)
-        hw_trigger_signal_taken_over(sig);
+        hw_trigger_signal_taken_over(sig, old);
     return rc;
 }
 

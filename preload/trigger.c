@@ -355,13 +355,28 @@ void hw_trigger_before_thread(void)
 /* ---- the trigger signal ---------------------------------------------------------------------- */
 
 static _Atomic int installed_signal;  /* the trigger signal while our handler holds it */
+static struct sigaction program_view;  /* what the program last set for it meanwhile: SIG_DFL at first */
 
-void hw_trigger_signal_taken_over(int sig)
+bool hw_trigger_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+    if (!sig || atomic_load(&installed_signal) != sig || (act && act->sa_handler != SIG_DFL))
+        return false;
+    if (old)
+        *old = program_view;
+    if (act)
+        program_view = *act;
+    return true;
+}
+
+void hw_trigger_signal_taken_over(int sig, struct sigaction *old)
 {
     int expected = sig;
-    if (sig && atomic_compare_exchange_strong(&installed_signal, &expected, 0))
-        hw_log("the program installs its own handler for signal %d; snapshots on signal are off"
-               " (set HEAPWATCH_SIGNAL to another signal)", sig);
+    if (!sig || !atomic_compare_exchange_strong(&installed_signal, &expected, 0))
+        return;
+    if (old)
+        *old = program_view;   /* not the shim's handler, which the program never set */
+    hw_log("the program takes signal %d for itself (a handler of its own, or SIG_IGN); snapshots on signal are"
+           " off (set HEAPWATCH_SIGNAL to another signal)", sig);
 }
 
 static void install_signal(void)

@@ -7,6 +7,7 @@
 #define HW_TRIGGER_H
 
 #include <stdatomic.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include "hw.h"
@@ -35,9 +36,17 @@ static inline void hw_trigger_at_allocation(bool from_loader)
         !hw_self.guard && !hw_self.in_record && !from_loader)
         hw_trigger_start_wanted();
 }
-/* The application is installing a handler for sig (sigaction/signal wrappers): if the shim
- * took sig for snapshots, say once that snapshots on signal are off. Context: SIGSAFE. */
-void hw_trigger_signal_taken_over(int sig) HW_SIGSAFE;
+/* The application installed a handler for sig, or SIG_IGN (sigaction/signal wrappers; old is
+ * what the real sigaction reported): if the shim had sig for snapshots, say once that
+ * snapshots on signal are off, and report to the program what it had set. Context: SIGSAFE. */
+void hw_trigger_signal_taken_over(int sig, struct sigaction *old) HW_SIGSAFE;
+/* The program's sigaction for sig, while the shim's handler holds it as the trigger signal:
+ * setting SIG_DFL, or asking, is answered here (true), keeping the shim's handler, which
+ * stands for the default the program had when the shim took the signal: the program is told
+ * what it set last (SIG_DFL at first). So a program (git, xargs, Python's subprocess) that
+ * resets every signal to its default, often in a child about to exec, costs no message and
+ * keeps snapshots on signal. False otherwise: the real sigaction follows. Context: SIGSAFE. */
+bool hw_trigger_sigaction(int sig, const struct sigaction *act, struct sigaction *old) HW_SIGSAFE;
 
 /* The helper thread: whether it runs, and its tid (the stop-the-world leaves it running; it
  * blocks every signal). Context: SIGSAFE. */

@@ -4,7 +4,7 @@
 # mode; a signal from outside gives a snapshot taken after it arrived, even when the program
 # exits right after it (the pending request is taken before the exit snapshot).
 . ./lib.sh
-plan 14
+plan 16
 
 dir="$OUT/db"
 mkdir -p "$dir"
@@ -140,4 +140,17 @@ exec 3>&-
 wait_for $! 60
 is "$rc $(jq -r '"\(.pid) \(.db | test("fw\\.[0-9]+\\.db$")) \(.trigger)"' "$OUT/fw.json" 2>/dev/null) $(grep -c "fw.$child.db" "$OUT/fw.before")" \
    "0 $child true signal 0" "snap reaches a fork child before its first snapshot: its database fw.CHILD.db is created for it"
+# --- a program that resets the trigger signal, or takes it -----------------------------------------
+# git, xargs and Python's subprocess set every signal to SIG_DFL: the shim's handler stands for
+# that default (no message, and it is told SIG_DFL); a handler of the program's own takes the
+# signal (one message, and its sigaction's old action is the SIG_DFL it had).
+rm -f "$OUT/db/reset.db"*
+env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$OUT/db/reset.db" "$BIN/sigdefault-O2" reset >"$OUT/reset.out" 2>"$OUT/reset.err"
+is "$?|$(tr '\n' ' ' <"$OUT/reset.out")|$(grep -c . "$OUT/reset.err")|$("$HW" ls "$OUT/db/reset.db" --json | jq -r '[.snapshots[].trigger] | join(" ")')" \
+   "0|old SIG_DFL signal() returned SIG_DFL now SIG_DFL alive |0|signal exit" \
+   "SIG_DFL set twice: reported as SIG_DFL, nothing said, and its raise still takes a snapshot"
+rm -f "$OUT/db/own.db"*
+env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$OUT/db/own.db" "$BIN/sigdefault-O2" handler >"$OUT/own.out" 2>"$OUT/own.err"
+is "$?|$(tr '\n' ' ' <"$OUT/own.out")|$(grep -c 'takes signal 12 for itself' "$OUT/own.err")|$(grep -c . "$OUT/own.err")" \
+   "0|old SIG_DFL handler ran 1 |1|1" "a handler of its own: its old action is SIG_DFL, it gets the signal, one message"
 done_testing

@@ -1,0 +1,46 @@
+/* sigdefault.c: what a program sees of the trigger signal (SIGUSR2) that the shim holds.
+ *   sigdefault reset    sets SIGUSR2 to SIG_DFL (sigaction, then signal()), asks what it is,
+ *                       then raises it: under the shim a snapshot, natively the end
+ *   sigdefault handler  installs a handler of its own, prints what the old action was, then
+ *                       raises SIGUSR2, which its handler must get
+ * Prints one line per step. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+static volatile sig_atomic_t got;
+
+static void on_usr2(int sig)
+{
+    (void)sig;
+    got = 1;
+}
+
+static const char *name(void (*h)(int))
+{
+    return h == SIG_DFL ? "SIG_DFL" : h == SIG_IGN ? "SIG_IGN" : h == on_usr2 ? "mine" : "another handler";
+}
+
+int main(int argc, char **argv)
+{
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    if (argc > 1 && !strcmp(argv[1], "handler")) {
+        sa.sa_handler = on_usr2;
+        sigaction(SIGUSR2, &sa, &old);
+        printf("old %s\n", name(old.sa_handler));
+        raise(SIGUSR2);
+        printf("handler ran %d\n", (int)got);
+        return 0;
+    }
+    sa.sa_handler = SIG_DFL;
+    sigaction(SIGUSR2, &sa, &old);
+    printf("old %s\n", name(old.sa_handler));
+    printf("signal() returned %s\n", name(signal(SIGUSR2, SIG_DFL)));
+    sigaction(SIGUSR2, NULL, &old);
+    printf("now %s\n", name(old.sa_handler));
+    fflush(stdout);
+    raise(SIGUSR2);
+    printf("alive\n");
+    return 0;
+}
