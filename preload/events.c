@@ -169,10 +169,18 @@ static void queue_exit(void *q)
  * and freed by another, or freed by one and allocated again by another, must sort in the
  * order it happened (schema/chunk.h). */
 #define STALE_EVENTS 16
+static _Atomic uint32_t time_epoch;   /* snapshots begun: an event after one reads the clock */
+
+void hw_events_new_moment(void)
+{
+    atomic_fetch_add_explicit(&time_epoch, 1, memory_order_relaxed);
+}
+
 static inline uint64_t event_time(void)
 {
     bool exact = atomic_load_explicit(&streams, memory_order_relaxed) > 1;
-    if (!exact && hw_self.ev_ticks && ++hw_self.ev_stale < STALE_EVENTS) {
+    uint32_t epoch = atomic_load_explicit(&time_epoch, memory_order_relaxed);
+    if (!exact && hw_self.ev_ticks && hw_self.ev_epoch == epoch && ++hw_self.ev_stale < STALE_EVENTS) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
         uint64_t coarse = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
@@ -181,6 +189,7 @@ static inline uint64_t event_time(void)
         hw_self.ev_coarse = coarse;
     }
     hw_self.ev_stale = 0;
+    hw_self.ev_epoch = epoch;
     return hw_event_ticks();
 }
 

@@ -25,6 +25,9 @@ void hw_events_init(void) HW_HOOKSAFE;
  * and synchronised across CPUs), else CLOCK_MONOTONIC in nanoseconds. */
 uint64_t hw_event_ticks(void) HW_SIGSAFE;
 
+/* A snapshot takes its time now: every event after this reads the clock, rather than take
+ * its thread's previous time, so that it sorts after the snapshot's moment. Context: SIGSAFE. */
+void hw_events_new_moment(void) HW_SIGSAFE;
 /* A counted sampled block was allocated, or is being freed, by the calling thread. */
 void hw_event_alloc(const struct hw_live_entry *e) HW_HOOKSAFE;
 void hw_event_free(const struct hw_live_entry *e) HW_HOOKSAFE;

@@ -68,6 +68,7 @@ struct hw_thread {
     uint64_t ev_ticks, ev_addr, ev_stack;
     uint64_t ev_coarse;         /* CLOCK_MONOTONIC_COARSE at the last free that read it */
     uint32_t ev_stale;          /* frees since the clock was last read */
+    uint32_t ev_epoch;          /* the snapshot count (events.c, time_epoch) when it was */
     uint64_t slow_allocs, ev_last_slow;
     int64_t ev_last_countdown, ev_last_objects;
     uint32_t ev_last_seq;

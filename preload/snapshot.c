@@ -535,6 +535,7 @@ long hw_snapshot_take(const char *trigger, const char *label, const struct hw_ca
     if (!hw_opt.objects || !stw_ready)
         hw_modules_refresh();  /* for the rows (a heap walk refreshes while it holds the loader lock) */
     d->time_ns = hw_now_ns(CLOCK_REALTIME);
+    hw_events_new_moment();   /* no later event may take a time from before it (events.c) */
     d->leave_checkpoint = false;
     d->gap = gap;
     if (hw_opt.objects && stw_ready)
