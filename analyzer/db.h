@@ -124,6 +124,8 @@ int db_each_event_chunk(struct hwdb *db, db_event_chunk_fn *fn, void *ctx);
 int db_event_log_extent(struct hwdb *db, int64_t *chunks, int64_t *events, int64_t *first_ns, int64_t *last_ns);
 /* meta's value for key, malloc'd; NULL when there is none. */
 char *db_meta_value(struct hwdb *db, const char *key);
+/* Whether the process ran with the event log on (its settings say EVENTS=1). */
+bool db_recorded_events(struct hwdb *db);
 /* The number of blocks the snapshot's object_chunk rows hold. */
 int db_chunk_blocks(struct hwdb *db, int64_t snap, int64_t *blocks);
 

@@ -263,6 +263,19 @@ char *db_meta_value(struct hwdb *db, const char *key)
     return value;
 }
 
+bool db_recorded_events(struct hwdb *db)
+{
+    char *settings = NULL;
+    if (for_rows(db, query(db, "SELECT settings FROM process", 0, NULL), text_row, &settings) < 0)
+        exit(EXIT_INPUT);
+    bool on = false;
+    for (const char *line = settings; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : "")
+        if (!strncmp(line, "EVENTS=", 7))
+            on = line[7] != '0';
+    free(settings);
+    return on;
+}
+
 int db_chunk_blocks(struct hwdb *db, int64_t snap, int64_t *blocks)
 {
     int64_t v[2] = { -1, 0 };

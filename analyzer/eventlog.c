@@ -343,12 +343,21 @@ bool ev_log_extent(struct hwdb *db, struct ev_stats *st)
     return st->chunks > 0;
 }
 
+void ev_no_log(struct hwdb *db, const char *what)
+{
+    if (db_recorded_events(db))
+        die(EXIT_INPUT, "'%s' has no event log yet, which %s needs: its process ran with HEAPWATCH_EVENTS=1 but"
+            " wrote none (the log goes out about once a second: it ended before, killed, or is still starting)",
+            db->path, what);
+    die(EXIT_INPUT, "'%s' has no event log, which %s needs: record with HEAPWATCH_EVENTS=1"
+        " (heapwatch run -e, or LD_PRELOAD=... HEAPWATCH_EVENTS=1)", db->path, what);
+}
+
 void ev_require_log(struct hwdb *db, const char *what)
 {
     struct ev_stats st;
     if (!ev_log_extent(db, &st))
-        die(EXIT_INPUT, "'%s' has no event log, which %s needs: record with HEAPWATCH_EVENTS=1"
-            " (heapwatch run -e, or LD_PRELOAD=... HEAPWATCH_EVENTS=1)", db->path, what);
+        ev_no_log(db, what);
 }
 
 static int replay(struct hwdb *db, ev_fn *fn, void *ctx, struct ev_stats *st, char **failure)

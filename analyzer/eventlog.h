@@ -45,6 +45,8 @@ typedef int ev_fn(void *ctx, const struct ev_event *e);
 bool ev_log_extent(struct hwdb *db, struct ev_stats *st);
 /* Dies (exit 3) with one message saying how to record one when db has no event log. */
 void ev_require_log(struct hwdb *db, const char *what);
+/* Say that db has no event log (what needs it), and why, as best the database tells; exits. */
+_Noreturn void ev_no_log(struct hwdb *db, const char *what);
 /* Replay the whole log; st (may be NULL) gets the figures. Dies with one message on a
  * corrupt chunk. Returns 0 or fn's stop value. */
 int ev_replay(struct hwdb *db, ev_fn *fn, void *ctx, struct ev_stats *st);

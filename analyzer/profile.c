@@ -8,6 +8,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include "eventlog.h"
 #include "symcache.h"
 #include "usage.h"
 
@@ -203,8 +204,7 @@ void profile_sort(struct profile *p)
 void profile_require_index(const struct profile *p, int index)
 {
     if (VALUE_NEEDS_EVENTS(index) && !p->temporaries)
-        die(EXIT_INPUT, "'%s' has no event log, which %s needs: record with HEAPWATCH_EVENTS=1", p->db->path,
-            value_names[index]);
+        ev_no_log(p->db, value_names[index]);
     if (!VALUE_NEEDS_WALK(index) || p->marked)
         return;
     struct snapshot_info si;

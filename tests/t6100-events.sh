@@ -6,7 +6,7 @@
 # that says it was cut, a corrupt chunk gives one message, heaptrack counts the same
 # temporaries, and a database without a log says how to record one.
 . ./lib.sh
-plan 94
+plan 96
 
 # run_events DB MODE [ENV...]: the program under the shim with the log on, full mode unless ENV says
 run_events() {
@@ -228,6 +228,15 @@ run_shim "$db" HEAPWATCH_SAMPLE_RATE=1 -- "$BIN/events-O2" peak
 for cmd in "timeline" "peak" "lifetimes" "top --at peak" "top --sample-index temporary_objects"; do
     "$HW" $cmd "$db" >/dev/null 2>"$OUT/nolog.err"
     is "$?:$(grep -c 'has no event log.*HEAPWATCH_EVENTS=1' "$OUT/nolog.err")" "3:1" "without a log, $cmd says how to record one"
+done
+# A process that ran with the log on but ended before its first chunk (killed at start-up, as
+# SIGPIPE kills the head of a pipeline): the reports say that, not how to turn the log on.
+cp "$OUT/peak-O2.db" "$OUT/nochunk.db"
+sqlite3 "$OUT/nochunk.db" "DELETE FROM event_chunk; DELETE FROM meta WHERE key = 'event_log_end'"
+for cmd in "timeline" "top --sample-index temporary_objects"; do
+    "$HW" $cmd "$OUT/nochunk.db" >/dev/null 2>"$OUT/nochunk.err"
+    is "$?:$(grep -c 'has no event log yet.*ran with HEAPWATCH_EVENTS=1 but wrote none' "$OUT/nochunk.err"):$(grep -c . "$OUT/nochunk.err")" \
+       "3:1:1" "recorded with the log on, but no chunk written: $cmd says so"
 done
 "$HW" top "$OUT/peak-O2.db" --at soon >/dev/null 2>"$OUT/badat.err"
 is "$?:$(grep -c "bad --at 'soon'" "$OUT/badat.err")" "2:1" "a bad --at is a usage error"
