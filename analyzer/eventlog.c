@@ -345,6 +345,13 @@ bool ev_log_extent(struct hwdb *db, struct ev_stats *st)
 
 void ev_no_log(struct hwdb *db, const char *what)
 {
+    char *end = db_meta_value(db, "event_log_end");
+    if (end) {   /* the process ended normally, with nothing logged */
+        free(end);
+        die(EXIT_INPUT, "'%s' has an empty event log, and %s needs events: its process logged no sampled"
+            " allocation (one in every %lld bytes allocated, on average; HEAPWATCH_SAMPLE_RATE=1 logs every one)",
+            db->path, what, (long long)db->sample_rate);
+    }
     if (db_recorded_events(db))
         die(EXIT_INPUT, "'%s' has no event log yet, which %s needs: its process ran with HEAPWATCH_EVENTS=1 but"
             " wrote none (the log goes out about once a second: it ended before, killed, or is still starting)",

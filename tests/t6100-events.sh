@@ -6,7 +6,7 @@
 # that says it was cut, a corrupt chunk gives one message, heaptrack counts the same
 # temporaries, and a database without a log says how to record one.
 . ./lib.sh
-plan 96
+plan 97
 
 # run_events DB MODE [ENV...]: the program under the shim with the log on, full mode unless ENV says
 run_events() {
@@ -238,6 +238,13 @@ for cmd in "timeline" "top --sample-index temporary_objects"; do
     is "$?:$(grep -c 'has no event log yet.*ran with HEAPWATCH_EVENTS=1 but wrote none' "$OUT/nochunk.err"):$(grep -c . "$OUT/nochunk.err")" \
        "3:1:1" "recorded with the log on, but no chunk written: $cmd says so"
 done
+# A process that ended normally with nothing sampled (a short run at the default rate): its log is
+# there, and empty.
+cp "$OUT/peak-O2.db" "$OUT/emptylog.db"
+sqlite3 "$OUT/emptylog.db" "DELETE FROM event_chunk"
+"$HW" timeline "$OUT/emptylog.db" >/dev/null 2>"$OUT/emptylog.err"
+is "$?:$(grep -c 'has an empty event log.*logged no sampled allocation' "$OUT/emptylog.err"):$(grep -c . "$OUT/emptylog.err")" \
+   "3:1:1" "a complete log with no event: timeline says it is empty, and why"
 "$HW" top "$OUT/peak-O2.db" --at soon >/dev/null 2>"$OUT/badat.err"
 is "$?:$(grep -c "bad --at 'soon'" "$OUT/badat.err")" "2:1" "a bad --at is a usage error"
 "$HW" export -f json "$db" >"$OUT/nolog-export.json" 2>/dev/null
