@@ -268,12 +268,15 @@ bool db_recorded_events(struct hwdb *db)
     char *settings = NULL;
     if (for_rows(db, query(db, "SELECT settings FROM process", 0, NULL), text_row, &settings) < 0)
         exit(EXIT_INPUT);
-    bool on = false;
-    for (const char *line = settings; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : "")
+    bool on = false, sampling = true;   /* SAMPLE_RATE=0 records no stacks, and no events */
+    for (const char *line = settings; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : "") {
         if (!strncmp(line, "EVENTS=", 7))
             on = line[7] != '0';
+        if (!strncmp(line, "SAMPLE_RATE=", 12))
+            sampling = strncmp(line + 12, "0\n", 2) && strcmp(line + 12, "0");
+    }
     free(settings);
-    return on;
+    return on && sampling;
 }
 
 int db_chunk_blocks(struct hwdb *db, int64_t snap, int64_t *blocks)

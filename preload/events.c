@@ -229,6 +229,7 @@ static inline __attribute__((always_inline)) void put(unsigned op, const struct 
     if (hw_self.ev_busy)
         return;   /* a signal handler's allocation inside ours: dropped, not interleaved */
     hw_self.ev_busy = true;
+    atomic_signal_fence(memory_order_seq_cst);   /* a handler's event sees it before anything moves */
     if (HW_UNLIKELY(!hw_self.ev_pos || hw_self.ev_pos > hw_self.ev_end) && !make_room())
         goto out;
     struct ev_block *b = hw_self.ev_block;
@@ -241,6 +242,7 @@ static inline __attribute__((always_inline)) void put(unsigned op, const struct 
     hw_self.ev_pos = end;
     atomic_store_explicit(&b->mark, (uint64_t)++hw_self.ev_records << 32 | (uint64_t)(end - b->data), memory_order_release);
 out:
+    atomic_signal_fence(memory_order_seq_cst);
     hw_self.ev_busy = false;
 }
 

@@ -72,7 +72,7 @@
                                   * 100 ms to run its handler */
 #define CHILD_TIMEOUT_MS 600000  /* a snapshot child that writes for 10 minutes is stuck */
 #define MAX_FRAMES 64
-#define ARENA_WAIT_NS 300000000  /* how long stops are retried while a thread holds one of glibc's arena locks */
+#define ARENA_WAIT_NS 100000000  /* how long stops are retried while a thread holds one of glibc's arena locks */
 #define ARENA_NAP_MAX_NS 5000000 /* the longest the world runs between two such stops */
 
 static pthread_mutex_t snap_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -489,7 +489,7 @@ static void close_for_exit(void)
     reap_checkpointer();
     /* A program that ends before the helper made its database still gets one (but a fork
      * child's, made at its first snapshot or events only). */
-    if (!hw_output_ready() && !hw_output_forked_from())
+    if (!hw_output_ready() && !hw_output_forked_from() && !exec_pending)
         hw_output_ensure();
     if (hw_output_ready())
         hw_sink_finish(hw_output_path());

@@ -144,8 +144,8 @@ int hw_fd_high(int fd)
     if (fd < 0 || !floor || fd >= floor)
         return fd;
     int high = fcntl(fd, F_DUPFD_CLOEXEC, floor);
-    if (high < 0)
-        return fd;   /* the top is full: keep the number we have */
+    if (high < 0)   /* EBADF: a double close of the program's took it already; else the top is full */
+        return errno == EBADF ? -1 : fd;
     close(fd);
     return high;
 }

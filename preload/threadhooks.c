@@ -270,8 +270,8 @@ void hw_threads_forget_in_child(void)
     for (size_t k = 0; joinable && k < sizeof join_pages * 8; k++)
         if (join_pages[k / 64] >> (k % 64) & 1)
             memset((char *)joinable + k * 4096, 0, 4096);
-    if (starts)
-        memset(starts, 0, atomic_load(&starts_hwm) * sizeof *starts);
+    if (starts)   /* whole: a slot may have been claimed just before the fork, its hwm not yet raised */
+        memset(starts, 0, STARTS * sizeof *starts);
     atomic_store(&starts_hwm, 0);
 }
 

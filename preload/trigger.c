@@ -356,10 +356,13 @@ void hw_trigger_before_thread(void)
 
 static _Atomic int installed_signal;  /* the trigger signal while our handler holds it */
 static struct sigaction program_view;  /* what the program last set for it meanwhile: SIG_DFL at first */
+static pid_t installed_pid;            /* the process whose handler it is: a vfork child, sharing
+                                        * this memory, changes only its own */
 
 bool hw_trigger_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
-    if (!sig || atomic_load(&installed_signal) != sig || (act && act->sa_handler != SIG_DFL))
+    if (!sig || atomic_load(&installed_signal) != sig || (act && act->sa_handler != SIG_DFL) ||
+        getpid() != installed_pid)
         return false;
     if (old)
         *old = program_view;
@@ -370,11 +373,11 @@ bool hw_trigger_sigaction(int sig, const struct sigaction *act, struct sigaction
 
 void hw_trigger_signal_taken_over(int sig, struct sigaction *old)
 {
-    int expected = sig;
-    if (!sig || !atomic_compare_exchange_strong(&installed_signal, &expected, 0))
-        return;
-    if (old)
+    if (old && old->sa_sigaction == on_signal)
         *old = program_view;   /* not the shim's handler, which the program never set */
+    int expected = sig;
+    if (!sig || getpid() != installed_pid || !atomic_compare_exchange_strong(&installed_signal, &expected, 0))
+        return;
     hw_log("the program takes signal %d for itself (a handler of its own, or SIG_IGN); snapshots on signal are"
            " off (set HEAPWATCH_SIGNAL to another signal)", sig);
 }
@@ -397,6 +400,7 @@ static void install_signal(void)
     sa.sa_sigaction = on_signal;
     sa.sa_flags = SA_RESTART | SA_SIGINFO;
     sigemptyset(&sa.sa_mask);
+    installed_pid = getpid();
     if (sigaction(sig, &sa, NULL) == 0)
         atomic_store(&installed_signal, sig);
 }
@@ -421,6 +425,7 @@ void hw_trigger_start(void)
 
 void hw_trigger_forget_in_child(void)
 {
+    installed_pid = getpid();   /* the handler is inherited: now this process's */
     if (wake_pipe[0] >= 0) {
         close(wake_pipe[0]);
         close(wake_pipe[1]);

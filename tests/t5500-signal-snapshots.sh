@@ -4,7 +4,7 @@
 # mode; a signal from outside gives a snapshot taken after it arrived, even when the program
 # exits right after it (the pending request is taken before the exit snapshot).
 . ./lib.sh
-plan 16
+plan 17
 
 dir="$OUT/db"
 mkdir -p "$dir"
@@ -153,4 +153,8 @@ rm -f "$OUT/db/own.db"*
 env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$OUT/db/own.db" "$BIN/sigdefault-O2" handler >"$OUT/own.out" 2>"$OUT/own.err"
 is "$?|$(tr '\n' ' ' <"$OUT/own.out")|$(grep -c 'takes signal 12 for itself' "$OUT/own.err")|$(grep -c . "$OUT/own.err")" \
    "0|old SIG_DFL handler ran 1 |1|1" "a handler of its own: its old action is SIG_DFL, it gets the signal, one message"
+rm -f "$OUT/db/vf.db"*
+env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$OUT/db/vf.db" HEAPWATCH_CHILDREN=0 "$BIN/sigdefault-O2" vfork >"$OUT/vf.out" 2>"$OUT/vf.err"
+is "$?|$(tr '\n' ' ' <"$OUT/vf.out")|$(grep -c . "$OUT/vf.err")|$("$HW" ls "$OUT/db/vf.db" --json | jq -r '[.snapshots[].trigger] | join(" ")')" \
+   "0|parent sees SIG_DFL alive |0|signal exit" "a vfork child that ignores the signal before its exec changes nothing in its parent"
 done_testing

@@ -3,10 +3,14 @@
  *                       then raises it: under the shim a snapshot, natively the end
  *   sigdefault handler  installs a handler of its own, prints what the old action was, then
  *                       raises SIGUSR2, which its handler must get
+ *   sigdefault vfork    a vfork child ignores SIGUSR2 and execs true; the parent asks what
+ *                       SIGUSR2 is, then raises it (the child's change is the child's)
  * Prints one line per step. */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static volatile sig_atomic_t got;
 
@@ -31,6 +35,21 @@ int main(int argc, char **argv)
         printf("old %s\n", name(old.sa_handler));
         raise(SIGUSR2);
         printf("handler ran %d\n", (int)got);
+        return 0;
+    }
+    if (argc > 1 && !strcmp(argv[1], "vfork")) {
+        pid_t child = vfork();
+        if (child == 0) {
+            signal(SIGUSR2, SIG_IGN);
+            execl("/bin/true", "true", (char *)NULL);
+            _exit(127);
+        }
+        waitpid(child, NULL, 0);
+        sigaction(SIGUSR2, NULL, &old);
+        printf("parent sees %s\n", name(old.sa_handler));
+        fflush(stdout);
+        raise(SIGUSR2);
+        printf("alive\n");
         return 0;
     }
     sa.sa_handler = SIG_DFL;
