@@ -348,6 +348,9 @@ void ev_no_log(struct hwdb *db, const char *what)
     char *end = db_meta_value(db, "event_log_end");
     if (end) {   /* the process ended normally, with nothing logged */
         free(end);
+        if (db->sample_rate == 1)
+            die(EXIT_INPUT, "'%s' has an empty event log, and %s needs events: its process made no allocation"
+                " after the log began", db->path, what);
         die(EXIT_INPUT, "'%s' has an empty event log, and %s needs events: its process logged no sampled"
             " allocation (one in every %lld bytes allocated, on average; HEAPWATCH_SAMPLE_RATE=1 logs every one)",
             db->path, what, (long long)db->sample_rate);
