@@ -243,7 +243,7 @@ done
 cp "$OUT/peak-O2.db" "$OUT/emptylog.db"
 sqlite3 "$OUT/emptylog.db" "DELETE FROM event_chunk"
 "$HW" timeline "$OUT/emptylog.db" >/dev/null 2>"$OUT/emptylog.err"
-is "$?:$(grep -c 'has an empty event log.*logged no sampled allocation' "$OUT/emptylog.err"):$(grep -c . "$OUT/emptylog.err")" \
+is "$?:$(grep -c 'has an empty event log.*made no allocation after the log began' "$OUT/emptylog.err"):$(grep -c . "$OUT/emptylog.err")" \
    "3:1:1" "a complete log with no event: timeline says it is empty, and why"
 "$HW" top "$OUT/peak-O2.db" --at soon >/dev/null 2>"$OUT/badat.err"
 is "$?:$(grep -c "bad --at 'soon'" "$OUT/badat.err")" "2:1" "a bad --at is a usage error"
