@@ -25,6 +25,18 @@ static const char *name(void (*h)(int))
     return h == SIG_DFL ? "SIG_DFL" : h == SIG_IGN ? "SIG_IGN" : h == on_usr2 ? "mine" : "another handler";
 }
 
+/* Print what SIGUSR2 is now (after `label`), then raise it: under the shim a snapshot. */
+static int ask_then_raise(const char *label)
+{
+    struct sigaction now;
+    sigaction(SIGUSR2, NULL, &now);
+    printf("%s %s\n", label, name(now.sa_handler));
+    fflush(stdout);
+    raise(SIGUSR2);
+    printf("alive\n");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct sigaction sa, old;
@@ -45,21 +57,11 @@ int main(int argc, char **argv)
             _exit(127);
         }
         waitpid(child, NULL, 0);
-        sigaction(SIGUSR2, NULL, &old);
-        printf("parent sees %s\n", name(old.sa_handler));
-        fflush(stdout);
-        raise(SIGUSR2);
-        printf("alive\n");
-        return 0;
+        return ask_then_raise("parent sees");
     }
     sa.sa_handler = SIG_DFL;
     sigaction(SIGUSR2, &sa, &old);
     printf("old %s\n", name(old.sa_handler));
     printf("signal() returned %s\n", name(signal(SIGUSR2, SIG_DFL)));
-    sigaction(SIGUSR2, NULL, &old);
-    printf("now %s\n", name(old.sa_handler));
-    fflush(stdout);
-    raise(SIGUSR2);
-    printf("alive\n");
-    return 0;
+    return ask_then_raise("now");
 }
