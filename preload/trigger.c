@@ -231,6 +231,7 @@ void hw_trigger_request(bool retry, void *uc, uintptr_t restorer)
 
 static void *helper_main(void *unused)
 {
+    bool pipe_lost = false;
     (void)unused;
     hw_guard_enter();  /* for life: everything this thread allocates is ours */
     atomic_store_explicit(&helper_tid, hw_gettid(), memory_order_release);
@@ -248,9 +249,14 @@ static void *helper_main(void *unused)
             timeout = next > now ? (int)((next - now + 999999) / 1000000) : 0;
         if (hw_events_on && (timeout < 0 || timeout > EVENTS_POLL_MS))
             timeout = EVENTS_POLL_MS;   /* the event log is drained about once a second */
-        struct pollfd pfd = { .fd = wake_pipe[0], .events = POLLIN };
+        struct pollfd pfd = { .fd = pipe_lost ? -1 : wake_pipe[0], .events = POLLIN };
         int rc = poll(&pfd, 1, timeout);
-        if (rc > 0) {
+        if (rc > 0 && (pfd.revents & POLLNVAL)) {
+            /* The program closed it (closefrom, or every descriptor up to the limit): polling it
+             * again would return at once, for ever. Only timed work remains. */
+            pipe_lost = true;
+            hw_log("the program closed the shim's wake-up pipe; snapshots on signal and from heapwatch snap stop");
+        } else if (rc > 0) {
             char buf[64];
             ssize_t r = read(wake_pipe[0], buf, sizeof buf);  /* coalesce a burst of signals */
             bool requested = r > 0 && memchr(buf, 'r', (size_t)r);

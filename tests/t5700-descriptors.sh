@@ -7,7 +7,7 @@
 # the helper creates the database (the event log makes it at start-up) waits for it and
 # removes it, rather than cutting it short into a file without tables.
 . ./lib.sh
-plan 5
+plan 6
 
 work="$OUT/work"
 mkdir -p "$work"
@@ -24,6 +24,14 @@ for mode in sampled full; do
     is "$?:$(cat "$OUT/steal-$mode.out")" "0:files ok" \
        "events, $mode mode: a program that closes descriptors 3..63 and then writes its own files gets exactly what it wrote"
 done
+
+# --- a program that closes every descriptor -------------------------------------------------------
+# The shim's are gone too: its helper says once that the wake-up pipe is, and stops polling it
+# (it polled the closed descriptor in a loop, a CPU's worth, and said nothing).
+(cd "$work" && bounded 60 env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$OUT/all.db" HEAPWATCH_EVENTS=1 "$BIN/fdsteal-O2" all \
+    >"$OUT/all.out" 2>"$OUT/all.err")
+is "$?:$(cat "$OUT/all.out"):$(grep -c "closed the shim's wake-up pipe" "$OUT/all.err")" "0:done:1" \
+   "a program that closes every descriptor: it runs to its end, and the shim says once what it lost"
 
 # --- where the shim's descriptors are ------------------------------------------------------------
 # lazy reads its stdin: while it waits, the helper (started by the event log) holds the database.

@@ -4,11 +4,14 @@
  * It then writes files of its own while it allocates, so that the writer writes again, and
  * checks that each file holds exactly what it wrote: a shim descriptor left at a number the
  * program reuses would write the database's pages into the program's file.
- * Usage: fdsteal   Prints "files ok" (exit 0) or the first file that differs (exit 1). */
+ * Usage: fdsteal   Prints "files ok" (exit 0) or the first file that differs (exit 1).
+ *        fdsteal all   closes every descriptor from 3 up to the soft limit instead, then allocates
+ *                      for a second and prints "done": the shim's own are gone too. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,9 +36,18 @@ static void allocate_for(int ms)
         free(keep[i]);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     allocate_for(1300);   /* the writer has drained once, and holds its connection */
+    if (argc > 1 && !strcmp(argv[1], "all")) {
+        struct rlimit rl;
+        int limit = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536 ? (int)rl.rlim_cur : 65536;
+        for (int fd = 3; fd < limit; fd++)
+            close(fd);
+        allocate_for(1000);
+        printf("done\n");
+        return 0;
+    }
     for (int fd = 3; fd < 64; fd++)
         close(fd);
     int fds[FILES];
