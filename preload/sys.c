@@ -152,7 +152,7 @@ int hw_fd_high(int fd)
 
 size_t hw_read_file(const char *path, char *buf, size_t size)
 {
-    int fd = hw_fd_high(open(path, O_RDONLY | O_CLOEXEC));
+    int fd = open(path, O_RDONLY | O_CLOEXEC);   /* closed before it returns: moving it up gains nothing */
     if (fd < 0) {
         buf[0] = '\0';
         return 0;
