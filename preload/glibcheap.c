@@ -458,6 +458,15 @@ uintptr_t hw_glibcheap_my_tcache(void)
 
 /* ---------------------------------------------------------------- walk ----------- */
 
+bool hw_glibcheap_main_arena(uintptr_t *lo, uintptr_t *hi)
+{
+    if (!G.ok)
+        return false;
+    *lo = G.main_arena;
+    *hi = G.main_arena + MS_SIZEOF;
+    return true;
+}
+
 int hw_glibcheap_arenas(uintptr_t *out, size_t max)
 {
     if (!G.ok)

@@ -79,6 +79,12 @@ uintptr_t hw_glibcheap_my_tcache(void) HW_SIGSAFE;
  * the world briefly and retry). false before a successful probe. Context: SIGSAFE. */
 bool hw_glibcheap_busy(void) HW_SIGSAFE;
 
+/* Where main_arena (glibc's malloc_state of the main heap) lies, [*lo, *hi); false before a
+ * successful probe. It only ever points at free chunks and the top chunk, and at heap
+ * addresses where chunks once began (last_remainder, bins emptied since): never a reference
+ * of the program's, and a stale one can land inside a live block. Context: SIGSAFE. */
+bool hw_glibcheap_main_arena(uintptr_t *lo, uintptr_t *hi) HW_SIGSAFE;
+
 /* The arenas (main first, then along main_arena.next): up to max addresses into out; returns
  * how many there are, or a negative error. For tests and diagnostics. Context: SIGSAFE. */
 int hw_glibcheap_arenas(uintptr_t *out, size_t max) HW_SIGSAFE;

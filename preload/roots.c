@@ -24,6 +24,7 @@
 #include <link.h>
 #include <string.h>
 #include <unistd.h>
+#include "glibcheap.h"
 #include "maps.h"
 #include "modules.h"
 #include "real.h"
@@ -190,6 +191,20 @@ static void sort_data(struct hw_roots *r)
     r->data.nr = kept;
 }
 
+/* A module's writable data as roots, but glibc's main_arena (hw_glibcheap_main_arena). */
+static void add_globals(struct hw_roots *r, uintptr_t lo, uintptr_t hi, const struct dl_phdr_info *info)
+{
+    uintptr_t ex_lo, ex_hi;
+    if (hw_glibcheap_main_arena(&ex_lo, &ex_hi) && ex_lo < hi && ex_hi > lo) {
+        if (ex_lo > lo)
+            add_root_of(r, HW_ROOT_GLOBAL, 0, lo, ex_lo, info->dlpi_addr, info->dlpi_name);
+        if (ex_hi < hi)
+            add_root_of(r, HW_ROOT_GLOBAL, 0, ex_hi, hi, info->dlpi_addr, info->dlpi_name);
+        return;
+    }
+    add_root_of(r, HW_ROOT_GLOBAL, 0, lo, hi, info->dlpi_addr, info->dlpi_name);
+}
+
 static int globals_cb(struct dl_phdr_info *info, size_t size, void *arg)
 {
     (void)size;
@@ -216,11 +231,11 @@ static int globals_cb(struct dl_phdr_info *info, size_t size, void *arg)
         /* RELRO is read-only after relocation: addresses of code and data, never the heap. */
         if (relro_hi > lo && relro_lo < hi) {
             if (relro_lo > lo)
-                add_root_of(r, HW_ROOT_GLOBAL, 0, lo, relro_lo, info->dlpi_addr, info->dlpi_name);
+                add_globals(r, lo, relro_lo, info);
             lo = relro_hi;
         }
         if (lo < hi)
-            add_root_of(r, HW_ROOT_GLOBAL, 0, lo, hi, info->dlpi_addr, info->dlpi_name);
+            add_globals(r, lo, hi, info);
     }
     return 0;
 }

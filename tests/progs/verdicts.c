@@ -10,6 +10,10 @@
  *   bin         lose_before_bin 1 x 100 lost, followed in memory by a free chunk in the
  *                               unsorted bin (main_arena's bin pointers point at its header,
  *                               inside the lost block): 1 direct leak
+ *   remainder   lose_over_remainder 1 x 1500 lost, carved from a free chunk that an earlier
+ *                               split had left main_arena.last_remainder pointing into (a
+ *                               large request does not update it): 1 direct leak. Prints
+ *                               "remainder inside" when the heap went as planned.
  *   link        lose_before_link 1 x 100 lost; a live block keeps, in bytes the program never
  *                               wrote, the address of the chunk header that follows it in
  *                               memory, as glibc leaves a free chunk's bin links in the block
@@ -106,6 +110,27 @@ CASEFN void lose_before_bin(void)
         free(x[i]);                     /* the tcache for this size is full now ... */
     free(next);                         /* ... so this chunk goes to the unsorted bin */
     (void)lost;
+    hw_sink = NULL;
+}
+
+int remainder_inside;
+
+CASEFN void lose_over_remainder(void)
+{
+    void *x[7];
+    for (int i = 0; i < 7; i++) {
+        x[i] = NEW(200);
+        keep[1 + i] = NEW(16);
+    }
+    char *a = NEW(2000);
+    keep[0] = NEW(16);                  /* keeps a's chunk from the top chunk */
+    free(a);                            /* into the unsorted bin */
+    char *c = NEW(200);                 /* a split of a's chunk: last_remainder = the rest */
+    for (int i = 0; i < 7; i++)
+        free(x[i]);                     /* the tcache for this size is full now ... */
+    free(c);                            /* ... so c merges with the rest again */
+    char *lost = NEW(1500);             /* a large request: last_remainder stays, inside lost */
+    remainder_inside = c == a && lost == a;
     hw_sink = NULL;
 }
 
@@ -289,6 +314,11 @@ int main(int argc, char **argv)
         lose_before_bin();
         clear_stack();
         HEAPWATCH_SNAPSHOT("bin");
+    } else if (!strcmp(c, "remainder")) {
+        lose_over_remainder();
+        clear_stack();
+        puts(remainder_inside ? "remainder inside" : "remainder elsewhere");
+        HEAPWATCH_SNAPSHOT("remainder");
     } else if (!strcmp(c, "link")) {
         lose_before_link();
         clear_stack();
