@@ -25,7 +25,8 @@ ANA_OBJS := $(patsubst analyzer/%.c,$(BUILD)/analyzer/%.o,$(ANA_SRCS)) $(BUILD)/
 HOOKSAFE_SRCS := preload/interpose.c preload/livetable.c preload/depot.c preload/record.c \
                  preload/real.c preload/sys.c preload/options.c preload/threads.c \
                  preload/arena.c preload/stw.c preload/mark.c preload/blockmap.c preload/cfi.c \
-                 preload/unwind.c preload/maps.c preload/shadow.c preload/events.c preload/record_arena.c
+                 preload/unwind.c preload/maps.c preload/shadow.c preload/events.c preload/record_arena.c \
+                 preload/forkgate.c
 
 DEPS_PKGS := gcc g++ make libunwind-dev libdwarf-dev libelf-dev libsqlite3-dev zlib1g-dev libc6-dbg libjemalloc2 libtcmalloc-minimal4 \
              sqlite3 golang-go heaptrack valgrind python3 git perl clang jq procps nginx apache2-utils chromium

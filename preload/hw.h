@@ -54,6 +54,8 @@ struct hw_thread {
     _Atomic int stop_deferred;  /* the suspend signal came while in_record: park on leaving */
     uintptr_t stack_lo, stack_hi;  /* this thread's stack, once known (threadhooks.c); 0 = unknown */
     struct hw_live_count *live;    /* this thread's live counters (threads.h); NULL until registered */
+    int *window;                /* this thread's fork window count (forkgate.h); NULL until registered */
+    int window_shared_depth;    /* the same, for a thread that shares the last slot */
     /* The event log (events.c): this thread's queue and its place in its stream (the previous
      * record's ticks and address); its latest sampled allocation (seq, and the countdown,
      * slow_allocs and its live count right after it), which a free compares to tell a

@@ -24,6 +24,7 @@
 #include <sys/auxv.h>
 #include <unistd.h>
 #include "depot.h"
+#include "forkgate.h"
 #include "livetable.h"
 #include "modules.h"
 #include "events.h"
@@ -147,6 +148,7 @@ bool hw_init_slow(void)
     int next = HW_INERT;
     if (!must_stay_inert()) {
         hw_threads_init();
+        hw_forkgate_init();
         if (hw_livetable_init() && hw_depot_init() && hw_modules_init()) {
             hw_record_init();
             hw_events_init();

@@ -184,12 +184,25 @@ static void emit_table_below(struct merge *m, uintptr_t addr)
 }
 
 /* Arena mode: one in-use chunk of glibc's, in address order. A chunk behind the shim's cookie
- * is a sampled block (its table entry comes in address order) or the shim's own. */
+ * is a recorded block with its record in its header (INLINE: taken from there), one whose
+ * record is in the table (which gives it in address order), or the shim's own. */
 static bool take_chunk(uintptr_t block, size_t usable, void *arg)
 {
     struct merge *m = arg;
-    if (hw_is_cookie(((const uintptr_t *)block)[1]))
+    uintptr_t cookie = ((const uintptr_t *)block)[1];
+    if (hw_is_cookie(cookie)) {
+        size_t off = hw_cookie_off(cookie);
+        if (hw_cookie_kind(cookie) != HW_COOKIE_INLINE || off < HW_COOKIE_RECORD_OFF || off > usable ||
+            ((const uintptr_t *)(block + off))[-1] != cookie)
+            return m->ok;   /* TABLE or INTERNAL; or a plain block whose data look like a cookie */
+        uintptr_t p = block + off;
+        emit_table_below(m, p);
+        struct hw_live_entry e = hw_cookie_record((const void *)p);
+        if (m->next < m->n && m->table[m->next].addr == p && ignore_only(&m->table[m->next]))
+            m->next++;   /* a stale flag of a plain block that was freed: this one is not it */
+        emit(m, &e);
         return m->ok;
+    }
     emit_table_below(m, block);
     struct hw_live_entry e = { .addr = block, .size = usable };
     if (m->next < m->n && m->table[m->next].addr == block) {
@@ -439,6 +452,13 @@ static bool next_chunk_header(const struct marker *k, uint32_t i, uintptr_t v)
     if (hw_maps_readable_end(&k->roots->maps, lo - 8, &next) < lo)
         return false;
     uintptr_t size = *(const uintptr_t *)(lo - 8);
+    if (hw_is_cookie(size)) {   /* the shim's block: its chunk starts off bytes earlier */
+        uintptr_t chunk = lo - hw_cookie_off(size);
+        if (chunk < 4096 + 8 || hw_maps_readable_end(&k->roots->maps, chunk - 8, &next) < lo)
+            return false;
+        lo = chunk;
+        size = *(const uintptr_t *)(lo - 8);
+    }
     return !(size & 2) && v == lo - 16 + (size & ~(uintptr_t)7);
 }
 

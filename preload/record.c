@@ -117,7 +117,7 @@ static void count(struct hw_stack_counters *c, bool is_free, const struct hw_liv
 }
 
 /* Count a sampled block's allocation; the live table calls it under the shard's lock. */
-static void count_alloc(const struct hw_live_entry *e)
+void hw_record_count_alloc(const struct hw_live_entry *e)
 {
     struct hw_stack_counters *c = hw_depot_counters(e->stack);
     if (c)
@@ -127,7 +127,7 @@ static void count_alloc(const struct hw_live_entry *e)
 }
 
 /* Count a sampled block's free; the live table calls it under the shard's lock. */
-static void count_free(const struct hw_live_entry *e)
+void hw_record_count_free(const struct hw_live_entry *e)
 {
     struct hw_stack_counters *c = hw_depot_counters(e->stack);
     if (c)
@@ -138,7 +138,7 @@ static void count_free(const struct hw_live_entry *e)
 
 void hw_record_init(void)
 {
-    hw_livetable_set_counters(count_alloc, count_free);
+    hw_livetable_set_counters(hw_record_count_alloc, hw_record_count_free);
 }
 
 /* Whether some block is in the live table without a shadow byte (its address is not

@@ -43,6 +43,12 @@ static inline bool hw_forgetting(void)
  * and the calling thread's stack as a depot id (0: none); inside a record section. */
 bool hw_record_should_sample(size_t size) HW_HOOKSAFE;
 uint32_t hw_record_capture(void) HW_HOOKSAFE;
+/* Count a recorded block's allocation or free in its stack's counters (weighted in sampled
+ * mode) and log its event: what the live table does for an entry it takes in or gives up,
+ * for a record kept elsewhere (cookie.h); inside a record section. */
+struct hw_live_entry;
+void hw_record_count_alloc(const struct hw_live_entry *e) HW_HOOKSAFE;
+void hw_record_count_free(const struct hw_live_entry *e) HW_HOOKSAFE;
 
 /* The whole of recording an allocation and a free (record.c); the hooks call the inline fast
  * paths below, which handle an unsampled block whose shadow page exists, and fall back to

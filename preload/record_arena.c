@@ -21,6 +21,7 @@
 #include <string.h>
 #include "cookie.h"
 #include "events.h"
+#include "forkgate.h"
 #include "glibcheap.h"
 #include "livetable.h"
 #include "maps.h"
@@ -51,8 +52,8 @@ void hw_arena_init(void)
     const char *why = NULL;
     if (hw_real_usable != HW_USABLE_GLIBC)
         why = "the allocator is not glibc's";
-    else if (hw_opt.sample_rate <= 1)
-        why = hw_opt.sample_rate ? "full mode records every block anyway" : "HEAPWATCH_SAMPLE_RATE=0";
+    else if (!hw_opt.sample_rate)
+        why = "HEAPWATCH_SAMPLE_RATE=0";
     else if (!hw_opt.objects)
         why = "HEAPWATCH_OBJECTS=0 counts live blocks as they come and go";
     else if (!hw_glibcheap_probe())
@@ -88,10 +89,16 @@ static void *real_alloc(size_t size, size_t align, bool zero)
     return p;
 }
 
-/* A block of `size` bytes behind a cookie of `kind`. */
-static void *cookie_alloc(size_t size, size_t align, bool zero, unsigned kind)
+/* A block of `size` bytes behind a cookie of `kind`, base_off bytes into its real block (16
+ * or HW_COOKIE_RECORD_OFF), or for an alignment above 16 a multiple of it that is larger than
+ * base_off, so that an offset of base_off says the block is not aligned (realloc); NULL when
+ * the real allocator has none, or when the offset would not fit the cookie (an alignment
+ * above HW_COOKIE_OFF_MAX; errno untouched: the caller falls back). */
+static void *cookie_alloc(size_t size, size_t align, bool zero, size_t base_off, unsigned kind)
 {
-    size_t off = align > 16 ? align : 16;
+    size_t off = align <= 16 ? base_off : align > base_off ? align : 2 * base_off;
+    if (off > HW_COOKIE_OFF_MAX)
+        return NULL;
     if (size > SIZE_MAX - off) {
         errno = ENOMEM;
         return NULL;
@@ -105,41 +112,77 @@ static bool chunk_mmapped(const void *p)
     return ((const uintptr_t *)p)[-1] & 2;
 }
 
-/* A table entry for block p of `size` bytes: sampled (its stack), the dynamic linker's (a
- * stack, not counted), or neither (stack 0: a cookie'd block that is no longer a sample, or a
- * chunk glibc mmapped). Inside a record section. */
-static void track(void *p, size_t size, bool sampled, bool loader)
+/* Whether a recorded block's entry is counted (the live table's rule: a stack, and not the
+ * dynamic linker's). */
+static bool counted(const struct hw_live_entry *e)
+{
+    return e->stack && !e->uncounted;
+}
+
+/* The stack of a block to record: sampled, or the dynamic linker's; else none. Taken before
+ * the block's fork window opens (forkgate.h): unwinding may take the loader's lock. */
+static uint32_t stack_of(bool sampled, bool loader)
+{
+    return sampled || loader ? hw_record_capture() : 0;
+}
+
+/* Record block p of `size` bytes with its stack (stack_of): sampled, the dynamic linker's
+ * (a stack, not counted), or neither (stack 0: a chunk glibc mmapped, or a block no longer a
+ * sample). A cookie'd block in an arena chunk keeps its record in its header (INLINE); any
+ * other block in the live table. Inside a record section, and for a cookie'd block inside
+ * the fork window that allocated it. */
+static void track(void *p, size_t size, bool sampled, bool loader, uint32_t stack)
 {
     struct hw_live_entry e = {
         .addr = (uintptr_t)p, .size = size, .thread = hw_thread_index(), .seq = hw_seq_next(),
-        .stack = sampled || loader ? hw_record_capture() : 0, .uncounted = !sampled && loader,
+        .stack = stack, .uncounted = !sampled && loader,
     };
+    uintptr_t h = ((uintptr_t *)p)[-1];
+    if (hw_is_cookie(h) && hw_cookie_off(h) >= HW_COOKIE_RECORD_OFF && !chunk_mmapped(hw_cookie_base(p))) {
+        if (counted(&e))
+            hw_record_count_alloc(&e);   /* counts a sample, logs its event */
+        hw_cookie_put_record(p, &e);
+        hw_cookie_set_kind(p, HW_COOKIE_INLINE);
+        return;
+    }
+    if (hw_is_cookie(h))
+        hw_cookie_set_kind(p, HW_COOKIE_TABLE);
     hw_livetable_insert(&e);   /* counts a sample, logs its event */
 }
 
-
 /* An allocation whose sampling is decided: sampled (or the dynamic linker's) behind a cookie
- * with a table entry, else glibc's own block. Inside a record section. */
+ * with its record, else glibc's own block. Inside a record section. */
 static void *alloc_decided(size_t size, size_t align, bool zero, bool sampled, bool loader)
 {
-    void *p;
+    void *p = NULL;
+    uint32_t stack = stack_of(sampled, loader);
     if (sampled || loader) {
-        p = cookie_alloc(size, align, zero, HW_COOKIE_SAMPLED);
+        hw_window_open();
+        p = cookie_alloc(size, align, zero, HW_COOKIE_RECORD_OFF, HW_COOKIE_TABLE);
         if (p)
-            track(p, size, sampled, loader);   /* a full table loses the block */
-    } else {
-        p = real_alloc(size, align, zero);
-        if (p && size >= hw_arena_small && chunk_mmapped(p))   /* no arena lists it */
-            track(p, size, false, false);
+            track(p, size, sampled, loader, stack);   /* a full table loses the block */
+        hw_window_close();
+        if (p || align <= HW_COOKIE_OFF_MAX)
+            return p;
+        /* an alignment no cookie can say: glibc's block, recorded if it is an mmapped chunk */
     }
+    /* No window: a fork between glibc's mmap of a chunk and its table entry leaves the child
+     * a chunk that no walk sees and no count has. */
+    p = real_alloc(size, align, zero);
+    if (p && size >= hw_arena_small && chunk_mmapped(p))   /* no arena lists it */
+        track(p, size, sampled, loader, stack);
     return p;
 }
 
 void *hw_arena_mode_alloc(size_t size, size_t align, bool zero, const void *caller)
 {
     hw_trigger_at_allocation(hw_from_loader(caller));
-    if (!hw_recording())
-        return hw_self.guard ? cookie_alloc(size, align, zero, HW_COOKIE_INTERNAL) : real_alloc(size, align, zero);
+    if (!hw_recording()) {
+        if (!hw_self.guard)
+            return real_alloc(size, align, zero);
+        void *p = cookie_alloc(size, align, zero, 16, HW_COOKIE_INTERNAL);
+        return p || align <= HW_COOKIE_OFF_MAX ? p : real_alloc(size, align, zero);
+    }
     hw_record_enter();
     hw_event_note_allocation();
     bool sampled = hw_record_should_sample(size), loader = hw_from_loader(caller);
@@ -148,20 +191,41 @@ void *hw_arena_mode_alloc(size_t size, size_t align, bool zero, const void *call
     return p;
 }
 
+/* Take cookie'd block p's record out (counting a sampled free) into *e; whether it had one.
+ * An INLINE block's cookie becomes TABLE, so that while the record is out the walk skips it
+ * as it skips a TABLE block whose entry is gone. Inside a record section. */
+static bool take_record(void *p, struct hw_live_entry *e)
+{
+    uintptr_t h = ((uintptr_t *)p)[-1];
+    if (hw_is_cookie(h) && hw_cookie_kind(h) == HW_COOKIE_INLINE) {
+        *e = hw_cookie_record(p);
+        hw_cookie_set_kind(p, HW_COOKIE_TABLE);
+        if (counted(e))
+            hw_record_count_free(e);   /* counts the sample's free, logs its event */
+        return true;
+    }
+    return hw_livetable_remove((uintptr_t)p, e);   /* counts the sample's free, logs its event */
+}
+
 void hw_arena_mode_free(void *p)
 {
     uintptr_t h = ((uintptr_t *)p)[-1];
     if (hw_is_cookie(h)) {
-        if (hw_cookie_kind(h) == HW_COOKIE_SAMPLED && hw_forgetting()) {
+        /* One record section from the record to the real free: a walk meanwhile would take
+         * the chunk, its cookie cleared but not yet freed, for a plain live block; and one
+         * fork window (forkgate.h), for a fork child's walk. */
+        hw_record_enter();
+        hw_window_open();
+        if (hw_cookie_kind(h) != HW_COOKIE_INTERNAL && hw_forgetting()) {
             struct hw_live_entry e;
-            hw_record_enter();
-            hw_livetable_remove((uintptr_t)p, &e);   /* counts the sample's free, logs its event */
-            hw_record_leave();
+            take_record(p, &e);
         }
         void *q = hw_cookie_base(p);
         hw_cookie_clear(p);
         hw_real.free(q);
         hw_self.arena_frees++;   /* after the event log looked at the count (events.c) */
+        hw_window_close();
+        hw_record_leave();
         return;
     }
     /* glibc's mmapped chunk (or no chunk of glibc at all: glibc says so as it would without us) */
@@ -184,33 +248,23 @@ size_t hw_arena_mode_usable(const void *p)
     return hw_real_usable_size(q) - (size_t)((const char *)p - (const char *)q);
 }
 
-/* Take block p's table entry out (counting a sampled free), into *e; whether it had one. */
-static bool untrack(void *p, struct hw_live_entry *e)
-{
-    if (!hw_forgetting())
-        return false;
-    hw_record_enter();
-    bool had = hw_livetable_remove((uintptr_t)p, e);
-    hw_record_leave();
-    return had;
-}
-
-static void retrack(const struct hw_live_entry *e)
-{
-    hw_record_enter();
-    hw_livetable_insert(e);
-    hw_record_leave();
-}
-
 /* glibc's realloc of its own block (no cookie), an mmapped chunk's table entry taken out first
  * and put back if glibc fails; NULL when it does. */
 static void *glibc_realloc(void *old, size_t size)
 {
     struct hw_live_entry e;
-    bool had = (((uintptr_t *)old)[-1] & 2) && untrack(old, &e);
+    bool had = false;
+    if ((((uintptr_t *)old)[-1] & 2) && hw_forgetting()) {
+        hw_record_enter();
+        had = hw_livetable_remove((uintptr_t)old, &e);
+        hw_record_leave();
+    }
     void *p = hw_real.realloc(old, size);
-    if (!p && had)
-        retrack(&e);
+    if (!p && had) {
+        hw_record_enter();
+        hw_livetable_insert(&e);
+        hw_record_leave();
+    }
     return p;
 }
 
@@ -230,6 +284,59 @@ void *hw_arena_mode_realloc(void *old, size_t size, const void *caller)
     }
     if (!ours && !recording)   /* the shim's own call, or no recording: glibc's, untracked */
         return glibc_realloc(old, size);
+    bool internal = ours && hw_cookie_kind(h) == HW_COOKIE_INTERNAL;
+    size_t off = ours ? hw_cookie_off(h) : 0;
+    /* A cookie'd block realloc'd whole, its header moving with it, in one record section (see
+     * hw_arena_mode_free): its record out first (its free before the new allocation, as
+     * without the shim: a block realloc'd again at once is a temporary), the cookie off the old
+     * chunk, which glibc may free, and put back on whichever chunk holds the block after. An
+     * offset other than its kind's own is an alignment's, which glibc's realloc keeps not. */
+    if (ours && off == (internal ? 16 : HW_COOKIE_RECORD_OFF) && size <= SIZE_MAX - off && (recording || internal)) {
+        struct hw_live_entry e;
+        hw_record_enter();
+        bool was_inline = !internal && hw_cookie_kind(h) == HW_COOKIE_INLINE;
+        bool sampled = false, loader = false;
+        uint32_t stack = 0;
+        /* The new block's sampling is decided first (its stack is taken outside the window),
+         * but the old block's free must see the countdown as it was, and precede the new
+         * allocation's count, as without the shim: a block realloc'd right after it was made
+         * is a temporary (events.c). */
+        int64_t countdown = hw_self.until_sample, countdown_after = countdown;
+        if (recording) {
+            loader = hw_from_loader(caller);
+            sampled = hw_record_should_sample(size);
+            stack = internal ? 0 : stack_of(sampled, loader);
+            countdown_after = hw_self.until_sample;
+            hw_self.until_sample = countdown;
+        }
+        hw_window_open();
+        bool had = !internal && hw_forgetting() && take_record(old, &e);
+        hw_self.until_sample = countdown_after;
+        if (recording)
+            hw_event_note_allocation();
+        void *q_old = hw_cookie_base(old);
+        hw_cookie_clear(old);
+        char *q = hw_real.realloc(q_old, size + off);
+        void *p = NULL;
+        if (!q) {
+            hw_cookie_put(q_old, off, internal ? HW_COOKIE_INTERNAL : HW_COOKIE_TABLE);
+            if (had && was_inline) {
+                if (counted(&e))
+                    hw_record_count_alloc(&e);
+                hw_cookie_set_kind(old, HW_COOKIE_INLINE);
+            } else if (had) {
+                hw_livetable_insert(&e);
+            }
+        } else {
+            hw_self.arena_frees++;
+            p = hw_cookie_put(q, off, internal ? HW_COOKIE_INTERNAL : HW_COOKIE_TABLE);
+            if (!internal)
+                track(p, size, sampled, loader, stack);
+        }
+        hw_window_close();
+        hw_record_leave();
+        return p;
+    }
     bool sampled = false, loader = false;
     if (recording) {
         hw_record_enter();
@@ -238,24 +345,6 @@ void *hw_arena_mode_realloc(void *old, size_t size, const void *caller)
         loader = hw_from_loader(caller);
         hw_record_leave();
     }
-    size_t off = ours ? (size_t)((char *)old - (char *)hw_cookie_base(old)) : 0;
-    if (ours && off == 16 && size <= SIZE_MAX - 16 && (recording || hw_cookie_kind(h) == HW_COOKIE_INTERNAL)) {
-        struct hw_live_entry e;
-        bool had = hw_cookie_kind(h) == HW_COOKIE_SAMPLED && untrack(old, &e);
-        char *q = hw_real.realloc(hw_cookie_base(old), size + 16);
-        if (!q) {
-            if (had)
-                retrack(&e);
-            return NULL;
-        }
-        hw_self.arena_frees++;
-        if (hw_cookie_kind(h) == HW_COOKIE_INTERNAL)
-            return q + 16;
-        hw_record_enter();
-        track(q + 16, size, sampled, loader);
-        hw_record_leave();
-        return q + 16;
-    }
     if (!ours) {
         void *p = glibc_realloc(old, size);
         if (!p)
@@ -263,7 +352,7 @@ void *hw_arena_mode_realloc(void *old, size_t size, const void *caller)
         hw_self.arena_frees++;
         if (chunk_mmapped(p)) {   /* its free takes the slow path: a table entry is enough */
             hw_record_enter();
-            track(p, size, sampled, loader);
+            track(p, size, sampled, loader, stack_of(sampled, loader));
             hw_record_leave();
             return p;
         }
@@ -384,6 +473,18 @@ bool hw_arena_mode_ignore(const void *p)
 {
     if (hw_livetable_set_ignored((uintptr_t)p))
         return true;
+    /* A block with its record in its header: the flag goes there. p[-1] is read with a system
+     * call, which fails on memory that is not mapped, since p may be anything. */
+    uintptr_t h;
+    if (!((uintptr_t)p & 15) && (uintptr_t)p >= 4096 && hw_read_word_checked((uintptr_t)p - sizeof h, &h) &&
+        hw_is_cookie(h) && hw_cookie_kind(h) == HW_COOKIE_INLINE) {
+        hw_record_enter();
+        struct hw_live_entry e = hw_cookie_record(p);
+        e.ignored = 1;
+        hw_cookie_put_record((void *)p, &e);
+        hw_record_leave();
+        return true;
+    }
     /* A plain block, which only the arenas know: an entry with no size that the walk merges
      * into its chunk (and drops once no chunk starts there). */
     struct hw_live_entry e = { .addr = (uintptr_t)p, .thread = hw_thread_index(), .ignored = 1, .uncounted = 1 };

@@ -51,6 +51,7 @@
 #include "counts.h"
 #include "record_arena.h"
 #include "eventwriter.h"
+#include "forkgate.h"
 #include "livetable.h"
 #include "loaderlock.h"
 #include "mark.h"
@@ -722,6 +723,7 @@ void hw_snapshot_atfork_prepare(void)
     if (fork_has_sink)
         hw_sink_close_events_locked();   /* no child inherits an open connection */
     pthread_mutex_lock(&snap_lock);
+    hw_forkgate_close();   /* before the locks a window may take (the table's, the log's) */
     hw_record_enter();
     hw_modules_lock();
     hw_threads_lock_registry();
@@ -740,6 +742,7 @@ void hw_snapshot_atfork_parent(void)
     hw_threads_unlock_registry();
     hw_modules_unlock();
     hw_record_leave();
+    hw_forkgate_reopen_parent();
     pthread_mutex_unlock(&snap_lock);
     if (fork_has_sink)
         hw_sink_unlock();
@@ -748,6 +751,7 @@ void hw_snapshot_atfork_parent(void)
 /* The child: its own database (opened at its first snapshot), its own helper and pipe. */
 void hw_snapshot_atfork_child(void)
 {
+    hw_forkgate_reopen_child();
     hw_events_atfork_child();
     hw_livetable_unlock_all();
     hw_depot_unlock();

@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -148,6 +149,15 @@ int hw_fd_high(int fd)
         return errno == EBADF ? -1 : fd;
     close(fd);
     return high;
+}
+
+bool hw_read_word_checked(uintptr_t addr, uintptr_t *out)
+{
+    int saved = errno;
+    struct iovec local = { out, sizeof *out }, remote = { (void *)addr, sizeof *out };
+    long n = syscall(SYS_process_vm_readv, (long)getpid(), &local, 1L, &remote, 1L, 0L);
+    errno = saved;
+    return n == (long)sizeof *out;
 }
 
 size_t hw_read_file(const char *path, char *buf, size_t size)

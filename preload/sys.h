@@ -4,6 +4,7 @@
 #define HW_SYS_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "hw.h"
@@ -21,6 +22,9 @@ void hw_log(const char *fmt, ...) HW_SIGSAFE __attribute__((format(printf, 1, 2)
 /* Read the file at path into buf (at most size - 1 bytes, NUL-terminated); the length read,
  * 0 if it cannot be opened. For /proc files, which report no size. */
 size_t hw_read_file(const char *path, char *buf, size_t size) HW_SIGSAFE;
+/* Read the word at addr into *out; false (errno kept) if it is not mapped readable, instead
+ * of a fault: process_vm_readv(2) of the calling process itself. */
+bool hw_read_word_checked(uintptr_t addr, uintptr_t *out) HW_SIGSAFE;
 /* fd moved up to a number programs do not use (the top of the descriptor table, below its
  * soft limit), and fd closed; fd itself when it cannot move or is already there. The shim's
  * descriptors live there: a program that closes a descriptor twice (bash does, harmless in a

@@ -67,6 +67,18 @@ uint32_t hw_thread_register_slow(void)
     return i;
 }
 
+struct hw_live_count *hw_live_line(uint32_t i)
+{
+    if (!live_counts)
+        return NULL;
+    return &live_counts[i < HW_LIVE_SLOTS - 1 ? i : HW_LIVE_SLOTS - 1];
+}
+
+uint32_t hw_threads_registered(void)
+{
+    return atomic_load_explicit(&nr_threads, memory_order_relaxed);
+}
+
 int hw_thread_tid(uint32_t index)
 {
     return tids && index < MAX_THREADS ? atomic_load_explicit(&tids[index], memory_order_relaxed) : 0;

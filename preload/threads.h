@@ -32,7 +32,12 @@ int hw_thread_tid(uint32_t index) HW_SIGSAFE;
 #define HW_LIVE_SLOTS 65536u
 struct hw_live_count {
     int64_t objects, bytes;
+    int window;   /* the thread's fork window (forkgate.h): its own line, as the counts */
 } __attribute__((aligned(64)));
+/* The line of thread index i (the shared last one beyond), NULL if unmapped; and how many
+ * indices were handed out. Context: SIGSAFE. */
+struct hw_live_count *hw_live_line(uint32_t i) HW_SIGSAFE;
+uint32_t hw_threads_registered(void) HW_SIGSAFE;
 /* Registers the thread's line, or adds to the shared one (hw_self.live stays NULL there). */
 void hw_live_add_slow(int64_t objects, int64_t bytes) HW_HOOKSAFE;
 static inline __attribute__((always_inline)) void hw_live_add(int64_t objects, int64_t bytes)

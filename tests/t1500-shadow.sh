@@ -11,7 +11,7 @@
 # heap walked in place and without a heap walk (the per-thread counters), with glibc's malloc and with jemalloc and tcmalloc when Debian's
 # libjemalloc2 and libtcmalloc-minimal4 are installed (`make deps` installs them).
 . ./lib.sh
-plan 61
+plan 66
 
 LIBDIR=/usr/lib/x86_64-linux-gnu
 progs="$BIN/census-O0 $BIN/census-O2"
@@ -34,30 +34,32 @@ within() { if [ "$3" -ge "$1" ] && [ "$3" -le "$2" ]; then echo ok; else echo "$
 runs=0 walks=0
 for prog in $progs; do
     name=$(basename "$prog")
-    for mode in full sampled shadow inplace counters; do
+    for mode in full fullshadow sampled shadow inplace counters; do
         case $mode in
         full) set -- HEAPWATCH_SAMPLE_RATE=1 ;;
+        fullshadow) set -- HEAPWATCH_SAMPLE_RATE=1 HEAPWATCH_BLOCKS=shadow ;;
         sampled) set -- HEAPWATCH_SEED=7 ;;
         shadow) set -- HEAPWATCH_SEED=7 HEAPWATCH_BLOCKS=shadow ;;
         inplace) set -- HEAPWATCH_SEED=7 HEAPWATCH_SNAPSHOT=inplace ;;
         counters) set -- HEAPWATCH_SEED=7 HEAPWATCH_OBJECTS=0 ;;
         esac
         [ "$name" = census-O0 ] && [ "$mode" != full ] && [ "$mode" != sampled ] && continue
-        [ "$mode" = shadow ] && [ "$name" != census-O2 ] && continue   # the others are shadow anyway
+        case $mode in shadow | fullshadow) [ "$name" != census-O2 ] && continue ;; esac   # the others are shadow anyway
         run_shim "$OUT/c.db" "$@" -- "$prog"
         rc=$?
         "$HW" ls "$OUT/c.db" --json > "$OUT/ls.json" 2>"$OUT/ls.err"
         blocks=$(sqlite3 "$OUT/c.db" "SELECT settings FROM process" | sed -n 's/^BLOCKS=//p')
         runs=$((runs + 1))
-        if [ "$blocks" = arena ]; then
+        # full mode records every block, in the arena walk too (its record in its header)
+        if [ "$blocks" = arena ] && [ "$mode" != full ]; then
             is "$rc:$(delta live_objects):$(within "$(truth bytes)" "$(truth usable)" "$(delta live_bytes)")" \
                "0:$(truth objects):ok" "$name $mode: live blocks exactly, bytes between requested and usable (arena walk)"
         else
             is "$rc:$(delta live_objects):$(delta live_bytes)" "0:$(truth objects):$(truth bytes)" \
                "$name $mode: live blocks and requested bytes, exactly ($blocks)"
         fi
-        want=shadow   # full mode and counters mode use the shadow map; jemalloc and tcmalloc too
-        case "$mode:$name" in sampled:census-O*|inplace:census-O*) want=arena ;; esac
+        want=shadow   # counters mode uses the shadow map; jemalloc and tcmalloc too
+        case "$mode:$name" in full:census-O*|sampled:census-O*|inplace:census-O*) want=arena ;; esac
         is "$blocks" "$want" "$name $mode: the live blocks come from the $want mode"
         # The threads' cross-thread frees: their blocks are all counted; glibc adds at most
         # one block per thread of its own (the thread's DTV), and it varies with the version.
@@ -67,7 +69,7 @@ for prog in $progs; do
             test "$got" -ge "$want" -a "$got" -le $((want + 4))
         # Without a heap walk the live totals are the per-thread counters (threads.h) alone.
         [ "$mode" = counters ] && continue
-        if [ "$blocks" = arena ]; then
+        if [ "$blocks" = arena ] && [ "$mode" != full ]; then
             is "$(delta leaked_objects):$(within "$(truth direct_bytes)" "$(truth direct_usable)" "$(delta leaked_bytes)"):$(delta indirect_objects):$(within "$(truth indirect_bytes)" "$(truth indirect_usable)" "$(delta indirect_bytes)")" \
                "$(truth direct):ok:$(truth indirect):ok" "$name $mode: the walk's direct and indirect leaks, with their sizes"
         else
@@ -96,11 +98,15 @@ is "$(jq '[.rows[].flat.alloc_objects] | add // 0' "$OUT/g-top.json")" 0 \
 # Growing a big buffer by realloc stays glibc's growth in place (or mremap), not a copy of the
 # whole buffer each time, in sampled mode too; a minute is a generous bound for what takes a
 # fraction of a second (it took minutes when the shim copied).
-rm -f "$OUT/regrow.db"
-bounded 60 env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$OUT/regrow.db" "$BIN/regrow-O2" >"$OUT/regrow.out" 2>&1
-is "$?:$(cat "$OUT/regrow.out"):$("$HW" ls "$OUT/regrow.db" --json | jq '.snapshots[-1].live_objects')" "0:regrow 81920000:1" \
-    "sampled: a buffer grown a page at a time to 80 MB, and 64 grown and shrunk: done, and nothing left but stdout's buffer"
+# Full mode too, where every block carries its record in a header that moves with it.
+for rate in 524288 1; do
+    rm -f "$OUT/regrow.db"
+    bounded 60 env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$OUT/regrow.db" HEAPWATCH_SAMPLE_RATE=$rate "$BIN/regrow-O2" >"$OUT/regrow.out" 2>&1
+    is "$?:$(cat "$OUT/regrow.out"):$("$HW" ls "$OUT/regrow.db" --json | jq '.snapshots[-1].live_objects')" "0:regrow 81920000:1" \
+        "rate $rate: a buffer grown a page at a time to 80 MB, and 64 grown and shrunk: done, and nothing left but stdout's buffer"
+done
 
-# 15 runs (census-O0: full and sampled only; shadow: census-O2 only), 12 of them with a heap walk
-for i in $(seq $((3 * (15 - runs) + (12 - walks)))); do skip "jemalloc or tcmalloc not installed (make deps)"; done
+# 16 runs (census-O0: full and sampled only; shadow and fullshadow: census-O2 only), 13 of them
+# with a heap walk
+for i in $(seq $((3 * (16 - runs) + (13 - walks)))); do skip "jemalloc or tcmalloc not installed (make deps)"; done
 done_testing

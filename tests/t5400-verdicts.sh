@@ -5,7 +5,7 @@
 # exactly; heapwatch must report them at -O0 and -O2, in full and sampled mode, and never
 # report a leak where none is.
 . ./lib.sh
-plan 63
+plan 67
 
 # leak_rows JSON FUNCTION: "direct N B" / "indirect N B" of rows with FUNCTION in their stack
 # ("none" when there is no such row, "no report" when the JSON is missing). Sampled mode has
@@ -58,6 +58,10 @@ for opt in O0 O2; do
         is "$(leak_rows "$j" lose_top)" "direct 1 $(sz $rate 1337)" "-$opt rate $rate: a lost malloc(1337) is a leak (control)"
         j=$(run_case $opt $rate bin)
         is "$(leak_rows "$j" lose_before_bin)" "direct 1 $(sz $rate 100)" "-$opt rate $rate: a lost block followed by a free chunk in the unsorted bin is a leak"
+        j=$(run_case $opt $rate ignored)
+        is "$(head -n 1 "$OUT/ignored-$opt-$rate.stdout") | $(jq -r '.total | "\(.leaked_objects) \(.indirect_objects)"' "$j") | $(leak_rows "$j" lose_top)" \
+           "ignore list=0 stack=ok hole=ok | 1 0 | direct 1 $(sz $rate 80)" \
+           "-$opt rate $rate: a list whose head is heapwatch_ignore()d is no leak, a block beside it is; a stack address and one after an unmapped page are refused or ignored, without a fault"
         j=$(run_case $opt $rate remainder)
         is "$(head -n 1 "$OUT/remainder-$opt-$rate.stdout") | $(leak_rows "$j" lose_over_remainder)" "remainder inside | direct 1 $(sz $rate 1500)" \
            "-$opt rate $rate: a lost block that main_arena.last_remainder points into (stale since a large request) is a leak"

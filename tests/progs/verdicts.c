@@ -46,6 +46,11 @@
  *   dlclosed    dso_keep        leaks_dso<SUFFIX>.so, dlopen'd, keeps 7 x 208 in its globals and
  *                               is dlclose'd before the snapshot: 7 direct leaks, charged to
  *                               dso_keep in the unloaded library.
+ *   ignored     ignore_list     a list of 3 x 80 lost after heapwatch_ignore() of its head: no
+ *                               leak (the head is a root, as __lsan_ignore_object makes it);
+ *               lose_top        1 x 80 lost without: 1 direct leak. heapwatch_ignore() of a
+ *                               stack address and of a page whose page before is unmapped
+ *                               must not fault. Prints the calls' results.
  *   guard       lose_top        a heap block with a PROT_NONE page in the middle (a guard page)
  *                               is reachable; 1 x 208 lost: the walk skips the page, the
  *                               snapshot is stored and finds the leak.
@@ -110,6 +115,30 @@ CASEFN void lose_before_bin(void)
         free(x[i]);                     /* the tcache for this size is full now ... */
     free(next);                         /* ... so this chunk goes to the unsorted bin */
     (void)lost;
+    hw_sink = NULL;
+}
+
+/* ---- heapwatch_ignore ---- */
+
+CASEFN void ignore_list(char *out, size_t len)
+{
+    void **head = NEW(80), **second = NEW(80), **third = NEW(80);
+    head[0] = second;
+    second[0] = third;
+    third[0] = NULL;
+    int on_list = HEAPWATCH_IGNORE(head);
+    int local = 0;
+    int on_stack = HEAPWATCH_IGNORE(&local);
+    /* a page whose page before it is not mapped: the shim must not read p[-1] blindly */
+    char *pages = mmap(NULL, 2 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    int after_hole = -2;
+    if (pages != MAP_FAILED) {
+        munmap(pages, 4096);
+        after_hole = HEAPWATCH_IGNORE(pages + 4096);
+        munmap(pages + 4096, 4096);
+    }
+    snprintf(out, len, "ignore list=%d stack=%s hole=%s", on_list, on_stack <= 0 ? "ok" : "?",
+             after_hole <= 0 ? "ok" : "?");
     hw_sink = NULL;
 }
 
@@ -314,6 +343,13 @@ int main(int argc, char **argv)
         lose_before_bin();
         clear_stack();
         HEAPWATCH_SNAPSHOT("bin");
+    } else if (!strcmp(c, "ignored")) {
+        char line[128];
+        ignore_list(line, sizeof line);
+        lose_top(80);
+        clear_stack();
+        puts(line);
+        HEAPWATCH_SNAPSHOT("ignored");
     } else if (!strcmp(c, "remainder")) {
         lose_over_remainder();
         clear_stack();
