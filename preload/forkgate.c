@@ -48,7 +48,7 @@ void hw_window_open_slow(void)
         return;
     for (;;) {
         __atomic_add_fetch(&line->window, 1, __ATOMIC_SEQ_CST);   /* locked: a full fence too */
-        if (!atomic_load(&hw_fork_gate))
+        if (!atomic_load(&hw_fork_gate) || hw_self.forking)
             return;
         __atomic_sub_fetch(&line->window, 1, __ATOMIC_RELEASE);
         hw_forkgate_wait();
@@ -70,6 +70,7 @@ void hw_forkgate_wait(void)
 
 void hw_forkgate_close(void)
 {
+    hw_self.forking = true;
     atomic_fetch_add(&hw_fork_gate, 1);
     if (!hw_fork_gate_fenced) {
         int saved = errno;
@@ -100,11 +101,13 @@ void hw_forkgate_close(void)
 
 void hw_forkgate_reopen_parent(void)
 {
+    hw_self.forking = false;
     atomic_fetch_sub(&hw_fork_gate, 1);
 }
 
 void hw_forkgate_reopen_child(void)
 {
+    hw_self.forking = false;
     atomic_store(&hw_fork_gate, 0);
     if (!hw_fork_gate_fenced)
         register_membarrier();

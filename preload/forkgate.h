@@ -15,6 +15,8 @@
  * waits outside until the fork is done. The thread's side is two plain stores and a load:
  * an asymmetric fence (membarrier(2), as userspace RCU does) on the forking side orders them
  * against the gate; where membarrier is refused, the thread's side takes a full fence.
+ * The forking thread's own windows pass the gate: its prepare handler, glibc's fork and the
+ * atfork handlers that run between ours may free and allocate.
  * A window holds no lock of the shim's and calls nothing but the real allocator, the
  * block's own words, the counters and the event log, so the wait is short; a thread stopped
  * inside one (a debugger) delays a fork by at most a second, then the fork goes on.
@@ -59,7 +61,7 @@ static inline void hw_window_open(void)
             atomic_thread_fence(memory_order_seq_cst);
         else
             atomic_signal_fence(memory_order_seq_cst);
-        if (HW_LIKELY(!atomic_load_explicit(&hw_fork_gate, memory_order_relaxed)))
+        if (HW_LIKELY(!atomic_load_explicit(&hw_fork_gate, memory_order_relaxed)) || hw_self.forking)
             return;
         __asm__ volatile("decl %0" : "+m"(*w) : : "memory");
         hw_forkgate_wait();
