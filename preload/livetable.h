@@ -26,6 +26,20 @@ struct hw_live_entry {
 };
 _Static_assert(sizeof(struct hw_live_entry) == 24, "live entry must stay compact");
 
+/* An entry built from whole words: GCC fills the bit fields of a designated initializer with
+ * partial stores, and the next read of the whole word (a copy, a record in a block's header)
+ * then waits for them (a failed store forward, a tenth of full mode's time in track on
+ * cxx_mix). The layout is x86-64's (the first field in the low bits); t-cookie checks it. */
+static inline struct hw_live_entry hw_live_entry_make(uintptr_t addr, uint64_t size, uint32_t thread, bool uncounted,
+                                                      uint32_t stack, uint32_t seq)
+{
+    struct hw_live_entry e;
+    uint64_t w[3] = { addr, (size & ((1ull << 40) - 1)) | (uint64_t)(thread & ((1u << 22) - 1)) << 40 | (uint64_t)uncounted << 63,
+                      stack | (uint64_t)seq << 32 };
+    __builtin_memcpy(&e, w, sizeof e);
+    return e;
+}
+
 /* Set up the shards; false if memory could not be mapped. */
 bool hw_livetable_init(void) HW_HOOKSAFE;
 /* Counters kept with the table (record.c): called with the shard's lock held, so that a

@@ -159,10 +159,8 @@ static inline void note_table_only(void)
  * blocks without one. */
 static HW_NOINLINE void track_in_table(uintptr_t addr, size_t size, bool sampled, uint8_t *byte)
 {
-    struct hw_live_entry e = {
-        .addr = addr, .size = size, .thread = hw_thread_index(), .seq = hw_seq_next(),
-        .stack = sampled ? hw_record_capture() : 0,
-    };
+    uint32_t stack = sampled ? hw_record_capture() : 0;
+    struct hw_live_entry e = hw_live_entry_make(addr, size, hw_thread_index(), false, stack, hw_seq_next());
     if (!byte)
         note_table_only();
     if (!hw_livetable_insert(&e)) {   /* counts a sampled allocation (hw_record_init) */

@@ -133,10 +133,7 @@ static uint32_t stack_of(bool sampled, bool loader)
  * the fork window that allocated it. */
 static void track(void *p, size_t size, bool sampled, bool loader, uint32_t stack)
 {
-    struct hw_live_entry e = {
-        .addr = (uintptr_t)p, .size = size, .thread = hw_thread_index(), .seq = hw_seq_next(),
-        .stack = stack, .uncounted = !sampled && loader,
-    };
+    struct hw_live_entry e = hw_live_entry_make((uintptr_t)p, size, hw_thread_index(), !sampled && loader, stack, hw_seq_next());
     uintptr_t h = ((uintptr_t *)p)[-1];
     if (hw_is_cookie(h) && hw_cookie_off(h) >= HW_COOKIE_RECORD_OFF && !chunk_mmapped(hw_cookie_base(p))) {
         if (counted(&e))

@@ -2,7 +2,7 @@
  * of a block it records in arena mode: the cookie word's fields (magic and glibc's bit 3,
  * kind, offset up to HW_COOKIE_OFF_MAX), its two places (q[1] for the walk, p[-1] for free),
  * the base and the kind changed with the offset kept, an INLINE record's round trip with every
- * field at its extremes, the words that glibc's chunk sizes never look like, and clearing.
+ * field at its extremes, hw_live_entry_make's layout, the words that glibc's chunk sizes never look like, and clearing.
  * Prints TAP. */
 // LINK:
 #define _GNU_SOURCE
@@ -27,6 +27,15 @@ int main(void)
         for (uintptr_t flags = 0; flags < 8; flags++)
             none &= !hw_is_cookie(size | flags);
     CHECK(none, "no glibc chunk size word (32 B to 1 MiB, any flags) passes for a cookie");
+
+    /* hw_live_entry_make's words are the bit fields' layout */
+    struct hw_live_entry made = hw_live_entry_make(0x1230, (1ull << 40) - 2, (1u << 22) - 3, true, 0xfedcba98u, 0x76543210u);
+    struct hw_live_entry fields = { .addr = 0x1230, .size = (1ull << 40) - 2, .thread = (1u << 22) - 3, .ignored = 0,
+                                    .uncounted = 1, .stack = 0xfedcba98u, .seq = 0x76543210u };
+    CHECK(!memcmp(&made, &fields, sizeof made), "hw_live_entry_make builds the entry its fields would");
+    made = hw_live_entry_make(16, 5, 1, false, 2, 3);
+    fields = (struct hw_live_entry){ .addr = 16, .size = 5, .thread = 1, .stack = 2, .seq = 3 };
+    CHECK(!memcmp(&made, &fields, sizeof made), "hw_live_entry_make of small values, not uncounted");
 
     /* a real block q of 4 KiB with the user block 64 bytes in (an alignment's offset) */
     uintptr_t *q = aligned_alloc(64, 4096);
