@@ -1,4 +1,5 @@
-/* This file implements the exec wrappers: before an image execs another, a database it
+/* This file implements the wrappers of the calls that end an image without exit(): exec, and
+ * _exit and _Exit. The exec wrappers: before an image execs another, a database it
  * created but wrote no snapshot to is removed (output.h), so that a wrapper script that execs
  * the real program leaves nothing behind and the program gets the name the user asked for;
  * one with snapshots leaves WAL mode. No snapshot is taken from then until the exec returns,
@@ -7,11 +8,17 @@
  * posix_spawn and system() start new processes and are left alone.
  * A vfork child (the parent's memory, the parent's locks) does nothing here but call the real
  * function: its pid is not the database's, and the real functions were resolved at start, so
- * not even dlsym runs in it. Context: the application's thread, about to exec. */
+ * not even dlsym runs in it.
+ * _exit and _Exit (a shell's exit builtin, a forked worker, a signal handler) take no exit
+ * snapshot, as exit() would, but wait for a database creation or write under way, which the
+ * end would otherwise cut short (hw_snapshot_before_quick_exit). glibc's exit() calls its own
+ * _exit internally, not this one.
+ * Context: the application's thread, about to exec or end. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include "hw.h"
 #include "output.h"
@@ -28,6 +35,7 @@ static struct {
     exec_path execv, execvp;
     exec_fd_env fexecve;
     exec_at execveat;
+    void (*exit_now)(int);   /* _exit (_Exit is the same function in glibc) */
 } real;
 
 void hw_exechooks_init(void)
@@ -38,7 +46,20 @@ void hw_exechooks_init(void)
     real.execvp = (exec_path)hw_real_next("execvp");
     real.fexecve = (exec_fd_env)hw_real_next("fexecve");
     real.execveat = (exec_at)hw_real_next("execveat");
+    real.exit_now = (void (*)(int))hw_real_next("_exit");
 }
+
+static __attribute__((noreturn)) void end_now(int status)
+{
+    hw_snapshot_before_quick_exit();
+    if (real.exit_now)
+        real.exit_now(status);
+    for (;;)
+        syscall(SYS_exit_group, status);
+}
+
+HW_EXPORT __attribute__((noreturn)) void _exit(int status) { end_now(status); }
+HW_EXPORT __attribute__((noreturn)) void _Exit(int status) { end_now(status); }
 
 /* Whether this exec leaves the database behind: the caller tells the shim again if the exec
  * comes back (it failed). */

@@ -664,6 +664,17 @@ bool hw_snapshot_before_exec(void)
     return true;
 }
 
+#define QUICK_EXIT_WAIT_MS 2000
+
+void hw_snapshot_before_quick_exit(void)
+{
+    if (atomic_load(&hw_state) != HW_ACTIVE || hw_self.guard || getpid() != process_pid)
+        return;
+    /* Taken for good: the process ends holding it. A lock held by this very thread (a signal
+     * handler's _exit inside the shim) is ruled out by the guard test above. */
+    hw_sink_lock_within(QUICK_EXIT_WAIT_MS);
+}
+
 void hw_snapshot_exec_failed(void)
 {
     hw_guard_enter();

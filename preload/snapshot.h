@@ -27,6 +27,11 @@ void hw_snapshot_exec_failed(void);
 /* This image is about to exec another: a snapshot request still waiting for the helper
  * (trigger.h) is taken now, as exit would take it. Nothing in a vfork child. */
 void hw_snapshot_pending_before_exec(void);
+/* This process is about to end through _exit or _Exit (exechooks.c), with no exit snapshot:
+ * waits (at most about 2 s) for a creation or a write of its database under way, which the
+ * end would cut short, leaving a file without its tables, and keeps any other from starting.
+ * Nothing in a vfork child, nor on a thread inside the shim (a signal handler's _exit). */
+void hw_snapshot_before_quick_exit(void);
 /* exechooks.c: resolve the real exec functions (guarded, at start: never in a vfork child). */
 void hw_exechooks_init(void);
 /* At exit: the final snapshot (if enabled); no snapshot is taken after it. */
