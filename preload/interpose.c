@@ -107,15 +107,18 @@ static HW_NOINLINE void free_rest(void *p)
 
 /* The arena-mode fast path: the header glibc's free reads anyway says the block is glibc's
  * own and in an arena (no cookie, not mmapped). Reading p[-1] of a bootstrap-pool block is
- * harmless (the pool is a static array with room before its first block). */
+ * harmless (the pool is a static array with room before its first block). The thread's count
+ * of frees is the event log's (its temporaries, events.c): one increment of a TLS word, where
+ * sending every free to the slow path while the log was on cost a call and its tests. */
 HW_EXPORT void free(void *p)
 {
-    if (HW_LIKELY(hw_arena_uncounted_frees) && HW_LIKELY(p != NULL) &&
+    if (HW_LIKELY(hw_arena_mode) && HW_LIKELY(p != NULL) &&
         !(((uintptr_t *)p)[-1] & HW_COOKIE_SLOW_BITS) && HW_LIKELY(!hw_pool_owns(p))) {
+        hw_self.arena_frees++;
         hw_real.free(p);
         return;
     }
-    free_rest(p);   /* arena mode with the event log counts the free there */
+    free_rest(p);
 }
 
 HW_EXPORT void *calloc(size_t n, size_t size)

@@ -37,7 +37,6 @@
 #define SMALL_MAX (128 * 1024)   /* glibc's smallest mmap threshold (M_MMAP_THRESHOLD's default) */
 
 bool hw_arena_mode;
-bool hw_arena_uncounted_frees;
 size_t hw_arena_small;
 
 void hw_arena_init(void)
@@ -67,7 +66,6 @@ void hw_arena_init(void)
     size_t threshold = hw_glibcheap_mmap_threshold();
     hw_arena_small = threshold && threshold < SMALL_MAX ? threshold : SMALL_MAX;
     hw_arena_mode = true;
-    hw_arena_uncounted_frees = !hw_events_on;   /* hw_events_init came first (init.c) */
     hw_opt.blocks = "arena";   /* the database's settings say which mode ran */
 }
 

@@ -13,9 +13,6 @@
 
 /* Whether arena mode is on; set once at initialisation. */
 extern bool hw_arena_mode;
-/* Arena mode without the event log: free's fast path need not count the thread's frees
- * (events.c's temporaries are all that count them). */
-extern bool hw_arena_uncounted_frees;
 /* Unsampled requests below this go straight to glibc (0 unless arena mode): glibc never
  * mmaps them, so the arena walk finds them all. */
 extern size_t hw_arena_small;
