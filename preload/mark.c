@@ -130,6 +130,7 @@ struct merge {
     const struct hw_live_entry *table;   /* sorted */
     size_t n, next;
     bool ok;
+    bool recorded_only;   /* hw_heap.recorded_only: plain chunks are left out */
 };
 
 static void emit(struct merge *m, const struct hw_live_entry *e)
@@ -209,7 +210,8 @@ static bool take_chunk(uintptr_t block, size_t usable, void *arg)
         const struct hw_live_entry *t = &m->table[m->next++];
         e.ignored = t->ignored;
     }
-    emit(m, &e);
+    if (!m->recorded_only)
+        emit(m, &e);
     return m->ok;
 }
 
@@ -246,7 +248,7 @@ bool hw_heap_load(struct hw_heap *h, const uintptr_t *tcaches, size_t ntc)
             table[j] = table[j - 1];
             table[j - 1] = t;
         }
-    struct merge m = { &h->objects, table, nt, 0, true };
+    struct merge m = { &h->objects, table, nt, 0, true, h->recorded_only };
     if (tcaches) {   /* arena mode */
         int rc = hw_glibcheap_walk(tcaches, ntc, take_chunk, &m);
         if (rc < 0) {

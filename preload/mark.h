@@ -58,6 +58,12 @@ struct hw_heap {
     uint64_t scanned_bytes;
     uint64_t live_bytes;    /* the objects' sizes, summed by hw_heap_load */
     bool incomplete;        /* ran out of memory somewhere: classes may say reachable too often */
+    /* Set by the caller before hw_heap_load, in arena mode: only blocks the shim recorded are
+     * objects (full mode, where it records every block). A plain chunk is then one it never
+     * saw (allocated before it started) or a free one that a stopped world shows in use (the
+     * tcache of a thread stopped while it exits): the shadow map, which full mode used
+     * before, never showed either, and the counts and the walk agree. */
+    bool recorded_only;
 };
 
 /* The byte offsets of e within its source and its target. Call it for the edges of one

@@ -161,6 +161,7 @@ static bool load_heap(const struct hw_world *w)
     if (!hw_arena_mode)
         return hw_heap_load(&heap, NULL, 0);
     size_t n = 0, len = 0;
+    heap.recorded_only = hw_opt.sample_rate == 1;   /* full mode: every block it knows has a record */
     uintptr_t *tc = hw_arena_tcaches(w, &roots.maps, &n, &len);
     bool ok = tc && hw_heap_load(&heap, tc, n);
     if (tc)
