@@ -50,6 +50,8 @@ static HW_NOINLINE void *malloc_slow(size_t size, const void *caller)
         return hw_arena_mode_alloc(size, 0, false, caller);
     if (!recording())
         return hw_real.malloc(size);
+    if (HW_UNLIKELY(hw_arena_mode))   /* recording() just initialised the shim, in arena mode */
+        return hw_arena_mode_alloc(size, 0, false, caller);
     void *p = hw_real.malloc(size);
     if (HW_UNLIKELY(hw_from_loader(caller)) && p)
         hw_record_alloc_loader(p, size);
@@ -144,6 +146,10 @@ HW_EXPORT void *calloc(size_t n, size_t size)
     }
     if (!recording())
         return hw_real.calloc(n, size);
+    size_t total;
+    if (HW_UNLIKELY(hw_arena_mode) && !__builtin_mul_overflow(n, size, &total))   /* recording() just
+                                                    * initialised the shim, in arena mode */
+        return hw_arena_mode_alloc(total, 0, true, __builtin_return_address(0));
     void *p = hw_real.calloc(n, size);
     if (HW_UNLIKELY(hw_from_loader(__builtin_return_address(0))) && p)
         hw_record_alloc_loader(p, n * size);
@@ -189,6 +195,8 @@ HW_EXPORT void *realloc(void *old, size_t size)
             hw_record_free(old, NULL);   /* the new block passes through unrecorded */
         return hw_real.realloc(old, size);
     }
+    if (HW_UNLIKELY(hw_arena_mode))   /* recording() just initialised the shim, in arena mode */
+        return hw_arena_mode_realloc(old, size, __builtin_return_address(0));
     /* Take the old entry out (and count its free) first: another thread could be handed `old`
      * as soon as the real realloc releases it. realloc(p, 0) frees. If the real realloc fails
      * the old block is recorded again as a new allocation: a rare ENOMEM costs one extra
@@ -242,6 +250,9 @@ static size_t arena_alignment(size_t align)
     }                                                                     \
     if (!recording())                                                     \
         return call;                                                      \
+    if (HW_UNLIKELY(hw_arena_mode) && arena_alignment(align))             \
+        return hw_arena_mode_alloc(size, arena_alignment(align), false,   \
+                                   __builtin_return_address(0));          \
     void *p = call;                                                       \
     if (HW_LIKELY(p != NULL))                                             \
         hw_record_alloc(p, size);                                         \

@@ -181,8 +181,18 @@ uintptr_t hw_loader_lo, hw_loader_len;
 
 static void record_alloc_slow(void *p, size_t size);
 
+/* The shim initialised itself inside the very call that allocated p (its first recording()),
+ * and chose arena mode: p is glibc's plain block, which no walk of the shadow map will read.
+ * The hooks send such a call to arena mode when they still can (interpose.c). */
+static inline bool arena_mode_came_late(void)
+{
+    return HW_UNLIKELY(hw_arena_mode);
+}
+
 void hw_record_alloc_loader(void *p, size_t size)
 {
+    if (arena_mode_came_late())
+        return;
     if (hw_opt.sample_rate <= 1) {   /* every block has its stack already, or none is wanted */
         int64_t left = hw_countdown_after(size);
         if (left > 0)
@@ -211,6 +221,8 @@ void hw_record_alloc_loader(void *p, size_t size)
 
 void hw_record_alloc_slow(void *p, size_t size)
 {
+    if (arena_mode_came_late())
+        return;
     hw_trigger_at_allocation(false);   /* the dynamic linker's blocks come through hw_record_alloc_loader */
     record_alloc_slow(p, size);
 }
