@@ -116,7 +116,8 @@ static void count(struct hw_stack_counters *c, bool is_free, const struct hw_liv
     hw_counts_add(c, is_free, weight, weighted_bytes(e->size, weight));
 }
 
-/* Count a sampled block's allocation; the live table calls it under the shard's lock. */
+/* Count a sampled block's allocation: the live table calls it under the shard's lock, arena
+ * mode for a record in its block (cookie.h) inside the block's fork window. */
 void hw_record_count_alloc(const struct hw_live_entry *e)
 {
     struct hw_stack_counters *c = hw_depot_counters(e->stack);
@@ -126,7 +127,8 @@ void hw_record_count_alloc(const struct hw_live_entry *e)
         hw_event_alloc(e);
 }
 
-/* Count a sampled block's free; the live table calls it under the shard's lock. */
+/* Count a sampled block's free: the live table calls it under the shard's lock, arena mode
+ * for a record in its block inside the block's fork window. */
 void hw_record_count_free(const struct hw_live_entry *e)
 {
     struct hw_stack_counters *c = hw_depot_counters(e->stack);

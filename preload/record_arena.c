@@ -1,17 +1,21 @@
-/* This file implements arena mode (record_arena.h): sampled recording with no record per
- * unsampled block. The hooks' fast paths (interpose.c) hand an unsampled request below
- * hw_arena_small straight to glibc: the heap walk finds such blocks in glibc's own arenas
- * (glibcheap.h). Everything else comes here:
- *   - a sampled block (and a dynamic linker's block, which gets a stack too) is allocated 16
- *     bytes (or its alignment) larger, with a cookie before it (cookie.h), and has a live
- *     table entry: its free finds the cookie in the header glibc's free reads anyway;
+/* This file implements arena mode (record_arena.h): recording with no record per unsampled
+ * block. The hooks' fast paths (interpose.c) hand an unsampled request below hw_arena_small
+ * straight to glibc: the heap walk finds such blocks in glibc's own arenas (glibcheap.h).
+ * Everything else comes here:
+ *   - a recorded block (sampled; every block in full mode; a dynamic linker's block, which
+ *     gets a stack too) is allocated 32 bytes (or its alignment) larger, behind a cookie
+ *     (cookie.h) that holds its record (INLINE): its free finds the cookie in the header
+ *     glibc's free reads anyway, and the walk reads the record as it meets the chunk. One in
+ *     a chunk glibc mmapped, which no arena lists, keeps its record in the live table (TABLE);
  *   - a block of an unsampled request at or above hw_arena_small may be a chunk glibc
- *     mmapped, which no arena lists: such a chunk gets a table entry (its free finds glibc's
- *     IS_MMAPPED bit in the same header);
+ *     mmapped: such a chunk gets a table entry (its free finds glibc's IS_MMAPPED bit in the
+ *     same header);
  *   - the shim's own allocations (the guard is set) get an internal cookie, so that the walk
- *     leaves them out as the shadow map did, which never saw them.
+ *     leaves them out.
  * Unsampled blocks are walked with their usable size, not the requested one: nothing records
- * it (README.md says so). Sampled blocks keep their requested size.
+ * it (README.md says so). Recorded blocks keep their requested size. glibc's own calls are
+ * made outside record sections (a stop of the world need not wait for them) but inside the
+ * block's fork window (forkgate.h).
  * Context: HOOKSAFE. */
 #define _GNU_SOURCE
 #include "record_arena.h"
@@ -146,16 +150,24 @@ static void track(void *p, size_t size, bool sampled, bool loader, uint32_t stac
 }
 
 /* An allocation whose sampling is decided: sampled (or the dynamic linker's) behind a cookie
- * with its record, else glibc's own block. Inside a record section. */
+ * with its record, else glibc's own block. Not inside a record section: glibc's call is made
+ * outside one, where a stop of the world need not wait for it (a thread blocked on an arena
+ * lock that a stopped thread holds could not stop); the record is made inside one. */
 static void *alloc_decided(size_t size, size_t align, bool zero, bool sampled, bool loader)
 {
     void *p = NULL;
-    uint32_t stack = stack_of(sampled, loader);
+    uint32_t stack = 0;
     if (sampled || loader) {
+        hw_record_enter();
+        stack = stack_of(sampled, loader);
+        hw_record_leave();
         hw_window_open();
         p = cookie_alloc(size, align, zero, HW_COOKIE_RECORD_OFF, HW_COOKIE_TABLE);
-        if (p)
+        if (p) {
+            hw_record_enter();
             track(p, size, sampled, loader, stack);   /* a full table loses the block */
+            hw_record_leave();
+        }
         hw_window_close();
         if (p || align <= HW_COOKIE_OFF_MAX)
             return p;
@@ -164,8 +176,11 @@ static void *alloc_decided(size_t size, size_t align, bool zero, bool sampled, b
     /* No window: a fork between glibc's mmap of a chunk and its table entry leaves the child
      * a chunk that no walk sees and no count has. */
     p = real_alloc(size, align, zero);
-    if (p && size >= hw_arena_small && chunk_mmapped(p))   /* no arena lists it */
+    if (p && chunk_mmapped(p) && (size >= hw_arena_small || sampled || loader)) {   /* no arena lists it */
+        hw_record_enter();
         track(p, size, sampled, loader, stack);
+        hw_record_leave();
+    }
     return p;
 }
 
@@ -181,8 +196,8 @@ void *hw_arena_mode_alloc(size_t size, size_t align, bool zero, const void *call
     hw_record_enter();
     hw_event_note_allocation();
     bool sampled = hw_record_should_sample(size), loader = hw_from_loader(caller);
-    void *p = alloc_decided(size, align, zero, sampled, loader);
     hw_record_leave();
+    void *p = alloc_decided(size, align, zero, sampled, loader);
     return p;
 }
 
@@ -206,21 +221,30 @@ void hw_arena_mode_free(void *p)
 {
     uintptr_t h = ((uintptr_t *)p)[-1];
     if (hw_is_cookie(h)) {
-        /* One record section from the record to the real free: a walk meanwhile would take
-         * the chunk, its cookie cleared but not yet freed, for a plain live block; and one
-         * fork window (forkgate.h), for a fork child's walk. */
-        hw_record_enter();
+        /* The record is taken out in a record section (its cookie becomes TABLE, which a walk
+         * skips), glibc's free is called outside one (see alloc_decided). A walk between the
+         * two takes the chunk, its cookie cleared, for a plain block: full mode's walk leaves
+         * plain chunks out, sampled mode's shows it for that one snapshot. The fork window
+         * (forkgate.h) spans it all: a fork child would keep the chunk for good. */
+        if (hw_cookie_kind(h) == HW_COOKIE_INTERNAL) {
+            void *q = hw_cookie_base(p);
+            hw_cookie_clear(p);
+            hw_real.free(q);
+            hw_self.arena_frees++;
+            return;
+        }
         hw_window_open();
-        if (hw_cookie_kind(h) != HW_COOKIE_INTERNAL && hw_forgetting()) {
+        if (hw_forgetting()) {
             struct hw_live_entry e;
+            hw_record_enter();
             take_record(p, &e);
+            hw_record_leave();
         }
         void *q = hw_cookie_base(p);
         hw_cookie_clear(p);
         hw_real.free(q);
         hw_self.arena_frees++;   /* after the event log looked at the count (events.c) */
         hw_window_close();
-        hw_record_leave();
         return;
     }
     /* glibc's mmapped chunk (or no chunk of glibc at all: glibc says so as it would without us) */
@@ -281,22 +305,23 @@ void *hw_arena_mode_realloc(void *old, size_t size, const void *caller)
         return glibc_realloc(old, size);
     bool internal = ours && hw_cookie_kind(h) == HW_COOKIE_INTERNAL;
     size_t off = ours ? hw_cookie_off(h) : 0;
-    /* A cookie'd block realloc'd whole, its header moving with it, in one record section (see
-     * hw_arena_mode_free): its record out first (its free before the new allocation, as
-     * without the shim: a block realloc'd again at once is a temporary), the cookie off the old
-     * chunk, which glibc may free, and put back on whichever chunk holds the block after. An
-     * offset other than its kind's own is an alignment's, which glibc's realloc keeps not. */
+    /* A cookie'd block realloc'd whole, its header moving with it: its record out first (its
+     * free before the new allocation, as without the shim: a block realloc'd again at once is a
+     * temporary), the cookie off the old chunk, which glibc may free, and put back on whichever
+     * chunk holds the block after; glibc's call outside a record section, the whole in one fork
+     * window (see hw_arena_mode_free). An offset other than its kind's own is an alignment's,
+     * which glibc's realloc keeps not. */
     if (ours && off == (internal ? 16 : HW_COOKIE_RECORD_OFF) && size <= SIZE_MAX - off && (recording || internal)) {
         struct hw_live_entry e;
-        hw_record_enter();
         bool was_inline = !internal && hw_cookie_kind(h) == HW_COOKIE_INLINE;
-        bool sampled = false, loader = false;
+        bool sampled = false, loader = false, had = false;
         uint32_t stack = 0;
         /* The new block's sampling is decided first (its stack is taken outside the window),
          * but the old block's free must see the countdown as it was, and precede the new
          * allocation's count, as without the shim: a block realloc'd right after it was made
          * is a temporary (events.c). */
         int64_t countdown = hw_self.until_sample, countdown_after = countdown;
+        hw_record_enter();
         if (recording) {
             loader = hw_from_loader(caller);
             sampled = hw_record_should_sample(size);
@@ -304,15 +329,20 @@ void *hw_arena_mode_realloc(void *old, size_t size, const void *caller)
             countdown_after = hw_self.until_sample;
             hw_self.until_sample = countdown;
         }
-        hw_window_open();
-        bool had = !internal && hw_forgetting() && take_record(old, &e);
+        hw_record_leave();
+        if (!internal)
+            hw_window_open();
+        hw_record_enter();
+        had = !internal && hw_forgetting() && take_record(old, &e);
         hw_self.until_sample = countdown_after;
         if (recording)
             hw_event_note_allocation();
+        hw_record_leave();
         void *q_old = hw_cookie_base(old);
         hw_cookie_clear(old);
         char *q = hw_real.realloc(q_old, size + off);
         void *p = NULL;
+        hw_record_enter();
         if (!q) {
             hw_cookie_put(q_old, off, internal ? HW_COOKIE_INTERNAL : HW_COOKIE_TABLE);
             if (had && was_inline) {
@@ -328,8 +358,9 @@ void *hw_arena_mode_realloc(void *old, size_t size, const void *caller)
             if (!internal)
                 track(p, size, sampled, loader, stack);
         }
-        hw_window_close();
         hw_record_leave();
+        if (!internal)
+            hw_window_close();
         return p;
     }
     bool sampled = false, loader = false;
@@ -354,9 +385,7 @@ void *hw_arena_mode_realloc(void *old, size_t size, const void *caller)
         if (!sampled && !loader)
             return p;
         /* a sample in an arena needs its cookie: the one case copied */
-        hw_record_enter();
         void *s = alloc_decided(size, 0, false, sampled, loader);
-        hw_record_leave();
         if (!s)
             return p;   /* keep glibc's block, unsampled */
         memcpy(s, p, size);
@@ -368,9 +397,7 @@ void *hw_arena_mode_realloc(void *old, size_t size, const void *caller)
     size_t have = hw_arena_mode_usable(old);
     void *p;
     if (recording) {
-        hw_record_enter();
         p = alloc_decided(size, 0, false, sampled, loader);
-        hw_record_leave();
     } else {
         p = hw_arena_mode_alloc(size, 0, false, caller);
     }

@@ -1,8 +1,9 @@
-/* record_arena.h: arena mode, the sampled mode's way of knowing live blocks without a record
- * per unsampled block: glibc's own arenas are walked at a snapshot (glibcheap.h) and only
- * sampled blocks, mmapped chunks and the shim's own blocks are marked (cookie.h, the live
- * table). Chosen at start-up by HEAPWATCH_BLOCKS (auto: with glibc 2.35 to 2.41, in sampled
- * mode with heap walks; otherwise the shadow map, shadow.h). record_arena.c says how.
+/* record_arena.h: arena mode, the way of knowing live blocks without a record per
+ * unsampled block: glibc's own arenas are walked at a snapshot (glibcheap.h) and only recorded
+ * blocks (sampled, or every block in full mode), mmapped chunks and the shim's own blocks are
+ * marked (cookie.h, the live table). Chosen at start-up by HEAPWATCH_BLOCKS (auto: with glibc
+ * 2.35 to 2.41, with heap walks and a sample rate other than 0; otherwise the shadow map,
+ * shadow.h). record_arena.c says how.
  * Context: HOOKSAFE. */
 #ifndef HW_RECORD_ARENA_H
 #define HW_RECORD_ARENA_H
