@@ -51,7 +51,10 @@ void hw_window_open_slow(void)
         if (!atomic_load(&hw_fork_gate) || hw_self.forking)
             return;
         __atomic_sub_fetch(&line->window, 1, __ATOMIC_RELEASE);
-        hw_forkgate_wait();
+        if (!hw_forkgate_wait()) {
+            __atomic_add_fetch(&line->window, 1, __ATOMIC_SEQ_CST);
+            return;
+        }
     }
 }
 
@@ -62,15 +65,35 @@ void hw_window_close_slow(void)
         __atomic_sub_fetch(&line->window, 1, __ATOMIC_RELEASE);
 }
 
-void hw_forkgate_wait(void)
+#define GATE_WAIT_LIMIT_NS 20000000ull   /* a fork of a big process copies its page tables for ms */
+
+_Atomic uint32_t hw_fork_gate_epoch;   /* closings of the gate */
+
+bool hw_forkgate_wait(void)
 {
-    while (atomic_load_explicit(&hw_fork_gate, memory_order_acquire))
+    uint32_t epoch = atomic_load_explicit(&hw_fork_gate_epoch, memory_order_acquire);
+    if (hw_self.gate_given_up == epoch)
+        return false;   /* it waited this closing out once: a lock cycle, no second wait */
+    uint64_t start = 0;
+    for (unsigned spins = 0; atomic_load_explicit(&hw_fork_gate, memory_order_acquire); spins++) {
         sched_yield();
+        if (!(spins & 15)) {   /* the clock only now and then */
+            uint64_t now = hw_now_ns(CLOCK_MONOTONIC);
+            if (!start) {
+                start = now;
+            } else if (now - start > GATE_WAIT_LIMIT_NS) {
+                hw_self.gate_given_up = epoch;
+                return false;
+            }
+        }
+    }
+    return true;
 }
 
 void hw_forkgate_close(void)
 {
     hw_self.forking = true;
+    atomic_fetch_add(&hw_fork_gate_epoch, 1);
     atomic_fetch_add(&hw_fork_gate, 1);
     if (!hw_fork_gate_fenced) {
         int saved = errno;
@@ -89,7 +112,7 @@ void hw_forkgate_close(void)
         const struct hw_live_count *line = hw_live_line(i);
         if (!line)
             return;
-        int own = i == self ? hw_self.window_shared_depth > 0 : 0;
+        int own = self && line == hw_live_line(self) ? hw_self.window_shared_depth > 0 : 0;
         while (__atomic_load_n(&line->window, __ATOMIC_ACQUIRE) > own && !late) {
             sched_yield();
             late = hw_now_ns(CLOCK_MONOTONIC) - start > DRAIN_LIMIT_NS;
@@ -108,6 +131,16 @@ void hw_forkgate_reopen_parent(void)
 void hw_forkgate_reopen_child(void)
 {
     hw_self.forking = false;
+    /* The other threads do not exist here: a window one of them was left in (the wait for it
+     * gave up) must not hold up every fork of this child and its own children. */
+    uint32_t self = hw_self.index, n = hw_threads_registered();
+    for (uint32_t i = 1; i <= n && i < HW_LIVE_SLOTS; i++) {
+        struct hw_live_count *line = hw_live_line(i);
+        if (!line)
+            break;
+        if (i != self || i == HW_LIVE_SLOTS - 1)
+            line->window = line == hw_live_line(self) && self ? hw_self.window_shared_depth > 0 : 0;
+    }
     atomic_store(&hw_fork_gate, 0);
     if (!hw_fork_gate_fenced)
         register_membarrier();

@@ -17,9 +17,13 @@
  * against the gate; where membarrier is refused, the thread's side takes a full fence.
  * The forking thread's own windows pass the gate: its prepare handler, glibc's fork and the
  * atfork handlers that run between ours may free and allocate.
- * A window holds no lock of the shim's and calls nothing but the real allocator, the
- * block's own words, the counters and the event log, so the wait is short; a thread stopped
- * inside one (a debugger) delays a fork by at most a second, then the fork goes on.
+ * A window calls nothing but the real allocator, the block's own words, the counters, the
+ * event log and, for a chunk glibc mmapped, the live table (whose locks the prepare handler
+ * takes after the gate), so the wait is short; a thread stopped inside one (a debugger)
+ * delays a fork by at most a second, then the fork goes on. The shim's prepare handler is
+ * registered at the first allocation, before any other, so that it runs after every other
+ * prepare handler (a thread at the gate may hold a lock such a handler takes); glibc's fork
+ * itself takes locks after it, which the gate's bounded wait (hw_forkgate_wait) covers.
  * Context: HOOKSAFE; a window may nest (a signal handler's malloc inside one). */
 #ifndef HW_FORKGATE_H
 #define HW_FORKGATE_H
@@ -39,8 +43,14 @@ void hw_forkgate_init(void) HW_HOOKSAFE;
  * yet, or beyond the registry's own slots: their shared slot takes atomic additions). */
 void hw_window_open_slow(void) HW_HOOKSAFE;
 void hw_window_close_slow(void) HW_HOOKSAFE;
-/* The gate was closed: wait (outside the window) until no fork is preparing. */
-void hw_forkgate_wait(void) HW_HOOKSAFE;
+/* The gate was closed: wait (outside the window) until no fork is preparing; false when
+ * that took too long (20 ms; at once if this thread gave up on the same closing before), and
+ * the window opens anyway. A thread waiting here may
+ * hold a lock that the forking thread takes after the shim's prepare handler (glibc's stdio
+ * list lock, which a thread flushing every stream holds while it waits for a stream's lock
+ * held by a thread inside getline's malloc): a fork child may then inherit that one block
+ * half-recorded, where waiting on would hang the program. */
+bool hw_forkgate_wait(void) HW_HOOKSAFE;
 
 /* The thread's own slot is written by the thread alone, with one unlocked instruction (a
  * signal handler's window runs between two instructions and leaves the count as it found
@@ -64,7 +74,10 @@ static inline void hw_window_open(void)
         if (HW_LIKELY(!atomic_load_explicit(&hw_fork_gate, memory_order_relaxed)) || hw_self.forking)
             return;
         __asm__ volatile("decl %0" : "+m"(*w) : : "memory");
-        hw_forkgate_wait();
+        if (!hw_forkgate_wait()) {
+            __asm__ volatile("incl %0" : "+m"(*w) : : "memory");
+            return;
+        }
     }
 }
 

@@ -57,6 +57,7 @@ struct hw_thread {
     int *window;                /* this thread's fork window count (forkgate.h); NULL until registered */
     int window_shared_depth;    /* the same, for a thread that shares the last slot */
     bool forking;               /* this thread closed the fork gate: its own windows pass */
+    uint32_t gate_given_up;     /* the gate's closing (its epoch) this thread stopped waiting for */
     /* The event log (events.c): this thread's queue and its place in its stream (the previous
      * record's ticks and address); its latest sampled allocation (seq, and the countdown,
      * slow_allocs and its live count right after it), which a free compares to tell a

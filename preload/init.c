@@ -137,6 +137,10 @@ static bool must_stay_inert(void)
     return false;
 }
 
+static void fork_prepare(void);
+static void fork_parent(void);
+static void fork_child(void);
+
 bool hw_init_slow(void)
 {
     int expected = HW_UNINIT;
@@ -161,6 +165,8 @@ bool hw_init_slow(void)
         }
     }
     atomic_store_explicit(&hw_state, next, memory_order_release);
+    if (next == HW_ACTIVE)
+        pthread_atfork(fork_prepare, fork_parent, fork_child);   /* guarded: its own allocation is ours */
     hw_guard_leave();
     return next == HW_ACTIVE;
 }
@@ -169,11 +175,36 @@ bool hw_init_slow(void)
  * its parent's memory, where it must do nothing. */
 static int served_pid;
 
-static void fork_prepare(void) { hw_guard_enter(); hw_snapshot_atfork_prepare(); }
-static void fork_parent(void) { hw_snapshot_atfork_parent(); hw_guard_leave(); }
+/* The fork handlers are registered at initialisation (the first allocation), before any
+ * library's constructor registers its own, so that the shim's prepare handler runs after
+ * every other one (they run in the reverse order of registration): its fork gate
+ * (forkgate.h) then closes when the other handlers hold their locks already, and a thread
+ * waiting at it cannot hold one of them. They act once the constructor has started the
+ * snapshot side; fork_handled keeps a fork's three calls consistent. */
+static bool fork_handlers_on, fork_handled;
+
+static void fork_prepare(void)
+{
+    fork_handled = fork_handlers_on;
+    if (!fork_handled)
+        return;
+    hw_guard_enter();
+    hw_snapshot_atfork_prepare();
+}
+
+static void fork_parent(void)
+{
+    if (!fork_handled)
+        return;
+    hw_snapshot_atfork_parent();
+    hw_guard_leave();
+}
+
 static void fork_child(void)
 {
     served_pid = getpid();
+    if (!fork_handled)
+        return;
     hw_snapshot_atfork_child();
     hw_guard_leave();
 }
@@ -189,9 +220,9 @@ __attribute__((constructor)) static void hw_constructor(void)
         setenv("HEAPWATCH_ROOT_PID", pid, 1);  /* exec'd children see it and stay inert */
     }
     served_pid = getpid();
-    pthread_atfork(fork_prepare, fork_parent, fork_child);
     hw_guard_leave();
     hw_snapshot_start();
+    fork_handlers_on = true;
 }
 
 __attribute__((destructor)) static void hw_destructor(void)

@@ -96,6 +96,8 @@ for fn in _exit _Exit; do
         statuses="$statuses$?"
     done
 done
-for f in "$qdir"/*.db; do [ -e "$f" ] && { "$HW" ls "$f" >/dev/null 2>&1 || unreadable=$((unreadable + 1)); }; done
-is "$(echo "$statuses" | tr -d 3 | wc -c) $unreadable" "1 0" \
+made=0
+for f in "$qdir"/*.db; do [ -e "$f" ] && { made=$((made + 1)); "$HW" ls "$f" >/dev/null 2>&1 || unreadable=$((unreadable + 1)); }; done
+diag "_exit: $made databases made in 60 runs (a run that ends before its helper starts makes none)"
+is "$(echo "$statuses" | tr -d 3 | wc -c) $unreadable $([ "$made" -ge 10 ] && echo made)" "1 0 made" \
    "_exit and _Exit, 30 runs each with the event log: status 3 every time, every database left whole"
