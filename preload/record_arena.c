@@ -497,9 +497,10 @@ bool hw_arena_mode_ignore(const void *p)
         return true;
     /* A block with its record in its header: the flag goes there. p[-1] is read with a system
      * call, which fails on memory that is not mapped, since p may be anything. */
-    uintptr_t h;
+    uintptr_t h, q1;
     if (!((uintptr_t)p & 15) && (uintptr_t)p >= 4096 && hw_read_word_checked((uintptr_t)p - sizeof h, &h) &&
-        hw_is_cookie(h) && hw_cookie_kind(h) == HW_COOKIE_INLINE) {
+        hw_is_cookie(h) && hw_cookie_kind(h) == HW_COOKIE_INLINE && hw_cookie_off(h) <= (uintptr_t)p &&
+        hw_read_word_checked((uintptr_t)hw_cookie_base(p) + sizeof q1, &q1) && q1 == h) {   /* both words */
         hw_record_enter();
         struct hw_live_entry e = hw_cookie_record(p);
         e.ignored = 1;
