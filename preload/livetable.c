@@ -135,7 +135,7 @@ bool hw_livetable_insert(const struct hw_live_entry *e)
     }
     s->slots[i] = *e;
     s->bytes += e->size;
-    if (count_alloc && e->stack && !e->uncounted)
+    if (count_alloc && hw_live_entry_counted(e))
         count_alloc(e);
     hw_spin_unlock(&s->lock);
     return true;
@@ -155,7 +155,7 @@ bool hw_livetable_remove(uintptr_t addr, struct hw_live_entry *out)
     *out = slots[i];
     s->count--;
     s->bytes -= out->size;
-    if (count_free && out->stack && !out->uncounted)
+    if (count_free && hw_live_entry_counted(out))
         count_free(out);
     /* Backward-shift deletion: pull later entries of the cluster into the hole when their
      * home slot is not cyclically between the hole and their position. */

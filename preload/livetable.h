@@ -26,6 +26,13 @@ struct hw_live_entry {
 };
 _Static_assert(sizeof(struct hw_live_entry) == 24, "live entry must stay compact");
 
+/* Whether an entry's block counts in its stack's counters: it has a stack, and it is not
+ * the dynamic linker's. The same rule wherever the record lives (the table, cookie.h). */
+static inline bool hw_live_entry_counted(const struct hw_live_entry *e)
+{
+    return e->stack && !e->uncounted;
+}
+
 /* An entry built from whole words: GCC fills the bit fields of a designated initializer with
  * partial stores, and the next read of the whole word (a copy, a record in a block's header)
  * then waits for them (a failed store forward, a tenth of full mode's time in track on

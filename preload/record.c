@@ -185,7 +185,9 @@ static void record_alloc_slow(void *p, size_t size);
 
 /* The shim initialised itself inside the very call that allocated p (its first recording()),
  * and chose arena mode: p is glibc's plain block, which no walk of the shadow map will read.
- * The hooks send such a call to arena mode when they still can (interpose.c). */
+ * The hooks send such a call to arena mode when they still can (interpose.c: malloc and
+ * calloc always, so hw_record_alloc_loader never sees one); posix_memalign and operator new
+ * cannot, and their block stays plain. */
 static inline bool arena_mode_came_late(void)
 {
     return HW_UNLIKELY(hw_arena_mode);
@@ -193,8 +195,6 @@ static inline bool arena_mode_came_late(void)
 
 void hw_record_alloc_loader(void *p, size_t size)
 {
-    if (arena_mode_came_late())
-        return;
     if (hw_opt.sample_rate <= 1) {   /* every block has its stack already, or none is wanted */
         int64_t left = hw_countdown_after(size);
         if (left > 0)

@@ -114,13 +114,6 @@ static bool chunk_mmapped(const void *p)
     return ((const uintptr_t *)p)[-1] & 2;
 }
 
-/* Whether a recorded block's entry is counted (the live table's rule: a stack, and not the
- * dynamic linker's). */
-static bool counted(const struct hw_live_entry *e)
-{
-    return e->stack && !e->uncounted;
-}
-
 /* The stack of a block to record: sampled, or the dynamic linker's; else none. Taken before
  * the block's fork window opens (forkgate.h): unwinding may take the loader's lock. */
 static uint32_t stack_of(bool sampled, bool loader)
@@ -138,7 +131,7 @@ static void track(void *p, size_t size, bool sampled, bool loader, uint32_t stac
     struct hw_live_entry e = hw_live_entry_make((uintptr_t)p, size, hw_thread_index(), !sampled && loader, stack, hw_seq_next());
     uintptr_t h = ((uintptr_t *)p)[-1];
     if (hw_is_cookie(h) && hw_cookie_off(h) >= HW_COOKIE_RECORD_OFF && !chunk_mmapped(hw_cookie_base(p))) {
-        if (counted(&e))
+        if (hw_live_entry_counted(&e))
             hw_record_count_alloc(&e);   /* counts a sample, logs its event */
         hw_cookie_put_record(p, &e);
         hw_cookie_set_kind(p, HW_COOKIE_INLINE);
@@ -210,7 +203,7 @@ static bool take_record(void *p, struct hw_live_entry *e)
     if (hw_is_cookie(h) && hw_cookie_kind(h) == HW_COOKIE_INLINE) {
         *e = hw_cookie_record(p);
         hw_cookie_set_kind(p, HW_COOKIE_TABLE);
-        if (counted(e))
+        if (hw_live_entry_counted(e))
             hw_record_count_free(e);   /* counts the sample's free, logs its event */
         return true;
     }
@@ -346,7 +339,7 @@ void *hw_arena_mode_realloc(void *old, size_t size, const void *caller)
         if (!q) {
             hw_cookie_put(q_old, off, internal ? HW_COOKIE_INTERNAL : HW_COOKIE_TABLE);
             if (had && was_inline) {
-                if (counted(&e))
+                if (hw_live_entry_counted(&e))
                     hw_record_count_alloc(&e);
                 hw_cookie_set_kind(old, HW_COOKIE_INLINE);
             } else if (had) {

@@ -29,12 +29,13 @@ void hw_live_add_slow(int64_t objects, int64_t bytes)
     if (!live_counts)
         return;
     uint32_t i = hw_thread_index();
+    struct hw_live_count *line = hw_live_line(i);
     if (i < HW_LIVE_SLOTS - 1) {
-        hw_self.live = &live_counts[i];
+        hw_self.live = line;
         hw_live_add(objects, bytes);
         return;
     }
-    struct hw_live_count *shared = &live_counts[HW_LIVE_SLOTS - 1];
+    struct hw_live_count *shared = line;
     __atomic_fetch_add(&shared->objects, objects, __ATOMIC_RELAXED);
     __atomic_fetch_add(&shared->bytes, bytes, __ATOMIC_RELAXED);
 }
