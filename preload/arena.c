@@ -174,6 +174,16 @@ void *hw_arena_realloc(void *p, size_t n)
     return q;
 }
 
+void hw_arena_lock(void)
+{
+    hw_spin_lock(&lock);
+}
+
+void hw_arena_unlock(void)
+{
+    hw_spin_unlock(&lock);
+}
+
 void hw_arena_reset_lock(void)
 {
     hw_spin_unlock(&lock);

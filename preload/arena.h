@@ -17,7 +17,10 @@ void hw_arena_free(void *p) HW_HOOKSAFE;
 void *hw_arena_realloc(void *p, size_t n) HW_HOOKSAFE;
 /* Usable bytes of a block returned by hw_arena_alloc. */
 size_t hw_arena_size(const void *p) HW_HOOKSAFE;
-/* In a fork child: the lock may have been copied held. */
+/* Held by the fork prepare handler (hw_sink_fork_prepare) until the parent's or child's. */
+void hw_arena_lock(void) HW_SIGSAFE;
+void hw_arena_unlock(void) HW_SIGSAFE;
+/* In a snapshot's walk child: the lock may have been copied held. */
 void hw_arena_reset_lock(void) HW_SIGSAFE;
 
 #endif

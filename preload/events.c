@@ -29,6 +29,7 @@
 #define BLOCK_BYTES (64 * 1024 - 64)
 #define DRAIN_PERIOD_NS 1000000000ull   /* a kill -9 loses at most this much */
 #define DRAIN_BLOCKS 32                 /* or as soon as this many blocks (2 MiB) wait */
+#define CUT_MARGIN_NS 100000000ull      /* no piece of a drain ends this close to its end */
 
 /* A block's mark: records << 32 | bytes, published together, so that the writer counts
  * records without decoding them. */
@@ -38,6 +39,9 @@
 struct ev_block {
     struct ev_block *_Atomic next;   /* the thread's next block; NULL while this is its tail */
     _Atomic uint64_t mark;           /* what is published: MARK_RECORDS records, MARK_BYTES bytes */
+    uint64_t first_ticks;            /* no record in the block was taken before this (the time
+                                      * of the thread's record before the block): where a drain
+                                      * too big for one chunk is cut (hw_events_drain_piece) */
     uint8_t data[BLOCK_BYTES];
 };
 
@@ -107,6 +111,7 @@ static struct ev_block *block_new(void)
         return NULL;
     atomic_store_explicit(&b->next, NULL, memory_order_relaxed);
     atomic_store_explicit(&b->mark, 0, memory_order_relaxed);
+    b->first_ticks = 0;
     return b;
 }
 
@@ -207,6 +212,7 @@ static HW_NOINLINE bool make_room(void)
         struct ev_block *nb = block_new();
         if (!nb)
             return false;
+        nb->first_ticks = hw_self.ev_ticks;   /* published with the link */
         atomic_store_explicit(&b->next, nb, memory_order_release);
         q->tail = b = nb;
         mark = 0;
@@ -293,73 +299,29 @@ bool hw_events_due(void)
            hw_now_ns(CLOCK_MONOTONIC) - last_mono >= DRAIN_PERIOD_NS;
 }
 
-/* Append n bytes to the drain. */
-static bool append(struct hw_ev_drain *d, const void *bytes, size_t n)
-{
-    while (d->raw.alloc - d->raw.nr < n) {   /* grow (doubling), then give the byte back */
-        if (!hw_vec_grow_push(&d->raw))
-            return false;
-        d->raw.nr--;
-    }
-    if (bytes)
-        memcpy(d->raw.data + d->raw.nr, bytes, n);
-    d->raw.nr += n;
-    return true;
-}
+/* One block's records that a drain took: bytes and records between two marks. */
+struct hw_ev_span {
+    struct ev_block *block;
+    uint64_t from, to;       /* marks */
+    bool whole;              /* the thread had moved on to a next block: this one is done */
+};
 
-/* Copy block b's records between marks from and to into the drain, as part of the current
- * segment. */
-static bool take(struct hw_ev_drain *d, const struct ev_block *b, uint64_t from, uint64_t to)
-{
-    d->events += MARK_RECORDS(to) - MARK_RECORDS(from);
-    return append(d, b->data + MARK_BYTES(from), MARK_BYTES(to) - MARK_BYTES(from));
-}
+/* A queue as a drain took it: its spans, in order, and how far pieces have consumed them. */
+struct hw_ev_taken {
+    struct hw_ev_queue *q;
+    size_t first, end;       /* its spans in d->spans */
+    size_t next;             /* the first not yet in a piece */
+    size_t piece_first;      /* the first in the piece being built */
+    bool exited;             /* its thread had exited before the drain read it */
+    bool complete;           /* the drain took all it had published (not out of memory) */
+};
 
-/* Drain queue q into one segment of d: tid, length, bytes. Returns false when out of memory. */
-static bool drain_queue(struct hw_ev_drain *d, struct hw_ev_queue *q)
-{
-    /* The segment's length is known only at its end: reserve the longest varints and move
-     * the bytes back over what the real ones do not use. */
-    size_t header = d->raw.nr;
-    uint8_t tmp[3 * HW_VARINT_MAX];
-    if (!append(d, NULL, sizeof tmp))
-        return false;
-    size_t start = d->raw.nr;
-    for (;;) {
-        struct ev_block *b = q->head;
-        uint64_t mark = atomic_load_explicit(&b->mark, memory_order_acquire);
-        struct ev_block *next = atomic_load_explicit(&b->next, memory_order_acquire);
-        if (next)   /* the thread has moved on: its last store to mark came before the link */
-            mark = atomic_load_explicit(&b->mark, memory_order_acquire);
-        if (!take(d, b, q->head_read, mark))
-            return false;
-        q->head_read = mark;
-        if (!next)
-            break;
-        q->head = next;
-        q->head_read = 0;
-        block_free(b);
-    }
-    size_t len = d->raw.nr - start;
-    uint8_t *p = hw_varint_put(tmp, q->stream);
-    p = hw_varint_put(p, (uint64_t)q->tid);
-    p = hw_varint_put(p, len);
-    size_t hlen = (size_t)(p - tmp);
-    if (!len) {
-        d->raw.nr = header;   /* nothing from this thread */
-        return true;
-    }
-    memcpy(d->raw.data + header, tmp, hlen);
-    memmove(d->raw.data + header + hlen, d->raw.data + start, len);
-    d->raw.nr = header + hlen + len;
-    return true;
-}
-
-void hw_events_drain(struct hw_ev_drain *d)
+void hw_events_drain_begin(struct hw_ev_drain *d)
 {
     memset(d, 0, sizeof *d);
-    d->raw.elem = 1;
-    d->start_ticks = last_ticks;
+    d->spans.elem = sizeof(struct hw_ev_span);
+    d->queues.elem = sizeof(struct hw_ev_taken);
+    d->start_ticks = d->piece_ticks = last_ticks;
     d->start_ns = last_ns;
     /* The clock first: every record published before the queues are read below was taken
      * before end_ticks. */
@@ -368,33 +330,185 @@ void hw_events_drain(struct hw_ev_drain *d)
     uint64_t mono = hw_now_ns(CLOCK_MONOTONIC);
     d->span_ns = mono - last_mono;
     last_mono = mono;
+    /* A record is published a few instructions after its thread read the clock, unless the
+     * thread was preempted in between: one read before end_ticks may be published after the
+     * queues are read, and comes with the next drain. The reader waits for it as long as it
+     * is later than the start of the chunk before (schema.sql, event_chunk): pieces are cut
+     * only CUT_MARGIN_NS before the drain's end, so that such a record is not also later
+     * than a cut. */
+    d->cut_limit = d->start_ticks;
+    if (d->end_ns > d->start_ns + CUT_MARGIN_NS && d->end_ticks > d->start_ticks) {
+        double ticks_per_ns = (double)(d->end_ticks - d->start_ticks) / (double)(d->end_ns - d->start_ns);
+        d->cut_limit = d->end_ticks - (uint64_t)(ticks_per_ns * CUT_MARGIN_NS);
+    }
     atomic_store_explicit(&blocks_waiting, 0, memory_order_relaxed);
     atomic_store_explicit(&wake_sent, false, memory_order_relaxed);
     hw_spin_lock(&registry_lock);
     struct hw_ev_queue *list = registry;
     hw_spin_unlock(&registry_lock);
     /* Queues are only ever added at the head: the list from `list` on is stable but for the
-     * retirements below, which only this writer makes. */
-    struct hw_ev_queue **link = NULL;
-    for (struct hw_ev_queue *q = list, *next; q; q = next) {
-        next = q->next_all;
-        bool exited = atomic_load_explicit(&q->exited, memory_order_acquire);
-        if (!drain_queue(d, q))
-            break;
-        if (!exited) {
-            link = &q->next_all;
-            continue;
+     * retirements in hw_events_drain_end, which only this writer makes. */
+    for (struct hw_ev_queue *q = list; q; q = q->next_all) {
+        struct hw_ev_taken *t = hw_vec_push(&d->queues);
+        if (!t) {
+            d->failed = true;
+            return;
         }
+        *t = (struct hw_ev_taken){ .q = q, .first = d->spans.nr,
+                                   .exited = atomic_load_explicit(&q->exited, memory_order_acquire) };
+        uint64_t from = q->head_read;
+        for (struct ev_block *b = q->head; b;) {
+            uint64_t mark = atomic_load_explicit(&b->mark, memory_order_acquire);
+            struct ev_block *next = atomic_load_explicit(&b->next, memory_order_acquire);
+            if (next)   /* the thread has moved on: its last store to mark came before the link */
+                mark = atomic_load_explicit(&b->mark, memory_order_acquire);
+            if (mark != from || next) {
+                struct hw_ev_span *sp = hw_vec_push(&d->spans);
+                if (!sp) {
+                    d->failed = true;
+                    break;
+                }
+                *sp = (struct hw_ev_span){ .block = b, .from = from, .to = mark, .whole = next != NULL };
+                d->events += MARK_RECORDS(mark) - MARK_RECORDS(from);
+                d->bytes += MARK_BYTES(mark) - MARK_BYTES(from);
+            }
+            b = next;
+            from = 0;
+        }
+        t->end = d->spans.nr;
+        t->next = t->piece_first = t->first;
+        t->complete = !d->failed;
+        if (d->failed)
+            return;
+    }
+}
+
+/* Append n bytes to the piece. */
+static bool append(struct hw_vec *raw, const void *bytes, size_t n)
+{
+    while (raw->alloc - raw->nr < n) {   /* grow (doubling), then give the byte back */
+        if (!hw_vec_grow_push(raw))
+            return false;
+        raw->nr--;
+    }
+    if (bytes)
+        memcpy(raw->data + raw->nr, bytes, n);
+    raw->nr += n;
+    return true;
+}
+
+/* Append queue t's spans [piece_first, next) to the piece as one segment: stream, tid, length,
+ * records. */
+static bool put_segment(const struct hw_ev_drain *d, struct hw_ev_taken *t, struct hw_ev_piece *p)
+{
+    const struct hw_ev_span *spans = (const struct hw_ev_span *)d->spans.data;
+    uint64_t len = 0;
+    for (size_t i = t->piece_first; i < t->next; i++)
+        len += MARK_BYTES(spans[i].to) - MARK_BYTES(spans[i].from);
+    if (!len)
+        return true;
+    uint8_t head[3 * HW_VARINT_MAX];
+    uint8_t *h = hw_varint_put(head, t->q->stream);
+    h = hw_varint_put(h, (uint64_t)t->q->tid);
+    h = hw_varint_put(h, len);
+    if (!append(&p->raw, head, (size_t)(h - head)))
+        return false;
+    for (size_t i = t->piece_first; i < t->next; i++) {
+        const struct hw_ev_span *sp = &spans[i];
+        p->events += MARK_RECORDS(sp->to) - MARK_RECORDS(sp->from);
+        if (!append(&p->raw, sp->block->data + MARK_BYTES(sp->from), MARK_BYTES(sp->to) - MARK_BYTES(sp->from)))
+            return false;
+    }
+    return true;
+}
+
+/* The time a piece ends at ticks has, between the drain's two clock readings. */
+static uint64_t piece_ns(const struct hw_ev_drain *d, uint64_t ticks)
+{
+    if (ticks >= d->end_ticks || d->end_ticks <= d->start_ticks)
+        return d->end_ns;
+    double f = (double)(ticks - d->start_ticks) / (double)(d->end_ticks - d->start_ticks);
+    return d->start_ns + (uint64_t)(f * (double)(d->end_ns - d->start_ns));
+}
+
+/* A drain bigger than `cap` bytes goes out in pieces cut in time, so that the writer holds the
+ * database (and a fork waits for it) one piece at a time, and a piece's memory is bounded.
+ * The blocks of every queue are taken in the order of their first_ticks; a piece that stops
+ * before a block whose first_ticks is F ends at F - 1 (or at the drain's end): every record
+ * taken up to a piece's end is in that piece or an earlier one, the promise a chunk's end
+ * makes to the reader (records after it may come with it, and wait for later chunks in the
+ * reader's merge, as those of a preempted thread do). */
+bool hw_events_drain_piece(struct hw_ev_drain *d, struct hw_ev_piece *p, size_t cap)
+{
+    p->raw.elem = 1;
+    p->raw.nr = 0;
+    p->events = 0;
+    if (d->failed || d->done)
+        return false;
+    const struct hw_ev_span *spans = (const struct hw_ev_span *)d->spans.data;
+    struct hw_ev_taken *queues = (struct hw_ev_taken *)d->queues.data;
+    uint64_t bytes = 0, end = d->end_ticks;
+    for (;;) {
+        struct hw_ev_taken *oldest = NULL;
+        uint64_t oldest_ticks = 0;
+        for (size_t i = 0; i < d->queues.nr; i++) {
+            struct hw_ev_taken *t = &queues[i];
+            if (t->next < t->end && (!oldest || spans[t->next].block->first_ticks < oldest_ticks))
+                oldest = t, oldest_ticks = spans[t->next].block->first_ticks;
+        }
+        if (!oldest) {
+            d->done = true;   /* the last piece ends with the drain */
+            break;
+        }
+        if (bytes && bytes + MARK_BYTES(spans[oldest->next].to) - MARK_BYTES(spans[oldest->next].from) > cap &&
+            oldest_ticks > d->piece_ticks && oldest_ticks - 1 <= d->cut_limit) {
+            end = oldest_ticks - 1;
+            break;
+        }
+        bytes += MARK_BYTES(spans[oldest->next].to) - MARK_BYTES(spans[oldest->next].from);
+        oldest->next++;
+    }
+    for (size_t i = 0; i < d->queues.nr; i++) {
+        if (!put_segment(d, &queues[i], p)) {
+            d->failed = true;
+            return false;
+        }
+        queues[i].piece_first = queues[i].next;
+    }
+    p->start_ticks = d->piece_ticks;
+    p->start_ns = piece_ns(d, d->piece_ticks);
+    p->end_ticks = end;
+    p->end_ns = piece_ns(d, end);
+    p->last = d->done;
+    d->piece_ticks = end;
+    return true;
+}
+
+void hw_events_drain_end(struct hw_ev_drain *d)
+{
+    const struct hw_ev_span *spans = (const struct hw_ev_span *)d->spans.data;
+    struct hw_ev_taken *queues = (struct hw_ev_taken *)d->queues.data;
+    for (size_t i = 0; i < d->queues.nr; i++) {
+        struct hw_ev_taken *t = &queues[i];
+        struct hw_ev_queue *q = t->q;
+        /* Taken is consumed, written or not: a failed write loses its events (and says so). */
+        for (size_t k = t->first; k < t->end; k++) {
+            if (spans[k].whole) {
+                q->head = atomic_load_explicit(&spans[k].block->next, memory_order_relaxed);
+                q->head_read = 0;
+                block_free(spans[k].block);
+            } else {
+                q->head_read = spans[k].to;
+            }
+        }
+        if (!t->exited || !t->complete)
+            continue;
         /* Retire it: its thread is gone and everything it published is drained. */
         hw_spin_lock(&registry_lock);
-        if (link) {
-            *link = next;
-        } else {
-            struct hw_ev_queue **l = &registry;
-            while (*l != q)
-                l = &(*l)->next_all;
-            *l = next;
-        }
+        struct hw_ev_queue **l = &registry;
+        while (*l != q)
+            l = &(*l)->next_all;
+        *l = q->next_all;
         hw_spin_unlock(&registry_lock);
         block_free(q->head);
         hw_spin_lock(&free_lock);
@@ -402,6 +516,8 @@ void hw_events_drain(struct hw_ev_drain *d)
         free_queues = q;
         hw_spin_unlock(&free_lock);
     }
+    hw_vec_release(&d->spans);
+    hw_vec_release(&d->queues);
 }
 
 void hw_events_atfork_prepare(void)

@@ -37,36 +37,60 @@ static size_t deflate_records(const void *in, size_t n, void *out, size_t cap)
     return len;
 }
 
+/* A drain goes out in chunks of at most this many bytes of records, each its own transaction:
+ * a lagging writer took everything waiting in one (a full-mode log of three busy threads gave
+ * drains of 240 MB), held the database and write_lock (a snapshot, an _exit) that long, and
+ * needed as much memory again to copy it. */
+#define PIECE_BYTES (4u << 20)
+
+static void write_piece(const struct hw_ev_drain *d, const struct hw_ev_piece *p, bool compress, void *z,
+                        size_t cap, bool final)
+{
+    size_t len = compress ? deflate_records(p->raw.data, p->raw.nr, z, cap) : 0;   /* 0: stored as they are */
+    struct hw_ev_chunk c = {
+        .start_ticks = p->start_ticks, .start_ns = p->start_ns, .end_ticks = p->end_ticks, .end_ns = p->end_ns,
+        .events = p->events, .raw_bytes = p->raw.nr, .codec = len ? 1 : 0,
+        .data = len ? z : (const void *)p->raw.data, .len = len ? len : p->raw.nr,
+    };
+    if (!p->events)
+        c = (struct hw_ev_chunk){ .end_ns = d->end_ns };   /* only to end the log */
+    if (hw_sink_write_events(hw_output_path(), &c, final) < 0 && !failure_reported) {
+        failure_reported = true;
+        hw_log("cannot write the event log to '%s' (%s); events are being lost", hw_output_path(),
+               hw_sink_last_message());
+    }
+}
+
 void hw_events_write(bool final)
 {
     if (!hw_events_on)
         return;
     hw_guard_enter();
     struct hw_ev_drain d;
-    hw_events_drain(&d);
-    if (!d.events && final && hw_output_ready()) {
-        struct hw_ev_chunk c = { .end_ns = d.end_ns };
-        hw_sink_write_events(hw_output_path(), &c, true);
-    } else if (d.events && hw_output_ready()) {
-        bool compress = (double)d.raw.nr <= COMPRESS_MAX_BYTES_PER_S * ((double)d.span_ns / 1e9);
-        size_t cap = compress ? compressBound((uLong)d.raw.nr) : 0;
-        void *z = compress ? hw_map(cap) : NULL;
-        size_t len = z ? deflate_records(d.raw.data, d.raw.nr, z, cap) : 0;   /* 0: stored as they are */
-        {
-            struct hw_ev_chunk c = {
-                .start_ticks = d.start_ticks, .start_ns = d.start_ns, .end_ticks = d.end_ticks, .end_ns = d.end_ns,
-                .events = d.events, .raw_bytes = d.raw.nr, .codec = len ? 1 : 0,
-                .data = len ? z : (const void *)d.raw.data, .len = len ? len : d.raw.nr,
-            };
-            if (hw_sink_write_events(hw_output_path(), &c, final) < 0 && !failure_reported) {
-                failure_reported = true;
-                hw_log("cannot write the event log to '%s' (%s); events are being lost", hw_output_path(),
-                       hw_sink_last_message());
+    hw_events_drain_begin(&d);
+    if (hw_output_ready() && (d.events || final)) {
+        bool compress = (double)d.bytes <= COMPRESS_MAX_BYTES_PER_S * ((double)d.span_ns / 1e9);
+        size_t cap = 0;   /* of z: grown to the largest piece's bound */
+        void *z = NULL;
+        struct hw_ev_piece p = { .raw.elem = 1 };
+        while (hw_events_drain_piece(&d, &p, PIECE_BYTES)) {
+            if (!p.events && !(final && p.last))
+                continue;
+            bool zip = compress;
+            if (zip && compressBound((uLong)p.raw.nr) > cap) {
+                if (z)
+                    hw_unmap(z, cap);
+                cap = compressBound((uLong)p.raw.nr);
+                z = hw_map(cap);
+                if (!z)
+                    cap = 0;
             }
+            write_piece(&d, &p, zip && z, z, cap, final && p.last);
         }
         if (z)
             hw_unmap(z, cap);
+        hw_vec_release(&p.raw);
     }
-    hw_vec_release(&d.raw);
+    hw_events_drain_end(&d);
     hw_guard_leave();
 }

@@ -78,6 +78,7 @@ struct hw_thread {
     uint32_t ev_last_seq;
     bool ev_busy;               /* inside hw_event_*: a nested call (a signal handler) is dropped */
     uint64_t arena_frees;       /* arena mode: frees of this thread (the event log's temporaries) */
+    uint32_t sql_mutexes;       /* SQLite mutexes this thread holds (sqlmutex.c) */
 };
 extern HW_TLS struct hw_thread hw_self;  /* defined in threads.c; the registry is threads.h */
 

@@ -23,6 +23,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,7 @@
 #include "roots.h"
 #include "options.h"
 #include "real.h"
+#include "sqlmutex.h"
 #include "threads.h"
 
 static sqlite3 *db;  /* open only inside hw_sink_create / hw_sink_write */
@@ -93,9 +95,29 @@ static pthread_mutex_t sink_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void hw_sink_lock(void) { pthread_mutex_lock(&sink_lock); }
 void hw_sink_unlock(void) { pthread_mutex_unlock(&sink_lock); }
-void hw_sink_reset_lock(void) { pthread_mutex_init(&sink_lock, NULL); }
 
-bool hw_sink_lock_within(int ms)
+/* Threads in hw_sink_lock_within: a fork, an _exit. The event writer, which takes the lock
+ * once per chunk, lets them have it first: glibc's mutex is not fair, and a writer that
+ * retakes it at once after each chunk kept a waiting fork out for its whole second. */
+static _Atomic int urgent_waiters;
+#define YIELD_MAX_NS 2000000000ull   /* the writer waits for them this long at most */
+
+static void lock_after_urgent(void)
+{
+    uint64_t start = 0;
+    while (atomic_load_explicit(&urgent_waiters, memory_order_relaxed)) {
+        uint64_t now = hw_now_ns(CLOCK_MONOTONIC);
+        if (!start)
+            start = now;
+        else if (now - start > YIELD_MAX_NS)
+            break;
+        struct timespec pause = { 0, 100000 };
+        nanosleep(&pause, NULL);
+    }
+    hw_sink_lock();
+}
+
+static bool timed_lock(int ms)
 {
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
@@ -108,14 +130,50 @@ bool hw_sink_lock_within(int ms)
     return pthread_mutex_timedlock(&sink_lock, &until) == 0;
 }
 
-/* A fork child born while the parent's SQLite was busy may find SQLite's own mutexes held: it
- * must never use it. Set once in such a child; every entry point then fails at once. */
-static bool unusable;
-
-void hw_sink_forbid(void)
+bool hw_sink_lock_within(int ms)
 {
-    unusable = true;
-    hw_sink_reset_lock();
+    atomic_fetch_add_explicit(&urgent_waiters, 1, memory_order_relaxed);
+    bool got = timed_lock(ms);
+    atomic_fetch_sub_explicit(&urgent_waiters, 1, memory_order_relaxed);
+    return got;
+}
+
+bool hw_sink_trylock(void) { return pthread_mutex_trylock(&sink_lock) == 0; }
+
+/* A fork child born while another thread of the parent held one of SQLite's mutexes would
+ * wait for it for ever: it must never use SQLite. Set once in such a child; every entry
+ * point then fails at once. */
+static bool unusable;
+static sqlite3 *events_db;
+
+bool hw_sink_fork_prepare(int ms)
+{
+    bool ok = hw_sqlmutex_fork_prepare(ms);
+    hw_arena_lock();   /* SQLite's memory: taken without a SQLite mutex held */
+    return ok;
+}
+
+void hw_sink_fork_parent(void)
+{
+    hw_arena_unlock();
+    hw_sqlmutex_fork_parent();
+}
+
+void hw_sink_reset_in_clone(void)
+{
+    pthread_mutex_init(&sink_lock, NULL);
+    hw_arena_reset_lock();
+    hw_sqlmutex_fork_child();
+}
+
+void hw_sink_fork_child(bool sqlite_ok)
+{
+    hw_sink_reset_in_clone();
+    /* A connection another thread of the parent was using is the parent's: forgotten, never
+     * closed here (closing touches its files and locks). */
+    db = NULL;
+    events_db = NULL;
+    unusable = !sqlite_ok;
 }
 
 /* ---- private SQLite memory: the shim's arena ------------------------------------------------ */
@@ -144,6 +202,8 @@ static int sqlite_setup(void)
         sq_malloc, sq_free, sq_realloc, sq_size, sq_roundup, sq_init, sq_shutdown, NULL
     };
     sqlite3_config(SQLITE_CONFIG_MALLOC, &methods);
+    if (hw_sqlmutex_install() != SQLITE_OK)
+        return -1;   /* without the gate a fork could not tell when SQLite is safe to copy */
     /* Each connection is used by one thread: SQLite's per-connection mutexes would only cost
      * time (they showed as 6% of a full-mode run's exit snapshot). */
     sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
@@ -310,7 +370,6 @@ static int init_locked(void)
  * was a fifth of the process's time). Every other use of SQLite closes it first, so that one
  * connection at most is open, and no process is ever born with one open: the fork prepare
  * handler and a snapshot's walk child clone close it before (hw_sink_close_events). */
-static sqlite3 *events_db;
 static char events_path[PATH_MAX];
 
 static void close_events_locked(void)
@@ -914,8 +973,8 @@ int hw_sink_init(void)
 int hw_sink_create(const char *path, int forked_from, bool quiet_exists)
 {
     if (unusable) {
-        hw_log("cannot create '%s': this process was forked while its parent wrote a snapshot, and may"
-               " not use SQLite; no snapshots will be written", path);
+        hw_log("cannot create '%s': this process was forked while another thread of its parent held one of"
+               " SQLite's locks for over a second, and may not use SQLite; no snapshots will be written", path);
         return -1;
     }
     hw_sink_lock();
@@ -938,7 +997,7 @@ int hw_sink_write_events(const char *path, const struct hw_ev_chunk *c, bool fin
 {
     if (unusable)
         return -1;
-    hw_sink_lock();
+    lock_after_urgent();
     int rc = write_events_locked(path, c, final);
     hw_sink_unlock();
     return rc;

@@ -93,19 +93,24 @@ const char *hw_sink_last_message(void);
  * snapshot); the snapshot side counts the lost ones instead. */
 void hw_sink_set_quiet(bool quiet);
 
-/* The lock every entry point above holds while it uses SQLite. The fork prepare handler
- * takes it, so that no child is born with SQLite's own mutexes held; a snapshot's walk child,
- * cloned while the snapshotting thread holds every path into SQLite, resets it. */
+/* The lock every entry point above holds while it uses SQLite (one thread at a time uses
+ * the private SQLite and its connections). A snapshot's walk child, cloned while the
+ * snapshotting thread holds every path into SQLite, resets it (hw_sink_reset_in_clone). */
 void hw_sink_lock(void);
 void hw_sink_unlock(void);
-void hw_sink_reset_lock(void);
-/* The lock, if it can be had within ms milliseconds (the fork prepare handler: a fork waits
- * for a short write, not for a long one). */
+bool hw_sink_trylock(void);
+/* The lock, if it can be had within ms milliseconds (_exit: a process that ends waits for a
+ * write under way, a short time). Such a waiter goes before the event writer's next chunk. */
 bool hw_sink_lock_within(int ms);
-/* In a fork child born while SQLite was busy (the lock was not had): SQLite's own mutexes may
- * be held by a thread the child does not have, so the child never uses it; every entry point
- * fails (creation says why, once). */
-void hw_sink_forbid(void);
+/* fork: prepare waits, ms at most, until no thread holds a SQLite mutex (sqlmutex.h), and
+ * takes SQLite's memory; false if a thread still held one. The child then never uses SQLite
+ * (true: it may, on connections of its own; those of the parent's threads are forgotten). */
+bool hw_sink_fork_prepare(int ms);
+void hw_sink_fork_parent(void);
+void hw_sink_fork_child(bool sqlite_ok);
+/* A snapshot's walk child: SQLite was idle at the clone (no thread held a path into it), but a
+ * thread stopped in the fork prepare handler may have held the lock, the gate or the arena. */
+void hw_sink_reset_in_clone(void);
 /* Close the event writer's connection, which stays open between chunks: before a process is
  * cloned (a snapshot's walk child; _locked: the fork prepare handler, holding the lock), so
  * that no child inherits an open SQLite connection. */

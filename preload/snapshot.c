@@ -232,8 +232,7 @@ static __attribute__((noreturn)) void child_main(struct stop_ctx *c)
     prctl(PR_SET_NAME, "heapwatch-walk", 0, 0, 0);
     /* Cloned while this thread held every path into SQLite (write_lock), so SQLite is idle;
      * a thread stopped in the fork prepare handler may hold sink_lock all the same. */
-    hw_sink_reset_lock();
-    hw_arena_reset_lock();
+    hw_sink_reset_in_clone();
     c->d->leave_checkpoint = true;  /* it follows, once the parent has the id */
     walk(c->d, &c->world);
     uint64_t pause = 0;
@@ -717,24 +716,31 @@ void hw_snapshot_at_exit(void)
 /* ---- fork ------------------------------------------------------------------------------------ */
 
 /* Between prepare and parent/child this thread holds every lock of the shim, so that the
- * child starts with none of them held by a thread it does not have: the private SQLite's
- * (sink_lock), the stop, and the tables. It is a record section, so a stop-the-world
- * arriving meanwhile waits for it to end (stw.h). Order: sink, snap, then the tables, as
- * everywhere else. */
+ * child starts with none of them held by a thread it does not have: the stop, the private
+ * SQLite's (its mutexes through the gate of sqlmutex.h, its memory, and sink_lock unless
+ * another thread is writing), and the tables. It is a record section, so a stop-the-world
+ * arriving meanwhile waits for it to end (stw.h). Order: snap, then the tables, as
+ * everywhere else; sink_lock, which comes before snap_lock elsewhere, only tried. */
 static int forking_tid;  /* the thread in fork(), as the parent knows it */
 static bool fork_has_sink;  /* the prepare handler got sink_lock */
-#define FORK_SINK_WAIT_MS 1000  /* a fork waits this long for a snapshot's write in this process */
+static bool fork_sqlite_ok;  /* ... or at least no thread held a SQLite mutex */
+#define FORK_SQLITE_WAIT_MS 1000  /* a fork waits this long for SQLite's mutexes */
 
 void hw_snapshot_atfork_prepare(void)
 {
-    forking_tid = hw_gettid();
-    /* A write in this process (inplace or counters mode, creating or finishing the database)
-     * holds the lock for milliseconds, or for seconds on a big heap: fork waits for a short
-     * one; after a long one, the child does without a database rather than fork waiting. */
-    fork_has_sink = hw_sink_lock_within(FORK_SINK_WAIT_MS);
-    if (fork_has_sink)
-        hw_sink_close_events_locked();   /* no child inherits an open connection */
+    /* glibc runs the prepare handlers of concurrent forks at the same time: from snap_lock on,
+     * one at a time (the statics here are that fork's). */
     pthread_mutex_lock(&snap_lock);
+    forking_tid = hw_gettid();
+    /* Another thread may be writing: the event log, a snapshot in inplace or counters mode,
+     * the database's creation. fork does not wait for the write (that took up to a second),
+     * only for SQLite's mutexes (sqlmutex.h); the child never touches the connection. When
+     * nobody writes, the events connection is closed, so that no child inherits it. A try
+     * only: the lock comes before snap_lock. */
+    fork_has_sink = hw_sink_trylock();
+    if (fork_has_sink)
+        hw_sink_close_events_locked();
+    fork_sqlite_ok = hw_sink_fork_prepare(FORK_SQLITE_WAIT_MS);
     hw_forkgate_close();   /* before the locks a window may take (the table's, the log's) */
     hw_record_enter();
     hw_modules_lock();
@@ -755,9 +761,10 @@ void hw_snapshot_atfork_parent(void)
     hw_modules_unlock();
     hw_record_leave();
     hw_forkgate_reopen_parent();
-    pthread_mutex_unlock(&snap_lock);
+    hw_sink_fork_parent();
     if (fork_has_sink)
         hw_sink_unlock();
+    pthread_mutex_unlock(&snap_lock);
 }
 
 /* The child: its own database (opened at its first snapshot), its own helper and pipe. */
@@ -770,14 +777,10 @@ void hw_snapshot_atfork_child(void)
     hw_roots_unlock_regions();
     hw_threads_unlock_registry();
     hw_modules_unlock();
-    if (fork_has_sink)
-        hw_sink_reset_lock();
-    else
-        hw_sink_forbid();
+    hw_sink_fork_child(fork_sqlite_ok);
     hw_loaderlock_after_fork(forking_tid);
     hw_self.in_record = 0;
     atomic_store(&hw_self.stop_deferred, 0);
-    hw_arena_reset_lock();
     pthread_mutex_init(&snap_lock, NULL);
     pthread_mutex_init(&write_lock, NULL);  /* the helper may have held it mid-write */
     hw_output_forget_in_child();

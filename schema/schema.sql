@@ -275,14 +275,17 @@ CREATE TABLE edge_chunk(
 -- The event log (HEAPWATCH_EVENTS=1; schema 6): every sampled allocation and its free, in
 -- the order each thread made them (every allocation in full mode). Each thread appends
 -- records to its own buffer; the shim's writer drains every buffer at least once a second,
--- and whenever a few megabytes are waiting, into one row here (a kill -9 loses at most the
--- events of the last second). data is the segments and records that schema/chunk.h
+-- and whenever a few megabytes are waiting, into rows here (a kill -9 loses at most the
+-- events of the last second). A drain of more than 4 MiB (a writer that fell behind) is cut in
+-- time into several rows, each its own transaction. data is the segments and records that schema/chunk.h
 -- documents (event_chunk), zlib-compressed (RFC 1950) or as they are (codec). The writer
 -- compresses while events come slower than it compresses them, and stores them as they are
--- when they come faster, so that it keeps up (an event takes about 5 bytes either way). Order across threads comes from the event clock:
--- every event of a chunk was taken before its end_ticks, and an event taken before
--- end_ticks but published after the drain (its thread was preempted in between) shows up in
--- the next chunk.
+-- when they come faster, so that it keeps up (an event takes about 5 bytes either way).
+-- Order across threads comes from the event clock. Every event taken up to a chunk's
+-- end_ticks is in that chunk or an earlier one, except one taken before end_ticks but
+-- published after the drain (its thread was preempted in between), which shows up in the
+-- next chunk; a chunk may also hold events taken after its end_ticks (a reader holds them
+-- back until later chunks have come).
 CREATE TABLE event_chunk(
   id          INTEGER PRIMARY KEY,   -- 1, 2, ... in the order written
   start_ticks INTEGER NOT NULL,      -- the event clock and CLOCK_REALTIME at the previous drain

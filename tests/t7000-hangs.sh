@@ -4,12 +4,13 @@
 # killed) is a failure, never a stuck test:
 #   - forks while the shim is inside SQLite: at the first instruction of main (the helper is
 #     creating the database), from several threads while another takes snapshots, while
-#     children take their exit snapshots (a child used to inherit SQLite's mutex locked);
+#     children take their exit snapshots (a child used to inherit SQLite's mutex locked),
+#     while the event log's writer is busy;
 #   - allocations inside dl_iterate_phdr callbacks (the loader lock held) while other threads
 #     unwind new call paths and create threads (libunwind's mutex inverted with the loader
 #     lock).
 . ./lib.sh
-plan 20
+plan 24
 
 dir="$OUT/db"
 mkdir -p "$dir"
@@ -24,13 +25,15 @@ storm() {
     [ $rc -ne 0 ] && { echo "exit $rc: $(head -c 300 "$OUT/stderr")"; return; }
     forks=$(sed -n 's/^forks //p' "$OUT/stdout")
     [ "$forks" -eq $(($3 * $4 + 1)) ] || { echo "forks $forks"; return; }
-    # every process wrote its database: parent, children, grandchildren (every third child);
-    # but a child forked after its fork waited FORK_SINK_WAIT_MS for the parent's in-process
-    # write (a loaded machine) does without one, and says so: at most a few of those
+    # every process wrote its database: parent, children, grandchildren (every third child).
+    # fork waits for no SQLite write of the parent's, only for SQLite's mutexes (held for
+    # microseconds): a child does without a database only when a thread held one for a whole
+    # second, which one in a run is allowed to, on a loaded machine (before, a child forked
+    # during a write of the event log or of an inplace snapshot went without one)
     want=$((1 + forks + ($3 * $4 + 2) / 3))
-    without=$(grep -c "forked while its parent wrote a snapshot" "$OUT/stderr")
+    without=$(grep -c "held one of SQLite's locks for over a second" "$OUT/stderr")
     got=$(ls "$dir"/*.db | wc -l)
-    [ "$without" -le $((forks / 20)) ] || { echo "$without children without a database"; return; }
+    [ "$without" -le 1 ] || { echo "$without children without a database"; return; }
     [ "$got" -ge $((want - without)) ] || { echo "$got databases, expected $want ($without said why not)"; return; }
     echo ok
 }
@@ -55,6 +58,24 @@ for mode in "HEAPWATCH_SNAPSHOT=fork" "HEAPWATCH_OBJECTS=0"; do
     [ "$r" = ok ] && r=$(logs_read)
     is "$r" ok "100 forks from 4 threads with the event log on ($mode): no hang, every log reads back"
 done
+
+# Forks while the event log's writer is always inside SQLite, and behind: three threads log
+# every allocation, tens of megabytes a second. A fork waited for the writer's whole chunk
+# (tens of megabytes, or hundreds once behind), up to a second, and the child then went
+# without a database: 113 ms a fork on average, the longest 1009 ms, 2 children of 50
+# without a database. It now waits for SQLite's mutexes only: a few milliseconds at most.
+# The bound of 500 ms is for a fork that waits for a write, not a measure of speed.
+rm -rf "$dir" && mkdir -p "$dir"
+bounded 120 env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$dir/lag.%p.db" HEAPWATCH_SAMPLE_RATE=1 HEAPWATCH_EVENTS=1 \
+    "$BIN/forklag-O2" 40 >"$OUT/lag.out" 2>"$OUT/lag.err"
+is "$?:$(sed 's/ worst_ms.*//' "$OUT/lag.out")" "0:forks 40" "40 forks while the event writer is busy: every child exits 0"
+is "$(ls "$dir"/lag.*.db | wc -l)" 41 "... and every process wrote its database"
+worst=$(sed -n 's/.*worst_ms //p' "$OUT/lag.out")
+ok_cmd "... and no fork waited for a write: the longest took ${worst:-?} ms (< 500)" test "${worst:-9999}" -lt 500
+parent=$(ls -S "$dir"/lag.*.db | head -n 1)
+"$HW" timeline "$parent" --json >"$OUT/lag.json" 2>"$OUT/lag.tl.err"
+is "$?:$(jq -c '.log | [.complete, .unmatched_frees, .events > 1000000]' "$OUT/lag.json")" "0:[true,0,true]" \
+    "... and the parent's event log, written in pieces of a lagging writer, reads back whole"
 
 # A fork as the first thing main does, while the helper creates the database: many runs,
 # two at a time.
