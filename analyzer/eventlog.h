@@ -6,11 +6,12 @@
  *
  * The log streams: memory holds the blocks live at the moment (their allocation's size,
  * stack and time, to match frees) and about two chunks of events (the merge window), never
- * the whole log. Order across threads comes from the event clock: every event of a chunk was
- * taken before the chunk's end, and one taken before it but published after (its thread was
- * preempted in between) shows up a chunk later; the merge waits one chunk for such events,
- * and one later still is delivered at the time of the last event delivered (counted in
- * ev_stats.late). */
+ * the whole log. Order across threads comes from the event clock: every event taken up to a
+ * chunk's end is in that chunk or an earlier one, but for one whose thread was preempted
+ * between taking its time and publishing it, which shows up with the shim's next drain (a
+ * chunk may also hold events after its end: a lagging writer cuts its drain in pieces);
+ * the merge waits one chunk for such events, and one later still is delivered at the time
+ * of the last event delivered (counted in ev_stats.late). */
 #ifndef HW_EVENTLOG_H
 #define HW_EVENTLOG_H
 

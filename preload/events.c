@@ -333,12 +333,12 @@ void hw_events_drain_begin(struct hw_ev_drain *d)
     /* A record is published a few instructions after its thread read the clock, unless the
      * thread was preempted in between: one read before end_ticks may be published after the
      * queues are read, and comes with the next drain. The reader waits for it as long as it
-     * is later than the start of the chunk before (schema.sql, event_chunk): pieces are cut
-     * only CUT_MARGIN_NS before the drain's end, so that such a record is not also later
-     * than a cut. */
+     * is later than the end of the chunk before the one it comes in (schema.sql,
+     * event_chunk): no piece but the last ends within CUT_MARGIN_NS of the drain's end, so a
+     * thread preempted for less than that is not late. */
     d->cut_limit = d->start_ticks;
-    if (d->end_ns > d->start_ns + CUT_MARGIN_NS && d->end_ticks > d->start_ticks) {
-        double ticks_per_ns = (double)(d->end_ticks - d->start_ticks) / (double)(d->end_ns - d->start_ns);
+    if (d->span_ns > CUT_MARGIN_NS && d->end_ticks > d->start_ticks) {
+        double ticks_per_ns = (double)(d->end_ticks - d->start_ticks) / (double)d->span_ns;
         d->cut_limit = d->end_ticks - (uint64_t)(ticks_per_ns * CUT_MARGIN_NS);
     }
     atomic_store_explicit(&blocks_waiting, 0, memory_order_relaxed);
@@ -432,7 +432,7 @@ static uint64_t piece_ns(const struct hw_ev_drain *d, uint64_t ticks)
 }
 
 /* A drain bigger than `cap` bytes goes out in pieces cut in time, so that the writer holds the
- * database (and a fork waits for it) one piece at a time, and a piece's memory is bounded.
+ * database (and an _exit waits for it) one piece at a time, and a piece's memory is bounded.
  * The blocks of every queue are taken in the order of their first_ticks; a piece that stops
  * before a block whose first_ticks is F ends at F - 1 (or at the drain's end): every record
  * taken up to a piece's end is in that piece or an earlier one, the promise a chunk's end
@@ -461,7 +461,7 @@ bool hw_events_drain_piece(struct hw_ev_drain *d, struct hw_ev_piece *p, size_t 
             break;
         }
         if (bytes && bytes + MARK_BYTES(spans[oldest->next].to) - MARK_BYTES(spans[oldest->next].from) > cap &&
-            oldest_ticks > d->piece_ticks && oldest_ticks - 1 <= d->cut_limit) {
+            oldest_ticks - 1 > d->piece_ticks && oldest_ticks - 1 <= d->cut_limit) {
             end = oldest_ticks - 1;
             break;
         }
@@ -491,7 +491,8 @@ void hw_events_drain_end(struct hw_ev_drain *d)
     for (size_t i = 0; i < d->queues.nr; i++) {
         struct hw_ev_taken *t = &queues[i];
         struct hw_ev_queue *q = t->q;
-        /* Taken is consumed, written or not: a failed write loses its events (and says so). */
+        /* Taken is consumed, written or not: a failed write loses its events (the writer
+         * reports the first failure; out of memory here is silent). */
         for (size_t k = t->first; k < t->end; k++) {
             if (spans[k].whole) {
                 q->head = atomic_load_explicit(&spans[k].block->next, memory_order_relaxed);

@@ -37,10 +37,10 @@ static size_t deflate_records(const void *in, size_t n, void *out, size_t cap)
     return len;
 }
 
-/* A drain goes out in chunks of at most this many bytes of records, each its own transaction:
+/* A drain goes out in chunks of about this many bytes of records, each its own transaction:
  * a lagging writer took everything waiting in one (a full-mode log of three busy threads gave
- * drains of 240 MB), held the database and write_lock (a snapshot, an _exit) that long, and
- * needed as much memory again to copy it. */
+ * drains of 240 MB), held the sink lock (an _exit waits for it) that long, and needed as much
+ * memory again to copy it. A snapshot still waits for the whole drain (write_lock). */
 #define PIECE_BYTES (4u << 20)
 
 static void write_piece(const struct hw_ev_drain *d, const struct hw_ev_piece *p, bool compress, void *z,

@@ -88,17 +88,17 @@ static void db_error(const char *what)
         hw_log("database error: %s", what);
 }
 
-/* Held around every use of the private SQLite and its arena, and by the fork prepare handler:
- * a child forked while another thread was inside SQLite would inherit SQLite's own mutexes
- * locked, and wait for ever for a thread it does not have. */
+/* Held around every use of the private SQLite and its arena: one thread at a time uses them.
+ * fork does not wait for it (sqlmutex.h: it waits for SQLite's own mutexes); the prepare
+ * handler tries it, to close the event writer's idle connection before the child copies it. */
 static pthread_mutex_t sink_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void hw_sink_lock(void) { pthread_mutex_lock(&sink_lock); }
 void hw_sink_unlock(void) { pthread_mutex_unlock(&sink_lock); }
 
-/* Threads in hw_sink_lock_within: a fork, an _exit. The event writer, which takes the lock
- * once per chunk, lets them have it first: glibc's mutex is not fair, and a writer that
- * retakes it at once after each chunk kept a waiting fork out for its whole second. */
+/* Threads in hw_sink_lock_within (an _exit). The event writer, which takes the lock once per
+ * chunk, lets them have it first: glibc's mutex is not fair, and a writer that retakes it at
+ * once after each chunk kept such a waiter out for its whole wait. */
 static _Atomic int urgent_waiters;
 #define YIELD_MAX_NS 2000000000ull   /* the writer waits for them this long at most */
 
@@ -149,7 +149,9 @@ static sqlite3 *events_db;
 bool hw_sink_fork_prepare(int ms)
 {
     bool ok = hw_sqlmutex_fork_prepare(ms);
-    hw_arena_lock();   /* SQLite's memory: taken without a SQLite mutex held */
+    /* SQLite's memory, which SQLite takes with or without a mutex of its own held (then the
+     * spin lasts until that thread's allocation is done). */
+    hw_arena_lock();
     return ok;
 }
 
@@ -162,6 +164,7 @@ void hw_sink_fork_parent(void)
 void hw_sink_reset_in_clone(void)
 {
     pthread_mutex_init(&sink_lock, NULL);
+    atomic_store(&urgent_waiters, 0);   /* threads the child does not have */
     hw_arena_reset_lock();
     hw_sqlmutex_fork_child();
 }
@@ -173,7 +176,9 @@ void hw_sink_fork_child(bool sqlite_ok)
      * closed here (closing touches its files and locks). */
     db = NULL;
     events_db = NULL;
-    unusable = !sqlite_ok;
+    /* A child that may not use SQLite has SQLite's mutexes copied held for good: its own
+     * children may not either, whatever their fork saw. */
+    unusable = unusable || !sqlite_ok;
 }
 
 /* ---- private SQLite memory: the shim's arena ------------------------------------------------ */
@@ -368,8 +373,9 @@ static int init_locked(void)
  * the database makes SQLite rebuild its WAL index by reading and checksumming the whole WAL,
  * up to EVENTS_CHECKPOINT_BYTES of it, for every chunk (in the bench's full-mode churn that
  * was a fifth of the process's time). Every other use of SQLite closes it first, so that one
- * connection at most is open, and no process is ever born with one open: the fork prepare
- * handler and a snapshot's walk child clone close it before (hw_sink_close_events). */
+ * connection at most is open. A snapshot's walk child clone closes it before, and so does the
+ * fork prepare handler unless a chunk is being written: that child forgets it
+ * (hw_sink_fork_child). */
 static char events_path[PATH_MAX];
 
 static void close_events_locked(void)

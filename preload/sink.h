@@ -108,8 +108,8 @@ bool hw_sink_lock_within(int ms);
 bool hw_sink_fork_prepare(int ms);
 void hw_sink_fork_parent(void);
 void hw_sink_fork_child(bool sqlite_ok);
-/* A snapshot's walk child: SQLite was idle at the clone (no thread held a path into it), but a
- * thread stopped in the fork prepare handler may have held the lock, the gate or the arena. */
+/* A snapshot's walk child: SQLite was idle at the clone (no thread held a path into it); the
+ * lock, the gate and the arena are made fresh all the same. */
 void hw_sink_reset_in_clone(void);
 /* Close the event writer's connection, which stays open between chunks: before a process is
  * cloned (a snapshot's walk child; _locked: the fork prepare handler, holding the lock), so

@@ -231,7 +231,7 @@ static __attribute__((noreturn)) void child_main(struct stop_ctx *c)
 {
     prctl(PR_SET_NAME, "heapwatch-walk", 0, 0, 0);
     /* Cloned while this thread held every path into SQLite (write_lock), so SQLite is idle;
-     * a thread stopped in the fork prepare handler may hold sink_lock all the same. */
+     * its locks are made fresh all the same. */
     hw_sink_reset_in_clone();
     c->d->leave_checkpoint = true;  /* it follows, once the parent has the id */
     walk(c->d, &c->world);

@@ -283,9 +283,9 @@ CREATE TABLE edge_chunk(
 -- when they come faster, so that it keeps up (an event takes about 5 bytes either way).
 -- Order across threads comes from the event clock. Every event taken up to a chunk's
 -- end_ticks is in that chunk or an earlier one, except one taken before end_ticks but
--- published after the drain (its thread was preempted in between), which shows up in the
--- next chunk; a chunk may also hold events taken after its end_ticks (a reader holds them
--- back until later chunks have come).
+-- published after the drain (its thread was preempted in between), which shows up with the
+-- next drain; a chunk may also hold events taken after its end_ticks (a reader holds them
+-- back until later chunks have come). A drain is never cut within 100 ms of its end.
 CREATE TABLE event_chunk(
   id          INTEGER PRIMARY KEY,   -- 1, 2, ... in the order written
   start_ticks INTEGER NOT NULL,      -- the event clock and CLOCK_REALTIME at the previous drain
