@@ -316,6 +316,11 @@ struct hw_ev_taken {
     bool complete;           /* the drain took all it had published (not out of memory) */
 };
 
+static inline uint32_t span_bytes(const struct hw_ev_span *sp)
+{
+    return MARK_BYTES(sp->to) - MARK_BYTES(sp->from);
+}
+
 void hw_events_drain_begin(struct hw_ev_drain *d)
 {
     memset(d, 0, sizeof *d);
@@ -354,7 +359,7 @@ void hw_events_drain_begin(struct hw_ev_drain *d)
             d->failed = true;
             return;
         }
-        *t = (struct hw_ev_taken){ .q = q, .first = d->spans.nr,
+        *t = (struct hw_ev_taken){ .q = q, .first = d->spans.nr, .next = d->spans.nr, .piece_first = d->spans.nr,
                                    .exited = atomic_load_explicit(&q->exited, memory_order_acquire) };
         uint64_t from = q->head_read;
         for (struct ev_block *b = q->head; b;) {
@@ -370,13 +375,12 @@ void hw_events_drain_begin(struct hw_ev_drain *d)
                 }
                 *sp = (struct hw_ev_span){ .block = b, .from = from, .to = mark, .whole = next != NULL };
                 d->events += MARK_RECORDS(mark) - MARK_RECORDS(from);
-                d->bytes += MARK_BYTES(mark) - MARK_BYTES(from);
+                d->bytes += span_bytes(sp);
             }
             b = next;
             from = 0;
         }
         t->end = d->spans.nr;
-        t->next = t->piece_first = t->first;
         t->complete = !d->failed;
         if (d->failed)
             return;
@@ -404,7 +408,7 @@ static bool put_segment(const struct hw_ev_drain *d, struct hw_ev_taken *t, stru
     const struct hw_ev_span *spans = (const struct hw_ev_span *)d->spans.data;
     uint64_t len = 0;
     for (size_t i = t->piece_first; i < t->next; i++)
-        len += MARK_BYTES(spans[i].to) - MARK_BYTES(spans[i].from);
+        len += span_bytes(&spans[i]);
     if (!len)
         return true;
     uint8_t head[3 * HW_VARINT_MAX];
@@ -416,7 +420,7 @@ static bool put_segment(const struct hw_ev_drain *d, struct hw_ev_taken *t, stru
     for (size_t i = t->piece_first; i < t->next; i++) {
         const struct hw_ev_span *sp = &spans[i];
         p->events += MARK_RECORDS(sp->to) - MARK_RECORDS(sp->from);
-        if (!append(&p->raw, sp->block->data + MARK_BYTES(sp->from), MARK_BYTES(sp->to) - MARK_BYTES(sp->from)))
+        if (!append(&p->raw, sp->block->data + MARK_BYTES(sp->from), span_bytes(sp)))
             return false;
     }
     return true;
@@ -460,12 +464,13 @@ bool hw_events_drain_piece(struct hw_ev_drain *d, struct hw_ev_piece *p, size_t 
             d->done = true;   /* the last piece ends with the drain */
             break;
         }
-        if (bytes && bytes + MARK_BYTES(spans[oldest->next].to) - MARK_BYTES(spans[oldest->next].from) > cap &&
+        uint32_t more = span_bytes(&spans[oldest->next]);
+        if (bytes && bytes + more > cap &&
             oldest_ticks - 1 > d->piece_ticks && oldest_ticks - 1 <= d->cut_limit) {
             end = oldest_ticks - 1;
             break;
         }
-        bytes += MARK_BYTES(spans[oldest->next].to) - MARK_BYTES(spans[oldest->next].from);
+        bytes += more;
         oldest->next++;
     }
     for (size_t i = 0; i < d->queues.nr; i++) {

@@ -76,8 +76,7 @@ void hw_events_write(bool final)
         while (hw_events_drain_piece(&d, &p, PIECE_BYTES)) {
             if (!p.events && !(final && p.last))
                 continue;
-            bool zip = compress;
-            if (zip && compressBound((uLong)p.raw.nr) > cap) {
+            if (compress && compressBound((uLong)p.raw.nr) > cap) {
                 if (z)
                     hw_unmap(z, cap);
                 cap = compressBound((uLong)p.raw.nr);
@@ -85,7 +84,7 @@ void hw_events_write(bool final)
                 if (!z)
                     cap = 0;
             }
-            write_piece(&d, &p, zip && z, z, cap, final && p.last);
+            write_piece(&d, &p, compress && z, z, cap, final && p.last);
         }
         if (z)
             hw_unmap(z, cap);

@@ -120,14 +120,16 @@ int hw_sqlmutex_install(void)
 bool hw_sqlmutex_fork_prepare(int ms)
 {
     atomic_store(&gate_closed, true);
+    if (hw_self.sql_mutexes)
+        return false;   /* a fork from inside SQLite (a handler): its own locks go with it */
     uint64_t until = hw_now_ns(CLOCK_MONOTONIC) + (uint64_t)ms * 1000000u;
-    while (atomic_load(&holders) > (hw_self.sql_mutexes ? 1 : 0)) {
+    while (atomic_load(&holders)) {
         if (hw_now_ns(CLOCK_MONOTONIC) >= until)
             return false;
         struct timespec pause = { 0, 20000 };
         nanosleep(&pause, NULL);
     }
-    return !hw_self.sql_mutexes;
+    return true;
 }
 
 void hw_sqlmutex_fork_parent(void)
