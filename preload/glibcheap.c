@@ -682,9 +682,17 @@ static int walk_heap(const struct heap *h, const uintptr_t *ex, size_t nex, size
     int calls = 0;
     uintptr_t p = h->start;
     uintptr_t want_a = h->main ? 0 : NON_MAIN_ARENA;
+    /* Every cache line of the heap, in order, is asked for as its chunk is met. The walk
+     * itself reads one header every few lines, each found through the one before; the
+     * hardware's stream prefetcher runs ahead of a dense ascending stream better than of that
+     * sparse one (the 3M-chunk walk of w_bigheap's snapshot: 598 -> 536 ms, walk and mark;
+     * prefetching 256 to 4096 bytes further ahead gained less). */
+    uintptr_t fetched = p & ~(uintptr_t)63;
     while (p < h->stop) {
         uintptr_t hdr = W(p + SIZE_SZ), size = hdr & ~(uintptr_t)SIZE_BITS;
         uintptr_t next = p + size;
+        for (; fetched < next && fetched < h->stop; fetched += 64)
+            __builtin_prefetch((const void *)fetched);
         if (size < HDR || (size & 15) || next > h->stop)
             return h->main && size == HDR ? HW_GLIBCHEAP_ENONCONTIG : HW_GLIBCHEAP_ECHUNK;
         if (!h->top && next == h->stop) {
