@@ -8,7 +8,20 @@
 #include "sink.h"
 #include "sys.h"
 
-static bool failure_reported;
+/* A chunk could not be written (a full disk, a closed descriptor) or a drain ran out of
+ * memory: the log ends there. Records are deltas from the one before in their thread's
+ * stream, so chunks written after a lost one would read back as wrong addresses, times and
+ * stacks; the reader sees a log that did not end with the process (no event_log_end). What
+ * threads still queue is drained and dropped. */
+static bool log_ended;
+
+static void end_log(const char *why, const char *message)
+{
+    log_ended = true;
+    hw_events_on = false;   /* the threads stop recording: a plain flag, read by the hooks */
+    hw_log("cannot write the event log to '%s' (%s%s%s); it ends here: events after a lost chunk could not be"
+           " read back", hw_output_path(), why, message[0] ? ": " : "", message);
+}
 
 /* Events arriving faster than this many bytes of records a second are stored as they are:
  * compressing them would take the writer more than about a fifth of a CPU (Huffman coding
@@ -43,7 +56,8 @@ static size_t deflate_records(const void *in, size_t n, void *out, size_t cap)
  * memory again to copy it. A snapshot still waits for the whole drain (write_lock). */
 #define PIECE_BYTES (4u << 20)
 
-static void write_piece(const struct hw_ev_drain *d, const struct hw_ev_piece *p, bool compress, void *z,
+/* 0, or why the chunk could not be written (hw_sink_failure's code). */
+static int64_t write_piece(const struct hw_ev_drain *d, const struct hw_ev_piece *p, bool compress, void *z,
                         size_t cap, bool final)
 {
     size_t len = compress ? deflate_records(p->raw.data, p->raw.nr, z, cap) : 0;   /* 0: stored as they are */
@@ -54,21 +68,17 @@ static void write_piece(const struct hw_ev_drain *d, const struct hw_ev_piece *p
     };
     if (!p->events)
         c = (struct hw_ev_chunk){ .end_ns = d->end_ns };   /* only to end the log */
-    if (hw_sink_write_events(hw_output_path(), &c, final) < 0 && !failure_reported) {
-        failure_reported = true;
-        hw_log("cannot write the event log to '%s' (%s); events are being lost", hw_output_path(),
-               hw_sink_last_message());
-    }
+    return hw_sink_write_events(hw_output_path(), &c, final);
 }
 
 void hw_events_write(bool final)
 {
-    if (!hw_events_on)
+    if (!hw_events_on && !log_ended)
         return;
     hw_guard_enter();
     struct hw_ev_drain d;
     hw_events_drain_begin(&d);
-    if (hw_output_ready() && (d.events || final)) {
+    if (!log_ended && hw_output_ready() && (d.events || final)) {
         bool compress = (double)d.bytes <= COMPRESS_MAX_BYTES_PER_S * ((double)d.span_ns / 1e9);
         size_t cap = 0;   /* of z: grown to the largest piece's bound */
         void *z = NULL;
@@ -84,8 +94,14 @@ void hw_events_write(bool final)
                 if (!z)
                     cap = 0;
             }
-            write_piece(&d, &p, compress && z, z, cap, final && p.last);
+            int64_t rc = write_piece(&d, &p, compress && z, z, cap, final && p.last);
+            if (rc < 0) {
+                end_log(hw_sink_failure(rc), hw_sink_last_message());
+                break;
+            }
         }
+        if (d.failed && !log_ended)
+            end_log("out of memory", "");
         if (z)
             hw_unmap(z, cap);
         hw_vec_release(&p.raw);

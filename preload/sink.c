@@ -235,6 +235,14 @@ static int exec(const char *sql)
     return 0;
 }
 
+/* Undo the transaction, if SQLite has not already (a failed COMMIT on a full disk rolls back
+ * by itself): a ROLLBACK's own error would replace the failure's message. */
+static void rollback(void)
+{
+    if (db && !sqlite3_get_autocommit(db))
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+}
+
 static sqlite3_stmt *prepare(const char *sql)
 {
     sqlite3_stmt *st = NULL;
@@ -467,7 +475,7 @@ static int create_locked(const char *path, int forked_from, bool quiet_exists)
     if (exec("BEGIN") < 0)
         goto out;
     if (exec(hw_schema_sql) < 0 || exec(meta) < 0 || write_process(forked_from) < 0 || write_modules(0) < 0) {
-        exec("ROLLBACK");
+        rollback();
         goto out;
     }
     rc = exec("COMMIT");
@@ -848,7 +856,7 @@ static int64_t write_quietly(const char *path, struct hw_snapshot_data *d)
     }
     goto out;
 out_rollback:
-    exec("ROLLBACK");
+    rollback();
 out_failed:
     snap = failure();
 out:
@@ -866,7 +874,7 @@ out:
 #define EVENTS_CHECKPOINT_BYTES (32u << 20)
 static uint64_t events_since_checkpoint;
 
-static int write_events_locked(const char *path, const struct hw_ev_chunk *c, bool final)
+static int write_events_core(const char *path, const struct hw_ev_chunk *c, bool final)
 {
     if (events_db && !strcmp(events_path, path)) {
         db = events_db;
@@ -888,7 +896,7 @@ static int write_events_locked(const char *path, const struct hw_ev_chunk *c, bo
     st = prepare("INSERT INTO event_chunk(start_ticks, start_ns, end_ticks, end_ns, events, raw_bytes, codec, data)"
                  " VALUES (?,?,?,?,?,?,?,?)");
     if (next_snapshot <= 0 || !st || write_stacks() < 0 || write_modules(next_snapshot) < 0) {
-        exec("ROLLBACK");
+        rollback();
         goto out;
     }
     if (final) {   /* the reader can tell a log that ended with the process from a cut one */
@@ -896,7 +904,7 @@ static int write_events_locked(const char *path, const struct hw_ev_chunk *c, bo
         hw_fmt(sql, sizeof sql, "INSERT OR REPLACE INTO meta VALUES ('event_log_end', '%llu')",
                (unsigned long long)c->end_ns);
         if (exec(sql) < 0) {
-            exec("ROLLBACK");
+            rollback();
             goto out;
         }
     }
@@ -915,7 +923,7 @@ static int write_events_locked(const char *path, const struct hw_ev_chunk *c, bo
     sqlite3_bind_int(st, 7, c->codec);
     sqlite3_bind_blob(st, 8, c->data, (int)c->len, SQLITE_STATIC);
     if (step_done(st) < 0 || exec("COMMIT") < 0) {
-        exec("ROLLBACK");
+        rollback();
         goto out;
     }
     rc = 0;
@@ -931,6 +939,16 @@ out:
         close_db();   /* the last chunk checkpoints as it closes */
     }
     return rc;
+}
+
+/* Quiet: the event writer reports a failure itself, once, and ends the log there. */
+static int64_t write_events_locked(const char *path, const struct hw_ev_chunk *c, bool final)
+{
+    bool was_quiet = quiet;
+    quiet = true;
+    int rc = write_events_core(path, c, final);
+    quiet = was_quiet;
+    return rc < 0 ? failure() : 0;
 }
 
 static int checkpoint_locked(const char *path)
@@ -999,12 +1017,12 @@ int64_t hw_sink_write(const char *path, struct hw_snapshot_data *d)
     return id;
 }
 
-int hw_sink_write_events(const char *path, const struct hw_ev_chunk *c, bool final)
+int64_t hw_sink_write_events(const char *path, const struct hw_ev_chunk *c, bool final)
 {
     if (unusable)
-        return -1;
+        return -1 - SQLITE_MISUSE;
     lock_after_urgent();
-    int rc = write_events_locked(path, c, final);
+    int64_t rc = write_events_locked(path, c, final);
     hw_sink_unlock();
     return rc;
 }

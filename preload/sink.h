@@ -69,8 +69,9 @@ struct hw_ev_chunk {
 };
 /* Append it (unless it has no events), with the stacks and modules written since, in one
  * transaction; final: the process is exiting, and meta's 'event_log_end' says the log ends
- * here. 0, or -1 (the caller reports it). */
-int hw_sink_write_events(const char *path, const struct hw_ev_chunk *c, bool final);
+ * here. 0, or a negative code for hw_sink_failure (nothing is printed: the caller reports it,
+ * with hw_sink_last_message). */
+int64_t hw_sink_write_events(const char *path, const struct hw_ev_chunk *c, bool final);
 /* Copy what the WAL holds into the database file and, when nobody else has it open, remove
  * the WAL. A snapshot written with leave_checkpoint is committed and readable without this:
  * the fork child runs it after reporting the snapshot's id, so that copying and syncing tens
