@@ -22,6 +22,7 @@
 #include "depot.h"
 
 #include <string.h>
+#include "forkgate.h"
 #include "spin.h"
 #include "sys.h"
 
@@ -173,7 +174,8 @@ static uint32_t last_ids[HW_MAX_DEPTH], last_depth;
 /* outer[0..depth-1]: the stack's frames, outermost first. */
 static HW_NOINLINE uint32_t put_slow(uint64_t h, const uintptr_t *outer, uint32_t depth)
 {
-    hw_spin_lock(&lock);
+    if (!hw_spin_lock_or_fork(&lock))
+        return 0;   /* a fork holds the depot and may wait for a lock this thread holds */
     uint32_t id = 0, k = 0;
     while (k < depth && k < last_depth && last_pcs[k] == outer[k])
         id = last_ids[k++];

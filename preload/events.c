@@ -20,6 +20,7 @@
 #include <time.h>
 #include <x86intrin.h>
 #include "../schema/chunk.h"
+#include "forkgate.h"
 #include "options.h"
 #include "record_arena.h"
 #include "spin.h"
@@ -102,7 +103,8 @@ void hw_events_init(void)
 
 static struct ev_block *block_new(void)
 {
-    hw_spin_lock(&free_lock);
+    if (!hw_spin_lock_or_fork(&free_lock))
+        return NULL;   /* a fork holds it (forkgate.h): the event is dropped */
     struct ev_block *b = free_blocks;
     if (b)
         free_blocks = atomic_load_explicit(&b->next, memory_order_relaxed);
@@ -129,7 +131,8 @@ static struct hw_ev_queue *queue_of_thread(void)
     struct hw_ev_queue *q = hw_self.evq;
     if (HW_LIKELY(q != NULL))
         return q;
-    hw_spin_lock(&free_lock);
+    if (!hw_spin_lock_or_fork(&free_lock))
+        return NULL;   /* a fork holds it (forkgate.h): the event is dropped */
     q = free_queues;
     if (q)
         free_queues = q->next_all;
@@ -145,7 +148,8 @@ static struct hw_ev_queue *queue_of_thread(void)
     q->stream = atomic_fetch_add_explicit(&streams, 1, memory_order_relaxed) + 1;
     /* A new stream: its first record is a delta from 0. */
     hw_self.ev_ticks = hw_self.ev_addr = hw_self.ev_stack = 0;
-    hw_spin_lock(&registry_lock);
+    if (!hw_spin_lock_or_fork(&registry_lock))
+        return NULL;   /* q and its block stay mapped, unused: once per fork that gave up */
     q->next_all = registry;
     registry = q;
     hw_spin_unlock(&registry_lock);

@@ -90,6 +90,26 @@ bool hw_forkgate_wait(void)
     return true;
 }
 
+bool hw_spin_lock_or_fork(_Atomic int *l)
+{
+    for (unsigned n = 0;; n++) {
+        if (!atomic_exchange_explicit(l, 1, memory_order_acquire))
+            return true;
+        while (atomic_load_explicit(l, memory_order_relaxed)) {
+            if (atomic_load_explicit(&hw_fork_gate, memory_order_relaxed) && !hw_self.forking) {
+                /* the parent's and child's handlers release the lock before they open the gate */
+                if (!hw_forkgate_wait())
+                    return false;
+                continue;
+            }
+            if (++n < 64)
+                __builtin_ia32_pause();
+            else
+                sched_yield();
+        }
+    }
+}
+
 void hw_forkgate_close(void)
 {
     hw_self.forking = true;

@@ -51,6 +51,14 @@ void hw_window_close_slow(void) HW_HOOKSAFE;
  * held by a thread inside getline's malloc): a fork child may then inherit that one block
  * half-recorded, where waiting on would hang the program. */
 bool hw_forkgate_wait(void) HW_HOOKSAFE;
+/* Take spin lock l, which fork's prepare handler holds until the fork is done (the stack
+ * depot's, the event log's), unless a fork holds it and the gate's bounded wait gives up:
+ * false then, and the caller does without (a stack not interned, an event not logged). A
+ * thread that waited for it for ever may hold what the fork takes after the shim's handler:
+ * in t7000's stdio case a reader inside getline's malloc holds its stream and waits for the
+ * depot, a thread in fflush(NULL) holds glibc's list lock and waits for that stream, and fork
+ * waits for the list lock. */
+bool hw_spin_lock_or_fork(_Atomic int *l) HW_HOOKSAFE;
 
 /* The thread's own slot is written by the thread alone, with one unlocked instruction (a
  * signal handler's window runs between two instructions and leaves the count as it found

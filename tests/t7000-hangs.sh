@@ -141,12 +141,22 @@ mkdir -p "$fl"
 seq 1000 | sed 's/^/line /' >"$fl/lines.txt"
 if gcc -shared -fPIC -O2 -pthread progs/forklock/lib.c -o "$fl/liblk.so" &&
    gcc -O2 -pthread progs/forklock/main.c -o "$fl/forklock" -L"$fl" -llk -Wl,-rpath,"$fl"; then
+    # The stdio case runs 10 times: a reader that had passed the gate and then waited for the
+    # stack depot, which the forking thread holds, hung it in about 1 run of 25 (the depot's
+    # lock now gives up as the gate does, forkgate.h: hw_spin_lock_or_fork).
     for rate in 1 524288; do
         for case in lib stdio; do
-            rm -f "$fl"/*.db*
-            bounded 60 env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$fl/f.%p.db" HEAPWATCH_SAMPLE_RATE=$rate \
-                "$fl/forklock" $case 200 "$fl/lines.txt" >"$fl/out" 2>&1
-            is "$?:$(head -n 1 "$fl/out")" "0:done" "rate $rate: 200 forks while a thread allocates holding a lock fork takes after the shim ($case): no hang"
+            runs=1 r=""
+            [ $case = stdio ] && runs=10
+            while [ $runs -gt 0 ] && [ -z "$r" ]; do
+                rm -f "$fl"/*.db*
+                bounded 60 env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$fl/f.%p.db" HEAPWATCH_SAMPLE_RATE=$rate \
+                    "$fl/forklock" $case 200 "$fl/lines.txt" >"$fl/out" 2>&1
+                rc=$?
+                [ "$rc:$(head -n 1 "$fl/out")" = "0:done" ] || r="$rc:$(head -n 1 "$fl/out")"
+                runs=$((runs - 1))
+            done
+            is "${r:-0:done}" "0:done" "rate $rate: 200 forks while a thread allocates holding a lock fork takes after the shim ($case): no hang"
         done
     done
 else

@@ -5,7 +5,7 @@
  * and that a thread's end flushes whole; the totals stay exact through all of it, for 8
  * threads counting into the same few sets and into many (evicting each other's slots).
  * Prints TAP. */
-// LINK: preload/counts.c preload/depot.c preload/sys.c
+// LINK: preload/counts.c preload/depot.c preload/forkgate.c preload/threads.c preload/sys.c
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdlib.h>
@@ -14,7 +14,6 @@
 #include "harness.h"
 #include "threadhooks.h"
 
-HW_TLS struct hw_thread hw_self;
 _Atomic bool hw_program_threads;
 void hw_stw_safepoint(void) {}
 

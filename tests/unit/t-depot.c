@@ -5,7 +5,7 @@
  * created only for ids handed out, many random stacks (growing the edge index and colliding
  * in the hash cache), and threads putting overlapping stack sets, with cache hits racing
  * evictions. Prints TAP. */
-// LINK: preload/depot.c preload/sys.c
+// LINK: preload/depot.c preload/forkgate.c preload/threads.c preload/sys.c
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdlib.h>
