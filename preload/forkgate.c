@@ -90,13 +90,17 @@ bool hw_forkgate_wait(void)
     return true;
 }
 
+_Atomic bool hw_fork_holds_locks;
+
 bool hw_spin_lock_or_fork(_Atomic int *l)
 {
     for (unsigned n = 0;; n++) {
         if (!atomic_exchange_explicit(l, 1, memory_order_acquire))
             return true;
         while (atomic_load_explicit(l, memory_order_relaxed)) {
-            if (atomic_load_explicit(&hw_fork_gate, memory_order_relaxed) && !hw_self.forking) {
+            /* Only a fork's hold is waited out with a bound: another thread's is short, and
+             * the fork itself may be waiting for this thread's window. */
+            if (atomic_load_explicit(&hw_fork_holds_locks, memory_order_relaxed) && !hw_self.forking) {
                 /* the parent's and child's handlers release the lock before they open the gate */
                 if (!hw_forkgate_wait())
                     return false;

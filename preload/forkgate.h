@@ -59,6 +59,8 @@ bool hw_forkgate_wait(void) HW_HOOKSAFE;
  * depot, a thread in fflush(NULL) holds glibc's list lock and waits for that stream, and fork
  * waits for the list lock. */
 bool hw_spin_lock_or_fork(_Atomic int *l) HW_HOOKSAFE;
+/* Set by fork's prepare handler once it holds those locks, cleared before it releases them. */
+extern _Atomic bool hw_fork_holds_locks;
 
 /* The thread's own slot is written by the thread alone, with one unlocked instruction (a
  * signal handler's window runs between two instructions and leaves the count as it found

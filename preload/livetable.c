@@ -15,6 +15,7 @@
 #include "livetable.h"
 
 #include <string.h>
+#include "forkgate.h"
 #include "spin.h"
 #include "sys.h"
 
@@ -122,7 +123,8 @@ bool hw_livetable_insert(const struct hw_live_entry *e)
 {
     uint64_t h = hash_addr(e->addr);
     struct shard *s = shard_of(e->addr);
-    hw_spin_lock(&s->lock);
+    if (!hw_spin_lock_or_fork(&s->lock))
+        return false;   /* a fork holds the table (forkgate.h): the block goes unrecorded */
     if (HW_UNLIKELY((s->count + 1) * 4 > (uint64_t)(s->mask + 1) * 3) && !grow(s)) {
         hw_spin_unlock(&s->lock);
         return false;
@@ -145,7 +147,8 @@ bool hw_livetable_remove(uintptr_t addr, struct hw_live_entry *out)
 {
     uint64_t h = hash_addr(addr);
     struct shard *s = shard_of(addr);
-    hw_spin_lock(&s->lock);
+    if (!hw_spin_lock_or_fork(&s->lock))
+        return false;   /* a fork holds the table: the entry stays, stale (insert replaces it) */
     uint32_t mask = s->mask, i = find_slot(s, h, addr);
     struct hw_live_entry *slots = s->slots;
     if (!slots[i].addr) {

@@ -749,10 +749,12 @@ void hw_snapshot_atfork_prepare(void)
     hw_depot_lock();
     hw_livetable_lock_all();
     hw_events_atfork_prepare();
+    atomic_store(&hw_fork_holds_locks, true);
 }
 
 void hw_snapshot_atfork_parent(void)
 {
+    atomic_store(&hw_fork_holds_locks, false);
     hw_events_atfork_parent();
     hw_livetable_unlock_all();
     hw_depot_unlock();
@@ -770,6 +772,7 @@ void hw_snapshot_atfork_parent(void)
 /* The child: its own database (opened at its first snapshot), its own helper and pipe. */
 void hw_snapshot_atfork_child(void)
 {
+    atomic_store(&hw_fork_holds_locks, false);
     hw_forkgate_reopen_child();
     hw_events_atfork_child();
     hw_livetable_unlock_all();

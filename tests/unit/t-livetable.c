@@ -5,7 +5,7 @@
  * inserting and removing disjoint address sets concurrently. The table has no lookup call: a
  * lookup is remove() (which walks the probe chain) followed by insert() of what it returned.
  * Prints TAP. */
-// LINK: preload/livetable.c preload/sys.c
+// LINK: preload/livetable.c preload/forkgate.c preload/threads.c preload/sys.c
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdlib.h>

@@ -9,7 +9,7 @@
  * offsets in the source and in the target (past 32 bits too, in reserved address space);
  * and the first words kept as vtable pointer candidates: only those that point into the
  * modules' data ranges given. Prints TAP. */
-// LINK: preload/glibcheap.c preload/maps.c preload/mark.c preload/blockmap.c preload/livetable.c preload/shadow.c preload/real.c preload/threads.c preload/sys.c
+// LINK: preload/glibcheap.c preload/maps.c preload/mark.c preload/blockmap.c preload/livetable.c preload/shadow.c preload/real.c preload/forkgate.c preload/threads.c preload/sys.c
 #define _GNU_SOURCE
 #include <stdlib.h>
 #include <string.h>
