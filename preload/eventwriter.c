@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "eventwriter.h"
 
+#include <sys/mman.h>
 #include <zlib.h>
 #include "events.h"
 #include "output.h"
@@ -73,21 +74,36 @@ static int64_t write_piece(const struct hw_ev_drain *d, const struct hw_ev_piece
 
 /* The piece and its compressed copy, kept from one drain to the next while no bigger than
  * this: mapping them afresh for every drain faulted in every page of 4 MiB twice a drain,
- * a tenth of the writer's time on the bench's full-mode churn. */
+ * a tenth of the writer's time on the bench's full-mode churn. A fork child forgets them: a
+ * fork may come while the writer grows the piece (mremap moves it before piece_raw says so),
+ * and they are not even copied into it (MADV_DONTFORK, once mapped). */
 #define KEEP_BYTES (2 * PIECE_BYTES + (1u << 20))
 static struct hw_vec piece_raw = { .elem = 1 };
 static void *zbuf;
 static size_t zcap;
 
-void hw_events_write(bool final)
+void hw_events_writer_atfork_child(void)
+{
+    piece_raw = (struct hw_vec){ .elem = 1 };
+    zbuf = NULL;
+    zcap = 0;
+}
+
+static void keep_from_forks(void *p, size_t len)
+{
+    if (p)
+        madvise(p, len, MADV_DONTFORK);
+}
+
+void hw_events_write(bool final, bool quick)
 {
     if (!hw_events_on && !log_ended)
         return;
     hw_guard_enter();
     struct hw_ev_drain d;
     hw_events_drain_begin(&d);
-    if (!log_ended && hw_output_ready() && (d.events || final)) {
-        bool compress = (double)d.bytes <= COMPRESS_MAX_BYTES_PER_S * ((double)d.span_ns / 1e9);
+    if (!log_ended && (d.events || final) && (hw_output_ready() || (d.events && hw_output_ensure()))) {
+        bool compress = !quick && (double)d.bytes <= COMPRESS_MAX_BYTES_PER_S * ((double)d.span_ns / 1e9);
         struct hw_ev_piece p = { .raw = piece_raw };
         while (hw_events_drain_piece(&d, &p, PIECE_BYTES)) {
             if (!p.events && !(final && p.last))
@@ -99,6 +115,7 @@ void hw_events_write(bool final)
                 zbuf = hw_map(zcap);
                 if (!zbuf)
                     zcap = 0;
+                keep_from_forks(zbuf, zcap);
             }
             int64_t rc = write_piece(&d, &p, compress && zbuf, zbuf, zcap, final && p.last);
             if (rc < 0) {
@@ -115,6 +132,8 @@ void hw_events_write(bool final)
         }
         if (p.raw.alloc > KEEP_BYTES || final)
             hw_vec_release(&p.raw);
+        else if (p.raw.data != piece_raw.data)   /* mapped or moved by this drain */
+            keep_from_forks(p.raw.data, p.raw.alloc);
         piece_raw = p.raw;
     }
     hw_events_drain_end(&d);

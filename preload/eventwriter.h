@@ -10,9 +10,14 @@
 #include <stdbool.h>
 
 /* Drain and write whatever is waiting (the caller holds the snapshots' write lock:
- * hw_snapshot_flush_events, or the exit's close); a failed write is reported once and its events are
- * dropped (the log then has a hole, which the next chunk's start time shows). final: the
- * process is exiting, and the database says the log is complete. */
-void hw_events_write(bool final);
+ * hw_snapshot_flush_events, the exit's close, an _exit or an exec); a chunk that cannot be
+ * written is reported once and ends the log. The database is created for events that come
+ * before it exists. final: the image is ending (exit, _exit, exec), and the database says the
+ * log is complete. quick: stored as they are, never compressed, since zlib allocates through
+ * malloc, and an _exit may come from a signal handler that interrupted malloc in this very
+ * thread. */
+void hw_events_write(bool final, bool quick);
+/* A fork child: the writer's buffers are the parent's (events.h's hw_events_atfork_child). */
+void hw_events_writer_atfork_child(void);
 
 #endif

@@ -484,7 +484,7 @@ static void note_result(long id, uint64_t time_ns)
  * threads) and release anyone waiting for a snapshot that will not come. write_lock held. */
 static void close_for_exit(void)
 {
-    hw_events_write(true);   /* the last events: after this snapshot's, before the database closes */
+    hw_events_write(true, false);   /* the last events: after this snapshot's, before the database closes */
     reap_checkpointer();
     /* A program that ends before the helper made its database still gets one (but a fork
      * child's, made at its first snapshot or events only). */
@@ -591,7 +591,7 @@ void hw_snapshot_flush_events(void)
     }
     if (!hw_output_ready())
         hw_output_ensure();   /* a fork child's database, at its first events */
-    hw_events_write(false);
+    hw_events_write(false, false);
     pthread_mutex_unlock(&write_lock);
 }
 
@@ -654,10 +654,13 @@ bool hw_snapshot_before_exec(void)
     hw_guard_enter();
     pthread_mutex_lock(&write_lock);
     reap_checkpointer();  /* no walk child left writing a WAL behind the new image */
-    if (hw_output_droppable())
+    if (hw_output_droppable()) {
         hw_output_before_exec();
-    else if (hw_output_ready())
+    } else if (hw_output_ready()) {
+        if (!exited)
+            hw_events_write(true, true);   /* this image's last events, which end its log */
         hw_sink_finish(hw_output_path());
+    }
     exec_pending = true;  /* until the exec returns, which it does only when it failed */
     pthread_mutex_unlock(&write_lock);
     hw_guard_leave();
@@ -666,10 +669,36 @@ bool hw_snapshot_before_exec(void)
 
 #define QUICK_EXIT_WAIT_MS 2000
 
+/* An _exit: the events still queued are written, with the log's end, as exit() writes them
+ * (a shell's exit builtin, a forked worker: their last second of events was lost), unless
+ * another thread holds write_lock all this while. No snapshot comes after. */
+static void write_last_events_within(int ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (long)(ms % 1000) * 1000000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    hw_guard_enter();
+    if (pthread_mutex_timedlock(&write_lock, &until) == 0) {
+        if (!exited && !exec_pending) {
+            hw_events_write(true, true);
+            exited = true;
+        }
+        pthread_mutex_unlock(&write_lock);
+    }
+    hw_guard_leave();
+}
+
 void hw_snapshot_before_quick_exit(void)
 {
     if (atomic_load(&hw_state) != HW_ACTIVE || hw_self.guard || getpid() != process_pid)
         return;
+    if (hw_events_on)
+        write_last_events_within(QUICK_EXIT_WAIT_MS);
     /* Taken for good: the process ends holding it. A lock held by this very thread (a signal
      * handler's _exit inside the shim) is ruled out by the guard test above. */
     hw_sink_lock_within(QUICK_EXIT_WAIT_MS);
@@ -775,6 +804,7 @@ void hw_snapshot_atfork_child(void)
     atomic_store(&hw_fork_holds_locks, false);
     hw_forkgate_reopen_child();
     hw_events_atfork_child();
+    hw_events_writer_atfork_child();
     hw_livetable_unlock_all();
     hw_depot_unlock();
     hw_roots_unlock_regions();

@@ -6,7 +6,7 @@
 # that says it was cut, a corrupt chunk gives one message, heaptrack counts the same
 # temporaries, and a database without a log says how to record one.
 . ./lib.sh
-plan 97
+plan 100
 
 # run_events DB MODE [ENV...]: the program under the shim with the log on, full mode unless ENV says
 run_events() {
@@ -186,6 +186,22 @@ is "$(jqr '[.points[-1].inuse_space, ([.sites[] | select(.function == "site_a")]
     "10496 6400" "kill -9: at the log's end site_a holds its ring of 100 blocks of 64 bytes (and stdout its buffer)"
 "$HW" timeline "$db" >"$OUT/killed.txt" 2>&1
 ok_cmd "kill -9: the text says where and how the log ends" grep -q "ends without the process's exit" "$OUT/killed.txt"
+
+# ---- an image that ends without exit(): its last events are written, and end its log ----------------
+# The program ends at once, before any drain: the whole log is what the end writes. It lost
+# its last second of events at an _exit (a shell's exit builtin, a forked worker) and an exec.
+for how in _exit signal exec; do
+    db="$OUT/end-$how.db"
+    rm -f "$db" "$db"-* "$OUT"/end-$how.*.db
+    LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$db" HEAPWATCH_EVENTS=1 HEAPWATCH_SAMPLE_RATE=1 "$BIN/events-O2" end $how \
+        >"$OUT/end-$how.out" 2>&1
+    st=$?
+    "$HW" timeline "$db" --by function --json 2>>"$OUT/end-$how.out" |
+        jq -r '"\(.log.complete) \(.log.events) \(.log.unmatched_frees) " + ([.sites[] | select(.function == "site_keep")][0].values[-1] | tostring)' \
+        >"$OUT/end-$how.log" 2>&1
+    is "$st:$(cat "$OUT/end-$how.log")" "0:true 20 0 10000" \
+        "an image that ends by $how writes its 20 events and the log's end (site_keep holds 10000 bytes)"
+done
 
 # ---- chunks stored as they are: the same answers -------------------------------------------------------
 is "$(sqlite3 "$OUT/peak-O2.db" 'SELECT count(*), min(codec) FROM event_chunk')" "1|1" \

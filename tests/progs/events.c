@@ -29,10 +29,15 @@
  *                    must find SQLite free (it hung on the writer's mutex once). Prints
  *                    "snaps N" (snapshots taken).
  *   events forever   site_a blocks, one every millisecond, freed 100 later, until killed;
- *                    prints "ready" after 1.5 s. */
+ *                    prints "ready" after 1.5 s.
+ *   events end HOW   site_keep: 10 x 1000 B, kept; site_temp: 5 x 100 B temporaries; then, at
+ *                    once (no drain of the log has come yet), ends without exit(): HOW is
+ *                    _exit, signal (a signal handler calls _exit) or exec (a snapshot "before",
+ *                    then execl /bin/true). Prints nothing (stdio would allocate). */
 #define _GNU_SOURCE
 #include <heapwatch.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -240,6 +245,33 @@ static __attribute__((noreturn)) int forever(void)
     }
 }
 
+static void end_in_handler(int sig)
+{
+    (void)sig;
+    _exit(0);
+}
+
+static char *ended_kept[10];   /* reachable at the end */
+
+static int end_without_exit(const char *how)
+{
+    for (int i = 0; i < 10; i++)
+        ended_kept[i] = site_keep(1000);
+    for (int i = 0; i < 5; i++)
+        free(site_temp(100));
+    if (!strcmp(how, "_exit"))
+        _exit(0);
+    if (!strcmp(how, "signal")) {
+        signal(SIGUSR1, end_in_handler);
+        raise(SIGUSR1);
+    }
+    if (!strcmp(how, "exec")) {
+        snap("before");
+        execl("/bin/true", "true", (char *)NULL);
+    }
+    return 2;
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "";
@@ -259,6 +291,8 @@ int main(int argc, char **argv)
         return snaps();
     if (!strcmp(mode, "forever"))
         return forever();
-    fprintf(stderr, "usage: events peak|burst|temps|phases|threads|sampled|snaps|forever\n");
+    if (!strcmp(mode, "end") && argc > 2)
+        return end_without_exit(argv[2]);
+    fprintf(stderr, "usage: events peak|burst|temps|phases|threads|sampled|snaps|forever|end HOW\n");
     return 2;
 }
