@@ -14,6 +14,9 @@
 #              snapshot at all (w_bigheap skips its own "bench" snapshot)
 #   full       sampled plus HEAPWATCH_SAMPLE_RATE=1
 #   heaptrack  heaptrack -o BUILD_DIR/ht.<name> ./prog
+#   thread     LD_PRELOAD=idle_thread.so ./prog: native with one idle thread (idle_thread.c), the
+#              cost of glibc's locking once a process has two threads, as the event log's writer
+#              makes it
 # A configuration that cannot run (no .so, preload refused, crash, non-zero exit, timeout)
 # shows FAILED; the others go on. Databases and heaptrack files are deleted after every run.
 # Nothing about timings is asserted: the script exits 0 once it has run.
@@ -49,7 +52,7 @@
 # Environment:
 #   BENCH_REPS=3        runs per configuration (the median is shown)
 #   BENCH_WORKLOADS     subset, e.g. "w_churn w_cxx" (default: all five)
-#   BENCH_CONFIGS       subset of "native sampled record full heaptrack record_ev full_ev" (native
+#   BENCH_CONFIGS       subset of "native sampled record full heaptrack record_ev full_ev thread" (native
 #                       is always run); record_ev and full_ev are record and full with the
 #                       event log on (HEAPWATCH_EVENTS=1)
 #   BENCH_SCALE         scale argument passed to every workload (default: none, i.e. 1.0)
@@ -73,7 +76,7 @@ mkdir -p -- "$2"
 build=$(cd -- "$2" && pwd)
 reps=${BENCH_REPS:-3}
 workloads=${BENCH_WORKLOADS:-"w_churn w_churn2 w_deep w_bigheap w_cxx"}
-configs=${BENCH_CONFIGS:-"native sampled record full heaptrack record_ev full_ev"}
+configs=${BENCH_CONFIGS:-"native sampled record full heaptrack record_ev full_ev thread"}
 scale=${BENCH_SCALE:-}
 run_timeout=${BENCH_TIMEOUT:-180}
 extra_cflags=${BENCH_CFLAGS:-}
@@ -102,6 +105,7 @@ cflags=(-std=gnu11 -O2 -g -pthread -Wall -Wextra -Werror)
 cxxflags=(-std=gnu++17 -O2 -g -pthread -Wall -Wextra -Werror)
 say "compiling into $bin"
 gcc "${cflags[@]}" -o "$bin/measure" "$here/measure.c"
+gcc "${cflags[@]}" -shared -fPIC -o "$bin/idle_thread.so" "$here/idle_thread.c"
 for w in $workloads; do
     case $w in
     w_cxx)
@@ -162,6 +166,7 @@ run_one() {
     local cmd=()
     case $cfg in
     native) cmd=(env "$bin/$w") ;;
+    thread) cmd=(env "LD_PRELOAD=$bin/idle_thread.so" "$bin/$w") ;;
     sampled) cmd=(env "LD_PRELOAD=$so" "HEAPWATCH_OUT=$build/bench-%p.db" "$bin/$w") ;;
     record) cmd=(env "LD_PRELOAD=$so" "HEAPWATCH_OUT=$build/bench-%p.db" HEAPWATCH_AT_EXIT=0 BENCH_NO_SNAPSHOT=1
         "$bin/$w") ;;
@@ -653,6 +658,11 @@ targets_report() {
         [ -n "$why" ] || v=$(awk -v a="$(median 1 "$rawdir/$w.record_ev")" -v b="$(median 1 "$rawdir/$w.native")" \
             'BEGIN { if (b > 0) printf "%.6f", a / b }')
         trow "$(tname "$w"): record with events wall / native wall" "<=" 1.10 "$v" "" "%.3f" "$why"
+        # What a second thread alone costs the same program (no target): the writer is one.
+        if [ -z "$(cfg_why "$w" thread)" ] && [ -z "$(cfg_why "$w" native)" ]; then
+            awk -v a="$(median 1 "$rawdir/$w.thread")" -v b="$(median 1 "$rawdir/$w.native")" -v l="$(tname "$w")" \
+                'BEGIN { if (b > 0) printf "  %-56s %11.3f %13s %6s  %s\n", "  " l ": native with one idle thread / native", a / b, "-", "-", "info" }'
+        fi
     done
     for w in w_churn w_churn2 w_deep w_bigheap w_cxx; do
         why=$(cfg_why "$w" full)
@@ -691,6 +701,8 @@ targets_report() {
     echo "  extra ns/alloc = (wall - wall native) / allocations (each allocation is freed: one"
     echo "    alloc+free pair); cpu = user+sys of the whole process tree"
     echo "  pause, walk+write: the bench snapshot (heap walk section); limit of walk+write = LSan's check"
+    echo "  native with one idle thread = wall thread / wall native: glibc's malloc takes its locks once a"
+    echo "    process has two threads, and the event log's writer is a thread (idle_thread.c)"
     echo "  record_ev, full_ev: record and full with HEAPWATCH_EVENTS=1; events' extra = (full_ev -"
     echo "    full) / allocations; bytes/event = the full_ev runs' event_chunk data / events; timeline"
     echo "    and peak: over w_churn 0.25's log (5M pairs), scaled to 10M events"
