@@ -209,6 +209,12 @@ out_unlock:
     return id;
 }
 
+void hw_depot_prefetch(uint64_t h)
+{
+    h = h ? h : 1;
+    __builtin_prefetch(&cache[h & (CACHE_SLOTS - 1)]);
+}
+
 uint32_t hw_depot_put_outer(uint64_t h, const uintptr_t *outer, uint32_t depth)
 {
     if (!depth || depth > HW_MAX_DEPTH)

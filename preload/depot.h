@@ -32,6 +32,9 @@ uint32_t hw_depot_put(const uintptr_t *pcs, uint32_t depth) HW_HOOKSAFE;
  * in, so that a caller that knows the hash of a stack's outer frames (stackmemo.c) hashes
  * only the frames below them. */
 uint32_t hw_depot_put_outer(uint64_t hash, const uintptr_t *outer, uint32_t depth) HW_HOOKSAFE;
+/* Start loading the cache slot of a stack whose hash is known before its frames are: the put
+ * that follows then finds it in the cache. */
+void hw_depot_prefetch(uint64_t hash) HW_HOOKSAFE;
 #define HW_DEPOT_HASH_SEED 0x9e3779b97f4a7c15ull
 static inline uint64_t hw_depot_hash_step(uint64_t h, uintptr_t pc)
 {

@@ -109,6 +109,9 @@ uint32_t hw_stack_memo_capture(struct hw_stack_memo *memo, uintptr_t *out, uint3
     } else {
         h = fold_and_keep(m, pcs, cfas, reads, total, total, lead, HW_DEPOT_HASH_SEED, keep);
     }
+    /* Most stacks of a program with millions of them miss the depot's cache of 4 MiB: its
+     * slot loads while the frames are copied. */
+    hw_depot_prefetch(h);
     /* The frames but the shim's, outermost first: the memo's first n when it holds them all. */
     uint32_t n = total - lead;
     if (keep)
