@@ -671,19 +671,12 @@ bool hw_snapshot_before_exec(void)
 
 /* An _exit: the events still queued are written, with the log's end, as exit() writes them
  * (a shell's exit builtin, a forked worker: their last second of events was lost), unless
- * another thread holds write_lock all this while. No snapshot comes after. */
-static void write_last_events_within(int ms)
+ * another thread holds write_lock until `until` (a lagging writer's drain). No snapshot comes
+ * after. */
+static void write_last_events(const struct timespec *until)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (long)(ms % 1000) * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
-    }
     hw_guard_enter();
-    if (pthread_mutex_timedlock(&write_lock, &until) == 0) {
+    if (pthread_mutex_timedlock(&write_lock, until) == 0) {
         if (!exited && !exec_pending) {
             hw_events_write(true, true);
             exited = true;
@@ -697,11 +690,24 @@ void hw_snapshot_before_quick_exit(void)
 {
     if (atomic_load(&hw_state) != HW_ACTIVE || hw_self.guard || getpid() != process_pid)
         return;
-    if (hw_events_on)
-        write_last_events_within(QUICK_EXIT_WAIT_MS);
+    /* One bound for both waits, write_lock's and the sink lock's, as when an _exit only
+     * waited for the latter; writing what is queued takes its own time, as at exit(). */
+    uint64_t start = hw_now_ns(CLOCK_MONOTONIC);
+    if (hw_events_on) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += QUICK_EXIT_WAIT_MS / 1000;
+        until.tv_nsec += (long)(QUICK_EXIT_WAIT_MS % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        write_last_events(&until);
+    }
+    uint64_t spent_ms = (hw_now_ns(CLOCK_MONOTONIC) - start) / 1000000u;
     /* Taken for good: the process ends holding it. A lock held by this very thread (a signal
      * handler's _exit inside the shim) is ruled out by the guard test above. */
-    hw_sink_lock_within(QUICK_EXIT_WAIT_MS);
+    hw_sink_lock_within(spent_ms < QUICK_EXIT_WAIT_MS ? QUICK_EXIT_WAIT_MS - (int)spent_ms : 1);
 }
 
 void hw_snapshot_exec_failed(void)
