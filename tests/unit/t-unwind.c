@@ -11,7 +11,7 @@
  * after a deeper or shallower one, after a longjmp out of a recursion, cut at a depth limit,
  * and above frames whose size varies (alloca, a realigned stack) under callers whose frames
  * differ. Prints TAP. */
-// LINK: preload/unwind.c preload/cfi.c preload/sys.c preload/stackmemo.c
+// LINK: preload/unwind.c preload/cfi.c preload/sys.c preload/stackmemo.c preload/depot.c preload/forkgate.c preload/threads.c
 #define _GNU_SOURCE
 #define UNW_LOCAL_ONLY
 #include <dlfcn.h>
@@ -27,8 +27,7 @@
 #include "stackmemo.h"
 #include "unwind.h"
 
-HW_TLS struct hw_thread hw_self;
-uintptr_t hw_self_text_lo, hw_self_text_hi;
+uintptr_t hw_self_text_lo, hw_self_text_hi;   /* hw_self comes with threads.c, which the depot needs */
 
 #define MAX 128
 
