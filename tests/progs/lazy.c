@@ -12,8 +12,9 @@
  *     lock        blocked in fcntl(F_SETLKW) on a file that a child process it forked holds
  *                 locked until the input ends
  *   lazy deep-exec  300 calls deep (deeper than the shim looks for signal frames, so that a
- *                 request cannot start the helper from the handler), blocked in read until
- *                 the input ends; then execs /bin/true
+ *                 request cannot start the helper from the handler) says "ready" from there
+ *                 (not before: a request between the two would find a shallow stack and start
+ *                 the helper), blocked in read until the input ends; then execs /bin/true
  *   lazy raised   no input: 3 million malloc/free pairs, while a SIGALRM handler with a full
  *                 mask raises SIGUSR2 once: the signal is delivered where the handler had
  *                 interrupted the loop, inside malloc or free more often than not
@@ -104,12 +105,15 @@ static int signal_process(void *arg)
     return 0;
 }
 
-/* depth nested calls, then a wait for the end of the input; returns the depth reached. */
+/* depth nested calls, then "ready" and a wait for the end of the input; returns the depth
+ * reached. */
 __attribute__((noinline)) static int deep_wait(int depth)
 {
     volatile int here = depth;
     if (depth > 0)
         return deep_wait(depth - 1) + (here > 0);
+    printf("ready\n");
+    fflush(stdout);
     while (!input_ended(1))
         ;
     return 0;
@@ -149,8 +153,6 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(mode, "deep-exec")) {
-        printf("ready\n");
-        fflush(stdout);
         if (deep_wait(300) != 300)
             return 1;
         execl("/bin/true", "true", (char *)NULL);
