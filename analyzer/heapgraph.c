@@ -95,10 +95,11 @@ static int take_edge_chunk(void *ctx, const struct db_chunk *c)
     struct edge_fill *f = ctx;
     struct heap_graph *g = f->g;
     const uint8_t *p = c->data, *end = c->data + c->len;
+    struct hw_chunk_edge_cursor cursor = { 0, 0, 0 };   /* each chunk starts afresh */
     f->any = true;
     for (int64_t i = 0; i < c->count; i++) {
         struct hw_chunk_edge e;
-        if (!hw_chunk_get_edge(&p, end, g->db->version, &e))
+        if (!hw_chunk_get_edge_at(&p, end, g->db->version, &cursor, &e))
             corrupt(g, "truncated edge_chunk data");
         if (e.target >= g->nr_blocks)
             corrupt(g, "a pointer to a block that does not exist");

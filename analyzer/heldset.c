@@ -71,10 +71,11 @@ static int take_edge_chunk(void *ctx, const struct db_chunk *c)
     struct inner_edges *ie = ctx;
     const struct blocks *b = ie->b;
     const uint8_t *p = c->data, *end = c->data + c->len;
+    struct hw_chunk_edge_cursor cursor = { 0, 0, 0 };   /* each chunk starts afresh */
     ie->any = true;
     for (int64_t k = 0; k < c->count; k++) {
         struct hw_chunk_edge e;
-        if (!hw_chunk_get_edge(&p, end, b->db->version, &e))
+        if (!hw_chunk_get_edge_at(&p, end, b->db->version, &cursor, &e))
             die(EXIT_INPUT, "cannot read '%s': truncated edge_chunk data (corrupt database)", b->db->path);
         if (e.target >= b->n || (!e.from_root && e.source >= b->n))
             die(EXIT_INPUT, "cannot read '%s': a pointer to or from block %llu of %zu in snapshot %lld (corrupt database)",

@@ -649,12 +649,13 @@ static int write_edge_chunks(sqlite3_stmt *st, int64_t snap, const struct hw_vec
     for (size_t first = 0; first < edges->nr; first += EDGE_CHUNK) {
         size_t end = first + EDGE_CHUNK < edges->nr ? first + EDGE_CHUNK : edges->nr;
         uint8_t *p = buf;
+        struct hw_chunk_edge_cursor cursor = { 0, 0, 0 };
         for (size_t i = first; i < end; i++) {
             bool from_root = e[i].src & HW_EDGE_FROM_ROOT;
             uint64_t offset, target_offset;
             hw_edge_offsets(&e[i], wide, &next_wide, &offset, &target_offset);
             /* Root ids are 1-based (the root table's ids); the walk counts roots from 0. */
-            p = hw_chunk_put_edge(p, &(struct hw_chunk_edge){
+            p = hw_chunk_put_edge_at(p, &cursor, &(struct hw_chunk_edge){
                 .from_root = from_root,
                 .source = from_root ? (uint64_t)(e[i].src & ~HW_EDGE_FROM_ROOT) + 1 : (uint64_t)e[i].src,
                 .offset = offset, .target = e[i].dst, .target_offset = target_offset });

@@ -117,7 +117,20 @@ static inline bool hw_chunk_get_block(const uint8_t **p, const uint8_t *end, str
  * whose value is not its target's start) is followed by a fourth varint, its target offset
  * (value - target's address, > 0). A pointer to a block's start costs nothing more, and
  * only the rare word offset of 64 or more can take one more byte. Earlier schemas have
- * neither: the decoder needs to know which it reads. */
+ * neither: the decoder needs to know which it reads.
+ * Schema 9: each pointer is a delta from the one before it in its chunk (a cursor, zero at
+ * every chunk's start), since the mark finds them in runs: a root range's words in order,
+ * the words of one block in order, and a block scanned right after the one that pointed to
+ * it. With key = 2 * source + (1 for a root):
+ *   zigzag(key - base) * 2 + b: base is the previous key (b = 0), or 2 * the previous target
+ *     (b = 1: the source is the block the previous pointer led to)
+ *   zigzag(words - w) * 2 + interior: words = offset / 8; w is the previous pointer's words
+ *     when it had the same key, else 0
+ *   zigzag(target - base) * 2 + b: base is the previous target (b = 0) or, for a block's
+ *     pointer, its source (b = 1)
+ *   the target offset, when interior
+ * The writer takes whichever base gives the shorter varint. On the bench's 3-million-block
+ * heap, a pointer takes 4 bytes instead of 9. */
 
 struct hw_chunk_edge {
     bool from_root;
@@ -155,6 +168,56 @@ static inline bool hw_chunk_get_edge(const uint8_t **p, const uint8_t *end, int 
             return false;
     }
     e->offset = words * 8;
+    return true;
+}
+
+#define HW_CHUNK_SCHEMA_EDGE_DELTAS 9   /* the first schema whose edges are deltas */
+
+/* Where a chunk's edges stand (schema 9): the previous pointer's key, words and target. */
+struct hw_chunk_edge_cursor {
+    uint64_t key, words, target;
+};
+
+/* zigzag(v - a) * 2 or zigzag(v - b) * 2 + 1, whichever is smaller. */
+static inline uint64_t hw_chunk_delta_of_two(uint64_t v, uint64_t a, uint64_t b)
+{
+    uint64_t za = hw_zigzag(v - a), zb = hw_zigzag(v - b);
+    return za <= zb ? za << 1 : zb << 1 | 1;
+}
+
+static inline uint8_t *hw_chunk_put_edge_at(uint8_t *p, struct hw_chunk_edge_cursor *c, const struct hw_chunk_edge *e)
+{
+    uint64_t key = 2 * e->source + (e->from_root ? 1 : 0), words = e->offset / 8;
+    p = hw_varint_put(p, hw_chunk_delta_of_two(key, c->key, 2 * c->target));
+    p = hw_varint_put(p, hw_zigzag(words - (key == c->key ? c->words : 0)) * 2 + (e->target_offset ? 1 : 0));
+    p = hw_varint_put(p, e->from_root ? hw_zigzag(e->target - c->target) << 1
+                                      : hw_chunk_delta_of_two(e->target, c->target, e->source));
+    *c = (struct hw_chunk_edge_cursor){ .key = key, .words = words, .target = e->target };
+    return e->target_offset ? hw_varint_put(p, e->target_offset) : p;
+}
+
+/* Reads one edge of a database of schema `schema`; c is the chunk's cursor (zeroed at its
+ * start), used from schema 9 on. */
+static inline bool hw_chunk_get_edge_at(const uint8_t **p, const uint8_t *end, int schema,
+                                        struct hw_chunk_edge_cursor *c, struct hw_chunk_edge *e)
+{
+    if (schema < HW_CHUNK_SCHEMA_EDGE_DELTAS)
+        return hw_chunk_get_edge(p, end, schema, e);
+    uint64_t k, w, t;
+    if (!hw_varint_get(p, end, &k) || !hw_varint_get(p, end, &w) || !hw_varint_get(p, end, &t))
+        return false;
+    uint64_t key = (k & 1 ? 2 * c->target : c->key) + hw_unzigzag(k >> 1);
+    e->from_root = key & 1;
+    e->source = key >> 1;
+    uint64_t words = (key == c->key ? c->words : 0) + hw_unzigzag(w >> 1);
+    e->offset = words * 8;
+    if (t & 1 && e->from_root)
+        return false;   /* a root's pointer has no block to count from */
+    e->target = (t & 1 ? e->source : c->target) + hw_unzigzag(t >> 1);
+    e->target_offset = 0;
+    if (w & 1 && (!hw_varint_get(p, end, &e->target_offset) || !e->target_offset))
+        return false;
+    *c = (struct hw_chunk_edge_cursor){ .key = key, .words = words, .target = e->target };
     return true;
 }
 

@@ -4,7 +4,7 @@
 #ifndef HW_SCHEMA_H
 #define HW_SCHEMA_H
 
-#define HW_SCHEMA_VERSION 8
+#define HW_SCHEMA_VERSION 9
 #define HW_SCHEMA_OLDEST_READ 2  /* the oldest version the analyzer still reads */
 #define HW_DB_FORMAT "heapwatch"
 #define HW_VERSION "0.1.0"

@@ -263,6 +263,12 @@ CREATE INDEX object_by_snapshot ON object(snapshot_id, class, stack_id);
 --     Schemas 2..4: offset / 8 alone, and no target offsets)
 --   target block number
 --   target offset, only when interior (schema 5): the value - the target block's address
+-- Schema 9: each pointer is a delta from the one before it in its chunk, which schema/chunk.h
+-- (hw_chunk_put_edge_at) spells out: the source counted from the previous source or from
+-- the previous target, the word from the previous word of the same source, the target from
+-- the previous target or from its source. The mark finds pointers in such runs, and a
+-- pointer takes about 4 bytes instead of 9 (the bench's 3-million-block heap: 25 MB of edges
+-- instead of 56).
 -- Edges from roots come first, in root id order; then edges from blocks.
 CREATE TABLE edge_chunk(
   snapshot_id INTEGER NOT NULL,

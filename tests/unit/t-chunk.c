@@ -145,6 +145,60 @@ int main(void)
           !e1.target_offset && !e2.from_root && e2.source == 0 && e2.offset == 8 && e2.target == 1 && !e2.target_offset,
           "edges of schema 4 read as before: offset / 8, target offset 0");
 
+    /* Schema 9: the same edges as deltas within a chunk. A root's run of words, a block
+     * scanned after the one that pointed to it, a block's later word, an interior pointer,
+     * a pointer far back (a negative delta), a root again. */
+    const struct hw_chunk_edge runs[] = {
+        { .from_root = true, .source = 1, .offset = 80000, .target = 500010 },
+        { .from_root = true, .source = 1, .offset = 80008, .target = 500011 },
+        { .from_root = true, .source = 1, .offset = 80016, .target = 500012 },
+        { .from_root = false, .source = 500012, .offset = 0, .target = 500004 },
+        { .from_root = false, .source = 500004, .offset = 8, .target = 500003, .target_offset = 24 },
+        { .from_root = false, .source = 500004, .offset = 40, .target = 900000 },
+        { .from_root = false, .source = 900000, .offset = 0, .target = 899999 },
+        { .from_root = true, .source = 2, .offset = 64, .target = 0 },
+    };
+    const int nruns = (int)(sizeof runs / sizeof runs[0]);
+    struct hw_chunk_edge_cursor ewc = { 0, 0, 0 }, erc = { 0, 0, 0 };
+    p = buf;
+    for (int i = 0; i < nruns; i++)
+        p = hw_chunk_put_edge_at(p, &ewc, &runs[i]);
+    q = buf;
+    same = true;
+    for (int i = 0; i < nruns; i++) {
+        struct hw_chunk_edge d;
+        same &= hw_chunk_get_edge_at(&q, p, 9, &erc, &d) && d.from_root == runs[i].from_root &&
+                d.source == runs[i].source && d.offset == runs[i].offset && d.target == runs[i].target &&
+                d.target_offset == runs[i].target_offset;
+    }
+    CHECK(same && q == p, "edges round trip as deltas (schema 9)");
+    uint8_t *mid = hw_chunk_put_edge_at(buf, &(struct hw_chunk_edge_cursor){ 0, 0, 0 }, &runs[0]);
+    uint8_t *two = hw_chunk_put_edge_at(mid, &(struct hw_chunk_edge_cursor){ 2 * 1 + 1, 10000, 500010 }, &runs[1]);
+    CHECK(two - mid == 3 && mid[0] == 0x00 && mid[1] == 0x04 && mid[2] == 0x04,
+          "a root's next word: the same key (0), one word on and the next target (zigzag 1, * 2): three bytes");
+    p = buf;
+    ewc = (struct hw_chunk_edge_cursor){ 0, 0, 0 };
+    for (int i = 0; i < nruns; i++)
+        p = hw_chunk_put_edge_at(p, &ewc, &runs[i]);
+    uint8_t plain[sizeof buf];
+    uint8_t *pp = plain;
+    for (int i = 0; i < nruns; i++)
+        pp = hw_chunk_put_edge(pp, &runs[i]);
+    CHECK(p - buf < (pp - plain) * 3 / 4, "such runs take under three quarters of schema 8's bytes (%ld, against %ld)",
+          (long)(p - buf), (long)(pp - plain));
+    static const uint8_t root_from_source[] = { 0x0c, 0x00, 0x01 };   /* root 1, target "from its source" */
+    q = root_from_source;
+    erc = (struct hw_chunk_edge_cursor){ 0, 0, 0 };
+    CHECK(!hw_chunk_get_edge_at(&q, root_from_source + 3, 9, &erc, &e), "a root's pointer counted from its source is refused");
+    q = buf;
+    erc = (struct hw_chunk_edge_cursor){ 0, 0, 0 };
+    CHECK(!hw_chunk_get_edge_at(&q, buf + 2, 9, &erc, &e), "a delta edge cut short is refused");
+    q = edge_bytes;
+    erc = (struct hw_chunk_edge_cursor){ 0, 0, 0 };
+    CHECK(hw_chunk_get_edge_at(&q, edge_bytes + sizeof edge_bytes, 8, &erc, &e) && e.from_root && e.source == 1 &&
+              e.offset == 24 && e.target == 2,
+          "schema 8's edges still read through the cursor's entry point");
+
     /* Event records: deltas of ticks and address from the previous record, of the stack id
      * from the previous allocation, in both directions. */
     static const struct hw_ev_record evs[] = {

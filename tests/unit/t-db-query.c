@@ -78,8 +78,9 @@ static void build(const char *path)
     sqlite3_step(st);
     sqlite3_finalize(st);
     p = buf;
+    struct hw_chunk_edge_cursor edge_cursor = { 0, 0, 0 };
     for (int i = 0; i < 2; i++)
-        p = hw_chunk_put_edge(p, &edges[i]);
+        p = hw_chunk_put_edge_at(p, &edge_cursor, &edges[i]);
     sqlite3_prepare_v2(sql, "INSERT INTO edge_chunk(snapshot_id, chunk, count, data) VALUES (1, 0, 2, ?)", -1, &st, NULL);
     sqlite3_bind_blob(st, 1, buf, (int)(p - buf), SQLITE_TRANSIENT);
     sqlite3_step(st);
@@ -130,8 +131,9 @@ static int count_edges(void *ctx, const struct db_chunk *c)
     int64_t *v = ctx;
     const uint8_t *p = c->data;
     struct hw_chunk_edge e;
+    struct hw_chunk_edge_cursor cursor = { 0, 0, 0 };
     for (int64_t k = 0; k < c->count; k++)
-        if (hw_chunk_get_edge(&p, c->data + c->len, HW_SCHEMA_VERSION, &e))
+        if (hw_chunk_get_edge_at(&p, c->data + c->len, HW_SCHEMA_VERSION, &cursor, &e))
             v[0] += e.from_root, v[1] += (int64_t)(e.target + e.offset);
     return 0;
 }

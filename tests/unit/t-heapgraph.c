@@ -208,6 +208,7 @@ static bool downgrade_table(sqlite3 *sql, bool objects)
         const uint8_t *p = sqlite3_column_blob(rd, 2), *end = p + sqlite3_column_bytes(rd, 2);
         uint8_t *buf = xmalloc((size_t)count * HW_CHUNK_BLOCK_MAX + 1), *q = buf;
         struct hw_chunk_cursor in = { 0, 0 }, out = { 0, 0 };
+        struct hw_chunk_edge_cursor edges_in = { 0, 0, 0 };
         for (int64_t i = 0; ok && i < count; i++) {
             if (objects) {
                 struct hw_chunk_block b = { 0 };
@@ -216,7 +217,7 @@ static bool downgrade_table(sqlite3 *sql, bool objects)
                 q = hw_chunk_put_block(q, &out, &b);
             } else {
                 struct hw_chunk_edge e = { 0 };
-                ok = hw_chunk_get_edge(&p, end, 5, &e);
+                ok = hw_chunk_get_edge_at(&p, end, HW_SCHEMA_VERSION, &edges_in, &e);
                 q = hw_varint_put(q, 2 * e.source + e.from_root);
                 q = hw_varint_put(q, e.offset / 8);
                 q = hw_varint_put(q, e.target);
