@@ -119,14 +119,7 @@ static void lock_after_urgent(void)
 
 static bool timed_lock(int ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = hw_deadline_in_ms(ms);
     return pthread_mutex_timedlock(&sink_lock, &until) == 0;
 }
 

@@ -507,9 +507,7 @@ static bool lock_for(const struct hw_caller *caller)
         pthread_mutex_lock(&write_lock);
         return true;
     }
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += APP_WAIT_S;
+    struct timespec until = hw_deadline_in_ms(APP_WAIT_S * 1000);
     if (pthread_mutex_timedlock(&write_lock, &until) == 0)
         return true;
     hw_log("a snapshot could not start: another has been under way for %d s", APP_WAIT_S);
@@ -694,14 +692,7 @@ void hw_snapshot_before_quick_exit(void)
      * waited for the latter; writing what is queued takes its own time, as at exit(). */
     uint64_t start = hw_now_ns(CLOCK_MONOTONIC);
     if (hw_events_on) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += QUICK_EXIT_WAIT_MS / 1000;
-        until.tv_nsec += (long)(QUICK_EXIT_WAIT_MS % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = hw_deadline_in_ms(QUICK_EXIT_WAIT_MS);
         write_last_events(&until);
     }
     uint64_t spent_ms = (hw_now_ns(CLOCK_MONOTONIC) - start) / 1000000u;

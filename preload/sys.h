@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include "hw.h"
 
 /* Format into buf (always NUL-terminated, truncating). Supports %s %d %u %ld %lu %lld %llu
@@ -64,6 +65,8 @@ void hw_vec_release(struct hw_vec *v) HW_SIGSAFE;
 void hw_sort_by_first_word(void *base, size_t n, size_t elem) HW_SIGSAFE;
 
 uint64_t hw_now_ns(int clock) HW_SIGSAFE;
+/* CLOCK_REALTIME ms milliseconds from now: the deadline pthread_mutex_timedlock takes. */
+struct timespec hw_deadline_in_ms(int ms) HW_SIGSAFE;
 int hw_gettid(void) HW_SIGSAFE;
 
 #endif
