@@ -119,6 +119,7 @@ static _Atomic bool helper_started;    /* start_helper ran, or runs, in this pro
 _Atomic bool hw_trigger_helper_wanted;  /* a request waits for an allocation to start it */
 
 static _Atomic uint64_t requested, served;
+static _Atomic uint64_t released;   /* waiters in the handler with tickets up to this go on unserved */
 static _Atomic uint32_t served_gen;
 static uint64_t serving;  /* the requests the snapshot under way serves; write_lock (snapshot.c) */
 
@@ -162,6 +163,13 @@ void hw_trigger_mark_served(void)
     }
 }
 
+void hw_trigger_release_waiters(void)
+{
+    atomic_store(&released, atomic_load(&requested));
+    atomic_fetch_add(&served_gen, 1);
+    syscall(SYS_futex, &served_gen, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+
 void hw_trigger_serve_all(void)
 {
     serving = atomic_load(&requested);
@@ -185,7 +193,7 @@ static void wait_served(uint64_t ticket)
     uint64_t deadline = hw_now_ns(CLOCK_MONOTONIC) + SELF_SIGNAL_WAIT_MS * 1000000ull;
     for (;;) {
         uint32_t gen = atomic_load(&served_gen);
-        if (atomic_load(&served) >= ticket)
+        if (atomic_load(&served) >= ticket || atomic_load(&released) >= ticket)
             return;
         uint64_t now = hw_now_ns(CLOCK_MONOTONIC);
         if (now >= deadline)

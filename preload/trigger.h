@@ -70,6 +70,10 @@ bool hw_trigger_claimed_served(void);
  * snapshot was given up. Wakes the threads that signalled themselves and wait in the
  * handler. Context: SIGSAFE (called with the world stopped). */
 void hw_trigger_mark_served(void) HW_SIGSAFE;
+/* Let the threads waiting in the trigger's handler for their own signal's snapshot go on
+ * before it is taken: one may hold a lock the snapshot needs (it was interrupted inside
+ * malloc with an arena locked). Context: SIGSAFE. */
+void hw_trigger_release_waiters(void) HW_SIGSAFE;
 /* No snapshot will come (exit): every request made so far is served. write_lock held. */
 void hw_trigger_serve_all(void);
 /* Whether a request is still unserved (at exit, the exiting thread takes it). */

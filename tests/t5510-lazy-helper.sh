@@ -121,24 +121,11 @@ is "$rc" "signal exit" "... and its request is served (by an allocation), then t
 
 # A thread started by thrd_create (glibc's pthread_create, past the shim's wrapper) sends the
 # process the signal while main allocates: the helper starts with that thread, nothing waits on
-# its own arena lock (it did, 5 runs in 6). Each run must end as natively: exit 0 and its line
-# on stdout. On a loaded machine about 1 run in 100 (under a busy loop, two at a time) finds
-# main_arena's lock held through every retry of the stop (snapshot.c, ARENA_RETRIES) and
-# takes that snapshot without a heap walk, saying so on stderr: a known limitation, not a
-# hang, counted here as a diagnostic. Any other line on stderr fails the check.
-c11_bad="" c11_degraded=0
-for i in $(seq 1 8); do
-    rm -f "$dir/c11.db"
-    bounded 60 env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$dir/c11.db" "$BIN/lazy-O2" c11 >"$OUT/c11.out" 2>"$OUT/c11.err"
-    rc=$?
-    other=$(grep -v -e "^heapwatch: cannot walk glibc's heap (chunk header inconsistent): snapshot without a heap walk\$" \
-        -e "^heapwatch: cannot load the live blocks: snapshot without a heap walk\$" "$OUT/c11.err")
-    grep -q "snapshot without a heap walk" "$OUT/c11.err" && c11_degraded=$((c11_degraded + 1))
-    [ "$rc:$(cat "$OUT/c11.out")" = "0:c11 done" ] && [ -z "$other" ] ||
-        c11_bad="$c11_bad run$i:rc=$rc:$(head -c 200 "$OUT/c11.out"):$(printf '%s' "$other" | head -c 200)"
-done
-is "${c11_bad:-ok}" ok "thrd_create and a signal from that thread while main allocates: 8 runs, no hang"
-diag "c11: $c11_degraded of 8 runs took their signal snapshot without a heap walk (main_arena's lock held through the retries)"
+# its own arena lock (it did, 5 runs in 6). The signal, sent with kill(getpid()), looks
+# self-sent to main, which waited in the handler for its snapshot while it held main_arena's
+# lock (interrupted inside malloc): the walk then met a half-changed heap and said so on
+# stderr, about 1 run in 100 under load. Each run must end as natively, stderr included.
+is "$(repeat 8 c11 "c11 done")" ok "thrd_create and a signal from that thread while main allocates: 8 runs, no hang"
 
 # A request that no handler, allocation or timer could serve (the thread waits 300 calls deep,
 # deeper than the shim looks for signal frames, and says "ready" from there) is taken when the
