@@ -284,10 +284,10 @@ static int stop_cb(struct dl_phdr_info *info, size_t size, void *arg)
     /* Arena mode walks glibc's heap: not while a stopped thread is inside malloc or free with
      * an arena locked, halfway through changing it. Let the world run a moment and stop it
      * again; after ARENA_RETRIES the walk goes ahead, and fails cleanly if it meets the half
-     * change (a snapshot without a heap walk). On a loaded machine the thread holding the lock
-     * may not run within these naps: t5510's c11 case met the half change in 1 run of 30 under
-     * two busy loops. Naps that double up to 5 ms (100 ms in all) fixed that, but the storm of
-     * t5200 then found a thread unstopped after 500 ms in 2 runs of 5; not kept. */
+     * change (a snapshot without a heap walk). Naps that doubled up to 5 ms (100 ms in all)
+     * made the storm of t5200 find a thread unstopped after 500 ms in 2 runs of 5; not kept.
+     * t5510's c11 case met the half change about 1 run in 100 under load, for another reason
+     * (below): no nap could help there. */
     for (int i = 0; hw_arena_mode && i < ARENA_RETRIES && hw_glibcheap_busy(); i++) {
         /* A thread waiting in the trigger's handler for this very snapshot (it signalled the
          * process) may hold the lock itself, interrupted inside malloc: it waited for ever,
