@@ -171,6 +171,10 @@ static uint32_t child(uint32_t parent, uintptr_t pc)
 static uintptr_t last_pcs[HW_MAX_DEPTH];
 static uint32_t last_ids[HW_MAX_DEPTH], last_depth;
 
+/* A stack's hash as the cache keeps it: 0 marks an empty slot. */
+static inline uint64_t cache_hash(uint64_t h) { return h ? h : 1; }
+static inline struct cache_slot *slot_of(uint64_t h) { return &cache[h & (CACHE_SLOTS - 1)]; }
+
 /* outer[0..depth-1]: the stack's frames, outermost first. */
 static HW_NOINLINE uint32_t put_slow(uint64_t h, const uintptr_t *outer, uint32_t depth)
 {
@@ -199,7 +203,7 @@ static HW_NOINLINE uint32_t put_slow(uint64_t h, const uintptr_t *outer, uint32_
         atomic_store_explicit(&nr_counters, slot + 1, memory_order_release);
         atomic_store_explicit(&nodes[id].counters, slot + 1, memory_order_release);
     }
-    struct cache_slot *c = &cache[h & (CACHE_SLOTS - 1)];
+    struct cache_slot *c = slot_of(h);
     atomic_store_explicit(&c->hash, 0, memory_order_relaxed);
     atomic_thread_fence(memory_order_release);
     atomic_store_explicit(&c->id, id, memory_order_relaxed);
@@ -211,16 +215,15 @@ out_unlock:
 
 void hw_depot_prefetch(uint64_t h)
 {
-    h = h ? h : 1;
-    __builtin_prefetch(&cache[h & (CACHE_SLOTS - 1)]);
+    __builtin_prefetch(slot_of(cache_hash(h)));
 }
 
 uint32_t hw_depot_put_outer(uint64_t h, const uintptr_t *outer, uint32_t depth)
 {
     if (!depth || depth > HW_MAX_DEPTH)
         return 0;
-    h = h ? h : 1;   /* 0 marks an empty cache slot */
-    struct cache_slot *c = &cache[h & (CACHE_SLOTS - 1)];
+    h = cache_hash(h);
+    struct cache_slot *c = slot_of(h);
     if (atomic_load_explicit(&c->hash, memory_order_acquire) == h) {
         uint32_t id = atomic_load_explicit(&c->id, memory_order_relaxed);
         atomic_thread_fence(memory_order_acquire);
