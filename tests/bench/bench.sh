@@ -12,7 +12,9 @@
 #   sampled    LD_PRELOAD=SO HEAPWATCH_OUT=BUILD_DIR/bench-%p.db ./prog   (default sampling)
 #   record     sampled plus HEAPWATCH_AT_EXIT=0 and BENCH_NO_SNAPSHOT=1: recording only, no
 #              snapshot at all (w_bigheap skips its own "bench" snapshot)
-#   full       sampled plus HEAPWATCH_SAMPLE_RATE=1
+#   full       sampled plus HEAPWATCH_SAMPLE_RATE=1 and BENCH_NO_SNAPSHOT=1: every allocation
+#              recorded and the exit snapshot, as a program that does not call heapwatch_snapshot
+#              runs (heaptrack runs the same binary, which then takes no snapshot either)
 #   heaptrack  heaptrack -o BUILD_DIR/ht.<name> ./prog
 #   thread     LD_PRELOAD=idle_thread.so ./prog: native with one idle thread (idle_thread.c), the
 #              cost of glibc's locking once a process has two threads, as the event log's writer
@@ -21,10 +23,11 @@
 # shows FAILED; the others go on. Databases and heaptrack files are deleted after every run.
 # Nothing about timings is asserted: the script exits 0 once it has run.
 #
-# Heap walk (when w_bigheap is among the workloads): from every sampled and full run of
-# w_bigheap, the snapshot labelled "bench" is read from its database before the database is
-# deleted (sqlite3 CLI): mode, pause, walk, write, scanned bytes, live objects, reachability
+# Heap walk (when w_bigheap is among the workloads): from every sampled, fullwalk and inplace
+# run of w_bigheap, the snapshot labelled "bench" is read from its database before the database
+# is deleted (sqlite3 CLI): mode, pause, walk, write, scanned bytes, live objects, reachability
 # counts and database size. Each rep also runs
+#   fullwalk   the full configuration with w_bigheap's bench snapshot (shown as full)
 #   inplace    the full configuration with HEAPWATCH_SNAPSHOT=inplace
 #   lsan       w_bigheap built with clang -O2 -fsanitize=leak -DLSAN_BUILD, which times
 #              __lsan_do_recoverable_leak_check() where the others take the snapshot
@@ -43,6 +46,7 @@
 #     snapshot), < LeakSanitizer's leak check of the same heap
 #   full's extra ns per allocation <= 0.40 x heaptrack's, and full's cpu <= heaptrack's / 3,
 #     on every workload
+# A ratio or difference of two configurations is the median of its per-rep values (paired).
 #   pause <= 50 ms and walk+write < LeakSanitizer's check, for the bench snapshot of the
 #     sampled, full and inplace runs
 #   heapwatch owners, types and path on the full run's bench snapshot (3M blocks): < 3 s cold, and their peak
@@ -148,7 +152,7 @@ clean_outputs() { # $1: workload
 # why_skip CONFIG: prints a reason if CONFIG cannot run at all on this machine.
 why_skip() {
     case $1 in
-    sampled | record | full | inplace)
+    sampled | record | full | fullwalk | inplace | record_ev | full_ev)
         if [ ! -f "$so" ]; then echo "no such file: $so"; fi ;;
     lsan)
         if [ -n "$lsan_skip" ]; then echo "$lsan_skip"; fi ;;
@@ -170,11 +174,13 @@ run_one() {
     sampled) cmd=(env "LD_PRELOAD=$so" "HEAPWATCH_OUT=$build/bench-%p.db" "$bin/$w") ;;
     record) cmd=(env "LD_PRELOAD=$so" "HEAPWATCH_OUT=$build/bench-%p.db" HEAPWATCH_AT_EXIT=0 BENCH_NO_SNAPSHOT=1
         "$bin/$w") ;;
-    full) cmd=(env "LD_PRELOAD=$so" "HEAPWATCH_OUT=$build/bench-%p.db" HEAPWATCH_SAMPLE_RATE=1 "$bin/$w") ;;
+    full) cmd=(env "LD_PRELOAD=$so" "HEAPWATCH_OUT=$build/bench-%p.db" HEAPWATCH_SAMPLE_RATE=1 BENCH_NO_SNAPSHOT=1
+        "$bin/$w") ;;
+    fullwalk) cmd=(env "LD_PRELOAD=$so" "HEAPWATCH_OUT=$build/bench-%p.db" HEAPWATCH_SAMPLE_RATE=1 "$bin/$w") ;;
     record_ev) cmd=(env "LD_PRELOAD=$so" "HEAPWATCH_OUT=$build/bench-%p.db" HEAPWATCH_AT_EXIT=0 BENCH_NO_SNAPSHOT=1
         HEAPWATCH_EVENTS=1 "$bin/$w") ;;
     full_ev) cmd=(env "LD_PRELOAD=$so" "HEAPWATCH_OUT=$build/bench-%p.db" HEAPWATCH_SAMPLE_RATE=1 HEAPWATCH_EVENTS=1
-        "$bin/$w") ;;
+        BENCH_NO_SNAPSHOT=1 "$bin/$w") ;;
     inplace) cmd=(env "LD_PRELOAD=$so" "HEAPWATCH_OUT=$build/bench-%p.db" HEAPWATCH_SAMPLE_RATE=1
         HEAPWATCH_SNAPSHOT=inplace "$bin/$w") ;;
     lsan) cmd=(env "$bin/${w}_lsan") ;;
@@ -206,7 +212,7 @@ run_one() {
         esac
     fi
     case $cfg in
-    sampled | record | full | inplace | record_ev | full_ev)
+    sampled | record | full | fullwalk | inplace | record_ev | full_ev)
         if [ -z "$reason" ] && [ "$cfg" = full_ev ] && command -v sqlite3 >/dev/null 2>&1; then
             # the event log's size on disk: bytes and events of its chunks
             local evdb
@@ -220,7 +226,10 @@ run_one() {
             local dbs
             dbs=$( (find "$build" -maxdepth 1 -name 'bench-*.db'; find "$rundir" -name '*.db') | wc -l)
             [ "$dbs" -gt 0 ] || echo "nodb" >"$rawdir/$w.$cfg.nodb"
-            if [ "$w" = w_bigheap ] && [ "$heapwalk" != 0 ] && [ "$cfg" != record ]; then walk_extract "$cfg"; fi
+            case $w/$cfg in
+            w_bigheap/sampled | w_bigheap/inplace) [ "$heapwalk" = 0 ] || walk_extract "$cfg" ;;
+            w_bigheap/fullwalk) [ "$heapwalk" = 0 ] || walk_extract full ;;
+            esac
         fi
         ;;
     lsan)
@@ -247,7 +256,7 @@ run_one() {
         tail -n 3 "$err" | sed 's/^/bench:     | /' >&2 || true
         return
     fi
-    cat "$tmp" >>"$raw"
+    echo "$(cat "$tmp") $rep" >>"$raw"   # the rep last: paired() matches runs of one rep
     say "  $w/$cfg rep $rep: $(cat "$tmp")"
 }
 
@@ -313,6 +322,18 @@ median() {
         awk '{v[NR]=$1} END {if (NR == 0) exit; if (NR % 2) print v[(NR+1)/2]; else printf "%.4f\n", (v[NR/2]+v[NR/2+1])/2}'
 }
 
+# paired A B MODE [N]: the median, over the reps that raw files A and B both hold, of what MODE
+# makes of the two walls of one rep: ratio a/b, or diff (a - b) / N * 1e9 (ns per allocation
+# when N counts the allocations). The configurations of one rep run back to back, the reps
+# minutes apart: on a shared machine the natives of one bench moved by 40% from rep to rep,
+# which a ratio of medians mixes in and a median of per-rep ratios mostly cancels.
+paired() {
+    awk -v mode="$3" -v n="${4:-1}" 'NR == FNR { b[$NF] = $1; next }
+        ($NF in b) { if (mode == "ratio") { if (b[$NF] > 0) print $1 / b[$NF] } else print ($1 - b[$NF]) / n * 1e9 }' \
+        "$2" "$1" | sort -g |
+        awk '{v[NR]=$1} END {if (NR == 0) exit; if (NR % 2) printf "%.6f\n", v[(NR+1)/2]; else printf "%.6f\n", (v[NR/2]+v[NR/2+1])/2}'
+}
+
 # ---- allocation counts (one unmeasured native run each, which also warms the caches) ----------
 declare -A allocs objects
 for w in $workloads; do
@@ -347,7 +368,7 @@ for w in $workloads; do
             run_or_skip "$w" "$cfg" "$rep"
         done
         if [ "$w" = w_bigheap ] && [ "$heapwalk" != 0 ]; then
-            for cfg in inplace lsan; do
+            for cfg in fullwalk inplace lsan; do
                 run_or_skip "$w" "$cfg" "$rep"
             done
             if out=$("$bin/membw" 2>>"$logdir/membw.err"); then
@@ -394,7 +415,8 @@ heapwalk_report() {
     local cfg raw n lsan_ms="" seq="" rnd="" lat="" have_membw=0
     echo
     echo "w_bigheap heap walk: the snapshot labelled \"bench\" (median of each column over the reps"
-    echo "  that produced one; record = sampled without the exit snapshot, the same bench snapshot;"
+    echo "  that produced one; full = the fullwalk run, full mode with its bench snapshot (the targets'"
+    echo "  full and full_ev rows are measured without it);"
     echo "  inplace = full with HEAPWATCH_SNAPSHOT=inplace)"
     echo "  pause = application held; walk = counters, roots, sort and mark; write = rows and commit"
     echo "  (fork: the child commits to the WAL and reports the snapshot, then checkpoints the WAL"
@@ -417,10 +439,13 @@ heapwalk_report() {
         if [ ! -s "$raw" ]; then
             local why="not run"
             case $cfg in
-            sampled | record | full) case " $configs " in *" $cfg "*) why="no snapshot read" ;; esac ;;
-            inplace) why="no snapshot read" ;;
+            sampled) case " $configs " in *" $cfg "*) why="no snapshot read" ;; esac ;;
+            record) why="no snapshot: recording alone" ;;
+            full | inplace) why="no snapshot read" ;;
             esac
-            [ -f "$rawdir/w_bigheap.$cfg.failed" ] && why="FAILED: $(cat "$rawdir/w_bigheap.$cfg.failed")"
+            local run=$cfg
+            [ "$cfg" = full ] && run=fullwalk
+            [ -f "$rawdir/w_bigheap.$run.failed" ] && why="FAILED: $(cat "$rawdir/w_bigheap.$run.failed")"
             printf '  %-8s (%s)\n' "$cfg" "$why"
             continue
         fi
@@ -509,11 +534,13 @@ walk_why() {
     case " $workloads " in *" w_bigheap "*) ;; *) echo "w_bigheap not in BENCH_WORKLOADS"; return ;; esac
     if [ "$heapwalk" = 0 ]; then echo "BENCH_HEAPWALK=0"; return; fi
     if [ -s "$rawdir/walk.$1" ]; then return; fi
-    if [ "$1" != inplace ]; then
+    local run=$1
+    [ "$1" = full ] && run=fullwalk   # the heap walk section's own run, as inplace
+    if [ "$1" = sampled ]; then
         case " $configs " in *" $1 "*) ;; *) echo "$1 not in BENCH_CONFIGS"; return ;; esac
     fi
-    if [ -f "$rawdir/w_bigheap.$1.failed" ]; then
-        echo "w_bigheap/$1 not measured: $(cat "$rawdir/w_bigheap.$1.failed")"
+    if [ -f "$rawdir/w_bigheap.$run.failed" ]; then
+        echo "w_bigheap/$run not measured: $(cat "$rawdir/w_bigheap.$run.failed")"
     elif ! command -v sqlite3 >/dev/null 2>&1; then
         echo "sqlite3 CLI not installed"
     else
@@ -545,16 +572,16 @@ targets_report() {
     local w name why v lim nw cw hw objs lsan_ms="" lsan_why="" cfg raw mode n
     rm -f "$rawdir/verdicts"
     echo
-    echo "targets (medians; ratio = measured / limit; met = measured within the limit)"
+    echo "targets (medians; a ratio or difference of two configurations is the median of the reps'"
+    echo "  ratios or differences; ratio = measured / limit; met = measured within the limit)"
     printf '  %-56s %11s %13s %6s  %s\n' target measured limit ratio verdict
     for w in w_churn w_churn2 w_deep w_bigheap w_cxx; do
         why=$(cfg_why "$w" native)
         [ -n "$why" ] || why=$(cfg_why "$w" record)
         v=""
         if [ -z "$why" ]; then
-            v=$(awk -v a="$(median 1 "$rawdir/$w.record")" -v b="$(median 1 "$rawdir/$w.native")" \
-                'BEGIN { if (b > 0) printf "%.6f", a / b }')
-            [ -n "$v" ] || why="native wall is 0"
+            v=$(paired "$rawdir/$w.record" "$rawdir/$w.native" ratio)
+            [ -n "$v" ] || why="no rep with both runs, or native wall is 0"
         fi
         trow "$(tname "$w"): record wall / native wall" "<=" 1.10 "$v" "" "%.3f" "$why"
     done
@@ -588,8 +615,7 @@ targets_report() {
     [ -n "$why" ] || why=$(cfg_why w_bigheap record)
     v=""
     if [ -z "$why" ]; then
-        v=$(awk -v s="$(median 1 "$rawdir/w_bigheap.sampled")" -v r="$(median 1 "$rawdir/w_bigheap.record")" \
-            'BEGIN { printf "%.6f", (s - r) * 1e3 }')
+        v=$(paired "$rawdir/w_bigheap.sampled" "$rawdir/w_bigheap.record" diff 1000000)
     fi
     if [ -z "$lsan_ms" ] && [ "$why" != "$lsan_why" ]; then why="${why:+$why; }$lsan_why"; fi
     trow "bigheap: snapshots, sampled - record wall" "<" "$lsan_ms" "$v" ms "%.1f" "$why"
@@ -603,9 +629,9 @@ targets_report() {
         if [ -z "$why" ] && [ "$n" -le 0 ]; then why="allocation count of $w unknown"; fi
         v="" lim=""
         if [ -z "$why" ]; then
-            nw=$(median 1 "$rawdir/$w.native") cw=$(median 1 "$rawdir/$w.full") hw=$(median 1 "$rawdir/$w.heaptrack")
-            v=$(awk -v cw="$cw" -v nw="$nw" -v n="$n" 'BEGIN { printf "%.6f", (cw - nw) / n * 1e9 }')
-            lim=$(awk -v hw="$hw" -v nw="$nw" -v n="$n" 'BEGIN { if (hw > nw) printf "%.6f", 0.40 * (hw - nw) / n * 1e9 }')
+            v=$(paired "$rawdir/$w.full" "$rawdir/$w.native" diff "$n")
+            lim=$(awk -v h="$(paired "$rawdir/$w.heaptrack" "$rawdir/$w.native" diff "$n")" \
+                'BEGIN { if (h > 0) printf "%.6f", 0.40 * h }')
             [ -n "$lim" ] || why="heaptrack no slower than native on $w"
         fi
         trow "$name: full extra ns/alloc (limit 0.40 x heaptrack's)" "<=" "$lim" "$v" ns "%.1f" "$why"
@@ -655,13 +681,12 @@ targets_report() {
         why=$(cfg_why "$w" native)
         [ -n "$why" ] || why=$(cfg_why "$w" record_ev)
         v=""
-        [ -n "$why" ] || v=$(awk -v a="$(median 1 "$rawdir/$w.record_ev")" -v b="$(median 1 "$rawdir/$w.native")" \
-            'BEGIN { if (b > 0) printf "%.6f", a / b }')
+        [ -n "$why" ] || v=$(paired "$rawdir/$w.record_ev" "$rawdir/$w.native" ratio)
         trow "$(tname "$w"): record with events wall / native wall" "<=" 1.10 "$v" "" "%.3f" "$why"
         # What a second thread alone costs the same program (no target): the writer is one.
         if [ -z "$(cfg_why "$w" thread)" ] && [ -z "$(cfg_why "$w" native)" ]; then
-            awk -v a="$(median 1 "$rawdir/$w.thread")" -v b="$(median 1 "$rawdir/$w.native")" -v l="$(tname "$w")" \
-                'BEGIN { if (b > 0) printf "  %-56s %11.3f %13s %6s  %s\n", "  " l ": native with one idle thread / native", a / b, "-", "-", "info" }'
+            awk -v r="$(paired "$rawdir/$w.thread" "$rawdir/$w.native" ratio)" -v l="$(tname "$w")" \
+                'BEGIN { if (r != "") printf "  %-56s %11.3f %13s %6s  %s\n", "  " l ": native with one idle thread / native", r, "-", "-", "info" }'
         fi
     done
     for w in w_churn w_churn2 w_deep w_bigheap w_cxx; do
@@ -670,8 +695,7 @@ targets_report() {
         n=${allocs[$w]:-0}
         if [ -z "$why" ] && [ "$n" -le 0 ]; then why="allocation count of $w unknown"; fi
         v=""
-        [ -n "$why" ] || v=$(awk -v e="$(median 1 "$rawdir/$w.full_ev")" -v f="$(median 1 "$rawdir/$w.full")" -v n="$n" \
-            'BEGIN { printf "%.6f", (e - f) / n * 1e9 }')
+        [ -n "$why" ] || v=$(paired "$rawdir/$w.full_ev" "$rawdir/$w.full" diff "$n")
         trow "$(tname "$w"): events' extra ns/pair over full" "<=" 30 "$v" ns "%.1f" "$why"
     done
     for w in w_churn w_churn2 w_deep w_bigheap w_cxx; do
@@ -698,6 +722,7 @@ targets_report() {
     echo "  snapshot cost = wall sampled - wall record: w_bigheap's bench snapshot, a walk of its $objs"
     echo "    live blocks, and its exit snapshot (of an almost empty heap); a difference of two walls,"
     echo "    as noisy as they are; limit = LeakSanitizer's check of the same heap (lsan)"
+    echo "  full = every allocation recorded, no bench snapshot (w_bigheap's is the fullwalk run's)"
     echo "  extra ns/alloc = (wall - wall native) / allocations (each allocation is freed: one"
     echo "    alloc+free pair); cpu = user+sys of the whole process tree"
     echo "  pause, walk+write: the bench snapshot (heap walk section); limit of walk+write = LSan's check"
