@@ -9,6 +9,7 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+#include "spin.h"
 #include "sys.h"
 #include "threads.h"
 
@@ -94,9 +95,7 @@ _Atomic bool hw_fork_holds_locks;
 
 bool hw_spin_lock_or_fork(_Atomic int *l)
 {
-    for (unsigned n = 0;; n++) {
-        if (!atomic_exchange_explicit(l, 1, memory_order_acquire))
-            return true;
+    for (unsigned n = 0; !hw_spin_try(l);) {
         while (atomic_load_explicit(l, memory_order_relaxed)) {
             /* Only a fork's hold is waited out with a bound: another thread's is short, and
              * the fork itself may be waiting for this thread's window. */
@@ -106,12 +105,10 @@ bool hw_spin_lock_or_fork(_Atomic int *l)
                     return false;
                 continue;
             }
-            if (++n < 64)
-                __builtin_ia32_pause();
-            else
-                sched_yield();
+            hw_spin_backoff(&n);
         }
     }
+    return true;
 }
 
 void hw_forkgate_close(void)
