@@ -47,7 +47,7 @@ struct ev_block {
 };
 
 struct hw_ev_queue {
-    struct hw_ev_queue *next_all;    /* the registry (registry_lock) */
+    struct hw_ev_queue *next_all;    /* arrivals, then the registry (registry_lock) */
     struct ev_block *head;           /* writer: the first block with bytes it has not read */
     uint64_t head_read;              /* writer: the mark of head up to which it drained */
     struct ev_block *tail;           /* thread: the block it appends to */
@@ -62,7 +62,8 @@ static pthread_key_t exit_key;
 static bool have_exit_key;
 
 static _Atomic int registry_lock, free_lock;
-static struct hw_ev_queue *registry;          /* every live queue */
+static struct hw_ev_queue *registry;          /* every live queue the writer has taken in */
+static struct hw_ev_queue *_Atomic arrivals;  /* queues made since, pushed without a lock */
 static struct hw_ev_queue *free_queues;        /* free_lock */
 static struct ev_block *free_blocks;          /* free_lock, linked through next */
 static _Atomic uint32_t blocks_waiting;       /* blocks linked since the last drain */
@@ -101,14 +102,21 @@ void hw_events_init(void)
     last_mono = hw_now_ns(CLOCK_MONOTONIC);
 }
 
+/* A block from the free list, or a fresh mapping. A fork holds the list's lock from its
+ * prepare handler to its parent's, and a thread gives up waiting for it after 20 ms
+ * (forkgate.h), while a fork of a big process on a loaded machine takes longer: the block is
+ * then mapped, not the event dropped. A dropped allocation left its free unmatched in the log
+ * (t7000's forklag: up to 121 in 1 run of 5, one per block a churning thread held across the
+ * fork). */
 static struct ev_block *block_new(void)
 {
-    if (!hw_spin_lock_or_fork(&free_lock))
-        return NULL;   /* a fork holds it (forkgate.h): the event is dropped */
-    struct ev_block *b = free_blocks;
-    if (b)
-        free_blocks = atomic_load_explicit(&b->next, memory_order_relaxed);
-    hw_spin_unlock(&free_lock);
+    struct ev_block *b = NULL;
+    if (hw_spin_lock_or_fork(&free_lock)) {
+        b = free_blocks;
+        if (b)
+            free_blocks = atomic_load_explicit(&b->next, memory_order_relaxed);
+        hw_spin_unlock(&free_lock);
+    }
     if (!b && !(b = hw_map(sizeof *b)))
         return NULL;
     atomic_store_explicit(&b->next, NULL, memory_order_relaxed);
@@ -131,12 +139,12 @@ static struct hw_ev_queue *queue_of_thread(void)
     struct hw_ev_queue *q = hw_self.evq;
     if (HW_LIKELY(q != NULL))
         return q;
-    if (!hw_spin_lock_or_fork(&free_lock))
-        return NULL;   /* a fork holds it (forkgate.h): the event is dropped */
-    q = free_queues;
-    if (q)
-        free_queues = q->next_all;
-    hw_spin_unlock(&free_lock);
+    if (hw_spin_lock_or_fork(&free_lock)) {   /* else a fork holds it: a fresh one (block_new) */
+        q = free_queues;
+        if (q)
+            free_queues = q->next_all;
+        hw_spin_unlock(&free_lock);
+    }
     if (!q && !(q = hw_map(sizeof *q)))
         return NULL;
     struct ev_block *b = block_new();
@@ -148,11 +156,13 @@ static struct hw_ev_queue *queue_of_thread(void)
     q->stream = atomic_fetch_add_explicit(&streams, 1, memory_order_relaxed) + 1;
     /* A new stream: its first record is a delta from 0. */
     hw_self.ev_ticks = hw_self.ev_addr = hw_self.ev_stack = 0;
-    if (!hw_spin_lock_or_fork(&registry_lock))
-        return NULL;   /* q and its block stay mapped, unused: once per fork that gave up */
-    q->next_all = registry;
-    registry = q;
-    hw_spin_unlock(&registry_lock);
+    /* Pushed on the arrivals without a lock, which a fork may hold for longer than a thread
+     * waits (block_new): a thread's first events came to nothing while a fork lasted. The
+     * writer takes the arrivals into the registry (take_arrivals). */
+    struct hw_ev_queue *first = atomic_load_explicit(&arrivals, memory_order_relaxed);
+    do
+        q->next_all = first;
+    while (!atomic_compare_exchange_weak_explicit(&arrivals, &first, q, memory_order_release, memory_order_relaxed));
     hw_self.evq = q;
     if (have_exit_key)
         pthread_setspecific(exit_key, q);   /* our key is one of the first: no allocation */
@@ -325,6 +335,20 @@ static inline uint32_t span_bytes(const struct hw_ev_span *sp)
     return MARK_BYTES(sp->to) - MARK_BYTES(sp->from);
 }
 
+/* The queues made since the last call join the registry, newest first. registry_lock held,
+ * or in a fork child. */
+static void take_arrivals(void)
+{
+    struct hw_ev_queue *in = atomic_exchange_explicit(&arrivals, NULL, memory_order_acquire);
+    if (!in)
+        return;
+    struct hw_ev_queue *last = in;
+    while (last->next_all)
+        last = last->next_all;
+    last->next_all = registry;
+    registry = in;
+}
+
 void hw_events_drain_begin(struct hw_ev_drain *d)
 {
     memset(d, 0, sizeof *d);
@@ -353,10 +377,11 @@ void hw_events_drain_begin(struct hw_ev_drain *d)
     atomic_store_explicit(&blocks_waiting, 0, memory_order_relaxed);
     atomic_store_explicit(&wake_sent, false, memory_order_relaxed);
     hw_spin_lock(&registry_lock);
+    take_arrivals();
     struct hw_ev_queue *list = registry;
     hw_spin_unlock(&registry_lock);
-    /* Queues are only ever added at the head: the list from `list` on is stable but for the
-     * retirements in hw_events_drain_end, which only this writer makes. */
+    /* Only this writer changes the registry (and a fork's child): the list stays as it is
+     * until the retirements of hw_events_drain_end. */
     for (struct hw_ev_queue *q = list; q; q = q->next_all) {
         struct hw_ev_taken *t = hw_vec_push(&d->queues);
         if (!t) {
@@ -550,6 +575,7 @@ void hw_events_atfork_child(void)
         return;
     /* What is waiting is the parent's to write. The other threads do not exist here: their
      * queues retire at the first drain; this thread starts a new stream in a new queue. */
+    take_arrivals();
     for (struct hw_ev_queue *q = registry; q; q = q->next_all) {
         q->head = q->tail;
         q->head_read = atomic_load_explicit(&q->tail->mark, memory_order_relaxed);
