@@ -230,6 +230,11 @@ struct stop_ctx {
 static __attribute__((noreturn)) void child_main(struct stop_ctx *c)
 {
     prctl(PR_SET_NAME, "heapwatch-walk", 0, 0, 0);
+    /* The parent's ends: with its copy of the write end open, a child whose parent was killed
+     * between the clone and the pause's write (a kill -9, a timeout's) waited for the pause
+     * for ever, a process left behind for good. Now the read meets end of file. */
+    close(c->to_child[1]);
+    close(c->from_child[0]);
     /* Cloned while this thread held every path into SQLite (write_lock), so SQLite is idle;
      * its locks are made fresh all the same. */
     hw_sink_reset_in_clone();

@@ -6,11 +6,12 @@
 #     creating the database), from several threads while another takes snapshots, while
 #     children take their exit snapshots (a child used to inherit SQLite's mutex locked),
 #     while the event log's writer is busy;
+#   - a snapshot's walk child whose parent is killed right after the clone;
 #   - allocations inside dl_iterate_phdr callbacks (the loader lock held) while other threads
 #     unwind new call paths and create threads (libunwind's mutex inverted with the loader
 #     lock).
 . ./lib.sh
-plan 25
+plan 26
 
 dir="$OUT/db"
 mkdir -p "$dir"
@@ -99,6 +100,25 @@ at_start() {
 }
 is "$(at_start 1)" ok "120 runs forking at start, full mode: no hang, two databases each"
 is "$(at_start 524288)" ok "120 runs forking at start, sampled mode: no hang, two databases each"
+
+# A walk child whose parent is killed between the clone and the write that tells it the pause
+# (killpause_dso.so, preloaded first, kills the process at that write) writes the snapshot and
+# ends. It held its copy of the pipe's write end and waited for the pause for ever: a process
+# left behind for good, found by a signal storm with timeouts on bash.
+orphan() {
+    rm -rf "$dir" && mkdir -p "$dir"
+    setsid env LD_PRELOAD="$BIN/killpause_dso-O2.so $SHIM" HEAPWATCH_OUT="$dir/o.db" "$BIN/leaks-O2" direct \
+        >/dev/null 2>&1 &
+    sid=$!
+    wait $sid
+    st=$?
+    n=0
+    while [ $n -lt 100 ] && pgrep -s $sid >/dev/null; do sleep 0.1; n=$((n + 1)); done
+    left=$(pgrep -s $sid | wc -l)
+    pkill -9 -s $sid 2>/dev/null
+    echo "$st $left $(sqlite3 "$dir/o.db" "SELECT count(*) FROM snapshot WHERE label = 'direct'" 2>&1)"
+}
+is "$(orphan)" "137 0 1" "a walk child whose parent is killed right after the clone writes the snapshot and ends"
 
 # loaderlock ROUNDS RATE: 50 runs, two at a time; "ok" or the runs that hung or failed.
 loader() {
