@@ -415,9 +415,20 @@ static int64_t take_walked(struct hw_snapshot_data *d, const struct hw_caller *c
         close_pipes(&c);
         return -1;
     }
+    bool lost = false;
     for (int k = 0; k < 2; k++) {   /* the checkpointer's pipe outlives this call: out of reach */
         c.to_child[k] = hw_fd_high(c.to_child[k]);
         c.from_child[k] = hw_fd_high(c.from_child[k]);
+        lost = lost || c.to_child[k] < 0 || c.from_child[k] < 0;
+    }
+    if (lost) {
+        /* The program closed a descriptor of ours before it moved out of reach (a double
+         * close of its own): with a pipe end at -1, the walk child waited for its pause and
+         * the snapshot for the child's report, each for ever (bash under a signal storm). */
+        hw_log("a pipe for the snapshot writer was closed by the program as it was made; this snapshot is lost");
+        pthread_mutex_unlock(&snap_lock);
+        close_pipes(&c);
+        return -1;
     }
     sigset_t all, old;
     sigfillset(&all);
