@@ -222,6 +222,7 @@ struct stop_ctx {
     int to_child[2], from_child[2];
     char message[HW_SINK_MESSAGE];  /* what the walk child's write said when it failed */
     pid_t child;
+    int pipe_errno;   /* why the pipes could not be made (open_pipes) */
     uint64_t pause_ns;
     bool fork;  /* the walk runs in a child: 'fork' mode, or 'inplace' with a thread that runs on */
 };
@@ -275,6 +276,50 @@ static void warm_usable_size(void)
     }
 }
 
+static void close_fd(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+}
+
+static void close_pipes(struct stop_ctx *c)
+{
+    for (int i = 0; i < 2; i++) {
+        close_fd(&c->to_child[i]);
+        close_fd(&c->from_child[i]);
+    }
+}
+
+/* The pipes to and from the walk child, made while the world is stopped: no thread of the
+ * program can close or take their numbers in the moment before they move out of its reach
+ * (sys.h, hw_fd_high). Made before the stop, a double close of the program's in that moment
+ * closed one of ours (a pipe end of -1: the snapshot waited 10 minutes for its child, exit 30
+ * s for the snapshot), or had the shim move, and close, a pipe the program had just made in
+ * its place (bash lost its pipe to cat: "cannot duplicate fd 3 to fd 0"). False, with
+ * pipe_errno (-1: one was closed all the same, by a thread that did not stop), if they could
+ * not be made. Context: world stopped. */
+static bool open_pipes(struct stop_ctx *c)
+{
+    if (pipe2(c->to_child, O_CLOEXEC) < 0 || pipe2(c->from_child, O_CLOEXEC) < 0) {
+        c->pipe_errno = errno;
+        close_pipes(c);
+        return false;
+    }
+    bool lost = false;
+    for (int k = 0; k < 2; k++) {   /* the checkpointer's pipe outlives the snapshot: out of reach */
+        c->to_child[k] = hw_fd_high(c->to_child[k]);
+        c->from_child[k] = hw_fd_high(c->from_child[k]);
+        lost = lost || c->to_child[k] < 0 || c->from_child[k] < 0;
+    }
+    if (lost) {
+        c->pipe_errno = -1;
+        close_pipes(c);
+        return false;
+    }
+    return true;
+}
+
 /* Runs inside dl_iterate_phdr: we own the loader lock while the world is stopped. */
 static int stop_cb(struct dl_phdr_info *info, size_t size, void *arg)
 {
@@ -312,7 +357,7 @@ static int stop_cb(struct dl_phdr_info *info, size_t size, void *arg)
     c->d->mode = c->fork ? "fork" : "inplace";
     if (!c->fork) {
         walk(c->d, &c->world);
-    } else {
+    } else if (open_pipes(c)) {
         /* fork() without atfork handlers and without SIGCHLD (exit signal 0) */
         c->child = (pid_t)syscall(SYS_clone, 0, NULL, NULL, NULL, 0);
         if (c->child == 0)
@@ -385,21 +430,6 @@ static int64_t await_child(struct stop_ctx *c)
     return -1;
 }
 
-static void close_fd(int *fd)
-{
-    if (*fd >= 0)
-        close(*fd);
-    *fd = -1;
-}
-
-static void close_pipes(struct stop_ctx *c)
-{
-    for (int i = 0; i < 2; i++) {
-        close_fd(&c->to_child[i]);
-        close_fd(&c->from_child[i]);
-    }
-}
-
 static int64_t take_walked(struct hw_snapshot_data *d, const struct hw_caller *caller)
 {
     struct stop_ctx c = { .d = d, .caller = caller, .child = -1,
@@ -409,27 +439,6 @@ static int64_t take_walked(struct hw_snapshot_data *d, const struct hw_caller *c
      * walk child has gone, or waiting for it would wait for that child too. */
     hw_sink_close_events();   /* the walk child must not inherit an open connection */
     pthread_mutex_lock(&snap_lock);
-    if (pipe2(c.to_child, O_CLOEXEC) < 0 || pipe2(c.from_child, O_CLOEXEC) < 0) {
-        hw_log("cannot create a pipe for the snapshot writer: %s", strerror(errno));
-        pthread_mutex_unlock(&snap_lock);
-        close_pipes(&c);
-        return -1;
-    }
-    bool lost = false;
-    for (int k = 0; k < 2; k++) {   /* the checkpointer's pipe outlives this call: out of reach */
-        c.to_child[k] = hw_fd_high(c.to_child[k]);
-        c.from_child[k] = hw_fd_high(c.from_child[k]);
-        lost = lost || c.to_child[k] < 0 || c.from_child[k] < 0;
-    }
-    if (lost) {
-        /* The program closed a descriptor of ours before it moved out of reach (a double
-         * close of its own): with a pipe end at -1, the walk child waited for its pause and
-         * the snapshot for the child's report, each for ever (bash under a signal storm). */
-        hw_log("a pipe for the snapshot writer was closed by the program as it was made; this snapshot is lost");
-        pthread_mutex_unlock(&snap_lock);
-        close_pipes(&c);
-        return -1;
-    }
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);  /* the child must not run the application's handlers */
@@ -451,7 +460,11 @@ static int64_t take_walked(struct hw_snapshot_data *d, const struct hw_caller *c
         hw_fmt(write_message, sizeof write_message, "%s", hw_sink_last_message());
         hw_heap_release(&heap);  /* now, not at the next load: that one runs with the world stopped */
     } else if (c.child < 0) {
-        hw_fmt(write_message, sizeof write_message, "cannot fork the snapshot writer: %s", strerror(errno));
+        if (c.pipe_errno == -1)
+            hw_fmt(write_message, sizeof write_message, "a pipe for the snapshot writer was closed by the program as it was made");
+        else
+            hw_fmt(write_message, sizeof write_message, "cannot %s the snapshot writer: %s",
+                   c.pipe_errno ? "make a pipe for" : "fork", strerror(c.pipe_errno ? c.pipe_errno : errno));
         id = -1;
     } else {
         id = await_child(&c);
