@@ -211,17 +211,40 @@ struct linux_dirent64 {
     char d_name[];
 };
 
+/* /proc/self/task, opened once per process at the top of the descriptor table and rewound for
+ * every stop. Opened for every stop, it sat at a low number while other threads ran: a close
+ * of a stale number of the program's landed on it, the program made a pipe at that number,
+ * and our close took the pipe from it (bash under a storm of snapshot signals: "cannot
+ * duplicate fd 3 to fd 0", 2 runs in 15). A fork child's copy names its parent's threads and
+ * is replaced; one the program closed, or took over, is forgotten, never closed. Only the
+ * stopper uses it (under snapshot.c's lock). */
+static int task_fd = -1, task_pid;
+
+static int task_dir(bool fresh)
+{
+    int pid = getpid();
+    if (!fresh && task_fd >= 0 && task_pid == pid && lseek(task_fd, 0, SEEK_SET) == 0)
+        return task_fd;
+    if (task_fd >= 0 && task_pid != pid)
+        close(task_fd);
+    task_fd = hw_fd_high(open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    task_pid = pid;
+    return task_fd;
+}
+
 /* Signal every thread of /proc/self/task not seen yet; returns how many were new. */
 static unsigned signal_new_threads(int self, int except)
 {
     static char buf[16384];  /* only the stopper (under snapshot.c's lock) uses it */
-    int fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd = task_dir(false);
     if (fd < 0)
         return 0;
     unsigned added = 0;
     pid_t pid = getpid();
-    long n;
-    while ((n = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0) {
+    long n = syscall(SYS_getdents64, fd, buf, sizeof buf);
+    if (n < 0 && (fd = task_dir(true)) >= 0)   /* not the directory any more: the program's */
+        n = syscall(SYS_getdents64, fd, buf, sizeof buf);
+    for (; n > 0; n = syscall(SYS_getdents64, fd, buf, sizeof buf)) {
         for (long off = 0; off < n;) {
             struct linux_dirent64 *d = (struct linux_dirent64 *)(buf + off);
             off += d->d_reclen;
@@ -238,7 +261,6 @@ static unsigned signal_new_threads(int self, int except)
                 atomic_store(&t->state, HW_T_GONE);
         }
     }
-    close(fd);
     return added;
 }
 

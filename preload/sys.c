@@ -162,7 +162,11 @@ bool hw_read_word_checked(uintptr_t addr, uintptr_t *out)
 
 size_t hw_read_file(const char *path, char *buf, size_t size)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);   /* closed before it returns: moving it up gains nothing */
+    /* Moved up at once, though it is closed before this returns: while it sat at a low
+     * number, a program's close of a stale number of its own could land on it, the program
+     * make a new descriptor there, and our close take that one from it (bash lost its pipe to
+     * cat so, under a storm of snapshot signals). Moved, the window is one fcntl long. */
+    int fd = hw_fd_high(open(path, O_RDONLY | O_CLOEXEC));
     if (fd < 0) {
         buf[0] = '\0';
         return 0;
