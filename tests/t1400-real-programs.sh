@@ -55,7 +55,7 @@ done
 # 4 programs x 2 modes x (status, stdout, exit snapshot) + 2 exits x 2 modes
 # + plausibility: live counters 2, python 3, sqlite3 3, threads 3, git 4
 # + heaptrack: baseline 1, then 4 programs x 5
-plan $((4 * 2 * 3 + 2 * 2 + 2 + 3 + 3 + 3 + 4 + 1 + 4 * 5))
+plan $((4 * 2 * 3 + 2 * 2 + 2 + 3 + 3 + 3 + 4 + 1 + 4 * 5 + 1))
 
 # The programs' environment: deterministic and the same for every run.
 export LC_ALL=C TZ=UTC PYTHONHASHSEED=0 PYTHONDONTWRITEBYTECODE=1
@@ -308,3 +308,21 @@ compare python3 0.1 3 "$PY" "$PROGS/real_script.py"
 export PYTHONMALLOC=malloc
 compare python3-malloc 0.1 0.1 "$PY" "$PROGS/real_script.py"
 unset PYTHONMALLOC
+
+# unshare -p -f: once the new pid namespace's init has exited, unshare itself can fork nothing
+# (ENOMEM): its exit snapshot walks in place, and says nothing on the program's stderr (it
+# lost its walk and said "cannot fork the snapshot writer").
+if unshare -p -f true 2>/dev/null; then
+    rm -rf "$OUT/unshare" && mkdir -p "$OUT/unshare"
+    LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$OUT/unshare/u-%p.db" timeout 30 unshare -p -f true >"$OUT/unshare.out" 2>&1
+    st=$?
+    walked=0
+    for db in "$OUT"/unshare/u-*.db; do
+        [ "$(sqlite3 "$db" "SELECT reachable_objects IS NOT NULL FROM snapshot WHERE trigger = 'exit'" 2>/dev/null)" = 1 ] &&
+            walked=$((walked + 1))
+    done
+    is "$st:$(wc -c <"$OUT/unshare.out"):$walked" "0:0:$(ls "$OUT"/unshare/u-*.db | wc -l)" \
+        "unshare -p -f: exit 0, nothing on stderr, every process's exit snapshot walked its heap"
+else
+    skip "unshare -p -f is not permitted here"
+fi
