@@ -223,7 +223,6 @@ struct stop_ctx {
     char message[HW_SINK_MESSAGE];  /* what the walk child's write said when it failed */
     pid_t child;
     int pipe_errno;   /* why the pipes could not be made (open_pipes) */
-    int clone_errno;  /* why the walk child could not be cloned, when the walk ran in place */
     uint64_t pause_ns;
     bool fork;  /* the walk runs in a child: 'fork' mode, or 'inplace' with a thread that runs on */
 };
@@ -368,7 +367,6 @@ static int stop_cb(struct dl_phdr_info *info, size_t size, void *arg)
              * `unshare -p -f` leaves its child; a process limit): the walk runs here, in
              * place, as the world is stopped already. The exit snapshot of such a program
              * lost its walk, and said so on its stderr. */
-            c->clone_errno = errno;
             close_pipes(c);
             c->fork = false;
             c->d->mode = "inplace";
