@@ -296,28 +296,17 @@ static void close_pipes(struct stop_ctx *c)
  * (sys.h, hw_fd_high). Made before the stop, a double close of the program's in that moment
  * closed one of ours (a pipe end of -1: the snapshot waited 10 minutes for its child, exit 30
  * s for the snapshot), or had the shim move, and close, a pipe the program had just made in
- * its place (bash lost its pipe to cat: "cannot duplicate fd 3 to fd 0"). False, with
- * pipe_errno (-1: one was closed all the same, by a thread that did not stop), if they could
- * not be made. Context: world stopped. */
+ * its place (bash lost its pipe to cat: "cannot duplicate fd 3 to fd 0"). The checkpointer's
+ * pipe outlives the snapshot: out of reach too. False, with pipe_errno (EBADF: one was closed
+ * all the same, by a thread that did not stop), if they could not be made.
+ * Context: world stopped. */
 static bool open_pipes(struct stop_ctx *c)
 {
-    if (pipe2(c->to_child, O_CLOEXEC) < 0 || pipe2(c->from_child, O_CLOEXEC) < 0) {
-        c->pipe_errno = errno;
-        close_pipes(c);
-        return false;
-    }
-    bool lost = false;
-    for (int k = 0; k < 2; k++) {   /* the checkpointer's pipe outlives the snapshot: out of reach */
-        c->to_child[k] = hw_fd_high(c->to_child[k]);
-        c->from_child[k] = hw_fd_high(c->from_child[k]);
-        lost = lost || c->to_child[k] < 0 || c->from_child[k] < 0;
-    }
-    if (lost) {
-        c->pipe_errno = -1;
-        close_pipes(c);
-        return false;
-    }
-    return true;
+    if (hw_pipe_high(c->to_child, O_CLOEXEC) && hw_pipe_high(c->from_child, O_CLOEXEC))
+        return true;
+    c->pipe_errno = errno;
+    close_pipes(c);
+    return false;
 }
 
 /* Runs inside dl_iterate_phdr: we own the loader lock while the world is stopped. */
@@ -470,7 +459,7 @@ static int64_t take_walked(struct hw_snapshot_data *d, const struct hw_caller *c
         hw_fmt(write_message, sizeof write_message, "%s", hw_sink_last_message());
         hw_heap_release(&heap);  /* now, not at the next load: that one runs with the world stopped */
     } else if (c.child < 0) {
-        if (c.pipe_errno == -1)
+        if (c.pipe_errno == EBADF)
             hw_fmt(write_message, sizeof write_message, "a pipe for the snapshot writer was closed by the program as it was made");
         else
             hw_fmt(write_message, sizeof write_message, "cannot %s the snapshot writer: %s",

@@ -151,6 +151,25 @@ int hw_fd_high(int fd)
     return high;
 }
 
+bool hw_pipe_high(int fds[2], int flags)
+{
+    if (pipe2(fds, flags) < 0) {
+        fds[0] = fds[1] = -1;
+        return false;
+    }
+    fds[0] = hw_fd_high(fds[0]);
+    fds[1] = hw_fd_high(fds[1]);
+    if (fds[0] >= 0 && fds[1] >= 0)
+        return true;
+    for (int k = 0; k < 2; k++) {
+        if (fds[k] >= 0)
+            close(fds[k]);
+        fds[k] = -1;
+    }
+    errno = EBADF;
+    return false;
+}
+
 bool hw_read_word_checked(uintptr_t addr, uintptr_t *out)
 {
     int saved = errno;

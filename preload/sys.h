@@ -32,6 +32,10 @@ bool hw_read_word_checked(uintptr_t addr, uintptr_t *out) HW_SIGSAFE;
  * single thread) would otherwise close one the shim's helper thread opened meanwhile under
  * the same number, and the shim would then close the program's next file of that number. */
 int hw_fd_high(int fd) HW_SIGSAFE;
+/* pipe2(fds, flags) with both ends moved up (hw_fd_high); false with errno, EBADF when an end
+ * was closed by the program before it moved (a double close of its own: pipe2 itself never
+ * says EBADF), and then nothing of the pipe is left open. */
+bool hw_pipe_high(int fds[2], int flags) HW_SIGSAFE;
 
 /* The executable's path (readlink /proc/self/exe), NUL-terminated; "" if unknown. */
 void hw_self_exe(char *buf, size_t size) HW_SIGSAFE;

@@ -289,20 +289,11 @@ static void *helper_main(void *unused)
 
 static bool open_pipe(void)
 {
-    for (int attempt = 0; attempt < 2 && pipe2(wake_pipe, O_CLOEXEC | O_NONBLOCK) == 0; attempt++) {
-        wake_pipe[0] = hw_fd_high(wake_pipe[0]);
-        wake_pipe[1] = hw_fd_high(wake_pipe[1]);
-        if (wake_pipe[0] >= 0 && wake_pipe[1] >= 0)
-            return true;
-        /* The program closed one end before it moved out of reach (a double close of its
-         * own): a helper polling -1 would never wake. Once more. */
-        for (int k = 0; k < 2; k++) {
-            if (wake_pipe[k] >= 0)
-                close(wake_pipe[k]);
-            wake_pipe[k] = -1;
-        }
-        errno = EBADF;
-    }
+    /* An end the program closed before it moved out of reach (EBADF: a double close of its
+     * own) is tried once more: a helper polling -1 would never wake. */
+    if (hw_pipe_high(wake_pipe, O_CLOEXEC | O_NONBLOCK) ||
+        (errno == EBADF && hw_pipe_high(wake_pipe, O_CLOEXEC | O_NONBLOCK)))
+        return true;
     hw_log("cannot create the trigger pipe: %s; only API and exit snapshots", strerror(errno));
     return false;
 }
