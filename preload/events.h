@@ -17,7 +17,7 @@
 #include "sys.h"
 
 /* Whether events are recorded (HEAPWATCH_EVENTS=1 and sampling on), set by hw_events_init. */
-extern bool hw_events_on;
+extern HW_INTERNAL bool hw_events_on;
 
 /* Choose the clock, create the thread-exit key; once, at initialisation. */
 void hw_events_init(void) HW_HOOKSAFE;

@@ -33,9 +33,9 @@
 #include "hw.h"
 
 /* Forks in their prepare handler now (closed while nonzero). */
-extern _Atomic int hw_fork_gate;
+extern HW_INTERNAL _Atomic int hw_fork_gate;
 /* membarrier(2) was refused: the thread's side needs its own full fence. */
-extern bool hw_fork_gate_fenced;
+extern HW_INTERNAL bool hw_fork_gate_fenced;
 
 /* Register for membarrier; once, at initialisation (after hw_threads_init). */
 void hw_forkgate_init(void) HW_HOOKSAFE;
@@ -60,7 +60,7 @@ bool hw_forkgate_wait(void) HW_HOOKSAFE;
  * waits for the list lock. */
 bool hw_spin_lock_or_fork(_Atomic int *l) HW_HOOKSAFE;
 /* Set by fork's prepare handler once it holds those locks, cleared before it releases them. */
-extern _Atomic bool hw_fork_holds_locks;
+extern HW_INTERNAL _Atomic bool hw_fork_holds_locks;
 
 /* The thread's own slot is written by the thread alone, with one unlocked instruction (a
  * signal handler's window runs between two instructions and leaves the count as it found

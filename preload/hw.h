@@ -27,6 +27,10 @@
 #include <stdint.h>
 
 #define HW_EXPORT __attribute__((visibility("default")))
+/* On every extern declaration of the shim's own data: -fvisibility=hidden marks definitions
+ * only, and a declaration it does not know to be local is reached through the GOT, an extra
+ * instruction (a load before the linker relaxes it) on every hook's fast path. */
+#define HW_INTERNAL __attribute__((visibility("hidden")))
 #define HW_LIKELY(x) __builtin_expect(!!(x), 1)
 #define HW_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define HW_SIGSAFE
@@ -80,7 +84,7 @@ struct hw_thread {
     uint64_t arena_frees;       /* arena mode: frees of this thread (the event log's temporaries) */
     uint32_t sql_mutexes;       /* SQLite mutexes this thread holds (sqlmutex.c) */
 };
-extern HW_TLS struct hw_thread hw_self;  /* defined in threads.c; the registry is threads.h */
+extern HW_INTERNAL HW_TLS struct hw_thread hw_self;  /* defined in threads.c; the registry is threads.h */
 
 /* The guard also parks the sampling countdown at 0, which sends every hook to its slow path,
  * where the guard is tested. A signal handler's allocation between the two steps of either
@@ -111,10 +115,10 @@ static inline void hw_record_leave(void)
 
 /* Process-wide state. */
 enum hw_state { HW_UNINIT = 0, HW_INITIALIZING, HW_ACTIVE, HW_INERT };
-extern _Atomic int hw_state;
-extern uintptr_t hw_self_text_lo, hw_self_text_hi;  /* our own code, to drop our frames */
+extern HW_INTERNAL _Atomic int hw_state;
+extern HW_INTERNAL uintptr_t hw_self_text_lo, hw_self_text_hi;  /* our own code, to drop our frames */
 /* libc's code and the real malloc's module's (the same with glibc), set once at start-up. */
-extern uintptr_t hw_libc_text_lo, hw_libc_text_hi, hw_malloc_text_lo, hw_malloc_text_hi;
+extern HW_INTERNAL uintptr_t hw_libc_text_lo, hw_libc_text_hi, hw_malloc_text_lo, hw_malloc_text_hi;
 
 /* init.c: initialise on the first hook call; returns true when recording is active. */
 bool hw_init_slow(void) HW_HOOKSAFE;

@@ -108,14 +108,16 @@ static HW_NOINLINE void free_rest(void *p)
 }
 
 /* The arena-mode fast path: the header glibc's free reads anyway says the block is glibc's
- * own and in an arena (no cookie, not mmapped). Reading p[-1] of a bootstrap-pool block is
- * harmless (the pool is a static array with room before its first block). The thread's count
+ * own and in an arena (no cookie, not mmapped). A bootstrap-pool block's header word has the
+ * cookie's bit (HW_POOL_MARK), so it takes the slow path, which knows it. The thread's count
  * of frees is the event log's (its temporaries, events.c): one increment of a TLS word, where
  * sending every free to the slow path while the log was on cost a call and its tests. */
+_Static_assert(HW_POOL_MARK & HW_COOKIE_SLOW_BITS, "a pool block must take free's slow path");
+
 HW_EXPORT void free(void *p)
 {
     if (HW_LIKELY(hw_arena_mode) && HW_LIKELY(p != NULL) &&
-        !(((uintptr_t *)p)[-1] & HW_COOKIE_SLOW_BITS) && HW_LIKELY(!hw_pool_owns(p))) {
+        !(((uintptr_t *)p)[-1] & HW_COOKIE_SLOW_BITS)) {
         hw_self.arena_frees++;
         hw_real.free(p);
         return;

@@ -16,7 +16,7 @@ struct hw_options {
 #include "../schema/settings.def"
 #undef HW_OPT
 };
-extern struct hw_options hw_opt;
+extern HW_INTERNAL struct hw_options hw_opt;
 
 /* Parse HEAPWATCH_* from envp (NULL-terminated); each bad value or unknown name is reported
  * once on stderr and the default kept. Strings are copied. Never allocates. */

@@ -28,7 +28,10 @@ static _Atomic size_t pool_used;
 static _Atomic int resolving;  /* thread id resolving, 0 = nobody */
 
 
-/* Each pool block is preceded by a 16-byte header holding its size. */
+/* Each pool block is preceded by a 16-byte header: its size, then a word with bit 3 set
+ * (HW_POOL_MARK), where glibc keeps a chunk's size and never sets that bit: free's fast path
+ * (interpose.c), which sends every header with it to the slow path, then needs no test of the
+ * pool's address range. */
 void *hw_pool_alloc(size_t size, size_t align)
 {
     if (align < 16)
@@ -42,7 +45,9 @@ void *hw_pool_alloc(size_t size, size_t align)
         if (end > HW_POOL_SIZE)
             return NULL;  /* never abort: the caller sees ENOMEM */
     } while (!atomic_compare_exchange_weak(&pool_used, &old, end));
+    uintptr_t mark = HW_POOL_MARK;
     memcpy(hw_pool + start - 16, &size, sizeof size);
+    memcpy(hw_pool + start - 8, &mark, sizeof mark);
     return hw_pool + start;
 }
 

@@ -21,7 +21,7 @@ struct hw_real {
     void *(*pvalloc)(size_t);
     size_t (*malloc_usable_size)(void *);
 };
-extern struct hw_real hw_real;
+extern HW_INTERNAL struct hw_real hw_real;
 
 /* How a block's usable size is known (init.c decides, from where the real functions live):
  *   GLIBC  the real malloc is glibc's: read from the chunk header, the word before the block
@@ -33,10 +33,10 @@ extern struct hw_real hw_real;
  *   NONE   anything else (a program's own malloc without one): unknown, every block then
  *          keeps its size in the live table. */
 enum hw_usable { HW_USABLE_NONE, HW_USABLE_GLIBC, HW_USABLE_CALL };
-extern enum hw_usable hw_real_usable;
+extern HW_INTERNAL enum hw_usable hw_real_usable;
 /* The loaded library that holds the real malloc (its dl_phdr_info name; NULL if none, or the
  * executable). Set by init.c with hw_real_usable. */
-extern const char *hw_real_malloc_module;
+extern HW_INTERNAL const char *hw_real_malloc_module;
 
 /* The usable size of live block p, from the real allocator; 0 when it cannot say.
  * Context: SIGSAFE with glibc (a read of the chunk header). */
@@ -58,12 +58,14 @@ void *hw_real_next(const char *name);
 
 /* The bootstrap pool: used only while hw_real_resolve runs. */
 #define HW_POOL_SIZE (64 * 1024)
-extern char hw_pool[HW_POOL_SIZE];
+extern HW_INTERNAL char hw_pool[HW_POOL_SIZE];
 static inline bool hw_pool_owns(const void *p)
 {
     return (uintptr_t)p - (uintptr_t)hw_pool < HW_POOL_SIZE;
 }
 void *hw_pool_alloc(size_t size, size_t align) HW_HOOKSAFE;
+/* The word before every pool block: bit 3, which glibc's chunk header never has (cookie.h). */
+#define HW_POOL_MARK ((uintptr_t)8)
 size_t hw_pool_size(const void *p) HW_SIGSAFE;
 
 #endif

@@ -14,7 +14,7 @@
  * (a thread's DTV, dlerror's message, link maps) get a stack even when not sampled, so that
  * a leak report can tell them from the program's (the default suppression of blocks
  * allocated by the dynamic linker), without being counted as samples. */
-extern uintptr_t hw_loader_lo, hw_loader_len;
+extern HW_INTERNAL uintptr_t hw_loader_lo, hw_loader_len;
 static inline bool hw_from_loader(const void *return_address)
 {
     return (uintptr_t)return_address - hw_loader_lo < hw_loader_len;

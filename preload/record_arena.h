@@ -13,10 +13,10 @@
 #include "hw.h"
 
 /* Whether arena mode is on; set once at initialisation. */
-extern bool hw_arena_mode;
+extern HW_INTERNAL bool hw_arena_mode;
 /* Unsampled requests below this go straight to glibc (0 unless arena mode): glibc never
  * mmaps them, so the arena walk finds them all. */
-extern size_t hw_arena_small;
+extern HW_INTERNAL size_t hw_arena_small;
 
 /* Decide the mode (after the options, the real allocator and hw_real_usable are known). */
 void hw_arena_init(void) HW_HOOKSAFE;

@@ -43,7 +43,7 @@ struct hw_shadow_region {
     uint8_t *_Atomic page[HW_SHADOW_PAGES];
 };
 
-extern struct hw_shadow_region *_Atomic hw_shadow_top[HW_SHADOW_REGIONS];
+extern HW_INTERNAL struct hw_shadow_region *_Atomic hw_shadow_top[HW_SHADOW_REGIONS];
 
 /* Whether addr can have a byte: 16-byte aligned, below 2^48, not 0. */
 static inline bool hw_shadow_covers(uintptr_t addr)

@@ -30,7 +30,7 @@ void hw_threads_each_joinable(void (*fn)(uintptr_t pd, int tid, void *arg), void
 void hw_threads_forget_in_child(void);
 /* Set once the program started a thread of its own (pthread_create but the shim's helper):
  * until then its counters need no atomic read-modify-writes (record.c). */
-extern _Atomic bool hw_program_threads;
+extern HW_INTERNAL _Atomic bool hw_program_threads;
 /* The slots that hold the start routine and argument of threads being created, [*lo, *hi)
  * (empty when none was ever used): a root. Context: SIGSAFE. */
 void hw_threads_starting(uintptr_t *lo, uintptr_t *hi) HW_SIGSAFE;

@@ -28,7 +28,7 @@ void hw_trigger_before_thread(void);
 /* A request waits for the helper, which the handler could not start where the thread was:
  * the allocation hooks' slow paths call hw_trigger_at_allocation outside the real allocator
  * (from_loader: the dynamic linker asked, holding its locks) to start it there. */
-extern _Atomic bool hw_trigger_helper_wanted;
+extern HW_INTERNAL _Atomic bool hw_trigger_helper_wanted;
 void hw_trigger_start_wanted(void);
 static inline void hw_trigger_at_allocation(bool from_loader)
 {
