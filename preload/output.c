@@ -112,6 +112,45 @@ static void to_manifest(void)
     close(fd);
 }
 
+/* The value of `name` in an environment read from /proc (NUL-separated, n bytes); NULL if
+ * absent. */
+static const char *env_value(const char *env, size_t n, const char *name)
+{
+    size_t len = strlen(name);
+    for (size_t at = 0; at < n; at += strlen(env + at) + 1)
+        if (!strncmp(env + at, name, len) && env[at + len] == '=')
+            return env + at + len + 1;
+    return NULL;
+}
+
+static bool same_value(const char *a, const char *b)
+{
+    return a == b || (a && b && !strcmp(a, b));
+}
+
+/* Whether the parent process was started with this process's HEAPWATCH_OUT and LD_PRELOAD,
+ * as the environments the two were exec'd with say: then it is traced too, and its database
+ * is to have the fixed name. Without this, a child that exits first (seq in bash's
+ * `$(seq 3)`) took the name, and the program the user traced wrote NAME.PID.db and said so
+ * on its stderr. An environment too large for the buffer, or one that cannot be read (the
+ * parent gone, another user's), says no: the name goes to whoever creates it first. */
+static bool parent_traced_alike(void)
+{
+    enum { ENV_MAX = 256 * 1024 };
+    char *mine = hw_map(2 * ENV_MAX), *theirs = mine + ENV_MAX, path[64];
+    if (!mine)
+        return false;
+    hw_fmt(path, sizeof path, "/proc/%d/environ", getppid());
+    size_t n_mine = hw_read_file("/proc/self/environ", mine, ENV_MAX);
+    size_t n_theirs = hw_read_file(path, theirs, ENV_MAX);
+    bool alike = n_mine && n_theirs && n_mine < ENV_MAX - 1 && n_theirs < ENV_MAX - 1;
+    const char *out = alike ? env_value(mine, n_mine, "HEAPWATCH_OUT") : NULL;
+    alike = out && same_value(out, env_value(theirs, n_theirs, "HEAPWATCH_OUT")) &&
+            same_value(env_value(mine, n_mine, "LD_PRELOAD"), env_value(theirs, n_theirs, "LD_PRELOAD"));
+    hw_unmap(mine, 2 * ENV_MAX);
+    return alike;
+}
+
 bool hw_output_ensure(void)
 {
     if (db_pid == getpid())
@@ -126,8 +165,9 @@ bool hw_output_ensure(void)
         return false;
     }
     hw_fmt(pid, sizeof pid, ".%d", getpid());
-    /* A fork child must not collide with its parent's fixed name. */
-    if (forked_from && !has_pid) {
+    /* A fork child must not collide with its parent's fixed name, nor a program its parent
+     * (traced with the same name) runs. */
+    if (!has_pid && (forked_from || parent_traced_alike())) {
         with_suffix(name, sizeof name, first, pid);
         hw_fmt(first, sizeof first, "%s", name);
         has_pid = true;

@@ -1,12 +1,13 @@
 #!/bin/sh
 # Where databases go: a symlinked directory is followed (a symlink as the file never is); a
-# name that is taken is never overwritten, and says so; heapwatch run under a wrapper that
+# name that is taken is never overwritten, and says so; a fixed name is the traced program's,
+# not that of a child that ends first; heapwatch run under a wrapper that
 # forks and execs names every database it wrote and the command's; a full disk at start
 # leaves no file and one message; a disk that fills mid-run costs one message, leaves no WAL
 # at exit, and the lost snapshots are recorded once space returns. A program that ends at once,
 # before the helper thread made its database, still leaves a whole one.
 . ./lib.sh
-plan 24
+plan 27
 
 dir="$OUT/d"
 mkdir -p "$dir/real"
@@ -38,6 +39,17 @@ is "$(grep -c "exists; this process ([0-9]*) writes '.*/real/$alt'" "$OUT/stderr
    "a taken name: one line says where this process writes ($alt)"
 is "$("$HW" ls "$dir/real/x.db" --json | jq '.snapshots | length') $("$HW" ls "$dir/real/$alt" --json | jq '.snapshots | length')" \
    "2 2" "the first database keeps its snapshots; the second has its own"
+
+# --- a fixed name, and children that end first ----------------------------------------------------
+# /bin/true and echo's subshell (which execs /bin/echo) end before bash: the first of them took
+# the name, and bash wrote kid.PID.db and said so on its stderr.
+env LD_PRELOAD="$SHIM" HEAPWATCH_OUT="$dir/kid.db" bash -c '/bin/true; x=$(/bin/echo hi); echo "$x"' \
+    >"$OUT/kid.out" 2>"$OUT/kid.err"
+is "$? $(cat "$OUT/kid.out") $(grep -c . "$OUT/kid.err")" "0 hi 0" \
+   "a fixed name, children that end first: the program's status and output, nothing on stderr"
+is "$(sqlite3 "$dir/kid.db" 'select exe from process')" "$(readlink -f "$(command -v bash)")" \
+   "... the name is the traced program's"
+is "$(ls "$dir" | grep -cE '^kid\.[0-9]+\.db$')" 2 "... and each child's database is kid.PID.db"
 
 # --- heapwatch run under a wrapper that forks and execs ----------------------------------------
 cat > "$dir/wrap.sh" <<SH
