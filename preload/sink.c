@@ -453,12 +453,16 @@ static int create_locked(const char *path, int forked_from, bool quiet_exists)
     int rc = -1;
     if (open_db(path) < 0)
         goto out;
-    /* Both stay with the file: the page size, set before the first table, and WAL mode.
-     * Nothing in a file being created needs syncing: a power loss before its first snapshot's
-     * checkpoint (which syncs the file whole) loses no snapshot. At synchronous=NORMAL the
-     * switch to WAL and the closing checkpoint cost seven fdatasyncs, 3 ms a process on
-     * ext4 here, which every short-lived program paid at its exit. */
-    if (exec("PRAGMA synchronous=OFF; PRAGMA page_size=16384; PRAGMA journal_mode=WAL") < 0)
+    /* The page size stays with the file, set before the first table. Nothing in a file being
+     * created needs syncing: a power loss before its first snapshot's checkpoint (which syncs
+     * the file whole) loses no snapshot. At synchronous=NORMAL the switch to WAL and the
+     * closing checkpoint cost seven fdatasyncs, 3 ms a process on ext4 here, which every
+     * short-lived program paid at its exit. The file is made in rollback mode, its pages
+     * written once: the first write that needs WAL mode enters it (to_wal); made in WAL mode,
+     * they went to a new -wal and -shm, then into the file at the close's checkpoint, and
+     * the process's end opened the database again to leave WAL mode, even in a program that
+     * wrote no snapshot (HEAPWATCH_AT_EXIT=0), which now leaves it alone (finish_locked). */
+    if (exec("PRAGMA synchronous=OFF; PRAGMA page_size=16384") < 0)
         goto out;
     char meta[512];
     hw_fmt(meta, sizeof meta,
@@ -483,6 +487,13 @@ out:
                last_message);
     }
     return rc;
+}
+
+/* WAL mode, for a write that readers must not block (a snapshot, a chunk of events): a no-op
+ * once the file is in it. The switch changes no data, so it needs no sync (create_locked). */
+static int to_wal(void)
+{
+    return exec("PRAGMA synchronous=OFF; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL");
 }
 
 static int64_t query_int(const char *sql)
@@ -794,8 +805,9 @@ static int64_t write_quietly(const char *path, struct hw_snapshot_data *d)
     uint64_t t0 = hw_now_ns(CLOCK_MONOTONIC);
     sqlite3_stmt *st = NULL;
     int64_t snap = -1;
-    /* WAL mode, again: a database left in rollback mode before an exec that failed. */
-    if (exec("PRAGMA journal_mode=WAL") < 0)
+    /* WAL mode: a database made in rollback mode (create_locked), or left in it before an
+     * exec that failed. */
+    if (to_wal() < 0)
         goto out_failed;
     if (d->leave_checkpoint) {
         int on;
@@ -884,7 +896,7 @@ static int write_events_core(const char *path, const struct hw_ev_chunk *c, bool
         events_since_checkpoint = 0;
     int on;
     sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, !checkpoint, &on);
-    if (exec("PRAGMA journal_mode=WAL") < 0 || exec("PRAGMA wal_autocheckpoint=0") < 0 || exec("BEGIN IMMEDIATE") < 0)
+    if (to_wal() < 0 || exec("PRAGMA wal_autocheckpoint=0") < 0 || exec("BEGIN IMMEDIATE") < 0)
         goto out;
     int64_t next_snapshot = query_int("SELECT coalesce(max(id), 0) + 1 FROM snapshot");
     st = prepare("INSERT INTO event_chunk(start_ticks, start_ns, end_ticks, end_ns, events, raw_bytes, codec, data)"
@@ -957,10 +969,26 @@ static int checkpoint_locked(const char *path)
     return rc == SQLITE_OK ? 0 : -1;
 }
 
+/* Whether the file's header says rollback mode (its read and write versions, bytes 18 and 19,
+ * are 1; WAL mode's are 2): no write entered WAL mode (to_wal), or one left it. */
+static bool in_rollback_mode(const char *path)
+{
+    unsigned char header[20];
+    int fd = hw_fd_high(open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (fd < 0)
+        return false;
+    bool rollback = pread(fd, header, sizeof header, 0) == (ssize_t)sizeof header && header[18] == 1 && header[19] == 1;
+    close(fd);
+    return rollback;
+}
+
 /* The process is done with its database: leave WAL mode, so that readers never need (and never
- * leave behind) -wal and -shm files. A reader holding it open keeps it in WAL mode. */
+ * leave behind) -wal and -shm files. A reader holding it open keeps it in WAL mode. A file in
+ * rollback mode has nothing to leave: it is not opened. */
 static int finish_locked(const char *path)
 {
+    if (in_rollback_mode(path))
+        return 0;
     if (open_db(path) < 0)
         return -1;
     /* Every commit into the database file first, synced as any checkpoint (none to copy: no
