@@ -489,6 +489,19 @@ out:
     return rc;
 }
 
+/* Whether the file's header says rollback mode (its read and write versions, bytes 18 and 19,
+ * are 1; WAL mode's are 2): no write entered WAL mode (to_wal), or one left it. */
+static bool in_rollback_mode(const char *path)
+{
+    unsigned char header[20];
+    int fd = hw_fd_high(open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (fd < 0)
+        return false;
+    bool rollback = pread(fd, header, sizeof header, 0) == (ssize_t)sizeof header && header[18] == 1 && header[19] == 1;
+    close(fd);
+    return rollback;
+}
+
 /* WAL mode, for a write that readers must not block (a snapshot, a chunk of events): a no-op
  * once the file is in it. The switch changes no data, so it needs no sync (create_locked). */
 static int to_wal(void)
@@ -806,8 +819,15 @@ static int64_t write_quietly(const char *path, struct hw_snapshot_data *d)
     sqlite3_stmt *st = NULL;
     int64_t snap = -1;
     /* WAL mode: a database made in rollback mode (create_locked), or left in it before an
-     * exec that failed. */
-    if (to_wal() < 0)
+     * exec that failed. But the exit snapshot of a database that no write has put in WAL
+     * mode (a short process's only snapshot) stays in rollback mode: WAL mode would cost a
+     * new -wal and -shm, a second connection to copy the WAL into the file, and a third at
+     * the end to leave WAL mode again. A commit in rollback mode is as safe from a crash
+     * (sqlite.org/atomiccommit.html); a reader holding the file only delays it. */
+    bool stays_rollback = !strcmp(d->trigger, "exit") && in_rollback_mode(path);
+    if (stays_rollback)
+        d->leave_checkpoint = false;   /* no WAL to copy: the walk child ends after this */
+    else if (to_wal() < 0)
         goto out_failed;
     if (d->leave_checkpoint) {
         int on;
@@ -852,9 +872,11 @@ static int64_t write_quietly(const char *path, struct hw_snapshot_data *d)
         goto out_rollback;
     if (exec("COMMIT") < 0)
         goto out_rollback;
-    /* The row's write time so far leaves the commit out: amend it (a few pages more). */
+    /* The row's write time so far leaves the commit out: amend it (a few pages more). Not
+     * in rollback mode, where a commit is three fdatasyncs more: that write time leaves the
+     * commit out. */
     sqlite3_finalize(st);
-    st = prepare("UPDATE snapshot SET write_ns = ? WHERE id = ?");
+    st = stays_rollback ? NULL : prepare("UPDATE snapshot SET write_ns = ? WHERE id = ?");
     if (st) {
         sqlite3_bind_int64(st, 1, (int64_t)(hw_now_ns(CLOCK_MONOTONIC) - t0));
         sqlite3_bind_int64(st, 2, snap);
@@ -967,19 +989,6 @@ static int checkpoint_locked(const char *path)
         hw_log("cannot checkpoint '%s': %s", path, sqlite3_errmsg(db));
     close_db();
     return rc == SQLITE_OK ? 0 : -1;
-}
-
-/* Whether the file's header says rollback mode (its read and write versions, bytes 18 and 19,
- * are 1; WAL mode's are 2): no write entered WAL mode (to_wal), or one left it. */
-static bool in_rollback_mode(const char *path)
-{
-    unsigned char header[20];
-    int fd = hw_fd_high(open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-    if (fd < 0)
-        return false;
-    bool rollback = pread(fd, header, sizeof header, 0) == (ssize_t)sizeof header && header[18] == 1 && header[19] == 1;
-    close(fd);
-    return rollback;
 }
 
 /* The process is done with its database: leave WAL mode, so that readers never need (and never
