@@ -6,10 +6,12 @@
  * Durability: WAL with synchronous=NORMAL and one transaction per snapshot, so a snapshot is
  * either whole or absent even if the process is killed mid-write: in that mode SQLite never
  * corrupts the database and keeps every commit across a crash of the process; only a power
- * loss may cost the last commits (sqlite.org/pragma.html#pragma_synchronous). Two steps run
- * with synchronous=OFF, which a power loss may leave corrupt rather than short: the creation
- * of a database, before it holds any snapshot (create_locked), and the switch out of WAL mode
- * at exit once a synced checkpoint has copied every commit (finish_locked).
+ * loss may cost the last commits (sqlite.org/pragma.html#pragma_synchronous). The exit
+ * snapshot of a database no write put in WAL mode commits in rollback mode at NORMAL, as
+ * safe (write_quietly). Three steps run with synchronous=OFF, which a power loss may leave
+ * corrupt rather than short: the creation of a database, before it holds any snapshot
+ * (create_locked), the switch into WAL mode, which changes no data (to_wal), and the switch
+ * out of it at exit once a synced checkpoint has copied every commit (finish_locked).
  * Pages are 16 KiB: a walked snapshot is tens of megabytes of chunk rows, which SQLite
  * writes as overflow pages, two system calls per page into the WAL and again at the
  * checkpoint. On the 3M-object heap, 4 KiB pages took 350 ms to write, 16 KiB 180-270 and
