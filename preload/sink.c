@@ -459,11 +459,10 @@ static int create_locked(const char *path, int forked_from, bool quiet_exists)
      * created needs syncing: a power loss before its first snapshot's checkpoint (which syncs
      * the file whole) loses no snapshot. At synchronous=NORMAL the switch to WAL and the
      * closing checkpoint cost seven fdatasyncs, 3 ms a process on ext4 here, which every
-     * short-lived program paid at its exit. The file is made in rollback mode, its pages
-     * written once: the first write that needs WAL mode enters it (to_wal); made in WAL mode,
-     * they went to a new -wal and -shm, then into the file at the close's checkpoint, and
-     * the process's end opened the database again to leave WAL mode, even in a program that
-     * wrote no snapshot (HEAPWATCH_AT_EXIT=0), which now leaves it alone (finish_locked). */
+     * short-lived program paid at its exit. The file is made in rollback mode, so its pages
+     * are written once, not into a new -wal and again at a checkpoint; the first write that
+     * needs WAL mode enters it (to_wal), and a file no write put in it is left alone at the
+     * end (finish_locked). */
     if (exec("PRAGMA synchronous=OFF; PRAGMA page_size=16384") < 0)
         goto out;
     char meta[512];
@@ -495,13 +494,8 @@ out:
  * are 1; WAL mode's are 2): no write entered WAL mode (to_wal), or one left it. */
 static bool in_rollback_mode(const char *path)
 {
-    unsigned char header[20];
-    int fd = hw_fd_high(open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-    if (fd < 0)
-        return false;
-    bool rollback = pread(fd, header, sizeof header, 0) == (ssize_t)sizeof header && header[18] == 1 && header[19] == 1;
-    close(fd);
-    return rollback;
+    char header[21];   /* hw_read_file reads one byte less than its buffer */
+    return hw_read_file(path, header, sizeof header) == 20 && header[18] == 1 && header[19] == 1;
 }
 
 /* WAL mode, for a write that readers must not block (a snapshot, a chunk of events): a no-op
@@ -827,9 +821,7 @@ static int64_t write_quietly(const char *path, struct hw_snapshot_data *d)
      * the end to leave WAL mode again. A commit in rollback mode is as safe from a crash
      * (sqlite.org/atomiccommit.html); a reader holding the file only delays it. */
     bool stays_rollback = !strcmp(d->trigger, "exit") && in_rollback_mode(path);
-    if (stays_rollback)
-        d->leave_checkpoint = false;   /* no WAL to copy: the walk child ends after this */
-    else if (to_wal() < 0)
+    if (!stays_rollback && to_wal() < 0)
         goto out_failed;
     if (d->leave_checkpoint) {
         int on;
@@ -983,6 +975,8 @@ static int64_t write_events_locked(const char *path, const struct hw_ev_chunk *c
 
 static int checkpoint_locked(const char *path)
 {
+    if (in_rollback_mode(path))
+        return 0;   /* no WAL to copy: an exit snapshot committed in rollback mode */
     if (open_db(path) < 0)
         return -1;
     /* PASSIVE never waits for a reader; closing the last connection then removes the WAL. */
